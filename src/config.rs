@@ -1,0 +1,283 @@
+//! Typed configuration: built-in default → file → environment → flags.
+//! Unknown keys are rejected; secrets live in `SecretString` and never print.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::domain::{Env, IncidentType, Severity};
+
+/// The documented example, also the built-in default.
+pub const EXAMPLE_TOML: &str = include_str!("../config/example.toml");
+
+/// Sample telemetry embedded so `detect --env dev` works from any directory.
+pub const BUILTIN_FILES: &[(&str, &str)] = &[(
+    "dev-events.jsonl",
+    include_str!("../examples/dev-events.jsonl"),
+)];
+
+/// Environment variable holding the REST/MCP bearer key.
+pub const API_KEY_ENV: &str = "OPENCLAW_API_KEY";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("invalid config {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub environments: BTreeMap<String, EnvConfig>,
+    /// Directory relative source paths resolve against (the config file's directory).
+    #[serde(skip)]
+    pub base_dir: Option<PathBuf>,
+    /// Bearer key for REST and /mcp, from `OPENCLAW_API_KEY`.
+    #[serde(skip)]
+    pub api_key: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    pub db: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub http_addr: String,
+    pub allowed_hosts: Vec<String>,
+    pub allowed_origins: Vec<String>,
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            http_addr: "127.0.0.1:8787".into(),
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            allowed_origins: vec!["http://localhost:*".into(), "http://127.0.0.1:*".into()],
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvConfig {
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Jsonl,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub name: String,
+    pub kind: SourceKind,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    pub name: String,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: IncidentType,
+    pub severity: Severity,
+    /// Metric rules: metric name and a limit.
+    #[serde(default)]
+    pub metric: Option<String>,
+    #[serde(default)]
+    pub above: Option<f64>,
+    #[serde(default)]
+    pub below: Option<f64>,
+    /// Log rules: regex, window and count.
+    #[serde(default)]
+    pub log_match: Option<String>,
+    #[serde(default)]
+    pub window_secs: Option<u64>,
+    #[serde(default)]
+    pub min_count: Option<u64>,
+    /// Entity template, `{label}` placeholders.
+    pub entity: String,
+}
+
+impl Config {
+    /// The built-in default configuration.
+    pub fn builtin() -> Self {
+        Self::parse_str(EXAMPLE_TOML, "toml", "<built-in>").expect("the built-in config is valid")
+    }
+
+    /// Loads a file, choosing the format by extension (.toml, .json, .yaml/.yml).
+    pub fn load_file(path: &Path) -> Result<Self, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("toml")
+            .to_ascii_lowercase();
+        let mut cfg = Self::parse_str(&text, &ext, &shown)?;
+        cfg.base_dir = path.parent().map(Path::to_path_buf);
+        Ok(cfg)
+    }
+
+    /// Parses config text in the given format and validates it.
+    pub fn parse_str(text: &str, format: &str, shown: &str) -> Result<Self, ConfigError> {
+        let parse_err = |message: String| ConfigError::Parse {
+            path: shown.to_owned(),
+            message,
+        };
+        let cfg: Config = match format {
+            "json" => serde_json::from_str(text).map_err(|e| parse_err(e.to_string()))?,
+            "yaml" | "yml" => {
+                serde_yaml_ng::from_str(text).map_err(|e| parse_err(e.to_string()))?
+            }
+            "toml" => toml::from_str(text).map_err(|e| parse_err(e.message().to_owned()))?,
+            other => {
+                return Err(parse_err(format!(
+                    "unknown config format `.{other}` (use .toml, .json, .yaml)"
+                )));
+            }
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Reads `OPENCLAW_API_KEY`; an empty value counts as unset.
+    pub fn with_api_key_from_env(mut self) -> Self {
+        self.api_key = std::env::var(API_KEY_ENV)
+            .ok()
+            .filter(|k| !k.is_empty())
+            .map(SecretString::from);
+        self
+    }
+
+    pub fn api_key(&self) -> Option<&str> {
+        self.api_key.as_ref().map(|k| k.expose_secret())
+    }
+
+    pub fn env(&self, env: &Env) -> Option<&EnvConfig> {
+        self.environments.get(env.as_str())
+    }
+
+    pub fn env_names(&self) -> Vec<&str> {
+        self.environments.keys().map(String::as_str).collect()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        for (name, env) in &self.environments {
+            if Env::parse(name).is_err() {
+                return bad(format!(
+                    "environment name `{name}` must be lowercase letters, digits, - or _"
+                ));
+            }
+            for s in &env.sources {
+                if s.name.is_empty() || s.path.is_empty() {
+                    return bad(format!(
+                        "environments.{name}.sources: name and path are required"
+                    ));
+                }
+            }
+            let mut seen = std::collections::HashSet::new();
+            for r in &env.rules {
+                let at = format!("environments.{name}.rules.{}", r.name);
+                if !seen.insert(&r.name) {
+                    return bad(format!("{at}: duplicate rule name"));
+                }
+                match (&r.metric, &r.log_match) {
+                    (Some(_), None) => {
+                        let limit = r.above.or(r.below);
+                        if r.above.is_some() == r.below.is_some()
+                            || !limit.is_some_and(|l| l.is_finite() && l > 0.0)
+                        {
+                            return bad(format!(
+                                "{at}: a metric rule needs exactly one of `above` or `below`, a positive number"
+                            ));
+                        }
+                    }
+                    (None, Some(re)) => {
+                        if let Err(e) = regex::Regex::new(re) {
+                            return bad(format!("{at}: log_match is not a valid regex: {e}"));
+                        }
+                        if r.window_secs.unwrap_or(0) == 0 || r.min_count.unwrap_or(0) == 0 {
+                            return bad(format!(
+                                "{at}: a log rule needs window_secs and min_count above 0"
+                            ));
+                        }
+                    }
+                    _ => return bad(format!("{at}: set exactly one of `metric` or `log_match`")),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_defines_dev() {
+        let cfg = Config::builtin();
+        assert!(cfg.env(&Env::parse("dev").unwrap()).is_some());
+        assert_eq!(cfg.server.http_addr, "127.0.0.1:8787");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_rules_are_rejected() {
+        let e = Config::parse_str("[storage]\ndbb = 'x'\n", "toml", "t").unwrap_err();
+        assert!(e.to_string().contains("dbb"), "{e}");
+        let rule = r#"{"environments":{"x":{"rules":[{"name":"r","type":"network","severity":"low","metric":"m","entity":"e"}]}}}"#;
+        let e = Config::parse_str(rule, "json", "t").unwrap_err();
+        assert!(e.to_string().contains("above"), "{e}");
+        let yaml = "environments:\n  y:\n    rules:\n      - {name: r, type: auth, severity: low, log_match: '(', window_secs: 1, min_count: 1, entity: e}\n";
+        assert!(
+            Config::parse_str(yaml, "yaml", "t")
+                .unwrap_err()
+                .to_string()
+                .contains("regex")
+        );
+    }
+
+    #[test]
+    fn api_key_is_redacted_in_debug() {
+        let mut cfg = Config::builtin();
+        cfg.api_key = Some(SecretString::from("canary-7f3a"));
+        assert!(!format!("{cfg:?}").contains("canary-7f3a"));
+    }
+}

@@ -1,0 +1,252 @@
+//! Incidents: identity, classification and the status state machine.
+
+use std::{collections::BTreeMap, fmt, str::FromStr};
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::DomainError;
+
+/// Incident identifier, rendered `INC-000123`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IncidentId(i64);
+
+impl IncidentId {
+    /// Wraps a store row id (always positive).
+    pub fn from_row(n: i64) -> Self {
+        Self(n)
+    }
+    /// The store row id.
+    pub fn row(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for IncidentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "INC-{:06}", self.0)
+    }
+}
+
+impl FromStr for IncidentId {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            DomainError::invalid(
+                "id",
+                format!(
+                    "`{}` is not an incident id; expected INC- followed by digits, e.g. INC-000001",
+                    super::clip(s, 40)
+                ),
+            )
+        };
+        let digits = s.trim().strip_prefix("INC-").ok_or_else(bad)?;
+        if digits.is_empty() || digits.len() > 12 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let n: i64 = digits.parse().map_err(|_| bad())?;
+        if n <= 0 {
+            return Err(bad());
+        }
+        Ok(Self(n))
+    }
+}
+
+impl Serialize for IncidentId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for IncidentId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for IncidentId {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "IncidentId".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^INC-[0-9]{1,12}$",
+            "description": "Incident id as returned by incident_detect or incident_list, e.g. INC-000001."
+        })
+    }
+}
+
+macro_rules! string_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident = $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+        pub enum $name { $($(#[$vm])* #[serde(rename = $s)] $var),+ }
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$var),+];
+            /// The wire name.
+            pub fn as_str(self) -> &'static str { match self { $($name::$var => $s),+ } }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str(self.as_str()) }
+        }
+        impl std::str::FromStr for $name {
+            type Err = $crate::domain::DomainError;
+            fn from_str(s: &str) -> Result<Self, $crate::domain::DomainError> {
+                match s { $($s => Ok($name::$var),)+ _ => Err($crate::domain::DomainError::invalid(
+                    stringify!($name),
+                    format!("`{}` is not one of: {}", $crate::domain::clip(s, 40), [$($s),+].join(", ")),
+                )) }
+            }
+        }
+    };
+}
+pub(crate) use string_enum;
+
+string_enum! {
+    /// What kind of problem an incident is.
+    IncidentType {
+        /// Traffic anomalies, denied connections, egress spikes.
+        Network = "network",
+        /// Application vulnerabilities or exploitation attempts.
+        AppVuln = "app-vuln",
+        /// Authentication abuse: brute force, credential stuffing.
+        Auth = "auth",
+        /// Resource exhaustion: CPU, memory, disk, saturation.
+        Resource = "resource",
+        /// Availability: error bursts, failing health checks, latency.
+        Availability = "availability",
+        /// Model explainability drift (OpenClaw explainability metrics).
+        Explainability = "explainability",
+        /// Anything else.
+        Other = "other",
+    }
+}
+
+string_enum! {
+    /// How bad an incident is, lowest first.
+    Severity {
+        Info = "info",
+        Low = "low",
+        Medium = "medium",
+        High = "high",
+        Critical = "critical",
+    }
+}
+
+string_enum! {
+    /// Lifecycle status. Legal moves: open → acknowledged|contained|resolved;
+    /// acknowledged → contained|resolved; contained → recovered|resolved;
+    /// recovered → contained|resolved; resolved → open (re-fired).
+    Status {
+        Open = "open",
+        Acknowledged = "acknowledged",
+        Contained = "contained",
+        Recovered = "recovered",
+        Resolved = "resolved",
+    }
+}
+
+impl Status {
+    /// Whether `self → to` is a legal lifecycle move.
+    pub fn can_move_to(self, to: Status) -> bool {
+        use Status::*;
+        matches!(
+            (self, to),
+            (Open, Acknowledged | Contained | Resolved)
+                | (Acknowledged, Contained | Resolved)
+                | (Contained, Recovered | Resolved)
+                | (Recovered, Contained | Resolved)
+                | (Resolved, Open)
+        )
+    }
+
+    /// Statuses from which `to` can be reached in one move.
+    pub fn sources_of(to: Status) -> Vec<Status> {
+        Status::ALL
+            .iter()
+            .copied()
+            .filter(|s| s.can_move_to(to))
+            .collect()
+    }
+
+    /// Whether the incident still needs attention.
+    pub fn is_active(self) -> bool {
+        self != Status::Resolved
+    }
+}
+
+/// An incident as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Incident {
+    /// Incident id, e.g. INC-000001.
+    pub id: IncidentId,
+    /// One-line summary generated from the rule that fired.
+    pub title: String,
+    /// Incident type.
+    #[serde(rename = "type")]
+    pub kind: IncidentType,
+    /// Environment the incident was detected in.
+    pub env: String,
+    /// Severity.
+    pub severity: Severity,
+    /// Lifecycle status.
+    pub status: Status,
+    /// Dedup key: same source, rule and entity map to one active incident.
+    pub fingerprint: String,
+    /// Time of the first signal.
+    pub first_seen: DateTime<Utc>,
+    /// Time of the latest signal.
+    pub last_seen: DateTime<Utc>,
+    /// Number of signals attached.
+    pub signal_count: i64,
+    /// Labels copied from telemetry (untrusted data).
+    pub labels: BTreeMap<String, String>,
+    /// When the record was created.
+    pub created_at: DateTime<Utc>,
+    /// When the record last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_and_reject_garbage() {
+        let id: IncidentId = "INC-000123".parse().unwrap();
+        assert_eq!(id.row(), 123);
+        assert_eq!(id.to_string(), "INC-000123");
+        assert_eq!(
+            "INC-7".parse::<IncidentId>().unwrap().to_string(),
+            "INC-000007"
+        );
+        for bad in [
+            "",
+            "INC-",
+            "INC-0",
+            "inc-1",
+            "INC--1",
+            "INC-1x",
+            "INC-9999999999999",
+            "1",
+        ] {
+            assert!(bad.parse::<IncidentId>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn transitions_follow_the_lifecycle() {
+        use Status::*;
+        assert!(Open.can_move_to(Acknowledged));
+        assert!(Acknowledged.can_move_to(Resolved));
+        assert!(Resolved.can_move_to(Open));
+        assert!(!Resolved.can_move_to(Acknowledged));
+        assert!(!Open.can_move_to(Recovered));
+        assert!(!Open.can_move_to(Open));
+        assert_eq!(Status::sources_of(Acknowledged), vec![Open]);
+    }
+}

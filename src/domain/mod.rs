@@ -1,0 +1,40 @@
+//! Pure domain types and rules. No I/O happens in this module.
+
+mod incident;
+mod signal;
+mod untrusted;
+mod values;
+
+pub use incident::{Incident, IncidentId, IncidentType, Severity, Status};
+
+pub use signal::{Signal, SignalKind, TimelineEntry, TimelineKind};
+pub use untrusted::{UNTRUSTED_NOTE, sanitize_untrusted};
+pub use values::{Depth, Env, Threshold};
+
+/// A value that breaks a domain rule, naming the offending field.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("invalid {field}: {message}")]
+pub struct DomainError {
+    /// The argument or field at fault.
+    pub field: String,
+    /// What is wrong with it and what is accepted.
+    pub message: String,
+}
+
+impl DomainError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Cuts `s` to at most `max` characters for safe echoing in error messages.
+pub(crate) fn clip(s: &str, max: usize) -> String {
+    let mut out: String = s.chars().filter(|c| !c.is_control()).take(max).collect();
+    if s.chars().count() > max {
+        out.push('…');
+    }
+    out
+}

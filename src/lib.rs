@@ -1,0 +1,11 @@
+//! incident-mcp: an MCP server (plus CLI and REST API) for the incident-response
+//! lifecycle. See ARCHITECTURE.md for the module map and invariants.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod detect;
+pub mod domain;
+pub mod service;
+pub mod store;
+
+pub use service::{Caller, IncidentService, ServiceError};

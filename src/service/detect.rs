@@ -1,0 +1,193 @@
+//! `detect`: scan an environment's sources with its rules and merge findings into incidents.
+
+use std::collections::HashSet;
+
+use sha2::{Digest, Sha256};
+
+use super::*;
+use crate::{
+    config::SourceConfig,
+    detect::{EventBody, Finding, RuleSet, SourceRef, evaluate, parse_jsonl, read_source},
+    domain::{Env, Threshold},
+    store::{ChangeKind, DetectionBatch, MetricPoint, NewFinding},
+};
+
+/// Metric points per scan kept for `metrics://recent`.
+const METRIC_POINTS_PER_SCAN: usize = 500;
+
+/// Stable dedup key: same environment, source, rule and entity → same incident.
+pub fn fingerprint(env: &Env, source: &str, rule: &str, entity: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [env.as_str(), source, rule, entity] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+impl IncidentService {
+    /// Scans, detects and records. Nothing is reported as created unless committed.
+    pub async fn detect(
+        &self,
+        req: DetectRequest,
+        caller: Caller,
+    ) -> Result<DetectReport, ServiceError> {
+        let env_cfg = self
+            .config
+            .env(&req.env)
+            .ok_or_else(|| ServiceError::UnknownEnv {
+                env: req.env.to_string(),
+                known: self.config.env_names().join(", "),
+            })?;
+        let threshold = req.threshold.unwrap_or(Threshold::DEFAULT);
+        let sources = self.select_sources(&req, &env_cfg.sources, caller)?;
+        let rules = RuleSet::compile(&env_cfg.rules, req.kind);
+
+        let mut scans = Vec::new();
+        let mut findings: Vec<(String, Finding)> = Vec::new();
+        let mut metrics = Vec::new();
+        for src in &sources {
+            let text = read_source(src, self.config.base_dir.as_deref()).await?;
+            let (events, stats) = parse_jsonl(&text);
+            let name = src.name();
+            let mut series = HashSet::new();
+            let (mut points, mut logs) = (0, 0);
+            for e in &events {
+                match &e.body {
+                    EventBody::Metric { name: m, value } => {
+                        points += 1;
+                        series.insert((m.clone(), e.labels.clone()));
+                        metrics.push(MetricPoint {
+                            env: req.env.to_string(),
+                            source: name.clone(),
+                            name: m.clone(),
+                            labels: e.labels.clone(),
+                            value: *value,
+                            observed_at: e.ts,
+                        });
+                    }
+                    EventBody::Log { .. } => logs += 1,
+                }
+            }
+            scans.push(SourceScan {
+                name: name.clone(),
+                events: events.len(),
+                metric_points: points,
+                log_lines: logs,
+                series: series.len(),
+                skipped_lines: stats.skipped,
+                problems: stats.problems,
+                from: events.iter().map(|e| e.ts).min(),
+                to: events.iter().map(|e| e.ts).max(),
+            });
+            findings.extend(
+                evaluate(&rules, &events, &name, threshold)
+                    .into_iter()
+                    .map(|f| (name.clone(), f)),
+            );
+        }
+        metrics.sort_by_key(|m| m.observed_at);
+        let keep_from = metrics.len().saturating_sub(METRIC_POINTS_PER_SCAN);
+        let metrics = metrics.split_off(keep_from);
+
+        let batch = DetectionBatch {
+            env: req.env.to_string(),
+            actor: caller.actor.to_owned(),
+            findings: findings
+                .iter()
+                .map(|(src, f)| NewFinding {
+                    fingerprint: fingerprint(&req.env, src, &f.rule, &f.entity),
+                    title: f.title.clone(),
+                    kind: f.kind,
+                    severity: f.severity,
+                    labels: f.labels.clone(),
+                    signals: f.signals.clone(),
+                })
+                .collect(),
+            metrics,
+        };
+        let changes = self.store.record_detection(batch).await?;
+
+        let mut incidents = Vec::new();
+        let (mut created, mut updated) = (0, 0);
+        for ((_, f), ch) in findings.iter().zip(&changes) {
+            match ch.change {
+                ChangeKind::Created => {
+                    created += 1;
+                    self.announce(IncidentEvent::Created(ch.id));
+                }
+                ChangeKind::Updated | ChangeKind::Reopened => {
+                    updated += 1;
+                    self.announce(IncidentEvent::Changed(ch.id));
+                }
+                ChangeKind::Unchanged => {}
+            }
+            incidents.push(DetectedIncident {
+                id: ch.id,
+                change: ch.change.into(),
+                title: f.title.clone(),
+                kind: f.kind,
+                severity: f.severity,
+                rule: f.rule.clone(),
+                entity: f.entity.clone(),
+                anomalous_points: f.crossings,
+                new_signals: ch.new_signals,
+                max_score: f.max_score,
+            });
+        }
+        let events: usize = scans.iter().map(|s| s.events).sum();
+        let summary = format!(
+            "scanned {events} events from {} source(s) in {} with {} rule(s) at threshold {}: {} incident(s) found, {created} new, {updated} updated",
+            scans.len(),
+            req.env,
+            rules.len(),
+            threshold.get(),
+            incidents.len(),
+        );
+        tracing::info!(env = %req.env, created, updated, found = incidents.len(), "detect finished");
+        Ok(DetectReport {
+            env: req.env.to_string(),
+            kind: req.kind,
+            threshold: threshold.get(),
+            rules_evaluated: rules.len(),
+            sources: scans,
+            incidents,
+            created,
+            updated,
+            summary,
+        })
+    }
+
+    fn select_sources(
+        &self,
+        req: &DetectRequest,
+        configured: &[SourceConfig],
+        caller: Caller,
+    ) -> Result<Vec<SourceRef>, ServiceError> {
+        let Some(wanted) = req.source.as_deref() else {
+            return Ok(configured
+                .iter()
+                .cloned()
+                .map(SourceRef::Configured)
+                .collect());
+        };
+        if let Some(path) = wanted.strip_prefix("file:") {
+            if caller.may_read_files && !path.is_empty() {
+                return Ok(vec![SourceRef::File(path.into())]);
+            }
+        }
+        configured
+            .iter()
+            .find(|s| s.name == wanted)
+            .map(|s| vec![SourceRef::Configured(s.clone())])
+            .ok_or_else(|| ServiceError::UnknownSource {
+                source_name: crate::domain::clip(wanted, 60),
+                env: req.env.to_string(),
+                known: configured
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+}

@@ -1,0 +1,79 @@
+//! Service errors, classified so every adapter maps them the same way.
+
+use crate::{
+    detect::SourceError,
+    domain::{DomainError, IncidentId},
+    store::StoreError,
+};
+
+/// How an adapter should report an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Bad argument or unknown name: CLI exit 1, REST 400, MCP tool error.
+    Input,
+    /// Unknown incident: CLI exit 1, REST 404, MCP tool error.
+    NotFound,
+    /// Illegal lifecycle move: CLI exit 1, REST 409, MCP tool error.
+    Conflict,
+    /// Source or storage failure: CLI exit 2, REST 502/503, MCP tool error.
+    Backend,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Invalid(#[from] DomainError),
+    #[error("unknown environment `{env}`; configured environments: {known}")]
+    UnknownEnv { env: String, known: String },
+    #[error("unknown source `{source_name}` for environment {env}; configured sources: {known}")]
+    UnknownSource {
+        source_name: String,
+        env: String,
+        known: String,
+    },
+    #[error("no incident {0}; call incident_list to see existing incidents")]
+    NotFound(IncidentId),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("storage unavailable: {0}")]
+    Store(String),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(id) => ServiceError::NotFound(id),
+            e @ StoreError::IllegalTransition { .. } => ServiceError::Conflict(e.to_string()),
+            other => {
+                tracing::error!(error = %other, "store failure");
+                ServiceError::Store(other.to_string())
+            }
+        }
+    }
+}
+
+impl ServiceError {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            ServiceError::Invalid(_)
+            | ServiceError::UnknownEnv { .. }
+            | ServiceError::UnknownSource { .. } => ErrorClass::Input,
+            ServiceError::NotFound(_) => ErrorClass::NotFound,
+            ServiceError::Conflict(_) => ErrorClass::Conflict,
+            ServiceError::Source(_) | ServiceError::Store(_) => ErrorClass::Backend,
+        }
+    }
+
+    /// The request field at fault, when there is one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ServiceError::Invalid(d) => Some(&d.field),
+            ServiceError::UnknownEnv { .. } => Some("env"),
+            ServiceError::UnknownSource { .. } => Some("source"),
+            ServiceError::NotFound(_) => Some("id"),
+            _ => None,
+        }
+    }
+}

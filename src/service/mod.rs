@@ -1,0 +1,89 @@
+//! Use-cases. The MCP tools, the REST API and the CLI all call `IncidentService`,
+//! so the three cannot disagree. Depends on ports (`Store`), never on a protocol.
+
+mod analyze;
+mod detect;
+mod error;
+mod lifecycle;
+mod types;
+
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+
+pub use error::{ErrorClass, ServiceError};
+pub use types::*;
+
+use crate::{config::Config, domain::IncidentId, store::Store};
+
+/// Who is calling, for the timeline and for what it may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    /// Recorded as the actor in timelines.
+    pub actor: &'static str,
+    /// Only a human at the terminal may name arbitrary files as sources.
+    pub may_read_files: bool,
+}
+
+impl Caller {
+    pub const MCP: Caller = Caller {
+        actor: "mcp",
+        may_read_files: false,
+    };
+    pub const REST: Caller = Caller {
+        actor: "rest",
+        may_read_files: false,
+    };
+    pub const CLI: Caller = Caller {
+        actor: "cli",
+        may_read_files: true,
+    };
+}
+
+/// A change other parts of the server may want to announce (MCP resource notifications).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IncidentEvent {
+    Created(IncidentId),
+    Changed(IncidentId),
+}
+
+/// The service layer.
+#[derive(Clone)]
+pub struct IncidentService {
+    store: Arc<dyn Store>,
+    config: Arc<Config>,
+    events: broadcast::Sender<IncidentEvent>,
+}
+
+impl IncidentService {
+    pub fn new(store: Arc<dyn Store>, config: Arc<Config>) -> Self {
+        let (events, _) = broadcast::channel(256);
+        Self {
+            store,
+            config,
+            events,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Subscribes to incident creations and changes made through this service.
+    pub fn subscribe(&self) -> broadcast::Receiver<IncidentEvent> {
+        self.events.subscribe()
+    }
+
+    fn announce(&self, e: IncidentEvent) {
+        // No receivers is fine: nobody is subscribed.
+        let _ = self.events.send(e);
+    }
+
+    /// Latest ingested metric points, newest first.
+    pub async fn recent_metrics(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<crate::store::MetricPoint>, ServiceError> {
+        Ok(self.store.recent_metrics(limit.clamp(1, 1000)).await?)
+    }
+}

@@ -1,0 +1,160 @@
+//! Persistence port: the `Store` trait and its adapters (SQLite now, PostgreSQL next).
+//! Every write that reports success has been committed with `synchronous=FULL`.
+
+mod sqlite;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::domain::{Incident, IncidentId, IncidentType, Severity, Signal, Status, TimelineEntry};
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no incident {0}")]
+    NotFound(IncidentId),
+    #[error("{id} is {from}; it cannot become {to} (allowed from: {allowed})")]
+    IllegalTransition {
+        id: IncidentId,
+        from: Status,
+        to: Status,
+        allowed: String,
+    },
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Database(e.to_string())
+    }
+}
+
+/// One rule firing for one entity, ready to be merged into incidents.
+#[derive(Debug, Clone)]
+pub struct NewFinding {
+    pub fingerprint: String,
+    pub title: String,
+    pub kind: IncidentType,
+    pub severity: Severity,
+    pub labels: BTreeMap<String, String>,
+    pub signals: Vec<Signal>,
+}
+
+/// A metric sample kept for `metrics://recent`.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, JsonSchema)]
+pub struct MetricPoint {
+    pub env: String,
+    pub source: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+    pub observed_at: DateTime<Utc>,
+}
+
+/// Everything one detection run writes, committed in one transaction.
+#[derive(Debug, Clone)]
+pub struct DetectionBatch {
+    pub env: String,
+    pub actor: String,
+    pub findings: Vec<NewFinding>,
+    pub metrics: Vec<MetricPoint>,
+}
+
+/// What happened to an incident during a detection run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// A new incident was opened.
+    Created,
+    /// New signals were added to an active incident.
+    Updated,
+    /// A resolved incident fired again and was reopened.
+    Reopened,
+    /// Nothing new: every signal was already recorded.
+    Unchanged,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentChange {
+    pub id: IncidentId,
+    pub change: ChangeKind,
+    pub new_signals: usize,
+}
+
+/// Aggregate of an incident's signals for one rule/series/entity.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, JsonSchema)]
+pub struct SignalGroup {
+    /// Rule that fired.
+    pub rule: String,
+    /// Metric or log series.
+    pub series: String,
+    /// Affected entity.
+    pub entity: String,
+    /// Number of signals.
+    pub count: i64,
+    /// Smallest observed value.
+    pub min_value: f64,
+    /// Largest observed value.
+    pub max_value: f64,
+    /// Highest anomaly score.
+    pub max_score: f64,
+    /// First signal time.
+    pub first_at: DateTime<Utc>,
+    /// Last signal time.
+    pub last_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct IncidentFilter {
+    pub env: Option<String>,
+    pub status: Option<Status>,
+    pub kind: Option<IncidentType>,
+    pub limit: u32,
+}
+
+/// Result of a lifecycle move.
+#[derive(Debug, Clone)]
+pub struct Transition {
+    pub incident: Incident,
+    pub previous: Status,
+    /// False when the incident already had the requested status (idempotent repeat).
+    pub changed: bool,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Merges findings into incidents (dedup by fingerprint) and stores metric points, atomically.
+    async fn record_detection(
+        &self,
+        batch: DetectionBatch,
+    ) -> Result<Vec<IncidentChange>, StoreError>;
+    async fn get_incident(&self, id: IncidentId) -> Result<Option<Incident>, StoreError>;
+    /// Newest activity first.
+    async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError>;
+    /// Newest first.
+    async fn signals(&self, id: IncidentId, limit: u32) -> Result<Vec<Signal>, StoreError>;
+    async fn signal_groups(&self, id: IncidentId) -> Result<Vec<SignalGroup>, StoreError>;
+    /// Oldest first.
+    async fn timeline(&self, id: IncidentId) -> Result<Vec<TimelineEntry>, StoreError>;
+    /// Moves an incident along its lifecycle, recording a timeline entry; repeats are no-ops.
+    async fn transition(
+        &self,
+        id: IncidentId,
+        to: Status,
+        actor: &str,
+        note: Option<&str>,
+    ) -> Result<Transition, StoreError>;
+    /// Other incidents sharing an entity with `id`, newest first.
+    async fn related(&self, id: IncidentId, limit: u32) -> Result<Vec<Incident>, StoreError>;
+    /// Newest first.
+    async fn recent_metrics(&self, limit: u32) -> Result<Vec<MetricPoint>, StoreError>;
+}

@@ -1,0 +1,469 @@
+//! SQLite adapter: WAL, `synchronous=FULL`, `busy_timeout`, foreign keys, `BEGIN IMMEDIATE` writes.
+
+use std::{collections::BTreeMap, path::Path, str::FromStr, time::Duration};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{
+    Row, SqliteConnection,
+    sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+        SqliteSynchronous,
+    },
+};
+
+use super::*;
+use crate::domain::{SignalKind, TimelineKind};
+
+/// Upper bound on metric points kept for `metrics://recent`.
+const METRIC_POINTS_KEPT: i64 = 5000;
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn from_micros(v: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(v).ok_or_else(|| StoreError::Corrupt(format!("timestamp {v}")))
+}
+
+fn parse<T: FromStr>(s: &str, what: &str) -> Result<T, StoreError> {
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("{what} `{s}`")))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and runs migrations.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Database(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))?;
+        Ok(Self { pool })
+    }
+
+    async fn insert_timeline(
+        tx: &mut SqliteConnection,
+        id: i64,
+        at: DateTime<Utc>,
+        kind: TimelineKind,
+        actor: &str,
+        message: &str,
+        data: &BTreeMap<String, String>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO timeline (incident_id, at, kind, actor, message, data) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(id)
+            .bind(micros(at))
+            .bind(kind.as_str())
+            .bind(actor)
+            .bind(message)
+            .bind(serde_json::to_string(data).unwrap_or_default())
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn merge_finding(
+        tx: &mut SqliteConnection,
+        env: &str,
+        actor: &str,
+        f: &NewFinding,
+    ) -> Result<IncidentChange, StoreError> {
+        let now = Utc::now();
+        let latest = sqlx::query(
+            "SELECT id, status FROM incidents WHERE fingerprint = ? ORDER BY id DESC LIMIT 1",
+        )
+        .bind(&f.fingerprint)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (id, status, created) = match latest {
+            Some(row) => (
+                row.get::<i64, _>("id"),
+                parse::<Status>(row.get("status"), "status")?,
+                false,
+            ),
+            None => {
+                let first = f.signals.iter().map(|s| s.observed_at).min().unwrap_or(now);
+                let row = sqlx::query(
+                    "INSERT INTO incidents (title, kind, env, severity, status, fingerprint, first_seen, last_seen, labels, created_at, updated_at)
+                     VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?) RETURNING id",
+                )
+                .bind(&f.title)
+                .bind(f.kind.as_str())
+                .bind(env)
+                .bind(f.severity.as_str())
+                .bind(&f.fingerprint)
+                .bind(micros(first))
+                .bind(micros(first))
+                .bind(serde_json::to_string(&f.labels).unwrap_or_else(|_| "{}".into()))
+                .bind(micros(now))
+                .bind(micros(now))
+                .fetch_one(&mut *tx)
+                .await?;
+                let id: i64 = row.get(0);
+                let data = BTreeMap::from([("severity".to_string(), f.severity.to_string())]);
+                Self::insert_timeline(
+                    tx,
+                    id,
+                    now,
+                    TimelineKind::Created,
+                    actor,
+                    &format!("opened: {}", f.title),
+                    &data,
+                )
+                .await?;
+                (id, Status::Open, true)
+            }
+        };
+        let mut added = 0usize;
+        for s in &f.signals {
+            let r = sqlx::query(
+                "INSERT OR IGNORE INTO signals (incident_id, kind, source, rule, series, entity, value, score, observed_at, message)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(s.kind.as_str())
+            .bind(&s.source)
+            .bind(&s.rule)
+            .bind(&s.series)
+            .bind(&s.entity)
+            .bind(s.value)
+            .bind(s.score)
+            .bind(micros(s.observed_at))
+            .bind(&s.message)
+            .execute(&mut *tx)
+            .await?;
+            added += r.rows_affected() as usize;
+        }
+        if added == 0 {
+            return Ok(IncidentChange {
+                id: IncidentId::from_row(id),
+                change: ChangeKind::Unchanged,
+                new_signals: 0,
+            });
+        }
+        let reopen = status == Status::Resolved;
+        sqlx::query(
+            "UPDATE incidents SET
+               signal_count = (SELECT COUNT(*) FROM signals WHERE incident_id = ?1),
+               first_seen = MIN(first_seen, (SELECT MIN(observed_at) FROM signals WHERE incident_id = ?1)),
+               last_seen = MAX(last_seen, (SELECT MAX(observed_at) FROM signals WHERE incident_id = ?1)),
+               status = CASE WHEN ?2 THEN 'open' ELSE status END,
+               updated_at = ?3
+             WHERE id = ?1",
+        )
+        .bind(id)
+        .bind(reopen)
+        .bind(micros(now))
+        .execute(&mut *tx)
+        .await?;
+        let data = BTreeMap::from([("new_signals".to_string(), added.to_string())]);
+        let (kind, msg, change) = if reopen {
+            (
+                TimelineKind::Reopened,
+                format!("reopened: {added} new signal(s) after resolve"),
+                ChangeKind::Reopened,
+            )
+        } else if created {
+            (
+                TimelineKind::Signal,
+                format!("{added} signal(s) attached"),
+                ChangeKind::Created,
+            )
+        } else {
+            (
+                TimelineKind::Signal,
+                format!("{added} new signal(s) attached"),
+                ChangeKind::Updated,
+            )
+        };
+        Self::insert_timeline(tx, id, now, kind, actor, &msg, &data).await?;
+        Ok(IncidentChange {
+            id: IncidentId::from_row(id),
+            change,
+            new_signals: added,
+        })
+    }
+
+    async fn fetch_incident(
+        conn: &mut SqliteConnection,
+        id: IncidentId,
+    ) -> Result<Option<Incident>, StoreError> {
+        let row = sqlx::query("SELECT * FROM incidents WHERE id = ?")
+            .bind(id.row())
+            .fetch_optional(&mut *conn)
+            .await?;
+        row.as_ref().map(incident_from_row).transpose()
+    }
+}
+
+fn incident_from_row(r: &SqliteRow) -> Result<Incident, StoreError> {
+    Ok(Incident {
+        id: IncidentId::from_row(r.get("id")),
+        title: r.get("title"),
+        kind: parse(r.get("kind"), "type")?,
+        env: r.get("env"),
+        severity: parse(r.get("severity"), "severity")?,
+        status: parse(r.get("status"), "status")?,
+        fingerprint: r.get("fingerprint"),
+        first_seen: from_micros(r.get("first_seen"))?,
+        last_seen: from_micros(r.get("last_seen"))?,
+        signal_count: r.get("signal_count"),
+        labels: serde_json::from_str(r.get("labels"))
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        created_at: from_micros(r.get("created_at"))?,
+        updated_at: from_micros(r.get("updated_at"))?,
+    })
+}
+
+fn signal_from_row(r: &SqliteRow) -> Result<Signal, StoreError> {
+    Ok(Signal {
+        kind: parse::<SignalKind>(r.get("kind"), "signal kind")?,
+        source: r.get("source"),
+        rule: r.get("rule"),
+        series: r.get("series"),
+        entity: r.get("entity"),
+        value: r.get("value"),
+        score: r.get("score"),
+        observed_at: from_micros(r.get("observed_at"))?,
+        message: r.get("message"),
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn record_detection(
+        &self,
+        batch: DetectionBatch,
+    ) -> Result<Vec<IncidentChange>, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut changes = Vec::with_capacity(batch.findings.len());
+        for f in &batch.findings {
+            changes.push(Self::merge_finding(&mut tx, &batch.env, &batch.actor, f).await?);
+        }
+        let now = micros(Utc::now());
+        for m in &batch.metrics {
+            sqlx::query(
+                "INSERT OR IGNORE INTO metric_points (env, source, name, labels, value, observed_at, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&m.env)
+            .bind(&m.source)
+            .bind(&m.name)
+            .bind(serde_json::to_string(&m.labels).unwrap_or_default())
+            .bind(m.value)
+            .bind(micros(m.observed_at))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !batch.metrics.is_empty() {
+            sqlx::query(
+                "DELETE FROM metric_points WHERE id NOT IN (SELECT id FROM metric_points ORDER BY observed_at DESC, id DESC LIMIT ?)",
+            )
+            .bind(METRIC_POINTS_KEPT)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(changes)
+    }
+
+    async fn get_incident(&self, id: IncidentId) -> Result<Option<Incident>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Self::fetch_incident(&mut conn, id).await
+    }
+
+    async fn list_incidents(&self, f: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM incidents
+             WHERE (?1 IS NULL OR env = ?1) AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR kind = ?3)
+             ORDER BY updated_at DESC, id DESC LIMIT ?4",
+        )
+        .bind(f.env.as_deref())
+        .bind(f.status.map(|s| s.as_str()))
+        .bind(f.kind.map(|k| k.as_str()))
+        .bind(i64::from(f.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(incident_from_row).collect()
+    }
+
+    async fn signals(&self, id: IncidentId, limit: u32) -> Result<Vec<Signal>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM signals WHERE incident_id = ? ORDER BY observed_at DESC, id DESC LIMIT ?")
+            .bind(id.row())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(signal_from_row).collect()
+    }
+
+    async fn signal_groups(&self, id: IncidentId) -> Result<Vec<SignalGroup>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT rule, series, entity, COUNT(*) AS n, MIN(value) AS lo, MAX(value) AS hi, MAX(score) AS sc,
+                    MIN(observed_at) AS t0, MAX(observed_at) AS t1
+             FROM signals WHERE incident_id = ? GROUP BY rule, series, entity ORDER BY t0, rule, series, entity",
+        )
+        .bind(id.row())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SignalGroup {
+                    rule: r.get("rule"),
+                    series: r.get("series"),
+                    entity: r.get("entity"),
+                    count: r.get("n"),
+                    min_value: r.get("lo"),
+                    max_value: r.get("hi"),
+                    max_score: r.get("sc"),
+                    first_at: from_micros(r.get("t0"))?,
+                    last_at: from_micros(r.get("t1"))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn timeline(&self, id: IncidentId) -> Result<Vec<TimelineEntry>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM timeline WHERE incident_id = ? ORDER BY id")
+            .bind(id.row())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TimelineEntry {
+                    at: from_micros(r.get("at"))?,
+                    kind: parse(r.get("kind"), "timeline kind")?,
+                    actor: r.get("actor"),
+                    message: r.get("message"),
+                    data: serde_json::from_str(r.get("data"))
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn transition(
+        &self,
+        id: IncidentId,
+        to: Status,
+        actor: &str,
+        note: Option<&str>,
+    ) -> Result<Transition, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let current = Self::fetch_incident(&mut tx, id)
+            .await?
+            .ok_or(StoreError::NotFound(id))?;
+        let from = current.status;
+        if from == to {
+            tx.commit().await?;
+            return Ok(Transition {
+                incident: current,
+                previous: from,
+                changed: false,
+            });
+        }
+        if !from.can_move_to(to) {
+            let allowed = Status::sources_of(to)
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(StoreError::IllegalTransition {
+                id,
+                from,
+                to,
+                allowed,
+            });
+        }
+        let now = Utc::now();
+        sqlx::query("UPDATE incidents SET status = ?, updated_at = ? WHERE id = ?")
+            .bind(to.as_str())
+            .bind(micros(now))
+            .bind(id.row())
+            .execute(&mut *tx)
+            .await?;
+        let mut data = BTreeMap::from([
+            ("from".to_string(), from.to_string()),
+            ("to".to_string(), to.to_string()),
+        ]);
+        let mut message = format!("{from} → {to}");
+        if let Some(n) = note {
+            data.insert("note".into(), n.to_owned());
+            message = format!("{message}: {n}");
+        }
+        Self::insert_timeline(
+            &mut tx,
+            id.row(),
+            now,
+            TimelineKind::StatusChange,
+            actor,
+            &message,
+            &data,
+        )
+        .await?;
+        let incident = Self::fetch_incident(&mut tx, id)
+            .await?
+            .ok_or(StoreError::NotFound(id))?;
+        tx.commit().await?;
+        Ok(Transition {
+            incident,
+            previous: from,
+            changed: true,
+        })
+    }
+
+    async fn related(&self, id: IncidentId, limit: u32) -> Result<Vec<Incident>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM incidents WHERE id != ?1 AND id IN (
+                SELECT DISTINCT s2.incident_id FROM signals s1 JOIN signals s2 ON s1.entity = s2.entity
+                WHERE s1.incident_id = ?1)
+             ORDER BY updated_at DESC, id DESC LIMIT ?2",
+        )
+        .bind(id.row())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(incident_from_row).collect()
+    }
+
+    async fn recent_metrics(&self, limit: u32) -> Result<Vec<MetricPoint>, StoreError> {
+        let rows =
+            sqlx::query("SELECT * FROM metric_points ORDER BY observed_at DESC, id DESC LIMIT ?")
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MetricPoint {
+                    env: r.get("env"),
+                    source: r.get("source"),
+                    name: r.get("name"),
+                    labels: serde_json::from_str(r.get("labels"))
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    value: r.get("value"),
+                    observed_at: from_micros(r.get("observed_at"))?,
+                })
+            })
+            .collect()
+    }
+}
