@@ -2,9 +2,13 @@
 //! lifecycle. See ARCHITECTURE.md for the module map and invariants.
 #![forbid(unsafe_code)]
 
+pub mod cli;
+mod cli_table;
 pub mod config;
 pub mod detect;
 pub mod domain;
+pub mod http;
+pub mod mcp;
 pub mod service;
 pub mod store;
 

@@ -1,0 +1,333 @@
+//! Command line: the same service as MCP and REST. Exit codes: 0 success, 1 input or
+//! detection errors (unknown env, invalid flag, bad threshold, unknown incident), 2 API or
+//! backend failures (source or database unavailable).
+
+use std::{
+    io::{IsTerminal, Write},
+    net::SocketAddr,
+    path::PathBuf,
+    process::ExitCode,
+    sync::Arc,
+};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::{
+    config::{Config, EXAMPLE_TOML},
+    domain::{Depth, DomainError, Env, IncidentId, IncidentType, Status, Threshold},
+    mcp::{IncidentServer, ToolPolicy},
+    service::*,
+    store::SqliteStore,
+};
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_INPUT: u8 = 1;
+pub const EXIT_BACKEND: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(name = "incident-mcp", version, about = "Incident response for SRE agents: detect, analyze, contain, recover, notify (MCP server, REST API and CLI)")]
+pub struct Cli {
+    /// SQLite database file [default: the platform data dir, e.g. ~/.local/share/incident-mcp/incidents.db]
+    #[arg(long, global = true, env = "INCIDENT_MCP_DB")]
+    pub db: Option<PathBuf>,
+    /// Configuration file (.toml, .json, .yaml) [default: built-in, with the `dev` sample environment]
+    #[arg(long, global = true, env = "INCIDENT_MCP_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Debug logging to stderr
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Table,
+}
+
+#[derive(Debug, Args)]
+pub struct Output {
+    /// Output format [default: table on a terminal, json otherwise]
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the MCP server: stdio by default, streamable HTTP (+ REST API) with --http
+    Serve {
+        /// Listen on this address for streamable HTTP at /mcp and the REST API at /api
+        #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "")]
+        http: Option<String>,
+        /// Expose only read-only tools
+        #[arg(long)]
+        read_only: bool,
+        /// Hide destructive tools
+        #[arg(long)]
+        disable_destructive: bool,
+    },
+    /// Scan an environment's telemetry and open or update incidents
+    Detect {
+        /// Environment to scan
+        #[arg(long)]
+        env: String,
+        /// Only rules of this incident type (network, app-vuln, auth, resource, availability, explainability, other)
+        #[arg(long = "type")]
+        kind: Option<String>,
+        /// Score cut-off in 0..1 [default: 0.8]
+        #[arg(long, allow_negative_numbers = true)]
+        threshold: Option<f64>,
+        /// A configured source name, or file:PATH for a JSON-lines file
+        #[arg(long)]
+        source: Option<String>,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Analyze an incident
+    Analyze {
+        #[arg(long)]
+        id: String,
+        /// Detail level 0-3
+        #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+        depth: i64,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// List incidents, most recently active first
+    List {
+        #[arg(long)]
+        env: Option<String>,
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long = "type")]
+        kind: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Show one incident
+    Get {
+        #[arg(long)]
+        id: String,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Acknowledge an open incident
+    Ack {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Resolve an incident with a note
+    Resolve {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        note: String,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Configuration helpers
+    Config {
+        #[command(subcommand)]
+        what: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the documented example configuration (the built-in default)
+    Default,
+    /// Validate a configuration (--config or the built-in) and list its environments
+    Check,
+}
+
+/// A failure with its exit code; the message is printed as one `Error: ...` line.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl From<ServiceError> for Failure {
+    fn from(e: ServiceError) -> Self {
+        let code = if e.class() == ErrorClass::Backend { EXIT_BACKEND } else { EXIT_INPUT };
+        Failure { code, message: e.to_string() }
+    }
+}
+
+impl From<DomainError> for Failure {
+    fn from(e: DomainError) -> Self {
+        Failure { code: EXIT_INPUT, message: e.to_string() }
+    }
+}
+
+fn backend(message: impl std::fmt::Display) -> Failure {
+    Failure { code: EXIT_BACKEND, message: message.to_string() }
+}
+
+/// Entry point used by `main`.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+                let _ = e.print();
+                return ExitCode::from(if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { EXIT_INPUT } else { EXIT_OK });
+            }
+            let first = e.to_string().lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ").to_owned();
+            eprintln!("Error: {first} (see incident-mcp --help)");
+            return ExitCode::from(EXIT_INPUT);
+        }
+    };
+    init_tracing(&cli);
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_BACKEND);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::from(EXIT_OK),
+        Err(f) => {
+            eprintln!("Error: {}", f.message.replace('\n', " "));
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn init_tracing(cli: &Cli) {
+    let default = match (&cli.command, cli.verbose) {
+        (_, true) => "incident_mcp=debug,info",
+        (Command::Serve { .. }, false) => "info",
+        _ => "warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
+    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).with_target(false).try_init();
+}
+
+/// Default database path: the platform data directory, else the working directory.
+pub fn default_db_path() -> PathBuf {
+    directories::ProjectDirs::from("", "", "incident-mcp")
+        .map(|d| d.data_dir().join("incidents.db"))
+        .unwrap_or_else(|| PathBuf::from("incidents.db"))
+}
+
+fn load_config(cli: &Cli) -> Result<Config, Failure> {
+    let cfg = match &cli.config {
+        Some(p) => Config::load_file(p).map_err(|e| Failure { code: EXIT_INPUT, message: e.to_string() })?,
+        None => Config::builtin(),
+    };
+    Ok(cfg.with_api_key_from_env())
+}
+
+async fn service(cli: &Cli, cfg: Config) -> Result<IncidentService, Failure> {
+    let path = cli.db.clone().or_else(|| cfg.storage.db.clone()).unwrap_or_else(default_db_path);
+    let store = SqliteStore::open(&path).await.map_err(backend)?;
+    Ok(IncidentService::new(Arc::new(store), Arc::new(cfg)))
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    if let Command::Config { what } = &cli.command {
+        return match what {
+            ConfigCommand::Default => {
+                print!("{EXAMPLE_TOML}");
+                Ok(())
+            }
+            ConfigCommand::Check => {
+                let cfg = load_config(&cli)?;
+                println!("configuration ok; environments: {}", cfg.env_names().join(", "));
+                Ok(())
+            }
+        };
+    }
+    let cfg = load_config(&cli)?;
+    match &cli.command {
+        Command::Serve { http, read_only, disable_destructive } => {
+            let policy = ToolPolicy { read_only: *read_only, disable_destructive: *disable_destructive };
+            let addr = match http {
+                None => None,
+                Some(a) => {
+                    let raw = if a.is_empty() { cfg.server.http_addr.clone() } else { a.clone() };
+                    let addr: SocketAddr = raw
+                        .parse()
+                        .map_err(|_| Failure { code: EXIT_INPUT, message: format!("--http: `{raw}` is not an address like 127.0.0.1:8787") })?;
+                    crate::http::check_bind(&addr, cfg.api_key().is_some()).map_err(|m| Failure { code: EXIT_INPUT, message: m })?;
+                    Some(addr)
+                }
+            };
+            let svc = service(&cli, cfg).await?;
+            match addr {
+                Some(addr) => crate::http::serve(svc, addr, policy).await.map_err(backend),
+                None => IncidentServer::new(svc, policy).serve_stdio().await.map_err(backend),
+            }
+        }
+        Command::Detect { env, kind, threshold, source, out } => {
+            let req = DetectRequest {
+                env: Env::parse(env)?,
+                kind: kind.as_deref().map(str::parse::<IncidentType>).transpose().map_err(|e| field("type", e))?,
+                threshold: threshold.map(Threshold::new).transpose()?,
+                source: source.clone(),
+            };
+            if cfg.env(&req.env).is_none() {
+                return Err(ServiceError::UnknownEnv { env: req.env.to_string(), known: cfg.env_names().join(", ") }.into());
+            }
+            let svc = service(&cli, cfg).await?;
+            let report = svc.detect(req, Caller::CLI).await?;
+            emit(out, &report, super::cli_table::detect)
+        }
+        Command::Analyze { id, depth, out } => {
+            let req = AnalyzeRequest { id: id.parse()?, depth: Some(Depth::new(*depth)?) };
+            let svc = service(&cli, cfg).await?;
+            emit(out, &svc.analyze(req).await?, super::cli_table::analysis)
+        }
+        Command::List { env, status, kind, limit, out } => {
+            let req = ListRequest {
+                env: env.as_deref().map(Env::parse).transpose()?,
+                status: status.as_deref().map(str::parse::<Status>).transpose().map_err(|e| field("status", e))?,
+                kind: kind.as_deref().map(str::parse::<IncidentType>).transpose().map_err(|e| field("type", e))?,
+                limit: Some(*limit),
+            };
+            let svc = service(&cli, cfg).await?;
+            emit(out, &svc.list(req).await?, super::cli_table::list)
+        }
+        Command::Get { id, out } => {
+            let id: IncidentId = id.parse()?;
+            let svc = service(&cli, cfg).await?;
+            emit(out, &svc.get(GetRequest { id }).await?, super::cli_table::detail)
+        }
+        Command::Ack { id, note, out } => {
+            let req = AckRequest { id: id.parse()?, note: note.clone() };
+            let svc = service(&cli, cfg).await?;
+            emit(out, &svc.ack(req, Caller::CLI).await?, super::cli_table::lifecycle)
+        }
+        Command::Resolve { id, note, out } => {
+            let req = ResolveRequest { id: id.parse()?, note: note.clone() };
+            let svc = service(&cli, cfg).await?;
+            emit(out, &svc.resolve(req, Caller::CLI).await?, super::cli_table::lifecycle)
+        }
+        Command::Config { .. } => unreachable!("handled above"),
+    }
+}
+
+fn field(name: &str, mut e: DomainError) -> DomainError {
+    e.field = name.to_owned();
+    e.message = format!("--{name}: {}", e.message);
+    e
+}
+
+fn emit<T: serde::Serialize>(out: &Output, value: &T, table: fn(&T) -> String) -> Result<(), Failure> {
+    let format = out.format.unwrap_or(if std::io::stdout().is_terminal() { Format::Table } else { Format::Json });
+    let text = match format {
+        Format::Json => serde_json::to_string_pretty(value).map_err(backend)?,
+        Format::Table => table(value),
+    };
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{text}").map_err(backend)
+}

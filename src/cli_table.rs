@@ -1,0 +1,133 @@
+//! Human-readable renderings for `--format table`.
+
+use std::fmt::Write;
+
+use crate::{domain::Incident, service::*};
+
+fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ").trim_end().to_owned()
+    };
+    let mut out = line(headers.iter().map(|h| h.to_string()).collect());
+    for r in rows {
+        out.push('\n');
+        out.push_str(&line(r.clone()));
+    }
+    out
+}
+
+fn incident_rows(list: &[Incident]) -> Vec<Vec<String>> {
+    list.iter()
+        .map(|i| {
+            vec![
+                i.id.to_string(),
+                i.status.to_string(),
+                i.severity.to_string(),
+                i.kind.to_string(),
+                i.env.clone(),
+                i.last_seen.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+                i.title.clone(),
+            ]
+        })
+        .collect()
+}
+
+const INCIDENT_HEADERS: &[&str] = &["ID", "STATUS", "SEVERITY", "TYPE", "ENV", "LAST SEEN", "TITLE"];
+
+pub fn list(l: &IncidentList) -> String {
+    if l.incidents.is_empty() {
+        return "no incidents".into();
+    }
+    table(INCIDENT_HEADERS, &incident_rows(&l.incidents))
+}
+
+pub fn detect(r: &DetectReport) -> String {
+    let mut out = r.summary.clone();
+    for s in &r.sources {
+        let _ = write!(out, "\nsource {}: {} events ({} metric points, {} log lines), {} skipped", s.name, s.events, s.metric_points, s.log_lines, s.skipped_lines);
+    }
+    if !r.incidents.is_empty() {
+        let rows: Vec<Vec<String>> = r
+            .incidents
+            .iter()
+            .map(|i| {
+                vec![
+                    i.id.to_string(),
+                    format!("{:?}", i.change).to_lowercase(),
+                    i.severity.to_string(),
+                    i.kind.to_string(),
+                    i.entity.clone(),
+                    format!("{:.2}", i.max_score),
+                    i.title.clone(),
+                ]
+            })
+            .collect();
+        out.push_str("\n\n");
+        out.push_str(&table(&["ID", "CHANGE", "SEVERITY", "TYPE", "ENTITY", "SCORE", "TITLE"], &rows));
+    }
+    out
+}
+
+pub fn detail(d: &IncidentDetail) -> String {
+    let i = &d.incident;
+    let mut out = format!(
+        "{}  {}\nstatus {}  severity {}  type {}  env {}\nfirst seen {}  last seen {}  signals {}",
+        i.id, i.title, i.status, i.severity, i.kind, i.env, i.first_seen, i.last_seen, i.signal_count
+    );
+    if !d.recent_signals.is_empty() {
+        let rows: Vec<Vec<String>> = d
+            .recent_signals
+            .iter()
+            .map(|s| vec![s.observed_at.to_rfc3339(), s.entity.clone(), format!("{}", s.value), format!("{:.2}", s.score), s.message.clone().unwrap_or_default()])
+            .collect();
+        out.push_str("\n\n");
+        out.push_str(&table(&["TIME", "ENTITY", "VALUE", "SCORE", "MESSAGE (untrusted)"], &rows));
+    }
+    out
+}
+
+pub fn analysis(a: &Analysis) -> String {
+    let mut out = a.summary.clone();
+    let rows: Vec<Vec<String>> = a
+        .affected_resources
+        .iter()
+        .map(|r| vec![r.entity.clone(), r.kind.clone(), r.signals.to_string(), r.rules.join(",")])
+        .collect();
+    out.push_str("\n\naffected resources\n");
+    out.push_str(&table(&["ENTITY", "KIND", "SIGNALS", "RULES"], &rows));
+    if let Some(groups) = &a.signal_groups {
+        let rows: Vec<Vec<String>> = groups
+            .iter()
+            .map(|g| vec![g.rule.clone(), g.series.clone(), g.entity.clone(), g.count.to_string(), format!("{}..{}", g.min_value, g.max_value), format!("{:.2}", g.max_score)])
+            .collect();
+        out.push_str("\n\nsignal groups\n");
+        out.push_str(&table(&["RULE", "SERIES", "ENTITY", "COUNT", "VALUES", "MAX SCORE"], &rows));
+    }
+    if let Some(tl) = &a.timeline {
+        out.push_str("\n\ntimeline");
+        for t in tl {
+            let _ = write!(out, "\n{}  {:<13} {:<8} {}", t.at.format("%Y-%m-%d %H:%M:%SZ"), t.kind.as_str(), t.actor, t.message);
+        }
+    }
+    if let Some(rel) = &a.related_incidents {
+        if !rel.is_empty() {
+            out.push_str("\n\nrelated incidents\n");
+            out.push_str(&table(INCIDENT_HEADERS, &incident_rows(rel)));
+        }
+    }
+    out.push_str("\n\nnext steps");
+    for s in &a.next_steps {
+        let _ = write!(out, "\n- {s}");
+    }
+    out
+}
+
+pub fn lifecycle(r: &LifecycleResult) -> String {
+    r.message.clone()
+}

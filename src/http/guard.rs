@@ -1,0 +1,125 @@
+//! Request guards shared by every route: Host/Origin allowlists (DNS-rebinding defence,
+//! 403) and the bearer key (401, constant-time compare).
+
+use std::sync::Arc;
+
+use axum::{
+    extract::{Request, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use subtle::ConstantTimeEq;
+
+use super::rest::error_body;
+
+#[derive(Clone)]
+pub struct GuardConfig {
+    pub allowed_hosts: Vec<String>,
+    pub allowed_origins: Vec<String>,
+    pub api_key: Option<Arc<str>>,
+}
+
+/// `host[:port]` → host, handling `[::1]:8787`.
+fn host_only(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or("");
+    }
+    match authority.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => authority,
+    }
+}
+
+fn host_allowed(cfg: &GuardConfig, headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    let bare = host_only(host);
+    cfg.allowed_hosts.iter().any(|a| a == host || a == bare)
+}
+
+/// Matches `scheme://host:port` against entries like `http://localhost:*`.
+fn origin_allowed(cfg: &GuardConfig, origin: &str) -> bool {
+    let Some((scheme, rest)) = origin.split_once("://") else { return false };
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (h, Some(p)),
+        _ => (rest, None),
+    };
+    cfg.allowed_origins.iter().any(|entry| {
+        let Some((es, erest)) = entry.split_once("://") else { return false };
+        let (eh, ep) = match erest.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (erest, None),
+        };
+        es.eq_ignore_ascii_case(scheme) && eh.eq_ignore_ascii_case(host) && (ep == Some("*") || ep == port)
+    })
+}
+
+/// 403 unless Host (and Origin, when present) are allowed.
+pub async fn host_and_origin(State(cfg): State<Arc<GuardConfig>>, req: Request, next: Next) -> Response {
+    if !host_allowed(&cfg, req.headers()) {
+        return error_body(StatusCode::FORBIDDEN, "Host header is not allowed for this server", None);
+    }
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        let ok = origin.to_str().is_ok_and(|o| origin_allowed(&cfg, o));
+        if !ok {
+            return error_body(StatusCode::FORBIDDEN, "Origin is not allowed for this server", None);
+        }
+    }
+    next.run(req).await
+}
+
+/// 401 unless the bearer key matches, when a key is configured.
+pub async fn bearer(State(cfg): State<Arc<GuardConfig>>, req: Request, next: Next) -> Response {
+    let Some(expected) = cfg.api_key.as_deref() else {
+        return next.run(req).await;
+    };
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim);
+    let ok = presented.is_some_and(|p| bool::from(p.as_bytes().ct_eq(expected.as_bytes())));
+    if ok {
+        return next.run(req).await;
+    }
+    let msg = if presented.is_some() { "invalid API key" } else { "missing bearer API key (Authorization: Bearer <OPENCLAW_API_KEY>)" };
+    let mut resp = error_body(StatusCode::UNAUTHORIZED, msg, None).into_response();
+    resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"incident-mcp\""));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> GuardConfig {
+        GuardConfig {
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            allowed_origins: vec!["http://localhost:*".into(), "https://ops.example.com:443".into()],
+            api_key: None,
+        }
+    }
+
+    #[test]
+    fn hosts() {
+        let mut h = HeaderMap::new();
+        for (v, ok) in [("127.0.0.1:8787", true), ("localhost", true), ("[::1]:9", true), ("evil.com", false), ("evil.com:8787", false)] {
+            h.insert(header::HOST, HeaderValue::from_static(v));
+            assert_eq!(host_allowed(&cfg(), &h), ok, "{v}");
+        }
+    }
+
+    #[test]
+    fn origins() {
+        let c = cfg();
+        assert!(origin_allowed(&c, "http://localhost:3000"));
+        assert!(origin_allowed(&c, "https://ops.example.com:443"));
+        assert!(!origin_allowed(&c, "https://ops.example.com:8443"));
+        assert!(!origin_allowed(&c, "http://evil.com:3000"));
+        assert!(!origin_allowed(&c, "null"));
+        assert!(!origin_allowed(&c, "http://localhost.evil.com:1"));
+    }
+}

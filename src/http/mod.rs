@@ -1,0 +1,102 @@
+//! The HTTP adapter: streamable HTTP MCP at `/mcp`, the REST API at `/api`, `/healthz`,
+//! behind Host/Origin validation, a body limit and (when configured) a bearer key.
+
+mod guard;
+mod openapi;
+mod rest;
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{Router, middleware, routing::get};
+use rmcp::transport::streamable_http_server::{
+    StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+};
+use tokio_util::sync::CancellationToken;
+use tower_http::limit::RequestBodyLimitLayer;
+
+pub use openapi::openapi_document;
+
+use crate::{
+    mcp::{IncidentServer, ToolPolicy},
+    service::IncidentService,
+};
+
+/// Builds the whole HTTP application.
+pub fn app(svc: IncidentService, policy: ToolPolicy, ct: CancellationToken) -> Router {
+    let cfg = svc.config().clone();
+    let guard = Arc::new(guard::GuardConfig {
+        allowed_hosts: cfg.server.allowed_hosts.clone(),
+        allowed_origins: cfg.server.allowed_origins.clone(),
+        api_key: cfg.api_key().map(Arc::from),
+    });
+    let mcp_config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(cfg.server.allowed_hosts.clone())
+        .with_allowed_origins(cfg.server.allowed_origins.clone())
+        .with_max_request_body_bytes(cfg.server.max_body_bytes)
+        .with_legacy_session_mode(true)
+        .with_cancellation_token(ct);
+    let mcp_svc = svc.clone();
+    let mcp = StreamableHttpService::new(
+        move || Ok(IncidentServer::new(mcp_svc.clone(), policy)),
+        LocalSessionManager::default().into(),
+        mcp_config,
+    );
+    let protected = Router::new()
+        .nest_service("/mcp", mcp)
+        .merge(rest::routes(svc))
+        .layer(middleware::from_fn_with_state(guard.clone(), guard::bearer));
+    Router::new()
+        .merge(protected)
+        .route("/healthz", get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }))
+        .route("/api/openapi.json", get(|| async { axum::Json(openapi_document()) }))
+        .layer(RequestBodyLimitLayer::new(cfg.server.max_body_bytes))
+        .layer(middleware::from_fn_with_state(guard, guard::host_and_origin))
+}
+
+/// Refuses a non-loopback bind without an API key.
+pub fn check_bind(addr: &SocketAddr, has_key: bool) -> Result<(), String> {
+    if addr.ip().is_loopback() || has_key {
+        Ok(())
+    } else {
+        Err(format!(
+            "refusing to listen on non-loopback address {addr} without an API key: set {} (and list the public host in server.allowed_hosts)",
+            crate::config::API_KEY_ENV
+        ))
+    }
+}
+
+/// Serves until SIGINT/SIGTERM. Prints the bound address to stderr.
+pub async fn serve(svc: IncidentService, addr: SocketAddr, policy: ToolPolicy) -> anyhow::Result<()> {
+    check_bind(&addr, svc.config().api_key().is_some()).map_err(anyhow::Error::msg)?;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let ct = CancellationToken::new();
+    let app = app(svc, policy, ct.child_token());
+    tracing::info!(%bound, "listening: MCP at http://{bound}/mcp, REST at http://{bound}/api");
+    eprintln!("incident-mcp listening on http://{bound} (MCP: /mcp, REST: /api, health: /healthz)");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            ct.cancel();
+        })
+        .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,73 @@
+//! Resources: recent incidents, one incident, recent metric points.
+
+use rmcp::model::{Resource, ResourceContents, ResourceTemplate};
+use serde_json::json;
+
+use crate::{
+    domain::{IncidentId, UNTRUSTED_NOTE},
+    service::{GetRequest, IncidentService, ListRequest, ServiceError},
+};
+
+pub const INCIDENTS_URI: &str = "incident://incidents";
+pub const INCIDENT_TEMPLATE: &str = "incident://incidents/{id}";
+pub const METRICS_URI: &str = "metrics://recent";
+const INCIDENT_PREFIX: &str = "incident://incidents/";
+/// Incidents also listed one by one in `resources/list`.
+const LISTED_INCIDENTS: u32 = 50;
+
+pub fn incident_uri(id: IncidentId) -> String {
+    format!("{INCIDENT_PREFIX}{id}")
+}
+
+pub async fn list(svc: &IncidentService) -> Result<Vec<Resource>, ServiceError> {
+    let mut out = vec![
+        Resource::new(INCIDENTS_URI, "incidents")
+            .with_title("Recent incidents")
+            .with_description("The 50 most recently active incidents, newest first (JSON)")
+            .with_mime_type("application/json"),
+        Resource::new(METRICS_URI, "recent-metrics")
+            .with_title("Recent metric points")
+            .with_description("The latest 200 metric points ingested by detection, newest first (JSON)")
+            .with_mime_type("application/json"),
+    ];
+    let recent = svc.list(ListRequest { limit: Some(LISTED_INCIDENTS), ..Default::default() }).await?;
+    out.extend(recent.incidents.into_iter().map(|i| {
+        Resource::new(incident_uri(i.id), i.id.to_string())
+            .with_title(format!("{} [{} {}]", i.id, i.severity, i.status))
+            .with_description(crate::domain::clip(&i.title, 200))
+            .with_mime_type("application/json")
+    }));
+    Ok(out)
+}
+
+pub fn templates() -> Vec<ResourceTemplate> {
+    vec![
+        ResourceTemplate::new(INCIDENT_TEMPLATE, "incident")
+            .with_title("Incident by id")
+            .with_description("One incident with its 10 latest signals (JSON); id like INC-000001")
+            .with_mime_type("application/json"),
+    ]
+}
+
+/// Outcome of reading a URI.
+pub enum Read {
+    Found(ResourceContents),
+    UnknownUri,
+}
+
+pub async fn read(svc: &IncidentService, uri: &str) -> Result<Read, ServiceError> {
+    let body = if uri == INCIDENTS_URI {
+        let list = svc.list(ListRequest { limit: Some(LISTED_INCIDENTS), ..Default::default() }).await?;
+        json!({ "incidents": list.incidents, "count": list.count, "untrusted_data_note": UNTRUSTED_NOTE })
+    } else if uri == METRICS_URI {
+        let points = svc.recent_metrics(200).await?;
+        json!({ "points": points, "count": points.len(), "untrusted_data_note": UNTRUSTED_NOTE })
+    } else if let Some(raw) = uri.strip_prefix(INCIDENT_PREFIX) {
+        let id: IncidentId = raw.parse()?;
+        serde_json::to_value(svc.get(GetRequest { id }).await?).unwrap_or_default()
+    } else {
+        return Ok(Read::UnknownUri);
+    };
+    let text = serde_json::to_string_pretty(&body).unwrap_or_default();
+    Ok(Read::Found(ResourceContents::text(text, uri).with_mime_type("application/json")))
+}
