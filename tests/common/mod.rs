@@ -1,0 +1,128 @@
+//! Shared test harness: a temp SQLite store, the service, and MCP clients over
+//! `tokio::io::duplex` and over real HTTP on 127.0.0.1:0.
+#![allow(dead_code)]
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+
+use incident_mcp::{
+    IncidentService,
+    config::Config,
+    mcp::{IncidentServer, ToolPolicy},
+    store::SqliteStore,
+};
+use rmcp::{
+    ClientHandler, RoleClient, ServiceExt,
+    model::{CallToolRequestParams, CallToolResult, ClientConfig, JsonObject, ProtocolVersion},
+    service::RunningService,
+    transport::{StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig},
+};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub db: PathBuf,
+    pub svc: IncidentService,
+}
+
+impl Harness {
+    pub async fn new() -> Self {
+        Self::with_config(Config::builtin()).await
+    }
+
+    pub async fn with_config(cfg: Config) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("incidents.db");
+        let store = SqliteStore::open(&db).await.expect("open store");
+        let svc = IncidentService::new(Arc::new(store), Arc::new(cfg));
+        Self { dir, db, svc }
+    }
+
+    /// An MCP client connected in-process over `tokio::io::duplex`.
+    pub async fn duplex_client<C: ClientHandler>(&self, policy: ToolPolicy, client: C) -> RunningService<RoleClient, C> {
+        let (server_io, client_io) = tokio::io::duplex(1 << 20);
+        let server = IncidentServer::new(self.svc.clone(), policy);
+        tokio::spawn(async move {
+            if let Ok(running) = server.serve(server_io).await {
+                let _ = running.waiting().await;
+            }
+        });
+        client.serve(client_io).await.expect("client connects over duplex")
+    }
+
+    /// Serves the whole HTTP app on 127.0.0.1:0; the server stops when the guard drops.
+    pub async fn http_server(&self, policy: ToolPolicy) -> HttpServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let ct = CancellationToken::new();
+        let app = incident_mcp::http::app(self.svc.clone(), policy, ct.child_token());
+        let stop = ct.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await;
+        });
+        HttpServer { addr, ct }
+    }
+}
+
+pub struct HttpServer {
+    pub addr: SocketAddr,
+    ct: CancellationToken,
+}
+
+impl HttpServer {
+    pub fn mcp_url(&self) -> String {
+        format!("http://{}/mcp", self.addr)
+    }
+
+    pub async fn client<C: ClientHandler>(&self, key: Option<&str>, client: C) -> RunningService<RoleClient, C> {
+        let mut cfg = StreamableHttpClientTransportConfig::with_uri(self.mcp_url());
+        if let Some(k) = key {
+            cfg = cfg.auth_header(k);
+        }
+        client.serve(StreamableHttpClientTransport::from_config(cfg)).await.expect("client connects over HTTP")
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.ct.cancel();
+    }
+}
+
+/// A client speaking 2025-11-25 (initialize handshake, sessions, `resources/subscribe`).
+pub fn legacy_client() -> ClientConfig {
+    ClientConfig::default().with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE)
+}
+
+/// A client speaking the newest revision (2026-07-28, stateless).
+pub fn modern_client() -> ClientConfig {
+    ClientConfig::default()
+}
+
+pub fn args(v: Value) -> JsonObject {
+    v.as_object().cloned().expect("arguments must be a JSON object")
+}
+
+pub async fn call<C: ClientHandler>(client: &RunningService<RoleClient, C>, tool: &str, arguments: Value) -> CallToolResult {
+    client
+        .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(args(arguments)))
+        .await
+        .unwrap_or_else(|e| panic!("{tool} failed at the protocol level: {e}"))
+}
+
+/// The structured content of a successful tool result.
+pub fn ok(result: &CallToolResult) -> Value {
+    assert_ne!(result.is_error, Some(true), "tool returned an error: {:?}", result.content);
+    result.structured_content.clone().expect("structured content")
+}
+
+/// The text of an error tool result.
+pub fn err_text(result: &CallToolResult) -> String {
+    assert_eq!(result.is_error, Some(true), "expected a tool error, got {:?}", result.structured_content);
+    result.content.iter().filter_map(|c| c.as_text().map(|t| t.text.clone())).collect::<Vec<_>>().join("\n")
+}
+
+/// Path to the built binary (for black-box tests).
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_incident-mcp"))
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Property-based contract test of the REST API with schemathesis (PyPI), against the
+# OpenAPI 3.1 document the server itself serves at /api/openapi.json.
+#
+# Usage: tests/rest/schemathesis.sh            (from anywhere; builds target/debug/incident-mcp)
+# Env:   SCHEMATHESIS_MAX_EXAMPLES (default 40)  SCHEMATHESIS_SEED (default 20240601)
+#        INCIDENT_MCP_BIN (default: cargo build + target/debug/incident-mcp)
+# Exits non-zero when schemathesis reports any failure or error, or the server cannot start.
+set -euo pipefail
+
+SCHEMATHESIS_VERSION=4.32.5
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+VENV="$ROOT/.ci-tools/venv-schemathesis"
+MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-40}"
+SEED="${SCHEMATHESIS_SEED:-20240601}"
+API_KEY="schemathesis-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+
+log() { printf 'schemathesis.sh: %s\n' "$*" >&2; }
+
+# --- tool: a pinned schemathesis in a private venv (.ci-tools is git-ignored) ---
+if [[ ! -x "$VENV/bin/schemathesis" ]] || [[ "$("$VENV/bin/schemathesis" --version 2>/dev/null)" != *"$SCHEMATHESIS_VERSION"* ]]; then
+    log "installing schemathesis $SCHEMATHESIS_VERSION into $VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+
+# --- server under test ---
+if [[ -n "${INCIDENT_MCP_BIN:-}" ]]; then
+    BIN="$INCIDENT_MCP_BIN"
+else
+    (cd "$ROOT" && cargo build --quiet --bin incident-mcp)
+    BIN="$ROOT/target/debug/incident-mcp"
+fi
+
+WORK="$(mktemp -d)"
+SERVER_PID=""
+cleanup() {
+    local rc=$?
+    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    if [[ $rc -ne 0 && -s "$WORK/server.log" ]]; then
+        log "server log (last 40 lines):"
+        tail -n 40 "$WORK/server.log" >&2 || true
+    fi
+    rm -rf "$WORK"
+    exit "$rc"
+}
+trap cleanup EXIT INT TERM
+
+# A free loopback port: bind port 0, read the port back, release it.
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+BASE="http://127.0.0.1:$PORT"
+
+log "starting $BIN on $BASE"
+OPENCLAW_API_KEY="$API_KEY" "$BIN" --db "$WORK/incidents.db" serve --http "127.0.0.1:$PORT" \
+    >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+
+# Bounded readiness poll: at most 300 attempts, each a 1 s-timeout request.
+ready=""
+for _ in $(seq 1 300); do
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        log "server exited before becoming ready"
+        exit 1
+    fi
+    if curl --silent --fail --max-time 1 "$BASE/healthz" >/dev/null 2>&1; then
+        ready=1
+        break
+    fi
+    # Pace the poll (not synchronisation: readiness is decided by /healthz above).
+    sleep 0.1
+done
+if [[ -z "$ready" ]]; then
+    log "server did not answer /healthz in time"
+    exit 1
+fi
+
+# Seed two incidents so that id-taking operations can reach their 200/409 paths too.
+curl --silent --fail --max-time 30 -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json' \
+    -d '{"env":"dev"}' "$BASE/api/incident/detect" >/dev/null
+
+log "running schemathesis $SCHEMATHESIS_VERSION (max $MAX_EXAMPLES examples per operation, seed $SEED)"
+"$VENV/bin/schemathesis" run "$BASE/api/openapi.json" \
+    --checks all \
+    --header "Authorization: Bearer $API_KEY" \
+    --max-examples "$MAX_EXAMPLES" \
+    --seed "$SEED" \
+    --generation-database none \
+    --workers 1 \
+    --no-color \
+    "$@"
