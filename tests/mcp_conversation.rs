@@ -37,7 +37,9 @@ async fn read_json<C: ClientHandler>(client: &RunningService<RoleClient, C>, uri
 }
 
 /// The full conversation; every step asserts what the server returned.
-async fn conversation<C: ClientHandler>(client: RunningService<RoleClient, C>) {
+async fn conversation<C: ClientHandler>(client: RunningService<RoleClient, C>, proto: Proto) {
+    // SEP-2164: resource-not-found is -32002 before 2026-07-28 and -32602 from it on.
+    let not_found = if proto == Proto::Legacy { ErrorCode::RESOURCE_NOT_FOUND } else { ErrorCode::INVALID_PARAMS };
     // tools/list: the six tools, each with explicit safety annotations and an output schema.
     let tools = client.list_all_tools().await.expect("tools/list");
     let mut names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
@@ -139,9 +141,9 @@ async fn conversation<C: ClientHandler>(client: RunningService<RoleClient, C>) {
     assert_eq!(metrics["count"], 200);
     assert_eq!(metrics["points"][0]["observed_at"], "2026-11-01T11:59:00Z");
     let e = client.read_resource(ReadResourceRequestParams::new("incident://incidents/INC-000777")).await.expect_err("unknown");
-    assert_eq!(protocol_error_code(e), ErrorCode::RESOURCE_NOT_FOUND);
+    assert_eq!(protocol_error_code(e), not_found);
     let e = client.read_resource(ReadResourceRequestParams::new("file:///etc/passwd")).await.expect_err("foreign");
-    assert_eq!(protocol_error_code(e), ErrorCode::RESOURCE_NOT_FOUND);
+    assert_eq!(protocol_error_code(e), not_found);
 
     // prompts
     let prompts = client.list_all_prompts().await.expect("prompts/list");
@@ -187,33 +189,33 @@ async fn conversation<C: ClientHandler>(client: RunningService<RoleClient, C>) {
 #[tokio::test]
 async fn duplex_modern_client() {
     let h = Harness::new().await;
-    conversation(h.duplex_client(ToolPolicy::default(), modern_client()).await).await;
+    conversation(h.duplex_client(ToolPolicy::default(), Proto::Modern, modern_client()).await, Proto::Modern).await;
 }
 
 #[tokio::test]
 async fn duplex_legacy_client() {
     let h = Harness::new().await;
-    conversation(h.duplex_client(ToolPolicy::default(), legacy_client()).await).await;
+    conversation(h.duplex_client(ToolPolicy::default(), Proto::Legacy, legacy_client()).await, Proto::Legacy).await;
 }
 
 #[tokio::test]
 async fn http_modern_client() {
     let h = Harness::new().await;
     let server = h.http_server(ToolPolicy::default()).await;
-    conversation(server.client(None, modern_client()).await).await;
+    conversation(server.client(None, Proto::Modern, modern_client()).await, Proto::Modern).await;
 }
 
 #[tokio::test]
 async fn http_legacy_session_client() {
     let h = Harness::new().await;
     let server = h.http_server(ToolPolicy::default()).await;
-    conversation(server.client(None, legacy_client()).await).await;
+    conversation(server.client(None, Proto::Legacy, legacy_client()).await, Proto::Legacy).await;
 }
 
 #[tokio::test]
 async fn read_only_policy_hides_and_refuses_writing_tools() {
     let h = Harness::new().await;
-    let client = h.duplex_client(ToolPolicy { read_only: true, disable_destructive: false }, modern_client()).await;
+    let client = h.duplex_client(ToolPolicy { read_only: true, disable_destructive: false }, Proto::Modern, modern_client()).await;
     let mut names: Vec<_> = client.list_all_tools().await.unwrap().iter().map(|t| t.name.to_string()).collect();
     names.sort();
     assert_eq!(names, ["incident_analyze", "incident_get", "incident_list"]);

@@ -11,9 +11,9 @@ use incident_mcp::{
     store::SqliteStore,
 };
 use rmcp::{
-    ClientHandler, RoleClient, ServiceExt,
+    ClientHandler, ClientLifecycleMode, RoleClient, ServiceExt,
     model::{CallToolRequestParams, CallToolResult, ClientConfig, JsonObject, ProtocolVersion},
-    service::RunningService,
+    service::{ClientServiceExt, RunningService},
     transport::{StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig},
 };
 use serde_json::Value;
@@ -39,7 +39,7 @@ impl Harness {
     }
 
     /// An MCP client connected in-process over `tokio::io::duplex`.
-    pub async fn duplex_client<C: ClientHandler>(&self, policy: ToolPolicy, client: C) -> RunningService<RoleClient, C> {
+    pub async fn duplex_client<C: ClientHandler>(&self, policy: ToolPolicy, proto: Proto, client: C) -> RunningService<RoleClient, C> {
         let (server_io, client_io) = tokio::io::duplex(1 << 20);
         let server = IncidentServer::new(self.svc.clone(), policy);
         tokio::spawn(async move {
@@ -47,7 +47,7 @@ impl Harness {
                 let _ = running.waiting().await;
             }
         });
-        client.serve(client_io).await.expect("client connects over duplex")
+        client.serve_with_lifecycle(client_io, proto.lifecycle()).await.expect("client connects over duplex")
     }
 
     /// Serves the whole HTTP app on 127.0.0.1:0; the server stops when the guard drops.
@@ -74,12 +74,15 @@ impl HttpServer {
         format!("http://{}/mcp", self.addr)
     }
 
-    pub async fn client<C: ClientHandler>(&self, key: Option<&str>, client: C) -> RunningService<RoleClient, C> {
+    pub async fn client<C: ClientHandler>(&self, key: Option<&str>, proto: Proto, client: C) -> RunningService<RoleClient, C> {
         let mut cfg = StreamableHttpClientTransportConfig::with_uri(self.mcp_url());
         if let Some(k) = key {
             cfg = cfg.auth_header(k);
         }
-        client.serve(StreamableHttpClientTransport::from_config(cfg)).await.expect("client connects over HTTP")
+        client
+            .serve_with_lifecycle(StreamableHttpClientTransport::from_config(cfg), proto.lifecycle())
+            .await
+            .expect("client connects over HTTP")
     }
 }
 
@@ -89,12 +92,30 @@ impl Drop for HttpServer {
     }
 }
 
-/// A client speaking 2025-11-25 (initialize handshake, sessions, `resources/subscribe`).
+/// Which protocol revision a test client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    /// 2025-11-25: `initialize` handshake, sessions over HTTP, `resources/subscribe`.
+    Legacy,
+    /// 2026-07-28: `server/discover`, stateless, per-request metadata, `subscriptions/listen`.
+    Modern,
+}
+
+impl Proto {
+    fn lifecycle(self) -> ClientLifecycleMode {
+        match self {
+            Proto::Legacy => ClientLifecycleMode::Initialize,
+            Proto::Modern => ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] },
+        }
+    }
+}
+
+/// Client info for a 2025-11-25 client.
 pub fn legacy_client() -> ClientConfig {
     ClientConfig::default().with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE)
 }
 
-/// A client speaking the newest revision (2026-07-28, stateless).
+/// Client info for a 2026-07-28 client.
 pub fn modern_client() -> ClientConfig {
     ClientConfig::default()
 }
