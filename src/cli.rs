@@ -180,8 +180,15 @@ pub fn main() -> ExitCode {
                 let _ = e.print();
                 return ExitCode::from(if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { EXIT_INPUT } else { EXIT_OK });
             }
-            let first = e.to_string().lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ").to_owned();
-            eprintln!("Error: {first} (see incident-mcp --help)");
+            let rendered = e.to_string();
+            let message = rendered
+                .lines()
+                .take_while(|l| !l.starts_with("Usage:"))
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            eprintln!("Error: {} (see incident-mcp --help)", message.trim_start_matches("error: "));
             return ExitCode::from(EXIT_INPUT);
         }
     };
