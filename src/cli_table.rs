@@ -115,11 +115,11 @@ pub fn analysis(a: &Analysis) -> String {
             let _ = write!(out, "\n{}  {:<13} {:<8} {}", t.at.format("%Y-%m-%d %H:%M:%SZ"), t.kind.as_str(), t.actor, t.message);
         }
     }
-    if let Some(rel) = &a.related_incidents {
-        if !rel.is_empty() {
-            out.push_str("\n\nrelated incidents\n");
-            out.push_str(&table(INCIDENT_HEADERS, &incident_rows(rel)));
-        }
+    if let Some(rel) = &a.related_incidents
+        && !rel.is_empty()
+    {
+        out.push_str("\n\nrelated incidents\n");
+        out.push_str(&table(INCIDENT_HEADERS, &incident_rows(rel)));
     }
     out.push_str("\n\nnext steps");
     for s in &a.next_steps {

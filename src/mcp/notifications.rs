@@ -86,12 +86,11 @@ pub async fn listen(ctx: SubscriptionContext, svc: &IncidentService) {
                 Err(RecvError::Closed) => return,
             },
         };
-        if matches!(event, IncidentEvent::Created(_)) {
-            if let Err(SubscriptionSendError::SubscriptionClosed | SubscriptionSendError::Service(_)) =
+        if matches!(event, IncidentEvent::Created(_))
+            && let Err(SubscriptionSendError::SubscriptionClosed | SubscriptionSendError::Service(_)) =
                 sink.notify_resource_list_changed().await
-            {
-                return;
-            }
+        {
+            return;
         }
         for uri in uris(&event) {
             // Not-accepted URIs are filtered by the sink; only a closed stream ends the loop.

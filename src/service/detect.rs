@@ -171,10 +171,11 @@ impl IncidentService {
                 .map(SourceRef::Configured)
                 .collect());
         };
-        if let Some(path) = wanted.strip_prefix("file:") {
-            if caller.may_read_files && !path.is_empty() {
-                return Ok(vec![SourceRef::File(path.into())]);
-            }
+        if let Some(path) = wanted.strip_prefix("file:")
+            && caller.may_read_files
+            && !path.is_empty()
+        {
+            return Ok(vec![SourceRef::File(path.into())]);
         }
         configured
             .iter()

@@ -75,14 +75,8 @@ impl IncidentService {
         caller: Caller,
         note: Option<&str>,
     ) -> Result<LifecycleResult, ServiceError> {
-        if let Some(n) = note {
-            if n.chars().count() > 2000 {
-                return Err(crate::domain::DomainError::invalid(
-                    "note",
-                    "longer than 2000 characters",
-                )
-                .into());
-            }
+        if note.is_some_and(|n| n.chars().count() > 2000) {
+            return Err(crate::domain::DomainError::invalid("note", "longer than 2000 characters").into());
         }
         let t = self.store.transition(id, to, caller.actor, note).await?;
         let message = if t.changed {
