@@ -41,13 +41,17 @@ fn host_allowed(cfg: &GuardConfig, headers: &HeaderMap) -> bool {
 
 /// Matches `scheme://host:port` against entries like `http://localhost:*`.
 fn origin_allowed(cfg: &GuardConfig, origin: &str) -> bool {
-    let Some((scheme, rest)) = origin.split_once("://") else { return false };
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return false;
+    };
     let (host, port) = match rest.rsplit_once(':') {
         Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (h, Some(p)),
         _ => (rest, None),
     };
     cfg.allowed_origins.iter().any(|entry| {
-        let Some((es, erest)) = entry.split_once("://") else { return false };
+        let Some((es, erest)) = entry.split_once("://") else {
+            return false;
+        };
         let (eh, ep) = match erest.rsplit_once(':') {
             Some((h, p)) => (h, Some(p)),
             None => (erest, None),
@@ -59,7 +63,11 @@ fn origin_allowed(cfg: &GuardConfig, origin: &str) -> bool {
 /// 403 unless Host (and Origin, when present) are allowed.
 pub async fn host_and_origin(State(cfg): State<Arc<GuardConfig>>, req: Request, next: Next) -> Response {
     if !host_allowed(&cfg, req.headers()) {
-        return error_body(StatusCode::FORBIDDEN, "Host header is not allowed for this server", None);
+        return error_body(
+            StatusCode::FORBIDDEN,
+            "Host header is not allowed for this server",
+            None,
+        );
     }
     if let Some(origin) = req.headers().get(header::ORIGIN) {
         let ok = origin.to_str().is_ok_and(|o| origin_allowed(&cfg, o));
@@ -79,16 +87,37 @@ pub async fn bearer(State(cfg): State<Arc<GuardConfig>>, req: Request, next: Nex
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim);
+        .and_then(bearer_token);
     let ok = presented.is_some_and(|p| bool::from(p.as_bytes().ct_eq(expected.as_bytes())));
     if ok {
         return next.run(req).await;
     }
-    let msg = if presented.is_some() { "invalid API key" } else { "missing bearer API key (Authorization: Bearer <OPENCLAW_API_KEY>)" };
+    // RFC 6750 §3: no credentials → just the challenge; wrong ones → `error="invalid_token"`.
+    let (msg, challenge) = if presented.is_some() {
+        (
+            "invalid API key",
+            "Bearer realm=\"incident-mcp\", error=\"invalid_token\"",
+        )
+    } else {
+        (
+            "missing bearer API key (Authorization: Bearer <OPENCLAW_API_KEY>)",
+            "Bearer realm=\"incident-mcp\"",
+        )
+    };
     let mut resp = error_body(StatusCode::UNAUTHORIZED, msg, None).into_response();
-    resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"incident-mcp\""));
+    resp.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
     resp
+}
+
+/// The token of an `Authorization: Bearer <token>` value; the scheme is case-insensitive
+/// (RFC 7235 §2.1).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 #[cfg(test)]
@@ -106,10 +135,26 @@ mod tests {
     #[test]
     fn hosts() {
         let mut h = HeaderMap::new();
-        for (v, ok) in [("127.0.0.1:8787", true), ("localhost", true), ("[::1]:9", true), ("evil.com", false), ("evil.com:8787", false)] {
+        for (v, ok) in [
+            ("127.0.0.1:8787", true),
+            ("localhost", true),
+            ("[::1]:9", true),
+            ("evil.com", false),
+            ("evil.com:8787", false),
+        ] {
             h.insert(header::HOST, HeaderValue::from_static(v));
             assert_eq!(host_allowed(&cfg(), &h), ok, "{v}");
         }
+    }
+
+    #[test]
+    fn bearer_tokens() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer  abc "), Some("abc"));
+        assert_eq!(bearer_token("BEARER abc"), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer "), None);
+        assert_eq!(bearer_token("Bearerabc"), None);
     }
 
     #[test]

@@ -49,45 +49,52 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-# A free loopback port: bind port 0, read the port back, release it.
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
-BASE="http://127.0.0.1:$PORT"
-
-log "starting $BIN on $BASE"
-OPENCLAW_API_KEY="$API_KEY" "$BIN" --db "$WORK/incidents.db" serve --http "127.0.0.1:$PORT" \
+# Port 0: the kernel picks a free port and the server prints the address it bound
+# ("incident-mcp listening on http://127.0.0.1:PORT ..."), so there is no port race.
+log "starting $BIN"
+OPENCLAW_API_KEY="$API_KEY" "$BIN" --db "$WORK/incidents.db" serve --http 127.0.0.1:0 \
     >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 
-# Bounded readiness poll: at most 300 attempts, each a 1 s-timeout request.
-ready=""
+# Bounded readiness poll (at most 300 rounds): first the bound address in the log, then
+# /healthz answering 200 on it.
+BASE=""
 for _ in $(seq 1 300); do
     if ! kill -0 "$SERVER_PID" 2>/dev/null; then
         log "server exited before becoming ready"
         exit 1
     fi
-    if curl --silent --fail --max-time 1 "$BASE/healthz" >/dev/null 2>&1; then
-        ready=1
+    if [[ -z "$BASE" ]]; then
+        BASE="$(sed -n 's|.*listening on \(http://127\.0\.0\.1:[0-9][0-9]*\).*|\1|p' "$WORK/server.log" | head -n 1)"
+    fi
+    if [[ -n "$BASE" ]] && curl --silent --fail --max-time 1 "$BASE/healthz" >/dev/null 2>&1; then
         break
     fi
-    # Pace the poll (not synchronisation: readiness is decided by /healthz above).
+    # Paces the poll; readiness itself is decided by the log line and /healthz above.
     sleep 0.1
 done
-if [[ -z "$ready" ]]; then
-    log "server did not answer /healthz in time"
+if [[ -z "$BASE" ]] || ! curl --silent --fail --max-time 5 "$BASE/healthz" >/dev/null; then
+    log "server did not become ready (no bound address in its log, or /healthz not answering)"
     exit 1
 fi
+log "server ready at $BASE"
 
 # Seed two incidents so that id-taking operations can reach their 200/409 paths too.
 curl --silent --fail --max-time 30 -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json' \
     -d '{"env":"dev"}' "$BASE/api/incident/detect" >/dev/null
 
 log "running schemathesis $SCHEMATHESIS_VERSION (max $MAX_EXAMPLES examples per operation, seed $SEED)"
-"$VENV/bin/schemathesis" run "$BASE/api/openapi.json" \
+# Run from the scratch directory: schemathesis keeps a `.schemathesis/` crash cache in its
+# working directory, which must not land in the repository (and would make runs depend on
+# earlier ones).
+cd "$WORK"
+"$VENV/bin/schemathesis" --config-file "$ROOT/tests/rest/schemathesis.toml" run "$BASE/api/openapi.json" \
     --checks all \
     --header "Authorization: Bearer $API_KEY" \
     --max-examples "$MAX_EXAMPLES" \
     --seed "$SEED" \
     --generation-database none \
     --workers 1 \
+    --request-timeout 30 \
     --no-color \
     "$@"
