@@ -18,6 +18,7 @@ use rmcp::{
     service::{RequestContext, SubscriptionContext},
 };
 use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
 
 pub use prompts::PromptCatalog;
 pub use resources::{INCIDENT_TEMPLATE, INCIDENTS_URI, METRICS_URI};
@@ -64,6 +65,9 @@ pub struct IncidentServer {
     prompts: Arc<PromptCatalog>,
     subscriptions: Arc<notifications::LegacySubscriptions>,
     log_level: Arc<Mutex<Option<LoggingLevel>>>,
+    /// Cancelled when the client closes stdin: ends open `subscriptions/listen` streams, which
+    /// rmcp would otherwise wait for (5 s) before exiting.
+    stdin_closed: CancellationToken,
 }
 
 impl IncidentServer {
@@ -79,12 +83,15 @@ impl IncidentServer {
             prompts: Arc::new(PromptCatalog::builtin()),
             subscriptions: Default::default(),
             log_level: Default::default(),
+            stdin_closed: CancellationToken::new(),
         }
     }
 
     /// Serves this server over stdin/stdout until the client disconnects.
     pub async fn serve_stdio(self) -> anyhow::Result<()> {
-        let running = self.serve(rmcp::transport::stdio()).await?;
+        let (stdin, stdout) = rmcp::transport::stdio();
+        let stdin = EofSignal { inner: stdin, eof: self.stdin_closed.clone() };
+        let running = self.serve((stdin, stdout)).await?;
         running.waiting().await?;
         Ok(())
     }
@@ -92,6 +99,27 @@ impl IncidentServer {
     /// The tools the client may see.
     pub fn visible_tools(&self) -> Vec<Tool> {
         self.tool_router.list_all().into_iter().filter(|t| self.policy.hides(t).is_none()).collect()
+    }
+}
+
+/// A reader that cancels `eof` when its inner reader reaches end of file.
+struct EofSignal<R> {
+    inner: R,
+    eof: CancellationToken,
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for EofSignal<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(polled, std::task::Poll::Ready(Ok(()))) && buf.filled().len() == before && buf.remaining() > 0 {
+            self.eof.cancel();
+        }
+        polled
     }
 }
 
@@ -272,7 +300,7 @@ impl ServerHandler for IncidentServer {
     }
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
-        notifications::listen(context, &self.svc).await;
+        notifications::listen(context, &self.svc, &self.stdin_closed).await;
         Ok(())
     }
 

@@ -9,6 +9,7 @@ use rmcp::{
     service::{SubscriptionContext, SubscriptionSendError},
 };
 use tokio::sync::{Mutex, broadcast::error::RecvError};
+use tokio_util::sync::CancellationToken;
 
 use super::resources::{INCIDENTS_URI, incident_uri};
 use crate::service::{IncidentEvent, IncidentService};
@@ -73,13 +74,14 @@ impl Drop for LegacySubscriptions {
     }
 }
 
-/// Serves one `subscriptions/listen` stream until the client cancels it.
-pub async fn listen(ctx: SubscriptionContext, svc: &IncidentService) {
+/// Serves one `subscriptions/listen` stream until the client cancels it or closes stdin.
+pub async fn listen(ctx: SubscriptionContext, svc: &IncidentService, stdin_closed: &CancellationToken) {
     let mut rx = svc.subscribe();
     let sink = ctx.sink().clone();
     loop {
         let event = tokio::select! {
             _ = ctx.cancelled() => return,
+            _ = stdin_closed.cancelled() => return,
             e = rx.recv() => match e {
                 Ok(e) => e,
                 Err(RecvError::Lagged(_)) => continue,
