@@ -243,8 +243,16 @@ impl ServerHandler for IncidentServer {
             .map(|(k, v)| (k, v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())))
             .collect();
         #[cfg(feature = "conformance")]
-        if let Some(r) = conformance::get_prompt(&request.name, &args) {
-            return r.map(Into::into);
+        if let Some(r) = conformance::get_prompt_response(
+            &request.name,
+            &args,
+            request.input_responses.as_ref(),
+            request.request_state.as_deref(),
+            &_c,
+        )
+        .await
+        {
+            return r;
         }
         match self.prompts.render(&request.name, &args, &self.svc).await {
             Ok(Some(r)) => Ok(r.into()),

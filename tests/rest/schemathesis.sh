@@ -52,6 +52,7 @@ trap cleanup EXIT INT TERM
 # Port 0: the kernel picks a free port and the server prints the address it bound
 # ("incident-mcp listening on http://127.0.0.1:PORT ..."), so there is no port race.
 log "starting $BIN"
+: >"$WORK/server.log" # exists before the reader below looks at it
 OPENCLAW_API_KEY="$API_KEY" "$BIN" --db "$WORK/incidents.db" serve --http 127.0.0.1:0 \
     >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
