@@ -25,7 +25,11 @@ pub const EXIT_INPUT: u8 = 1;
 pub const EXIT_BACKEND: u8 = 2;
 
 #[derive(Debug, Parser)]
-#[command(name = "incident-mcp", version, about = "Incident response for SRE agents: detect, analyze, contain, recover, notify (MCP server, REST API and CLI)")]
+#[command(
+    name = "incident-mcp",
+    version,
+    about = "Incident response for SRE agents: detect, analyze, contain, recover, notify (MCP server, REST API and CLI)"
+)]
 pub struct Cli {
     /// SQLite database file [default: the platform data dir, e.g. ~/.local/share/incident-mcp/incidents.db]
     #[arg(long, global = true, env = "INCIDENT_MCP_DB")]
@@ -155,19 +159,32 @@ struct Failure {
 
 impl From<ServiceError> for Failure {
     fn from(e: ServiceError) -> Self {
-        let code = if e.class() == ErrorClass::Backend { EXIT_BACKEND } else { EXIT_INPUT };
-        Failure { code, message: e.to_string() }
+        let code = if e.class() == ErrorClass::Backend {
+            EXIT_BACKEND
+        } else {
+            EXIT_INPUT
+        };
+        Failure {
+            code,
+            message: e.to_string(),
+        }
     }
 }
 
 impl From<DomainError> for Failure {
     fn from(e: DomainError) -> Self {
-        Failure { code: EXIT_INPUT, message: e.to_string() }
+        Failure {
+            code: EXIT_INPUT,
+            message: e.to_string(),
+        }
     }
 }
 
 fn backend(message: impl std::fmt::Display) -> Failure {
-    Failure { code: EXIT_BACKEND, message: message.to_string() }
+    Failure {
+        code: EXIT_BACKEND,
+        message: message.to_string(),
+    }
 }
 
 /// Entry point used by `main`.
@@ -176,9 +193,18 @@ pub fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
                 let _ = e.print();
-                return ExitCode::from(if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { EXIT_INPUT } else { EXIT_OK });
+                return ExitCode::from(if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                    EXIT_INPUT
+                } else {
+                    EXIT_OK
+                });
             }
             let rendered = e.to_string();
             let message = rendered
@@ -188,7 +214,10 @@ pub fn main() -> ExitCode {
                 .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
                 .collect::<Vec<_>>()
                 .join(" ");
-            eprintln!("Error: {} (see incident-mcp --help)", message.trim_start_matches("error: "));
+            eprintln!(
+                "Error: {} (see incident-mcp --help)",
+                message.trim_start_matches("error: ")
+            );
             return ExitCode::from(EXIT_INPUT);
         }
     };
@@ -216,7 +245,11 @@ fn init_tracing(cli: &Cli) {
         _ => "warn",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
-    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
 }
 
 /// Default database path: the platform data directory, else the working directory.
@@ -228,14 +261,21 @@ pub fn default_db_path() -> PathBuf {
 
 fn load_config(cli: &Cli) -> Result<Config, Failure> {
     let cfg = match &cli.config {
-        Some(p) => Config::load_file(p).map_err(|e| Failure { code: EXIT_INPUT, message: e.to_string() })?,
+        Some(p) => Config::load_file(p).map_err(|e| Failure {
+            code: EXIT_INPUT,
+            message: e.to_string(),
+        })?,
         None => Config::builtin(),
     };
     Ok(cfg.with_api_key_from_env())
 }
 
 async fn service(cli: &Cli, cfg: Config) -> Result<IncidentService, Failure> {
-    let path = cli.db.clone().or_else(|| cfg.storage.db.clone()).unwrap_or_else(default_db_path);
+    let path = cli
+        .db
+        .clone()
+        .or_else(|| cfg.storage.db.clone())
+        .unwrap_or_else(default_db_path);
     let store = SqliteStore::open(&path).await.map_err(backend)?;
     Ok(IncidentService::new(Arc::new(store), Arc::new(cfg)))
 }
@@ -256,16 +296,31 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     }
     let cfg = load_config(&cli)?;
     match &cli.command {
-        Command::Serve { http, read_only, disable_destructive } => {
-            let policy = ToolPolicy { read_only: *read_only, disable_destructive: *disable_destructive };
+        Command::Serve {
+            http,
+            read_only,
+            disable_destructive,
+        } => {
+            let policy = ToolPolicy {
+                read_only: *read_only,
+                disable_destructive: *disable_destructive,
+            };
             let addr = match http {
                 None => None,
                 Some(a) => {
-                    let raw = if a.is_empty() { cfg.server.http_addr.clone() } else { a.clone() };
-                    let addr: SocketAddr = raw
-                        .parse()
-                        .map_err(|_| Failure { code: EXIT_INPUT, message: format!("--http: `{raw}` is not an address like 127.0.0.1:8787") })?;
-                    crate::http::check_bind(&addr, cfg.api_key().is_some()).map_err(|m| Failure { code: EXIT_INPUT, message: m })?;
+                    let raw = if a.is_empty() {
+                        cfg.server.http_addr.clone()
+                    } else {
+                        a.clone()
+                    };
+                    let addr: SocketAddr = raw.parse().map_err(|_| Failure {
+                        code: EXIT_INPUT,
+                        message: format!("--http: `{raw}` is not an address like 127.0.0.1:8787"),
+                    })?;
+                    crate::http::check_bind(&addr, cfg.api_key().is_some()).map_err(|m| Failure {
+                        code: EXIT_INPUT,
+                        message: m,
+                    })?;
                     Some(addr)
                 }
             };
@@ -275,30 +330,61 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 None => IncidentServer::new(svc, policy).serve_stdio().await.map_err(backend),
             }
         }
-        Command::Detect { env, kind, threshold, source, out } => {
+        Command::Detect {
+            env,
+            kind,
+            threshold,
+            source,
+            out,
+        } => {
             let req = DetectRequest {
                 env: Env::parse(env)?,
-                kind: kind.as_deref().map(str::parse::<IncidentType>).transpose().map_err(|e| field("type", e))?,
+                kind: kind
+                    .as_deref()
+                    .map(str::parse::<IncidentType>)
+                    .transpose()
+                    .map_err(|e| field("type", e))?,
                 threshold: threshold.map(Threshold::new).transpose()?,
                 source: source.clone(),
             };
             if cfg.env(&req.env).is_none() {
-                return Err(ServiceError::UnknownEnv { env: req.env.to_string(), known: cfg.env_names().join(", ") }.into());
+                return Err(ServiceError::UnknownEnv {
+                    env: req.env.to_string(),
+                    known: cfg.env_names().join(", "),
+                }
+                .into());
             }
             let svc = service(&cli, cfg).await?;
             let report = svc.detect(req, Caller::CLI).await?;
             emit(out, &report, super::cli_table::detect)
         }
         Command::Analyze { id, depth, out } => {
-            let req = AnalyzeRequest { id: id.parse()?, depth: Some(Depth::new(*depth)?) };
+            let req = AnalyzeRequest {
+                id: id.parse()?,
+                depth: Some(Depth::new(*depth)?),
+            };
             let svc = service(&cli, cfg).await?;
             emit(out, &svc.analyze(req).await?, super::cli_table::analysis)
         }
-        Command::List { env, status, kind, limit, out } => {
+        Command::List {
+            env,
+            status,
+            kind,
+            limit,
+            out,
+        } => {
             let req = ListRequest {
                 env: env.as_deref().map(Env::parse).transpose()?,
-                status: status.as_deref().map(str::parse::<Status>).transpose().map_err(|e| field("status", e))?,
-                kind: kind.as_deref().map(str::parse::<IncidentType>).transpose().map_err(|e| field("type", e))?,
+                status: status
+                    .as_deref()
+                    .map(str::parse::<Status>)
+                    .transpose()
+                    .map_err(|e| field("status", e))?,
+                kind: kind
+                    .as_deref()
+                    .map(str::parse::<IncidentType>)
+                    .transpose()
+                    .map_err(|e| field("type", e))?,
                 limit: Some(*limit),
             };
             let svc = service(&cli, cfg).await?;
@@ -310,12 +396,18 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             emit(out, &svc.get(GetRequest { id }).await?, super::cli_table::detail)
         }
         Command::Ack { id, note, out } => {
-            let req = AckRequest { id: id.parse()?, note: note.clone() };
+            let req = AckRequest {
+                id: id.parse()?,
+                note: note.clone(),
+            };
             let svc = service(&cli, cfg).await?;
             emit(out, &svc.ack(req, Caller::CLI).await?, super::cli_table::lifecycle)
         }
         Command::Resolve { id, note, out } => {
-            let req = ResolveRequest { id: id.parse()?, note: note.clone() };
+            let req = ResolveRequest {
+                id: id.parse()?,
+                note: note.clone(),
+            };
             let svc = service(&cli, cfg).await?;
             emit(out, &svc.resolve(req, Caller::CLI).await?, super::cli_table::lifecycle)
         }
@@ -330,7 +422,11 @@ fn field(name: &str, mut e: DomainError) -> DomainError {
 }
 
 fn emit<T: serde::Serialize>(out: &Output, value: &T, table: fn(&T) -> String) -> Result<(), Failure> {
-    let format = out.format.unwrap_or(if std::io::stdout().is_terminal() { Format::Table } else { Format::Json });
+    let format = out.format.unwrap_or(if std::io::stdout().is_terminal() {
+        Format::Table
+    } else {
+        Format::Json
+    });
     let text = match format {
         Format::Json => serde_json::to_string_pretty(value).map_err(backend)?,
         Format::Table => table(value),

@@ -12,7 +12,14 @@ fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
         }
     }
     let line = |cells: Vec<String>| {
-        cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ").trim_end().to_owned()
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
     };
     let mut out = line(headers.iter().map(|h| h.to_string()).collect());
     for r in rows {
@@ -50,7 +57,11 @@ pub fn list(l: &IncidentList) -> String {
 pub fn detect(r: &DetectReport) -> String {
     let mut out = r.summary.clone();
     for s in &r.sources {
-        let _ = write!(out, "\nsource {}: {} events ({} metric points, {} log lines), {} skipped", s.name, s.events, s.metric_points, s.log_lines, s.skipped_lines);
+        let _ = write!(
+            out,
+            "\nsource {}: {} events ({} metric points, {} log lines), {} skipped",
+            s.name, s.events, s.metric_points, s.log_lines, s.skipped_lines
+        );
     }
     if !r.incidents.is_empty() {
         let rows: Vec<Vec<String>> = r
@@ -69,7 +80,10 @@ pub fn detect(r: &DetectReport) -> String {
             })
             .collect();
         out.push_str("\n\n");
-        out.push_str(&table(&["ID", "CHANGE", "SEVERITY", "TYPE", "ENTITY", "SCORE", "TITLE"], &rows));
+        out.push_str(&table(
+            &["ID", "CHANGE", "SEVERITY", "TYPE", "ENTITY", "SCORE", "TITLE"],
+            &rows,
+        ));
     }
     out
 }
@@ -84,10 +98,21 @@ pub fn detail(d: &IncidentDetail) -> String {
         let rows: Vec<Vec<String>> = d
             .recent_signals
             .iter()
-            .map(|s| vec![s.observed_at.to_rfc3339(), s.entity.clone(), format!("{}", s.value), format!("{:.2}", s.score), s.message.clone().unwrap_or_default()])
+            .map(|s| {
+                vec![
+                    s.observed_at.to_rfc3339(),
+                    s.entity.clone(),
+                    format!("{}", s.value),
+                    format!("{:.2}", s.score),
+                    s.message.clone().unwrap_or_default(),
+                ]
+            })
             .collect();
         out.push_str("\n\n");
-        out.push_str(&table(&["TIME", "ENTITY", "VALUE", "SCORE", "MESSAGE (untrusted)"], &rows));
+        out.push_str(&table(
+            &["TIME", "ENTITY", "VALUE", "SCORE", "MESSAGE (untrusted)"],
+            &rows,
+        ));
     }
     out
 }
@@ -97,22 +122,48 @@ pub fn analysis(a: &Analysis) -> String {
     let rows: Vec<Vec<String>> = a
         .affected_resources
         .iter()
-        .map(|r| vec![r.entity.clone(), r.kind.clone(), r.signals.to_string(), r.rules.join(",")])
+        .map(|r| {
+            vec![
+                r.entity.clone(),
+                r.kind.clone(),
+                r.signals.to_string(),
+                r.rules.join(","),
+            ]
+        })
         .collect();
     out.push_str("\n\naffected resources\n");
     out.push_str(&table(&["ENTITY", "KIND", "SIGNALS", "RULES"], &rows));
     if let Some(groups) = &a.signal_groups {
         let rows: Vec<Vec<String>> = groups
             .iter()
-            .map(|g| vec![g.rule.clone(), g.series.clone(), g.entity.clone(), g.count.to_string(), format!("{}..{}", g.min_value, g.max_value), format!("{:.2}", g.max_score)])
+            .map(|g| {
+                vec![
+                    g.rule.clone(),
+                    g.series.clone(),
+                    g.entity.clone(),
+                    g.count.to_string(),
+                    format!("{}..{}", g.min_value, g.max_value),
+                    format!("{:.2}", g.max_score),
+                ]
+            })
             .collect();
         out.push_str("\n\nsignal groups\n");
-        out.push_str(&table(&["RULE", "SERIES", "ENTITY", "COUNT", "VALUES", "MAX SCORE"], &rows));
+        out.push_str(&table(
+            &["RULE", "SERIES", "ENTITY", "COUNT", "VALUES", "MAX SCORE"],
+            &rows,
+        ));
     }
     if let Some(tl) = &a.timeline {
         out.push_str("\n\ntimeline");
         for t in tl {
-            let _ = write!(out, "\n{}  {:<13} {:<8} {}", t.at.format("%Y-%m-%d %H:%M:%SZ"), t.kind.as_str(), t.actor, t.message);
+            let _ = write!(
+                out,
+                "\n{}  {:<13} {:<8} {}",
+                t.at.format("%Y-%m-%d %H:%M:%SZ"),
+                t.kind.as_str(),
+                t.actor,
+                t.message
+            );
         }
     }
     if let Some(rel) = &a.related_incidents

@@ -15,10 +15,7 @@ use crate::domain::{Env, IncidentType, Severity};
 pub const EXAMPLE_TOML: &str = include_str!("../config/example.toml");
 
 /// Sample telemetry embedded so `detect --env dev` works from any directory.
-pub const BUILTIN_FILES: &[(&str, &str)] = &[(
-    "dev-events.jsonl",
-    include_str!("../examples/dev-events.jsonl"),
-)];
+pub const BUILTIN_FILES: &[(&str, &str)] = &[("dev-events.jsonl", include_str!("../examples/dev-events.jsonl"))];
 
 /// Environment variable holding the REST/MCP bearer key.
 pub const API_KEY_ENV: &str = "OPENCLAW_API_KEY";
@@ -26,10 +23,7 @@ pub const API_KEY_ENV: &str = "OPENCLAW_API_KEY";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("invalid config {path}: {message}")]
     Parse { path: String, message: String },
     #[error("invalid config: {0}")]
@@ -162,9 +156,7 @@ impl Config {
         };
         let cfg: Config = match format {
             "json" => serde_json::from_str(text).map_err(|e| parse_err(e.to_string()))?,
-            "yaml" | "yml" => {
-                serde_yaml_ng::from_str(text).map_err(|e| parse_err(e.to_string()))?
-            }
+            "yaml" | "yml" => serde_yaml_ng::from_str(text).map_err(|e| parse_err(e.to_string()))?,
             "toml" => toml::from_str(text).map_err(|e| parse_err(e.message().to_owned()))?,
             other => {
                 return Err(parse_err(format!(
@@ -207,9 +199,7 @@ impl Config {
             }
             for s in &env.sources {
                 if s.name.is_empty() || s.path.is_empty() {
-                    return bad(format!(
-                        "environments.{name}.sources: name and path are required"
-                    ));
+                    return bad(format!("environments.{name}.sources: name and path are required"));
                 }
             }
             let mut seen = std::collections::HashSet::new();
@@ -221,9 +211,7 @@ impl Config {
                 match (&r.metric, &r.log_match) {
                     (Some(_), None) => {
                         let limit = r.above.or(r.below);
-                        if r.above.is_some() == r.below.is_some()
-                            || !limit.is_some_and(|l| l.is_finite() && l > 0.0)
-                        {
+                        if r.above.is_some() == r.below.is_some() || !limit.is_some_and(|l| l.is_finite() && l > 0.0) {
                             return bad(format!(
                                 "{at}: a metric rule needs exactly one of `above` or `below`, a positive number"
                             ));
@@ -234,9 +222,7 @@ impl Config {
                             return bad(format!("{at}: log_match is not a valid regex: {e}"));
                         }
                         if r.window_secs.unwrap_or(0) == 0 || r.min_count.unwrap_or(0) == 0 {
-                            return bad(format!(
-                                "{at}: a log rule needs window_secs and min_count above 0"
-                            ));
+                            return bad(format!("{at}: a log rule needs window_secs and min_count above 0"));
                         }
                     }
                     _ => return bad(format!("{at}: set exactly one of `metric` or `log_match`")),

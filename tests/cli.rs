@@ -17,21 +17,29 @@ struct Cli {
 
 impl Cli {
     fn new() -> Self {
-        Self { dir: tempfile::tempdir().unwrap() }
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
     fn db(&self) -> String {
         self.dir.path().join("incidents.db").display().to_string()
     }
     fn cmd(&self, args: &[&str]) -> Cmd {
         let mut c = Cmd::new(common::bin());
-        c.env_remove("INCIDENT_MCP_CONFIG").env_remove("OPENCLAW_API_KEY").env("INCIDENT_MCP_DB", self.db());
+        c.env_remove("INCIDENT_MCP_CONFIG")
+            .env_remove("OPENCLAW_API_KEY")
+            .env("INCIDENT_MCP_DB", self.db());
         c.args(args);
         c
     }
     /// Runs and returns (exit code, stdout, stderr).
     fn run(&self, args: &[&str]) -> (i32, String, String) {
         let out = self.cmd(args).output().unwrap();
-        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+        )
     }
     fn json(&self, args: &[&str]) -> Value {
         let (code, out, err) = self.run(args);
@@ -52,7 +60,10 @@ fn assert_fails(cli: &Cli, args: &[&str], code: i32, needle: &str) {
     assert!(out.is_empty(), "{args:?}: nothing on stdout on failure, got {out}");
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 1, "{args:?}: one line on stderr, got {err}");
-    assert!(lines[0].starts_with("Error: ") && lines[0].contains(needle), "{args:?}: {err}");
+    assert!(
+        lines[0].starts_with("Error: ") && lines[0].contains(needle),
+        "{args:?}: {err}"
+    );
 }
 
 #[test]
@@ -62,18 +73,33 @@ fn exit_0_detect_and_lifecycle() {
     assert_eq!(r["created"], 1);
     assert_eq!(r["incidents"][0]["entity"], "pod/shop/web-7");
     let r = cli.json(&["detect", "--env", "dev"]);
-    assert_eq!((r["created"].as_u64(), r["incidents"].as_array().map(Vec::len)), (Some(1), Some(2)));
+    assert_eq!(
+        (r["created"].as_u64(), r["incidents"].as_array().map(Vec::len)),
+        (Some(1), Some(2))
+    );
     let a = cli.json(&["analyze", "--id", "INC-000001", "--depth", "2", "--format", "json"]);
     assert_eq!(a["affected_resources"][0]["entity"], "pod/shop/web-7");
     assert!(a["timeline"].is_array());
     let (code, table, _) = cli.run(&["analyze", "--id", "INC-000002", "--format", "table"]);
     assert_eq!(code, 0);
-    assert!(table.contains("affected resources") && table.contains("ip/203.0.113.9"), "{table}");
-    assert_eq!(cli.json(&["ack", "--id", "INC-000002", "--note", "paged"])["incident"]["status"], "acknowledged");
-    assert_eq!(cli.json(&["resolve", "--id", "INC-000002", "--note", "ip blocked"])["incident"]["status"], "resolved");
+    assert!(
+        table.contains("affected resources") && table.contains("ip/203.0.113.9"),
+        "{table}"
+    );
+    assert_eq!(
+        cli.json(&["ack", "--id", "INC-000002", "--note", "paged"])["incident"]["status"],
+        "acknowledged"
+    );
+    assert_eq!(
+        cli.json(&["resolve", "--id", "INC-000002", "--note", "ip blocked"])["incident"]["status"],
+        "resolved"
+    );
     let (code, table, _) = cli.run(&["list", "--format", "table"]);
     assert_eq!(code, 0);
-    assert!(table.starts_with("ID") && table.contains("INC-000002  resolved"), "{table}");
+    assert!(
+        table.starts_with("ID") && table.contains("INC-000002  resolved"),
+        "{table}"
+    );
 }
 
 #[test]
@@ -94,15 +120,45 @@ fn data_survives_a_restart() {
 #[test]
 fn exit_1_input_errors() {
     let cli = Cli::new();
-    assert_fails(&cli, &["detect", "--env", "staging"], 1, "unknown environment `staging`; configured environments: dev");
-    assert_fails(&cli, &["detect", "--env", "dev", "--threshold", "1.5"], 1, "threshold: 1.5 is outside 0..1");
-    assert_fails(&cli, &["detect", "--env", "dev", "--threshold", "-0.2"], 1, "outside 0..1");
-    assert_fails(&cli, &["detect", "--env", "dev", "--threshold", "high"], 1, "invalid value 'high'");
-    assert_fails(&cli, &["detect", "--env", "dev", "--bogus"], 1, "unexpected argument '--bogus'");
+    assert_fails(
+        &cli,
+        &["detect", "--env", "staging"],
+        1,
+        "unknown environment `staging`; configured environments: dev",
+    );
+    assert_fails(
+        &cli,
+        &["detect", "--env", "dev", "--threshold", "1.5"],
+        1,
+        "threshold: 1.5 is outside 0..1",
+    );
+    assert_fails(
+        &cli,
+        &["detect", "--env", "dev", "--threshold", "-0.2"],
+        1,
+        "outside 0..1",
+    );
+    assert_fails(
+        &cli,
+        &["detect", "--env", "dev", "--threshold", "high"],
+        1,
+        "invalid value 'high'",
+    );
+    assert_fails(
+        &cli,
+        &["detect", "--env", "dev", "--bogus"],
+        1,
+        "unexpected argument '--bogus'",
+    );
     assert_fails(&cli, &["detect"], 1, "--env");
     assert_fails(&cli, &["detect", "--env", "dev", "--type", "weather"], 1, "--type");
     assert_fails(&cli, &["detect", "--env", "Dev!"], 1, "not a valid environment name");
-    assert_fails(&cli, &["detect", "--env", "dev", "--source", "nope"], 1, "unknown source `nope`");
+    assert_fails(
+        &cli,
+        &["detect", "--env", "dev", "--source", "nope"],
+        1,
+        "unknown source `nope`",
+    );
     assert_fails(&cli, &["analyze", "--id", "INC-000042"], 1, "no incident INC-000042");
     assert_fails(&cli, &["analyze", "--id", "42; rm -rf /"], 1, "is not an incident id");
     assert_fails(&cli, &["analyze", "--id", "INC-000001", "--depth", "7"], 1, "depth");
@@ -122,12 +178,22 @@ fn exit_1_input_errors() {
 #[test]
 fn exit_2_backend_failures() {
     let cli = Cli::new();
-    assert_fails(&cli, &["detect", "--env", "dev", "--source", "file:/nonexistent/events.jsonl"], 2, "unavailable");
+    assert_fails(
+        &cli,
+        &["detect", "--env", "dev", "--source", "file:/nonexistent/events.jsonl"],
+        2,
+        "unavailable",
+    );
     let missing = cli.write(
         "missing-source.toml",
         "[[environments.edge.sources]]\nname = \"gone\"\nkind = \"jsonl\"\npath = \"/nonexistent/edge.jsonl\"\n",
     );
-    assert_fails(&cli, &["--config", &missing, "detect", "--env", "edge"], 2, "source `gone` unavailable");
+    assert_fails(
+        &cli,
+        &["--config", &missing, "detect", "--env", "edge"],
+        2,
+        "source `gone` unavailable",
+    );
     let blocker = cli.write("not-a-dir", "");
     let db = format!("{blocker}/incidents.db");
     assert_fails(&cli, &["--db", &db, "list"], 2, "database");
@@ -142,16 +208,30 @@ fn config_default_prints_a_valid_documented_config() {
     let path = cli.write("copy.toml", &out);
     let (code, out, err) = cli.run(&["--config", &path, "config", "check"]);
     assert_eq!((code, out.trim()), (0, "configuration ok; environments: dev"), "{err}");
-    let json_cfg = cli.write("c.json", r#"{"environments":{"lab":{"sources":[{"name":"s","kind":"jsonl","path":"events.jsonl"}]}}}"#);
-    cli.write("events.jsonl", "{\"ts\":\"2026-11-01T00:00:00Z\",\"metric\":\"m\",\"value\":1}\n");
+    let json_cfg = cli.write(
+        "c.json",
+        r#"{"environments":{"lab":{"sources":[{"name":"s","kind":"jsonl","path":"events.jsonl"}]}}}"#,
+    );
+    cli.write(
+        "events.jsonl",
+        "{\"ts\":\"2026-11-01T00:00:00Z\",\"metric\":\"m\",\"value\":1}\n",
+    );
     let r = cli.json(&["--config", &json_cfg, "detect", "--env", "lab"]);
-    assert_eq!(r["sources"][0]["events"], 1, "relative source paths resolve against the config file");
+    assert_eq!(
+        r["sources"][0]["events"], 1,
+        "relative source paths resolve against the config file"
+    );
 }
 
 #[test]
 fn http_refuses_a_public_bind_without_a_key() {
     let cli = Cli::new();
-    assert_fails(&cli, &["serve", "--http", "0.0.0.0:0"], 1, "refusing to listen on non-loopback address");
+    assert_fails(
+        &cli,
+        &["serve", "--http", "0.0.0.0:0"],
+        1,
+        "refusing to listen on non-loopback address",
+    );
     assert_fails(&cli, &["serve", "--http", "not-an-address"], 1, "--http");
 }
 
@@ -181,11 +261,17 @@ fn stdio_carries_only_protocol_and_survives_garbage() {
     loop {
         line.clear();
         assert!(stdout.read_line(&mut line).unwrap() > 0, "server closed stdout");
-        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("non-protocol output on stdout ({e}): {line}"));
+        let v: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("non-protocol output on stdout ({e}): {line}"));
         assert_eq!(v["jsonrpc"], "2.0");
         if v["id"] == 2 {
             assert_eq!(v["result"]["isError"], true);
-            assert!(v["result"]["content"][0]["text"].as_str().unwrap().contains("no incident INC-000001"));
+            assert!(
+                v["result"]["content"][0]["text"]
+                    .as_str()
+                    .unwrap()
+                    .contains("no incident INC-000001")
+            );
             break;
         }
     }

@@ -12,7 +12,8 @@ use rmcp::model::GetPromptRequestParams;
 use serde_json::{Value, json};
 
 async fn client(h: &Harness) -> rmcp::service::RunningService<rmcp::RoleClient, rmcp::model::ClientConfig> {
-    h.duplex_client(ToolPolicy::default(), Proto::Modern, modern_client()).await
+    h.duplex_client(ToolPolicy::default(), Proto::Modern, modern_client())
+        .await
 }
 
 fn sorted_tools(tools: Vec<rmcp::model::Tool>) -> Value {
@@ -34,7 +35,13 @@ async fn resource_templates_and_prompts_snapshot() {
     let c = client(&h).await;
     let templates = serde_json::to_value(c.list_all_resource_templates().await.unwrap()).unwrap();
     insta::assert_json_snapshot!("resource_templates", templates);
-    let mut prompts: Vec<Value> = c.list_all_prompts().await.unwrap().into_iter().map(|p| serde_json::to_value(p).unwrap()).collect();
+    let mut prompts: Vec<Value> = c
+        .list_all_prompts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| serde_json::to_value(p).unwrap())
+        .collect();
     prompts.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
     insta::assert_json_snapshot!("prompts_list", prompts);
 }
@@ -45,7 +52,11 @@ fn redact_now(text: &str) -> String {
     let re = regex::Regex::new(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})").unwrap();
     re.replace_all(text, |c: &regex::Captures| {
         let t = &c[0];
-        if t.starts_with("2026-11-01") { t.to_owned() } else { "[now]".to_owned() }
+        if t.starts_with("2026-11-01") {
+            t.to_owned()
+        } else {
+            "[now]".to_owned()
+        }
     })
     .into_owned()
 }
@@ -55,7 +66,11 @@ async fn rendered_prompts_snapshot() {
     let h = Harness::new().await;
     let c = client(&h).await;
     ok(&call(&c, "incident_detect", json!({ "env": "dev" })).await);
-    for (name, id) in [("incident-triage", "INC-000002"), ("incident-postmortem", "INC-000001"), ("incident-containment", "INC-000001")] {
+    for (name, id) in [
+        ("incident-triage", "INC-000002"),
+        ("incident-postmortem", "INC-000001"),
+        ("incident-containment", "INC-000001"),
+    ] {
         let r = c
             .get_prompt(GetPromptRequestParams::new(name).with_arguments(args(json!({ "incident_id": id }))))
             .await
@@ -72,14 +87,34 @@ async fn every_tool_states_its_safety_annotations() {
     for t in c.list_all_tools().await.unwrap() {
         let a = t.annotations.unwrap_or_else(|| panic!("{} has no annotations", t.name));
         let (ro, de) = (a.read_only_hint, a.destructive_hint);
-        assert!(ro.is_some() && de.is_some(), "{}: read_only_hint and destructive_hint must both be explicit", t.name);
-        assert!(!(ro == Some(true) && de == Some(true)), "{}: cannot be both read-only and destructive", t.name);
+        assert!(
+            ro.is_some() && de.is_some(),
+            "{}: read_only_hint and destructive_hint must both be explicit",
+            t.name
+        );
+        assert!(
+            !(ro == Some(true) && de == Some(true)),
+            "{}: cannot be both read-only and destructive",
+            t.name
+        );
         assert!(a.idempotent_hint.is_some() && a.open_world_hint.is_some(), "{}", t.name);
-        assert!(t.description.as_deref().is_some_and(|d| d.len() > 40), "{}: describe the tool for the model", t.name);
-        let props = t.input_schema.get("properties").and_then(Value::as_object).cloned().unwrap_or_default();
+        assert!(
+            t.description.as_deref().is_some_and(|d| d.len() > 40),
+            "{}: describe the tool for the model",
+            t.name
+        );
+        let props = t
+            .input_schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
         for (arg, schema) in props {
-            assert!(schema.get("description").is_some() || schema.get("$ref").is_some() || schema.get("anyOf").is_some(),
-                "{}.{arg} needs a description", t.name);
+            assert!(
+                schema.get("description").is_some() || schema.get("$ref").is_some() || schema.get("anyOf").is_some(),
+                "{}.{arg} needs a description",
+                t.name
+            );
         }
     }
 }
@@ -98,7 +133,10 @@ fn skill_manifest_tools(text: &str) -> BTreeMap<String, BTreeMap<String, bool>> 
                 if part == "none" {
                     continue;
                 }
-                let name = part.split('`').nth(1).unwrap_or_else(|| panic!("bad argument entry `{part}` for {tool}"));
+                let name = part
+                    .split('`')
+                    .nth(1)
+                    .unwrap_or_else(|| panic!("bad argument entry `{part}` for {tool}"));
                 args.insert(name.to_owned(), part.contains("(required)"));
             }
             out.insert(tool.clone(), args);
@@ -129,7 +167,10 @@ async fn skill_manifest_matches_live_tool_schemas() {
         live.insert(t.name.to_string(), args);
     }
     let manifest = skill_manifest_tools(include_str!("../SKILL.md"));
-    assert_eq!(manifest, live, "SKILL.md's tool list disagrees with tools/list: update SKILL.md");
+    assert_eq!(
+        manifest, live,
+        "SKILL.md's tool list disagrees with tools/list: update SKILL.md"
+    );
 }
 
 #[test]
@@ -141,5 +182,8 @@ fn skill_manifest_has_openclaw_front_matter() {
     assert_eq!(fm["name"].as_str(), Some("incident-mcp"));
     assert!(fm["description"].as_str().is_some_and(|d| d.len() > 50));
     assert_eq!(fm["version"].as_str(), Some(env!("CARGO_PKG_VERSION")));
-    assert_eq!(fm["metadata"]["openclaw"]["requires"]["bins"][0].as_str(), Some("incident-mcp"));
+    assert_eq!(
+        fm["metadata"]["openclaw"]["requires"]["bins"][0].as_str(),
+        Some("incident-mcp")
+    );
 }

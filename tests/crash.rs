@@ -38,7 +38,10 @@ fn start(db: &str, config: &str) -> Server {
     let mut line = String::new();
     let url = loop {
         line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "server exited before listening");
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "server exited before listening"
+        );
         if let Some(rest) = line.split("listening on http://").nth(1) {
             break format!("http://{}/mcp", rest.split_whitespace().next().unwrap());
         }
@@ -81,7 +84,12 @@ async fn kill_9_during_detect_stream_loses_no_reported_incident() {
     let mut server = Some(server);
     let mut killed_mid_call = false;
     for pod in 0..60 {
-        std::fs::OpenOptions::new().append(true).open(&events).unwrap().write_all(spike(pod).as_bytes()).unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&events)
+            .unwrap()
+            .write_all(spike(pod).as_bytes())
+            .unwrap();
         let params = CallToolRequestParams::new("incident_detect").with_arguments(args(json!({ "env": "crash" })));
         if pod == 40 {
             // Fire the call, then kill -9 while it is in flight: its outcome is unknown to the
@@ -96,8 +104,16 @@ async fn kill_9_during_detect_stream_loses_no_reported_incident() {
         }
         let result = client.call_tool(params).await.expect("call before the crash");
         let v = ok(&result);
-        for i in v["incidents"].as_array().unwrap().iter().filter(|i| i["change"] == "created") {
-            reported.push((i["id"].as_str().unwrap().to_owned(), i["entity"].as_str().unwrap().to_owned()));
+        for i in v["incidents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["change"] == "created")
+        {
+            reported.push((
+                i["id"].as_str().unwrap().to_owned(),
+                i["entity"].as_str().unwrap().to_owned(),
+            ));
         }
     }
     assert!(killed_mid_call);
@@ -114,7 +130,13 @@ async fn kill_9_during_detect_stream_loses_no_reported_incident() {
         let v = ok(&got);
         assert_eq!(v["incident"]["title"], format!("egress-spike on {entity}"));
     }
-    let list = ok(&client.call_tool(CallToolRequestParams::new("incident_list").with_arguments(args(json!({ "limit": 200 })))).await.unwrap());
+    let list = ok(&client
+        .call_tool(CallToolRequestParams::new("incident_list").with_arguments(args(json!({ "limit": 200 }))))
+        .await
+        .unwrap());
     let count = list["count"].as_u64().unwrap();
-    assert!(count == 40 || count == 41, "40 reported plus at most the in-flight one, got {count}");
+    assert!(
+        count == 40 || count == 41,
+        "40 reported plus at most the in-flight one, got {count}"
+    );
 }

@@ -9,14 +9,21 @@ use incident_mcp::mcp::ToolPolicy;
 use rmcp::{
     ClientHandler, RoleClient,
     model::{
-        ArgumentInfo, CompleteRequestParams, ErrorCode, GetPromptRequestParams, Reference,
-        ReadResourceRequestParams, ResourceContents,
+        ArgumentInfo, CompleteRequestParams, ErrorCode, GetPromptRequestParams, ReadResourceRequestParams, Reference,
+        ResourceContents,
     },
     service::{RunningService, ServiceError},
 };
 use serde_json::{Value, json};
 
-const TOOLS: [&str; 6] = ["incident_ack", "incident_analyze", "incident_detect", "incident_get", "incident_list", "incident_resolve"];
+const TOOLS: [&str; 6] = [
+    "incident_ack",
+    "incident_analyze",
+    "incident_detect",
+    "incident_get",
+    "incident_list",
+    "incident_resolve",
+];
 
 fn protocol_error_code(e: ServiceError) -> ErrorCode {
     match e {
@@ -26,7 +33,10 @@ fn protocol_error_code(e: ServiceError) -> ErrorCode {
 }
 
 async fn read_json<C: ClientHandler>(client: &RunningService<RoleClient, C>, uri: &str) -> Value {
-    let r = client.read_resource(ReadResourceRequestParams::new(uri)).await.expect("read resource");
+    let r = client
+        .read_resource(ReadResourceRequestParams::new(uri))
+        .await
+        .expect("read resource");
     match &r.contents[0] {
         ResourceContents::TextResourceContents { text, mime_type, .. } => {
             assert_eq!(mime_type.as_deref(), Some("application/json"));
@@ -39,28 +49,58 @@ async fn read_json<C: ClientHandler>(client: &RunningService<RoleClient, C>, uri
 /// The full conversation; every step asserts what the server returned.
 async fn conversation<C: ClientHandler>(client: RunningService<RoleClient, C>, proto: Proto) {
     // SEP-2164: resource-not-found is -32002 before 2026-07-28 and -32602 from it on.
-    let not_found = if proto == Proto::Legacy { ErrorCode::RESOURCE_NOT_FOUND } else { ErrorCode::INVALID_PARAMS };
+    let not_found = if proto == Proto::Legacy {
+        ErrorCode::RESOURCE_NOT_FOUND
+    } else {
+        ErrorCode::INVALID_PARAMS
+    };
     // tools/list: the six tools, each with explicit safety annotations and an output schema.
     let tools = client.list_all_tools().await.expect("tools/list");
     let mut names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
     names.sort();
     assert_eq!(names, TOOLS);
     for t in &tools {
-        let a = t.annotations.as_ref().unwrap_or_else(|| panic!("{} has no annotations", t.name));
-        assert!(a.read_only_hint.is_some() && a.destructive_hint.is_some() && a.idempotent_hint.is_some(), "{}", t.name);
+        let a = t
+            .annotations
+            .as_ref()
+            .unwrap_or_else(|| panic!("{} has no annotations", t.name));
+        assert!(
+            a.read_only_hint.is_some() && a.destructive_hint.is_some() && a.idempotent_hint.is_some(),
+            "{}",
+            t.name
+        );
         assert!(t.output_schema.is_some(), "{} has no outputSchema", t.name);
     }
 
     // detect: two injected incidents, then nothing new on a re-run.
     let first = ok(&call(&client, "incident_detect", json!({ "env": "dev" })).await);
     assert_eq!(first["created"], 2, "{first}");
-    let ids: Vec<&str> = first["incidents"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = first["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["INC-000001", "INC-000002"]);
     assert_eq!(first["sources"][0]["events"], 1134);
     let again = ok(&call(&client, "incident_detect", json!({ "env": "dev", "threshold": 0.8 })).await);
-    assert_eq!((again["created"].as_u64(), again["updated"].as_u64()), (Some(0), Some(0)));
-    assert!(again["incidents"].as_array().unwrap().iter().all(|i| i["change"] == "unchanged"));
-    let only_net = ok(&call(&client, "incident_detect", json!({ "env": "dev", "type": "network", "source": "sample" })).await);
+    assert_eq!(
+        (again["created"].as_u64(), again["updated"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert!(
+        again["incidents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["change"] == "unchanged")
+    );
+    let only_net = ok(&call(
+        &client,
+        "incident_detect",
+        json!({ "env": "dev", "type": "network", "source": "sample" }),
+    )
+    .await);
     assert_eq!(only_net["incidents"].as_array().unwrap().len(), 1);
 
     // list / get / analyze
@@ -78,26 +118,58 @@ async fn conversation<C: ClientHandler>(client: RunningService<RoleClient, C>, p
     assert_eq!(a2["timeline"][0]["kind"], "created");
     assert!(a2.get("signals").is_none());
     let a3 = ok(&call(&client, "incident_analyze", json!({ "id": "INC-000002", "depth": 3 })).await);
-    let messages: Vec<&str> = a3["signals"].as_array().unwrap().iter().filter_map(|s| s["message"].as_str()).collect();
+    let messages: Vec<&str> = a3["signals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["message"].as_str())
+        .collect();
     assert!(!messages.is_empty());
-    assert!(messages.iter().all(|m| !m.contains("hunter2")), "secrets in telemetry must be redacted");
+    assert!(
+        messages.iter().all(|m| !m.contains("hunter2")),
+        "secrets in telemetry must be redacted"
+    );
 
     // ack / resolve, idempotent repeats, illegal moves
     let ack = ok(&call(&client, "incident_ack", json!({ "id": "INC-000001", "note": "on it" })).await);
-    assert_eq!((ack["incident"]["status"].as_str(), ack["changed"].as_bool()), (Some("acknowledged"), Some(true)));
+    assert_eq!(
+        (ack["incident"]["status"].as_str(), ack["changed"].as_bool()),
+        (Some("acknowledged"), Some(true))
+    );
     let ack2 = ok(&call(&client, "incident_ack", json!({ "id": "INC-000001" })).await);
     assert_eq!(ack2["changed"], false);
-    let res = ok(&call(&client, "incident_resolve", json!({ "id": "INC-000001", "note": "noisy backup job; throttled" })).await);
+    let res = ok(&call(
+        &client,
+        "incident_resolve",
+        json!({ "id": "INC-000001", "note": "noisy backup job; throttled" }),
+    )
+    .await);
     assert_eq!(res["incident"]["status"], "resolved");
     assert_eq!(res["previous_status"], "acknowledged");
     let illegal = err_text(&call(&client, "incident_ack", json!({ "id": "INC-000001" })).await);
-    assert!(illegal.contains("resolved") && illegal.contains("cannot become acknowledged"), "{illegal}");
+    assert!(
+        illegal.contains("resolved") && illegal.contains("cannot become acknowledged"),
+        "{illegal}"
+    );
     let missing = err_text(&call(&client, "incident_get", json!({ "id": "INC-000999" })).await);
     assert!(missing.contains("no incident INC-000999"), "{missing}");
     let unknown_env = err_text(&call(&client, "incident_detect", json!({ "env": "prod" })).await);
-    assert!(unknown_env.contains("unknown environment `prod`") && unknown_env.contains("dev"), "{unknown_env}");
-    let file_source = err_text(&call(&client, "incident_detect", json!({ "env": "dev", "source": "file:/etc/passwd" })).await);
-    assert!(file_source.contains("unknown source"), "a model may not name files: {file_source}");
+    assert!(
+        unknown_env.contains("unknown environment `prod`") && unknown_env.contains("dev"),
+        "{unknown_env}"
+    );
+    let file_source = err_text(
+        &call(
+            &client,
+            "incident_detect",
+            json!({ "env": "dev", "source": "file:/etc/passwd" }),
+        )
+        .await,
+    );
+    assert!(
+        file_source.contains("unknown source"),
+        "a model may not name files: {file_source}"
+    );
 
     // Arguments that violate the schema are tool errors naming the problem (MCP 2025-11-25,
     // SEP-1303: the model can correct itself); a request for an unknown tool is a JSON-RPC
@@ -117,7 +189,9 @@ async fn conversation<C: ClientHandler>(client: RunningService<RoleClient, C>, p
     let text = err_text(&call(&client, "incident_get", json!({ "id": "1; DROP TABLE incidents" })).await);
     assert!(text.contains("is not an incident id"), "{text}");
     let e = client
-        .call_tool(rmcp::model::CallToolRequestParams::new("incident_delete_everything").with_arguments(args(json!({}))))
+        .call_tool(
+            rmcp::model::CallToolRequestParams::new("incident_delete_everything").with_arguments(args(json!({}))),
+        )
         .await
         .expect_err("unknown tool");
     assert_eq!(protocol_error_code(e), ErrorCode::INVALID_PARAMS);
@@ -127,46 +201,82 @@ async fn conversation<C: ClientHandler>(client: RunningService<RoleClient, C>, p
     // resources
     let resources = client.list_all_resources().await.expect("resources/list");
     let uris: Vec<&str> = resources.iter().map(|r| r.uri.as_str()).collect();
-    for u in ["incident://incidents", "metrics://recent", "incident://incidents/INC-000001", "incident://incidents/INC-000002"] {
+    for u in [
+        "incident://incidents",
+        "metrics://recent",
+        "incident://incidents/INC-000001",
+        "incident://incidents/INC-000002",
+    ] {
         assert!(uris.contains(&u), "{u} missing from {uris:?}");
     }
     let templates = client.list_all_resource_templates().await.expect("templates");
-    assert_eq!(templates.iter().map(|t| t.uri_template.as_str()).collect::<Vec<_>>(), ["incident://incidents/{id}"]);
+    assert_eq!(
+        templates.iter().map(|t| t.uri_template.as_str()).collect::<Vec<_>>(),
+        ["incident://incidents/{id}"]
+    );
     let recent = read_json(&client, "incident://incidents").await;
     assert_eq!(recent["count"], 2);
-    assert_eq!(recent["incidents"][0]["id"], "INC-000001", "most recently changed first");
+    assert_eq!(
+        recent["incidents"][0]["id"], "INC-000001",
+        "most recently changed first"
+    );
     let one = read_json(&client, "incident://incidents/INC-000002").await;
     assert_eq!(one["incident"]["type"], "auth");
     let metrics = read_json(&client, "metrics://recent").await;
     assert_eq!(metrics["count"], 200);
     assert_eq!(metrics["points"][0]["observed_at"], "2026-11-01T11:59:00Z");
-    let e = client.read_resource(ReadResourceRequestParams::new("incident://incidents/INC-000777")).await.expect_err("unknown");
+    let e = client
+        .read_resource(ReadResourceRequestParams::new("incident://incidents/INC-000777"))
+        .await
+        .expect_err("unknown");
     assert_eq!(protocol_error_code(e), not_found);
-    let e = client.read_resource(ReadResourceRequestParams::new("file:///etc/passwd")).await.expect_err("foreign");
+    let e = client
+        .read_resource(ReadResourceRequestParams::new("file:///etc/passwd"))
+        .await
+        .expect_err("foreign");
     assert_eq!(protocol_error_code(e), not_found);
 
     // prompts
     let prompts = client.list_all_prompts().await.expect("prompts/list");
     let mut pnames: Vec<_> = prompts.iter().map(|p| p.name.clone()).collect();
     pnames.sort();
-    assert_eq!(pnames, ["incident-containment", "incident-postmortem", "incident-triage"]);
+    assert_eq!(
+        pnames,
+        ["incident-containment", "incident-postmortem", "incident-triage"]
+    );
     let triage = client
-        .get_prompt(GetPromptRequestParams::new("incident-triage").with_arguments(args(json!({ "incident_id": "INC-000002" }))))
+        .get_prompt(
+            GetPromptRequestParams::new("incident-triage").with_arguments(args(json!({ "incident_id": "INC-000002" }))),
+        )
         .await
         .expect("prompts/get");
     let text = &triage.messages[0].content.as_text().expect("text prompt").text;
-    assert!(text.contains("SSH brute force on ip/203.0.113.9") && text.contains("UNTRUSTED"), "{text}");
+    assert!(
+        text.contains("SSH brute force on ip/203.0.113.9") && text.contains("UNTRUSTED"),
+        "{text}"
+    );
     assert!(!text.contains("hunter2") && !text.contains("{{"));
     let pm = client
-        .get_prompt(GetPromptRequestParams::new("incident-postmortem").with_arguments(args(json!({ "incident_id": "INC-000001" }))))
+        .get_prompt(
+            GetPromptRequestParams::new("incident-postmortem")
+                .with_arguments(args(json!({ "incident_id": "INC-000001" }))),
+        )
         .await
         .expect("postmortem");
     let text = &pm.messages[0].content.as_text().expect("text prompt").text;
-    assert!(text.contains("noisy backup job; throttled"), "post-mortem embeds the resolution note");
-    let e = client.get_prompt(GetPromptRequestParams::new("incident-triage")).await.expect_err("missing argument");
+    assert!(
+        text.contains("noisy backup job; throttled"),
+        "post-mortem embeds the resolution note"
+    );
+    let e = client
+        .get_prompt(GetPromptRequestParams::new("incident-triage"))
+        .await
+        .expect_err("missing argument");
     assert_eq!(protocol_error_code(e), ErrorCode::INVALID_PARAMS);
     let e = client
-        .get_prompt(GetPromptRequestParams::new("incident-triage").with_arguments(args(json!({ "incident_id": "INC-000404" }))))
+        .get_prompt(
+            GetPromptRequestParams::new("incident-triage").with_arguments(args(json!({ "incident_id": "INC-000404" }))),
+        )
         .await
         .expect_err("unknown incident");
     assert_eq!(protocol_error_code(e), ErrorCode::INVALID_PARAMS);
@@ -189,13 +299,23 @@ async fn conversation<C: ClientHandler>(client: RunningService<RoleClient, C>, p
 #[tokio::test]
 async fn duplex_modern_client() {
     let h = Harness::new().await;
-    conversation(h.duplex_client(ToolPolicy::default(), Proto::Modern, modern_client()).await, Proto::Modern).await;
+    conversation(
+        h.duplex_client(ToolPolicy::default(), Proto::Modern, modern_client())
+            .await,
+        Proto::Modern,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn duplex_legacy_client() {
     let h = Harness::new().await;
-    conversation(h.duplex_client(ToolPolicy::default(), Proto::Legacy, legacy_client()).await, Proto::Legacy).await;
+    conversation(
+        h.duplex_client(ToolPolicy::default(), Proto::Legacy, legacy_client())
+            .await,
+        Proto::Legacy,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -215,12 +335,30 @@ async fn http_legacy_session_client() {
 #[tokio::test]
 async fn read_only_policy_hides_and_refuses_writing_tools() {
     let h = Harness::new().await;
-    let client = h.duplex_client(ToolPolicy { read_only: true, disable_destructive: false }, Proto::Modern, modern_client()).await;
-    let mut names: Vec<_> = client.list_all_tools().await.unwrap().iter().map(|t| t.name.to_string()).collect();
+    let client = h
+        .duplex_client(
+            ToolPolicy {
+                read_only: true,
+                disable_destructive: false,
+            },
+            Proto::Modern,
+            modern_client(),
+        )
+        .await;
+    let mut names: Vec<_> = client
+        .list_all_tools()
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect();
     names.sort();
     assert_eq!(names, ["incident_analyze", "incident_get", "incident_list"]);
     let refused = err_text(&call(&client, "incident_detect", json!({ "env": "dev" })).await);
-    assert!(refused.contains("disabled") && refused.contains("--read-only"), "{refused}");
+    assert!(
+        refused.contains("disabled") && refused.contains("--read-only"),
+        "{refused}"
+    );
     let list = ok(&call(&client, "incident_list", json!({})).await);
     assert_eq!(list["count"], 0, "the refused call changed nothing");
 }

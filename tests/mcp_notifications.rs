@@ -10,7 +10,9 @@ use common::*;
 use incident_mcp::mcp::ToolPolicy;
 use rmcp::{
     ClientHandler, RoleClient,
-    model::{ClientConfig, ResourceUpdatedNotificationParam, ServerNotification, SubscribeRequestParams, SubscriptionFilter},
+    model::{
+        ClientConfig, ResourceUpdatedNotificationParam, ServerNotification, SubscribeRequestParams, SubscriptionFilter,
+    },
     service::NotificationContext,
 };
 use serde_json::json;
@@ -41,27 +43,50 @@ impl ClientHandler for Recorder {
 
 async fn expect(rx: &mut mpsc::UnboundedReceiver<Seen>, want: Seen) {
     loop {
-        let got = tokio::time::timeout(WITHIN, rx.recv()).await.expect("notification in time").expect("channel open");
+        let got = tokio::time::timeout(WITHIN, rx.recv())
+            .await
+            .expect("notification in time")
+            .expect("channel open");
         if got == want {
             return;
         }
     }
 }
 
-async fn legacy_flow(client: rmcp::service::RunningService<RoleClient, Recorder>, mut rx: mpsc::UnboundedReceiver<Seen>) {
-    client.subscribe(SubscribeRequestParams::new("incident://incidents")).await.expect("subscribe");
+async fn legacy_flow(
+    client: rmcp::service::RunningService<RoleClient, Recorder>,
+    mut rx: mpsc::UnboundedReceiver<Seen>,
+) {
+    client
+        .subscribe(SubscribeRequestParams::new("incident://incidents"))
+        .await
+        .expect("subscribe");
     ok(&call(&client, "incident_detect", json!({ "env": "dev" })).await);
     expect(&mut rx, Seen::ListChanged).await;
     expect(&mut rx, Seen::Updated("incident://incidents".into())).await;
 
-    client.subscribe(SubscribeRequestParams::new("incident://incidents/INC-000002")).await.expect("subscribe one");
+    client
+        .subscribe(SubscribeRequestParams::new("incident://incidents/INC-000002"))
+        .await
+        .expect("subscribe one");
     ok(&call(&client, "incident_ack", json!({ "id": "INC-000002" })).await);
     expect(&mut rx, Seen::Updated("incident://incidents/INC-000002".into())).await;
 
     // After unsubscribing from the list, only the per-incident subscription remains.
-    client.unsubscribe(rmcp::model::UnsubscribeRequestParams::new("incident://incidents")).await.expect("unsubscribe");
-    ok(&call(&client, "incident_resolve", json!({ "id": "INC-000002", "note": "blocked at the edge" })).await);
-    let got = tokio::time::timeout(WITHIN, rx.recv()).await.expect("notification in time").expect("open");
+    client
+        .unsubscribe(rmcp::model::UnsubscribeRequestParams::new("incident://incidents"))
+        .await
+        .expect("unsubscribe");
+    ok(&call(
+        &client,
+        "incident_resolve",
+        json!({ "id": "INC-000002", "note": "blocked at the edge" }),
+    )
+    .await);
+    let got = tokio::time::timeout(WITHIN, rx.recv())
+        .await
+        .expect("notification in time")
+        .expect("open");
     assert_eq!(got, Seen::Updated("incident://incidents/INC-000002".into()));
     client.cancel().await.expect("shutdown");
 }
@@ -70,7 +95,12 @@ async fn legacy_flow(client: rmcp::service::RunningService<RoleClient, Recorder>
 async fn legacy_subscriptions_over_duplex() {
     let h = Harness::new().await;
     let (tx, rx) = mpsc::unbounded_channel();
-    legacy_flow(h.duplex_client(ToolPolicy::default(), Proto::Legacy, Recorder(tx)).await, rx).await;
+    legacy_flow(
+        h.duplex_client(ToolPolicy::default(), Proto::Legacy, Recorder(tx))
+            .await,
+        rx,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -92,7 +122,11 @@ async fn listen_flow(client: rmcp::service::RunningService<RoleClient, ClientCon
     let mut list_changed = false;
     let mut updated = false;
     while !(list_changed && updated) {
-        let n = tokio::time::timeout(WITHIN, sub.next()).await.expect("in time").expect("stream").expect("open");
+        let n = tokio::time::timeout(WITHIN, sub.next())
+            .await
+            .expect("in time")
+            .expect("stream")
+            .expect("open");
         match n {
             ServerNotification::ResourceListChangedNotification(_) => list_changed = true,
             ServerNotification::ResourceUpdatedNotification(u) => {
@@ -109,7 +143,11 @@ async fn listen_flow(client: rmcp::service::RunningService<RoleClient, ClientCon
 #[tokio::test]
 async fn listen_streams_for_2026_clients_over_duplex() {
     let h = Harness::new().await;
-    listen_flow(h.duplex_client(ToolPolicy::default(), Proto::Modern, modern_client()).await).await;
+    listen_flow(
+        h.duplex_client(ToolPolicy::default(), Proto::Modern, modern_client())
+            .await,
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -2,6 +2,8 @@
 //! `event` parses telemetry, `rules` scores it (pure), `source` does the reading.
 
 mod event;
+pub mod hst;
+pub mod minmax;
 mod rules;
 mod source;
 

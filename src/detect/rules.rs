@@ -53,8 +53,7 @@ impl RuleSet {
                     (None, Some(re)) => Matcher::Log {
                         re: Regex::new(re).ok()?,
                         window: Duration::seconds(
-                            i64::try_from(r.window_secs.unwrap_or(60))
-                                .unwrap_or(i64::MAX / 2_000_000),
+                            i64::try_from(r.window_secs.unwrap_or(60)).unwrap_or(i64::MAX / 2_000_000),
                         ),
                         min_count: r.min_count.unwrap_or(1).max(1),
                     },
@@ -106,12 +105,7 @@ impl Finding {
 }
 
 /// Scores every event against every rule; points scoring ≥ threshold become signals.
-pub fn evaluate(
-    rules: &RuleSet,
-    events: &[Event],
-    source: &str,
-    threshold: Threshold,
-) -> Vec<Finding> {
+pub fn evaluate(rules: &RuleSet, events: &[Event], source: &str, threshold: Threshold) -> Vec<Finding> {
     let mut ordered: Vec<&Event> = events.iter().collect();
     ordered.sort_by_key(|e| e.ts);
     let mut findings: Vec<Finding> = Vec::new();
@@ -144,11 +138,7 @@ pub fn evaluate(
                     }
                 }
             }
-            Matcher::Log {
-                re,
-                window,
-                min_count,
-            } => {
+            Matcher::Log { re, window, min_count } => {
                 let mut windows: HashMap<String, VecDeque<DateTime<Utc>>> = HashMap::new();
                 for e in &ordered {
                     let EventBody::Log { message } = &e.body else {
@@ -197,11 +187,7 @@ fn metric_score(value: f64, above: Option<f64>, below: Option<f64>) -> f64 {
         (None, Some(_)) => 1.0,
         (None, None) => 0.0,
     };
-    if raw.is_finite() {
-        raw.clamp(0.0, 1.0)
-    } else {
-        1.0
-    }
+    if raw.is_finite() { raw.clamp(0.0, 1.0) } else { 1.0 }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -237,10 +223,7 @@ fn finding_for<'a>(
 ) -> &'a mut Finding {
     map.entry(entity.to_owned()).or_insert_with(|| Finding {
         rule: rule.cfg.name.clone(),
-        title: format!(
-            "{} on {entity}",
-            rule.cfg.title.as_deref().unwrap_or(&rule.cfg.name)
-        ),
+        title: format!("{} on {entity}", rule.cfg.title.as_deref().unwrap_or(&rule.cfg.name)),
         kind: rule.cfg.kind,
         severity: rule.cfg.severity,
         entity: entity.to_owned(),
@@ -318,10 +301,7 @@ mod tests {
         let (events, stats) = parse_jsonl(crate::config::BUILTIN_FILES[0].1);
         assert_eq!(stats.skipped, 0);
         let found = evaluate(&dev_rules(None), &events, "sample", Threshold::DEFAULT);
-        let keys: Vec<_> = found
-            .iter()
-            .map(|f| (f.rule.as_str(), f.entity.as_str()))
-            .collect();
+        let keys: Vec<_> = found.iter().map(|f| (f.rule.as_str(), f.entity.as_str())).collect();
         assert_eq!(
             keys,
             vec![

@@ -166,11 +166,7 @@ impl Status {
 
     /// Statuses from which `to` can be reached in one move.
     pub fn sources_of(to: Status) -> Vec<Status> {
-        Status::ALL
-            .iter()
-            .copied()
-            .filter(|s| s.can_move_to(to))
-            .collect()
+        Status::ALL.iter().copied().filter(|s| s.can_move_to(to)).collect()
     }
 
     /// Whether the incident still needs attention.
@@ -220,10 +216,7 @@ mod tests {
         let id: IncidentId = "INC-000123".parse().unwrap();
         assert_eq!(id.row(), 123);
         assert_eq!(id.to_string(), "INC-000123");
-        assert_eq!(
-            "INC-7".parse::<IncidentId>().unwrap().to_string(),
-            "INC-000007"
-        );
+        assert_eq!("INC-7".parse::<IncidentId>().unwrap().to_string(), "INC-000007");
         for bad in [
             "",
             "INC-",

@@ -122,10 +122,7 @@ impl Depth {
         if (0..=i64::from(Self::MAX)).contains(&v) {
             Ok(Self(v as u8))
         } else {
-            Err(DomainError::invalid(
-                "depth",
-                format!("{v} is outside 0..3"),
-            ))
+            Err(DomainError::invalid("depth", format!("{v} is outside 0..3")))
         }
     }
     pub fn get(self) -> u8 {
@@ -175,11 +172,7 @@ mod tests {
     #[test]
     fn thresholds_and_depths() {
         assert!(Threshold::new(0.0).is_ok() && Threshold::new(1.0).is_ok());
-        assert!(
-            Threshold::new(1.01).is_err()
-                && Threshold::new(-0.1).is_err()
-                && Threshold::new(f64::NAN).is_err()
-        );
+        assert!(Threshold::new(1.01).is_err() && Threshold::new(-0.1).is_err() && Threshold::new(f64::NAN).is_err());
         assert!(serde_json::from_str::<Threshold>("2").is_err());
         assert!(Depth::new(3).is_ok() && Depth::new(4).is_err() && Depth::new(-1).is_err());
     }

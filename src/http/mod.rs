@@ -47,7 +47,10 @@ pub fn app(svc: IncidentService, policy: ToolPolicy, ct: CancellationToken) -> R
         .layer(middleware::from_fn_with_state(guard.clone(), guard::bearer));
     Router::new()
         .merge(protected)
-        .route("/healthz", get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }))
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
+        )
         .route("/api/openapi.json", openapi::route(&cfg))
         .layer(RequestBodyLimitLayer::new(cfg.server.max_body_bytes))
         .layer(middleware::from_fn_with_state(guard, guard::host_and_origin))

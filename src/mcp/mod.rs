@@ -90,7 +90,10 @@ impl IncidentServer {
     /// Serves this server over stdin/stdout until the client disconnects.
     pub async fn serve_stdio(self) -> anyhow::Result<()> {
         let (stdin, stdout) = rmcp::transport::stdio();
-        let stdin = EofSignal { inner: stdin, eof: self.stdin_closed.clone() };
+        let stdin = EofSignal {
+            inner: stdin,
+            eof: self.stdin_closed.clone(),
+        };
         let running = self.serve((stdin, stdout)).await?;
         running.waiting().await?;
         Ok(())
@@ -98,7 +101,11 @@ impl IncidentServer {
 
     /// The tools the client may see.
     pub fn visible_tools(&self) -> Vec<Tool> {
-        self.tool_router.list_all().into_iter().filter(|t| self.policy.hides(t).is_none()).collect()
+        self.tool_router
+            .list_all()
+            .into_iter()
+            .filter(|t| self.policy.hides(t).is_none())
+            .collect()
     }
 }
 
@@ -178,7 +185,9 @@ impl ServerHandler for IncidentServer {
         _c: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
         #[allow(unused_mut)]
-        let mut items = resources::list(&self.svc).await.map_err(|e| convert::to_protocol_error(e, None))?;
+        let mut items = resources::list(&self.svc)
+            .await
+            .map_err(|e| convert::to_protocol_error(e, None))?;
         #[cfg(feature = "conformance")]
         items.extend(conformance::resources());
         Ok(ListResourcesResult::with_all_items(items))
@@ -281,24 +290,44 @@ impl ServerHandler for IncidentServer {
             let prefix = request.argument.value.to_ascii_uppercase();
             let recent = self
                 .svc
-                .list(crate::service::ListRequest { limit: Some(100), ..Default::default() })
+                .list(crate::service::ListRequest {
+                    limit: Some(100),
+                    ..Default::default()
+                })
                 .await
                 .map_err(|e| convert::to_protocol_error(e, None))?;
-            recent.incidents.iter().map(|i| i.id.to_string()).filter(|id| id.starts_with(&prefix)).collect()
+            recent
+                .incidents
+                .iter()
+                .map(|i| i.id.to_string())
+                .filter(|id| id.starts_with(&prefix))
+                .collect()
         } else {
             Vec::new()
         };
-        Ok(CompleteResult::new(CompletionInfo::new(values).map_err(|e| McpError::internal_error(e, None))?))
+        Ok(CompleteResult::new(
+            CompletionInfo::new(values).map_err(|e| McpError::internal_error(e, None))?,
+        ))
     }
 
     #[allow(deprecated)]
-    async fn subscribe(&self, request: SubscribeRequestParams, context: RequestContext<RoleServer>) -> Result<(), McpError> {
-        self.subscriptions.subscribe(request.uri, &self.svc, context.peer.clone()).await;
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.subscriptions
+            .subscribe(request.uri, &self.svc, context.peer.clone())
+            .await;
         Ok(())
     }
 
     #[allow(deprecated)]
-    async fn unsubscribe(&self, request: UnsubscribeRequestParams, _c: RequestContext<RoleServer>) -> Result<(), McpError> {
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _c: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
         self.subscriptions.unsubscribe(&request.uri).await;
         Ok(())
     }

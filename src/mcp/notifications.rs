@@ -53,7 +53,11 @@ impl LegacySubscriptions {
                     uris(&event).into_iter().filter(|u| subs.contains(u)).collect()
                 };
                 for uri in wanted {
-                    if peer.notify_resource_updated(ResourceUpdatedNotificationParam::new(uri)).await.is_err() {
+                    if peer
+                        .notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }

@@ -13,8 +13,14 @@ use crate::{
 
 const FILES: &[(&str, &str)] = &[
     ("incident-triage.md", include_str!("../../prompts/incident-triage.md")),
-    ("incident-containment.md", include_str!("../../prompts/incident-containment.md")),
-    ("incident-postmortem.md", include_str!("../../prompts/incident-postmortem.md")),
+    (
+        "incident-containment.md",
+        include_str!("../../prompts/incident-containment.md"),
+    ),
+    (
+        "incident-postmortem.md",
+        include_str!("../../prompts/incident-postmortem.md"),
+    ),
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -46,10 +52,17 @@ pub struct PromptTemplate {
 
 /// Parses one prompt file.
 fn parse(file: &str, text: &str) -> Result<PromptTemplate, String> {
-    let rest = text.strip_prefix("---\n").ok_or_else(|| format!("{file}: missing front-matter"))?;
-    let end = rest.find("\n---\n").ok_or_else(|| format!("{file}: unterminated front-matter"))?;
+    let rest = text
+        .strip_prefix("---\n")
+        .ok_or_else(|| format!("{file}: missing front-matter"))?;
+    let end = rest
+        .find("\n---\n")
+        .ok_or_else(|| format!("{file}: unterminated front-matter"))?;
     let meta: FrontMatter = serde_yaml_ng::from_str(&rest[..end]).map_err(|e| format!("{file}: {e}"))?;
-    Ok(PromptTemplate { meta, body: rest[end + 5..].to_owned() })
+    Ok(PromptTemplate {
+        meta,
+        body: rest[end + 5..].to_owned(),
+    })
 }
 
 /// The prompt catalog.
@@ -60,7 +73,10 @@ pub struct PromptCatalog {
 
 impl PromptCatalog {
     pub fn builtin() -> Self {
-        let prompts = FILES.iter().map(|(f, t)| parse(f, t).expect("embedded prompts are valid")).collect();
+        let prompts = FILES
+            .iter()
+            .map(|(f, t)| parse(f, t).expect("embedded prompts are valid"))
+            .collect();
         Self { prompts }
     }
 
@@ -72,7 +88,11 @@ impl PromptCatalog {
                     .meta
                     .arguments
                     .iter()
-                    .map(|a| PromptArgument::new(&a.name).with_description(&a.description).with_required(a.required))
+                    .map(|a| {
+                        PromptArgument::new(&a.name)
+                            .with_description(&a.description)
+                            .with_required(a.required)
+                    })
                     .collect();
                 let mut prompt = Prompt::new(&p.meta.name, Some(&p.meta.description), Some(args));
                 if let Some(t) = &p.meta.title {
@@ -94,14 +114,20 @@ impl PromptCatalog {
         args: &BTreeMap<String, String>,
         svc: &IncidentService,
     ) -> Result<Option<GetPromptResult>, ServiceError> {
-        let Some(p) = self.prompts.iter().find(|p| p.meta.name == name) else { return Ok(None) };
+        let Some(p) = self.prompts.iter().find(|p| p.meta.name == name) else {
+            return Ok(None);
+        };
         for a in &p.meta.arguments {
             if a.required && args.get(&a.name).is_none_or(|v| v.trim().is_empty()) {
                 return Err(DomainError::invalid(&a.name, format!("prompt {name} needs argument `{}`", a.name)).into());
             }
         }
         if let Some(unknown) = args.keys().find(|k| !p.meta.arguments.iter().any(|a| &a.name == *k)) {
-            return Err(DomainError::invalid(unknown, format!("prompt {name} has no argument `{}`", crate::domain::clip(unknown, 40))).into());
+            return Err(DomainError::invalid(
+                unknown,
+                format!("prompt {name} has no argument `{}`", crate::domain::clip(unknown, 40)),
+            )
+            .into());
         }
         let mut text = p.body.clone();
         if let Some(raw) = args.get("incident_id") {
@@ -109,9 +135,14 @@ impl PromptCatalog {
             let depth = Depth::new(i64::from(p.meta.depth.unwrap_or(2)))?;
             let analysis = svc.analyze(AnalyzeRequest { id, depth: Some(depth) }).await?;
             let json = serde_json::to_string_pretty(&analysis).unwrap_or_default();
-            text = text.replace("{{incident_id}}", &id.to_string()).replace("{{incident_json}}", &json);
+            text = text
+                .replace("{{incident_id}}", &id.to_string())
+                .replace("{{incident_json}}", &json);
         }
-        let audience = args.get("audience").map(|a| crate::domain::clip(a, 40)).unwrap_or_else(|| "engineering".into());
+        let audience = args
+            .get("audience")
+            .map(|a| crate::domain::clip(a, 40))
+            .unwrap_or_else(|| "engineering".into());
         text = text.replace("{{audience}}", &audience);
         Ok(Some(
             GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)]).with_description(&p.meta.description),
@@ -131,7 +162,10 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), FILES.len());
         for (file, _) in FILES {
-            assert!(c.names().contains(&file.trim_end_matches(".md")), "{file} name must match its file name");
+            assert!(
+                c.names().contains(&file.trim_end_matches(".md")),
+                "{file} name must match its file name"
+            );
         }
     }
 

@@ -30,7 +30,12 @@ pub async fn list(svc: &IncidentService) -> Result<Vec<Resource>, ServiceError> 
             .with_description("The latest 200 metric points ingested by detection, newest first (JSON)")
             .with_mime_type("application/json"),
     ];
-    let recent = svc.list(ListRequest { limit: Some(LISTED_INCIDENTS), ..Default::default() }).await?;
+    let recent = svc
+        .list(ListRequest {
+            limit: Some(LISTED_INCIDENTS),
+            ..Default::default()
+        })
+        .await?;
     out.extend(recent.incidents.into_iter().map(|i| {
         Resource::new(incident_uri(i.id), i.id.to_string())
             .with_title(format!("{} [{} {}]", i.id, i.severity, i.status))
@@ -57,7 +62,12 @@ pub enum Read {
 
 pub async fn read(svc: &IncidentService, uri: &str) -> Result<Read, ServiceError> {
     let body = if uri == INCIDENTS_URI {
-        let list = svc.list(ListRequest { limit: Some(LISTED_INCIDENTS), ..Default::default() }).await?;
+        let list = svc
+            .list(ListRequest {
+                limit: Some(LISTED_INCIDENTS),
+                ..Default::default()
+            })
+            .await?;
         json!({ "incidents": list.incidents, "count": list.count, "untrusted_data_note": UNTRUSTED_NOTE })
     } else if uri == METRICS_URI {
         let points = svc.recent_metrics(200).await?;
@@ -69,5 +79,7 @@ pub async fn read(svc: &IncidentService, uri: &str) -> Result<Read, ServiceError
         return Ok(Read::UnknownUri);
     };
     let text = serde_json::to_string_pretty(&body).unwrap_or_default();
-    Ok(Read::Found(ResourceContents::text(text, uri).with_mime_type("application/json")))
+    Ok(Read::Found(
+        ResourceContents::text(text, uri).with_mime_type("application/json"),
+    ))
 }

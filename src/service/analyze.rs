@@ -17,16 +17,14 @@ impl IncidentService {
 
         let mut by_entity: BTreeMap<&str, AffectedResource> = BTreeMap::new();
         for g in &groups {
-            let r = by_entity
-                .entry(&g.entity)
-                .or_insert_with(|| AffectedResource {
-                    entity: g.entity.clone(),
-                    kind: g.entity.split('/').next().unwrap_or("unknown").to_owned(),
-                    signals: 0,
-                    rules: Vec::new(),
-                    first_at: g.first_at,
-                    last_at: g.last_at,
-                });
+            let r = by_entity.entry(&g.entity).or_insert_with(|| AffectedResource {
+                entity: g.entity.clone(),
+                kind: g.entity.split('/').next().unwrap_or("unknown").to_owned(),
+                signals: 0,
+                rules: Vec::new(),
+                first_at: g.first_at,
+                last_at: g.last_at,
+            });
             r.signals += g.count;
             if !r.rules.contains(&g.rule) {
                 r.rules.push(g.rule.clone());

@@ -27,18 +27,11 @@ pub fn fingerprint(env: &Env, source: &str, rule: &str, entity: &str) -> String 
 
 impl IncidentService {
     /// Scans, detects and records. Nothing is reported as created unless committed.
-    pub async fn detect(
-        &self,
-        req: DetectRequest,
-        caller: Caller,
-    ) -> Result<DetectReport, ServiceError> {
-        let env_cfg = self
-            .config
-            .env(&req.env)
-            .ok_or_else(|| ServiceError::UnknownEnv {
-                env: req.env.to_string(),
-                known: self.config.env_names().join(", "),
-            })?;
+    pub async fn detect(&self, req: DetectRequest, caller: Caller) -> Result<DetectReport, ServiceError> {
+        let env_cfg = self.config.env(&req.env).ok_or_else(|| ServiceError::UnknownEnv {
+            env: req.env.to_string(),
+            known: self.config.env_names().join(", "),
+        })?;
         let threshold = req.threshold.unwrap_or(Threshold::DEFAULT);
         let sources = self.select_sources(&req, &env_cfg.sources, caller)?;
         let rules = RuleSet::compile(&env_cfg.rules, req.kind);
@@ -165,11 +158,7 @@ impl IncidentService {
         caller: Caller,
     ) -> Result<Vec<SourceRef>, ServiceError> {
         let Some(wanted) = req.source.as_deref() else {
-            return Ok(configured
-                .iter()
-                .cloned()
-                .map(SourceRef::Configured)
-                .collect());
+            return Ok(configured.iter().cloned().map(SourceRef::Configured).collect());
         };
         if let Some(path) = wanted.strip_prefix("file:")
             && caller.may_read_files

@@ -57,9 +57,9 @@ impl From<StoreError> for ServiceError {
 impl ServiceError {
     pub fn class(&self) -> ErrorClass {
         match self {
-            ServiceError::Invalid(_)
-            | ServiceError::UnknownEnv { .. }
-            | ServiceError::UnknownSource { .. } => ErrorClass::Input,
+            ServiceError::Invalid(_) | ServiceError::UnknownEnv { .. } | ServiceError::UnknownSource { .. } => {
+                ErrorClass::Input
+            }
             ServiceError::NotFound(_) => ErrorClass::NotFound,
             ServiceError::Conflict(_) => ErrorClass::Conflict,
             ServiceError::Source(_) | ServiceError::Store(_) => ErrorClass::Backend,

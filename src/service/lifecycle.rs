@@ -10,11 +10,7 @@ impl IncidentService {
     pub async fn list(&self, req: ListRequest) -> Result<IncidentList, ServiceError> {
         let limit = req.limit.unwrap_or(20);
         if !(1..=200).contains(&limit) {
-            return Err(crate::domain::DomainError::invalid(
-                "limit",
-                format!("{limit} is outside 1..200"),
-            )
-            .into());
+            return Err(crate::domain::DomainError::invalid("limit", format!("{limit} is outside 1..200")).into());
         }
         let filter = IncidentFilter {
             env: req.env.map(|e| e.to_string()),
@@ -43,20 +39,12 @@ impl IncidentService {
         })
     }
 
-    pub async fn ack(
-        &self,
-        req: AckRequest,
-        caller: Caller,
-    ) -> Result<LifecycleResult, ServiceError> {
+    pub async fn ack(&self, req: AckRequest, caller: Caller) -> Result<LifecycleResult, ServiceError> {
         self.move_to(req.id, Status::Acknowledged, caller, req.note.as_deref())
             .await
     }
 
-    pub async fn resolve(
-        &self,
-        req: ResolveRequest,
-        caller: Caller,
-    ) -> Result<LifecycleResult, ServiceError> {
+    pub async fn resolve(&self, req: ResolveRequest, caller: Caller) -> Result<LifecycleResult, ServiceError> {
         if req.note.trim().is_empty() {
             return Err(crate::domain::DomainError::invalid(
                 "note",
@@ -64,8 +52,7 @@ impl IncidentService {
             )
             .into());
         }
-        self.move_to(req.id, Status::Resolved, caller, Some(&req.note))
-            .await
+        self.move_to(req.id, Status::Resolved, caller, Some(&req.note)).await
     }
 
     async fn move_to(

@@ -58,11 +58,7 @@ pub struct IncidentService {
 impl IncidentService {
     pub fn new(store: Arc<dyn Store>, config: Arc<Config>) -> Self {
         let (events, _) = broadcast::channel(256);
-        Self {
-            store,
-            config,
-            events,
-        }
+        Self { store, config, events }
     }
 
     pub fn config(&self) -> &Config {
@@ -80,10 +76,7 @@ impl IncidentService {
     }
 
     /// Latest ingested metric points, newest first.
-    pub async fn recent_metrics(
-        &self,
-        limit: u32,
-    ) -> Result<Vec<crate::store::MetricPoint>, ServiceError> {
+    pub async fn recent_metrics(&self, limit: u32) -> Result<Vec<crate::store::MetricPoint>, ServiceError> {
         Ok(self.store.recent_metrics(limit.clamp(1, 1000)).await?)
     }
 }

@@ -5,10 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    domain::{
-        Depth, Env, Incident, IncidentId, IncidentType, Severity, Signal, Status, Threshold,
-        TimelineEntry,
-    },
+    domain::{Depth, Env, Incident, IncidentId, IncidentType, Severity, Signal, Status, Threshold, TimelineEntry},
     store::{ChangeKind, SignalGroup},
 };
 

@@ -133,10 +133,7 @@ pub struct Transition {
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Merges findings into incidents (dedup by fingerprint) and stores metric points, atomically.
-    async fn record_detection(
-        &self,
-        batch: DetectionBatch,
-    ) -> Result<Vec<IncidentChange>, StoreError>;
+    async fn record_detection(&self, batch: DetectionBatch) -> Result<Vec<IncidentChange>, StoreError>;
     async fn get_incident(&self, id: IncidentId) -> Result<Option<Incident>, StoreError>;
     /// Newest activity first.
     async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError>;

@@ -6,10 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{
     Row, SqliteConnection,
-    sqlite::{
-        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-        SqliteSynchronous,
-    },
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous},
 };
 
 use super::*;
@@ -31,17 +28,15 @@ fn from_micros(v: i64) -> Result<DateTime<Utc>, StoreError> {
 }
 
 fn parse<T: FromStr>(s: &str, what: &str) -> Result<T, StoreError> {
-    s.parse()
-        .map_err(|_| StoreError::Corrupt(format!("{what} `{s}`")))
+    s.parse().map_err(|_| StoreError::Corrupt(format!("{what} `{s}`")))
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file and runs migrations.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Database(format!("cannot create {}: {e}", dir.display()))
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Database(format!("cannot create {}: {e}", dir.display())))?;
         }
         let opts = SqliteConnectOptions::new()
             .filename(path)
@@ -90,12 +85,10 @@ impl SqliteStore {
         f: &NewFinding,
     ) -> Result<IncidentChange, StoreError> {
         let now = Utc::now();
-        let latest = sqlx::query(
-            "SELECT id, status FROM incidents WHERE fingerprint = ? ORDER BY id DESC LIMIT 1",
-        )
-        .bind(&f.fingerprint)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let latest = sqlx::query("SELECT id, status FROM incidents WHERE fingerprint = ? ORDER BY id DESC LIMIT 1")
+            .bind(&f.fingerprint)
+            .fetch_optional(&mut *tx)
+            .await?;
         let (id, status, created) = match latest {
             Some(row) => (
                 row.get::<i64, _>("id"),
@@ -205,10 +198,7 @@ impl SqliteStore {
         })
     }
 
-    async fn fetch_incident(
-        conn: &mut SqliteConnection,
-        id: IncidentId,
-    ) -> Result<Option<Incident>, StoreError> {
+    async fn fetch_incident(conn: &mut SqliteConnection, id: IncidentId) -> Result<Option<Incident>, StoreError> {
         let row = sqlx::query("SELECT * FROM incidents WHERE id = ?")
             .bind(id.row())
             .fetch_optional(&mut *conn)
@@ -229,8 +219,7 @@ fn incident_from_row(r: &SqliteRow) -> Result<Incident, StoreError> {
         first_seen: from_micros(r.get("first_seen"))?,
         last_seen: from_micros(r.get("last_seen"))?,
         signal_count: r.get("signal_count"),
-        labels: serde_json::from_str(r.get("labels"))
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        labels: serde_json::from_str(r.get("labels")).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         created_at: from_micros(r.get("created_at"))?,
         updated_at: from_micros(r.get("updated_at"))?,
     })
@@ -252,10 +241,7 @@ fn signal_from_row(r: &SqliteRow) -> Result<Signal, StoreError> {
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn record_detection(
-        &self,
-        batch: DetectionBatch,
-    ) -> Result<Vec<IncidentChange>, StoreError> {
+    async fn record_detection(&self, batch: DetectionBatch) -> Result<Vec<IncidentChange>, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut changes = Vec::with_capacity(batch.findings.len());
         for f in &batch.findings {
@@ -309,11 +295,12 @@ impl Store for SqliteStore {
     }
 
     async fn signals(&self, id: IncidentId, limit: u32) -> Result<Vec<Signal>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM signals WHERE incident_id = ? ORDER BY observed_at DESC, id DESC LIMIT ?")
-            .bind(id.row())
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT * FROM signals WHERE incident_id = ? ORDER BY observed_at DESC, id DESC LIMIT ?")
+                .bind(id.row())
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(signal_from_row).collect()
     }
 
@@ -355,8 +342,7 @@ impl Store for SqliteStore {
                     kind: parse(r.get("kind"), "timeline kind")?,
                     actor: r.get("actor"),
                     message: r.get("message"),
-                    data: serde_json::from_str(r.get("data"))
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    data: serde_json::from_str(r.get("data")).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                 })
             })
             .collect()
@@ -388,12 +374,7 @@ impl Store for SqliteStore {
                 .map(|s| s.as_str())
                 .collect::<Vec<_>>()
                 .join(", ");
-            return Err(StoreError::IllegalTransition {
-                id,
-                from,
-                to,
-                allowed,
-            });
+            return Err(StoreError::IllegalTransition { id, from, to, allowed });
         }
         let now = Utc::now();
         sqlx::query("UPDATE incidents SET status = ?, updated_at = ? WHERE id = ?")
@@ -447,19 +428,17 @@ impl Store for SqliteStore {
     }
 
     async fn recent_metrics(&self, limit: u32) -> Result<Vec<MetricPoint>, StoreError> {
-        let rows =
-            sqlx::query("SELECT * FROM metric_points ORDER BY observed_at DESC, id DESC LIMIT ?")
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query("SELECT * FROM metric_points ORDER BY observed_at DESC, id DESC LIMIT ?")
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(MetricPoint {
                     env: r.get("env"),
                     source: r.get("source"),
                     name: r.get("name"),
-                    labels: serde_json::from_str(r.get("labels"))
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    labels: serde_json::from_str(r.get("labels")).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                     value: r.get("value"),
                     observed_at: from_micros(r.get("observed_at"))?,
                 })

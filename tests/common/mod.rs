@@ -39,7 +39,12 @@ impl Harness {
     }
 
     /// An MCP client connected in-process over `tokio::io::duplex`.
-    pub async fn duplex_client<C: ClientHandler>(&self, policy: ToolPolicy, proto: Proto, client: C) -> RunningService<RoleClient, C> {
+    pub async fn duplex_client<C: ClientHandler>(
+        &self,
+        policy: ToolPolicy,
+        proto: Proto,
+        client: C,
+    ) -> RunningService<RoleClient, C> {
         let (server_io, client_io) = tokio::io::duplex(1 << 20);
         let server = IncidentServer::new(self.svc.clone(), policy);
         tokio::spawn(async move {
@@ -47,7 +52,10 @@ impl Harness {
                 let _ = running.waiting().await;
             }
         });
-        client.serve_with_lifecycle(client_io, proto.lifecycle()).await.expect("client connects over duplex")
+        client
+            .serve_with_lifecycle(client_io, proto.lifecycle())
+            .await
+            .expect("client connects over duplex")
     }
 
     /// Serves the whole HTTP app on 127.0.0.1:0; the server stops when the guard drops.
@@ -58,7 +66,9 @@ impl Harness {
         let app = incident_mcp::http::app(self.svc.clone(), policy, ct.child_token());
         let stop = ct.clone();
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await;
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
         });
         HttpServer { addr, ct }
     }
@@ -74,7 +84,12 @@ impl HttpServer {
         format!("http://{}/mcp", self.addr)
     }
 
-    pub async fn client<C: ClientHandler>(&self, key: Option<&str>, proto: Proto, client: C) -> RunningService<RoleClient, C> {
+    pub async fn client<C: ClientHandler>(
+        &self,
+        key: Option<&str>,
+        proto: Proto,
+        client: C,
+    ) -> RunningService<RoleClient, C> {
         let mut cfg = StreamableHttpClientTransportConfig::with_uri(self.mcp_url());
         if let Some(k) = key {
             cfg = cfg.auth_header(k);
@@ -105,7 +120,9 @@ impl Proto {
     fn lifecycle(self) -> ClientLifecycleMode {
         match self {
             Proto::Legacy => ClientLifecycleMode::Initialize,
-            Proto::Modern => ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] },
+            Proto::Modern => ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
         }
     }
 }
@@ -124,7 +141,11 @@ pub fn args(v: Value) -> JsonObject {
     v.as_object().cloned().expect("arguments must be a JSON object")
 }
 
-pub async fn call<C: ClientHandler>(client: &RunningService<RoleClient, C>, tool: &str, arguments: Value) -> CallToolResult {
+pub async fn call<C: ClientHandler>(
+    client: &RunningService<RoleClient, C>,
+    tool: &str,
+    arguments: Value,
+) -> CallToolResult {
     client
         .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(args(arguments)))
         .await
@@ -133,14 +154,29 @@ pub async fn call<C: ClientHandler>(client: &RunningService<RoleClient, C>, tool
 
 /// The structured content of a successful tool result.
 pub fn ok(result: &CallToolResult) -> Value {
-    assert_ne!(result.is_error, Some(true), "tool returned an error: {:?}", result.content);
+    assert_ne!(
+        result.is_error,
+        Some(true),
+        "tool returned an error: {:?}",
+        result.content
+    );
     result.structured_content.clone().expect("structured content")
 }
 
 /// The text of an error tool result.
 pub fn err_text(result: &CallToolResult) -> String {
-    assert_eq!(result.is_error, Some(true), "expected a tool error, got {:?}", result.structured_content);
-    result.content.iter().filter_map(|c| c.as_text().map(|t| t.text.clone())).collect::<Vec<_>>().join("\n")
+    assert_eq!(
+        result.is_error,
+        Some(true),
+        "expected a tool error, got {:?}",
+        result.structured_content
+    );
+    result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Path to the built binary (for black-box tests).
