@@ -84,18 +84,116 @@ pub struct EnvConfig {
     pub rules: Vec<RuleConfig>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SourceKind {
-    Jsonl,
+/// A telemetry source of an environment; `kind` picks the variant.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum SourceConfig {
+    /// JSON-lines events from a file (or `builtin:NAME`).
+    Jsonl(FileSource),
+    /// PromQL queries against the Prometheus HTTP API.
+    Prometheus(PrometheusSource),
+    /// Rows of an OpenClaw `explainability_metrics` table in PostgreSQL, read incrementally.
+    Postgres(PostgresSource),
+}
+
+impl SourceConfig {
+    pub fn name(&self) -> &str {
+        match self {
+            SourceConfig::Jsonl(s) => &s.name,
+            SourceConfig::Prometheus(s) => &s.name,
+            SourceConfig::Postgres(s) => &s.name,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceConfig::Jsonl(_) => "jsonl",
+            SourceConfig::Prometheus(_) => "prometheus",
+            SourceConfig::Postgres(_) => "postgres",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SourceConfig {
+pub struct FileSource {
     pub name: String,
-    pub kind: SourceKind,
     pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusSource {
+    pub name: String,
+    /// Base URL, e.g. `http://127.0.0.1:9090` (the `/api/v1/...` paths are appended).
+    pub url: String,
+    /// Queries; each result series becomes a metric series named after the query.
+    pub queries: Vec<PromQuery>,
+    /// Range queries cover the last `lookback_secs` seconds (0 = instant queries).
+    #[serde(default = "default_lookback")]
+    pub lookback_secs: u64,
+    /// Range query resolution.
+    #[serde(default = "default_step")]
+    pub step_secs: u64,
+    /// Whole-request timeout.
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+    /// Environment variable whose value is sent as the `Authorization` header
+    /// (e.g. `Bearer ...`); the value is never logged.
+    #[serde(default)]
+    pub auth_header_env: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromQuery {
+    /// Series name the rules refer to (`metric = "..."`).
+    pub name: String,
+    /// PromQL expression.
+    pub expr: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSource {
+    pub name: String,
+    /// Environment variable holding the connection URL
+    /// (`postgres://user:password@host/db`); the password is never logged.
+    #[serde(default = "default_pg_url_env")]
+    pub url_env: String,
+    /// Table with columns `timestamp`, `feature_name`, `importance`.
+    #[serde(default = "default_pg_table")]
+    pub table: String,
+    /// Series name the rules refer to; each feature is a label `feature`.
+    #[serde(default = "default_pg_metric")]
+    pub metric: String,
+    /// Most rows read per scan; the rest are read by the next scan.
+    #[serde(default = "default_pg_batch")]
+    pub max_rows: u32,
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_lookback() -> u64 {
+    3600
+}
+fn default_step() -> u64 {
+    15
+}
+fn default_timeout() -> u64 {
+    10
+}
+fn default_pg_url_env() -> String {
+    "INCIDENT_MCP_PG_URL".into()
+}
+fn default_pg_table() -> String {
+    "explainability_metrics".into()
+}
+fn default_pg_metric() -> String {
+    "feature_importance".into()
+}
+fn default_pg_batch() -> u32 {
+    100_000
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -123,6 +221,32 @@ pub struct RuleConfig {
     pub min_count: Option<u64>,
     /// Entity template, `{label}` placeholders.
     pub entity: String,
+    /// Metric rules: how a sample is scored. `threshold` (default) uses `above`/`below`;
+    /// `zscore` and `hst` learn each series (metric + labels) as it streams.
+    #[serde(default)]
+    pub detector: DetectorKind,
+    /// zscore: points in the rolling window (default 60); hst: window_size (default 250).
+    #[serde(default)]
+    pub window: Option<usize>,
+    /// zscore: deviations of k standard deviations score 0.8 (default 3).
+    #[serde(default)]
+    pub k: Option<f64>,
+    /// hst: random seed (default 42).
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+/// How a metric rule scores samples.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DetectorKind {
+    /// value/above or below/value, capped at 1.
+    #[default]
+    Threshold,
+    /// Rolling mean and standard deviation per series (3-sigma).
+    Zscore,
+    /// Half-Space Trees per series (River's algorithm, min-max scaled).
+    Hst,
 }
 
 impl Config {
@@ -197,9 +321,47 @@ impl Config {
                     "environment name `{name}` must be lowercase letters, digits, - or _"
                 ));
             }
+            let mut names = std::collections::HashSet::new();
             for s in &env.sources {
-                if s.name.is_empty() || s.path.is_empty() {
-                    return bad(format!("environments.{name}.sources: name and path are required"));
+                let at = format!("environments.{name}.sources.{}", s.name());
+                if s.name().is_empty() || !names.insert(s.name()) {
+                    return bad(format!("{at}: every source needs a unique, non-empty name"));
+                }
+                match s {
+                    SourceConfig::Jsonl(f) if f.path.is_empty() => return bad(format!("{at}: path is required")),
+                    SourceConfig::Prometheus(p) => {
+                        if !(p.url.starts_with("http://") || p.url.starts_with("https://")) {
+                            return bad(format!("{at}: url must start with http:// or https://"));
+                        }
+                        if p.queries.is_empty() || p.queries.iter().any(|q| q.name.is_empty() || q.expr.is_empty()) {
+                            return bad(format!("{at}: at least one query, each with a name and an expr"));
+                        }
+                        if p.step_secs == 0 || p.timeout_secs == 0 {
+                            return bad(format!("{at}: step_secs and timeout_secs must be above 0"));
+                        }
+                        if p.lookback_secs / p.step_secs > 11_000 {
+                            return bad(format!(
+                                "{at}: lookback_secs / step_secs exceeds Prometheus' 11000 points"
+                            ));
+                        }
+                    }
+                    SourceConfig::Postgres(p) => {
+                        let ident = |t: &str| {
+                            !t.is_empty()
+                                && t.split('.').all(|part| {
+                                    !part.is_empty()
+                                        && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                                        && !part.starts_with(|c: char| c.is_ascii_digit())
+                                })
+                        };
+                        if !ident(&p.table) {
+                            return bad(format!("{at}: table must be an identifier (schema.table)"));
+                        }
+                        if p.url_env.is_empty() || p.max_rows == 0 || p.timeout_secs == 0 {
+                            return bad(format!("{at}: url_env, max_rows and timeout_secs are required"));
+                        }
+                    }
+                    SourceConfig::Jsonl(_) => {}
                 }
             }
             let mut seen = std::collections::HashSet::new();
@@ -209,6 +371,19 @@ impl Config {
                     return bad(format!("{at}: duplicate rule name"));
                 }
                 match (&r.metric, &r.log_match) {
+                    (Some(_), None) if r.detector != DetectorKind::Threshold => {
+                        if r.above.is_some() || r.below.is_some() {
+                            return bad(format!(
+                                "{at}: `above`/`below` apply to detector = \"threshold\" only; the threshold argument sets the cut-off"
+                            ));
+                        }
+                        if r.window.is_some_and(|w| !(2..=100_000).contains(&w)) {
+                            return bad(format!("{at}: window must be in 2..=100000"));
+                        }
+                        if r.k.is_some_and(|k| !(k.is_finite() && k > 0.0)) {
+                            return bad(format!("{at}: k must be a positive number"));
+                        }
+                    }
                     (Some(_), None) => {
                         let limit = r.above.or(r.below);
                         if r.above.is_some() == r.below.is_some() || !limit.is_some_and(|l| l.is_finite() && l > 0.0) {

@@ -4,9 +4,12 @@
 mod event;
 pub mod hst;
 pub mod minmax;
+pub mod postgres;
+pub mod prometheus;
 mod rules;
 mod source;
+pub mod zscore;
 
 pub use event::{Event, EventBody, ParseStats, parse_jsonl};
-pub use rules::{Finding, RuleSet, evaluate};
-pub use source::{SourceError, SourceRef, read_source};
+pub use rules::{DetectorStates, Finding, RuleSet, StatSpec, evaluate};
+pub use source::{Fetched, SourceError, SourceRef, fetch};

@@ -1,13 +1,20 @@
 //! Threshold and rate rules. Pure: events in, findings out.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use chrono::{DateTime, Duration, Utc};
 use regex::Regex;
 
-use super::event::{Event, EventBody};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    event::{Event, EventBody},
+    hst::HstParams,
+    minmax::ScaledHst,
+    zscore::RollingZScore,
+};
 use crate::{
-    config::RuleConfig,
+    config::{DetectorKind, RuleConfig},
     domain::{IncidentType, Severity, Signal, SignalKind, Threshold, sanitize_untrusted},
 };
 
@@ -25,7 +32,109 @@ enum Matcher {
         window: Duration,
         min_count: u64,
     },
+    /// A streaming detector per series (metric + labels), state kept across scans.
+    Stat { name: String, spec: StatSpec },
 }
+
+/// Parameters of a statistical rule's per-series model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StatSpec {
+    ZScore { window: usize, k: f64 },
+    Hst { window: usize, seed: u64 },
+}
+
+impl StatSpec {
+    fn new_model(&self) -> SeriesModel {
+        match *self {
+            StatSpec::ZScore { window, k } => SeriesModel::ZScore(RollingZScore::new(window, k)),
+            StatSpec::Hst { window, seed } => SeriesModel::Hst(Box::new(
+                ScaledHst::new(
+                    HstParams {
+                        window_size: u32::try_from(window).unwrap_or(u32::MAX),
+                        ..HstParams::with_seed(seed)
+                    },
+                    &["value"],
+                )
+                .expect("one feature and validated parameters"),
+            )),
+        }
+    }
+
+    /// Snapshots made with other parameters are discarded.
+    fn tag(&self) -> String {
+        format!("{self:?}")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum SeriesModel {
+    ZScore(RollingZScore),
+    Hst(Box<ScaledHst>),
+}
+
+impl SeriesModel {
+    fn score_learn(&mut self, v: f64) -> f64 {
+        match self {
+            SeriesModel::ZScore(z) => z.score_learn_one(v),
+            SeriesModel::Hst(h) => h.score_learn_one(&[v]),
+        }
+    }
+}
+
+/// Persisted state of one series under one statistical rule.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SeriesState {
+    spec: String,
+    /// Points at or before this time were already learned (scans that re-read them skip them).
+    last_micros: i64,
+    model: SeriesModel,
+}
+
+/// Detector snapshots by (rule, series key), loaded before a scan and saved with its results.
+#[derive(Debug, Default)]
+pub struct DetectorStates {
+    states: BTreeMap<(String, String), SeriesState>,
+    dirty: BTreeSet<(String, String)>,
+}
+
+impl DetectorStates {
+    /// Loads snapshots; unreadable ones are dropped (the series starts afresh) and counted.
+    pub fn load(snapshots: impl IntoIterator<Item = (String, String, String)>) -> (Self, usize) {
+        let mut me = Self::default();
+        let mut dropped = 0;
+        for (rule, series, json) in snapshots {
+            match serde_json::from_str::<SeriesState>(&json) {
+                Ok(st) => {
+                    me.states.insert((rule, series), st);
+                }
+                Err(_) => dropped += 1,
+            }
+        }
+        (me, dropped)
+    }
+
+    /// Snapshots changed by this scan: (rule, series, json).
+    pub fn changed(&self) -> Vec<(String, String, String)> {
+        self.dirty
+            .iter()
+            .filter_map(|k| {
+                let st = self.states.get(k)?;
+                Some((k.0.clone(), k.1.clone(), serde_json::to_string(st).ok()?))
+            })
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.states.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.states.is_empty()
+    }
+}
+
+/// Largest series count a statistical rule tracks per environment (bounds memory).
+pub const MAX_SERIES_PER_RULE: usize = 10_000;
 
 struct Rule {
     cfg: RuleConfig,
@@ -45,6 +154,19 @@ impl RuleSet {
             .filter(|r| only.is_none_or(|k| r.kind == k))
             .filter_map(|r| {
                 let matcher = match (&r.metric, &r.log_match) {
+                    (Some(name), _) if r.detector != DetectorKind::Threshold => Matcher::Stat {
+                        name: name.clone(),
+                        spec: match r.detector {
+                            DetectorKind::Hst => StatSpec::Hst {
+                                window: r.window.unwrap_or(250),
+                                seed: r.seed.unwrap_or(42),
+                            },
+                            _ => StatSpec::ZScore {
+                                window: r.window.unwrap_or(60),
+                                k: r.k.unwrap_or(3.0),
+                            },
+                        },
+                    },
                     (Some(name), _) => Matcher::Metric {
                         name: name.clone(),
                         above: r.above,
@@ -105,7 +227,14 @@ impl Finding {
 }
 
 /// Scores every event against every rule; points scoring ≥ threshold become signals.
-pub fn evaluate(rules: &RuleSet, events: &[Event], source: &str, threshold: Threshold) -> Vec<Finding> {
+/// Statistical rules score then learn each new point of each series, updating `states`.
+pub fn evaluate(
+    rules: &RuleSet,
+    events: &[Event],
+    source: &str,
+    threshold: Threshold,
+    states: &mut DetectorStates,
+) -> Vec<Finding> {
     let mut ordered: Vec<&Event> = events.iter().collect();
     ordered.sort_by_key(|e| e.ts);
     let mut findings: Vec<Finding> = Vec::new();
@@ -173,10 +302,73 @@ pub fn evaluate(rules: &RuleSet, events: &[Event], source: &str, threshold: Thre
                     }
                 }
             }
+            Matcher::Stat { name, spec } => {
+                for e in &ordered {
+                    let EventBody::Metric { name: n, value } = &e.body else {
+                        continue;
+                    };
+                    if n != name {
+                        continue;
+                    }
+                    let key = (rule.cfg.name.clone(), series_key(source, name, &e.labels));
+                    let tag = spec.tag();
+                    let fresh = !states.states.get(&key).is_some_and(|st| st.spec == tag);
+                    if fresh && states.states.len() >= MAX_SERIES_PER_RULE * rules.rules.len().max(1) {
+                        continue;
+                    }
+                    let st = if fresh {
+                        states.states.insert(
+                            key.clone(),
+                            SeriesState {
+                                spec: tag,
+                                last_micros: i64::MIN,
+                                model: spec.new_model(),
+                            },
+                        );
+                        states.states.get_mut(&key).expect("just inserted")
+                    } else {
+                        states.states.get_mut(&key).expect("present")
+                    };
+                    let at = e.ts.timestamp_micros();
+                    if at <= st.last_micros {
+                        continue;
+                    }
+                    st.last_micros = at;
+                    let score = st.model.score_learn(*value);
+                    states.dirty.insert(key);
+                    if score >= threshold.get() {
+                        let entity = render_entity(&rule.cfg.entity, &e.labels, None);
+                        let signal = signal(
+                            SignalKind::Metric,
+                            source,
+                            rule,
+                            name,
+                            &entity,
+                            *value,
+                            score,
+                            e.ts,
+                            None,
+                        );
+                        finding_for(&mut by_entity, rule, &entity, &e.labels).push(signal);
+                    }
+                }
+            }
         }
         findings.extend(by_entity.into_values());
     }
     findings
+}
+
+/// Identifies a series: source, metric and labels.
+fn series_key(source: &str, metric: &str, labels: &BTreeMap<String, String>) -> String {
+    let mut k = format!("{source}|{metric}");
+    for (n, v) in labels {
+        k.push('|');
+        k.push_str(n);
+        k.push('=');
+        k.push_str(v);
+    }
+    k
 }
 
 /// value/above or below/value, capped to [0, 1].
@@ -300,7 +492,13 @@ mod tests {
     fn sample_data_yields_the_injected_incidents_only() {
         let (events, stats) = parse_jsonl(crate::config::BUILTIN_FILES[0].1);
         assert_eq!(stats.skipped, 0);
-        let found = evaluate(&dev_rules(None), &events, "sample", Threshold::DEFAULT);
+        let found = evaluate(
+            &dev_rules(None),
+            &events,
+            "sample",
+            Threshold::DEFAULT,
+            &mut DetectorStates::default(),
+        );
         let keys: Vec<_> = found.iter().map(|f| (f.rule.as_str(), f.entity.as_str())).collect();
         assert_eq!(
             keys,
@@ -327,6 +525,7 @@ mod tests {
             &events,
             "s",
             Threshold::DEFAULT,
+            &mut DetectorStates::default(),
         );
         assert_eq!(net.len(), 1);
         assert!(
@@ -334,7 +533,8 @@ mod tests {
                 &dev_rules(Some(IncidentType::Explainability)),
                 &events,
                 "s",
-                Threshold::DEFAULT
+                Threshold::DEFAULT,
+                &mut DetectorStates::default()
             )
             .is_empty()
         );
@@ -344,6 +544,7 @@ mod tests {
             &events,
             "s",
             Threshold::new(0.0).unwrap(),
+            &mut DetectorStates::default(),
         );
         assert_eq!(all.len(), 3);
     }

@@ -1,8 +1,15 @@
 //! Reading telemetry sources named in the config (or, from the CLI only, a file path).
+//! Every source yields the same thing: events (metric samples, log lines) plus parse stats,
+//! and for incremental sources the cursor to store once the scan's results are committed.
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{BUILTIN_FILES, SourceConfig};
+use crate::config::{BUILTIN_FILES, FileSource, SourceConfig};
+
+use super::{
+    event::{Event, ParseStats, parse_jsonl},
+    postgres, prometheus,
+};
 
 /// Largest source file read in one scan.
 pub const MAX_SOURCE_BYTES: u64 = 256 * 1024 * 1024;
@@ -19,7 +26,7 @@ pub enum SourceRef {
 impl SourceRef {
     pub fn name(&self) -> String {
         match self {
-            SourceRef::Configured(s) => s.name.clone(),
+            SourceRef::Configured(s) => s.name().to_owned(),
             SourceRef::File(p) => format!("file:{}", p.display()),
         }
     }
@@ -33,30 +40,64 @@ pub struct SourceError {
     pub reason: String,
 }
 
-/// Reads a source's whole text. `base` resolves relative configured paths.
-pub async fn read_source(src: &SourceRef, base: Option<&Path>) -> Result<String, SourceError> {
-    let fail = |reason: String| SourceError {
-        source_name: src.name(),
-        reason,
-    };
-    let path = match src {
-        SourceRef::Configured(cfg) => {
-            if let Some(name) = cfg.path.strip_prefix("builtin:") {
-                return BUILTIN_FILES
-                    .iter()
-                    .find(|(n, _)| *n == name)
-                    .map(|(_, text)| (*text).to_owned())
-                    .ok_or_else(|| fail(format!("no built-in file `{name}`")));
-            }
-            let p = PathBuf::from(&cfg.path);
-            match base {
-                Some(b) if p.is_relative() => b.join(p),
-                _ => p,
-            }
+impl SourceError {
+    pub fn new(source_name: &str, reason: impl Into<String>) -> Self {
+        Self {
+            source_name: source_name.to_owned(),
+            reason: reason.into(),
         }
-        SourceRef::File(p) => p.clone(),
+    }
+}
+
+/// What one scan of one source read.
+#[derive(Debug, Default)]
+pub struct Fetched {
+    pub events: Vec<Event>,
+    pub stats: ParseStats,
+    /// Position after the last row read, for incremental sources; stored with the scan's results.
+    pub cursor: Option<String>,
+}
+
+/// Reads a source. `base` resolves relative configured paths; `cursor` is where the previous
+/// committed scan of an incremental source stopped.
+pub async fn fetch(src: &SourceRef, base: Option<&Path>, cursor: Option<&str>) -> Result<Fetched, SourceError> {
+    let name = src.name();
+    match src {
+        SourceRef::Configured(SourceConfig::Jsonl(f)) => jsonl(&name, read_file_source(&name, f, base).await?),
+        SourceRef::File(p) => jsonl(&name, read_path(&name, p).await?),
+        SourceRef::Configured(SourceConfig::Prometheus(p)) => prometheus::fetch(p).await,
+        SourceRef::Configured(SourceConfig::Postgres(p)) => postgres::fetch(p, cursor).await,
+    }
+}
+
+fn jsonl(_name: &str, text: String) -> Result<Fetched, SourceError> {
+    let (events, stats) = parse_jsonl(&text);
+    Ok(Fetched {
+        events,
+        stats,
+        cursor: None,
+    })
+}
+
+async fn read_file_source(name: &str, f: &FileSource, base: Option<&Path>) -> Result<String, SourceError> {
+    if let Some(file) = f.path.strip_prefix("builtin:") {
+        return BUILTIN_FILES
+            .iter()
+            .find(|(n, _)| *n == file)
+            .map(|(_, text)| (*text).to_owned())
+            .ok_or_else(|| SourceError::new(name, format!("no built-in file `{file}`")));
+    }
+    let p = PathBuf::from(&f.path);
+    let path = match base {
+        Some(b) if p.is_relative() => b.join(p),
+        _ => p,
     };
-    let meta = tokio::fs::metadata(&path)
+    read_path(name, &path).await
+}
+
+async fn read_path(name: &str, path: &Path) -> Result<String, SourceError> {
+    let fail = |reason: String| SourceError::new(name, reason);
+    let meta = tokio::fs::metadata(path)
         .await
         .map_err(|e| fail(format!("cannot open {}: {e}", path.display())))?;
     if meta.len() > MAX_SOURCE_BYTES {
@@ -65,7 +106,7 @@ pub async fn read_source(src: &SourceRef, base: Option<&Path>) -> Result<String,
             path.display()
         )));
     }
-    let bytes = tokio::fs::read(&path)
+    let bytes = tokio::fs::read(path)
         .await
         .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())

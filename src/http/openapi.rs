@@ -118,7 +118,7 @@ impl Deployment {
             envs: cfg
                 .environments
                 .iter()
-                .map(|(name, env)| (name.clone(), env.sources.iter().map(|s| s.name.clone()).collect()))
+                .map(|(name, env)| (name.clone(), env.sources.iter().map(|s| s.name().to_owned()).collect()))
                 .collect(),
             auth: cfg.api_key().is_some(),
         }

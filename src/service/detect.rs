@@ -7,9 +7,9 @@ use sha2::{Digest, Sha256};
 use super::*;
 use crate::{
     config::SourceConfig,
-    detect::{EventBody, Finding, RuleSet, SourceRef, evaluate, parse_jsonl, read_source},
+    detect::{DetectorStates, EventBody, Finding, RuleSet, SourceRef, evaluate, fetch},
     domain::{Env, Threshold},
-    store::{ChangeKind, DetectionBatch, MetricPoint, NewFinding},
+    store::{ChangeKind, DetectionBatch, DetectorSnapshot, MetricPoint, NewFinding, SourceCursor},
 };
 
 /// Metric points per scan kept for `metrics://recent`.
@@ -35,14 +35,28 @@ impl IncidentService {
         let threshold = req.threshold.unwrap_or(Threshold::DEFAULT);
         let sources = self.select_sources(&req, &env_cfg.sources, caller)?;
         let rules = RuleSet::compile(&env_cfg.rules, req.kind);
+        let _scan = self.scan_lock.lock().await;
+        let snapshots = self.store.detector_states(req.env.as_str()).await?;
+        let (mut states, dropped) = DetectorStates::load(snapshots.into_iter().map(|d| (d.rule, d.series, d.state)));
+        if dropped > 0 {
+            tracing::warn!(env = %req.env, dropped, "unreadable detector snapshots dropped; those series start afresh");
+        }
 
         let mut scans = Vec::new();
         let mut findings: Vec<(String, Finding)> = Vec::new();
         let mut metrics = Vec::new();
+        let mut cursors = Vec::new();
         for src in &sources {
-            let text = read_source(src, self.config.base_dir.as_deref()).await?;
-            let (events, stats) = parse_jsonl(&text);
             let name = src.name();
+            let previous = self.store.source_cursor(req.env.as_str(), &name).await?;
+            let fetched = fetch(src, self.config.base_dir.as_deref(), previous.as_deref()).await?;
+            let (events, stats) = (fetched.events, fetched.stats);
+            if let Some(cursor) = fetched.cursor {
+                cursors.push(SourceCursor {
+                    source: name.clone(),
+                    cursor,
+                });
+            }
             let mut series = HashSet::new();
             let (mut points, mut logs) = (0, 0);
             for e in &events {
@@ -74,7 +88,7 @@ impl IncidentService {
                 to: events.iter().map(|e| e.ts).max(),
             });
             findings.extend(
-                evaluate(&rules, &events, &name, threshold)
+                evaluate(&rules, &events, &name, threshold, &mut states)
                     .into_iter()
                     .map(|f| (name.clone(), f)),
             );
@@ -98,6 +112,12 @@ impl IncidentService {
                 })
                 .collect(),
             metrics,
+            cursors,
+            detector_states: states
+                .changed()
+                .into_iter()
+                .map(|(rule, series, state)| DetectorSnapshot { rule, series, state })
+                .collect(),
         };
         let changes = self.store.record_detection(batch).await?;
 
@@ -168,16 +188,12 @@ impl IncidentService {
         }
         configured
             .iter()
-            .find(|s| s.name == wanted)
+            .find(|s| s.name() == wanted)
             .map(|s| vec![SourceRef::Configured(s.clone())])
             .ok_or_else(|| ServiceError::UnknownSource {
                 source_name: crate::domain::clip(wanted, 60),
                 env: req.env.to_string(),
-                known: configured
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                known: configured.iter().map(|s| s.name()).collect::<Vec<_>>().join(", "),
             })
     }
 }

@@ -53,12 +53,19 @@ pub struct IncidentService {
     store: Arc<dyn Store>,
     config: Arc<Config>,
     events: broadcast::Sender<IncidentEvent>,
+    /// Scans run one at a time in a process, so cursors and detector snapshots advance in order.
+    scan_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl IncidentService {
     pub fn new(store: Arc<dyn Store>, config: Arc<Config>) -> Self {
         let (events, _) = broadcast::channel(256);
-        Self { store, config, events }
+        Self {
+            store,
+            config,
+            events,
+            scan_lock: Arc::default(),
+        }
     }
 
     pub fn config(&self) -> &Config {

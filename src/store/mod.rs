@@ -67,6 +67,25 @@ pub struct DetectionBatch {
     pub actor: String,
     pub findings: Vec<NewFinding>,
     pub metrics: Vec<MetricPoint>,
+    /// New read positions of incremental sources, committed with the findings.
+    pub cursors: Vec<SourceCursor>,
+    /// Detector snapshots after this scan, committed with the findings.
+    pub detector_states: Vec<DetectorSnapshot>,
+}
+
+/// A streaming detector's state for one rule and series (opaque JSON to the store).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectorSnapshot {
+    pub rule: String,
+    pub series: String,
+    pub state: String,
+}
+
+/// Where an incremental source's last committed scan stopped (opaque to the store).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceCursor {
+    pub source: String,
+    pub cursor: String,
 }
 
 /// What happened to an incident during a detection run.
@@ -152,6 +171,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Transition, StoreError>;
     /// Other incidents sharing an entity with `id`, newest first.
     async fn related(&self, id: IncidentId, limit: u32) -> Result<Vec<Incident>, StoreError>;
+    /// Stored detector snapshots of an environment, by (rule, series).
+    async fn detector_states(&self, env: &str) -> Result<Vec<DetectorSnapshot>, StoreError>;
+    /// The stored read position of an incremental source of an environment.
+    async fn source_cursor(&self, env: &str, source: &str) -> Result<Option<String>, StoreError>;
     /// Newest first.
     async fn recent_metrics(&self, limit: u32) -> Result<Vec<MetricPoint>, StoreError>;
 }

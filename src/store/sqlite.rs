@@ -270,8 +270,58 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
+        for c in &batch.cursors {
+            sqlx::query(
+                "INSERT INTO source_cursors (env, source, cursor, updated_at) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (env, source) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
+            )
+            .bind(&batch.env)
+            .bind(&c.source)
+            .bind(&c.cursor)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for d in &batch.detector_states {
+            sqlx::query(
+                "INSERT INTO detector_state (env, rule, series, state, updated_at) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT (env, rule, series) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+            )
+            .bind(&batch.env)
+            .bind(&d.rule)
+            .bind(&d.series)
+            .bind(&d.state)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(changes)
+    }
+
+    async fn detector_states(&self, env: &str) -> Result<Vec<DetectorSnapshot>, StoreError> {
+        let rows = sqlx::query("SELECT rule, series, state FROM detector_state WHERE env = ?")
+            .bind(env)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| DetectorSnapshot {
+                rule: r.get("rule"),
+                series: r.get("series"),
+                state: r.get("state"),
+            })
+            .collect())
+    }
+
+    async fn source_cursor(&self, env: &str, source: &str) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT cursor FROM source_cursors WHERE env = ? AND source = ?")
+                .bind(env)
+                .bind(source)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     async fn get_incident(&self, id: IncidentId) -> Result<Option<Incident>, StoreError> {
