@@ -59,17 +59,17 @@ pub async fn fetch(src: &PostgresSource, cursor: Option<&str>) -> Result<Fetched
         .map_err(|e| fail(format!("cannot connect: {}", redact(&e.to_string(), &url))))?;
 
     let sql_base = format!(
-        "SELECT timestamp::timestamptz AS ts, feature_name::text AS feature, importance::float8 AS importance \
+        "SELECT \"timestamp\"::timestamptz AS ts, feature_name::text AS feature, importance::float8 AS importance \
          FROM {} ",
         src.table
     );
-    let order = "ORDER BY timestamp::timestamptz, feature_name::text LIMIT $";
+    let order = "ORDER BY \"timestamp\"::timestamptz, feature_name::text LIMIT $";
     let rows = match &cursor {
         Some(c) => {
             let after = DateTime::from_timestamp_micros(c.ts_micros)
                 .ok_or_else(|| fail("stored cursor time is out of range".into()))?;
             sqlx::query(&format!(
-                "{sql_base}WHERE (timestamp::timestamptz, feature_name::text) > ($1, $2) {order}3"
+                "{sql_base}WHERE (\"timestamp\"::timestamptz, feature_name::text) > ($1, $2) {order}3"
             ))
             .bind(after)
             .bind(&c.feature)
