@@ -68,7 +68,14 @@ impl PgCluster {
         let bin = bin_dir();
         let out = as_server_user(
             Command::new(bin.join("initdb"))
-                .args(["-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8"])
+                .args([
+                    "-U",
+                    "postgres",
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    "-E",
+                    "UTF8",
+                ])
                 .arg("-D")
                 .arg(&data),
             owner,
@@ -76,7 +83,8 @@ impl PgCluster {
         .output()
         .expect("run initdb");
         assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
-        let hba = "local all all trust\nhost all postgres 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\n";
+        let hba =
+            "local all all trust\nhost all postgres 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\n";
         std::fs::write(data.join("pg_hba.conf"), hba).expect("pg_hba.conf");
         if let Some((uid, gid)) = owner {
             chown(data.join("pg_hba.conf"), Some(uid), Some(gid)).expect("chown");
@@ -86,7 +94,14 @@ impl PgCluster {
             Command::new(bin.join("postgres"))
                 .arg("-D")
                 .arg(&data)
-                .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+                .args([
+                    "-p",
+                    &port.to_string(),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    "fsync=off",
+                ])
                 .arg("-k")
                 .arg(&sock)
                 .stdout(Stdio::null())
@@ -114,13 +129,19 @@ impl PgCluster {
     async fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if PgConnection::connect(&self.url("postgres", None, "postgres")).await.is_ok() {
+            if PgConnection::connect(&self.url("postgres", None, "postgres"))
+                .await
+                .is_ok()
+            {
                 return;
             }
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
                 panic!("postgres exited early: {status}");
             }
-            assert!(Instant::now() < deadline, "postgres did not accept connections within 60 s");
+            assert!(
+                Instant::now() < deadline,
+                "postgres did not accept connections within 60 s"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
