@@ -136,6 +136,28 @@ pub enum Command {
         #[command(flatten)]
         out: Output,
     },
+    /// Run recorded telemetry (JSON lines) through the whole detect pipeline of an environment
+    /// against a copy of the store: reports the incidents it would open or update, changes nothing
+    Replay {
+        /// Environment whose rules and detector state to use
+        #[arg(long)]
+        env: String,
+        /// Recorded events, JSON lines as the jsonl source reads them
+        #[arg(long)]
+        file: PathBuf,
+        /// The configured source the recording stands in for (dedup keys include it)
+        /// [default: the environment's first source]
+        #[arg(long = "as-source")]
+        as_source: Option<String>,
+        /// Only rules of this incident type
+        #[arg(long = "type")]
+        kind: Option<String>,
+        /// Score cut-off in 0..1 [default: 0.8]
+        #[arg(long, allow_negative_numbers = true)]
+        threshold: Option<f64>,
+        #[command(flatten)]
+        out: Output,
+    },
     /// Configuration helpers
     Config {
         #[command(subcommand)]
@@ -270,12 +292,15 @@ fn load_config(cli: &Cli) -> Result<Config, Failure> {
     Ok(cfg.with_api_key_from_env())
 }
 
-async fn service(cli: &Cli, cfg: Config) -> Result<IncidentService, Failure> {
-    let path = cli
-        .db
+fn db_path(cli: &Cli, cfg: &Config) -> PathBuf {
+    cli.db
         .clone()
         .or_else(|| cfg.storage.db.clone())
-        .unwrap_or_else(default_db_path);
+        .unwrap_or_else(default_db_path)
+}
+
+async fn service(cli: &Cli, cfg: Config) -> Result<IncidentService, Failure> {
+    let path = db_path(cli, &cfg);
     let store = SqliteStore::open(&path).await.map_err(backend)?;
     Ok(IncidentService::new(Arc::new(store), Arc::new(cfg)))
 }
@@ -356,6 +381,79 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             let svc = service(&cli, cfg).await?;
             let report = svc.detect(req, Caller::CLI).await?;
+            emit(out, &report, super::cli_table::detect)
+        }
+        Command::Replay {
+            env,
+            file,
+            as_source,
+            kind,
+            threshold,
+            out,
+        } => {
+            let req = DetectRequest {
+                env: Env::parse(env)?,
+                kind: kind
+                    .as_deref()
+                    .map(str::parse::<IncidentType>)
+                    .transpose()
+                    .map_err(|e| field("type", e))?,
+                threshold: threshold.map(Threshold::new).transpose()?,
+                source: None,
+            };
+            let mut cfg = cfg;
+            let known = cfg.env_names().join(", ");
+            let Some(env_cfg) = cfg.environments.get_mut(req.env.as_str()) else {
+                return Err(ServiceError::UnknownEnv {
+                    env: req.env.to_string(),
+                    known,
+                }
+                .into());
+            };
+            let name = match as_source {
+                Some(n) if env_cfg.sources.iter().any(|s| s.name() == n) => n.clone(),
+                Some(n) => {
+                    return Err(Failure {
+                        code: EXIT_INPUT,
+                        message: format!("--as-source {n}: not a source of environment {}", req.env),
+                    });
+                }
+                None => env_cfg
+                    .sources
+                    .first()
+                    .map(|s| s.name().to_owned())
+                    .unwrap_or_else(|| "replay".into()),
+            };
+            // The recording replaces the environment's sources, under the name it stands in for.
+            env_cfg.sources = vec![crate::config::SourceConfig::Jsonl(crate::config::FileSource {
+                name,
+                path: std::path::absolute(file)
+                    .unwrap_or_else(|_| file.clone())
+                    .display()
+                    .to_string(),
+            })];
+            if !file.is_file() {
+                return Err(Failure {
+                    code: EXIT_INPUT,
+                    message: format!("--file {}: no such file", file.display()),
+                });
+            }
+            // A snapshot of the real store (or an empty one), so dedup and detector state are
+            // those of now; the snapshot is thrown away.
+            let scratch = tempfile::tempdir().map_err(|e| Failure {
+                code: EXIT_BACKEND,
+                message: format!("cannot create a scratch directory: {e}"),
+            })?;
+            let copy = scratch.path().join("replay.db");
+            let real = db_path(&cli, &cfg);
+            if real.exists() {
+                let store = SqliteStore::open(&real).await.map_err(backend)?;
+                store.snapshot_to(&copy).await.map_err(backend)?;
+            }
+            let store = SqliteStore::open(&copy).await.map_err(backend)?;
+            let svc = IncidentService::new(Arc::new(store), Arc::new(cfg));
+            let mut report = svc.detect(req, Caller::CLI).await?;
+            report.summary = format!("replay (nothing stored): {}", report.summary);
             emit(out, &report, super::cli_table::detect)
         }
         Command::Analyze { id, depth, out } => {

@@ -282,3 +282,51 @@ fn stdio_carries_only_protocol_and_survives_garbage() {
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert!(!err.is_empty(), "--verbose logs go to stderr");
 }
+
+#[test]
+fn replay_reports_what_detect_would_do_and_stores_nothing() {
+    let cli = Cli::new();
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/dev-events.jsonl");
+    // Empty store: the recorded events would open the two injected incidents.
+    let r = cli.json(&["replay", "--env", "dev", "--file", sample, "--format", "json"]);
+    assert_eq!(r["created"], 2, "{r:#}");
+    assert!(r["summary"].as_str().unwrap().starts_with("replay (nothing stored)"));
+    let list = cli.json(&["list", "--format", "json"]);
+    assert_eq!(list["incidents"].as_array().map(Vec::len), Some(0), "{list:#}");
+
+    // Once detect has recorded them, replaying the same events would change nothing.
+    assert_eq!(cli.json(&["detect", "--env", "dev"])["created"], 2);
+    let before = cli.json(&["get", "--id", "INC-000001", "--format", "json"]);
+    let r = cli.json(&["replay", "--env", "dev", "--file", sample, "--format", "json"]);
+    assert_eq!(
+        (r["created"].as_u64(), r["updated"].as_u64()),
+        (Some(0), Some(0)),
+        "{r:#}"
+    );
+    // New evidence for a known incident would update it, but the store stays as it was.
+    let more = cli.write(
+        "more.jsonl",
+        r#"{"ts":"2030-01-01T00:00:00Z","metric":"net_tx_bytes_per_second","value":9e9,"labels":{"namespace":"shop","pod":"web-7"}}"#,
+    );
+    let r = cli.json(&["replay", "--env", "dev", "--file", &more, "--format", "json"]);
+    assert_eq!(
+        (r["created"].as_u64(), r["updated"].as_u64()),
+        (Some(0), Some(1)),
+        "{r:#}"
+    );
+    assert_eq!(cli.json(&["get", "--id", "INC-000001", "--format", "json"]), before);
+    assert_eq!(
+        cli.json(&["list", "--format", "json"])["incidents"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+
+    assert_fails(
+        &cli,
+        &["replay", "--env", "dev", "--file", "/nonexistent.jsonl"],
+        1,
+        "no such file",
+    );
+    assert_fails(&cli, &["replay", "--env", "nope", "--file", sample], 1, "nope");
+}

@@ -312,7 +312,7 @@ pub fn evaluate(
                     }
                     let key = (rule.cfg.name.clone(), series_key(source, name, &e.labels));
                     let tag = spec.tag();
-                    let fresh = !states.states.get(&key).is_some_and(|st| st.spec == tag);
+                    let fresh = states.states.get(&key).is_none_or(|st| st.spec != tag);
                     if fresh && states.states.len() >= MAX_SERIES_PER_RULE * rules.rules.len().max(1) {
                         continue;
                     }

@@ -57,6 +57,16 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 
+    /// Writes a consistent copy of the database to `dest` (which must not exist), for
+    /// what-if runs such as `replay` that must not touch the real store.
+    pub async fn snapshot_to(&self, dest: &Path) -> Result<(), StoreError> {
+        let dest = dest
+            .to_str()
+            .ok_or_else(|| StoreError::Database(format!("{} is not valid UTF-8", dest.display())))?;
+        sqlx::query("VACUUM INTO ?").bind(dest).execute(&self.pool).await?;
+        Ok(())
+    }
+
     async fn insert_timeline(
         tx: &mut SqliteConnection,
         id: i64,
