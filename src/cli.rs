@@ -292,6 +292,24 @@ fn load_config(cli: &Cli) -> Result<Config, Failure> {
     Ok(cfg.with_api_key_from_env())
 }
 
+/// The detect request `detect` and `replay` build from their flags.
+fn detect_request(
+    env: &str,
+    kind: Option<&str>,
+    threshold: Option<f64>,
+    source: Option<String>,
+) -> Result<DetectRequest, Failure> {
+    Ok(DetectRequest {
+        env: Env::parse(env)?,
+        kind: kind
+            .map(str::parse::<IncidentType>)
+            .transpose()
+            .map_err(|e| field("type", e))?,
+        threshold: threshold.map(Threshold::new).transpose()?,
+        source,
+    })
+}
+
 fn db_path(cli: &Cli, cfg: &Config) -> PathBuf {
     cli.db
         .clone()
@@ -362,16 +380,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             source,
             out,
         } => {
-            let req = DetectRequest {
-                env: Env::parse(env)?,
-                kind: kind
-                    .as_deref()
-                    .map(str::parse::<IncidentType>)
-                    .transpose()
-                    .map_err(|e| field("type", e))?,
-                threshold: threshold.map(Threshold::new).transpose()?,
-                source: source.clone(),
-            };
+            let req = detect_request(env, kind.as_deref(), *threshold, source.clone())?;
             if cfg.env(&req.env).is_none() {
                 return Err(ServiceError::UnknownEnv {
                     env: req.env.to_string(),
@@ -391,16 +400,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             threshold,
             out,
         } => {
-            let req = DetectRequest {
-                env: Env::parse(env)?,
-                kind: kind
-                    .as_deref()
-                    .map(str::parse::<IncidentType>)
-                    .transpose()
-                    .map_err(|e| field("type", e))?,
-                threshold: threshold.map(Threshold::new).transpose()?,
-                source: None,
-            };
+            let req = detect_request(env, kind.as_deref(), *threshold, None)?;
             let mut cfg = cfg;
             let known = cfg.env_names().join(", ");
             let Some(env_cfg) = cfg.environments.get_mut(req.env.as_str()) else {
