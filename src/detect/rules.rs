@@ -251,19 +251,7 @@ pub fn evaluate(
                     }
                     let score = metric_score(*value, *above, *below);
                     if score >= threshold.get() {
-                        let entity = render_entity(&rule.cfg.entity, &e.labels, None);
-                        let signal = signal(
-                            SignalKind::Metric,
-                            source,
-                            rule,
-                            name,
-                            &entity,
-                            *value,
-                            score,
-                            e.ts,
-                            None,
-                        );
-                        finding_for(&mut by_entity, rule, &entity, &e.labels).push(signal);
+                        push_metric_signal(&mut by_entity, rule, source, name, e, *value, score);
                     }
                 }
             }
@@ -337,19 +325,7 @@ pub fn evaluate(
                     let score = st.model.score_learn(*value);
                     states.dirty.insert(key);
                     if score >= threshold.get() {
-                        let entity = render_entity(&rule.cfg.entity, &e.labels, None);
-                        let signal = signal(
-                            SignalKind::Metric,
-                            source,
-                            rule,
-                            name,
-                            &entity,
-                            *value,
-                            score,
-                            e.ts,
-                            None,
-                        );
-                        finding_for(&mut by_entity, rule, &entity, &e.labels).push(signal);
+                        push_metric_signal(&mut by_entity, rule, source, name, e, *value, score);
                     }
                 }
             }
@@ -357,6 +333,31 @@ pub fn evaluate(
         findings.extend(by_entity.into_values());
     }
     findings
+}
+
+/// Records an anomalous metric sample as a signal of its entity's finding.
+fn push_metric_signal(
+    by_entity: &mut BTreeMap<String, Finding>,
+    rule: &Rule,
+    source: &str,
+    metric: &str,
+    e: &Event,
+    value: f64,
+    score: f64,
+) {
+    let entity = render_entity(&rule.cfg.entity, &e.labels, None);
+    let signal = signal(
+        SignalKind::Metric,
+        source,
+        rule,
+        metric,
+        &entity,
+        value,
+        score,
+        e.ts,
+        None,
+    );
+    finding_for(by_entity, rule, &entity, &e.labels).push(signal);
 }
 
 /// Identifies a series: source, metric and labels.
