@@ -163,6 +163,8 @@ pub enum Command {
         #[command(subcommand)]
         what: ConfigCommand,
     },
+    /// Score a CSV stream with an anomaly detector: one score per row on stdout
+    Score(crate::cli_score::ScoreArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -337,6 +339,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
         };
     }
+    if let Command::Score(args) = &cli.command {
+        return crate::cli_score::run(args).map_err(|(code, message)| Failure { code, message });
+    }
     let cfg = load_config(&cli)?;
     match &cli.command {
         Command::Serve {
@@ -509,7 +514,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let svc = service(&cli, cfg).await?;
             emit(out, &svc.resolve(req, Caller::CLI).await?, super::cli_table::lifecycle)
         }
-        Command::Config { .. } => unreachable!("handled above"),
+        Command::Config { .. } | Command::Score(_) => unreachable!("handled above"),
     }
 }
 

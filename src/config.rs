@@ -39,6 +39,9 @@ pub struct Config {
     pub server: ServerConfig,
     #[serde(default)]
     pub environments: BTreeMap<String, EnvConfig>,
+    /// How Alertmanager alerts received at `POST /api/alerts` become incidents.
+    #[serde(default)]
+    pub alerts: AlertsConfig,
     /// Directory relative source paths resolve against (the config file's directory).
     #[serde(skip)]
     pub base_dir: Option<PathBuf>,
@@ -69,6 +72,45 @@ impl Default for ServerConfig {
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
             allowed_origins: vec!["http://localhost:*".into(), "http://127.0.0.1:*".into()],
             max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// Mapping of Alertmanager alerts (`POST /api/alerts`) to incident type and severity.
+/// The environment comes from the webhook URL (`?env=NAME`), not from labels.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// Label whose value is the incident type (`network`, `auth`, `resource`, ...).
+    pub type_label: String,
+    /// alertname → incident type, for alerts whose type label is missing or unknown.
+    pub types: BTreeMap<String, IncidentType>,
+    /// Type of alerts with neither a usable label nor an entry in `types`.
+    pub default_type: IncidentType,
+    /// Label whose value is the severity.
+    pub severity_label: String,
+    /// Extra severity label values (case-insensitive) beyond our own names
+    /// (info, low, medium, high, critical, which always map to themselves).
+    pub severities: BTreeMap<String, Severity>,
+    /// Severity of alerts without a usable severity label.
+    pub default_severity: Severity,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            type_label: "incident_type".into(),
+            types: BTreeMap::new(),
+            default_type: IncidentType::Other,
+            severity_label: "severity".into(),
+            severities: BTreeMap::from([
+                ("warning".into(), Severity::Medium),
+                ("warn".into(), Severity::Medium),
+                ("error".into(), Severity::High),
+                ("page".into(), Severity::Critical),
+                ("none".into(), Severity::Info),
+            ]),
+            default_severity: Severity::Medium,
         }
     }
 }

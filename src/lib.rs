@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+mod cli_score;
 mod cli_table;
 pub mod config;
 pub mod detect;

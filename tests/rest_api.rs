@@ -794,6 +794,7 @@ async fn openapi_document_is_valid_openapi_3_1_and_matches_the_routes() {
         ("get", "/api/incidents"),
         ("post", "/api/incident/ack/{id}"),
         ("post", "/api/incident/resolve/{id}"),
+        ("post", "/api/alerts"),
         ("get", "/healthz"),
     ];
     let want: BTreeSet<(String, String)> = routes.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned())).collect();
@@ -869,9 +870,14 @@ async fn openapi_document_is_valid_openapi_3_1_and_matches_the_routes() {
             );
         }
         // The documented route is served (a JSON answer, not the router's 404/405).
-        let concrete = path.replace("{id}", "INC-000002");
+        let mut concrete = path.replace("{id}", "INC-000002");
+        if path == "/api/alerts" {
+            concrete.push_str("?env=dev");
+        }
         let mut rb = api.req(method.to_uppercase().parse().unwrap(), &concrete);
-        if path == "/api/incident/detect" {
+        if path == "/api/alerts" {
+            rb = rb.json(&op["requestBody"]["content"]["application/json"]["example"]);
+        } else if path == "/api/incident/detect" {
             rb = rb.json(&json!({ "env": "dev" }));
         } else if path.contains("/resolve/") {
             rb = rb.json(&json!({ "note": "done" }));

@@ -16,6 +16,14 @@
 //! (children of `i` are `2i+1`, `2i+2`), nothing is allocated per point, and a row is a `&[f64]`
 //! in the column order given at construction. Rows always carry every feature, so River's
 //! missing-feature rule (follow the more visited child) never applies; NaN goes right, as in River.
+//!
+//! Learning is lazy, with the same results: River adds every point to `l_mass` along its whole
+//! root-to-leaf path and swaps `l_mass` into `r_mass` at the end of a window, but a score only
+//! reads `r_mass` down to the first node whose mass is below `0.1 * window_size` (masses shrink
+//! along a path, so nothing below such a node is ever read). So `learn_one` only buffers the
+//! point, and the window's end counts the buffered points per node by partitioning them down each
+//! tree, stopping where River's walk stops. The `r_mass` entries that a walk can read are exactly
+//! River's; all others are 0. Learning then costs a few levels per tree instead of `height + 1`.
 
 use std::collections::BTreeMap;
 
@@ -26,6 +34,12 @@ pub const MAX_HEIGHT: u32 = 20;
 
 /// Largest accepted node count over all trees (keeps memory bounded and `max_score` in range).
 pub const MAX_NODES: usize = 1 << 26;
+
+/// Largest integer up to which every integer is an f64 (2^53).
+const EXACT_INT: u64 = 1 << 53;
+
+/// Trees walked together by [`HalfSpaceTrees::score_one`].
+const LANES: usize = 8;
 
 /// River's split padding (`make_padded_tree(padding=0.15)`).
 const PADDING: f64 = 0.15;
@@ -206,10 +220,13 @@ pub struct HalfSpaceTrees {
     /// Per tree, per internal node: the split threshold (left iff `x < threshold`).
     #[serde(with = "f64_bits")]
     threshold: Vec<f64>,
-    /// Per tree, per node: mass of the window being filled (`l_mass`).
-    l_mass: Vec<u32>,
-    /// Per tree, per node: mass of the last complete window (`r_mass`).
+    /// Per tree, per node: mass of the last complete window (`r_mass`) where a walk can read it,
+    /// 0 elsewhere.
     r_mass: Vec<u32>,
+    /// The rows learnt in the current window (`counter` rows of one value per feature); River's
+    /// `l_mass` is counted from them when the window completes.
+    #[serde(with = "f64_bits")]
+    window: Vec<f64>,
     /// Points learnt in the current window.
     counter: u32,
     first_window: bool,
@@ -224,8 +241,9 @@ struct HstState {
     split_feature: Vec<u32>,
     #[serde(with = "f64_bits")]
     threshold: Vec<f64>,
-    l_mass: Vec<u32>,
     r_mass: Vec<u32>,
+    #[serde(with = "f64_bits")]
+    window: Vec<f64>,
     counter: u32,
     first_window: bool,
 }
@@ -243,20 +261,23 @@ impl TryFrom<HstState> for HalfSpaceTrees {
         if s.split_feature.iter().any(|&f| f as usize >= s.features.len()) {
             return bad("a split refers to an unknown feature");
         }
-        if s.l_mass.len() != n_trees * n_nodes || s.r_mass.len() != n_trees * n_nodes {
-            return bad("mass arrays do not match n_trees and height");
+        if s.r_mass.len() != n_trees * n_nodes {
+            return bad("mass array does not match n_trees and height");
         }
         let w = s.params.window_size;
-        if s.counter >= w || s.l_mass.iter().chain(&s.r_mass).any(|&m| m > w) {
+        if s.counter >= w || s.r_mass.iter().any(|&m| m > w) {
             return bad("window counter or a mass exceeds window_size");
+        }
+        if s.window.len() != s.counter as usize * s.features.len() {
+            return bad("window rows do not match the counter and the feature count");
         }
         Ok(Self {
             params: s.params,
             features: s.features,
             split_feature: s.split_feature,
             threshold: s.threshold,
-            l_mass: s.l_mass,
             r_mass: s.r_mass,
+            window: s.window,
             counter: s.counter,
             first_window: s.first_window,
         })
@@ -342,8 +363,8 @@ impl HalfSpaceTrees {
             features,
             split_feature,
             threshold,
-            l_mass: vec![0; n_trees * n_nodes],
             r_mass: vec![0; n_trees * n_nodes],
+            window: Vec::new(),
             counter: 0,
             first_window: true,
         })
@@ -394,6 +415,19 @@ impl HalfSpaceTrees {
             return 0.0;
         }
         let height = self.params.height;
+        // `_max_score` is a Python int; `float / int` converts it to the nearest f64 first.
+        let max_score = u64::from(self.params.n_trees) * u64::from(self.params.window_size) * ((2u64 << height) - 1);
+        if max_score <= EXACT_INT {
+            // Every term and partial sum is an integer <= max_score <= 2^53, so River's f64 sums
+            // are exact and equal to this integer sum, whatever the order of the additions.
+            return 1.0 - self.integer_score(x) as f64 / max_score as f64;
+        }
+        1.0 - self.float_score(x) / max_score as f64
+    }
+
+    /// The sum of River's per-tree walk scores in f64, added in River's order.
+    fn float_score(&self, x: &[f64]) -> f64 {
+        let height = self.params.height;
         let size_limit = 0.1 * f64::from(self.params.window_size);
         let (n_int, n_nodes) = (self.n_internal(), self.n_nodes());
         let trees = self.r_mass.chunks_exact(n_nodes).zip(
@@ -405,12 +439,48 @@ impl HalfSpaceTrees {
         for (r, (feat, thr)) in trees {
             score += walk_score(r, feat, thr, x, height, size_limit);
         }
-        // `_max_score` is a Python int; `float / int` converts it to the nearest f64 first.
-        let max_score = u64::from(self.params.n_trees) * u64::from(self.params.window_size) * ((2u64 << height) - 1);
-        1.0 - score / max_score as f64
+        score
     }
 
-    /// River's `learn_one`: adds `x` to the current window's masses; pivots at window end.
+    /// The sum of River's per-tree walk scores as an integer. Walks `LANES` trees level by level
+    /// without branching on the data, so that their loads overlap; a lane that River would
+    /// have stopped keeps walking but adds nothing.
+    fn integer_score(&self, x: &[f64]) -> u64 {
+        let height = self.params.height;
+        let (n_int, n_nodes) = (self.n_internal(), self.n_nodes());
+        // `f64::from(m) < 0.1 * window_size` exactly when `m < limit` for an integer `m`.
+        let limit = (0.1 * f64::from(self.params.window_size)).ceil() as u64;
+        let n_trees = self.params.n_trees as usize;
+        let mut total = 0u64;
+        for first in (0..n_trees).step_by(LANES) {
+            let lanes = (n_trees - first).min(LANES);
+            let mut node = [0usize; LANES];
+            let mut alive = [false; LANES];
+            alive[..lanes].fill(true);
+            for depth in 0..=height {
+                let mut any = false;
+                for (l, (node, alive)) in node.iter_mut().zip(&mut alive).take(lanes).enumerate() {
+                    let t = first + l;
+                    let m = u64::from(self.r_mass[t * n_nodes + *node]);
+                    total += (m * u64::from(*alive)) << depth;
+                    *alive &= m >= limit && depth < height;
+                    any |= *alive;
+                    if depth < height {
+                        let i = t * n_int + *node;
+                        let v = x[self.split_feature[i] as usize];
+                        // NaN compares false and goes right, as in River.
+                        *node = 2 * *node + 2 - usize::from(v < self.threshold[i]);
+                    }
+                }
+                if !any {
+                    break;
+                }
+            }
+        }
+        total
+    }
+
+    /// River's `learn_one`: adds `x` to the current window; pivots at window end.
     ///
     /// # Panics
     /// If `x` does not have one value per feature.
@@ -420,27 +490,97 @@ impl HalfSpaceTrees {
             self.features.len(),
             "row width must equal the number of features"
         );
-        let (n_int, n_nodes) = (self.n_internal(), self.n_nodes());
-        let trees = self.l_mass.chunks_exact_mut(n_nodes).zip(
+        if self.window.capacity() == 0 {
+            self.window
+                .reserve_exact(self.params.window_size as usize * self.features.len());
+        }
+        self.window.extend_from_slice(x);
+        self.counter += 1;
+        if self.counter == self.params.window_size {
+            self.pivot();
+            self.first_window = false;
+            self.counter = 0;
+        }
+    }
+
+    /// River's window end (`r_mass = l_mass; l_mass = 0`), counting the buffered rows per node.
+    fn pivot(&mut self) {
+        let (n_int, n_nodes, nf) = (self.n_internal(), self.n_nodes(), self.features.len());
+        let size_limit = 0.1 * f64::from(self.params.window_size);
+        let mut idx: Vec<u32> = Vec::with_capacity(self.counter as usize);
+        let trees = self.r_mass.chunks_exact_mut(n_nodes).zip(
             self.split_feature
                 .chunks_exact(n_int)
                 .zip(self.threshold.chunks_exact(n_int)),
         );
-        for (l, (feat, thr)) in trees {
-            let mut node = 0;
-            for _ in 0..self.params.height {
-                l[node] += 1;
-                node = child(node, x[feat[node] as usize], thr[node]);
+        for (r, (feat, thr)) in trees {
+            let mut m = Masses {
+                r,
+                feat,
+                thr,
+                rows: &self.window,
+                n_features: nf,
+                height: self.params.height,
+                size_limit,
+            };
+            m.clear(0, 0);
+            idx.clear();
+            idx.extend(0..self.counter);
+            m.count(0, 0, &mut idx);
+        }
+        self.window.clear();
+    }
+}
+
+/// One tree's `r_mass` and splits, with the rows of a complete window.
+struct Masses<'a> {
+    r: &'a mut [u32],
+    feat: &'a [u32],
+    thr: &'a [f64],
+    rows: &'a [f64],
+    n_features: usize,
+    height: u32,
+    size_limit: f64,
+}
+
+impl Masses<'_> {
+    /// Whether a walk that reads `mass` at `depth` goes on to the children.
+    fn descends(&self, mass: u32, depth: u32) -> bool {
+        depth < self.height && f64::from(mass) >= self.size_limit
+    }
+
+    /// Zeroes the entries a walk can read (those `count` wrote for the previous window).
+    fn clear(&mut self, node: usize, depth: u32) {
+        let m = std::mem::take(&mut self.r[node]);
+        if self.descends(m, depth) {
+            self.clear(2 * node + 1, depth + 1);
+            self.clear(2 * node + 2, depth + 1);
+        }
+    }
+
+    /// Writes the mass of `node` (the rows in `idx`) and, where a walk would read on, its
+    /// children's, partitioning `idx` as River's `_walk` would route the rows.
+    fn count(&mut self, node: usize, depth: u32, idx: &mut [u32]) {
+        // At most window_size (a u32) rows.
+        let m = idx.len() as u32;
+        self.r[node] = m;
+        if !self.descends(m, depth) {
+            return;
+        }
+        let (f, t) = (self.feat[node] as usize, self.thr[node]);
+        let nf = self.n_features;
+        let rows = self.rows;
+        let mut left = 0;
+        for i in 0..idx.len() {
+            let row = idx[i] as usize;
+            if child(node, rows[row * nf + f], t) == 2 * node + 1 {
+                idx.swap(left, i);
+                left += 1;
             }
-            l[node] += 1;
         }
-        self.counter += 1;
-        if self.counter == self.params.window_size {
-            std::mem::swap(&mut self.l_mass, &mut self.r_mass);
-            self.l_mass.fill(0);
-            self.first_window = false;
-            self.counter = 0;
-        }
+        let (l, r) = idx.split_at_mut(left);
+        self.count(2 * node + 1, depth + 1, l);
+        self.count(2 * node + 2, depth + 1, r);
     }
 }
 
@@ -684,6 +824,29 @@ mod tests {
     }
 
     #[test]
+    fn integer_walk_equals_river_float_walk() {
+        // Lanes not a multiple of LANES, a window whose size limit is not an integer, NaN rows.
+        for (n_trees, height, window_size) in [(10, 8, 250), (13, 5, 37), (3, 12, 7), (9, 1, 1)] {
+            let p = HstParams {
+                n_trees,
+                height,
+                window_size,
+                ..HstParams::with_seed(5)
+            };
+            let mut hst = HalfSpaceTrees::new(p, &["x", "y", "z"]).unwrap();
+            let mut differs = 0;
+            for (i, row) in stream(3_000).enumerate() {
+                let row = if i % 101 == 0 { [f64::NAN, row[1], row[2]] } else { row };
+                let (a, b) = (hst.integer_score(&row), hst.float_score(&row));
+                assert_eq!(a as f64, b, "{n_trees}x{height}/{window_size} row {i}");
+                differs += usize::from(a != hst.integer_score(&[0.5, 0.1, 0.05]));
+                hst.learn_one(&row);
+            }
+            assert!(differs > 100, "scores vary: {differs}");
+        }
+    }
+
+    #[test]
     fn inconsistent_snapshot_is_refused() {
         let hst = HalfSpaceTrees::new(HstParams::default(), &["x"]).unwrap();
         let mut v = serde_json::to_value(&hst).unwrap();
@@ -691,6 +854,9 @@ mod tests {
         assert!(serde_json::from_value::<HalfSpaceTrees>(v).is_err());
         let mut v = serde_json::to_value(&hst).unwrap();
         v["r_mass"].as_array_mut().unwrap().pop();
+        assert!(serde_json::from_value::<HalfSpaceTrees>(v).is_err());
+        let mut v = serde_json::to_value(&hst).unwrap();
+        v["window"].as_array_mut().unwrap().push(0.into());
         assert!(serde_json::from_value::<HalfSpaceTrees>(v).is_err());
     }
 }

@@ -1,6 +1,8 @@
 //! Detection: read telemetry from sources, evaluate rules, produce findings.
 //! `event` parses telemetry, `rules` scores it (pure), `source` does the reading.
 
+pub mod ensemble;
+pub mod eval;
 mod event;
 pub mod hst;
 pub mod minmax;

@@ -15,6 +15,8 @@ string_enum! {
         Metric = "metric",
         /// Log events matched a rule.
         Log = "log",
+        /// An Alertmanager alert fired (`POST /api/alerts`).
+        Alert = "alert",
     }
 }
 

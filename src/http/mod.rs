@@ -1,6 +1,7 @@
 //! The HTTP adapter: streamable HTTP MCP at `/mcp`, the REST API at `/api`, `/healthz`,
 //! behind Host/Origin validation, a body limit and (when configured) a bearer key.
 
+mod alerts;
 mod guard;
 mod openapi;
 mod rest;
@@ -43,6 +44,7 @@ pub fn app(svc: IncidentService, policy: ToolPolicy, ct: CancellationToken) -> R
     );
     let protected = Router::new()
         .nest_service("/mcp", mcp)
+        .merge(alerts::routes(svc.clone()))
         .merge(rest::routes(svc))
         .layer(middleware::from_fn_with_state(guard.clone(), guard::bearer));
     Router::new()

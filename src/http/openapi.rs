@@ -19,7 +19,10 @@ use serde_json::{Map, Value, json};
 use super::rest::{AckBody, AnalyzeQuery, ApiError, ResolveBody};
 use crate::{
     config::Config,
-    service::{Analysis, DetectReport, DetectRequest, IncidentDetail, IncidentList, LifecycleResult, ListRequest},
+    service::{
+        AlertIntakeReport, AlertmanagerPayload, Analysis, DetectReport, DetectRequest, IncidentDetail, IncidentList,
+        LifecycleResult, ListRequest,
+    },
 };
 
 struct Schemas {
@@ -229,6 +232,32 @@ fn id_param() -> Value {
             "description": "Incident id, e.g. INC-000001", "example": "INC-000001" })
 }
 
+/// `env` of `POST /api/alerts`: required; one of the configured environments when known.
+fn alerts_env_param(dep: Option<&Deployment>) -> Value {
+    let mut schema = json!({ "type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$" });
+    if let Some(d) = dep.filter(|d| !d.envs.is_empty()) {
+        schema = json!({ "type": "string", "enum": d.envs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>() });
+    }
+    json!({ "name": "env", "in": "query", "required": true, "schema": schema,
+            "description": "Environment the alerts belong to, as configured (one Alertmanager webhook URL per environment)" })
+}
+
+fn alerts_example() -> Value {
+    json!({
+        "version": "4", "groupKey": "{}:{alertname=\"HighErrorRate\"}", "truncatedAlerts": 0, "status": "firing",
+        "receiver": "incident-mcp", "groupLabels": { "alertname": "HighErrorRate" },
+        "commonLabels": { "alertname": "HighErrorRate", "severity": "critical" }, "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": [{
+            "status": "firing",
+            "labels": { "alertname": "HighErrorRate", "severity": "critical", "namespace": "shop", "pod": "web-7" },
+            "annotations": { "summary": "5xx ratio above 5%" },
+            "startsAt": "2026-11-01T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus:9090/graph", "fingerprint": "6b0c1d2e3f4a5b6c"
+        }]
+    })
+}
+
 /// `DetectRequest` narrowed to what this server accepts: `env` one of the configured
 /// environments and `source` one of that environment's sources. One environment gives a
 /// plain object; several give a `oneOf` keyed by `env`.
@@ -344,6 +373,16 @@ fn build(dep: Option<&Deployment>) -> Value {
                 json!({ "note": "cause: leaked token; fix: rotated it" }),
             )),
         },
+        Op {
+            method: "post",
+            path: "/api/alerts",
+            id: "receiveAlerts",
+            summary: "Alertmanager webhook receiver (payload version 4): firing alerts open or update incidents, resolved alerts are noted",
+            ok: s.resp::<AlertIntakeReport>(),
+            codes: &[BadRequest, Unavailable],
+            params: vec![alerts_env_param(dep)],
+            body: Some((s.req::<AlertmanagerPayload>(), true, alerts_example())),
+        },
     ];
     let mut paths = Map::new();
     for op in ops {
@@ -420,7 +459,7 @@ mod tests {
     fn every_ref_resolves() {
         let doc = openapi_document();
         refs_resolve(&doc);
-        assert_eq!(doc["paths"].as_object().unwrap().len(), 7);
+        assert_eq!(doc["paths"].as_object().unwrap().len(), 8);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Use-cases. The MCP tools, the REST API and the CLI all call `IncidentService`,
 //! so the three cannot disagree. Depends on ports (`Store`), never on a protocol.
 
+mod alert_payload;
+mod alerts;
 mod analyze;
 mod detect;
 mod error;
@@ -11,6 +13,10 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast;
 
+pub use alerts::{
+    ALERT_ACTOR, ALERT_SOURCE, AlertIncidentReport, AlertIntakeReport, AlertStatus, AlertmanagerPayload, WebhookAlert,
+    alert_entity,
+};
 pub use error::{ErrorClass, ServiceError};
 pub use types::*;
 

@@ -1,6 +1,7 @@
 //! Persistence port: the `Store` trait and its adapters (SQLite now, PostgreSQL next).
 //! Every write that reports success has been committed with `synchronous=FULL`.
 
+mod alerts;
 mod sqlite;
 
 use std::collections::BTreeMap;
@@ -11,6 +12,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::domain::{Incident, IncidentId, IncidentType, Severity, Signal, Status, TimelineEntry};
+pub use alerts::{AlertIncident, AlertIntake, AlertIntakeResult, AlertOutcome, AlertRecord, IncidentAlertChange};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -177,4 +179,7 @@ pub trait Store: Send + Sync + 'static {
     async fn source_cursor(&self, env: &str, source: &str) -> Result<Option<String>, StoreError>;
     /// Newest first.
     async fn recent_metrics(&self, limit: u32) -> Result<Vec<MetricPoint>, StoreError>;
+    /// Records one Alertmanager notification atomically: new alert occurrences (by fingerprint
+    /// and startsAt) open or update incidents, repeats change nothing, resolutions are noted.
+    async fn record_alerts(&self, intake: &AlertIntake) -> Result<AlertIntakeResult, StoreError>;
 }

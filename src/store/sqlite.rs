@@ -1,5 +1,7 @@
 //! SQLite adapter: WAL, `synchronous=FULL`, `busy_timeout`, foreign keys, `BEGIN IMMEDIATE` writes.
 
+mod alerts;
+
 use std::{collections::BTreeMap, path::Path, str::FromStr, time::Duration};
 
 use async_trait::async_trait;
@@ -251,6 +253,10 @@ fn signal_from_row(r: &SqliteRow) -> Result<Signal, StoreError> {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn record_alerts(&self, intake: &AlertIntake) -> Result<AlertIntakeResult, StoreError> {
+        self.record_alerts_tx(intake).await
+    }
+
     async fn record_detection(&self, batch: DetectionBatch) -> Result<Vec<IncidentChange>, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut changes = Vec::with_capacity(batch.findings.len());
