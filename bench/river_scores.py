@@ -13,19 +13,13 @@ Prints `points_per_s N` (the scoring loop only) to stderr.
 from __future__ import annotations
 
 import argparse
-import csv
+import os
 import sys
 import time
 
-RIVER_VERSION = "0.26.1"
-
-
-def read_rows(path):
-    with open(path, newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader)
-        cols = [(i, name) for i, name in enumerate(header) if name not in ("ts", "label")]
-        return [{name: float(row[i]) for i, name in cols} for row in reader]
+# One CSV reader for the tests and the bench: tests/hst/river_scores.py.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "hst"))
+from river_scores import RIVER_VERSION, read_rows  # noqa: E402
 
 
 class MaxGauss:

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::{Harness, HttpServer};
+
 use std::sync::Arc;
 
 use incident_mcp::{
@@ -18,7 +20,6 @@ use incident_mcp::{
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
-use tokio_util::sync::CancellationToken;
 
 const KEY: &str = "alerts-api-test-key-91c4";
 
@@ -27,14 +28,8 @@ struct Api {
     http: reqwest::Client,
     store: Arc<SqliteStore>,
     svc: IncidentService,
-    ct: CancellationToken,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Api {
-    fn drop(&mut self) {
-        self.ct.cancel();
-    }
+    _server: HttpServer,
+    _harness: Harness,
 }
 
 impl Api {
@@ -46,30 +41,15 @@ impl Api {
         let mut cfg = Config::builtin();
         cfg.api_key = Some(secrecy::SecretString::from(KEY));
         tweak(&mut cfg);
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Arc::new(
-            SqliteStore::open(&dir.path().join("incidents.db"))
-                .await
-                .expect("open store"),
-        );
-        let svc = IncidentService::new(store.clone(), Arc::new(cfg));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let ct = CancellationToken::new();
-        let app = incident_mcp::http::app(svc.clone(), ToolPolicy::default(), ct.child_token());
-        let stop = ct.clone();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await;
-        });
+        let harness = Harness::with_config(cfg).await;
+        let server = harness.http_server(ToolPolicy::default()).await;
         Self {
-            base: format!("http://{addr}"),
+            base: server.base(),
             http: reqwest::Client::new(),
-            store,
-            svc,
-            ct,
-            _dir: dir,
+            store: harness.store.clone(),
+            svc: harness.svc.clone(),
+            _server: server,
+            _harness: harness,
         }
     }
 

@@ -3,15 +3,17 @@
 //! errors (400 naming the field, 415), unknown ids (404), illegal moves (409), the body
 //! limit (413), Host/Origin (403), the happy path, and the served OpenAPI document.
 
-use std::{collections::BTreeSet, sync::Arc};
+mod common;
 
-use incident_mcp::{IncidentService, config::Config, mcp::ToolPolicy, store::SqliteStore};
+use std::collections::BTreeSet;
+
+use common::{Harness, HttpServer};
+use incident_mcp::{config::Config, mcp::ToolPolicy};
 use reqwest::{
     Method, RequestBuilder, StatusCode,
     header::{self, HeaderMap},
 };
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 const KEY: &str = "rest-api-test-key-5b0e";
 
@@ -19,14 +21,8 @@ const KEY: &str = "rest-api-test-key-5b0e";
 struct Api {
     base: String,
     http: reqwest::Client,
-    ct: CancellationToken,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Api {
-    fn drop(&mut self) {
-        self.ct.cancel();
-    }
+    _server: HttpServer,
+    _harness: Harness,
 }
 
 /// A response: status, headers and the body as JSON (`Value::String` if it is not JSON).
@@ -46,27 +42,13 @@ impl Api {
         let mut cfg = Config::builtin();
         cfg.api_key = Some(secrecy::SecretString::from(KEY));
         tweak(&mut cfg);
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = SqliteStore::open(&dir.path().join("incidents.db"))
-            .await
-            .expect("open store");
-        let svc = IncidentService::new(Arc::new(store), Arc::new(cfg));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("local addr");
-        let ct = CancellationToken::new();
-        let app = incident_mcp::http::app(svc, ToolPolicy::default(), ct.child_token());
-        let stop = ct.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
-                .expect("server runs");
-        });
+        let harness = Harness::with_config(cfg).await;
+        let server = harness.http_server(ToolPolicy::default()).await;
         Self {
-            base: format!("http://{addr}"),
+            base: server.base(),
             http: reqwest::Client::new(),
-            ct,
-            _dir: dir,
+            _server: server,
+            _harness: harness,
         }
     }
 

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     config::{DetectorKind, RuleConfig},
-    domain::{IncidentType, Severity, Signal, SignalKind, Threshold, sanitize_untrusted},
+    domain::{IncidentType, Severity, Signal, SignalKind, Threshold, safe_component, sanitize_untrusted},
 };
 
 /// Signals kept per finding; the count of all crossings is still reported.
@@ -462,21 +462,6 @@ fn render_entity(
     }
     out.push_str(rest);
     out
-}
-
-fn safe_component(v: &str) -> String {
-    let s: String = v
-        .chars()
-        .take(100)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._:-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if s.is_empty() { "unknown".into() } else { s }
 }
 
 #[cfg(test)]

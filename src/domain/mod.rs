@@ -8,7 +8,7 @@ mod values;
 pub use incident::{Incident, IncidentId, IncidentType, Severity, Status};
 
 pub use signal::{Signal, SignalKind, TimelineEntry, TimelineKind};
-pub use untrusted::{UNTRUSTED_NOTE, sanitize_untrusted};
+pub use untrusted::{UNTRUSTED_NOTE, safe_component, sanitize_untrusted};
 pub use values::{Depth, Env, Threshold};
 
 /// A value that breaks a domain rule, naming the offending field.

@@ -90,3 +90,21 @@ mod tests {
         assert_eq!(sanitize_untrusted(&long).chars().count(), MAX_CHARS + 1);
     }
 }
+
+/// An untrusted value as one component of an entity or key (`pod/{ns}/{name}`): at most 100
+/// characters, each outside `[A-Za-z0-9._:-]` replaced by `_`, so a label cannot add
+/// separators or change the entity's structure; empty becomes `unknown`.
+pub fn safe_component(v: &str) -> String {
+    let s: String = v
+        .chars()
+        .take(100)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._:-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() { "unknown".into() } else { s }
+}

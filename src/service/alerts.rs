@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 use super::{detect::fingerprint, *};
 use crate::{
     config::AlertsConfig,
-    domain::{Env, IncidentType, Severity, Status, sanitize_untrusted},
-    store::{AlertIncident, AlertIntake, AlertOutcome, AlertRecord, ChangeKind},
+    domain::{Env, IncidentType, Severity, Status, safe_component, sanitize_untrusted},
+    store::{AlertIncident, AlertIntake, AlertOutcome, AlertRecord},
 };
 
 pub use super::alert_payload::{AlertStatus, AlertmanagerPayload, WebhookAlert};
@@ -79,22 +79,6 @@ pub struct AlertIntakeReport {
     /// Problems that did not stop the intake (unknown severity or type labels, truncation).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
-}
-
-/// Keeps only characters that cannot change an entity's structure.
-fn safe_component(v: &str) -> String {
-    let s: String = v
-        .chars()
-        .take(100)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._:-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if s.is_empty() { "unknown".into() } else { s }
 }
 
 /// `pod/{namespace}/{pod}`, `deployment/{namespace}/{deployment}`, `service/{service}`,
@@ -319,20 +303,10 @@ impl IncidentService {
 
         let count = |o: AlertOutcome| result.alerts.iter().filter(|x| **x == o).count();
         let (new_alerts, newly_resolved) = (count(AlertOutcome::New), count(AlertOutcome::Resolved));
-        let (mut created, mut updated) = (0, 0);
+        let mut tally = (0, 0);
         let mut reports = Vec::with_capacity(result.incidents.len());
         for ch in &result.incidents {
-            match ch.change {
-                ChangeKind::Created => {
-                    created += 1;
-                    self.announce(IncidentEvent::Created(ch.id));
-                }
-                ChangeKind::Updated | ChangeKind::Reopened => {
-                    updated += 1;
-                    self.announce(IncidentEvent::Changed(ch.id));
-                }
-                ChangeKind::Unchanged => {}
-            }
+            self.announce_change(ch.id, ch.change, &mut tally);
             let inc = &intake.incidents[ch.slot];
             reports.push(AlertIncidentReport {
                 id: ch.id,
@@ -347,6 +321,7 @@ impl IncidentService {
                 firing_alerts: ch.firing_alerts,
             });
         }
+        let (created, updated) = tally;
         tracing::info!(env = %env, received, new_alerts, newly_resolved, created, updated, "alerts received");
         Ok(AlertIntakeReport {
             env: env.to_string(),

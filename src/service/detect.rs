@@ -9,7 +9,7 @@ use crate::{
     config::SourceConfig,
     detect::{DetectorStates, EventBody, Finding, RuleSet, SourceRef, evaluate, fetch},
     domain::{Env, Threshold},
-    store::{ChangeKind, DetectionBatch, DetectorSnapshot, MetricPoint, NewFinding, SourceCursor},
+    store::{DetectionBatch, DetectorSnapshot, MetricPoint, NewFinding, SourceCursor},
 };
 
 /// Metric points per scan kept for `metrics://recent`.
@@ -122,19 +122,9 @@ impl IncidentService {
         let changes = self.store.record_detection(batch).await?;
 
         let mut incidents = Vec::new();
-        let (mut created, mut updated) = (0, 0);
+        let mut tally = (0, 0);
         for ((_, f), ch) in findings.iter().zip(&changes) {
-            match ch.change {
-                ChangeKind::Created => {
-                    created += 1;
-                    self.announce(IncidentEvent::Created(ch.id));
-                }
-                ChangeKind::Updated | ChangeKind::Reopened => {
-                    updated += 1;
-                    self.announce(IncidentEvent::Changed(ch.id));
-                }
-                ChangeKind::Unchanged => {}
-            }
+            self.announce_change(ch.id, ch.change, &mut tally);
             incidents.push(DetectedIncident {
                 id: ch.id,
                 change: ch.change.into(),
@@ -148,6 +138,7 @@ impl IncidentService {
                 max_score: f.max_score,
             });
         }
+        let (created, updated) = tally;
         let events: usize = scans.iter().map(|s| s.events).sum();
         let summary = format!(
             "scanned {events} events from {} source(s) in {} with {} rule(s) at threshold {}: {} incident(s) found, {created} new, {updated} updated",

@@ -88,6 +88,22 @@ impl IncidentService {
         let _ = self.events.send(e);
     }
 
+    /// Announces an incident change to subscribers and counts it in `tally` as
+    /// `(created, updated)`; reopened counts as updated, unchanged is neither.
+    fn announce_change(&self, id: IncidentId, change: crate::store::ChangeKind, tally: &mut (usize, usize)) {
+        match change {
+            crate::store::ChangeKind::Created => {
+                tally.0 += 1;
+                self.announce(IncidentEvent::Created(id));
+            }
+            crate::store::ChangeKind::Updated | crate::store::ChangeKind::Reopened => {
+                tally.1 += 1;
+                self.announce(IncidentEvent::Changed(id));
+            }
+            crate::store::ChangeKind::Unchanged => {}
+        }
+    }
+
     /// Latest ingested metric points, newest first.
     pub async fn recent_metrics(&self, limit: u32) -> Result<Vec<crate::store::MetricPoint>, ServiceError> {
         Ok(self.store.recent_metrics(limit.clamp(1, 1000)).await?)

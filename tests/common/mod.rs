@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 pub struct Harness {
     pub dir: tempfile::TempDir,
     pub db: PathBuf,
+    pub store: Arc<SqliteStore>,
     pub svc: IncidentService,
 }
 
@@ -33,9 +34,9 @@ impl Harness {
     pub async fn with_config(cfg: Config) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("incidents.db");
-        let store = SqliteStore::open(&db).await.expect("open store");
-        let svc = IncidentService::new(Arc::new(store), Arc::new(cfg));
-        Self { dir, db, svc }
+        let store = Arc::new(SqliteStore::open(&db).await.expect("open store"));
+        let svc = IncidentService::new(store.clone(), Arc::new(cfg));
+        Self { dir, db, store, svc }
     }
 
     /// An MCP client connected in-process over `tokio::io::duplex`.
@@ -80,6 +81,11 @@ pub struct HttpServer {
 }
 
 impl HttpServer {
+    /// `http://127.0.0.1:PORT`, the base of the REST routes.
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
     pub fn mcp_url(&self) -> String {
         format!("http://{}/mcp", self.addr)
     }

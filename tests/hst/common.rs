@@ -30,6 +30,8 @@ pub fn run(cmd: &mut Command) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    // Throughput lines and the like, shown with --nocapture.
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// `gen_stream.py --n N --k K --seed SEED` into `dir`; returns the CSV path.
@@ -66,6 +68,7 @@ pub fn river_python() -> PathBuf {
                 .is_ok_and(|o| o.status.success())
     };
     if !has_river() {
+        eprintln!("installing river=={RIVER_VERSION} into {}", venv.display());
         if venv.exists() {
             std::fs::remove_dir_all(&venv).expect("remove stale venv");
         }
