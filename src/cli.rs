@@ -82,7 +82,7 @@ pub enum Command {
         /// Score cut-off in 0..1 [default: 0.8]
         #[arg(long, allow_negative_numbers = true)]
         threshold: Option<f64>,
-        /// A configured source name, or file:PATH for a JSON-lines file
+        /// A configured source name, file:PATH for a log file (JSON lines or text), or stdin
         #[arg(long)]
         source: Option<String>,
         #[command(flatten)]
@@ -165,6 +165,40 @@ pub enum Command {
     },
     /// Score a CSV stream with an anomaly detector: one score per row on stdout
     Score(crate::cli_score::ScoreArgs),
+    /// Scan an environment's sources every interval until SIGTERM/SIGINT (the continuous pipeline)
+    Watch(crate::cli_watch::WatchArgs),
+    /// Approve a pending containment/recovery plan as the human at this terminal: single-use,
+    /// bound to the plan's exact hash and principal, expiring
+    Approve {
+        /// Plan id as shown by the tool that proposed it (plan-...)
+        plan_id: String,
+        /// Seconds the approval stays valid (1-3600)
+        #[arg(long, default_value_t = 300)]
+        ttl_secs: u64,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// The tamper-evident audit log of proposals, approvals, refusals and actions
+    Audit {
+        #[command(subcommand)]
+        what: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain: exit 0 when intact, 1 naming the first bad entry
+    Verify {
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Recent entries, newest first
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[command(flatten)]
+        out: Output,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -266,13 +300,16 @@ fn init_tracing(cli: &Cli) {
     let default = match (&cli.command, cli.verbose) {
         (_, true) => "incident_mcp=debug,info",
         (Command::Serve { .. }, false) => "info",
-        _ => "warn",
+        (Command::Watch(_), false) => "warn,incident_mcp::cli_watch=info",
+        // kube logs every failed request at error level; the CLI reports it as its one `Error:` line.
+        _ => "warn,kube_client::client::builder=off",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
 
@@ -394,7 +431,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 .into());
             }
             let svc = service(&cli, cfg).await?;
-            let report = svc.detect(req, Caller::CLI).await?;
+            let report = match crate::cli_progress::TerminalBar::on_tty() {
+                Some(bar) => {
+                    let r = svc.detect_with_progress(req, Caller::CLI, &bar).await;
+                    bar.finish();
+                    r?
+                }
+                None => svc.detect(req, Caller::CLI).await?,
+            };
             emit(out, &report, super::cli_table::detect)
         }
         Command::Replay {
@@ -513,6 +557,46 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             };
             let svc = service(&cli, cfg).await?;
             emit(out, &svc.resolve(req, Caller::CLI).await?, super::cli_table::lifecycle)
+        }
+        Command::Watch(args) => {
+            let req = detect_request(&args.env, args.kind.as_deref(), args.threshold, None)?;
+            if cfg.env(&req.env).is_none() {
+                return Err(ServiceError::UnknownEnv {
+                    env: req.env.to_string(),
+                    known: cfg.env_names().join(", "),
+                }
+                .into());
+            }
+            let svc = service(&cli, cfg).await?;
+            crate::cli_watch::run(svc, req, args)
+                .await
+                .map_err(|(code, message)| Failure { code, message })
+        }
+        Command::Approve { plan_id, ttl_secs, out } => {
+            let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME"));
+            let approver = format!("human:{}", user.as_deref().unwrap_or("cli"));
+            let svc = service(&cli, cfg).await?;
+            let report = svc.approve_plan(plan_id, &approver, *ttl_secs).await?;
+            emit(out, &report, |r| r.summary.clone())
+        }
+        Command::Audit { what } => {
+            let svc = service(&cli, cfg).await?;
+            match what {
+                AuditCommand::Verify { out } => {
+                    let v = svc.audit_verify().await?;
+                    emit(out, &v, crate::cli_audit::verification)?;
+                    match v.intact {
+                        true => Ok(()),
+                        false => Err(Failure {
+                            code: EXIT_INPUT,
+                            message: v.summary,
+                        }),
+                    }
+                }
+                AuditCommand::List { limit, out } => {
+                    emit(out, &svc.audit_recent(*limit).await?, crate::cli_audit::list)
+                }
+            }
         }
         Command::Config { .. } | Command::Score(_) => unreachable!("handled above"),
     }

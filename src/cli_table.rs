@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use crate::{domain::Incident, service::*};
 
-fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {
@@ -94,6 +94,11 @@ pub fn detail(d: &IncidentDetail) -> String {
         "{}  {}\nstatus {}  severity {}  type {}  env {}\nfirst seen {}  last seen {}  signals {}",
         i.id, i.title, i.status, i.severity, i.kind, i.env, i.first_seen, i.last_seen, i.signal_count
     );
+    if let Some(p) = i.previous_id {
+        out.push_str(&format!(
+            "\nfollows {p} (fired again after it was resolved and the grouping window passed)"
+        ));
+    }
     if !d.recent_signals.is_empty() {
         let rows: Vec<Vec<String>> = d
             .recent_signals

@@ -124,6 +124,20 @@ pub struct EnvConfig {
     pub sources: Vec<SourceConfig>,
     #[serde(default)]
     pub rules: Vec<RuleConfig>,
+    /// Grouping window in seconds: new evidence for a resolved incident within this long after
+    /// it was resolved reopens it; later evidence opens a new incident linked to it.
+    #[serde(default = "default_dedup_window")]
+    pub dedup_window_secs: u64,
+    /// `watch`: scan interval in seconds per source name, overriding `--interval`.
+    #[serde(default)]
+    pub watch_interval_secs: BTreeMap<String, u64>,
+    /// `[environments.NAME.policy]`: what contain/recover may touch; the default refuses everything.
+    #[serde(default)]
+    pub policy: crate::domain::policy::Policy,
+}
+
+fn default_dedup_window() -> u64 {
+    3600
 }
 
 /// A telemetry source of an environment; `kind` picks the variant.
@@ -136,6 +150,10 @@ pub enum SourceConfig {
     Prometheus(PrometheusSource),
     /// Rows of an OpenClaw `explainability_metrics` table in PostgreSQL, read incrementally.
     Postgres(PostgresSource),
+    /// Log lines from a file: JSON lines, other JSON objects or plain text (see README).
+    Logs(FileSource),
+    /// Kubernetes pod logs, read incrementally per pod.
+    K8sLogs(crate::detect::k8s_logs::K8sLogsSource),
 }
 
 impl SourceConfig {
@@ -144,6 +162,8 @@ impl SourceConfig {
             SourceConfig::Jsonl(s) => &s.name,
             SourceConfig::Prometheus(s) => &s.name,
             SourceConfig::Postgres(s) => &s.name,
+            SourceConfig::Logs(s) => &s.name,
+            SourceConfig::K8sLogs(s) => &s.name,
         }
     }
 
@@ -152,6 +172,8 @@ impl SourceConfig {
             SourceConfig::Jsonl(_) => "jsonl",
             SourceConfig::Prometheus(_) => "prometheus",
             SourceConfig::Postgres(_) => "postgres",
+            SourceConfig::Logs(_) => "logs",
+            SourceConfig::K8sLogs(_) => "k8s-logs",
         }
     }
 }
@@ -254,9 +276,11 @@ pub struct RuleConfig {
     pub above: Option<f64>,
     #[serde(default)]
     pub below: Option<f64>,
-    /// Log rules: regex, window and count.
+    /// Log rules: regex on the message (compiled at load) and/or field conditions, window and count.
     #[serde(default)]
-    pub log_match: Option<String>,
+    pub log_match: Option<crate::detect::log_rules::LogPattern>,
+    #[serde(default)]
+    pub when: Vec<crate::detect::log_rules::FieldCondition>,
     #[serde(default)]
     pub window_secs: Option<u64>,
     #[serde(default)]
@@ -276,6 +300,22 @@ pub struct RuleConfig {
     /// hst: random seed (default 42).
     #[serde(default)]
     pub seed: Option<u64>,
+    /// Raises the severity with the finding's highest score: severity → minimum score in 0..1,
+    /// e.g. `{ high = 0.9, critical = 0.99 }`. `severity` applies below every cut-off.
+    #[serde(default)]
+    pub severity_by_score: BTreeMap<Severity, f64>,
+}
+
+impl RuleConfig {
+    /// The severity of a finding whose highest score is `score`: the most severe entry of
+    /// `severity_by_score` the score reaches, never below the rule's `severity`.
+    pub fn severity_for(&self, score: f64) -> Severity {
+        self.severity_by_score
+            .iter()
+            .filter(|(_, min)| score >= **min)
+            .map(|(s, _)| *s)
+            .fold(self.severity, Severity::max)
+    }
 }
 
 /// How a metric rule scores samples.
@@ -370,7 +410,10 @@ impl Config {
                     return bad(format!("{at}: every source needs a unique, non-empty name"));
                 }
                 match s {
-                    SourceConfig::Jsonl(f) if f.path.is_empty() => return bad(format!("{at}: path is required")),
+                    SourceConfig::Jsonl(f) | SourceConfig::Logs(f) if f.path.is_empty() => {
+                        return bad(format!("{at}: path is required"));
+                    }
+                    SourceConfig::K8sLogs(k) => k.check().or_else(|m| bad(format!("{at}: {m}")))?,
                     SourceConfig::Prometheus(p) => {
                         if !(p.url.starts_with("http://") || p.url.starts_with("https://")) {
                             return bad(format!("{at}: url must start with http:// or https://"));
@@ -403,7 +446,14 @@ impl Config {
                             return bad(format!("{at}: url_env, max_rows and timeout_secs are required"));
                         }
                     }
-                    SourceConfig::Jsonl(_) => {}
+                    SourceConfig::Jsonl(_) | SourceConfig::Logs(_) => {}
+                }
+            }
+            for (source, secs) in &env.watch_interval_secs {
+                if *secs == 0 || !names.contains(source.as_str()) {
+                    return bad(format!(
+                        "environments.{name}.watch_interval_secs.{source}: must name a source of the environment, with seconds above 0"
+                    ));
                 }
             }
             let mut seen = std::collections::HashSet::new();
@@ -412,8 +462,11 @@ impl Config {
                 if !seen.insert(&r.name) {
                     return bad(format!("{at}: duplicate rule name"));
                 }
-                match (&r.metric, &r.log_match) {
-                    (Some(_), None) if r.detector != DetectorKind::Threshold => {
+                if r.severity_by_score.values().any(|v| !(0.0..=1.0).contains(v)) {
+                    return bad(format!("{at}: severity_by_score values must be scores in 0..1"));
+                }
+                match (&r.metric, r.log_match.is_some() || !r.when.is_empty()) {
+                    (Some(_), false) if r.detector != DetectorKind::Threshold => {
                         if r.above.is_some() || r.below.is_some() {
                             return bad(format!(
                                 "{at}: `above`/`below` apply to detector = \"threshold\" only; the threshold argument sets the cut-off"
@@ -426,7 +479,7 @@ impl Config {
                             return bad(format!("{at}: k must be a positive number"));
                         }
                     }
-                    (Some(_), None) => {
+                    (Some(_), false) => {
                         let limit = r.above.or(r.below);
                         if r.above.is_some() == r.below.is_some() || !limit.is_some_and(|l| l.is_finite() && l > 0.0) {
                             return bad(format!(
@@ -434,15 +487,8 @@ impl Config {
                             ));
                         }
                     }
-                    (None, Some(re)) => {
-                        if let Err(e) = regex::Regex::new(re) {
-                            return bad(format!("{at}: log_match is not a valid regex: {e}"));
-                        }
-                        if r.window_secs.unwrap_or(0) == 0 || r.min_count.unwrap_or(0) == 0 {
-                            return bad(format!("{at}: a log rule needs window_secs and min_count above 0"));
-                        }
-                    }
-                    _ => return bad(format!("{at}: set exactly one of `metric` or `log_match`")),
+                    (None, true) => crate::detect::log_rules::validate(r).or_else(|m| bad(format!("{at}: {m}")))?,
+                    _ => return bad(format!("{at}: set exactly one of `metric` or `log_match`/`when`")),
                 }
             }
         }
@@ -475,6 +521,41 @@ mod tests {
                 .to_string()
                 .contains("regex")
         );
+    }
+
+    #[test]
+    fn environment_policy_is_parsed_and_validated_at_load() {
+        use crate::domain::policy::{Action, ActionRequest, Usage};
+        let toml = "[environments.prod.policy]\nallowed_actions = ['isolate']\nallowed_namespaces = ['shop']\n\
+                    resource_patterns = ['web-*']\n";
+        let cfg = Config::parse_str(toml, "toml", "t").unwrap();
+        let req = |ns: &str| ActionRequest {
+            action: Action::Isolate,
+            namespace: Some(ns.into()),
+            name: "web-1".into(),
+            labels: BTreeMap::new(),
+            script: None,
+            pods: 1,
+            nodes: 0,
+            healthy_replicas_after: Some(2),
+        };
+        let policy = &cfg.environments["prod"].policy;
+        assert!(policy.evaluate("prod", &req("shop"), Usage::default()).is_allowed());
+        assert!(!policy.evaluate("prod", &req("payments"), Usage::default()).is_allowed());
+        let dev = &Config::builtin().environments["dev"].policy;
+        assert!(
+            !dev.evaluate("dev", &req("shop"), Usage::default()).is_allowed(),
+            "deny by default"
+        );
+        for (bad, why) in [
+            ("allowed_namespaces = ['kube-system']", "protected"),
+            ("allowed_namespaces = ['Shop']", "DNS-1123"),
+            ("allowed_actions = ['nuke']", "nuke"),
+            ("max_pods = 3", "max_pods"),
+        ] {
+            let e = Config::parse_str(&format!("[environments.prod.policy]\n{bad}\n"), "toml", "t").unwrap_err();
+            assert!(e.to_string().contains(why), "{bad}: {e}");
+        }
     }
 
     #[test]

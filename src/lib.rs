@@ -3,8 +3,11 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+mod cli_audit;
+mod cli_progress;
 mod cli_score;
 mod cli_table;
+mod cli_watch;
 pub mod config;
 pub mod detect;
 pub mod domain;

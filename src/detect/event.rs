@@ -70,7 +70,7 @@ pub fn parse_jsonl(text: &str) -> (Vec<Event>, ParseStats) {
     (events, stats)
 }
 
-fn parse_line(line: &str) -> Result<Event, String> {
+pub(super) fn parse_line(line: &str) -> Result<Event, String> {
     if line.len() > MAX_LINE_BYTES {
         return Err(format!("longer than {MAX_LINE_BYTES} bytes"));
     }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     event::{Event, EventBody},
     hst::HstParams,
+    log_rules::LogWindow,
     minmax::ScaledHst,
     zscore::RollingZScore,
 };
@@ -28,7 +29,8 @@ enum Matcher {
         below: Option<f64>,
     },
     Log {
-        re: Regex,
+        re: Option<Regex>,
+        when: Vec<super::log_rules::FieldCondition>,
         window: Duration,
         min_count: u64,
     },
@@ -94,6 +96,10 @@ struct SeriesState {
 #[derive(Debug, Default)]
 pub struct DetectorStates {
     states: BTreeMap<(String, String), SeriesState>,
+    /// Log rules' windows, continued across scans of incremental sources.
+    windows: BTreeMap<(String, String), LogWindow>,
+    /// The source being evaluated reads only lines not read before (it has a cursor).
+    incremental: bool,
     dirty: BTreeSet<(String, String)>,
 }
 
@@ -107,7 +113,10 @@ impl DetectorStates {
                 Ok(st) => {
                     me.states.insert((rule, series), st);
                 }
-                Err(_) => dropped += 1,
+                Err(_) => match serde_json::from_str::<LogWindow>(&json) {
+                    Ok(w) => drop(me.windows.insert((rule, series), w)),
+                    Err(_) => dropped += 1,
+                },
             }
         }
         (me, dropped)
@@ -118,18 +127,27 @@ impl DetectorStates {
         self.dirty
             .iter()
             .filter_map(|k| {
-                let st = self.states.get(k)?;
-                Some((k.0.clone(), k.1.clone(), serde_json::to_string(st).ok()?))
+                let json = match self.states.get(k) {
+                    Some(st) => serde_json::to_string(st).ok()?,
+                    None => serde_json::to_string(self.windows.get(k)?).ok()?,
+                };
+                Some((k.0.clone(), k.1.clone(), json))
             })
             .collect()
     }
 
     pub fn len(&self) -> usize {
-        self.states.len()
+        self.states.len() + self.windows.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.states.is_empty()
+        self.states.is_empty() && self.windows.is_empty()
+    }
+
+    /// Whether the next `evaluate` reads an incremental source, whose log windows continue
+    /// across scans (a source re-read whole counts each scan afresh).
+    pub fn set_incremental(&mut self, incremental: bool) {
+        self.incremental = incremental;
     }
 }
 
@@ -153,6 +171,7 @@ impl RuleSet {
             .iter()
             .filter(|r| only.is_none_or(|k| r.kind == k))
             .filter_map(|r| {
+                let log_rule = r.log_match.is_some() || !r.when.is_empty();
                 let matcher = match (&r.metric, &r.log_match) {
                     (Some(name), _) if r.detector != DetectorKind::Threshold => Matcher::Stat {
                         name: name.clone(),
@@ -172,14 +191,18 @@ impl RuleSet {
                         above: r.above,
                         below: r.below,
                     },
-                    (None, Some(re)) => Matcher::Log {
-                        re: Regex::new(re).ok()?,
+                    (None, _) if log_rule => Matcher::Log {
+                        re: match &r.log_match {
+                            Some(p) => Some(p.regex()?.clone()),
+                            None => None,
+                        },
+                        when: r.when.clone(),
                         window: Duration::seconds(
                             i64::try_from(r.window_secs.unwrap_or(60)).unwrap_or(i64::MAX / 2_000_000),
                         ),
                         min_count: r.min_count.unwrap_or(1).max(1),
                     },
-                    (None, None) => return None,
+                    (None, _) => return None,
                 };
                 Some(Rule {
                     cfg: r.clone(),
@@ -255,17 +278,33 @@ pub fn evaluate(
                     }
                 }
             }
-            Matcher::Log { re, window, min_count } => {
+            Matcher::Log {
+                re,
+                when,
+                window,
+                min_count,
+            } => {
                 let mut windows: HashMap<String, VecDeque<DateTime<Utc>>> = HashMap::new();
                 for e in &ordered {
                     let EventBody::Log { message } = &e.body else {
                         continue;
                     };
-                    let Some(caps) = re.captures(message) else {
-                        continue;
+                    let caps = match re {
+                        Some(re) => match re.captures(message) {
+                            Some(c) => Some((re, c)),
+                            None => continue,
+                        },
+                        None => None,
                     };
-                    let entity = render_entity(&rule.cfg.entity, &e.labels, Some((re, &caps)));
-                    let w = windows.entry(entity.clone()).or_default();
+                    if !when.iter().all(|c| c.matches(&e.labels)) {
+                        continue;
+                    }
+                    let entity = render_entity(&rule.cfg.entity, &e.labels, caps.as_ref().map(|(r, c)| (*r, c)));
+                    let key = (rule.cfg.name.clone(), format!("log|{source}|{entity}"));
+                    let stored = states.windows.get(&key).filter(|_| states.incremental);
+                    let w = windows
+                        .entry(entity.clone())
+                        .or_insert_with(|| LogWindow::seed(stored, *window, e.ts));
                     w.push_back(e.ts);
                     while w.front().is_some_and(|t| *t < e.ts - *window) {
                         w.pop_front();
@@ -287,6 +326,16 @@ pub fn evaluate(
                             Some(text),
                         );
                         finding_for(&mut by_entity, rule, &entity, &e.labels).push(signal);
+                    }
+                }
+                if states.incremental {
+                    let cap = MAX_SERIES_PER_RULE * rules.rules.len().max(1);
+                    for (entity, w) in windows {
+                        let key = (rule.cfg.name.clone(), format!("log|{source}|{entity}"));
+                        if states.windows.len() < cap || states.windows.contains_key(&key) {
+                            states.windows.insert(key.clone(), LogWindow::keep(&w, *window));
+                            states.dirty.insert(key);
+                        }
                     }
                 }
             }

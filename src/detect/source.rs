@@ -8,7 +8,7 @@ use crate::config::{BUILTIN_FILES, FileSource, SourceConfig};
 
 use super::{
     event::{Event, ParseStats, parse_jsonl},
-    postgres, prometheus,
+    k8s_logs, logs, postgres, prometheus,
 };
 
 /// Largest source file read in one scan.
@@ -21,6 +21,8 @@ pub enum SourceRef {
     Configured(SourceConfig),
     /// A file given on the command line by the operator (`--source file:PATH`).
     File(PathBuf),
+    /// Standard input, read to EOF (`--source stdin`, CLI only).
+    Stdin,
 }
 
 impl SourceRef {
@@ -28,6 +30,7 @@ impl SourceRef {
         match self {
             SourceRef::Configured(s) => s.name().to_owned(),
             SourceRef::File(p) => format!("file:{}", p.display()),
+            SourceRef::Stdin => "stdin".to_owned(),
         }
     }
 }
@@ -64,7 +67,10 @@ pub async fn fetch(src: &SourceRef, base: Option<&Path>, cursor: Option<&str>) -
     let name = src.name();
     match src {
         SourceRef::Configured(SourceConfig::Jsonl(f)) => jsonl(&name, read_file_source(&name, f, base).await?),
-        SourceRef::File(p) => jsonl(&name, read_path(&name, p).await?),
+        SourceRef::Configured(SourceConfig::Logs(f)) => Ok(log_text(&read_file_source(&name, f, base).await?)),
+        SourceRef::File(p) => Ok(log_text(&read_path(&name, p).await?)),
+        SourceRef::Stdin => Ok(log_text(&logs::read_stdin(&name).await?)),
+        SourceRef::Configured(SourceConfig::K8sLogs(k)) => k8s_logs::fetch(&name, k, base, cursor).await,
         SourceRef::Configured(SourceConfig::Prometheus(p)) => prometheus::fetch(p).await,
         SourceRef::Configured(SourceConfig::Postgres(p)) => postgres::fetch(p, cursor).await,
     }
@@ -77,6 +83,16 @@ fn jsonl(_name: &str, text: String) -> Result<Fetched, SourceError> {
         stats,
         cursor: None,
     })
+}
+
+/// JSON lines, other JSON objects or plain text (see `logs`), timed `now` when a line has no time.
+fn log_text(text: &str) -> Fetched {
+    let (events, stats) = logs::parse_log_text(text, &Default::default(), chrono::Utc::now());
+    Fetched {
+        events,
+        stats,
+        cursor: None,
+    }
 }
 
 async fn read_file_source(name: &str, f: &FileSource, base: Option<&Path>) -> Result<String, SourceError> {

@@ -205,6 +205,10 @@ pub struct Incident {
     pub created_at: DateTime<Utc>,
     /// When the record last changed.
     pub updated_at: DateTime<Utc>,
+    /// The earlier incident with the same fingerprint that this one follows: its rule fired
+    /// again after that one was resolved and the grouping window had passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_id: Option<IncidentId>,
 }
 
 #[cfg(test)]

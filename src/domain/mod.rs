@@ -1,12 +1,18 @@
 //! Pure domain types and rules. No I/O happens in this module.
 
+pub mod audit;
+mod digest;
 mod incident;
+pub mod k8s_names;
+pub mod plan;
+pub mod policy;
 mod signal;
 mod untrusted;
 mod values;
 
 pub use incident::{Incident, IncidentId, IncidentType, Severity, Status};
 
+pub use digest::{canonical_json, sha256_hex};
 pub use signal::{Signal, SignalKind, TimelineEntry, TimelineKind};
 pub use untrusted::{UNTRUSTED_NOTE, safe_component, sanitize_untrusted};
 pub use values::{Depth, Env, Threshold};

@@ -70,6 +70,24 @@ pub fn sanitize_untrusted(s: &str) -> String {
     out
 }
 
+/// An untrusted value as one component of an entity or key (`pod/{ns}/{name}`): at most 100
+/// characters, each outside `[A-Za-z0-9._:-]` replaced by `_`, so a label cannot add
+/// separators or change the entity's structure; empty becomes `unknown`.
+pub fn safe_component(v: &str) -> String {
+    let s: String = v
+        .chars()
+        .take(100)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._:-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() { "unknown".into() } else { s }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,22 +107,4 @@ mod tests {
         let long = "x".repeat(2000);
         assert_eq!(sanitize_untrusted(&long).chars().count(), MAX_CHARS + 1);
     }
-}
-
-/// An untrusted value as one component of an entity or key (`pod/{ns}/{name}`): at most 100
-/// characters, each outside `[A-Za-z0-9._:-]` replaced by `_`, so a label cannot add
-/// separators or change the entity's structure; empty becomes `unknown`.
-pub fn safe_component(v: &str) -> String {
-    let s: String = v
-        .chars()
-        .take(100)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._:-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if s.is_empty() { "unknown".into() } else { s }
 }

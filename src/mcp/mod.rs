@@ -5,6 +5,7 @@
 
 mod convert;
 mod notifications;
+mod progress;
 mod prompts;
 mod resources;
 mod tools;

@@ -1,4 +1,4 @@
-//! Resources: recent incidents, one incident, recent metric points.
+//! Resources: recent incidents, one incident, recent metric points, the audit log.
 
 use rmcp::model::{Resource, ResourceContents, ResourceTemplate};
 use serde_json::json;
@@ -11,6 +11,9 @@ use crate::{
 pub const INCIDENTS_URI: &str = "incident://incidents";
 pub const INCIDENT_TEMPLATE: &str = "incident://incidents/{id}";
 pub const METRICS_URI: &str = "metrics://recent";
+pub const AUDIT_URI: &str = "incident://audit";
+/// Audit entries in `incident://audit`.
+const AUDIT_ENTRIES: u32 = 100;
 const INCIDENT_PREFIX: &str = "incident://incidents/";
 /// Incidents also listed one by one in `resources/list`.
 const LISTED_INCIDENTS: u32 = 50;
@@ -28,6 +31,12 @@ pub async fn list(svc: &IncidentService) -> Result<Vec<Resource>, ServiceError> 
         Resource::new(METRICS_URI, "recent-metrics")
             .with_title("Recent metric points")
             .with_description("The latest 200 metric points ingested by detection, newest first (JSON)")
+            .with_mime_type("application/json"),
+        Resource::new(AUDIT_URI, "audit")
+            .with_title("Audit log")
+            .with_description(
+                "The 100 latest hash-chained audit entries (proposals, approvals, refusals, actions), newest first (JSON)",
+            )
             .with_mime_type("application/json"),
     ];
     let recent = svc
@@ -72,6 +81,9 @@ pub async fn read(svc: &IncidentService, uri: &str) -> Result<Read, ServiceError
     } else if uri == METRICS_URI {
         let points = svc.recent_metrics(200).await?;
         json!({ "points": points, "count": points.len(), "untrusted_data_note": UNTRUSTED_NOTE })
+    } else if uri == AUDIT_URI {
+        let list = svc.audit_recent(AUDIT_ENTRIES).await?;
+        json!({ "entries": list.entries, "count": list.count, "untrusted_data_note": UNTRUSTED_NOTE })
     } else if let Some(raw) = uri.strip_prefix(INCIDENT_PREFIX) {
         let id: IncidentId = raw.parse()?;
         serde_json::to_value(svc.get(GetRequest { id }).await?).unwrap_or_default()

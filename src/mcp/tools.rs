@@ -1,8 +1,9 @@
 //! The incident tools. Handlers stay thin: parse (done by `Parameters`), call the service, convert.
 
 use rmcp::{
-    Json,
+    Json, RoleServer,
     handler::server::{router::tool::ToolRouter, wrapper::Parameters},
+    service::RequestContext,
     tool, tool_router,
 };
 
@@ -30,8 +31,15 @@ created, updated or left unchanged. Writes only to the incident store; changes n
     pub async fn incident_detect(
         &self,
         Parameters(req): Parameters<DetectRequest>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<Json<DetectReport>, ToolError> {
-        Ok(Json(self.svc.detect(req, Caller::MCP).await?))
+        let Some(token) = ctx.meta.get_progress_token() else {
+            return Ok(Json(self.svc.detect(req, Caller::MCP).await?));
+        };
+        let progress = super::progress::ProgressForwarder::new(ctx.peer.clone(), token);
+        let report = self.svc.detect_with_progress(req, Caller::MCP, &progress).await;
+        progress.finish().await;
+        Ok(Json(report?))
     }
 
     /// Explain an incident.

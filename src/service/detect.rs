@@ -28,6 +28,17 @@ pub fn fingerprint(env: &Env, source: &str, rule: &str, entity: &str) -> String 
 impl IncidentService {
     /// Scans, detects and records. Nothing is reported as created unless committed.
     pub async fn detect(&self, req: DetectRequest, caller: Caller) -> Result<DetectReport, ServiceError> {
+        self.detect_with_progress(req, caller, &NoProgress).await
+    }
+
+    /// `detect`, reporting a step after each source is fetched, after its points are scored
+    /// and after the findings are committed (`2 × sources + 1` steps).
+    pub async fn detect_with_progress(
+        &self,
+        req: DetectRequest,
+        caller: Caller,
+        progress: &dyn Progress,
+    ) -> Result<DetectReport, ServiceError> {
         let env_cfg = self.config.env(&req.env).ok_or_else(|| ServiceError::UnknownEnv {
             env: req.env.to_string(),
             known: self.config.env_names().join(", "),
@@ -46,11 +57,20 @@ impl IncidentService {
         let mut findings: Vec<(String, Finding)> = Vec::new();
         let mut metrics = Vec::new();
         let mut cursors = Vec::new();
-        for src in &sources {
+        let steps = 2 * sources.len() as u64 + 1;
+        for (i, src) in sources.iter().enumerate() {
             let name = src.name();
             let previous = self.store.source_cursor(req.env.as_str(), &name).await?;
             let fetched = fetch(src, self.config.base_dir.as_deref(), previous.as_deref()).await?;
+            let done = 2 * i as u64;
+            progress.step(
+                done + 1,
+                steps,
+                &format!("fetched {name}: {} event(s)", fetched.events.len()),
+            );
             let (events, stats) = (fetched.events, fetched.stats);
+            // A source with a cursor reads only new lines: log windows continue from the last scan.
+            states.set_incremental(fetched.cursor.is_some());
             if let Some(cursor) = fetched.cursor {
                 cursors.push(SourceCursor {
                     source: name.clone(),
@@ -87,11 +107,22 @@ impl IncidentService {
                 from: events.iter().map(|e| e.ts).min(),
                 to: events.iter().map(|e| e.ts).max(),
             });
-            findings.extend(
-                evaluate(&rules, &events, &name, threshold, &mut states)
-                    .into_iter()
-                    .map(|f| (name.clone(), f)),
+            let found = evaluate(&rules, &events, &name, threshold, &mut states);
+            progress.step(
+                done + 2,
+                steps,
+                &format!(
+                    "scored {points} point(s) and {logs} log line(s) of {name}: {} finding(s)",
+                    found.len()
+                ),
             );
+            findings.extend(found.into_iter().map(|f| (name.clone(), f)));
+        }
+        // Severity from score, per rule (`severity_by_score`).
+        for (_, f) in &mut findings {
+            if let Some(rule) = env_cfg.rules.iter().find(|r| r.name == f.rule) {
+                f.severity = rule.severity_for(f.max_score);
+            }
         }
         metrics.sort_by_key(|m| m.observed_at);
         let keep_from = metrics.len().saturating_sub(METRIC_POINTS_PER_SCAN);
@@ -118,8 +149,10 @@ impl IncidentService {
                 .into_iter()
                 .map(|(rule, series, state)| DetectorSnapshot { rule, series, state })
                 .collect(),
+            dedup_window_secs: env_cfg.dedup_window_secs,
         };
         let changes = self.store.record_detection(batch).await?;
+        progress.step(steps, steps, &format!("recorded {} finding(s)", changes.len()));
 
         let mut incidents = Vec::new();
         let mut tally = (0, 0);
@@ -176,6 +209,9 @@ impl IncidentService {
             && !path.is_empty()
         {
             return Ok(vec![SourceRef::File(path.into())]);
+        }
+        if wanted == "stdin" && caller.may_read_files {
+            return Ok(vec![SourceRef::Stdin]);
         }
         configured
             .iter()

@@ -4,9 +4,13 @@
 mod alert_payload;
 mod alerts;
 mod analyze;
+mod approval;
+mod audit;
 mod detect;
 mod error;
+mod gate;
 mod lifecycle;
+mod progress;
 mod types;
 
 use std::sync::Arc;
@@ -17,7 +21,10 @@ pub use alerts::{
     ALERT_ACTOR, ALERT_SOURCE, AlertIncidentReport, AlertIntakeReport, AlertStatus, AlertmanagerPayload, WebhookAlert,
     alert_entity,
 };
+pub use approval::{ApprovalReport, MAX_APPROVAL_TTL_SECS};
+pub use audit::{AuditList, AuditVerification};
 pub use error::{ErrorClass, ServiceError};
+pub use progress::{NoProgress, Progress};
 pub use types::*;
 
 use crate::{config::Config, domain::IncidentId, store::Store};

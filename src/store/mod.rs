@@ -2,6 +2,7 @@
 //! Every write that reports success has been committed with `synchronous=FULL`.
 
 mod alerts;
+mod audit;
 mod sqlite;
 
 use std::collections::BTreeMap;
@@ -12,7 +13,13 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::domain::{Incident, IncidentId, IncidentType, Severity, Signal, Status, TimelineEntry};
+use crate::domain::{
+    audit::{AuditEntry, AuditHead, NewAuditEntry},
+    plan::{Approval, Plan},
+    policy::Usage,
+};
 pub use alerts::{AlertIncident, AlertIntake, AlertIntakeResult, AlertOutcome, AlertRecord, IncidentAlertChange};
+pub use audit::{ApprovalUse, ApprovalUseResult, StoredPlan};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +80,9 @@ pub struct DetectionBatch {
     pub cursors: Vec<SourceCursor>,
     /// Detector snapshots after this scan, committed with the findings.
     pub detector_states: Vec<DetectorSnapshot>,
+    /// Grouping window: new evidence for a resolved incident within this many seconds of its
+    /// resolution reopens it; later, it opens a new incident linked to it (`previous_id`).
+    pub dedup_window_secs: u64,
 }
 
 /// A streaming detector's state for one rule and series (opaque JSON to the store).
@@ -182,4 +192,29 @@ pub trait Store: Send + Sync + 'static {
     /// Records one Alertmanager notification atomically: new alert occurrences (by fingerprint
     /// and startsAt) open or update incidents, repeats change nothing, resolutions are noted.
     async fn record_alerts(&self, intake: &AlertIntake) -> Result<AlertIntakeResult, StoreError>;
+
+    /// Appends one entry to the audit chain (serialised under the write lock, so it never forks).
+    async fn append_audit(&self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError>;
+    /// Audit entries with `seq > after`, oldest first.
+    async fn audit_page(&self, after: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Newest first.
+    async fn audit_recent(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
+    /// The recorded last seq and hash of the chain.
+    async fn audit_head(&self) -> Result<Option<AuditHead>, StoreError>;
+    /// Stores a plan (once per id) and its `proposal` audit entry in one transaction.
+    async fn save_plan(&self, plan: &Plan, audit: NewAuditEntry) -> Result<StoredPlan, StoreError>;
+    async fn get_plan(&self, id: &str) -> Result<Option<StoredPlan>, StoreError>;
+    /// Stores an approval and its `approval` audit entry in one transaction.
+    async fn save_approval(&self, approval: &Approval, audit: NewAuditEntry) -> Result<(), StoreError>;
+    /// Checks the newest approval of a plan and spends it with its `intent` entry, or audits
+    /// the refusal; one transaction either way.
+    async fn use_approval(&self, req: ApprovalUse) -> Result<ApprovalUseResult, StoreError>;
+    /// Destructive `application` entries (payload `{"env", "destructive": true}`) of `env`: for
+    /// `incident` in all time, and in the environment since `since`.
+    async fn destructive_usage(
+        &self,
+        env: &str,
+        incident: Option<IncidentId>,
+        since: DateTime<Utc>,
+    ) -> Result<Usage, StoreError>;
 }

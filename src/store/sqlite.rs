@@ -1,6 +1,7 @@
 //! SQLite adapter: WAL, `synchronous=FULL`, `busy_timeout`, foreign keys, `BEGIN IMMEDIATE` writes.
 
 mod alerts;
+mod audit;
 
 use std::{collections::BTreeMap, path::Path, str::FromStr, time::Duration};
 
@@ -90,58 +91,114 @@ impl SqliteStore {
         Ok(())
     }
 
-    async fn merge_finding(
+    async fn insert_incident(
         tx: &mut SqliteConnection,
         env: &str,
         actor: &str,
         f: &NewFinding,
+        previous: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let first = f.signals.iter().map(|s| s.observed_at).min().unwrap_or(now);
+        let row = sqlx::query(
+            "INSERT INTO incidents (title, kind, env, severity, status, fingerprint, first_seen, last_seen, labels, created_at, updated_at, previous_id)
+             VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&f.title)
+        .bind(f.kind.as_str())
+        .bind(env)
+        .bind(f.severity.as_str())
+        .bind(&f.fingerprint)
+        .bind(micros(first))
+        .bind(micros(first))
+        .bind(serde_json::to_string(&f.labels).unwrap_or_else(|_| "{}".into()))
+        .bind(micros(now))
+        .bind(micros(now))
+        .bind(previous)
+        .fetch_one(&mut *tx)
+        .await?;
+        let id: i64 = row.get(0);
+        let mut data = BTreeMap::from([("severity".to_string(), f.severity.to_string())]);
+        let mut message = format!("opened: {}", f.title);
+        if let Some(p) = previous {
+            let p = IncidentId::from_row(p);
+            data.insert("previous_id".into(), p.to_string());
+            message = format!("{message} (fired again after {p} was resolved and the grouping window passed)");
+        }
+        Self::insert_timeline(tx, id, now, TimelineKind::Created, actor, &message, &data).await?;
+        Ok(id)
+    }
+
+    /// Whether a signal is already recorded on any incident of `fingerprint` (re-read data
+    /// never counts as a re-fire, whichever incident of the chain holds it).
+    async fn known_signal(tx: &mut SqliteConnection, fingerprint: &str, s: &Signal) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "SELECT 1 FROM signals s JOIN incidents i ON i.id = s.incident_id
+             WHERE i.fingerprint = ? AND s.rule = ? AND s.series = ? AND s.entity = ? AND s.observed_at = ? AND s.value = ?
+             LIMIT 1",
+        )
+        .bind(fingerprint)
+        .bind(&s.rule)
+        .bind(&s.series)
+        .bind(&s.entity)
+        .bind(micros(s.observed_at))
+        .bind(s.value)
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some())
+    }
+
+    async fn merge_finding(
+        tx: &mut SqliteConnection,
+        env: &str,
+        actor: &str,
+        window_secs: u64,
+        f: &NewFinding,
     ) -> Result<IncidentChange, StoreError> {
         let now = Utc::now();
-        let latest = sqlx::query("SELECT id, status FROM incidents WHERE fingerprint = ? ORDER BY id DESC LIMIT 1")
-            .bind(&f.fingerprint)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let (id, status, created) = match latest {
-            Some(row) => (
-                row.get::<i64, _>("id"),
-                parse::<Status>(row.get("status"), "status")?,
-                false,
-            ),
-            None => {
-                let first = f.signals.iter().map(|s| s.observed_at).min().unwrap_or(now);
-                let row = sqlx::query(
-                    "INSERT INTO incidents (title, kind, env, severity, status, fingerprint, first_seen, last_seen, labels, created_at, updated_at)
-                     VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?) RETURNING id",
-                )
-                .bind(&f.title)
-                .bind(f.kind.as_str())
-                .bind(env)
-                .bind(f.severity.as_str())
-                .bind(&f.fingerprint)
-                .bind(micros(first))
-                .bind(micros(first))
-                .bind(serde_json::to_string(&f.labels).unwrap_or_else(|_| "{}".into()))
-                .bind(micros(now))
-                .bind(micros(now))
-                .fetch_one(&mut *tx)
-                .await?;
-                let id: i64 = row.get(0);
-                let data = BTreeMap::from([("severity".to_string(), f.severity.to_string())]);
-                Self::insert_timeline(
-                    tx,
-                    id,
-                    now,
-                    TimelineKind::Created,
-                    actor,
-                    &format!("opened: {}", f.title),
-                    &data,
-                )
-                .await?;
-                (id, Status::Open, true)
+        let latest = sqlx::query(
+            "SELECT id, status, severity, COALESCE(resolved_at, updated_at) AS resolved_at
+             FROM incidents WHERE fingerprint = ? ORDER BY id DESC LIMIT 1",
+        )
+        .bind(&f.fingerprint)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let mut fresh = Vec::with_capacity(f.signals.len());
+        for s in &f.signals {
+            if latest.is_none() || !Self::known_signal(tx, &f.fingerprint, s).await? {
+                fresh.push(s);
             }
+        }
+        let (id, status, severity, created) = match latest {
+            Some(row) if fresh.is_empty() => {
+                return Ok(IncidentChange {
+                    id: IncidentId::from_row(row.get("id")),
+                    change: ChangeKind::Unchanged,
+                    new_signals: 0,
+                });
+            }
+            Some(row) => {
+                let status = parse::<Status>(row.get("status"), "status")?;
+                let window = i64::try_from(window_secs.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
+                let expired =
+                    status == Status::Resolved && micros(now).saturating_sub(row.get::<i64, _>("resolved_at")) > window;
+                if expired {
+                    let id = Self::insert_incident(tx, env, actor, f, Some(row.get("id")), now).await?;
+                    (id, Status::Open, f.severity, true)
+                } else {
+                    let severity = parse::<Severity>(row.get("severity"), "severity")?;
+                    (row.get::<i64, _>("id"), status, severity, false)
+                }
+            }
+            None => (
+                Self::insert_incident(tx, env, actor, f, None, now).await?,
+                Status::Open,
+                f.severity,
+                true,
+            ),
         };
         let mut added = 0usize;
-        for s in &f.signals {
+        for s in fresh {
             let r = sqlx::query(
                 "INSERT OR IGNORE INTO signals (incident_id, kind, source, rule, series, entity, value, score, observed_at, message)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -168,25 +225,33 @@ impl SqliteStore {
             });
         }
         let reopen = status == Status::Resolved;
+        // Severity only escalates: a stronger finding raises it, a weaker one leaves it.
+        let escalated = (f.severity > severity).then_some(f.severity);
         sqlx::query(
             "UPDATE incidents SET
                signal_count = (SELECT COUNT(*) FROM signals WHERE incident_id = ?1),
                first_seen = MIN(first_seen, (SELECT MIN(observed_at) FROM signals WHERE incident_id = ?1)),
                last_seen = MAX(last_seen, (SELECT MAX(observed_at) FROM signals WHERE incident_id = ?1)),
                status = CASE WHEN ?2 THEN 'open' ELSE status END,
+               resolved_at = CASE WHEN ?2 THEN NULL ELSE resolved_at END,
+               severity = COALESCE(?4, severity),
                updated_at = ?3
              WHERE id = ?1",
         )
         .bind(id)
         .bind(reopen)
         .bind(micros(now))
+        .bind(escalated.map(Severity::as_str))
         .execute(&mut *tx)
         .await?;
-        let data = BTreeMap::from([("new_signals".to_string(), added.to_string())]);
+        let mut data = BTreeMap::from([("new_signals".to_string(), added.to_string())]);
+        if let Some(s) = escalated {
+            data.insert("severity".into(), s.to_string());
+        }
         let (kind, msg, change) = if reopen {
             (
                 TimelineKind::Reopened,
-                format!("reopened: {added} new signal(s) after resolve"),
+                format!("reopened: {added} new signal(s) after resolve, within the grouping window"),
                 ChangeKind::Reopened,
             )
         } else if created {
@@ -234,6 +299,7 @@ fn incident_from_row(r: &SqliteRow) -> Result<Incident, StoreError> {
         labels: serde_json::from_str(r.get("labels")).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         created_at: from_micros(r.get("created_at"))?,
         updated_at: from_micros(r.get("updated_at"))?,
+        previous_id: r.get::<Option<i64>, _>("previous_id").map(IncidentId::from_row),
     })
 }
 
@@ -253,6 +319,39 @@ fn signal_from_row(r: &SqliteRow) -> Result<Signal, StoreError> {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn append_audit(&self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError> {
+        self.append_audit_tx(entry).await
+    }
+    async fn audit_page(&self, after: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        self.audit_page_q(after, limit).await
+    }
+    async fn audit_recent(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        self.audit_recent_q(limit).await
+    }
+    async fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
+        self.audit_head_q().await
+    }
+    async fn save_plan(&self, plan: &Plan, audit: NewAuditEntry) -> Result<StoredPlan, StoreError> {
+        self.save_plan_tx(plan, audit).await
+    }
+    async fn get_plan(&self, id: &str) -> Result<Option<StoredPlan>, StoreError> {
+        self.get_plan_q(id).await
+    }
+    async fn save_approval(&self, approval: &Approval, audit: NewAuditEntry) -> Result<(), StoreError> {
+        self.save_approval_tx(approval, audit).await
+    }
+    async fn use_approval(&self, req: ApprovalUse) -> Result<ApprovalUseResult, StoreError> {
+        self.use_approval_tx(req).await
+    }
+    async fn destructive_usage(
+        &self,
+        env: &str,
+        incident: Option<IncidentId>,
+        since: DateTime<Utc>,
+    ) -> Result<Usage, StoreError> {
+        self.destructive_usage_q(env, incident, since).await
+    }
+
     async fn record_alerts(&self, intake: &AlertIntake) -> Result<AlertIntakeResult, StoreError> {
         self.record_alerts_tx(intake).await
     }
@@ -261,7 +360,7 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut changes = Vec::with_capacity(batch.findings.len());
         for f in &batch.findings {
-            changes.push(Self::merge_finding(&mut tx, &batch.env, &batch.actor, f).await?);
+            changes.push(Self::merge_finding(&mut tx, &batch.env, &batch.actor, batch.dedup_window_secs, f).await?);
         }
         let now = micros(Utc::now());
         for m in &batch.metrics {
@@ -443,12 +542,15 @@ impl Store for SqliteStore {
             return Err(StoreError::IllegalTransition { id, from, to, allowed });
         }
         let now = Utc::now();
-        sqlx::query("UPDATE incidents SET status = ?, updated_at = ? WHERE id = ?")
-            .bind(to.as_str())
-            .bind(micros(now))
-            .bind(id.row())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE incidents SET status = ?1, updated_at = ?2, \
+             resolved_at = CASE WHEN ?1 = 'resolved' THEN ?2 ELSE NULL END WHERE id = ?3",
+        )
+        .bind(to.as_str())
+        .bind(micros(now))
+        .bind(id.row())
+        .execute(&mut *tx)
+        .await?;
         let mut data = BTreeMap::from([
             ("from".to_string(), from.to_string()),
             ("to".to_string(), to.to_string()),

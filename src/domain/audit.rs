@@ -1,0 +1,375 @@
+//! The tamper-evident audit chain: each entry's hash covers its own fields and the previous
+//! entry's hash, so editing, deleting or reordering a stored row breaks every later link.
+//! Pure: hashing and verification only; the store appends rows.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{IncidentId, digest, sanitize_untrusted};
+
+/// `prev_hash` of the first entry.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+const REDACTED: &str = "[REDACTED]";
+const SECRET_KEY_PARTS: &[&str] = &[
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "api-key",
+    "authorization",
+    "credential",
+    "private_key",
+    "access_key",
+];
+
+super::incident::string_enum! {
+    /// What an audit entry records.
+    AuditKind {
+        /// A plan was computed (nothing changed).
+        Proposal = "proposal",
+        /// A human approved a plan hash.
+        Approval = "approval",
+        /// Policy or the approval check refused something.
+        Refusal = "refusal",
+        /// About to call a backend (committed before the call).
+        Intent = "intent",
+        /// The backend applied a change.
+        Application = "application",
+        /// The final result of an application (success, failure, rolled back).
+        Outcome = "outcome",
+        /// A containment was reverted (manually or by TTL).
+        Revert = "revert",
+        /// Start-up reconciliation of intents without an outcome.
+        Reconcile = "reconcile",
+    }
+}
+
+/// A JSON payload with secret-looking values redacted; the only way to build one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditPayload(Value);
+
+impl AuditPayload {
+    /// Redacts values under secret-looking keys and secret-looking `key=value` text in strings.
+    pub fn new(v: Value) -> Self {
+        Self(redact(v))
+    }
+
+    pub fn value(&self) -> &Value {
+        &self.0
+    }
+
+    pub fn into_value(self) -> Value {
+        self.0
+    }
+}
+
+fn redact(v: Value) -> Value {
+    match v {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let lower = k.to_ascii_lowercase();
+                    if SECRET_KEY_PARTS.iter().any(|p| lower.contains(p)) {
+                        (k, Value::String(REDACTED.into()))
+                    } else {
+                        (k, redact(v))
+                    }
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(redact).collect()),
+        Value::String(s) => {
+            // Keep the text as is unless the sanitiser finds a secret in it.
+            let clean = sanitize_untrusted(&s);
+            if clean.contains(REDACTED) && !s.contains(REDACTED) {
+                Value::String(clean)
+            } else {
+                Value::String(s)
+            }
+        }
+        other => other,
+    }
+}
+
+/// An entry before it is chained: the store assigns `seq`, `at`, `prev_hash` and `hash`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAuditEntry {
+    pub actor: String,
+    pub kind: AuditKind,
+    pub incident_id: Option<IncidentId>,
+    pub plan_id: Option<String>,
+    pub payload: AuditPayload,
+}
+
+impl NewAuditEntry {
+    pub fn new(actor: impl Into<String>, kind: AuditKind, payload: Value) -> Self {
+        Self {
+            actor: actor.into(),
+            kind,
+            incident_id: None,
+            plan_id: None,
+            payload: AuditPayload::new(payload),
+        }
+    }
+
+    pub fn incident(mut self, id: IncidentId) -> Self {
+        self.incident_id = Some(id);
+        self
+    }
+
+    pub fn plan(mut self, id: impl Into<String>) -> Self {
+        self.plan_id = Some(id.into());
+        self
+    }
+
+    /// Chains this entry after `prev` (`None` for the first entry).
+    pub fn chain(self, prev: Option<(i64, &str)>, at: DateTime<Utc>) -> AuditEntry {
+        let (seq, prev_hash) = match prev {
+            Some((seq, hash)) => (seq + 1, hash.to_owned()),
+            None => (1, GENESIS_HASH.to_owned()),
+        };
+        let mut e = AuditEntry {
+            seq,
+            // Stored with microsecond precision; hash what is stored.
+            at: DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at),
+            actor: self.actor,
+            kind: self.kind.to_string(),
+            incident_id: self.incident_id,
+            plan_id: self.plan_id,
+            payload: self.payload.into_value(),
+            prev_hash,
+            hash: String::new(),
+        };
+        e.hash = e.compute_hash();
+        e
+    }
+}
+
+/// One stored audit entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AuditEntry {
+    /// Position in the chain, from 1, without gaps.
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    /// Principal that caused the entry (e.g. `cli`, `mcp`, `approver:alice`).
+    pub actor: String,
+    /// proposal, approval, refusal, intent, application, outcome, revert, reconcile.
+    pub kind: String,
+    pub incident_id: Option<IncidentId>,
+    pub plan_id: Option<String>,
+    /// Details, secrets redacted.
+    pub payload: Value,
+    /// Hash of the previous entry (64 zeros for the first).
+    pub prev_hash: String,
+    /// SHA-256 over the canonical JSON of all fields above.
+    pub hash: String,
+}
+
+impl AuditEntry {
+    /// SHA-256 (hex) over the canonical JSON of (seq, at, actor, kind, ids, payload, prev_hash).
+    pub fn compute_hash(&self) -> String {
+        let doc = json!({
+            "seq": self.seq,
+            "at": self.at.timestamp_micros(),
+            "actor": self.actor,
+            "kind": self.kind,
+            "incident_id": self.incident_id.map(|i| i.row()),
+            "plan_id": self.plan_id,
+            "payload": self.payload,
+            "prev_hash": self.prev_hash,
+        });
+        digest::sha256_hex(digest::canonical_json(&doc).as_bytes())
+    }
+}
+
+/// The last entry's position and hash, kept apart from the rows so truncation shows.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct AuditHead {
+    pub seq: i64,
+    pub hash: String,
+}
+
+/// Where and how the chain is broken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainBreak {
+    /// The first sequence number that does not check out.
+    pub seq: i64,
+    pub reason: String,
+}
+
+impl fmt::Display for ChainBreak {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "audit chain broken at seq {}: {}", self.seq, self.reason)
+    }
+}
+
+/// Incremental verifier: feed entries in ascending `seq` order, then `finish` with the head.
+#[derive(Debug, Default)]
+pub struct ChainVerifier {
+    last: Option<(i64, String)>,
+    count: u64,
+}
+
+impl ChainVerifier {
+    /// Entries that checked out so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    pub fn push(&mut self, e: &AuditEntry) -> Result<(), ChainBreak> {
+        let (want_seq, want_prev) = match &self.last {
+            Some((seq, hash)) => (seq + 1, hash.as_str()),
+            None => (1, GENESIS_HASH),
+        };
+        let brk = |seq, reason: String| Err(ChainBreak { seq, reason });
+        if e.seq != want_seq {
+            return brk(
+                want_seq,
+                format!("entry {want_seq} is missing or out of order (found {} next)", e.seq),
+            );
+        }
+        if !digest::same_digest(&e.prev_hash, want_prev) {
+            return brk(
+                e.seq,
+                "prev_hash does not match the previous entry (a row was deleted, replaced or reordered)".into(),
+            );
+        }
+        if !digest::same_digest(&e.hash, &e.compute_hash()) {
+            return brk(e.seq, "content does not match its hash (the row was edited)".into());
+        }
+        self.last = Some((e.seq, e.hash.clone()));
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Checks the last entry against the recorded head; returns the number of entries.
+    pub fn finish(self, head: Option<&AuditHead>) -> Result<u64, ChainBreak> {
+        match (head, &self.last) {
+            (None, None) => Ok(0),
+            (None, Some((seq, _))) => Err(ChainBreak {
+                seq: *seq,
+                reason: "entries exist but the chain head record is missing".into(),
+            }),
+            (Some(h), None) => Err(ChainBreak {
+                seq: 1,
+                reason: format!("the head records {} entries but none are stored", h.seq),
+            }),
+            (Some(h), Some((seq, hash))) if h.seq > *seq => Err(ChainBreak {
+                seq: seq + 1,
+                reason: format!("the head records {} entries but the chain ends at {seq}", h.seq),
+            }),
+            (Some(h), Some((seq, hash))) if h.seq != *seq || !digest::same_digest(&h.hash, hash) => Err(ChainBreak {
+                seq: *seq,
+                reason: format!("the last entry does not match the chain head (head seq {})", h.seq),
+            }),
+            _ => Ok(self.count),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(n: usize) -> Vec<AuditEntry> {
+        let mut out: Vec<AuditEntry> = Vec::new();
+        for i in 0..n {
+            let prev = out.last().map(|e| (e.seq, e.hash.as_str()));
+            let e = NewAuditEntry::new("cli", AuditKind::Proposal, json!({"i": i})).chain(prev, Utc::now());
+            out.push(e);
+        }
+        out
+    }
+
+    fn verify(entries: &[AuditEntry], head: Option<&AuditHead>) -> Result<u64, ChainBreak> {
+        let mut v = ChainVerifier::default();
+        for e in entries {
+            v.push(e)?;
+        }
+        v.finish(head)
+    }
+
+    fn head(e: &AuditEntry) -> AuditHead {
+        AuditHead {
+            seq: e.seq,
+            hash: e.hash.clone(),
+        }
+    }
+
+    #[test]
+    fn an_intact_chain_verifies() {
+        let c = chain(4);
+        assert_eq!(verify(&c, Some(&head(&c[3]))), Ok(4));
+        assert_eq!(verify(&[], None), Ok(0));
+    }
+
+    #[test]
+    fn edits_deletions_swaps_and_truncation_name_the_first_bad_seq() {
+        let c = chain(5);
+        let h = head(&c[4]);
+        let mut edited = c.clone();
+        edited[2].payload = json!({"i": 99});
+        assert_eq!(verify(&edited, Some(&h)).unwrap_err().seq, 3);
+        let mut deleted = c.clone();
+        deleted.remove(1);
+        assert_eq!(verify(&deleted, Some(&h)).unwrap_err().seq, 2);
+        let mut swapped = c.clone();
+        swapped.swap(1, 2);
+        (swapped[1].seq, swapped[2].seq) = (2, 3);
+        assert_eq!(verify(&swapped, Some(&h)).unwrap_err().seq, 2);
+        let truncated = &c[..4];
+        let e = verify(truncated, Some(&h)).unwrap_err();
+        assert_eq!(e.seq, 5, "{e}");
+        assert!(verify(&c, None).is_err(), "rows without a head");
+    }
+
+    proptest::proptest! {
+        /// Any single edit, deletion or adjacent swap anywhere in a chain is reported, and at
+        /// the first position it touches.
+        #[test]
+        fn every_single_tampering_is_detected_where_it_happens(
+            n in 1usize..25,
+            at in 0usize..25,
+            how in 0u8..6,
+        ) {
+            let c = chain(n);
+            let i = at % n;
+            let h = head(&c[n - 1]);
+            let mut t = c.clone();
+            let expect = match how {
+                0 => { t[i].payload = json!({"i": "x"}); i as i64 + 1 }
+                1 => { t[i].actor.push('!'); i as i64 + 1 }
+                2 => { t[i].at += chrono::TimeDelta::microseconds(1); i as i64 + 1 }
+                3 => { t[i].kind = "approval".into(); i as i64 + 1 }
+                4 => { t.remove(i); i as i64 + 1 }
+                _ if i + 1 < n => {
+                    t.swap(i, i + 1);
+                    (t[i].seq, t[i + 1].seq) = (i as i64 + 1, i as i64 + 2);
+                    i as i64 + 1
+                }
+                _ => { t[i].hash = GENESIS_HASH.into(); i as i64 + 1 }
+            };
+            let e = verify(&t, Some(&h)).unwrap_err();
+            proptest::prop_assert_eq!(e.seq, expect, "{}", e);
+        }
+    }
+
+    #[test]
+    fn secrets_never_reach_the_payload() {
+        let p = AuditPayload::new(json!({
+            "namespace": "shop",
+            "auth": {"api_token": "t0ps3cret", "Password": "hunter2"},
+            "argv": ["--user", "password=hunter2"],
+        }));
+        let text = p.value().to_string();
+        assert!(!text.contains("t0ps3cret") && !text.contains("hunter2"), "{text}");
+        assert_eq!(p.value()["namespace"], "shop");
+    }
+}

@@ -1,0 +1,347 @@
+//! Per-environment policy for containment and recovery: what may be touched, where, and how
+//! much. Pure: `Policy::evaluate` decides from the request and the usage counts it is given.
+//! Everything not allowed is refused; `kube-*` namespaces are always protected.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::{
+    DomainError,
+    k8s_names::{LabelSelector, NameGlob, Namespace, is_dns1123_label, is_dns1123_subdomain},
+};
+
+super::incident::string_enum! {
+    /// A containment or recovery action.
+    Action {
+        /// Quarantine a pod behind a deny-all NetworkPolicy.
+        Isolate = "isolate",
+        /// Scale a workload to zero, recording its replicas.
+        Pause = "pause",
+        /// Block an IP or CIDR with a NetworkPolicy.
+        Block = "block",
+        /// Mark a node unschedulable.
+        Cordon = "cordon",
+        /// Delete one pod (its controller recreates it).
+        DeletePod = "delete-pod",
+        /// Roll a workload back to its previous revision.
+        Rollback = "rollback",
+        /// Restore recorded state (replicas, backups).
+        Restore = "restore",
+        /// Undo one of our own containments.
+        Revert = "revert",
+    }
+}
+
+impl Action {
+    /// Counts against the destructive budgets. Reverting our own containment does not, so a
+    /// spent budget never prevents undoing.
+    pub fn is_destructive(self) -> bool {
+        self != Action::Revert
+    }
+
+    /// Takes serving capacity away, so the minimum-healthy-replicas rule applies.
+    pub fn reduces_capacity(self) -> bool {
+        matches!(self, Action::Isolate | Action::DeletePod | Action::Cordon)
+    }
+
+    /// Acts on a node rather than on something in a namespace.
+    pub fn is_cluster_scoped(self) -> bool {
+        self == Action::Cordon
+    }
+}
+
+/// `[environments.NAME.policy]` as written in the config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    pub allowed_actions: Vec<Action>,
+    /// Exact namespace names (DNS-1123 labels).
+    pub allowed_namespaces: Vec<String>,
+    /// Resource name globs (`web-*`); a target must match one.
+    pub resource_patterns: Vec<String>,
+    /// Equality-based selectors (`app=web,tier!=db`); if any are set, a target must match one.
+    pub label_selectors: Vec<String>,
+    /// Script ids that may run.
+    pub scripts: Vec<String>,
+    /// Protected in addition to `kube-*`, which is always protected.
+    pub protected_namespaces: Vec<String>,
+    pub max_pods_per_action: u32,
+    pub max_nodes_per_action: u32,
+    pub max_destructive_per_incident: u32,
+    pub max_destructive_per_hour: u32,
+    pub min_healthy_replicas: u32,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            allowed_actions: Vec::new(),
+            allowed_namespaces: Vec::new(),
+            resource_patterns: Vec::new(),
+            label_selectors: Vec::new(),
+            scripts: Vec::new(),
+            protected_namespaces: Vec::new(),
+            max_pods_per_action: 1,
+            max_nodes_per_action: 1,
+            max_destructive_per_incident: 3,
+            max_destructive_per_hour: 10,
+            min_healthy_replicas: 1,
+        }
+    }
+}
+
+/// A validated policy. The default refuses everything.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "PolicyConfig")]
+pub struct Policy {
+    actions: Vec<Action>,
+    namespaces: Vec<Namespace>,
+    patterns: Vec<NameGlob>,
+    selectors: Vec<LabelSelector>,
+    scripts: Vec<String>,
+    protected: Vec<Namespace>,
+    limits: PolicyConfig,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self::try_from(PolicyConfig::default()).expect("the default policy is valid")
+    }
+}
+
+impl TryFrom<PolicyConfig> for Policy {
+    type Error = DomainError;
+
+    fn try_from(c: PolicyConfig) -> Result<Self, DomainError> {
+        let ns = |field: &str, list: &[String]| {
+            list.iter()
+                .map(|s| Namespace::parse(s).map_err(|e| DomainError::invalid(format!("policy.{field}"), e.message)))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let namespaces = ns("allowed_namespaces", &c.allowed_namespaces)?;
+        let protected = ns("protected_namespaces", &c.protected_namespaces)?;
+        if let Some(n) = namespaces
+            .iter()
+            .find(|n| n.is_builtin_protected() || protected.contains(n))
+        {
+            return Err(DomainError::invalid(
+                "policy.allowed_namespaces",
+                format!("{n} is a protected namespace and can never be allowed"),
+            ));
+        }
+        let patterns = c
+            .resource_patterns
+            .iter()
+            .map(|p| NameGlob::parse(p))
+            .collect::<Result<_, _>>()?;
+        let selectors = c
+            .label_selectors
+            .iter()
+            .map(|s| LabelSelector::parse(s))
+            .collect::<Result<_, _>>()?;
+        if let Some(s) = c.scripts.iter().find(|s| !is_dns1123_label(s)) {
+            return Err(DomainError::invalid(
+                "policy.scripts",
+                format!("script id `{}` must be a DNS-1123 label", super::clip(s, 70)),
+            ));
+        }
+        Ok(Self {
+            actions: c.allowed_actions.clone(),
+            namespaces,
+            patterns,
+            selectors,
+            scripts: c.scripts.clone(),
+            protected,
+            limits: c,
+        })
+    }
+}
+
+/// What a containment or recovery would do, as far as policy is concerned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionRequest {
+    pub action: Action,
+    /// Namespace of the target; `None` for node-scoped actions.
+    pub namespace: Option<String>,
+    /// Resource name (pod, workload, node).
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    /// Configured script id, for script-backed actions.
+    pub script: Option<String>,
+    /// Pods and nodes the action touches (its blast radius).
+    pub pods: u32,
+    pub nodes: u32,
+    /// Healthy replicas left serving after the action, where it takes capacity away.
+    pub healthy_replicas_after: Option<u32>,
+}
+
+/// Destructive actions already applied, counted by the caller from the store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub destructive_for_incident: u32,
+    pub destructive_last_hour: u32,
+}
+
+/// Why policy refused; the message names the value and the environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusalKind {
+    ActionNotAllowed,
+    InvalidName,
+    ProtectedNamespace,
+    NamespaceNotAllowed,
+    NameNotAllowed,
+    LabelsNotAllowed,
+    ScriptNotAllowed,
+    PodBudget,
+    NodeBudget,
+    IncidentBudget,
+    HourlyBudget,
+    MinHealthyReplicas,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyDecision {
+    Allow,
+    Refuse { kind: RefusalKind, reason: String },
+}
+
+impl PolicyDecision {
+    pub fn is_allowed(&self) -> bool {
+        matches!(self, PolicyDecision::Allow)
+    }
+}
+
+impl Policy {
+    pub fn is_protected(&self, ns: &Namespace) -> bool {
+        ns.is_builtin_protected() || self.protected.contains(ns)
+    }
+
+    /// Decides one request for environment `env`. Checks run in a fixed order and the first
+    /// failing one is reported.
+    pub fn evaluate(&self, env: &str, req: &ActionRequest, usage: Usage) -> PolicyDecision {
+        use RefusalKind as K;
+        let refuse = |kind, reason: String| PolicyDecision::Refuse { kind, reason };
+        let a = req.action;
+        let l = &self.limits;
+        if !self.actions.contains(&a) {
+            return refuse(K::ActionNotAllowed, format!("action {a} is not allowed in env {env}"));
+        }
+        if !is_dns1123_subdomain(&req.name) {
+            let shown = super::clip(&req.name, 70);
+            return refuse(K::InvalidName, format!("`{shown}` is not a valid DNS-1123 name"));
+        }
+        match (&req.namespace, a.is_cluster_scoped()) {
+            (Some(raw), _) => {
+                let ns = match Namespace::parse(raw) {
+                    Ok(ns) => ns,
+                    Err(e) => return refuse(K::InvalidName, e.message),
+                };
+                if self.is_protected(&ns) {
+                    return refuse(
+                        K::ProtectedNamespace,
+                        format!("namespace {ns} is protected in env {env}"),
+                    );
+                }
+                if !self.namespaces.contains(&ns) {
+                    return refuse(
+                        K::NamespaceNotAllowed,
+                        format!("namespace {ns} is not in the allowlist for env {env}"),
+                    );
+                }
+            }
+            (None, false) => {
+                return refuse(K::InvalidName, format!("action {a} needs a namespace"));
+            }
+            (None, true) => {}
+        }
+        if !self.patterns.iter().any(|p| p.matches(&req.name)) {
+            return refuse(
+                K::NameNotAllowed,
+                format!("{} matches no resource pattern allowed in env {env}", req.name),
+            );
+        }
+        if !self.selectors.is_empty() && !self.selectors.iter().any(|s| s.matches(&req.labels)) {
+            return refuse(
+                K::LabelsNotAllowed,
+                format!(
+                    "the labels of {} match no label selector allowed in env {env}",
+                    req.name
+                ),
+            );
+        }
+        if let Some(script) = &req.script
+            && !self.scripts.contains(script)
+        {
+            let shown = super::clip(script, 70);
+            return refuse(
+                K::ScriptNotAllowed,
+                format!("script {shown} is not allowlisted in env {env}"),
+            );
+        }
+        if req.pods > l.max_pods_per_action {
+            return refuse(
+                K::PodBudget,
+                format!(
+                    "touches {} pods; env {env} allows {} per action",
+                    req.pods, l.max_pods_per_action
+                ),
+            );
+        }
+        if req.nodes > l.max_nodes_per_action {
+            return refuse(
+                K::NodeBudget,
+                format!(
+                    "touches {} nodes; env {env} allows {} per action",
+                    req.nodes, l.max_nodes_per_action
+                ),
+            );
+        }
+        if a.is_destructive() {
+            if usage.destructive_for_incident >= l.max_destructive_per_incident {
+                return refuse(
+                    K::IncidentBudget,
+                    format!(
+                        "this incident already had {} destructive actions; env {env} allows {}",
+                        usage.destructive_for_incident, l.max_destructive_per_incident
+                    ),
+                );
+            }
+            if usage.destructive_last_hour >= l.max_destructive_per_hour {
+                return refuse(
+                    K::HourlyBudget,
+                    format!(
+                        "{} destructive actions in the last hour; env {env} allows {}",
+                        usage.destructive_last_hour, l.max_destructive_per_hour
+                    ),
+                );
+            }
+        }
+        if a.reduces_capacity() {
+            match req.healthy_replicas_after {
+                Some(n) if n >= l.min_healthy_replicas => {}
+                Some(n) => {
+                    return refuse(
+                        K::MinHealthyReplicas,
+                        format!(
+                            "would leave {n} healthy replicas; env {env} requires at least {}",
+                            l.min_healthy_replicas
+                        ),
+                    );
+                }
+                None => {
+                    return refuse(
+                        K::MinHealthyReplicas,
+                        "the number of healthy replicas left is unknown, so the action is refused".into(),
+                    );
+                }
+            }
+        }
+        PolicyDecision::Allow
+    }
+}
+
+#[cfg(test)]
+#[path = "policy_tests.rs"]
+mod tests;

@@ -1,0 +1,58 @@
+//! The policy check contain/recover will call before planning: the environment's policy,
+//! budgets counted from the audit log, and an audited refusal.
+
+use chrono::{TimeDelta, Utc};
+use serde_json::json;
+
+use super::{IncidentService, ServiceError};
+use crate::domain::{
+    Env, IncidentId,
+    audit::{AuditKind, NewAuditEntry},
+    policy::{ActionRequest, PolicyDecision},
+};
+
+impl IncidentService {
+    /// Evaluates `req` against the policy of `env`, counting destructive actions already
+    /// applied (for `incident`, and in the environment during the last hour). A refusal is
+    /// appended to the audit log before it is returned; if that write fails, the call fails.
+    pub async fn check_policy(
+        &self,
+        env: &Env,
+        req: &ActionRequest,
+        incident: Option<IncidentId>,
+        actor: &str,
+    ) -> Result<PolicyDecision, ServiceError> {
+        let Some(env_cfg) = self.config.env(env) else {
+            return Err(ServiceError::UnknownEnv {
+                env: env.to_string(),
+                known: self.config.env_names().join(", "),
+            });
+        };
+        let since = Utc::now() - TimeDelta::hours(1);
+        let usage = self.store.destructive_usage(env.as_str(), incident, since).await?;
+        let decision = env_cfg.policy.evaluate(env.as_str(), req, usage);
+        if let PolicyDecision::Refuse { kind, reason } = &decision {
+            let mut entry = NewAuditEntry::new(
+                actor,
+                AuditKind::Refusal,
+                json!({
+                    "env": env.as_str(),
+                    "by": "policy",
+                    "reason": kind,
+                    "message": reason,
+                    "action": req.action,
+                    "namespace": req.namespace,
+                    "name": req.name,
+                    "script": req.script,
+                    "pods": req.pods,
+                    "nodes": req.nodes,
+                }),
+            );
+            if let Some(id) = incident {
+                entry = entry.incident(id);
+            }
+            self.store.append_audit(entry).await?;
+        }
+        Ok(decision)
+    }
+}

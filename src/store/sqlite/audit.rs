@@ -1,0 +1,281 @@
+//! The audit chain, plans and approvals for SQLite. Every append reads the chain head and
+//! writes the row and the new head inside one `BEGIN IMMEDIATE` transaction, so appends from
+//! any number of tasks or processes are serialised by SQLite's write lock and never fork.
+
+use chrono::{DateTime, Utc};
+use sqlx::{Row, SqliteConnection, sqlite::SqliteRow};
+
+use super::{SqliteStore, from_micros, micros};
+use crate::{
+    domain::{
+        IncidentId,
+        audit::{AuditEntry, AuditHead, AuditKind, NewAuditEntry},
+        canonical_json,
+        plan::{Approval, ApprovalRefusal, Plan, verify_approval},
+        policy::Usage,
+    },
+    store::{ApprovalUse, ApprovalUseResult, StoreError, StoredPlan},
+};
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+pub(super) fn audit_from_row(r: &SqliteRow) -> Result<AuditEntry, StoreError> {
+    let seq: i64 = r.get("seq");
+    Ok(AuditEntry {
+        seq,
+        at: from_micros(r.get("at"))?,
+        actor: r.get("actor"),
+        kind: r.get("kind"),
+        incident_id: r.get::<Option<i64>, _>("incident_id").map(IncidentId::from_row),
+        plan_id: r.get("plan_id"),
+        // An edited payload that is not JSON is kept as a string, so `verify` reports the
+        // broken hash at this seq instead of failing to read the chain.
+        payload: {
+            let text: String = r.get("payload");
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+        },
+        prev_hash: r.get("prev_hash"),
+        hash: r.get("hash"),
+    })
+}
+
+fn plan_from_row(r: &SqliteRow) -> Result<StoredPlan, StoreError> {
+    let body: String = r.get("body");
+    Ok(StoredPlan {
+        id: r.get("id"),
+        hash: r.get("hash"),
+        plan: serde_json::from_str(&body).map_err(|e| corrupt("plan", e))?,
+        created_at: from_micros(r.get("created_at"))?,
+    })
+}
+
+impl SqliteStore {
+    /// Appends `entry` inside the caller's `BEGIN IMMEDIATE` transaction.
+    pub(super) async fn append_audit_in(
+        tx: &mut SqliteConnection,
+        entry: NewAuditEntry,
+    ) -> Result<AuditEntry, StoreError> {
+        let head = Self::audit_head_in(tx).await?;
+        let e = entry.chain(head.as_ref().map(|h| (h.seq, h.hash.as_str())), Utc::now());
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, actor, kind, incident_id, plan_id, payload, prev_hash, hash)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(e.seq)
+        .bind(micros(e.at))
+        .bind(&e.actor)
+        .bind(&e.kind)
+        .bind(e.incident_id.map(|i| i.row()))
+        .bind(&e.plan_id)
+        .bind(canonical_json(&e.payload))
+        .bind(&e.prev_hash)
+        .bind(&e.hash)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        )
+        .bind(e.seq)
+        .bind(&e.hash)
+        .execute(&mut *tx)
+        .await?;
+        Ok(e)
+    }
+
+    async fn audit_head_in(conn: &mut SqliteConnection) -> Result<Option<AuditHead>, StoreError> {
+        let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_optional(&mut *conn)
+            .await?;
+        Ok(row.map(|r| AuditHead {
+            seq: r.get("seq"),
+            hash: r.get("hash"),
+        }))
+    }
+
+    pub(super) async fn append_audit_tx(&self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let e = Self::append_audit_in(&mut tx, entry).await?;
+        tx.commit().await?;
+        Ok(e)
+    }
+
+    pub(super) async fn audit_page_q(&self, after: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?")
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    pub(super) async fn audit_recent_q(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM audit_log ORDER BY seq DESC LIMIT ?")
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    pub(super) async fn audit_head_q(&self) -> Result<Option<AuditHead>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Self::audit_head_in(&mut conn).await
+    }
+
+    pub(super) async fn save_plan_tx(&self, plan: &Plan, audit: NewAuditEntry) -> Result<StoredPlan, StoreError> {
+        let body = canonical_json(&serde_json::to_value(plan).map_err(|e| corrupt("plan", e))?);
+        let (id, hash) = (plan.id(), plan.hash());
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "INSERT OR IGNORE INTO plans (id, hash, env, incident_id, principal, tool, body, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&id)
+        .bind(&hash)
+        .bind(&plan.env)
+        .bind(plan.incident_id.map(|i| i.row()))
+        .bind(&plan.principal)
+        .bind(&plan.tool)
+        .bind(&body)
+        .bind(micros(Utc::now()))
+        .execute(&mut *tx)
+        .await?;
+        Self::append_audit_in(&mut tx, audit.plan(id.clone())).await?;
+        let row = sqlx::query("SELECT * FROM plans WHERE id = ?")
+            .bind(&id)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        plan_from_row(&row)
+    }
+
+    pub(super) async fn get_plan_q(&self, id: &str) -> Result<Option<StoredPlan>, StoreError> {
+        let row = sqlx::query("SELECT * FROM plans WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(plan_from_row).transpose()
+    }
+
+    pub(super) async fn save_approval_tx(&self, a: &Approval, audit: NewAuditEntry) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "INSERT INTO approvals (plan_id, plan_hash, principal, approver, approved_at, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&a.plan_id)
+        .bind(&a.plan_hash)
+        .bind(&a.principal)
+        .bind(&a.approver)
+        .bind(micros(a.approved_at))
+        .bind(micros(a.expires_at))
+        .execute(&mut *tx)
+        .await?;
+        Self::append_audit_in(&mut tx, audit.plan(a.plan_id.clone())).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn use_approval_tx(&self, req: ApprovalUse) -> Result<ApprovalUseResult, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let stored = sqlx::query("SELECT * FROM plans WHERE id = ?")
+            .bind(&req.plan_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .as_ref()
+            .map(plan_from_row)
+            .transpose()?;
+        let approval_row = sqlx::query("SELECT * FROM approvals WHERE plan_id = ? ORDER BY id DESC LIMIT 1")
+            .bind(&req.plan_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let approval = approval_row.as_ref().map(approval_from_row).transpose()?;
+        let verdict = match (&stored, req.current.as_ref()) {
+            (None, _) => Err(ApprovalRefusal::Unknown {
+                plan_id: req.plan_id.clone(),
+            }),
+            (Some(s), current) => verify_approval(
+                approval.as_ref().map(|(_, a)| a),
+                &req.plan_id,
+                current.unwrap_or(&s.plan),
+                &req.caller,
+                req.now,
+            ),
+        };
+        let out = match verdict {
+            Ok(()) => {
+                let (row_id, mut a) = approval.expect("verified approvals exist");
+                let spent = sqlx::query("UPDATE approvals SET used_at = ? WHERE id = ? AND used_at IS NULL")
+                    .bind(micros(req.now))
+                    .bind(row_id)
+                    .execute(&mut *tx)
+                    .await?;
+                if spent.rows_affected() != 1 {
+                    return Err(StoreError::Database("approval spent concurrently".into()));
+                }
+                a.used_at = Some(req.now);
+                Self::append_audit_in(&mut tx, req.intent.plan(req.plan_id.clone())).await?;
+                Ok(a)
+            }
+            Err(refusal) => {
+                let entry = NewAuditEntry::new(
+                    req.caller.clone(),
+                    AuditKind::Refusal,
+                    serde_json::json!({"reason": refusal.code(), "message": refusal.to_string()}),
+                )
+                .plan(req.plan_id.clone());
+                let entry = match req.intent.incident_id {
+                    Some(id) => entry.incident(id),
+                    None => entry,
+                };
+                Self::append_audit_in(&mut tx, entry).await?;
+                Err(refusal)
+            }
+        };
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    pub(super) async fn destructive_usage_q(
+        &self,
+        env: &str,
+        incident: Option<IncidentId>,
+        since: DateTime<Utc>,
+    ) -> Result<Usage, StoreError> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(incident_id IS NOT NULL AND incident_id = ?2), 0) AS per_incident,
+                    COALESCE(SUM(at >= ?3), 0) AS last_hour
+             FROM audit_log
+             WHERE kind = 'application' AND json_extract(payload, '$.env') = ?1
+               AND json_extract(payload, '$.destructive') = 1",
+        )
+        .bind(env)
+        .bind(incident.map(|i| i.row()))
+        .bind(micros(since))
+        .fetch_one(&self.pool)
+        .await?;
+        let count = |c: &str| u32::try_from(row.get::<i64, _>(c)).unwrap_or(u32::MAX);
+        Ok(Usage {
+            destructive_for_incident: count("per_incident"),
+            destructive_last_hour: count("last_hour"),
+        })
+    }
+}
+
+fn approval_from_row(r: &SqliteRow) -> Result<(i64, Approval), StoreError> {
+    let used: Option<i64> = r.get("used_at");
+    Ok((
+        r.get("id"),
+        Approval {
+            plan_id: r.get("plan_id"),
+            plan_hash: r.get("plan_hash"),
+            principal: r.get("principal"),
+            approver: r.get("approver"),
+            approved_at: from_micros(r.get("approved_at"))?,
+            expires_at: from_micros(r.get("expires_at"))?,
+            used_at: used.map(from_micros).transpose()?,
+        },
+    ))
+}

@@ -1,0 +1,203 @@
+//! Plans and approvals through the SQLite store and the real binary: approvals are
+//! single-use, bound to the plan hash and principal, expiring, and every decision is audited.
+
+mod common;
+
+use std::path::Path;
+
+use assert_cmd::Command as Cmd;
+use chrono::{TimeDelta, Utc};
+use common::bin;
+use incident_mcp::{
+    domain::{
+        audit::{AuditKind, NewAuditEntry},
+        plan::{Approval, ApprovalRefusal, BlastRadius, DEFAULT_APPROVAL_TTL, Plan, TargetVersion},
+    },
+    store::{ApprovalUse, SqliteStore, Store},
+};
+use serde_json::{Value, json};
+use sqlx::{Connection, SqliteConnection};
+
+async fn empty_store() -> (tempfile::TempDir, std::path::PathBuf, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("incidents.db");
+    let store = SqliteStore::open(&db).await.unwrap();
+    (dir, db, store)
+}
+
+/// Raw SQL on the database file, as someone with write access to it could run.
+async fn tamper(db: &Path, statement: &str) {
+    let mut conn = SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query(statement).execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+}
+
+fn plan(principal: &str) -> Plan {
+    Plan {
+        env: "prod".into(),
+        incident_id: None,
+        principal: principal.into(),
+        tool: "incident_contain".into(),
+        arguments: json!({"action": "isolate", "resource": "web-1"}),
+        targets: vec![TargetVersion {
+            kind: "Pod".into(),
+            namespace: Some("shop".into()),
+            name: "web-1".into(),
+            resource_version: "10".into(),
+        }],
+        changes: vec![json!({"create": "NetworkPolicy/quarantine-web-1"})],
+        inverse: vec![json!({"delete": "NetworkPolicy/quarantine-web-1"})],
+        blast_radius: BlastRadius::default(),
+    }
+}
+
+fn use_req(plan_id: &str, caller: &str, now: chrono::DateTime<Utc>, current: Option<Plan>) -> ApprovalUse {
+    ApprovalUse {
+        plan_id: plan_id.into(),
+        caller: caller.into(),
+        current,
+        now,
+        intent: NewAuditEntry::new(caller, AuditKind::Intent, json!({"action": "isolate"})),
+    }
+}
+
+#[tokio::test]
+async fn approvals_are_single_use_principal_bound_and_every_decision_is_audited() {
+    let (_dir, db, store) = empty_store().await;
+    let p = plan("mcp:s1");
+    let stored = store
+        .save_plan(&p, NewAuditEntry::new("mcp:s1", AuditKind::Proposal, json!({})))
+        .await
+        .unwrap();
+    assert_eq!((stored.id.clone(), stored.hash.clone()), (p.id(), p.hash()));
+    let now = Utc::now();
+    let refused = |r: Result<Approval, ApprovalRefusal>| r.unwrap_err().code();
+    // No approval yet.
+    assert_eq!(
+        refused(store.use_approval(use_req(&p.id(), "mcp:s1", now, None)).await.unwrap()),
+        "unknown"
+    );
+    let a = Approval::grant(&p, "human:alice", now, DEFAULT_APPROVAL_TTL).unwrap();
+    store
+        .save_approval(&a, NewAuditEntry::new("human:alice", AuditKind::Approval, json!({})))
+        .await
+        .unwrap();
+    let mut moved = p.clone();
+    moved.targets[0].resource_version = "11".into();
+    let attempts = [
+        (use_req(&p.id(), "mcp:s2", now, None), "other_principal"),
+        (use_req(&p.id(), "mcp:s1", now, Some(moved)), "hash_mismatch"),
+        (use_req(&p.id(), "mcp:s1", now + TimeDelta::minutes(6), None), "expired"),
+        (use_req("plan-unknown", "mcp:s1", now, None), "unknown"),
+    ];
+    for (req, code) in attempts {
+        assert_eq!(refused(store.use_approval(req).await.unwrap()), code);
+    }
+    let used = store
+        .use_approval(use_req(&p.id(), "mcp:s1", now, None))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(used.used_at, Some(now));
+    assert_eq!(
+        refused(store.use_approval(use_req(&p.id(), "mcp:s1", now, None)).await.unwrap()),
+        "used"
+    );
+
+    let log = store.audit_recent(100).await.unwrap();
+    let kinds: Vec<&str> = log.iter().rev().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "proposal", "refusal", "approval", "refusal", "refusal", "refusal", "refusal", "intent", "refusal"
+        ]
+    );
+    assert!(log.iter().all(|e| e.plan_id.is_some()));
+    assert_eq!(log[0].payload["reason"], "used");
+    let (code, out, err) = cli(&db, &["audit", "verify", "--format", "table"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("9 entries, chain intact"), "{out}");
+}
+
+#[tokio::test]
+async fn a_tampered_stored_plan_no_longer_matches_its_approval() {
+    let (_dir, db, store) = empty_store().await;
+    let p = plan("mcp:s1");
+    store
+        .save_plan(&p, NewAuditEntry::new("mcp:s1", AuditKind::Proposal, json!({})))
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let a = Approval::grant(&p, "human:alice", now, DEFAULT_APPROVAL_TTL).unwrap();
+    store
+        .save_approval(&a, NewAuditEntry::new("human:alice", AuditKind::Approval, json!({})))
+        .await
+        .unwrap();
+    tamper(&db, "UPDATE plans SET body = replace(body, 'web-1', 'db-1')").await;
+    let r = store.use_approval(use_req(&p.id(), "mcp:s1", now, None)).await.unwrap();
+    assert_eq!(r.unwrap_err(), ApprovalRefusal::HashMismatch);
+}
+
+/// Runs `incident-mcp ARGS` against `db` as user `alice`.
+fn cli(db: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Cmd::new(bin())
+        .env_remove("INCIDENT_MCP_CONFIG")
+        .env("INCIDENT_MCP_DB", db)
+        .env("USER", "alice")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[tokio::test]
+async fn a_human_approves_out_of_band_with_the_cli() {
+    let (_dir, db, store) = empty_store().await;
+    let p = plan("mcp:s1");
+    store
+        .save_plan(&p, NewAuditEntry::new("mcp:s1", AuditKind::Proposal, json!({})))
+        .await
+        .unwrap();
+    let (code, _, err) = cli(&db, &["approve", "plan-0000000000000000"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no plan plan-0000000000000000"), "{err}");
+    let (code, _, err) = cli(&db, &["approve", &p.id(), "--ttl-secs", "0"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("ttl"), "{err}");
+    let (code, out, err) = cli(&db, &["approve", &p.id(), "--ttl-secs", "60", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (v["principal"].as_str(), v["approver"].as_str()),
+        (Some("mcp:s1"), Some("human:alice"))
+    );
+    assert_eq!(v["plan_hash"], p.hash());
+    let now = Utc::now();
+    let a = store
+        .use_approval(use_req(&p.id(), "mcp:s1", now, None))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.approver, "human:alice");
+    assert!(a.expires_at <= now + TimeDelta::seconds(60));
+    let log = store.audit_recent(10).await.unwrap();
+    assert_eq!(
+        (log[1].kind.as_str(), log[1].actor.as_str()),
+        ("approval", "human:alice")
+    );
+    // A plan proposed for a human cannot be approved by that same human.
+    let own = plan("human:alice");
+    store
+        .save_plan(&own, NewAuditEntry::new("human:alice", AuditKind::Proposal, json!({})))
+        .await
+        .unwrap();
+    let (code, _, err) = cli(&db, &["approve", &own.id()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot approve its own plan"), "{err}");
+}
