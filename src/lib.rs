@@ -8,6 +8,7 @@ mod cli_progress;
 mod cli_score;
 mod cli_table;
 mod cli_watch;
+pub mod cluster;
 pub mod config;
 pub mod detect;
 pub mod domain;
