@@ -178,6 +178,23 @@ pub enum Command {
         #[command(flatten)]
         out: Output,
     },
+    /// Queue a notification about an incident to a configured target and deliver the outbox now
+    Notify(crate::cli_notify::NotifyArgs),
+    /// The notification outbox (`list --dead` shows undeliverable notifications)
+    Outbox {
+        #[command(subcommand)]
+        what: crate::cli_notify::OutboxCommand,
+    },
+    /// Register, list or remove signed webhooks for lifecycle events (besides the config's)
+    Hook {
+        #[command(subcommand)]
+        what: crate::cli_notify::HookCommand,
+    },
+    /// Plan a containment (isolate, pause, block, cordon, delete-pod); prints the plan, which
+    /// stays pending until another human approves it (`approve <plan-id>`)
+    Contain(crate::cli_respond::ContainArgs),
+    /// Plan a recovery (rollback, restore, revert); prints the pending plan
+    Recover(crate::cli_respond::RecoverArgs),
     /// The tamper-evident audit log of proposals, approvals, refusals and actions
     Audit {
         #[command(subcommand)]
@@ -359,7 +376,15 @@ fn db_path(cli: &Cli, cfg: &Config) -> PathBuf {
 async fn service(cli: &Cli, cfg: Config) -> Result<IncidentService, Failure> {
     let path = db_path(cli, &cfg);
     let store = SqliteStore::open(&path).await.map_err(backend)?;
-    Ok(IncidentService::new(Arc::new(store), Arc::new(cfg)))
+    // Cluster backends per environment are wired here once environments configure a cluster.
+    let backends = Backends {
+        script: (!cfg.scripts.is_empty()).then(|| {
+            Arc::new(crate::cluster::script::ScriptBackend::new(cfg.scripts.clone()))
+                as Arc<dyn crate::cluster::Backend>
+        }),
+        ..Backends::default()
+    };
+    Ok(IncidentService::new(Arc::new(store), Arc::new(cfg)).with_backends(backends))
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
@@ -410,6 +435,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 }
             };
             let svc = service(&cli, cfg).await?;
+            let _outbox = svc.spawn_dispatcher()?;
+            let _responder = svc.start_response_tasks().await?;
             match addr {
                 Some(addr) => crate::http::serve(svc, addr, policy).await.map_err(backend),
                 None => IncidentServer::new(svc, policy).serve_stdio().await.map_err(backend),
@@ -568,6 +595,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 .into());
             }
             let svc = service(&cli, cfg).await?;
+            let _outbox = svc.spawn_dispatcher()?;
+            let _responder = svc.start_response_tasks().await?;
             crate::cli_watch::run(svc, req, args)
                 .await
                 .map_err(|(code, message)| Failure { code, message })
@@ -597,6 +626,34 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     emit(out, &svc.audit_recent(*limit).await?, crate::cli_audit::list)
                 }
             }
+        }
+        Command::Notify(args) => {
+            let svc = service(&cli, cfg).await?;
+            crate::cli_notify::notify(&svc, args)
+                .await
+                .map_err(|(code, message)| Failure { code, message })
+        }
+        Command::Outbox { what } => {
+            let svc = service(&cli, cfg).await?;
+            crate::cli_notify::outbox(&svc, what)
+                .await
+                .map_err(|(code, message)| Failure { code, message })
+        }
+        Command::Hook { what } => {
+            let svc = service(&cli, cfg).await?;
+            crate::cli_notify::hook(&svc, what)
+                .await
+                .map_err(|(code, message)| Failure { code, message })
+        }
+        Command::Contain(args) => {
+            let svc = service(&cli, cfg).await?;
+            let r = crate::cli_respond::contain(&svc, args).await;
+            r.map_err(|(code, message)| Failure { code, message })
+        }
+        Command::Recover(args) => {
+            let svc = service(&cli, cfg).await?;
+            let r = crate::cli_respond::recover(&svc, args).await;
+            r.map_err(|(code, message)| Failure { code, message })
         }
         Command::Config { .. } | Command::Score(_) => unreachable!("handled above"),
     }

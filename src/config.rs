@@ -42,6 +42,12 @@ pub struct Config {
     /// How Alertmanager alerts received at `POST /api/alerts` become incidents.
     #[serde(default)]
     pub alerts: AlertsConfig,
+    /// `[notify]`: Jira, PagerDuty, Slack and webhook targets by name, and lifecycle hooks.
+    #[serde(default)]
+    pub notify: crate::notify::NotifyConfig,
+    /// `[[scripts]]`: scripts the script backend may run, by id (policy allowlists them per env).
+    #[serde(default)]
+    pub scripts: Vec<crate::cluster::script::ScriptConfig>,
     /// Directory relative source paths resolve against (the config file's directory).
     #[serde(skip)]
     pub base_dir: Option<PathBuf>,
@@ -397,6 +403,8 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
+        self.notify.validate().map_err(ConfigError::Invalid)?;
+        crate::cluster::script::validate_scripts(&self.scripts).map_err(ConfigError::Invalid)?;
         for (name, env) in &self.environments {
             if Env::parse(name).is_err() {
                 return bad(format!(

@@ -4,7 +4,9 @@
 
 pub mod cli;
 mod cli_audit;
+mod cli_notify;
 mod cli_progress;
+mod cli_respond;
 mod cli_score;
 mod cli_table;
 mod cli_watch;
@@ -14,6 +16,7 @@ pub mod detect;
 pub mod domain;
 pub mod http;
 pub mod mcp;
+pub mod notify;
 pub mod service;
 pub mod store;
 

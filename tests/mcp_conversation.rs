@@ -16,12 +16,16 @@ use rmcp::{
 };
 use serde_json::{Value, json};
 
-const TOOLS: [&str; 6] = [
+const TOOLS: [&str; 10] = [
     "incident_ack",
     "incident_analyze",
+    "incident_apply",
+    "incident_contain",
     "incident_detect",
     "incident_get",
     "incident_list",
+    "incident_notify",
+    "incident_recover",
     "incident_resolve",
 ];
 
@@ -54,7 +58,7 @@ async fn conversation<C: ClientHandler>(client: RunningService<RoleClient, C>, p
     } else {
         ErrorCode::INVALID_PARAMS
     };
-    // tools/list: the six tools, each with explicit safety annotations and an output schema.
+    // tools/list: the ten tools, each with explicit safety annotations and an output schema.
     let tools = client.list_all_tools().await.expect("tools/list");
     let mut names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
     names.sort();

@@ -6,6 +6,9 @@
 //! human approval first. It re-checks the policy on every change it is about to make
 //! ([`Backend::apply`] gets the policy), so a bug above it cannot reach a protected namespace.
 
+pub mod kube;
+pub mod script;
+
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;

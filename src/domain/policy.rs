@@ -218,6 +218,11 @@ impl Policy {
         ns.is_builtin_protected() || self.protected.contains(ns)
     }
 
+    /// Whether script `id` is allowlisted; the script backend re-checks this before running one.
+    pub fn allows_script(&self, id: &str) -> bool {
+        self.scripts.iter().any(|s| s == id)
+    }
+
     /// Decides one request for environment `env`. Checks run in a fixed order and the first
     /// failing one is reported.
     pub fn evaluate(&self, env: &str, req: &ActionRequest, usage: Usage) -> PolicyDecision {

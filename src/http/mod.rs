@@ -4,6 +4,7 @@
 mod alerts;
 mod guard;
 mod openapi;
+mod respond;
 mod rest;
 
 use std::{net::SocketAddr, sync::Arc};
@@ -45,6 +46,7 @@ pub fn app(svc: IncidentService, policy: ToolPolicy, ct: CancellationToken) -> R
     let protected = Router::new()
         .nest_service("/mcp", mcp)
         .merge(alerts::routes(svc.clone()))
+        .merge(respond::routes(svc.clone()))
         .merge(rest::routes(svc))
         .layer(middleware::from_fn_with_state(guard.clone(), guard::bearer));
     Router::new()

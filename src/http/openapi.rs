@@ -16,12 +16,13 @@ use axum::{
 use schemars::{JsonSchema, generate::SchemaSettings};
 use serde_json::{Map, Value, json};
 
+use super::respond::{ContainBody, RecoverBody};
 use super::rest::{AckBody, AnalyzeQuery, ApiError, ResolveBody};
 use crate::{
     config::Config,
     service::{
         AlertIntakeReport, AlertmanagerPayload, Analysis, DetectReport, DetectRequest, IncidentDetail, IncidentList,
-        LifecycleResult, ListRequest,
+        LifecycleResult, ListRequest, PlanReport,
     },
 };
 
@@ -374,6 +375,31 @@ fn build(dep: Option<&Deployment>) -> Value {
             )),
         },
         Op {
+            method: "put",
+            path: "/api/incident/contain/{id}",
+            id: "contain",
+            summary: "Plan a containment; 202 with the pending plan (a human approves it out of band: \
+                      `incident-mcp approve <plan-id>`; nothing changes before)",
+            ok: s.resp::<PlanReport>(),
+            codes: &[BadRequest, NotFound, Conflict, Unavailable],
+            params: id(),
+            body: Some((
+                s.req::<ContainBody>(),
+                true,
+                json!({ "action": "isolate", "resource": "web-1", "namespace": "shop", "ttl_secs": 3600 }),
+            )),
+        },
+        Op {
+            method: "post",
+            path: "/api/incident/recover/{id}",
+            id: "recover",
+            summary: "Plan a recovery (rollback, restore, revert); 202 with the pending plan",
+            ok: s.resp::<PlanReport>(),
+            codes: &[BadRequest, NotFound, Conflict, Unavailable],
+            params: id(),
+            body: Some((s.req::<RecoverBody>(), true, json!({ "method": "revert" }))),
+        },
+        Op {
             method: "post",
             path: "/api/alerts",
             id: "receiveAlerts",
@@ -387,7 +413,15 @@ fn build(dep: Option<&Deployment>) -> Value {
     let mut paths = Map::new();
     for op in ops {
         let (path, method) = (op.path, op.method);
-        paths.insert(path.into(), json!({ method: op.render(&r) }));
+        let mut rendered = op.render(&r);
+        // Planning answers 202 Accepted: the plan waits for a human's approval.
+        if matches!(path, "/api/incident/contain/{id}" | "/api/incident/recover/{id}")
+            && let Some(m) = rendered["responses"].as_object_mut()
+            && let Some(ok) = m.remove("200")
+        {
+            m.insert("202".into(), ok);
+        }
+        paths.insert(path.into(), json!({ method: rendered }));
     }
     let health = json!({ "operationId": "health", "summary": "Liveness probe (never needs the bearer key)",
         "security": [], "responses": {
@@ -459,7 +493,7 @@ mod tests {
     fn every_ref_resolves() {
         let doc = openapi_document();
         refs_resolve(&doc);
-        assert_eq!(doc["paths"].as_object().unwrap().len(), 8);
+        assert_eq!(doc["paths"].as_object().unwrap().len(), 10);
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub fn error_body(status: StatusCode, error: &str, field: Option<&str>) -> Respo
 }
 
 /// An error response on its way out (kept small: handlers return it in `Result`s).
-struct RestError {
+pub(super) struct RestError {
     status: StatusCode,
     body: ApiError,
 }
@@ -151,7 +151,7 @@ fn between(s: &str, start: &str, end: &str) -> Option<String> {
 
 /// Path ids are matched exactly (`INC-` and 1-12 digits, not zero); unlike the CLI, the REST
 /// API does not trim whitespace, so it accepts exactly what its OpenAPI pattern describes.
-fn parse_id(raw: Result<Path<String>, PathRejection>) -> Result<IncidentId, RestError> {
+pub(super) fn parse_id(raw: Result<Path<String>, PathRejection>) -> Result<IncidentId, RestError> {
     let invalid = |raw: &str| {
         let e = crate::domain::DomainError::invalid(
             "id",
@@ -171,7 +171,7 @@ fn parse_id(raw: Result<Path<String>, PathRejection>) -> Result<IncidentId, Rest
 
 /// A JSON request body. `Content-Type` must be JSON (else 415). An empty body counts as
 /// `empty` when the operation allows it (its body is optional), else it is a 400.
-fn json_body<T: DeserializeOwned>(
+pub(super) fn json_body<T: DeserializeOwned>(
     headers: &HeaderMap,
     bytes: Result<Bytes, BytesRejection>,
     empty: Option<T>,

@@ -8,6 +8,7 @@ mod notifications;
 mod progress;
 mod prompts;
 mod resources;
+mod respond_tools;
 mod tools;
 
 use std::{collections::BTreeMap, sync::Arc};
@@ -23,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use prompts::PromptCatalog;
 pub use resources::{INCIDENT_TEMPLATE, INCIDENTS_URI, METRICS_URI};
+pub use respond_tools::MCP_PRINCIPAL;
 
 use crate::service::IncidentService;
 
@@ -69,6 +71,8 @@ pub struct IncidentServer {
     /// Cancelled when the client closes stdin: ends open `subscriptions/listen` streams, which
     /// rmcp would otherwise wait for (5 s) before exiting.
     stdin_closed: CancellationToken,
+    /// Names this connection in approvals given through its confirmation dialog.
+    session: Arc<str>,
 }
 
 impl IncidentServer {
@@ -85,6 +89,7 @@ impl IncidentServer {
             subscriptions: Default::default(),
             log_level: Default::default(),
             stdin_closed: CancellationToken::new(),
+            session: respond_tools::new_session_id().into(),
         }
     }
 
@@ -158,6 +163,10 @@ impl ServerHandler for IncidentServer {
     ) -> Result<CallToolResponse, McpError> {
         if let Some(reason) = self.tool_router.get(&request.name).and_then(|t| self.policy.hides(t)) {
             tracing::warn!(tool = %request.name, reason, "refused a hidden tool");
+            let payload = serde_json::json!({"by": "tool_policy", "reason": "tool_disabled", "tool": request.name, "message": reason});
+            if let Err(e) = self.svc.audit_refusal(MCP_PRINCIPAL, None, None, payload).await {
+                return Err(convert::to_protocol_error(e, None));
+            }
             return Ok(CallToolResult::error(vec![ContentBlock::text(format!(
                 "tool {} is disabled: {reason}; nothing was done",
                 request.name

@@ -12,6 +12,7 @@ pub const INCIDENTS_URI: &str = "incident://incidents";
 pub const INCIDENT_TEMPLATE: &str = "incident://incidents/{id}";
 pub const METRICS_URI: &str = "metrics://recent";
 pub const AUDIT_URI: &str = "incident://audit";
+pub const OUTBOX_DEAD_URI: &str = "incident://outbox/dead";
 /// Audit entries in `incident://audit`.
 const AUDIT_ENTRIES: u32 = 100;
 const INCIDENT_PREFIX: &str = "incident://incidents/";
@@ -37,6 +38,10 @@ pub async fn list(svc: &IncidentService) -> Result<Vec<Resource>, ServiceError> 
             .with_description(
                 "The 100 latest hash-chained audit entries (proposals, approvals, refusals, actions), newest first (JSON)",
             )
+            .with_mime_type("application/json"),
+        Resource::new(OUTBOX_DEAD_URI, "outbox-dead")
+            .with_title("Undeliverable notifications")
+            .with_description("Notifications moved to the dead letters (4xx answers or retries exhausted), newest first (JSON)")
             .with_mime_type("application/json"),
     ];
     let recent = svc
@@ -84,6 +89,8 @@ pub async fn read(svc: &IncidentService, uri: &str) -> Result<Read, ServiceError
     } else if uri == AUDIT_URI {
         let list = svc.audit_recent(AUDIT_ENTRIES).await?;
         json!({ "entries": list.entries, "count": list.count, "untrusted_data_note": UNTRUSTED_NOTE })
+    } else if uri == OUTBOX_DEAD_URI {
+        serde_json::to_value(svc.outbox_list(true, 100).await?).unwrap_or_default()
     } else if let Some(raw) = uri.strip_prefix(INCIDENT_PREFIX) {
         let id: IncidentId = raw.parse()?;
         serde_json::to_value(svc.get(GetRequest { id }).await?).unwrap_or_default()

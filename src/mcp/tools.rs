@@ -146,9 +146,32 @@ positive). The incident reopens by itself if its rule fires again with new data.
     ) -> Result<Json<LifecycleResult>, ToolError> {
         Ok(Json(self.svc.resolve(req, Caller::MCP).await?))
     }
+
+    /// Notify a configured target about an incident.
+    #[tool(
+        name = "incident_notify",
+        title = "Notify about an incident",
+        description = "Send a notification about an incident to a configured target, named by `service`: `jira` (one ticket \
+per incident; later calls comment on it), `pagerduty` (Events v2, one alert per incident), `slack` (one thread per \
+incident) or a configured webhook name. Targets are chosen by name only, never by URL. The notification is queued in a \
+durable outbox and delivered at least once, retried on 429/5xx; each call sends a new message.",
+        annotations(
+            title = "Notify about an incident",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    pub async fn incident_notify(
+        &self,
+        Parameters(req): Parameters<NotifyRequest>,
+    ) -> Result<Json<NotifyReport>, ToolError> {
+        Ok(Json(self.svc.notify(req, Caller::MCP).await?))
+    }
 }
 
 /// All tools of the product (conformance fixtures are added separately).
 pub(crate) fn all() -> ToolRouter<IncidentServer> {
-    IncidentServer::incident_tools()
+    IncidentServer::incident_tools() + IncidentServer::respond_tools()
 }

@@ -268,6 +268,7 @@ fn prepare(cfg: &AlertsConfig, env: &Env, payload: &AlertmanagerPayload) -> (Ale
         source: ALERT_SOURCE.into(),
         incidents,
         alerts,
+        hooks: Default::default(),
     };
     (intake, warnings)
 }
@@ -289,9 +290,10 @@ impl IncidentService {
         // Off the async workers: a large notification takes milliseconds of CPU, and the
         // notification holding the database must not wait behind it.
         let (config, env_owned) = (self.config.clone(), env.clone());
-        let (intake, warnings) = tokio::task::spawn_blocking(move || prepare(&config.alerts, &env_owned, &payload))
+        let (mut intake, warnings) = tokio::task::spawn_blocking(move || prepare(&config.alerts, &env_owned, &payload))
             .await
             .map_err(|e| ServiceError::Store(format!("alert intake task failed: {e}")))?;
+        intake.hooks = self.detect_hooks().await?;
         let result = if intake.alerts.is_empty() {
             crate::store::AlertIntakeResult {
                 alerts: Vec::new(),

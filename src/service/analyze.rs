@@ -62,6 +62,8 @@ impl IncidentService {
         } else {
             (None, None)
         };
+        self.enqueue_hooks(crate::notify::HookEvent::Analyze, req.id, "analyze")
+            .await?;
         Ok(Analysis {
             next_steps: next_steps(&incident),
             incident,

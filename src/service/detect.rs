@@ -150,6 +150,7 @@ impl IncidentService {
                 .map(|(rule, series, state)| DetectorSnapshot { rule, series, state })
                 .collect(),
             dedup_window_secs: env_cfg.dedup_window_secs,
+            hooks: self.detect_hooks().await?,
         };
         let changes = self.store.record_detection(batch).await?;
         progress.step(steps, steps, &format!("recorded {} finding(s)", changes.len()));

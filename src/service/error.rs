@@ -39,6 +39,9 @@ pub enum ServiceError {
     Source(#[from] SourceError),
     #[error("storage unavailable: {0}")]
     Store(String),
+    /// A containment/recovery backend failed or could not be reached.
+    #[error("backend failed: {0}")]
+    Backend(String),
 }
 
 impl From<StoreError> for ServiceError {
@@ -62,7 +65,7 @@ impl ServiceError {
             }
             ServiceError::NotFound(_) => ErrorClass::NotFound,
             ServiceError::Conflict(_) => ErrorClass::Conflict,
-            ServiceError::Source(_) | ServiceError::Store(_) => ErrorClass::Backend,
+            ServiceError::Source(_) | ServiceError::Store(_) | ServiceError::Backend(_) => ErrorClass::Backend,
         }
     }
 

@@ -65,7 +65,11 @@ impl IncidentService {
         if note.is_some_and(|n| n.chars().count() > 2000) {
             return Err(crate::domain::DomainError::invalid("note", "longer than 2000 characters").into());
         }
-        let t = self.store.transition(id, to, caller.actor, note).await?;
+        let hooks = self.lifecycle_rows(id, to, caller.actor, note).await?;
+        let t = self
+            .store
+            .transition_with_outbox(id, to, caller.actor, note, hooks)
+            .await?;
         let message = if t.changed {
             self.announce(IncidentEvent::Changed(id));
             format!("{id} moved from {} to {to}", t.previous)

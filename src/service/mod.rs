@@ -10,7 +10,12 @@ mod detect;
 mod error;
 mod gate;
 mod lifecycle;
+mod notify;
 mod progress;
+mod respond;
+mod respond_apply;
+mod respond_ttl;
+mod respond_types;
 mod types;
 
 use std::sync::Arc;
@@ -24,7 +29,11 @@ pub use alerts::{
 pub use approval::{ApprovalReport, MAX_APPROVAL_TTL_SECS};
 pub use audit::{AuditList, AuditVerification};
 pub use error::{ErrorClass, ServiceError};
+pub use notify::{DispatcherGuard, NotifyReport, NotifyRequest, OutboxList};
 pub use progress::{NoProgress, Progress};
+pub use respond::Backends;
+pub use respond_ttl::{RECONCILE_ACTOR, TTL_ACTOR};
+pub use respond_types::*;
 pub use types::*;
 
 use crate::{config::Config, domain::IncidentId, store::Store};
@@ -68,6 +77,8 @@ pub struct IncidentService {
     events: broadcast::Sender<IncidentEvent>,
     /// Scans run one at a time in a process, so cursors and detector snapshots advance in order.
     scan_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Containment/recovery backends (none: contain and recover refuse).
+    backends: Arc<Backends>,
 }
 
 impl IncidentService {
@@ -78,7 +89,14 @@ impl IncidentService {
             config,
             events,
             scan_lock: Arc::default(),
+            backends: Arc::default(),
         }
+    }
+
+    /// The same service acting through `backends` for contain and recover.
+    pub fn with_backends(mut self, backends: Backends) -> Self {
+        self.backends = Arc::new(backends);
+        self
     }
 
     pub fn config(&self) -> &Config {

@@ -48,6 +48,8 @@ pub struct AlertIntake {
     pub incidents: Vec<AlertIncident>,
     /// Unique by (fingerprint, starts_at).
     pub alerts: Vec<AlertRecord>,
+    /// Outbox rows for opened/reopened incidents, committed with the alerts.
+    pub hooks: super::DetectHooks,
 }
 
 /// What a notification did to one alert occurrence.

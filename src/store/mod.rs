@@ -1,8 +1,10 @@
 //! Persistence port: the `Store` trait and its adapters (SQLite now, PostgreSQL next).
 //! Every write that reports success has been committed with `synchronous=FULL`.
 
+mod actions;
 mod alerts;
 mod audit;
+mod outbox;
 mod sqlite;
 
 use std::collections::BTreeMap;
@@ -18,8 +20,10 @@ use crate::domain::{
     plan::{Approval, Plan},
     policy::Usage,
 };
+pub use actions::{AppliedAction, OpenActions};
 pub use alerts::{AlertIncident, AlertIntake, AlertIntakeResult, AlertOutcome, AlertRecord, IncidentAlertChange};
 pub use audit::{ApprovalUse, ApprovalUseResult, StoredPlan};
+pub use outbox::*;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +87,8 @@ pub struct DetectionBatch {
     /// Grouping window: new evidence for a resolved incident within this many seconds of its
     /// resolution reopens it; later, it opens a new incident linked to it (`previous_id`).
     pub dedup_window_secs: u64,
+    /// Outbox rows for created/reopened incidents, committed with the findings.
+    pub hooks: DetectHooks,
 }
 
 /// A streaming detector's state for one rule and series (opaque JSON to the store).
@@ -162,7 +168,7 @@ pub struct Transition {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: OutboxStore + Send + Sync + 'static {
     /// Merges findings into incidents (dedup by fingerprint) and stores metric points, atomically.
     async fn record_detection(&self, batch: DetectionBatch) -> Result<Vec<IncidentChange>, StoreError>;
     async fn get_incident(&self, id: IncidentId) -> Result<Option<Incident>, StoreError>;
@@ -217,4 +223,21 @@ pub trait Store: Send + Sync + 'static {
         incident: Option<IncidentId>,
         since: DateTime<Utc>,
     ) -> Result<Usage, StoreError>;
+
+    /// Appends `audit` (application, outcome) and records `action` as applied, in one transaction.
+    async fn finish_action(&self, action: Option<&AppliedAction>, audit: Vec<NewAuditEntry>) -> Result<(), StoreError>;
+    /// Applied actions not reverted yet.
+    async fn open_actions(&self, q: OpenActions) -> Result<Vec<AppliedAction>, StoreError>;
+    /// Marks an action reverted with its `revert` entry, in one transaction; false if it already was.
+    async fn mark_reverted(
+        &self,
+        plan_id: &str,
+        by: &str,
+        at: DateTime<Utc>,
+        audit: NewAuditEntry,
+    ) -> Result<bool, StoreError>;
+    /// The newest `proposal` audit entry of a plan.
+    async fn plan_proposal(&self, plan_id: &str) -> Result<Option<AuditEntry>, StoreError>;
+    /// Plans with an `intent` audit entry but no `outcome`/`reconcile` after it (interrupted).
+    async fn unfinished_intents(&self) -> Result<Vec<(String, Option<IncidentId>)>, StoreError>;
 }

@@ -1,7 +1,9 @@
 //! SQLite adapter: WAL, `synchronous=FULL`, `busy_timeout`, foreign keys, `BEGIN IMMEDIATE` writes.
 
+mod actions;
 mod alerts;
 mod audit;
+mod outbox;
 
 use std::{collections::BTreeMap, path::Path, str::FromStr, time::Duration};
 
@@ -275,6 +277,77 @@ impl SqliteStore {
         })
     }
 
+    /// A lifecycle move; `outbox` rows are inserted in the same transaction when it changes something.
+    async fn transition_tx(
+        &self,
+        id: IncidentId,
+        to: Status,
+        actor: &str,
+        note: Option<&str>,
+        outbox: Vec<crate::store::NewOutboxRow>,
+    ) -> Result<Transition, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let current = Self::fetch_incident(&mut tx, id)
+            .await?
+            .ok_or(StoreError::NotFound(id))?;
+        let from = current.status;
+        if from == to {
+            tx.commit().await?;
+            return Ok(Transition {
+                incident: current,
+                previous: from,
+                changed: false,
+            });
+        }
+        if !from.can_move_to(to) {
+            let allowed = Status::sources_of(to)
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(StoreError::IllegalTransition { id, from, to, allowed });
+        }
+        let now = Utc::now();
+        sqlx::query(
+            "UPDATE incidents SET status = ?1, updated_at = ?2, \
+             resolved_at = CASE WHEN ?1 = 'resolved' THEN ?2 ELSE NULL END WHERE id = ?3",
+        )
+        .bind(to.as_str())
+        .bind(micros(now))
+        .bind(id.row())
+        .execute(&mut *tx)
+        .await?;
+        let mut data = BTreeMap::from([
+            ("from".to_string(), from.to_string()),
+            ("to".to_string(), to.to_string()),
+        ]);
+        let mut message = format!("{from} → {to}");
+        if let Some(n) = note {
+            data.insert("note".into(), n.to_owned());
+            message = format!("{message}: {n}");
+        }
+        Self::insert_timeline(
+            &mut tx,
+            id.row(),
+            now,
+            TimelineKind::StatusChange,
+            actor,
+            &message,
+            &data,
+        )
+        .await?;
+        Self::insert_outbox(&mut tx, &outbox, now).await?;
+        let incident = Self::fetch_incident(&mut tx, id)
+            .await?
+            .ok_or(StoreError::NotFound(id))?;
+        tx.commit().await?;
+        Ok(Transition {
+            incident,
+            previous: from,
+            changed: true,
+        })
+    }
+
     async fn fetch_incident(conn: &mut SqliteConnection, id: IncidentId) -> Result<Option<Incident>, StoreError> {
         let row = sqlx::query("SELECT * FROM incidents WHERE id = ?")
             .bind(id.row())
@@ -351,6 +424,27 @@ impl Store for SqliteStore {
     ) -> Result<Usage, StoreError> {
         self.destructive_usage_q(env, incident, since).await
     }
+    async fn finish_action(&self, action: Option<&AppliedAction>, audit: Vec<NewAuditEntry>) -> Result<(), StoreError> {
+        self.finish_action_tx(action, audit).await
+    }
+    async fn open_actions(&self, q: OpenActions) -> Result<Vec<AppliedAction>, StoreError> {
+        self.open_actions_q(q).await
+    }
+    async fn mark_reverted(
+        &self,
+        plan_id: &str,
+        by: &str,
+        at: DateTime<Utc>,
+        audit: NewAuditEntry,
+    ) -> Result<bool, StoreError> {
+        self.mark_reverted_tx(plan_id, by, at, audit).await
+    }
+    async fn plan_proposal(&self, plan_id: &str) -> Result<Option<AuditEntry>, StoreError> {
+        self.plan_proposal_q(plan_id).await
+    }
+    async fn unfinished_intents(&self) -> Result<Vec<(String, Option<IncidentId>)>, StoreError> {
+        self.unfinished_intents_q().await
+    }
 
     async fn record_alerts(&self, intake: &AlertIntake) -> Result<AlertIntakeResult, StoreError> {
         self.record_alerts_tx(intake).await
@@ -362,6 +456,7 @@ impl Store for SqliteStore {
         for f in &batch.findings {
             changes.push(Self::merge_finding(&mut tx, &batch.env, &batch.actor, batch.dedup_window_secs, f).await?);
         }
+        Self::insert_detect_hooks(&mut tx, &batch.hooks, &batch.actor, &changes).await?;
         let now = micros(Utc::now());
         for m in &batch.metrics {
             sqlx::query(
@@ -520,65 +615,7 @@ impl Store for SqliteStore {
         actor: &str,
         note: Option<&str>,
     ) -> Result<Transition, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let current = Self::fetch_incident(&mut tx, id)
-            .await?
-            .ok_or(StoreError::NotFound(id))?;
-        let from = current.status;
-        if from == to {
-            tx.commit().await?;
-            return Ok(Transition {
-                incident: current,
-                previous: from,
-                changed: false,
-            });
-        }
-        if !from.can_move_to(to) {
-            let allowed = Status::sources_of(to)
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(StoreError::IllegalTransition { id, from, to, allowed });
-        }
-        let now = Utc::now();
-        sqlx::query(
-            "UPDATE incidents SET status = ?1, updated_at = ?2, \
-             resolved_at = CASE WHEN ?1 = 'resolved' THEN ?2 ELSE NULL END WHERE id = ?3",
-        )
-        .bind(to.as_str())
-        .bind(micros(now))
-        .bind(id.row())
-        .execute(&mut *tx)
-        .await?;
-        let mut data = BTreeMap::from([
-            ("from".to_string(), from.to_string()),
-            ("to".to_string(), to.to_string()),
-        ]);
-        let mut message = format!("{from} → {to}");
-        if let Some(n) = note {
-            data.insert("note".into(), n.to_owned());
-            message = format!("{message}: {n}");
-        }
-        Self::insert_timeline(
-            &mut tx,
-            id.row(),
-            now,
-            TimelineKind::StatusChange,
-            actor,
-            &message,
-            &data,
-        )
-        .await?;
-        let incident = Self::fetch_incident(&mut tx, id)
-            .await?
-            .ok_or(StoreError::NotFound(id))?;
-        tx.commit().await?;
-        Ok(Transition {
-            incident,
-            previous: from,
-            changed: true,
-        })
+        self.transition_tx(id, to, actor, note, Vec::new()).await
     }
 
     async fn related(&self, id: IncidentId, limit: u32) -> Result<Vec<Incident>, StoreError> {

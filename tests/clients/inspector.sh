@@ -124,8 +124,10 @@ expect_auth_error() {
 # --- the main pass: every kind of call, on a fresh db --------------------------------------------
 main_pass() {
     insp --method tools/list --strict
-    expect 0 'sorted(t["name"] for t in r["tools"]) == sorted(["incident_ack", "incident_analyze", "incident_detect", "incident_get", "incident_list", "incident_resolve"])' \
-        "tools/list has the six incident tools (and --strict finds no schema error)"
+    expect 0 'sorted(t["name"] for t in r["tools"]) == sorted(["incident_ack", "incident_analyze", "incident_apply", "incident_contain", "incident_detect", "incident_get", "incident_list", "incident_notify", "incident_recover", "incident_resolve"])' \
+        "tools/list has the ten incident tools (and --strict finds no schema error)"
+    expect 0 'sorted(t["name"] for t in r["tools"] if t["annotations"]["destructiveHint"]) == ["incident_apply", "incident_contain", "incident_recover"]' \
+        "exactly incident_apply, incident_contain and incident_recover are annotated destructive"
     expect 0 'all(isinstance(t.get("annotations"), dict) and isinstance(t["annotations"].get("readOnlyHint"), bool) and isinstance(t["annotations"].get("destructiveHint"), bool) for t in r["tools"])' \
         "every tool has annotations (readOnlyHint, destructiveHint)"
 
@@ -194,7 +196,7 @@ main_pass() {
 # --- a short pass in the 2026-07-28 era, on the state the main pass left -------------------------
 modern_pass() {
     insp --protocol-era modern --method tools/list
-    expect 0 'len(r["tools"]) == 6' "tools/list has six tools"
+    expect 0 'len(r["tools"]) == 10' "tools/list has ten tools"
     insp --protocol-era modern --method tools/call --tool-name incident_get --tool-arg id=INC-000001
     expect 0 'sc["incident"]["status"] == "resolved"' "tools/call incident_get: INC-000001 is resolved"
     insp --protocol-era modern --method tools/call --tool-name incident_get --tool-arg id=INC-000999

@@ -445,6 +445,15 @@ impl SqliteStore {
             timeline,
         )
         .await?;
+        let opened: Vec<_> = changes
+            .iter()
+            .map(|c| crate::store::IncidentChange {
+                id: c.id,
+                change: c.change,
+                new_signals: c.new_alerts,
+            })
+            .collect();
+        Self::insert_detect_hooks(&mut tx, &intake.hooks, &intake.actor, &opened).await?;
         tx.commit().await?;
         Ok(AlertIntakeResult {
             alerts: outcomes,

@@ -1,0 +1,163 @@
+//! `incident-mcp contain` and `recover`: plan a containment or recovery as the human at this
+//! terminal (principal `cli`) and print the plan. Nothing changes until someone else approves
+//! it (`incident-mcp approve <plan-id>`; nobody approves their own plan).
+
+use std::io::{IsTerminal, Write};
+
+use clap::Args;
+
+use crate::service::{ContainRequest, IncidentService, PlanReport, RecoverRequest};
+
+/// Whose plans the CLI makes.
+pub const CLI_PRINCIPAL: &str = "cli";
+
+#[derive(Debug, Args)]
+pub struct ContainArgs {
+    /// Environment of the incident (checked against the incident's)
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Incident id, e.g. INC-000001
+    #[arg(long)]
+    pub id: String,
+    /// isolate, pause, block, cordon or delete-pod
+    #[arg(long)]
+    pub action: String,
+    /// Pod, deployment/NAME, node, IP/CIDR, or script/ID
+    #[arg(long)]
+    pub resource: String,
+    /// Namespace of the target
+    #[arg(long, alias = "scope")]
+    pub namespace: Option<String>,
+    /// Revert automatically after this many seconds (60-604800)
+    #[arg(long)]
+    pub ttl_secs: Option<u64>,
+    /// A script argument (`resource script/ID`), repeatable
+    #[arg(long = "arg", value_name = "NAME=VALUE")]
+    pub args: Vec<String>,
+    /// Output format: json or table [default: table on a terminal]
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RecoverArgs {
+    /// Environment of the incident (checked against the incident's)
+    #[arg(long)]
+    pub env: Option<String>,
+    #[arg(long)]
+    pub id: String,
+    /// rollback, restore or revert
+    #[arg(long)]
+    pub method: String,
+    /// Workload for rollback/restore, e.g. deployment/web
+    #[arg(long)]
+    pub resource: Option<String>,
+    #[arg(long, alias = "scope")]
+    pub namespace: Option<String>,
+    /// Backup to restore (`latest` for the newest)
+    #[arg(long = "backup", alias = "backup-id")]
+    pub backup_id: Option<String>,
+    /// A script argument (`resource script/ID`), repeatable
+    #[arg(long = "arg", value_name = "NAME=VALUE")]
+    pub args: Vec<String>,
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+type Failure = (u8, String);
+
+fn input(e: impl std::fmt::Display) -> Failure {
+    (crate::cli::EXIT_INPUT, e.to_string())
+}
+
+fn service_failure(e: crate::ServiceError) -> Failure {
+    let code = match e.class() {
+        crate::service::ErrorClass::Backend => crate::cli::EXIT_BACKEND,
+        _ => crate::cli::EXIT_INPUT,
+    };
+    (code, e.to_string())
+}
+
+/// Parses the flags the way the MCP tool parses its arguments (same type, same checks).
+fn request<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, Failure> {
+    serde_json::from_value(v).map_err(input)
+}
+
+/// `--arg NAME=VALUE` flags as a map.
+fn script_args(flags: &[String]) -> Result<std::collections::BTreeMap<String, String>, Failure> {
+    flags
+        .iter()
+        .map(|f| match f.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+            _ => Err(input(format!(
+                "--arg {}: expected NAME=VALUE",
+                crate::domain::clip(f, 60)
+            ))),
+        })
+        .collect()
+}
+
+async fn check_env(svc: &IncidentService, env: Option<&str>, id: &str) -> Result<(), Failure> {
+    let Some(env) = env else { return Ok(()) };
+    let id = id.parse().map_err(input)?;
+    let detail = svc
+        .get(crate::service::GetRequest { id })
+        .await
+        .map_err(service_failure)?;
+    if detail.incident.env != env {
+        return Err(input(format!(
+            "--env {env}: {id} belongs to environment {}",
+            detail.incident.env
+        )));
+    }
+    Ok(())
+}
+
+pub async fn contain(svc: &IncidentService, a: &ContainArgs) -> Result<(), Failure> {
+    check_env(svc, a.env.as_deref(), &a.id).await?;
+    let req: ContainRequest = request(serde_json::json!({
+        "id": a.id.trim(), "action": a.action, "resource": a.resource,
+        "namespace": a.namespace, "ttl_secs": a.ttl_secs, "args": script_args(&a.args)?,
+    }))?;
+    let report = svc
+        .propose_contain(&req, CLI_PRINCIPAL)
+        .await
+        .map_err(service_failure)?;
+    print(&report, a.format.as_deref())
+}
+
+pub async fn recover(svc: &IncidentService, a: &RecoverArgs) -> Result<(), Failure> {
+    check_env(svc, a.env.as_deref(), &a.id).await?;
+    let req: RecoverRequest = request(serde_json::json!({
+        "id": a.id.trim(), "method": a.method, "resource": a.resource,
+        "namespace": a.namespace, "backup_id": a.backup_id, "args": script_args(&a.args)?,
+    }))?;
+    let report = svc
+        .propose_recover(&req, CLI_PRINCIPAL)
+        .await
+        .map_err(service_failure)?;
+    print(&report, a.format.as_deref())
+}
+
+fn print(r: &PlanReport, format: Option<&str>) -> Result<(), Failure> {
+    let json = match format {
+        Some("json") => true,
+        Some("table") => false,
+        Some(other) => return Err(input(format!("--format {other}: expected json or table"))),
+        None => !std::io::stdout().is_terminal(),
+    };
+    let text = if json {
+        serde_json::to_string_pretty(r).map_err(input)?
+    } else {
+        let mut t = format!("{}\n", r.summary);
+        for c in &r.changes {
+            t.push_str(&format!("  change:  {c}\n"));
+        }
+        for c in &r.inverse {
+            t.push_str(&format!("  inverse: {c}\n"));
+        }
+        t.push_str(&r.next_step);
+        t
+    };
+    writeln!(std::io::stdout().lock(), "{text}").map_err(|e| (crate::cli::EXIT_BACKEND, e.to_string()))
+}

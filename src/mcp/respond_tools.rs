@@ -1,0 +1,265 @@
+//! `incident_contain`, `incident_recover`, `incident_apply`: plan, then apply after a human
+//! approved that exact plan. Approval comes only from a human: the client's confirmation
+//! dialog (elicitation, where the human types the target's name) or out of band
+//! (`incident-mcp approve <plan-id>`). No tool argument counts as approval: the request
+//! types reject unknown fields such as `confirm`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rmcp::{
+    ErrorData as McpError, RoleServer,
+    handler::server::{
+        tool::{InputResponses, IntoCallToolResult, RequestState},
+        wrapper::Parameters,
+    },
+    model::*,
+    schemars,
+    service::{ElicitationError, ElicitationMode, RequestContext},
+    tool, tool_router,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{IncidentServer, convert::ToolError};
+use crate::service::*;
+
+/// Whose plans MCP tools make; approvals are bound to it.
+pub const MCP_PRINCIPAL: &str = "mcp";
+/// Key of the confirmation in a 2026-07-28 `InputRequiredResult` round trip.
+const CONFIRM_KEY: &str = "confirm";
+/// Seconds an approval given through the confirmation dialog stays valid (it is used at once).
+const ELICITED_APPROVAL_TTL: u64 = 120;
+
+/// A per-connection id, recorded in the approver of confirmations given through it.
+pub(super) fn new_session_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!("{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The confirmation form: the human types the target's name.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ConfirmTarget {
+    /// Type the target's name exactly to approve this plan
+    pub name: String,
+}
+rmcp::elicit_safe!(ConfirmTarget);
+
+fn tool_error(e: ServiceError) -> Result<CallToolResponse, McpError> {
+    ToolError(e).into_call_tool_result()
+}
+
+fn result(report: &PlanReport) -> Result<CallToolResponse, McpError> {
+    let v = serde_json::to_value(report).map_err(|e| McpError::internal_error(e.to_string(), None))?;
+    let mut r = CallToolResult::structured(v);
+    r.content.insert(
+        0,
+        ContentBlock::text(format!("{}. {}", report.summary, report.next_step)),
+    );
+    Ok(r.into())
+}
+
+/// What the human answered in the confirmation dialog.
+enum Answer {
+    Typed(String),
+    Declined(&'static str),
+}
+
+#[tool_router(router = respond_tools, vis = "pub(crate)")]
+impl IncidentServer {
+    /// Plan a containment and apply it once a human approves exactly that plan.
+    #[tool(
+        name = "incident_contain",
+        title = "Contain an incident",
+        description = "Plan a containment (isolate a pod, pause a workload, block an IP/CIDR, cordon a node, delete a \
+pod) and apply it only after a human approves that exact plan. The plan lists the exact changes, the blast radius, the \
+dry run and the recorded inverse. If your client shows confirmation dialogs, the human is asked to type the target's \
+name and the plan is applied in the same call; otherwise the plan stays pending until a human runs `incident-mcp \
+approve <plan-id>`, then call incident_apply. You cannot approve: no argument counts as approval. ttl_secs reverts \
+the containment automatically.",
+        output_schema = rmcp::handler::server::tool::schema_for_output::<PlanReport>(),
+        annotations(
+            title = "Contain an incident",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    pub async fn incident_contain(
+        &self,
+        Parameters(req): Parameters<ContainRequest>,
+        InputResponses(inputs): InputResponses,
+        RequestState(state): RequestState,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        match self.svc.propose_contain(&req, MCP_PRINCIPAL).await {
+            Ok(plan) => self.confirm_and_apply(plan, inputs, state, &ctx).await,
+            Err(e) => tool_error(e),
+        }
+    }
+
+    /// Plan a recovery and apply it once a human approves exactly that plan.
+    #[tool(
+        name = "incident_recover",
+        title = "Recover from an incident",
+        description = "Plan a recovery: rollback (a workload to its previous revision), restore (recorded replicas or a \
+backup, backup_id) or revert (undo the incident's latest containment with its recorded inverse), and apply it only \
+after a human approves that exact plan, as for incident_contain.",
+        output_schema = rmcp::handler::server::tool::schema_for_output::<PlanReport>(),
+        annotations(
+            title = "Recover from an incident",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    pub async fn incident_recover(
+        &self,
+        Parameters(req): Parameters<RecoverRequest>,
+        InputResponses(inputs): InputResponses,
+        RequestState(state): RequestState,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        match self.svc.propose_recover(&req, MCP_PRINCIPAL).await {
+            Ok(plan) => self.confirm_and_apply(plan, inputs, state, &ctx).await,
+            Err(e) => tool_error(e),
+        }
+    }
+
+    /// Apply a plan a human approved out of band.
+    #[tool(
+        name = "incident_apply",
+        title = "Apply an approved plan",
+        description = "Apply a pending plan from incident_contain or incident_recover after a human approved it out of \
+band (`incident-mcp approve <plan-id>`). Without that approval nothing happens and the refusal says why. Approvals are \
+single-use: applying the same plan twice changes the world once.",
+        output_schema = rmcp::handler::server::tool::schema_for_output::<PlanReport>(),
+        annotations(
+            title = "Apply an approved plan",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn incident_apply(
+        &self,
+        Parameters(req): Parameters<ApplyRequest>,
+    ) -> Result<CallToolResponse, McpError> {
+        match self.svc.apply_plan(&req.plan_id, MCP_PRINCIPAL).await {
+            Ok(r) => result(&r),
+            Err(e) => tool_error(e),
+        }
+    }
+}
+
+impl IncidentServer {
+    async fn confirm_and_apply(
+        &self,
+        plan: PlanReport,
+        inputs: Option<InputResponses_>,
+        state: Option<String>,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let modern = ctx
+            .protocol_version()
+            .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28);
+        let can_elicit = if modern {
+            ctx.client_capabilities().is_some_and(|c| c.elicitation.is_some())
+        } else {
+            ctx.peer.supported_elicitation_modes().contains(&ElicitationMode::Form)
+        };
+        if !can_elicit {
+            return result(&plan);
+        }
+        let message = format!(
+            "Approve {}? {}. Changes: {}. Inverse (for revert): {}. Type the target's name `{}` to approve; decline to \
+             leave it pending.",
+            plan.plan_id,
+            plan.summary,
+            serde_json::to_string(&plan.changes).unwrap_or_default(),
+            serde_json::to_string(&plan.inverse).unwrap_or_default(),
+            plan.target
+        );
+        let answer = if modern {
+            let Some(v) = inputs.as_ref().and_then(|r| r.get(CONFIRM_KEY)) else {
+                let schema = serde_json::from_value(json!({
+                    "type": "object",
+                    "properties": {"name": {"type": "string", "description": "The target's name"}},
+                    "required": ["name"]
+                }))
+                .map_err(|e| McpError::internal_error(e.to_string(), None))?;
+                let ask = InputRequest::Elicitation(ElicitRequest::new(ElicitRequestParams::FormElicitationParams {
+                    meta: None,
+                    message,
+                    requested_schema: schema,
+                }));
+                let reqs: InputRequests = [(CONFIRM_KEY.to_owned(), ask)].into_iter().collect();
+                return Ok(InputRequiredResult::new(Some(reqs), Some(plan.plan_id.clone())).into());
+            };
+            if state.as_deref() != Some(plan.plan_id.as_str()) {
+                Answer::Declined("plan_changed")
+            } else {
+                match ElicitResult::deserialize(v) {
+                    Ok(ElicitResult {
+                        action: ElicitationAction::Accept,
+                        content: Some(c),
+                        ..
+                    }) => Answer::Typed(c["name"].as_str().unwrap_or_default().to_owned()),
+                    Ok(_) => Answer::Declined("declined"),
+                    Err(_) => Answer::Declined("malformed"),
+                }
+            }
+        } else {
+            match ctx.peer.elicit::<ConfirmTarget>(message).await {
+                Ok(Some(c)) => Answer::Typed(c.name),
+                Ok(None) | Err(ElicitationError::NoContent) => Answer::Declined("no_content"),
+                Err(ElicitationError::UserDeclined) => Answer::Declined("declined"),
+                Err(ElicitationError::UserCancelled) => Answer::Declined("cancelled"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "confirmation dialog failed");
+                    Answer::Declined("dialog_failed")
+                }
+            }
+        };
+        let reason = match answer {
+            Answer::Typed(name) if name == plan.target => None,
+            Answer::Typed(_) => Some("wrong_name"),
+            Answer::Declined(r) => Some(r),
+        };
+        if let Some(reason) = reason {
+            let payload = json!({"env": plan.env, "by": "elicitation", "reason": reason,
+                                 "message": "the human did not confirm the plan; nothing was changed"});
+            if let Err(e) = self
+                .svc
+                .audit_refusal(MCP_PRINCIPAL, plan.incident_id, Some(&plan.plan_id), payload)
+                .await
+            {
+                return tool_error(e);
+            }
+            let mut r = plan;
+            r.status = PlanStatus::NotApplied;
+            r.next_step = format!(
+                "not confirmed ({reason}); nothing was changed. The plan stays pending: a human may still approve it \
+                 with `incident-mcp approve {}`",
+                r.plan_id
+            );
+            return result(&r);
+        }
+        let approver = format!("human:elicitation:{}", self.session);
+        if let Err(e) = self
+            .svc
+            .approve_plan(&plan.plan_id, &approver, ELICITED_APPROVAL_TTL)
+            .await
+        {
+            return tool_error(e);
+        }
+        match self.svc.apply_plan(&plan.plan_id, MCP_PRINCIPAL).await {
+            Ok(r) => result(&r),
+            Err(e) => tool_error(e),
+        }
+    }
+}
+
+type InputResponses_ = rmcp::model::InputResponses;

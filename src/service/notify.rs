@@ -1,0 +1,283 @@
+//! `notify`, lifecycle hooks and the outbox views. Notifications are outbox rows: lifecycle
+//! rows are written in the same transaction as the change that caused them; the dispatcher
+//! (spawned by `serve` and `watch`, or `notify --drain`) delivers them.
+
+use std::sync::Arc;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+use crate::{
+    domain::{DomainError, IncidentId, Status},
+    notify::{
+        Dispatcher, HookEvent, HttpNotifier, SystemClock, config::WebhookConfig, outbox::RetryPolicy, process_env,
+    },
+    store::{DetectHooks, NewOutboxRow, OutboxRow, OutboxStatus, RegisteredHook},
+};
+
+/// Arguments of `incident_notify`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyRequest {
+    /// Incident to notify about, e.g. INC-000001.
+    pub id: IncidentId,
+    /// A configured notification target by name: `jira`, `pagerduty`, `slack` or the name of a
+    /// configured webhook. URLs are not accepted; the error lists the configured names.
+    #[schemars(length(min = 1, max = 64))]
+    pub service: String,
+    /// Optional plain-text note to include (at most 2000 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2000))]
+    pub message: Option<String>,
+}
+
+/// Result of `incident_notify`: the notification is queued in the outbox.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct NotifyReport {
+    /// Outbox row id; receivers see it as the `Idempotency-Key`.
+    pub outbox_id: i64,
+    /// Incident the notification is about.
+    pub incident: IncidentId,
+    /// Target name.
+    pub service: String,
+    /// `pending`, `sent` or `dead` at the time of the answer.
+    pub status: String,
+    /// One-line summary.
+    pub summary: String,
+}
+
+/// Outbox rows (dead letters or all), newest first.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct OutboxList {
+    pub rows: Vec<OutboxRow>,
+    pub count: usize,
+}
+
+/// Stops the background dispatcher when dropped.
+pub struct DispatcherGuard(CancellationToken);
+
+impl Drop for DispatcherGuard {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// The hook event of a lifecycle move.
+fn event_of(to: Status) -> HookEvent {
+    match to {
+        Status::Open => HookEvent::Detect,
+        Status::Acknowledged => HookEvent::Acknowledge,
+        Status::Contained => HookEvent::Contain,
+        Status::Recovered => HookEvent::Recover,
+        Status::Resolved => HookEvent::Resolve,
+    }
+}
+
+impl IncidentService {
+    /// Targets subscribed to `event`: the config's and the registered webhooks.
+    async fn subscribers(&self, event: HookEvent) -> Result<Vec<String>, ServiceError> {
+        let mut out = self.config.notify.subscribers(event);
+        for h in self.store.webhooks().await? {
+            if h.events.iter().any(|e| e == event.as_str()) && !out.contains(&h.name) {
+                out.push(h.name);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Outbox rows for `event` on `id`, one per subscribed target.
+    pub async fn hook_rows(
+        &self,
+        event: HookEvent,
+        id: IncidentId,
+        actor: &str,
+        note: Option<&str>,
+    ) -> Result<Vec<NewOutboxRow>, ServiceError> {
+        Ok(self
+            .subscribers(event)
+            .await?
+            .into_iter()
+            .map(|target| NewOutboxRow {
+                target,
+                event: event.as_str().into(),
+                incident: Some(id),
+                payload: serde_json::json!({ "event": event, "incident": id, "actor": actor, "note": note }),
+            })
+            .collect())
+    }
+
+    /// Rows for a lifecycle move to `to` (committed with the move by the store).
+    pub(super) async fn lifecycle_rows(
+        &self,
+        id: IncidentId,
+        to: Status,
+        actor: &str,
+        note: Option<&str>,
+    ) -> Result<Vec<NewOutboxRow>, ServiceError> {
+        self.hook_rows(event_of(to), id, actor, note).await
+    }
+
+    /// Targets of detection hooks (committed with the findings by the store).
+    pub(super) async fn detect_hooks(&self) -> Result<DetectHooks, ServiceError> {
+        Ok(DetectHooks {
+            targets: self.subscribers(HookEvent::Detect).await?,
+        })
+    }
+
+    /// Enqueues `event` hooks for an incident whose change was committed elsewhere (analysis
+    /// and callers without a transition of their own).
+    pub async fn enqueue_hooks(&self, event: HookEvent, id: IncidentId, actor: &str) -> Result<(), ServiceError> {
+        let rows = self.hook_rows(event, id, actor, None).await?;
+        if !rows.is_empty() {
+            self.store.enqueue_outbox(rows, chrono::Utc::now()).await?;
+        }
+        Ok(())
+    }
+
+    /// Every target name: the config's, then the registered webhooks.
+    async fn target_names(&self) -> Result<Vec<String>, ServiceError> {
+        let mut names: Vec<String> = self
+            .config
+            .notify
+            .target_names()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        for h in self.store.webhooks().await? {
+            if !names.contains(&h.name) {
+                names.push(h.name);
+            }
+        }
+        Ok(names)
+    }
+
+    /// Registers a webhook at run time (CLI only: a human names the URL, a model never does).
+    /// The URL passes the same SSRF guard as the config; the secret is an environment variable name.
+    pub async fn register_hook(&self, hook: RegisteredHook) -> Result<RegisteredHook, ServiceError> {
+        let mut events = Vec::new();
+        for e in &hook.events {
+            let ev: HookEvent = e.parse().map_err(|m: String| DomainError::invalid("event", m))?;
+            events.push(ev);
+        }
+        if events.is_empty() {
+            return Err(DomainError::invalid(
+                "event",
+                "name at least one event: detect, analyze, acknowledge, contain, recover, resolve",
+            )
+            .into());
+        }
+        if self.config.notify.target_names().contains(&hook.name.as_str()) {
+            return Err(
+                DomainError::invalid("name", format!("`{}` is configured in the config file", hook.name)).into(),
+            );
+        }
+        let mut check = self.config.notify.clone();
+        check.webhooks = vec![WebhookConfig {
+            name: hook.name.clone(),
+            url: hook.url.clone(),
+            secret_env: hook.secret_env.clone(),
+            events,
+        }];
+        check.validate().map_err(|m| DomainError::invalid("hook", m))?;
+        self.store.save_webhook(&hook).await?;
+        Ok(hook)
+    }
+
+    /// Removes a registered webhook; false if there was none.
+    pub async fn remove_hook(&self, name: &str) -> Result<bool, ServiceError> {
+        Ok(self.store.delete_webhook(name).await?)
+    }
+
+    /// Registered webhooks, by name.
+    pub async fn registered_hooks(&self) -> Result<Vec<RegisteredHook>, ServiceError> {
+        Ok(self.store.webhooks().await?)
+    }
+
+    /// Queues a notification about an incident to a configured target.
+    pub async fn notify(&self, req: NotifyRequest, caller: Caller) -> Result<NotifyReport, ServiceError> {
+        let names = self.target_names().await?;
+        if !names.contains(&req.service) {
+            let known = if names.is_empty() {
+                "none (configure [notify])".to_owned()
+            } else {
+                names.join(", ")
+            };
+            return Err(DomainError::invalid(
+                "service",
+                format!(
+                    "no notification target named `{}`; configured targets: {known}",
+                    crate::domain::clip(&req.service, 64)
+                ),
+            )
+            .into());
+        }
+        let message = req.message.as_deref().map(str::trim).filter(|m| !m.is_empty());
+        if message.is_some_and(|m| m.chars().count() > 2000) {
+            return Err(DomainError::invalid("message", "longer than 2000 characters").into());
+        }
+        let incident = self
+            .store
+            .get_incident(req.id)
+            .await?
+            .ok_or(ServiceError::NotFound(req.id))?;
+        let row = NewOutboxRow {
+            target: req.service.clone(),
+            event: HookEvent::Notify.as_str().into(),
+            incident: Some(incident.id),
+            payload: serde_json::json!({
+                "event": "notify", "incident": incident.id, "actor": caller.actor, "message": message,
+            }),
+        };
+        let ids = self.store.enqueue_outbox(vec![row], chrono::Utc::now()).await?;
+        let outbox_id = ids.first().copied().unwrap_or_default();
+        Ok(NotifyReport {
+            outbox_id,
+            incident: incident.id,
+            service: req.service.clone(),
+            status: "pending".into(),
+            summary: format!(
+                "notification about {} queued for {} (outbox row {outbox_id}); it is delivered at least once, retried on 429/5xx",
+                incident.id, req.service
+            ),
+        })
+    }
+
+    /// The status of one outbox row.
+    pub async fn outbox_row(&self, id: i64) -> Result<Option<OutboxRow>, ServiceError> {
+        Ok(self.store.outbox_row(id).await?)
+    }
+
+    /// Outbox rows, newest first: dead letters only, or all.
+    pub async fn outbox_list(&self, dead_only: bool, limit: u32) -> Result<OutboxList, ServiceError> {
+        let status = dead_only.then_some(OutboxStatus::Dead);
+        let rows = self.store.outbox_rows(status, limit.clamp(1, 1000)).await?;
+        Ok(OutboxList {
+            count: rows.len(),
+            rows,
+        })
+    }
+
+    /// A dispatcher over this service's store and `[notify]` targets.
+    pub fn dispatcher(&self) -> Result<Dispatcher, ServiceError> {
+        let cfg = self.config.notify.clone();
+        let policy = RetryPolicy::from_config(&cfg);
+        let notifier = HttpNotifier::new(cfg, self.store.clone(), process_env()).map_err(ServiceError::Store)?;
+        Ok(Dispatcher::new(
+            self.store.clone(),
+            Arc::new(notifier),
+            Arc::new(SystemClock),
+            policy,
+        ))
+    }
+
+    /// Delivers the outbox in the background until the guard is dropped (it polls with a read
+    /// and writes only when a row is due).
+    pub fn spawn_dispatcher(&self) -> Result<Option<DispatcherGuard>, ServiceError> {
+        let d = self.dispatcher()?;
+        let stop = CancellationToken::new();
+        tokio::spawn(d.run(stop.clone()));
+        Ok(Some(DispatcherGuard(stop)))
+    }
+}

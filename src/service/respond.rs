@@ -1,0 +1,387 @@
+//! Contain and recover: plan, then apply. Planning validates names, asks the backend for the
+//! exact changes (mutating nothing), checks policy and stores the plan (audited). Applying
+//! needs a human approval of that exact plan hash: the target must still be at the planned
+//! version, the approval is spent together with the `intent` audit entry (committed before
+//! the backend is called), and the result is audited as `application` + `outcome`.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use serde_json::{Value, json};
+
+use super::{IncidentService, ServiceError, respond_types::*};
+use crate::{
+    cluster::{ActionSpec, Backend, BackendError, BackendPlan, Change, DryRun},
+    domain::{
+        DomainError, Env, IncidentId,
+        audit::{AuditKind, NewAuditEntry},
+        k8s_names::{Namespace, is_dns1123_subdomain},
+        plan::Plan,
+        policy::{Action, ActionRequest, PolicyDecision},
+    },
+    store::{OpenActions, StoredPlan},
+};
+
+/// The backends contain/recover act through; an environment without a cluster backend
+/// refuses Kubernetes actions.
+#[derive(Clone, Default)]
+pub struct Backends {
+    /// The Kubernetes backend of each environment that has a cluster configured.
+    pub cluster: BTreeMap<String, Arc<dyn Backend>>,
+    /// The allowlisted-script backend (`resource = "script/ID"`).
+    pub script: Option<Arc<dyn Backend>>,
+}
+
+/// Prefix of a `resource` that names a configured script.
+const SCRIPT_PREFIX: &str = "script/";
+
+pub(super) fn invalid(field: &str, msg: impl Into<String>) -> ServiceError {
+    DomainError::invalid(field, msg).into()
+}
+
+/// Script arguments as [`ActionSpec::params`] (`arg.NAME`).
+fn script_params(args: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    args.iter().map(|(k, v)| (format!("arg.{k}"), v.clone())).collect()
+}
+
+/// The name part of `kind/name` (or the whole resource).
+pub(super) fn target_name(resource: &str) -> &str {
+    resource.rsplit_once('/').map_or(resource, |(_, n)| n)
+}
+
+pub(super) fn backend_error(e: BackendError) -> ServiceError {
+    match e {
+        e @ (BackendError::Changed { .. } | BackendError::Refused(_) | BackendError::NotFound { .. }) => {
+            ServiceError::Conflict(e.to_string())
+        }
+        BackendError::Invalid(m) => invalid("resource", m),
+        e => ServiceError::Backend(e.to_string()),
+    }
+}
+
+impl IncidentService {
+    pub(super) fn backend_for(&self, env: &str, script: bool) -> Result<Arc<dyn Backend>, ServiceError> {
+        let found = if script {
+            self.backends.script.clone()
+        } else {
+            self.backends.cluster.get(env).cloned()
+        };
+        found.ok_or_else(|| {
+            ServiceError::Conflict(if script {
+                "no script backend is configured; script actions are unavailable".into()
+            } else {
+                format!("environment {env} has no cluster configured; containment and recovery are unavailable there")
+            })
+        })
+    }
+
+    /// Audits a refusal that happened outside policy and approval checks (declined
+    /// confirmation, hidden tool, target changed, ...).
+    pub async fn audit_refusal(
+        &self,
+        actor: &str,
+        incident: Option<IncidentId>,
+        plan_id: Option<&str>,
+        payload: Value,
+    ) -> Result<(), ServiceError> {
+        let mut e = NewAuditEntry::new(actor, AuditKind::Refusal, payload);
+        if let Some(id) = incident {
+            e = e.incident(id);
+        }
+        if let Some(p) = plan_id {
+            e = e.plan(p);
+        }
+        self.store.append_audit(e).await?;
+        Ok(())
+    }
+
+    /// Plans a containment for `principal`; nothing is changed.
+    pub async fn propose_contain(&self, req: &ContainRequest, principal: &str) -> Result<PlanReport, ServiceError> {
+        if let Some(t) = req.ttl_secs
+            && !(60..=604_800).contains(&t)
+        {
+            return Err(invalid("ttl_secs", format!("{t} is outside 60..=604800 seconds")));
+        }
+        let args = serde_json::to_value(req).map_err(|e| ServiceError::Backend(e.to_string()))?;
+        let (ns, res) = (req.namespace.clone(), req.resource.clone());
+        self.propose(
+            "incident_contain",
+            args,
+            req.id,
+            req.action.into(),
+            ns,
+            res,
+            script_params(&req.args),
+            principal,
+        )
+        .await
+    }
+
+    /// Plans a recovery (rollback, restore, or revert of the latest containment still in place).
+    pub async fn propose_recover(&self, req: &RecoverRequest, principal: &str) -> Result<PlanReport, ServiceError> {
+        if req.method == RecoverMethod::Revert {
+            return self.propose_revert(req, principal).await;
+        }
+        let Some(resource) = req.resource.clone() else {
+            return Err(invalid(
+                "resource",
+                "rollback and restore need the workload, e.g. deployment/web",
+            ));
+        };
+        let action = match req.method {
+            RecoverMethod::Rollback => Action::Rollback,
+            _ => Action::Restore,
+        };
+        let mut params = script_params(&req.args);
+        if let Some(b) = &req.backup_id {
+            params.insert("backup_id".to_owned(), b.clone());
+        }
+        let args = serde_json::to_value(req).map_err(|e| ServiceError::Backend(e.to_string()))?;
+        self.propose(
+            "incident_recover",
+            args,
+            req.id,
+            action,
+            req.namespace.clone(),
+            resource,
+            params,
+            principal,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn propose(
+        &self,
+        tool: &str,
+        args: Value,
+        id: IncidentId,
+        action: Action,
+        namespace: Option<String>,
+        resource: String,
+        params: BTreeMap<String, String>,
+        principal: &str,
+    ) -> Result<PlanReport, ServiceError> {
+        let incident = self.store.get_incident(id).await?.ok_or(ServiceError::NotFound(id))?;
+        let env = Env::parse(&incident.env)?;
+        let script = resource.strip_prefix(SCRIPT_PREFIX).map(str::to_owned);
+        let name = target_name(&resource).to_owned();
+        if !is_dns1123_subdomain(&name) {
+            let shown = crate::domain::clip(&name, 70);
+            return Err(invalid("resource", format!("`{shown}` is not a valid DNS-1123 name")));
+        }
+        if let Some(ns) = &namespace {
+            Namespace::parse(ns).map_err(|mut e| {
+                e.field = "namespace".into();
+                ServiceError::from(e)
+            })?;
+        }
+        let backend = self.backend_for(env.as_str(), script.is_some())?;
+        let spec = ActionSpec {
+            env: env.to_string(),
+            incident: id.to_string(),
+            action,
+            namespace: namespace.clone(),
+            // The script backend knows scripts by id.
+            resource: script.clone().unwrap_or_else(|| resource.clone()),
+            params,
+        };
+        let bp: BackendPlan = backend.plan(&spec).await.map_err(backend_error)?;
+        let ar = ActionRequest {
+            action,
+            namespace,
+            name: name.clone(),
+            labels: bp.labels.clone(),
+            script,
+            pods: bp.blast_radius.pods,
+            nodes: bp.blast_radius.nodes,
+            healthy_replicas_after: bp.healthy_replicas_after,
+        };
+        if let PolicyDecision::Refuse { reason, .. } = self.check_policy(&env, &ar, Some(id), principal).await? {
+            return Err(ServiceError::Conflict(format!(
+                "refused by policy: {reason}; nothing was changed"
+            )));
+        }
+        if let DryRun::Failed { reason } = &bp.dry_run {
+            let payload = json!({"env": env.as_str(), "by": "dry_run", "reason": "dry_run_failed", "message": reason});
+            self.audit_refusal(principal, Some(id), None, payload).await?;
+            return Err(ServiceError::Conflict(format!(
+                "the server-side dry run refused the change: {reason}; nothing was changed"
+            )));
+        }
+        let to_values = |cs: &[Change]| {
+            cs.iter()
+                .map(|c| serde_json::to_value(c).unwrap_or(Value::Null))
+                .collect()
+        };
+        let plan = Plan {
+            env: env.to_string(),
+            incident_id: Some(id),
+            principal: principal.to_owned(),
+            tool: tool.to_owned(),
+            arguments: args,
+            targets: bp.targets.clone(),
+            changes: to_values(&bp.changes),
+            inverse: to_values(&bp.inverse),
+            blast_radius: bp.blast_radius.clone(),
+        };
+        let stored = self.save_proposal(&plan, principal, &ar, &bp.dry_run).await?;
+        Ok(report(&stored, PlanStatus::Pending, Some(bp.dry_run), None))
+    }
+
+    /// Stores the plan with its `proposal` entry, which also records what policy was checked
+    /// against, so applying can check it again (budgets may have been spent since).
+    async fn save_proposal(
+        &self,
+        plan: &Plan,
+        principal: &str,
+        ar: &ActionRequest,
+        dry_run: &DryRun,
+    ) -> Result<StoredPlan, ServiceError> {
+        let policy = json!({"action": ar.action, "namespace": ar.namespace, "name": ar.name, "labels": ar.labels,
+                            "script": ar.script, "pods": ar.pods, "nodes": ar.nodes,
+                            "healthy_replicas_after": ar.healthy_replicas_after});
+        let mut audit = NewAuditEntry::new(
+            principal,
+            AuditKind::Proposal,
+            json!({"env": plan.env, "tool": plan.tool, "action": ar.action, "arguments": plan.arguments,
+                   "changes": plan.changes.len(), "blast_radius": plan.blast_radius, "dry_run": dry_run,
+                   "policy": policy}),
+        );
+        if let Some(id) = plan.incident_id {
+            audit = audit.incident(id);
+        }
+        Ok(self.store.save_plan(plan, audit).await?)
+    }
+
+    /// A plan undoing the incident's latest containment still in place: its recorded inverse.
+    async fn propose_revert(&self, req: &RecoverRequest, principal: &str) -> Result<PlanReport, ServiceError> {
+        self.store
+            .get_incident(req.id)
+            .await?
+            .ok_or(ServiceError::NotFound(req.id))?;
+        let open = self.store.open_actions(OpenActions::Incident(req.id)).await?;
+        let mut original = None;
+        for a in open {
+            if let Some(p) = self.store.get_plan(&a.plan_id).await?
+                && p.plan.tool == "incident_contain"
+            {
+                original = Some(p);
+                break;
+            }
+        }
+        let Some(orig) = original else {
+            return Err(ServiceError::Conflict(format!(
+                "{} has no containment in place to revert",
+                req.id
+            )));
+        };
+        let o = &orig.plan;
+        let resource = o.arguments["resource"].as_str().unwrap_or_default().to_owned();
+        let namespace = o.arguments["namespace"].as_str().map(str::to_owned);
+        let env = Env::parse(&o.env)?;
+        let ar = ActionRequest {
+            action: Action::Revert,
+            namespace: namespace.clone(),
+            name: target_name(&resource).to_owned(),
+            labels: BTreeMap::new(),
+            script: resource.strip_prefix(SCRIPT_PREFIX).map(str::to_owned),
+            pods: o.blast_radius.pods,
+            nodes: o.blast_radius.nodes,
+            healthy_replicas_after: None,
+        };
+        if let PolicyDecision::Refuse { reason, .. } = self.check_policy(&env, &ar, Some(req.id), principal).await? {
+            return Err(ServiceError::Conflict(format!(
+                "refused by policy: {reason}; nothing was changed"
+            )));
+        }
+        let plan = Plan {
+            env: o.env.clone(),
+            incident_id: Some(req.id),
+            principal: principal.to_owned(),
+            tool: "incident_recover".into(),
+            arguments: json!({"id": req.id, "method": "revert", "reverts": orig.id,
+                              "resource": resource, "namespace": namespace}),
+            targets: Vec::new(),
+            changes: o.inverse.clone(),
+            inverse: o.changes.clone(),
+            blast_radius: o.blast_radius.clone(),
+        };
+        let stored = self.save_proposal(&plan, principal, &ar, &DryRun::NotSupported).await?;
+        Ok(report(&stored, PlanStatus::Pending, None, None))
+    }
+
+    /// A stored plan as a report, e.g. to show a pending plan again.
+    pub async fn plan_report(&self, plan_id: &str) -> Result<PlanReport, ServiceError> {
+        match self.store.get_plan(plan_id).await? {
+            Some(s) => Ok(report(&s, PlanStatus::Pending, None, None)),
+            None => Err(invalid(
+                "plan_id",
+                format!("no plan {}", crate::domain::clip(plan_id, 40)),
+            )),
+        }
+    }
+}
+
+/// A plan's report in `status`.
+pub(super) fn report(
+    s: &StoredPlan,
+    status: PlanStatus,
+    dry_run: Option<DryRun>,
+    outcome: Option<Vec<Value>>,
+) -> PlanReport {
+    let p = &s.plan;
+    let target = target_name(p.arguments["resource"].as_str().unwrap_or_default()).to_owned();
+    let next_step = match status {
+        PlanStatus::Pending => format!(
+            "nothing has changed yet. A human must approve this exact plan: run `incident-mcp approve {}` \
+             (single-use, expires), then call incident_apply with plan_id {}",
+            s.id, s.id
+        ),
+        PlanStatus::Applied => "applied; incident_recover with method revert undoes a containment".into(),
+        PlanStatus::NotApplied => format!("not applied; the plan stays pending: `incident-mcp approve {}`", s.id),
+    };
+    let summary = format!(
+        "{} {} of {target} in env {}: {} change(s), {} pod(s), {} node(s)",
+        s.id,
+        match status {
+            PlanStatus::Pending => "pending",
+            PlanStatus::Applied => "applied",
+            PlanStatus::NotApplied => "not applied",
+        },
+        p.env,
+        p.changes.len(),
+        p.blast_radius.pods,
+        p.blast_radius.nodes
+    );
+    PlanReport {
+        plan_id: s.id.clone(),
+        status,
+        env: p.env.clone(),
+        incident_id: p.incident_id,
+        tool: p.tool.clone(),
+        changes: p.changes.clone(),
+        inverse: p.inverse.clone(),
+        blast_radius: p.blast_radius.clone(),
+        dry_run,
+        target,
+        ttl_secs: p.arguments["ttl_secs"].as_u64(),
+        outcome,
+        next_step,
+        summary,
+    }
+}
+
+/// The policy request recorded with a plan's proposal.
+pub(super) fn recorded_request(payload: &Value) -> Option<ActionRequest> {
+    let p = payload.get("policy")?;
+    Some(ActionRequest {
+        action: p["action"].as_str()?.parse().ok()?,
+        namespace: p["namespace"].as_str().map(str::to_owned),
+        name: p["name"].as_str()?.to_owned(),
+        labels: serde_json::from_value(p["labels"].clone()).ok()?,
+        script: p["script"].as_str().map(str::to_owned),
+        pods: u32::try_from(p["pods"].as_u64()?).ok()?,
+        nodes: u32::try_from(p["nodes"].as_u64()?).ok()?,
+        healthy_replicas_after: p["healthy_replicas_after"].as_u64().and_then(|n| u32::try_from(n).ok()),
+    })
+}

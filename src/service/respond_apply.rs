@@ -1,0 +1,220 @@
+//! Applying an approved plan: the target must still be at the planned version, the approval
+//! is spent together with the `intent` audit entry (committed before the backend is called;
+//! if that write fails nothing is done), and the result is audited as `application` +
+//! `outcome` in one transaction with the applied-action record (TTL, revert).
+
+use chrono::{TimeDelta, Utc};
+use serde_json::{Value, json};
+
+use super::{
+    IncidentService, ServiceError,
+    respond::{backend_error, invalid, recorded_request, report},
+    respond_types::*,
+};
+use crate::{
+    cluster::{BackendError, Change},
+    domain::{
+        Env, IncidentId, Status,
+        audit::{AuditKind, NewAuditEntry},
+        plan::Plan,
+        policy::{Action, PolicyDecision},
+    },
+    store::{AppliedAction, ApprovalUse, StoredPlan},
+};
+
+impl IncidentService {
+    /// Applies a stored plan for `principal` if a human approved exactly it. Refusals are
+    /// audited and change nothing; applying twice changes the world once (approvals are single-use).
+    pub async fn apply_plan(&self, plan_id: &str, principal: &str) -> Result<PlanReport, ServiceError> {
+        let stored = self.store.get_plan(plan_id).await?;
+        let Some(stored) = stored.filter(|s| s.id == plan_id) else {
+            let payload = json!({"reason": "unknown_plan", "message": "no such plan"});
+            self.audit_refusal(principal, None, None, payload).await?;
+            return Err(invalid(
+                "plan_id",
+                format!("no plan {}", crate::domain::clip(plan_id, 40)),
+            ));
+        };
+        let plan = &stored.plan;
+        let refuse = |reason: &str, message: String| {
+            let payload = json!({"env": plan.env, "reason": reason, "message": message});
+            (
+                payload,
+                ServiceError::Conflict(format!("{message}; nothing was changed")),
+            )
+        };
+        let changes: Vec<Change> = match plan.changes.iter().map(|c| serde_json::from_value(c.clone())).collect() {
+            Ok(c) if plan.hash() == stored.hash && plan.id() == stored.id => c,
+            _ => {
+                let (p, e) = refuse("tampered", format!("plan {plan_id} does not match its recorded hash"));
+                self.audit_refusal(principal, plan.incident_id, Some(plan_id), p)
+                    .await?;
+                return Err(e);
+            }
+        };
+        let script = changes.iter().any(|c| matches!(c, Change::Script { .. }));
+        let backend = self.backend_for(&plan.env, script)?;
+        let current = backend.current_versions(&plan.targets).await.map_err(backend_error)?;
+        if current != plan.targets {
+            let (p, e) = refuse(
+                "target_changed",
+                format!(
+                    "target changed since planning (planned {:?}, now {:?}); plan again",
+                    plan.targets, current
+                ),
+            );
+            self.audit_refusal(principal, plan.incident_id, Some(plan_id), p)
+                .await?;
+            return Err(e);
+        }
+        // Policy again, as recorded at planning: budgets may have been spent since.
+        let proposal = self.store.plan_proposal(plan_id).await?;
+        let Some(req) = proposal.as_ref().and_then(|e| recorded_request(&e.payload)) else {
+            let (p, e) = refuse("tampered", format!("plan {plan_id} has no readable proposal entry"));
+            self.audit_refusal(principal, plan.incident_id, Some(plan_id), p)
+                .await?;
+            return Err(e);
+        };
+        let env = Env::parse(&plan.env)?;
+        if let PolicyDecision::Refuse { reason, .. } =
+            self.check_policy(&env, &req, plan.incident_id, principal).await?
+        {
+            return Err(ServiceError::Conflict(format!(
+                "refused by policy: {reason}; nothing was changed"
+            )));
+        }
+        let action = plan_action(plan);
+        let mut intent = NewAuditEntry::new(
+            principal,
+            AuditKind::Intent,
+            json!({"env": plan.env, "tool": plan.tool, "action": action, "changes": plan.changes}),
+        );
+        if let Some(id) = plan.incident_id {
+            intent = intent.incident(id);
+        }
+        let now = Utc::now();
+        let used = self
+            .store
+            .use_approval(ApprovalUse {
+                plan_id: plan_id.to_owned(),
+                caller: principal.to_owned(),
+                current: None,
+                now,
+                intent,
+            })
+            .await?;
+        if let Err(refusal) = used {
+            return Err(ServiceError::Conflict(format!("{refusal}; nothing was changed")));
+        }
+        let env_cfg = self
+            .config
+            .env(&Env::parse(&plan.env)?)
+            .ok_or_else(|| ServiceError::UnknownEnv {
+                env: plan.env.clone(),
+                known: self.config.env_names().join(", "),
+            })?;
+        let result = backend.apply(&plan.env, &env_cfg.policy, &changes).await;
+        self.record_result(&stored, principal, action, result).await
+    }
+
+    async fn record_result(
+        &self,
+        stored: &StoredPlan,
+        actor: &str,
+        action: Action,
+        result: Result<Vec<Value>, BackendError>,
+    ) -> Result<PlanReport, ServiceError> {
+        let plan = &stored.plan;
+        let with_ids = |e: NewAuditEntry| {
+            let e = e.plan(stored.id.clone());
+            match plan.incident_id {
+                Some(id) => e.incident(id),
+                None => e,
+            }
+        };
+        let outcomes = match result {
+            Ok(o) => o,
+            Err(err) => {
+                let payload = json!({"env": plan.env, "status": "failed", "error": err.to_string()});
+                self.store
+                    .finish_action(
+                        None,
+                        vec![with_ids(NewAuditEntry::new(actor, AuditKind::Outcome, payload))],
+                    )
+                    .await?;
+                return Err(backend_error(err));
+            }
+        };
+        let now = Utc::now();
+        let ttl = plan.arguments["ttl_secs"].as_u64();
+        let applied = AppliedAction {
+            plan_id: stored.id.clone(),
+            incident_id: plan.incident_id,
+            env: plan.env.clone(),
+            applied_at: now,
+            expires_at: ttl.map(|t| now + TimeDelta::seconds(t as i64)),
+            reverted_at: None,
+        };
+        let entries = vec![
+            with_ids(NewAuditEntry::new(
+                actor,
+                AuditKind::Application,
+                json!({"env": plan.env, "destructive": action.is_destructive(), "action": action,
+                       "changes": plan.changes.len()}),
+            )),
+            with_ids(NewAuditEntry::new(
+                actor,
+                AuditKind::Outcome,
+                json!({"env": plan.env, "status": "applied", "results": outcomes}),
+            )),
+        ];
+        let record = (plan.tool == "incident_contain").then_some(&applied);
+        self.store.finish_action(record, entries).await?;
+        if let Some(reverted) = plan.arguments["reverts"].as_str() {
+            let entry = with_ids(NewAuditEntry::new(
+                actor,
+                AuditKind::Revert,
+                json!({"reverted": reverted}),
+            ));
+            self.store.mark_reverted(reverted, actor, now, entry).await?;
+        }
+        if let Some(id) = plan.incident_id {
+            let to = if plan.tool == "incident_contain" {
+                Status::Contained
+            } else {
+                Status::Recovered
+            };
+            let note = format!("{action} applied by {actor} ({})", stored.id);
+            self.timeline_move(id, to, actor, &note).await;
+        }
+        Ok(report(stored, PlanStatus::Applied, None, Some(outcomes)))
+    }
+
+    /// Records the action in the incident's timeline by moving it along its lifecycle when
+    /// that move is legal (a containment of an already contained incident changes no status).
+    pub(super) async fn timeline_move(&self, id: IncidentId, to: Status, actor: &str, note: &str) {
+        let hooks = self
+            .lifecycle_rows(id, to, actor, Some(note))
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(%id, error = %e, "cannot read the webhooks; lifecycle notifications skipped");
+                Vec::new()
+            });
+        match self
+            .store
+            .transition_with_outbox(id, to, actor, Some(note), hooks)
+            .await
+        {
+            Ok(t) if t.changed => self.announce(super::IncidentEvent::Changed(id)),
+            Ok(_) => {}
+            Err(e) => tracing::info!(%id, error = %e, "no lifecycle move for the applied action"),
+        }
+    }
+}
+
+/// The policy action a plan performs, from its tool arguments.
+fn plan_action(plan: &Plan) -> Action {
+    let a = &plan.arguments;
+    let raw = a["action"].as_str().or(a["method"].as_str()).unwrap_or("revert");
+    raw.parse().unwrap_or(Action::Revert)
+}

@@ -1,0 +1,183 @@
+//! Request and response types of `incident_contain`, `incident_recover` and `incident_apply`
+//! (MCP, REST and CLI alike). None of them carries anything that counts as approval: unknown
+//! fields such as `confirm` are rejected.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{
+    cluster::DryRun,
+    domain::{IncidentId, plan::BlastRadius, policy::Action},
+};
+
+/// A containment action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ContainAction {
+    /// Quarantine a pod behind a deny-all NetworkPolicy.
+    Isolate,
+    /// Scale a workload (`deployment/NAME`) to zero, recording its replicas.
+    Pause,
+    /// Block an IP or CIDR with a NetworkPolicy.
+    Block,
+    /// Mark a node unschedulable.
+    Cordon,
+    /// Delete one pod (its controller recreates it).
+    DeletePod,
+}
+
+impl From<ContainAction> for Action {
+    fn from(a: ContainAction) -> Self {
+        match a {
+            ContainAction::Isolate => Action::Isolate,
+            ContainAction::Pause => Action::Pause,
+            ContainAction::Block => Action::Block,
+            ContainAction::Cordon => Action::Cordon,
+            ContainAction::DeletePod => Action::DeletePod,
+        }
+    }
+}
+
+/// A recovery method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecoverMethod {
+    /// Roll a workload back to its previous revision.
+    Rollback,
+    /// Restore recorded state (replicas, a backup).
+    Restore,
+    /// Undo the incident's latest containment that is still in place (its recorded inverse).
+    Revert,
+}
+
+/// Schema pattern of a target: an optional `KIND/` prefix (`deployment/`, `script/`, or the
+/// address of a CIDR) and a DNS-1123 name, which the service requires of the part after it.
+pub const RESOURCE_PATTERN: &str = r"^([a-z0-9.:]+/)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+
+/// Schema pattern of a namespace: a DNS-1123 label.
+pub const NAMESPACE_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+
+/// `ttl_secs` as a whole number of seconds. JSON Schema counts `3600.0` as an integer, so an
+/// integral float is accepted too; anything else is refused naming the value.
+pub fn whole_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    use serde::de::Error;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    n.as_u64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && (0.0..=9.0e15).contains(f))
+                .map(|f| f as u64)
+        })
+        .map(Some)
+        .ok_or_else(|| D::Error::custom(format!("expected a whole number of seconds, got {n}")))
+}
+
+/// Arguments of `incident_contain` (body of `PUT /api/incident/contain/{id}` without `id`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContainRequest {
+    /// Incident this containment responds to, e.g. INC-000001.
+    pub id: IncidentId,
+    /// isolate (pod), pause (deployment/NAME), block (IP or CIDR), cordon (node), delete-pod (pod).
+    pub action: ContainAction,
+    /// The target: a pod name, `deployment/NAME`, a node name, an IP/CIDR, or `script/ID` for a
+    /// configured script.
+    #[schemars(length(min = 1, max = 253), pattern(RESOURCE_PATTERN))]
+    pub resource: String,
+    /// Namespace of the target (`scope` is accepted too); omit for cordon.
+    #[serde(default, alias = "scope", skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63), pattern(NAMESPACE_PATTERN))]
+    pub namespace: Option<String>,
+    /// Revert the containment automatically after this many seconds (60-604800).
+    #[serde(default, deserialize_with = "whole_secs", skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 60, max = 604800))]
+    pub ttl_secs: Option<u64>,
+    /// Arguments of a configured script (`resource = script/ID`), by name, as its schema declares.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub args: BTreeMap<String, String>,
+}
+
+/// Arguments of `incident_recover` (body of `POST /api/incident/recover/{id}` without `id`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverRequest {
+    /// Incident this recovery belongs to.
+    pub id: IncidentId,
+    /// rollback or restore (a workload), or revert (the incident's latest containment).
+    pub method: RecoverMethod,
+    /// Workload for rollback/restore (`deployment/NAME`, `statefulset/NAME`) or `script/ID`;
+    /// omit for revert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253), pattern(RESOURCE_PATTERN))]
+    pub resource: Option<String>,
+    /// Namespace of the workload (`scope` is accepted too).
+    #[serde(default, alias = "scope", skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63), pattern(NAMESPACE_PATTERN))]
+    pub namespace: Option<String>,
+    /// Backup to restore (`latest` for the newest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    pub backup_id: Option<String>,
+    /// Arguments of a configured script (`resource = script/ID`), by name, as its schema declares.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub args: BTreeMap<String, String>,
+}
+
+/// Arguments of `incident_apply`: a plan a human approved out of band.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyRequest {
+    /// Plan id (plan-...) returned by incident_contain or incident_recover.
+    #[schemars(length(min = 5, max = 64))]
+    pub plan_id: String,
+}
+
+/// Where a plan stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanStatus {
+    /// Computed and stored; nothing changed. Waiting for a human's approval.
+    Pending,
+    /// Approved and applied.
+    Applied,
+    /// Not applied (not approved, declined, or refused); nothing changed.
+    NotApplied,
+}
+
+/// A plan and what happened to it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PlanReport {
+    pub plan_id: String,
+    pub status: PlanStatus,
+    pub env: String,
+    pub incident_id: Option<IncidentId>,
+    /// The tool that produced the plan.
+    pub tool: String,
+    /// The exact changes (Kubernetes objects and patches, or script + argv).
+    #[schemars(with = "Vec<crate::cluster::Change>")]
+    pub changes: Vec<Value>,
+    /// The recorded inverse of `changes`, applied by revert and TTL expiry.
+    #[schemars(with = "Vec<crate::cluster::Change>")]
+    pub inverse: Vec<Value>,
+    pub blast_radius: BlastRadius,
+    /// The server-side dry run, when the plan was just computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<DryRun>,
+    /// The name a human types to approve through the client's confirmation dialog.
+    pub target: String,
+    /// Automatic revert after this many seconds, if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_secs: Option<u64>,
+    /// Per-change results of the backend, once applied (one JSON object per change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Vec<serde_json::Map<String, Value>>>")]
+    pub outcome: Option<Vec<Value>>,
+    /// What happens next.
+    pub next_step: String,
+    pub summary: String,
+}

@@ -1,0 +1,157 @@
+//! Outbox port: notifications written in the same transaction as the change that caused
+//! them, claimed with a lease by the dispatcher, finished as sent, retried or dead.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::{StoreError, Transition};
+use crate::domain::{IncidentId, Status};
+
+/// A notification to enqueue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewOutboxRow {
+    /// Configured target name (`jira`, `pagerduty`, `slack` or a webhook name).
+    pub target: String,
+    /// `detect`, `contain`, `notify`, ...
+    pub event: String,
+    pub incident: Option<IncidentId>,
+    /// JSON object describing the event (never secrets).
+    pub payload: serde_json::Value,
+}
+
+/// Detection hooks: for every incident a detection run creates or reopens, one row per target.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DetectHooks {
+    pub targets: Vec<String>,
+}
+
+/// Delivery state of an outbox row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxStatus {
+    Pending,
+    Inflight,
+    Sent,
+    Dead,
+}
+
+impl OutboxStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxStatus::Pending => "pending",
+            OutboxStatus::Inflight => "inflight",
+            OutboxStatus::Sent => "sent",
+            OutboxStatus::Dead => "dead",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Self, StoreError> {
+        Ok(match s {
+            "pending" => OutboxStatus::Pending,
+            "inflight" => OutboxStatus::Inflight,
+            "sent" => OutboxStatus::Sent,
+            "dead" => OutboxStatus::Dead,
+            other => return Err(StoreError::Corrupt(format!("outbox status `{other}`"))),
+        })
+    }
+}
+
+/// A stored outbox row.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct OutboxRow {
+    /// Row id; also the `Idempotency-Key` of every delivery attempt.
+    pub id: i64,
+    pub target: String,
+    pub event: String,
+    pub incident: Option<IncidentId>,
+    pub payload: serde_json::Value,
+    pub status: OutboxStatus,
+    /// Attempts made so far.
+    pub attempts: i64,
+    pub next_attempt_at: DateTime<Utc>,
+    pub lease_until: Option<DateTime<Utc>>,
+    /// HTTP status of the last attempt, if it got an answer.
+    pub last_status: Option<i64>,
+    /// Why the last attempt failed (secrets redacted).
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttemptOutcome {
+    Sent {
+        http_status: Option<u16>,
+    },
+    Retry {
+        http_status: Option<u16>,
+        error: String,
+        next_at: DateTime<Utc>,
+    },
+    Dead {
+        http_status: Option<u16>,
+        error: String,
+    },
+}
+
+/// One recorded delivery attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct OutboxAttempt {
+    pub attempt: i64,
+    /// When the attempt started.
+    pub at: DateTime<Utc>,
+    pub http_status: Option<i64>,
+    /// `sent`, `retry` or `dead`.
+    pub outcome: String,
+    pub error: Option<String>,
+}
+
+/// A webhook registered at run time (`hook add`); the secret is an environment variable name.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct RegisteredHook {
+    pub name: String,
+    pub url: String,
+    pub secret_env: String,
+    pub events: Vec<String>,
+}
+
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// Registers (or replaces) a run-time webhook.
+    async fn save_webhook(&self, hook: &RegisteredHook) -> Result<(), StoreError>;
+    /// Removes one; false if there was none.
+    async fn delete_webhook(&self, name: &str) -> Result<bool, StoreError>;
+    /// By name.
+    async fn webhooks(&self) -> Result<Vec<RegisteredHook>, StoreError>;
+    /// `transition` that also enqueues `outbox` in the same transaction when the status changed.
+    async fn transition_with_outbox(
+        &self,
+        id: IncidentId,
+        to: Status,
+        actor: &str,
+        note: Option<&str>,
+        outbox: Vec<NewOutboxRow>,
+    ) -> Result<Transition, StoreError>;
+    /// Enqueues rows in one transaction (explicit notifications, analyze hooks); returns their ids.
+    async fn enqueue_outbox(&self, rows: Vec<NewOutboxRow>, now: DateTime<Utc>) -> Result<Vec<i64>, StoreError>;
+    /// Claims up to `limit` due rows (pending and due, or in flight with an expired lease),
+    /// leasing them until `now + lease_secs`. Rows of one target and incident go in order: a
+    /// row waits while an earlier one of the same pair is undelivered (dead rows do not block).
+    async fn claim_outbox(&self, now: DateTime<Utc>, lease_secs: u64, limit: u32)
+    -> Result<Vec<OutboxRow>, StoreError>;
+    /// Records attempt number `row.attempts + 1` that started at `started` and its outcome.
+    async fn finish_outbox(&self, id: i64, started: DateTime<Utc>, outcome: AttemptOutcome) -> Result<(), StoreError>;
+    /// Rows newest first, optionally only one status.
+    async fn outbox_rows(&self, status: Option<OutboxStatus>, limit: u32) -> Result<Vec<OutboxRow>, StoreError>;
+    async fn outbox_row(&self, id: i64) -> Result<Option<OutboxRow>, StoreError>;
+    /// Oldest first.
+    async fn outbox_attempts(&self, id: i64) -> Result<Vec<OutboxAttempt>, StoreError>;
+    /// The earliest `next_attempt_at` (or lease end) of rows still to deliver.
+    async fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// A target's external reference for an incident (Jira issue key, Slack thread ts).
+    async fn notify_ref(&self, target: &str, incident: IncidentId) -> Result<Option<String>, StoreError>;
+    /// Stores it once; an existing reference wins and is returned.
+    async fn set_notify_ref(&self, target: &str, incident: IncidentId, value: &str) -> Result<String, StoreError>;
+}

@@ -1,0 +1,232 @@
+//! A FAKE Kubernetes API server for the Kubernetes response backend's tests. No kube-apiserver
+//! binary can be installed here, so this in-process axum server stands in for it; the client
+//! side is the real `kube` client. It keeps objects by their REST path and follows the API's
+//! rules for the calls the backend makes:
+//! - GET object / LIST collection (`labelSelector` equality terms, `fieldSelector=spec.nodeName=..`),
+//!   lists are `{Kind}List` with items without `kind`/`apiVersion`, as the API sends them;
+//! - POST (create, `application/json`): 409 `AlreadyExists`, namespace mismatch 400, 201 on success;
+//! - PATCH with `application/merge-patch+json`, `application/strategic-merge-patch+json` (maps only:
+//!   a list in a strategic patch is answered 400 rather than merged wrongly) or
+//!   `application/apply-patch+yaml` (needs `fieldManager`); a `metadata.resourceVersion` in the
+//!   patch is an optimistic-concurrency precondition (409 `Conflict`); a patch that changes
+//!   nothing leaves `resourceVersion` alone; a changed `spec` bumps `metadata.generation`;
+//! - DELETE with `DeleteOptions` body (`preconditions.resourceVersion` → 409 `Conflict`);
+//! - `dryRun=All` (query, or `dryRun: ["All"]` in DeleteOptions) validates and answers without
+//!   storing anything.
+//!
+//! Every request is recorded (method, path, query, content type, body) before it is checked.
+//! Unknown query parameters, a `fieldManager` other than `incident-mcp` on a write, and a missing
+//! bearer token are refused (400/401) with `Status` bodies. `forbid` answers one verb+path 403.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+    thread::JoinHandle,
+};
+
+use axum::Router;
+use serde_json::{Value, json};
+
+#[path = "fake_kube_api_handler.rs"]
+mod handler;
+
+pub const TOKEN: &str = "kube-token-canary-7c41d2";
+pub const FIELD_MANAGER: &str = "incident-mcp";
+
+/// One request as the server saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub query: BTreeMap<String, String>,
+    pub content_type: Option<String>,
+    pub body: Value,
+}
+
+impl Request {
+    pub fn is_dry_run(&self) -> bool {
+        self.query.get("dryRun").map(String::as_str) == Some("All") || self.body.get("dryRun") == Some(&json!(["All"]))
+    }
+    pub fn is_mutating(&self) -> bool {
+        self.method != "GET"
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    objects: BTreeMap<String, Value>,
+    requests: Vec<Request>,
+    forbidden: Vec<(String, String)>,
+    rv: u64,
+}
+
+type Shared = Arc<Mutex<Inner>>;
+
+pub struct FakeKubeApi {
+    pub url: String,
+    state: Shared,
+    dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// (group/version prefix, kind, namespaced) of each plural this server knows.
+fn resource(plural: &str) -> Option<(&'static str, &'static str, bool)> {
+    Some(match plural {
+        "pods" => ("/api/v1", "Pod", true),
+        "nodes" => ("/api/v1", "Node", false),
+        "deployments" => ("/apis/apps/v1", "Deployment", true),
+        "statefulsets" => ("/apis/apps/v1", "StatefulSet", true),
+        "replicasets" => ("/apis/apps/v1", "ReplicaSet", true),
+        "networkpolicies" => ("/apis/networking.k8s.io/v1", "NetworkPolicy", true),
+        _ => return None,
+    })
+}
+
+fn group_suffix(prefix: &str) -> &str {
+    prefix
+        .strip_prefix("/apis/")
+        .map_or("", |g| g.split('/').next().unwrap_or(""))
+}
+
+/// The REST path of an object.
+pub fn path_of(obj: &Value) -> String {
+    let plural = match obj["kind"].as_str().expect("kind") {
+        "Pod" => "pods",
+        "Node" => "nodes",
+        "Deployment" => "deployments",
+        "StatefulSet" => "statefulsets",
+        "ReplicaSet" => "replicasets",
+        "NetworkPolicy" => "networkpolicies",
+        k => panic!("unknown kind {k}"),
+    };
+    let (prefix, _, namespaced) = resource(plural).unwrap();
+    let name = obj["metadata"]["name"].as_str().expect("name");
+    match namespaced {
+        true => format!(
+            "{prefix}/namespaces/{}/{plural}/{name}",
+            obj["metadata"]["namespace"].as_str().expect("ns")
+        ),
+        false => format!("{prefix}/{plural}/{name}"),
+    }
+}
+
+impl FakeKubeApi {
+    pub fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let state = Shared::default();
+        let app = Router::new().fallback(handler::handle).with_state(state.clone());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = rx.await;
+                    })
+                    .await
+                    .expect("serve");
+            });
+        });
+        Self {
+            url,
+            state,
+            dir: tempfile::tempdir().expect("tempdir"),
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// Writes a kubeconfig for this server (bearer token `TOKEN`) and returns its path.
+    pub fn kubeconfig(&self) -> std::path::PathBuf {
+        let path = self.dir.path().join("kubeconfig.yaml");
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\n\
+             contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n\
+             current-context: fake\nusers:\n- name: fake\n  user:\n    token: {TOKEN}\n",
+            self.url
+        );
+        std::fs::write(&path, text).expect("kubeconfig");
+        path
+    }
+
+    /// Stores an object as if created earlier, filling uid/resourceVersion/creationTimestamp.
+    pub fn put(&self, mut obj: Value) {
+        let mut st = self.state.lock().unwrap();
+        st.rv += 1;
+        let uid = format!("uid-{}", obj["metadata"]["name"].as_str().expect("name"));
+        let meta = obj["metadata"].as_object_mut().expect("metadata");
+        meta.entry("uid").or_insert(json!(uid));
+        meta.insert("resourceVersion".into(), json!(st.rv.to_string()));
+        meta.entry("creationTimestamp").or_insert(json!("2026-12-01T10:00:00Z"));
+        meta.entry("generation").or_insert(json!(1));
+        st.objects.insert(path_of(&obj), obj);
+    }
+
+    pub fn get(&self, path: &str) -> Option<Value> {
+        self.state.lock().unwrap().objects.get(path).cloned()
+    }
+
+    /// An outside change: merges `patch` into the object and gives it a new resourceVersion.
+    pub fn modify(&self, path: &str, patch: &Value) {
+        let mut st = self.state.lock().unwrap();
+        st.rv += 1;
+        let rv = st.rv.to_string();
+        let obj = st.objects.get_mut(path).expect("object");
+        merge(obj, patch);
+        obj["metadata"]["resourceVersion"] = json!(rv);
+    }
+
+    /// Answers `method path` with 403 Forbidden from now on.
+    pub fn forbid(&self, method: &str, path: &str) {
+        self.state.lock().unwrap().forbidden.push((method.into(), path.into()));
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    pub fn take_requests(&self) -> Vec<Request> {
+        std::mem::take(&mut self.state.lock().unwrap().requests)
+    }
+
+    pub fn shutdown(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for FakeKubeApi {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// RFC 7386 merge patch.
+pub fn merge(target: &mut Value, patch: &Value) {
+    let Value::Object(p) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    let t = target.as_object_mut().unwrap();
+    for (k, v) in p {
+        if v.is_null() {
+            t.remove(k);
+        } else {
+            merge(t.entry(k.clone()).or_insert(Value::Null), v);
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Shared set-up of the contain/recover tests: the built-in `dev` environment with a policy,
+//! one detected incident, a [`RecordingBackend`] as its cluster, and MCP clients with and
+//! without a confirmation dialog (elicitation).
+#![allow(dead_code)]
+
+use std::{path::Path, sync::Arc};
+
+use incident_mcp::{
+    config::{Config, EXAMPLE_TOML},
+    domain::audit::AuditEntry,
+    service::{Backends, Caller, DetectRequest},
+    store::Store,
+};
+use rmcp::{
+    ClientHandler, ErrorData as McpError, RoleClient,
+    model::{
+        ClientCapabilities, ClientConfig, ElicitRequestParams, ElicitResult, ElicitationAction, Implementation,
+        ProtocolVersion,
+    },
+    service::RequestContext,
+};
+use serde_json::json;
+use sqlx::{Connection, SqliteConnection};
+
+use super::common::Harness;
+use super::recording_backend::RecordingBackend;
+
+pub const POLICY: &str = r#"
+[environments.dev.policy]
+allowed_actions = ["isolate", "pause", "rollback", "restore", "revert"]
+allowed_namespaces = ["shop"]
+resource_patterns = ["web-*"]
+max_destructive_per_incident = 2
+"#;
+
+/// The built-in config with `extra` TOML appended (e.g. [`POLICY`]).
+pub fn config(extra: &str) -> Config {
+    Config::parse_str(&format!("{EXAMPLE_TOML}\n{extra}"), "toml", "<built-in>").expect("test config")
+}
+
+/// A harness whose `dev` environment acts through a fresh recording backend, with INC-000001 detected.
+pub async fn setup() -> (Harness, Arc<RecordingBackend>) {
+    setup_with(RecordingBackend::new()).await
+}
+
+pub async fn setup_with(backend: Arc<RecordingBackend>) -> (Harness, Arc<RecordingBackend>) {
+    let mut h = Harness::with_config(config(POLICY)).await;
+    h.svc = h.svc.clone().with_backends(backends(&backend));
+    detect(&h).await;
+    (h, backend)
+}
+
+pub fn backends(b: &Arc<RecordingBackend>) -> Backends {
+    let mut backends = Backends::default();
+    backends.cluster.insert("dev".into(), b.clone());
+    backends
+}
+
+pub async fn detect(h: &Harness) {
+    let req: DetectRequest = serde_json::from_value(json!({"env": "dev"})).unwrap();
+    let report = h.svc.detect(req, Caller::CLI).await.expect("detect");
+    assert!(!report.incidents.is_empty(), "the sample data opens incidents");
+}
+
+/// The arguments of a containment of `resource` in `ns` for INC-000001.
+pub fn contain_args(resource: &str, ns: &str) -> serde_json::Value {
+    json!({"id": "INC-000001", "action": "isolate", "resource": resource, "namespace": ns})
+}
+
+/// The audit log, oldest first.
+pub async fn audit(h: &Harness) -> Vec<AuditEntry> {
+    let mut log = h.store.audit_recent(1000).await.unwrap();
+    log.reverse();
+    log
+}
+
+/// Refusal reasons in the audit log, oldest first.
+pub async fn refusals(h: &Harness) -> Vec<String> {
+    audit(h)
+        .await
+        .iter()
+        .filter(|e| e.kind == "refusal")
+        .map(|e| e.payload["reason"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Raw SQL on the database file, as someone with write access to it could run.
+pub async fn tamper(db: &Path, statement: &str) {
+    let mut conn = SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query(statement).execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+}
+
+/// What the human does in the confirmation dialog.
+#[derive(Debug, Clone)]
+pub enum Human {
+    Types(String),
+    Declines,
+}
+
+/// A 2025-11-25 client that declares elicitation and answers as `Human` says.
+#[derive(Debug, Clone)]
+pub struct DialogClient {
+    pub human: Human,
+    pub asked: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl DialogClient {
+    pub fn new(human: Human) -> Self {
+        Self {
+            human,
+            asked: Arc::default(),
+        }
+    }
+}
+
+impl ClientHandler for DialogClient {
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, McpError> {
+        if let ElicitRequestParams::FormElicitationParams { message, .. } = &request {
+            self.asked.lock().unwrap().push(message.clone());
+        }
+        Ok(match &self.human {
+            Human::Types(name) => ElicitResult::new(ElicitationAction::Accept).with_content(json!({"name": name})),
+            Human::Declines => ElicitResult::new(ElicitationAction::Decline),
+        })
+    }
+
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::new(
+            ClientCapabilities::builder().enable_elicitation().build(),
+            Implementation::new("dialog-client", "1.0"),
+        )
+        .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE)
+    }
+}
+
+/// A 2025-11-25 client without elicitation.
+#[derive(Debug, Clone, Default)]
+pub struct PlainClient;
+
+impl ClientHandler for PlainClient {
+    fn get_info(&self) -> ClientConfig {
+        super::common::legacy_client()
+    }
+}
