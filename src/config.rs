@@ -297,7 +297,8 @@ pub struct RuleConfig {
     /// `zscore` and `hst` learn each series (metric + labels) as it streams.
     #[serde(default)]
     pub detector: DetectorKind,
-    /// zscore: points in the rolling window (default 60); hst: window_size (default 250).
+    /// zscore: points in the rolling window (default 60); hst: window_size (default 250);
+    /// default: the seasonal period in points (default 1440).
     #[serde(default)]
     pub window: Option<usize>,
     /// zscore: deviations of k standard deviations score 0.8 (default 3).
@@ -335,6 +336,11 @@ pub enum DetectorKind {
     Zscore,
     /// Half-Space Trees per series (River's algorithm, min-max scaled).
     Hst,
+    /// The default detector (what `score --detector default` runs): seasonal baseline, robust
+    /// scale and burst detection combined (`detect::ensemble`); `window` is the seasonal period
+    /// in points (default 1440, a day of minute samples), `k` the deviation that scores 0.8.
+    #[serde(rename = "default", alias = "ensemble")]
+    Ensemble,
 }
 
 impl Config {
@@ -480,8 +486,13 @@ impl Config {
                                 "{at}: `above`/`below` apply to detector = \"threshold\" only; the threshold argument sets the cut-off"
                             ));
                         }
-                        if r.window.is_some_and(|w| !(2..=100_000).contains(&w)) {
-                            return bad(format!("{at}: window must be in 2..=100000"));
+                        let max_window = if r.detector == DetectorKind::Ensemble {
+                            1 << 20
+                        } else {
+                            100_000
+                        };
+                        if r.window.is_some_and(|w| !(2..=max_window).contains(&w)) {
+                            return bad(format!("{at}: window must be in 2..={max_window}"));
                         }
                         if r.k.is_some_and(|k| !(k.is_finite() && k > 0.0)) {
                             return bad(format!("{at}: k must be a positive number"));

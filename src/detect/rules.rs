@@ -8,6 +8,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use super::{
+    ensemble::{Ensemble, EnsembleParams},
     event::{Event, EventBody},
     hst::HstParams,
     log_rules::LogWindow,
@@ -41,8 +42,19 @@ enum Matcher {
 /// Parameters of a statistical rule's per-series model.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum StatSpec {
-    ZScore { window: usize, k: f64 },
-    Hst { window: usize, seed: u64 },
+    ZScore {
+        window: usize,
+        k: f64,
+    },
+    Hst {
+        window: usize,
+        seed: u64,
+    },
+    /// The default detector (`detect::ensemble`): `period` points per season.
+    Ensemble {
+        period: usize,
+        k: f64,
+    },
 }
 
 impl StatSpec {
@@ -59,6 +71,17 @@ impl StatSpec {
                 )
                 .expect("one feature and validated parameters"),
             )),
+            StatSpec::Ensemble { period, k } => SeriesModel::Ensemble(Box::new(
+                Ensemble::new(
+                    EnsembleParams {
+                        period: u32::try_from(period).unwrap_or(u32::MAX),
+                        k,
+                        ..EnsembleParams::default()
+                    },
+                    1,
+                )
+                .expect("one feature and validated parameters"),
+            )),
         }
     }
 
@@ -72,6 +95,7 @@ impl StatSpec {
 enum SeriesModel {
     ZScore(RollingZScore),
     Hst(Box<ScaledHst>),
+    Ensemble(Box<Ensemble>),
 }
 
 impl SeriesModel {
@@ -79,6 +103,7 @@ impl SeriesModel {
         match self {
             SeriesModel::ZScore(z) => z.score_learn_one(v),
             SeriesModel::Hst(h) => h.score_learn_one(&[v]),
+            SeriesModel::Ensemble(e) => e.score_learn_one(&[v]),
         }
     }
 }
@@ -179,6 +204,10 @@ impl RuleSet {
                             DetectorKind::Hst => StatSpec::Hst {
                                 window: r.window.unwrap_or(250),
                                 seed: r.seed.unwrap_or(42),
+                            },
+                            DetectorKind::Ensemble => StatSpec::Ensemble {
+                                period: r.window.unwrap_or(EnsembleParams::default().period as usize),
+                                k: r.k.unwrap_or(3.0),
                             },
                             _ => StatSpec::ZScore {
                                 window: r.window.unwrap_or(60),
@@ -593,5 +622,66 @@ mod tests {
         );
         assert_eq!(metric_score(5.0, None, Some(10.0)), 1.0);
         assert_eq!(metric_score(f64::MAX, Some(1e-300), None), 1.0);
+    }
+
+    /// `detector = "default"` runs the default (ensemble) detector per series: a seasonal
+    /// series with noise stays quiet, an injected jump is found at the jump, and the state
+    /// carries over to the next scan (its points are not learned twice).
+    #[test]
+    fn default_detector_rule_finds_a_jump_in_a_seasonal_series() {
+        let toml = r#"
+[environments.t]
+[[environments.t.sources]]
+name = "m"
+kind = "jsonl"
+path = "builtin:sample"
+
+[[environments.t.rules]]
+name = "latency"
+type = "availability"
+severity = "medium"
+metric = "latency_ms"
+detector = "default"
+window = 60
+entity = "svc/{service}"
+"#;
+        let cfg = Config::parse_str(toml, "toml", "test").expect("valid config");
+        let rules = RuleSet::compile(&cfg.environments["t"].rules, None);
+        let t0 = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut rng = super::super::hst::Mt19937::new(3);
+        let series = |from: usize, to: usize, rng: &mut super::super::hst::Mt19937| -> Vec<Event> {
+            (from..to)
+                .map(|i| {
+                    let season = 20.0 * (i as f64 * std::f64::consts::TAU / 60.0).sin();
+                    let jump = if (700..705).contains(&i) { 400.0 } else { 0.0 };
+                    Event {
+                        ts: t0 + Duration::seconds(i as i64 * 60),
+                        body: EventBody::Metric {
+                            name: "latency_ms".into(),
+                            value: 100.0 + season + 2.0 * rng.random() + jump,
+                        },
+                        labels: BTreeMap::from([("service".to_owned(), "api".to_owned())]),
+                    }
+                })
+                .collect()
+        };
+        let mut states = DetectorStates::default();
+        let quiet = series(0, 600, &mut rng);
+        let found = evaluate(&rules, &quiet, "m", Threshold::DEFAULT, &mut states);
+        assert!(
+            found.is_empty(),
+            "a seasonal series with noise fires nothing: {found:?}"
+        );
+        let later = series(600, 800, &mut rng);
+        let found = evaluate(&rules, &later, "m", Threshold::DEFAULT, &mut states);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].entity, "svc/api");
+        let first = found[0].signals.iter().map(|s| s.observed_at).min().unwrap();
+        assert_eq!(first, t0 + Duration::seconds(700 * 60), "found at the jump");
+        // Re-reading the same points learns nothing new and reports nothing new.
+        let again = evaluate(&rules, &later, "m", Threshold::DEFAULT, &mut states);
+        assert!(again.is_empty(), "{again:?}");
     }
 }
