@@ -4,8 +4,8 @@
 mod common;
 
 use std::{
-    io::{BufRead, BufReader, Write},
-    process::{Child, Command, Stdio},
+    io::Write,
+    process::{Child, Command},
 };
 
 use common::*;
@@ -26,28 +26,9 @@ impl Drop for Server {
 
 /// Starts `serve --http 127.0.0.1:0` and waits for the line announcing the bound address.
 fn start(db: &str, config: &str) -> Server {
-    let mut child = Command::new(bin())
-        .args(["--db", db, "--config", config, "serve", "--http", "127.0.0.1:0"])
-        .env_remove("OPENCLAW_API_KEY")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn server");
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let url = loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "server exited before listening"
-        );
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break format!("http://{}/mcp", rest.split_whitespace().next().unwrap());
-        }
-    };
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in stderr.lines() {});
+    let mut cmd = Command::new(bin());
+    cmd.args(["--db", db, "--config", config, "serve", "--http", "127.0.0.1:0"]);
+    let (child, url) = spawn_http_server(cmd, |_| {});
     Server { child, url }
 }
 

@@ -5,9 +5,8 @@
 mod common;
 
 use std::{
-    io::{BufRead, BufReader},
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Child, Command},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -39,44 +38,21 @@ impl Drop for Server {
 
 /// Starts `serve --http 127.0.0.1:0` with the canaries in its environment; stderr is collected in `log`.
 fn start(dir: &Path, log: &Arc<Mutex<String>>) -> Server {
-    let mut child = Command::new(bin())
-        .args([
-            "--db",
-            &db(dir),
-            "--config",
-            &cfg(dir),
-            "serve",
-            "--http",
-            "127.0.0.1:0",
-        ])
-        .env_remove("OPENCLAW_API_KEY")
-        .env("HOOK_SECRET", HOOK_SECRET)
-        .env("PAGERSERVICE_KEY", PD_KEY)
-        .env("RUST_LOG", "debug")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn server");
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let url = loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "server exited before listening"
-        );
-        log.lock().unwrap().push_str(&line);
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break format!("http://{}/mcp", rest.split_whitespace().next().unwrap());
-        }
-    };
+    let mut cmd = Command::new(bin());
+    cmd.args([
+        "--db",
+        &db(dir),
+        "--config",
+        &cfg(dir),
+        "serve",
+        "--http",
+        "127.0.0.1:0",
+    ])
+    .env("HOOK_SECRET", HOOK_SECRET)
+    .env("PAGERSERVICE_KEY", PD_KEY)
+    .env("RUST_LOG", "debug");
     let log = log.clone();
-    std::thread::spawn(move || {
-        for l in stderr.lines().map_while(Result::ok) {
-            log.lock().unwrap().push_str(&(l + "\n"));
-        }
-    });
+    let (child, url) = spawn_http_server(cmd, move |l| log.lock().unwrap().push_str(l));
     Server { child, url }
 }
 

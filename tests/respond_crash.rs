@@ -10,10 +10,9 @@ mod recording_backend;
 mod respond;
 
 use std::{
-    io::{BufRead, BufReader},
     os::unix::fs::PermissionsExt,
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Child, Command},
 };
 
 use assert_cmd::Command as Cmd;
@@ -34,28 +33,10 @@ impl Drop for Server {
 
 /// `serve --http 127.0.0.1:0`, once it announced its address (after start-up reconciliation).
 fn start(db: &Path, config: &Path) -> Server {
-    let mut child = Command::new(bin())
-        .args(["--db", db.to_str().unwrap(), "--config", config.to_str().unwrap()])
-        .args(["serve", "--http", "127.0.0.1:0"])
-        .env_remove("OPENCLAW_API_KEY")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let url = loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "server exited before listening"
-        );
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break format!("http://{}/mcp", rest.split_whitespace().next().unwrap());
-        }
-    };
-    std::thread::spawn(move || for _ in stderr.lines() {});
+    let mut cmd = Command::new(bin());
+    cmd.args(["--db", db.to_str().unwrap(), "--config", config.to_str().unwrap()])
+        .args(["serve", "--http", "127.0.0.1:0"]);
+    let (child, url) = spawn_http_server(cmd, |_| {});
     Server(child, url)
 }
 

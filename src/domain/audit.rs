@@ -9,25 +9,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{IncidentId, digest, sanitize_untrusted};
+use super::{IncidentId, digest, sanitize_untrusted, untrusted::is_secret_key};
 
 /// `prev_hash` of the first entry.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 const REDACTED: &str = "[REDACTED]";
-const SECRET_KEY_PARTS: &[&str] = &[
-    "password",
-    "passwd",
-    "secret",
-    "token",
-    "api_key",
-    "apikey",
-    "api-key",
-    "authorization",
-    "credential",
-    "private_key",
-    "access_key",
-];
 
 super::incident::string_enum! {
     /// What an audit entry records.
@@ -75,8 +62,7 @@ fn redact(v: Value) -> Value {
         Value::Object(map) => Value::Object(
             map.into_iter()
                 .map(|(k, v)| {
-                    let lower = k.to_ascii_lowercase();
-                    if SECRET_KEY_PARTS.iter().any(|p| lower.contains(p)) {
+                    if is_secret_key(&k) {
                         (k, Value::String(REDACTED.into()))
                     } else {
                         (k, redact(v))

@@ -19,7 +19,14 @@ const SECRET_KEYS: &[&str] = &[
     "bearer",
     "access_key",
     "private_key",
+    "credential",
 ];
+
+/// Whether a field or key name looks like it holds a secret (`db_password`, `X-Api-Key`, ...).
+pub fn is_secret_key(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    SECRET_KEYS.iter().any(|k| lower.contains(k))
+}
 
 /// Clips, strips control characters and redacts `key=value` / `key: value` secrets and bearer tokens.
 pub fn sanitize_untrusted(s: &str) -> String {

@@ -189,3 +189,40 @@ pub fn err_text(result: &CallToolResult) -> String {
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_incident-mcp"))
 }
+
+/// Spawns `cmd`, a `serve --http 127.0.0.1:0` command line (stdin and stdout are nulled, stderr
+/// is read here), and returns the child and its MCP URL once the server announced its bound
+/// address. Every stderr line, before and after that, goes to `on_line`; reading on keeps the
+/// server from blocking on a full pipe.
+pub fn spawn_http_server(
+    mut cmd: std::process::Command,
+    mut on_line: impl FnMut(&str) + Send + 'static,
+) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = cmd
+        .env_remove("OPENCLAW_API_KEY")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn server");
+    let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
+    let mut line = String::new();
+    let url = loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).expect("read server stderr") > 0,
+            "server exited before listening"
+        );
+        on_line(&line);
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break format!("http://{}/mcp", rest.split_whitespace().next().expect("address"));
+        }
+    };
+    std::thread::spawn(move || {
+        for l in stderr.lines().map_while(Result::ok) {
+            on_line(&(l + "\n"));
+        }
+    });
+    (child, url)
+}
