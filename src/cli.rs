@@ -376,14 +376,8 @@ fn db_path(cli: &Cli, cfg: &Config) -> PathBuf {
 async fn service(cli: &Cli, cfg: Config) -> Result<IncidentService, Failure> {
     let path = db_path(cli, &cfg);
     let store = SqliteStore::open(&path).await.map_err(backend)?;
-    // Cluster backends per environment are wired here once environments configure a cluster.
-    let backends = Backends {
-        script: (!cfg.scripts.is_empty()).then(|| {
-            Arc::new(crate::cluster::script::ScriptBackend::new(cfg.scripts.clone()))
-                as Arc<dyn crate::cluster::Backend>
-        }),
-        ..Backends::default()
-    };
+    // Kubernetes backends connect on first use: a bad kubeconfig fails the action, not start-up.
+    let backends = Backends::from_config(&cfg);
     Ok(IncidentService::new(Arc::new(store), Arc::new(cfg)).with_backends(backends))
 }
 

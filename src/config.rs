@@ -140,6 +140,9 @@ pub struct EnvConfig {
     /// `[environments.NAME.policy]`: what contain/recover may touch; the default refuses everything.
     #[serde(default)]
     pub policy: crate::domain::policy::Policy,
+    /// `[environments.NAME.cluster]`: the Kubernetes cluster contain/recover act on (none: refused).
+    #[serde(default)]
+    pub cluster: Option<crate::cluster::connect::ClusterConfig>,
 }
 
 fn default_dedup_window() -> u64 {
@@ -416,6 +419,10 @@ impl Config {
                 return bad(format!(
                     "environment name `{name}` must be lowercase letters, digits, - or _"
                 ));
+            }
+            if let Some(c) = &env.cluster {
+                c.check()
+                    .or_else(|m| bad(format!("environments.{name}.cluster: {m}")))?;
             }
             let mut names = std::collections::HashSet::new();
             for s in &env.sources {

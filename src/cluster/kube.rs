@@ -24,7 +24,7 @@ use ::kube::{
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::{ActionSpec, Backend, BackendError, BackendPlan, Change, DryRun};
+use super::{ActionSpec, Backend, BackendError, BackendPlan, Change, DryRun, Health};
 use crate::domain::{
     plan::TargetVersion,
     policy::{Action, Policy},
@@ -37,6 +37,8 @@ mod apply;
 mod block;
 #[path = "kube_plan.rs"]
 mod plan;
+#[path = "kube_verify.rs"]
+mod verify;
 #[path = "kube_workload.rs"]
 mod workload;
 
@@ -55,11 +57,21 @@ pub const ACTION_ANNOTATION: &str = "incident-mcp/action";
 #[derive(Clone)]
 pub struct KubeBackend {
     client: Client,
+    verify_window: Duration,
 }
 
 impl KubeBackend {
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            verify_window: Duration::from_secs(120),
+        }
+    }
+
+    /// How long [`Backend::verify`] waits for a recovered workload to become healthy (default 120 s).
+    pub fn with_verify_window(mut self, window: Duration) -> Self {
+        self.verify_window = window;
+        self
     }
 
     /// A client from a kubeconfig file (`context`: default the current one) or, without a path,
@@ -187,6 +199,10 @@ impl Backend for KubeBackend {
             }
         }
         Ok(out)
+    }
+
+    async fn verify(&self, changes: &[Change]) -> Result<Health, BackendError> {
+        verify::verify(self, changes, self.verify_window).await
     }
 }
 

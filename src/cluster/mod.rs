@@ -6,6 +6,7 @@
 //! human approval first. It re-checks the policy on every change it is about to make
 //! ([`Backend::apply`] gets the policy), so a bug above it cannot reach a protected namespace.
 
+pub mod connect;
 pub mod kube;
 pub mod script;
 
@@ -142,6 +143,17 @@ pub enum BackendError {
     Unavailable(String),
 }
 
+/// Health of the workloads a recovery changed, once it was applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// Every workload the changes touched is rolled out and available.
+    Healthy,
+    /// The backend cannot tell (scripts), or the changes touched no workload.
+    NotChecked,
+    /// Not healthy within the backend's verification window; says what was missing.
+    Unhealthy(String),
+}
+
 /// A containment/recovery backend.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
@@ -157,4 +169,11 @@ pub trait Backend: Send + Sync + 'static {
     /// already 0, node already cordoned) count as applied, so applying twice changes the world
     /// once. Returns a JSON outcome per change.
     async fn apply(&self, env: &str, policy: &Policy, changes: &[Change]) -> Result<Vec<Value>, BackendError>;
+
+    /// After a recovery's `changes` were applied: waits, up to the backend's own verification
+    /// window, for the workloads they touched to become healthy. Mutates nothing.
+    async fn verify(&self, changes: &[Change]) -> Result<Health, BackendError> {
+        let _ = changes;
+        Ok(Health::NotChecked)
+    }
 }

@@ -3,6 +3,7 @@
 
 mod alerts;
 mod guard;
+mod notify;
 mod openapi;
 mod respond;
 mod rest;
@@ -47,6 +48,7 @@ pub fn app(svc: IncidentService, policy: ToolPolicy, ct: CancellationToken) -> R
         .nest_service("/mcp", mcp)
         .merge(alerts::routes(svc.clone()))
         .merge(respond::routes(svc.clone()))
+        .merge(notify::routes(svc.clone()))
         .merge(rest::routes(svc))
         .layer(middleware::from_fn_with_state(guard.clone(), guard::bearer));
     Router::new()

@@ -16,13 +16,14 @@ use axum::{
 use schemars::{JsonSchema, generate::SchemaSettings};
 use serde_json::{Map, Value, json};
 
+use super::notify::{HOOK_NAME_PATTERN, HookBody, HookList, HookView, NotifyBody};
 use super::respond::{ContainBody, RecoverBody};
 use super::rest::{AckBody, AnalyzeQuery, ApiError, ResolveBody};
 use crate::{
     config::Config,
     service::{
         AlertIntakeReport, AlertmanagerPayload, Analysis, DetectReport, DetectRequest, IncidentDetail, IncidentList,
-        LifecycleResult, ListRequest, PlanReport,
+        LifecycleResult, ListRequest, NotifyReport, PlanReport,
     },
 };
 
@@ -114,6 +115,8 @@ struct Deployment {
     envs: Vec<(String, Vec<String>)>,
     /// Whether REST calls need `Authorization: Bearer <key>`.
     auth: bool,
+    /// Notification targets named in the config (`jira`, ..., webhook names).
+    targets: Vec<String>,
 }
 
 impl Deployment {
@@ -125,6 +128,7 @@ impl Deployment {
                 .map(|(name, env)| (name.clone(), env.sources.iter().map(|s| s.name().to_owned()).collect()))
                 .collect(),
             auth: cfg.api_key().is_some(),
+            targets: cfg.notify.target_names().into_iter().map(str::to_owned).collect(),
         }
     }
 }
@@ -302,6 +306,10 @@ fn build(dep: Option<&Deployment>) -> Value {
         .and_then(|d| d.envs.first())
         .map_or("dev", |(name, _)| name.as_str());
 
+    let example_target = dep
+        .and_then(|d| d.targets.first())
+        .map_or("pagerduty", String::as_str)
+        .to_owned();
     let id = || vec![id_param()];
     let mut analyze_params = id();
     analyze_params.extend(s.query_params::<AnalyzeQuery>());
@@ -401,6 +409,53 @@ fn build(dep: Option<&Deployment>) -> Value {
         },
         Op {
             method: "post",
+            path: "/api/incident/notify/{id}",
+            id: "notify",
+            summary: "Queue a notification about an incident to a named target; 202 with the outbox row \
+                      (delivered at least once by the dispatcher)",
+            ok: s.resp::<NotifyReport>(),
+            codes: &[BadRequest, NotFound, Unavailable],
+            params: id(),
+            body: Some((s.req::<NotifyBody>(), true, json!({ "service": example_target }))),
+        },
+        Op {
+            method: "post",
+            path: "/api/hooks",
+            id: "addHook",
+            summary: "Register (or replace) a signed webhook for lifecycle events; 201 with the hook (origin only)",
+            ok: s.resp::<HookView>(),
+            codes: &[BadRequest, Unavailable],
+            params: vec![],
+            body: Some((
+                s.req::<HookBody>(),
+                true,
+                json!({ "name": "ops-hook", "url": "https://hooks.example.com/incidents", "events": ["detect", "resolve"] }),
+            )),
+        },
+        Op {
+            method: "get",
+            path: "/api/hooks",
+            id: "listHooks",
+            summary: "Webhooks registered at run time (config-file webhooks are not listed)",
+            ok: s.resp::<HookList>(),
+            codes: &[Unavailable],
+            params: vec![],
+            body: None,
+        },
+        Op {
+            method: "delete",
+            path: "/api/hooks/{name}",
+            id: "removeHook",
+            summary: "Remove a registered webhook; 204, or 404 when there is none of that name",
+            ok: json!({}),
+            codes: &[BadRequest, NotFound, Unavailable],
+            params: vec![json!({ "name": "name", "in": "path", "required": true,
+                "schema": { "type": "string", "pattern": HOOK_NAME_PATTERN, "minLength": 1, "maxLength": 64 },
+                "description": "Name of a registered webhook", "example": "seed-hook" })],
+            body: None,
+        },
+        Op {
+            method: "post",
             path: "/api/alerts",
             id: "receiveAlerts",
             summary: "Alertmanager webhook receiver (payload version 4): firing alerts open or update incidents, resolved alerts are noted",
@@ -414,14 +469,25 @@ fn build(dep: Option<&Deployment>) -> Value {
     for op in ops {
         let (path, method) = (op.path, op.method);
         let mut rendered = op.render(&r);
-        // Planning answers 202 Accepted: the plan waits for a human's approval.
-        if matches!(path, "/api/incident/contain/{id}" | "/api/incident/recover/{id}")
-            && let Some(m) = rendered["responses"].as_object_mut()
-            && let Some(ok) = m.remove("200")
+        // Planning and queueing answer 202 Accepted, registering 201 Created, removing 204.
+        let status = match (method, path) {
+            (_, "/api/incident/contain/{id}" | "/api/incident/recover/{id}" | "/api/incident/notify/{id}") => "202",
+            ("post", "/api/hooks") => "201",
+            ("delete", _) => "204",
+            _ => "200",
+        };
+        if let Some(m) = rendered["responses"].as_object_mut()
+            && status != "200"
+            && let Some(mut ok) = m.remove("200")
         {
-            m.insert("202".into(), ok);
+            if status == "204" {
+                ok = json!({ "description": "Removed" });
+                m.insert("404".into(), r.json("No registered webhook of that name"));
+            }
+            m.insert(status.into(), ok);
         }
-        paths.insert(path.into(), json!({ method: rendered }));
+        let entry = paths.entry(path).or_insert_with(|| json!({}));
+        entry[method] = rendered;
     }
     let health = json!({ "operationId": "health", "summary": "Liveness probe (never needs the bearer key)",
         "security": [], "responses": {
@@ -436,6 +502,7 @@ fn build(dep: Option<&Deployment>) -> Value {
     {
         schemas.insert("DetectRequest".into(), detect_request_for(&generic, &d.envs));
     }
+    narrow_notify_schemas(&mut schemas, dep);
     let mut components = json!({ "schemas": schemas });
     if auth {
         components["securitySchemes"] = json!({ "bearer": { "type": "http", "scheme": "bearer",
@@ -453,6 +520,38 @@ fn build(dep: Option<&Deployment>) -> Value {
         "paths": paths,
         "components": components
     })
+}
+
+/// The served document knows the configured targets: `service` of a notification is one of
+/// them (a webhook registered at run time is accepted too), and a registered hook may not take
+/// a vendor's or a configured target's name.
+fn narrow_notify_schemas(schemas: &mut Map<String, Value>, dep: Option<&Deployment>) {
+    let mut taken: Vec<String> = crate::notify::config::VENDORS.iter().map(|v| v.to_string()).collect();
+    if let Some(d) = dep {
+        for t in &d.targets {
+            if !taken.contains(t) {
+                taken.push(t.clone());
+            }
+        }
+        if !d.targets.is_empty()
+            && let Some(service) = schemas
+                .get_mut("NotifyBody")
+                .and_then(|b| b["properties"].get_mut("service"))
+        {
+            let desc = format!(
+                "{} Listed: the targets in this server's configuration; webhooks registered at run time \
+                 (`GET /api/hooks`) are accepted too.",
+                service["description"].as_str().unwrap_or_default()
+            );
+            *service = json!({ "type": "string", "enum": d.targets, "description": desc });
+        }
+    }
+    if let Some(name) = schemas
+        .get_mut("HookBody")
+        .and_then(|b| b["properties"].get_mut("name"))
+    {
+        name["not"] = json!({ "enum": taken });
+    }
 }
 
 /// The document for any configuration: `env` and `source` are free-form names, and every
@@ -493,7 +592,12 @@ mod tests {
     fn every_ref_resolves() {
         let doc = openapi_document();
         refs_resolve(&doc);
-        assert_eq!(doc["paths"].as_object().unwrap().len(), 10);
+        assert_eq!(doc["paths"].as_object().unwrap().len(), 13);
+        let hooks = &doc["paths"]["/api/hooks"];
+        assert!(hooks["get"].is_object() && hooks["post"]["responses"]["201"].is_object());
+        let del = &doc["paths"]["/api/hooks/{name}"]["delete"]["responses"];
+        assert!(del["204"].get("content").is_none() && del["404"].is_object() && del.get("200").is_none());
+        assert!(doc["paths"]["/api/incident/notify/{id}"]["post"]["responses"]["202"].is_object());
     }
 
     #[test]
@@ -508,6 +612,11 @@ mod tests {
         // No key configured: no security requirement and no 401.
         let get = &doc["paths"]["/api/incident/{id}"]["get"];
         assert!(get.get("security").is_none() && get["responses"].get("401").is_none());
+
+        let notify = &doc["components"]["schemas"]["NotifyBody"]["properties"]["service"];
+        assert_eq!(notify["pattern"], HOOK_NAME_PATTERN, "no targets configured: any name");
+        let taken = &doc["components"]["schemas"]["HookBody"]["properties"]["name"]["not"]["enum"];
+        assert_eq!(taken, &json!(["jira", "pagerduty", "slack"]));
 
         cfg.api_key = Some(secrecy::SecretString::from("k"));
         let mut staging = cfg.environments["dev"].clone();

@@ -44,7 +44,7 @@ pub(super) struct RestError {
 }
 
 impl RestError {
-    fn new(status: StatusCode, error: &str, field: Option<&str>) -> Self {
+    pub(super) fn new(status: StatusCode, error: &str, field: Option<&str>) -> Self {
         RestError {
             status,
             body: ApiError {

@@ -8,7 +8,7 @@ use super::{IncidentService, ServiceError};
 use crate::domain::{
     Env, IncidentId,
     audit::{AuditKind, NewAuditEntry},
-    policy::{ActionRequest, PolicyDecision},
+    policy::{ActionRequest, PolicyDecision, RefusalKind, Usage},
 };
 
 impl IncidentService {
@@ -54,5 +54,38 @@ impl IncidentService {
             self.store.append_audit(entry).await?;
         }
         Ok(decision)
+    }
+
+    /// The part of the policy decided before the backend is asked anything (action, name,
+    /// namespace): a protected or unlisted namespace never sees even a read or a dry run.
+    /// Returns the audited refusal's reason; `None` leaves the decision to [`Self::check_policy`]
+    /// once the backend's plan is known.
+    pub(super) async fn early_refusal(
+        &self,
+        env: &Env,
+        req: &ActionRequest,
+        incident: IncidentId,
+        actor: &str,
+    ) -> Result<Option<String>, ServiceError> {
+        let Some(env_cfg) = self.config.env(env) else {
+            return Ok(None);
+        };
+        let early = matches!(
+            env_cfg.policy.evaluate(env.as_str(), req, Usage::default()),
+            PolicyDecision::Refuse {
+                kind: RefusalKind::ActionNotAllowed
+                    | RefusalKind::InvalidName
+                    | RefusalKind::ProtectedNamespace
+                    | RefusalKind::NamespaceNotAllowed,
+                ..
+            }
+        );
+        if !early {
+            return Ok(None);
+        }
+        Ok(match self.check_policy(env, req, Some(incident), actor).await? {
+            PolicyDecision::Refuse { reason, .. } => Some(reason),
+            PolicyDecision::Allow => None,
+        })
     }
 }

@@ -16,6 +16,7 @@ mod respond;
 mod respond_apply;
 mod respond_ttl;
 mod respond_types;
+mod respond_verify;
 mod types;
 
 use std::sync::Arc;
@@ -31,7 +32,6 @@ pub use audit::{AuditList, AuditVerification};
 pub use error::{ErrorClass, ServiceError};
 pub use notify::{DispatcherGuard, NotifyReport, NotifyRequest, OutboxList};
 pub use progress::{NoProgress, Progress};
-pub use respond::Backends;
 pub use respond_ttl::{RECONCILE_ACTOR, TTL_ACTOR};
 pub use respond_types::*;
 pub use types::*;

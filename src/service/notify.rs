@@ -168,6 +168,31 @@ impl IncidentService {
             )
             .into());
         }
+        let ok_name = !hook.name.is_empty()
+            && hook.name.len() <= 64
+            && hook
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !ok_name || crate::notify::config::VENDORS.contains(&hook.name.as_str()) {
+            return Err(DomainError::invalid(
+                "name",
+                "1-64 letters, digits, - or _, other than jira, pagerduty, slack",
+            )
+            .into());
+        }
+        crate::notify::config::check_url(&hook.url, self.config.notify.allow_insecure_loopback)
+            .map_err(|why| DomainError::invalid("url", why))?;
+        if hook.secret_env.is_empty()
+            || hook.secret_env.len() > 128
+            || !hook.secret_env.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(DomainError::invalid(
+                "secret_env",
+                "must name an environment variable (1-128 letters, digits, _)",
+            )
+            .into());
+        }
         if self.config.notify.target_names().contains(&hook.name.as_str()) {
             return Err(
                 DomainError::invalid("name", format!("`{}` is configured in the config file", hook.name)).into(),

@@ -21,16 +21,6 @@ use crate::{
     store::{OpenActions, StoredPlan},
 };
 
-/// The backends contain/recover act through; an environment without a cluster backend
-/// refuses Kubernetes actions.
-#[derive(Clone, Default)]
-pub struct Backends {
-    /// The Kubernetes backend of each environment that has a cluster configured.
-    pub cluster: BTreeMap<String, Arc<dyn Backend>>,
-    /// The allowlisted-script backend (`resource = "script/ID"`).
-    pub script: Option<Arc<dyn Backend>>,
-}
-
 /// Prefix of a `resource` that names a configured script.
 const SCRIPT_PREFIX: &str = "script/";
 
@@ -174,6 +164,21 @@ impl IncidentService {
                 e.field = "namespace".into();
                 ServiceError::from(e)
             })?;
+        }
+        let early = ActionRequest {
+            action,
+            namespace: namespace.clone(),
+            name: name.clone(),
+            labels: BTreeMap::new(),
+            script: script.clone(),
+            pods: 0,
+            nodes: 0,
+            healthy_replicas_after: None,
+        };
+        if let Some(reason) = self.early_refusal(&env, &early, id, principal).await? {
+            return Err(ServiceError::Conflict(format!(
+                "refused by policy: {reason}; nothing was changed"
+            )));
         }
         let backend = self.backend_for(env.as_str(), script.is_some())?;
         let spec = ActionSpec {

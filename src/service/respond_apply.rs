@@ -114,7 +114,12 @@ impl IncidentService {
                 known: self.config.env_names().join(", "),
             })?;
         let result = backend.apply(&plan.env, &env_cfg.policy, &changes).await;
-        self.record_result(&stored, principal, action, result).await
+        let report = self.record_result(&stored, principal, action, result).await?;
+        if matches!(action, Action::Rollback | Action::Restore) {
+            self.verify_recovery(&stored, principal, &backend, &changes, &env_cfg.policy)
+                .await?;
+        }
+        Ok(report)
     }
 
     async fn record_result(

@@ -2,14 +2,14 @@
 //! (MCP, REST and CLI alike). None of them carries anything that counts as approval: unknown
 //! fields such as `confirm` are rejected.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{
-    cluster::DryRun,
+    cluster::{Backend, DryRun},
     domain::{IncidentId, plan::BlastRadius, policy::Action},
 };
 
@@ -180,4 +180,33 @@ pub struct PlanReport {
     /// What happens next.
     pub next_step: String,
     pub summary: String,
+}
+
+/// The backends contain/recover act through; an environment without a cluster backend
+/// refuses Kubernetes actions.
+#[derive(Clone, Default)]
+pub struct Backends {
+    /// The Kubernetes backend of each environment that has a cluster configured.
+    pub cluster: BTreeMap<String, Arc<dyn Backend>>,
+    /// The allowlisted-script backend (`resource = "script/ID"`).
+    pub script: Option<Arc<dyn Backend>>,
+}
+
+impl Backends {
+    /// The backends a config describes: a lazily connecting Kubernetes backend for each
+    /// environment with a `[environments.NAME.cluster]` table, the script backend when
+    /// `[[scripts]]` are configured. Nothing is connected here.
+    pub fn from_config(cfg: &crate::config::Config) -> Self {
+        use crate::cluster::{connect::LazyKube, script::ScriptBackend};
+        let base = cfg.base_dir.as_deref();
+        let cluster = cfg.environments.iter().filter_map(|(name, env)| {
+            let c = env.cluster.as_ref()?;
+            Some((name.clone(), Arc::new(LazyKube::new(c, base)) as Arc<dyn Backend>))
+        });
+        Self {
+            cluster: cluster.collect(),
+            script: (!cfg.scripts.is_empty())
+                .then(|| Arc::new(ScriptBackend::new(cfg.scripts.clone())) as Arc<dyn Backend>),
+        }
+    }
 }

@@ -53,7 +53,19 @@ trap cleanup EXIT INT TERM
 # ("incident-mcp listening on http://127.0.0.1:PORT ..."), so there is no port race.
 log "starting $BIN"
 : >"$WORK/server.log" # exists before the reader below looks at it
-OPENCLAW_API_KEY="$API_KEY" "$BIN" --db "$WORK/incidents.db" serve --http 127.0.0.1:0 \
+# The built-in configuration plus one webhook target, so that `POST /api/incident/notify/{id}`
+# has a schema-valid `service`. Its secret variable is unset: a queued row goes to the dead
+# letters without any network traffic.
+"$BIN" config default >"$WORK/config.toml"
+cat >>"$WORK/config.toml" <<'TOML'
+
+[notify]
+[[notify.webhooks]]
+name = "ops"
+url = "https://hooks.example.invalid/incidents"
+secret_env = "SCHEMATHESIS_UNSET_HOOK_SECRET"
+TOML
+OPENCLAW_API_KEY="$API_KEY" "$BIN" --db "$WORK/incidents.db" --config "$WORK/config.toml" serve --http 127.0.0.1:0 \
     >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 
@@ -83,19 +95,32 @@ log "server ready at $BASE"
 # Seed two incidents so that id-taking operations can reach their 200/409 paths too.
 curl --silent --fail --max-time 30 -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json' \
     -d '{"env":"dev"}' "$BASE/api/incident/detect" >/dev/null
+# And a registered webhook, so that `DELETE /api/hooks/{name}` (example `seed-hook`) can reach 204.
+curl --silent --fail --max-time 30 -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json' \
+    -d '{"name":"seed-hook","url":"https://hooks.example.invalid/seed","events":["resolve"],"secret_env":"SCHEMATHESIS_UNSET_HOOK_SECRET"}' \
+    "$BASE/api/hooks" >/dev/null
 
-log "running schemathesis $SCHEMATHESIS_VERSION (max $MAX_EXAMPLES examples per operation, seed $SEED)"
 # Run from the scratch directory: schemathesis keeps a `.schemathesis/` crash cache in its
 # working directory, which must not land in the repository (and would make runs depend on
 # earlier ones).
 cd "$WORK"
-"$VENV/bin/schemathesis" --config-file "$ROOT/tests/rest/schemathesis.toml" run "$BASE/api/openapi.json" \
-    --checks all \
-    --header "Authorization: Bearer $API_KEY" \
-    --max-examples "$MAX_EXAMPLES" \
-    --seed "$SEED" \
-    --generation-database none \
-    --workers 1 \
-    --request-timeout 30 \
-    --no-color \
-    "$@"
+st_run() {
+    "$VENV/bin/schemathesis" --config-file "$ROOT/tests/rest/schemathesis.toml" run "$BASE/api/openapi.json" \
+        --checks all \
+        --header "Authorization: Bearer $API_KEY" \
+        --max-examples "$MAX_EXAMPLES" \
+        --seed "$SEED" \
+        --generation-database none \
+        --workers 1 \
+        --request-timeout 30 \
+        --no-color \
+        "$@"
+}
+# Two passes. A webhook registered by `POST /api/hooks` becomes a valid `service` of
+# `POST /api/incident/notify/{id}` although the served document (rendered at start-up) cannot
+# list it, so a negative notify test could name a hook the run itself created. Registering
+# therefore runs last, alone, after every other operation.
+log "running schemathesis $SCHEMATHESIS_VERSION (max $MAX_EXAMPLES examples per operation, seed $SEED)"
+st_run --exclude-operation-id addHook "$@"
+log "running schemathesis on addHook"
+st_run --include-operation-id addHook "$@"

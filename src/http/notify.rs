@@ -1,0 +1,226 @@
+//! `POST /api/incident/notify/{id}` (queue a notification through the outbox, 202) and the
+//! run-time webhooks: `POST /api/hooks` (201), `GET /api/hooks`, `DELETE /api/hooks/{name}`
+//! (204/404). Hooks are shown by origin only: a URL's path and query may carry a token.
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{Path, State, rejection::BytesRejection, rejection::PathRejection},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{delete, post},
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::rest::{RestError, json_body, parse_id};
+use crate::{
+    domain::{DomainError, clip},
+    notify::HookEvent,
+    service::*,
+    store::RegisteredHook,
+};
+
+/// The signing secret's environment variable when `POST /api/hooks` names none.
+pub const DEFAULT_HOOK_SECRET_ENV: &str = "INCIDENT_MCP_WEBHOOK_SECRET";
+
+/// Names the REST API accepts for a hook (what the service accepts, as a regex).
+pub const HOOK_NAME_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}$";
+
+/// An https URL the SSRF guard and the URL parser accept: lower-case DNS labels (the last
+/// one starting with a letter, so it is never read as an IPv4 address), an optional port
+/// and a path of unreserved characters. No credentials, query or fragment.
+pub const HOOK_URL_PATTERN: &str =
+    r"^https://([a-z0-9]{1,63}\.){0,4}[a-z][a-z0-9]{0,62}(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]{0,64}){0,8}$";
+
+/// Body of `POST /api/incident/notify/{id}`: `incident_notify`'s arguments without `id`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyBody {
+    /// A notification target by name: `jira`, `pagerduty`, `slack`, a configured webhook or one
+    /// registered with `POST /api/hooks`. URLs are not accepted.
+    #[schemars(length(min = 1, max = 64), pattern(HOOK_NAME_PATTERN))]
+    pub service: String,
+    /// Optional plain-text note to include (at most 2000 characters).
+    #[serde(default)]
+    #[schemars(length(max = 2000))]
+    pub message: Option<String>,
+}
+
+/// Body of `POST /api/hooks`: registers (or replaces) a signed webhook.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HookBody {
+    /// Name the notify tool and routes use for it; not jira, pagerduty, slack or a configured target.
+    #[schemars(length(min = 1, max = 64), pattern(HOOK_NAME_PATTERN))]
+    pub name: String,
+    /// `https://` URL receiving the signed JSON posts (no credentials; http only for loopback
+    /// when the server allows insecure loopback).
+    #[schemars(pattern(HOOK_URL_PATTERN))]
+    pub url: String,
+    /// Lifecycle events to send: detect, analyze, acknowledge, contain, recover, resolve.
+    #[schemars(schema_with = "lifecycle_events")]
+    pub events: Vec<HookEvent>,
+    /// Environment variable of the server holding the HMAC-SHA256 signing secret
+    /// (default `INCIDENT_MCP_WEBHOOK_SECRET`). The secret itself is never sent.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 128), pattern("^[A-Za-z0-9_]{1,128}$"))]
+    pub secret_env: Option<String>,
+}
+
+fn lifecycle_events(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let events: Vec<&str> = LIFECYCLE.iter().map(|e| e.as_str()).collect();
+    schemars::json_schema!({
+        "type": "array", "minItems": 1, "maxItems": 6, "uniqueItems": true,
+        "items": { "type": "string", "enum": events },
+        "description": "Lifecycle events to send: detect, analyze, acknowledge, contain, recover, resolve."
+    })
+}
+
+const LIFECYCLE: [HookEvent; 6] = [
+    HookEvent::Detect,
+    HookEvent::Analyze,
+    HookEvent::Acknowledge,
+    HookEvent::Contain,
+    HookEvent::Recover,
+    HookEvent::Resolve,
+];
+
+/// A registered webhook as the API shows it: the URL's origin only, never its path or query.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct HookView {
+    pub name: String,
+    /// `scheme://host[:port]` of the URL (its path and query are not shown).
+    pub origin: String,
+    /// Environment variable holding the signing secret (the name, not the value).
+    pub secret_env: String,
+    pub events: Vec<String>,
+}
+
+impl From<RegisteredHook> for HookView {
+    fn from(h: RegisteredHook) -> Self {
+        let origin = reqwest::Url::parse(&h.url)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_else(|_| "(invalid URL)".into());
+        HookView {
+            name: h.name,
+            origin,
+            secret_env: h.secret_env,
+            events: h.events,
+        }
+    }
+}
+
+/// `GET /api/hooks`: the webhooks registered at run time, by name (config-file ones are not listed).
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct HookList {
+    pub hooks: Vec<HookView>,
+    pub count: usize,
+}
+
+pub fn routes(svc: IncidentService) -> Router {
+    Router::new()
+        .route("/api/incident/notify/{id}", post(notify))
+        .route("/api/hooks", post(add_hook).get(list_hooks))
+        .route("/api/hooks/{name}", delete(remove_hook))
+        .with_state(svc)
+}
+
+fn invalid(field: &str, msg: impl Into<String>) -> RestError {
+    RestError::from(ServiceError::from(DomainError::invalid(field, msg)))
+}
+
+async fn notify(
+    State(svc): State<IncidentService>,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<NotifyReport>), RestError> {
+    let id = parse_id(id)?;
+    let b: NotifyBody = json_body(&headers, body, None)?;
+    if b.message.as_ref().is_some_and(|m| m.chars().count() > 2000) {
+        return Err(invalid("message", "longer than 2000 characters"));
+    }
+    let req = NotifyRequest {
+        id,
+        service: b.service,
+        message: b.message,
+    };
+    Ok((StatusCode::ACCEPTED, Json(svc.notify(req, Caller::REST).await?)))
+}
+
+async fn add_hook(
+    State(svc): State<IncidentService>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<HookView>), RestError> {
+    let b: HookBody = json_body(&headers, body, None)?;
+    // Exactly what the schema describes (the service alone would accept more URLs).
+    static URL: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(HOOK_URL_PATTERN).expect("valid pattern"));
+    if !URL.is_match(&b.url) {
+        return Err(invalid(
+            "url",
+            "must be an https:// URL of lower-case host labels, an optional port and a plain path, \
+             without credentials, query or fragment",
+        ));
+    }
+    if b.events.is_empty() || b.events.len() > LIFECYCLE.len() {
+        return Err(invalid(
+            "events",
+            "name 1-6 of: detect, analyze, acknowledge, contain, recover, resolve",
+        ));
+    }
+    let mut events: Vec<String> = Vec::new();
+    for e in &b.events {
+        if !LIFECYCLE.contains(e) {
+            return Err(invalid("events", format!("`{e}` is not a lifecycle event")));
+        }
+        if events.iter().any(|x| x == e.as_str()) {
+            return Err(invalid("events", format!("`{e}` is listed twice")));
+        }
+        events.push(e.as_str().into());
+    }
+    let hook = RegisteredHook {
+        name: b.name,
+        url: b.url,
+        secret_env: b.secret_env.unwrap_or_else(|| DEFAULT_HOOK_SECRET_ENV.into()),
+        events,
+    };
+    let saved = svc.register_hook(hook).await?;
+    Ok((StatusCode::CREATED, Json(saved.into())))
+}
+
+async fn list_hooks(State(svc): State<IncidentService>) -> Result<Json<HookList>, RestError> {
+    let hooks: Vec<HookView> = svc.registered_hooks().await?.into_iter().map(Into::into).collect();
+    Ok(Json(HookList {
+        count: hooks.len(),
+        hooks,
+    }))
+}
+
+async fn remove_hook(
+    State(svc): State<IncidentService>,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<Response, RestError> {
+    let Path(name) = name.map_err(|r| invalid("name", r.body_text()))?;
+    let ok_name =
+        !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !ok_name {
+        return Err(invalid(
+            "name",
+            format!(
+                "`{}` is not a hook name (1-64 letters, digits, - or _)",
+                clip(&name, 64)
+            ),
+        ));
+    }
+    if svc.remove_hook(&name).await? {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    Err(RestError::new(
+        StatusCode::NOT_FOUND,
+        &format!("no registered webhook named `{name}`"),
+        Some("name"),
+    ))
+}

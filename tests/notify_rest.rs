@@ -1,0 +1,292 @@
+//! Issue 5 over REST: `POST /api/incident/notify/{id}` queues through the outbox (202), and
+//! `POST|GET /api/hooks`, `DELETE /api/hooks/{name}` manage run-time webhooks. Exact statuses,
+//! the field at fault, and that bad input stores nothing; URLs are shown by origin only.
+
+mod common;
+mod notify_common;
+
+use common::{Harness, HttpServer};
+use incident_mcp::{
+    mcp::ToolPolicy,
+    store::{OutboxStatus, OutboxStore},
+};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const KEY: &str = "notify-rest-key-9d1c";
+
+struct Api {
+    h: Harness,
+    server: HttpServer,
+    http: reqwest::Client,
+}
+
+impl Api {
+    async fn start() -> Self {
+        let mut cfg = notify_common::config(
+            "[notify]\n[[notify.webhooks]]\nname = \"ops\"\nurl = \"https://hooks.example.com/ops\"\n\
+             secret_env = \"OPS_SECRET\"\n",
+        );
+        cfg.api_key = Some(secrecy::SecretString::from(KEY));
+        let h = Harness::with_config(cfg).await;
+        notify_common::first_incident(&h).await;
+        let server = h.http_server(ToolPolicy::default()).await;
+        Self {
+            h,
+            server,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn send(&self, method: Method, path: &str, body: Option<Value>, key: Option<&str>) -> (StatusCode, Value) {
+        let mut rb = self.http.request(method, format!("{}{path}", self.server.base()));
+        if let Some(k) = key {
+            rb = rb.bearer_auth(k);
+        }
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let resp = rb.send().await.expect("request");
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(Method::POST, path, Some(body), Some(KEY)).await
+    }
+
+    async fn outbox_len(&self) -> usize {
+        self.h.store.outbox_rows(None, 1000).await.unwrap().len()
+    }
+
+    async fn hook_names(&self) -> Vec<String> {
+        self.h
+            .store
+            .webhooks()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|w| w.name)
+            .collect()
+    }
+}
+
+fn assert_field(r: &(StatusCode, Value), status: StatusCode, field: &str, what: &str) {
+    assert_eq!(r.0, status, "{what}: {}", r.1);
+    assert_eq!(r.1["field"], field, "{what}: {}", r.1);
+    assert!(r.1["error"].as_str().is_some_and(|e| !e.is_empty()), "{what}: {}", r.1);
+}
+
+#[tokio::test]
+async fn notify_queues_one_outbox_row_and_bad_input_queues_nothing() {
+    let api = Api::start().await;
+    assert_eq!(api.outbox_len().await, 0);
+
+    let (status, body) = api
+        .post(
+            "/api/incident/notify/INC-000001",
+            json!({ "service": "ops", "message": "paging ops" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["incident"], "INC-000001");
+    assert_eq!(body["service"], "ops");
+    assert_eq!(body["status"], "pending");
+    let id = body["outbox_id"].as_i64().unwrap();
+    let rows = api.h.store.outbox_rows(None, 10).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    assert_eq!((row.id, row.target.as_str(), row.event.as_str()), (id, "ops", "notify"));
+    assert_eq!(row.status, OutboxStatus::Pending);
+    assert_eq!(row.payload["message"], "paging ops");
+    assert_eq!(row.payload["actor"], "rest");
+
+    let too_long = "m".repeat(2001);
+    let bad: [(&str, Value, StatusCode, &str); 8] = [
+        (
+            "INC-000001",
+            json!({ "service": "nope" }),
+            StatusCode::BAD_REQUEST,
+            "service",
+        ),
+        (
+            "INC-000001",
+            json!({ "service": "https://evil.example/x" }),
+            StatusCode::BAD_REQUEST,
+            "service",
+        ),
+        (
+            "INC-000001",
+            json!({ "message": "hi" }),
+            StatusCode::BAD_REQUEST,
+            "service",
+        ),
+        (
+            "INC-000001",
+            json!({ "service": 5 }),
+            StatusCode::BAD_REQUEST,
+            "service",
+        ),
+        (
+            "INC-000001",
+            json!({ "service": "ops", "url": "https://evil.example" }),
+            StatusCode::BAD_REQUEST,
+            "url",
+        ),
+        (
+            "INC-000001",
+            json!({ "service": "ops", "message": too_long }),
+            StatusCode::BAD_REQUEST,
+            "message",
+        ),
+        ("INC-0", json!({ "service": "ops" }), StatusCode::BAD_REQUEST, "id"),
+        ("INC-000999", json!({ "service": "ops" }), StatusCode::NOT_FOUND, "id"),
+    ];
+    for (id, body, status, field) in bad {
+        let r = api.post(&format!("/api/incident/notify/{id}"), body.clone()).await;
+        assert_field(&r, status, field, &format!("{id} {body}"));
+    }
+    let unknown = api
+        .post("/api/incident/notify/INC-000001", json!({ "service": "nope" }))
+        .await;
+    assert!(
+        unknown.1["error"].as_str().unwrap().contains("configured targets: ops"),
+        "{}",
+        unknown.1
+    );
+    // Without the bearer key: 401, nothing queued.
+    let r = api
+        .send(
+            Method::POST,
+            "/api/incident/notify/INC-000001",
+            Some(json!({ "service": "ops" })),
+            None,
+        )
+        .await;
+    assert_eq!(r.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(api.outbox_len().await, 1, "bad requests queued nothing");
+
+    // The served document admits exactly the configured targets, and keeps their names taken.
+    let (_, doc) = api.send(Method::GET, "/api/openapi.json", None, None).await;
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(schemas["NotifyBody"]["properties"]["service"]["enum"], json!(["ops"]));
+    assert_eq!(
+        schemas["HookBody"]["properties"]["name"]["not"]["enum"],
+        json!(["jira", "pagerduty", "slack", "ops"])
+    );
+}
+
+#[tokio::test]
+async fn hooks_are_registered_listed_notified_and_removed_without_echoing_their_urls() {
+    let api = Api::start().await;
+    let url = "https://hooks.example.com:8443/t0ken-abc123/in";
+    let (status, body) = api
+        .post(
+            "/api/hooks",
+            json!({ "name": "pager-bridge", "url": url, "events": ["resolve", "contain"] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        body,
+        json!({ "name": "pager-bridge", "origin": "https://hooks.example.com:8443",
+                "secret_env": "INCIDENT_MCP_WEBHOOK_SECRET", "events": ["resolve", "contain"] })
+    );
+    let stored = api.h.store.webhooks().await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!((stored[0].url.as_str(), stored[0].events.len()), (url, 2));
+
+    let (status, list) = api.send(Method::GET, "/api/hooks", None, Some(KEY)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["count"], 1);
+    assert_eq!(list["hooks"][0]["name"], "pager-bridge");
+    assert!(!list.to_string().contains("t0ken"), "{list}");
+
+    // A registered hook is a notification target.
+    let (status, body) = api
+        .post("/api/incident/notify/INC-000001", json!({ "service": "pager-bridge" }))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+
+    let hook = |name: &str, url: &str, events: Value| json!({ "name": name, "url": url, "events": events });
+    let ok_url = "https://hooks.example.com/x";
+    let bad: Vec<(Value, &str)> = vec![
+        (hook("h1", "http://10.0.0.1/x", json!(["detect"])), "url"),
+        (hook("h1", "http://127.0.0.1:9/x", json!(["detect"])), "url"),
+        (
+            hook("h1", "https://u:p4ss@hooks.example.com/x", json!(["detect"])),
+            "url",
+        ),
+        (
+            hook("h1", "https://hooks.example.com/x?token=abc", json!(["detect"])),
+            "url",
+        ),
+        (hook("h1", "file:///etc/passwd", json!(["detect"])), "url"),
+        (json!({ "name": "h1", "events": ["detect"] }), "url"),
+        (hook("jira", ok_url, json!(["detect"])), "name"),
+        (hook("ops", ok_url, json!(["detect"])), "name"),
+        (hook("a b", ok_url, json!(["detect"])), "name"),
+        (hook(&"n".repeat(65), ok_url, json!(["detect"])), "name"),
+        (hook("h1", ok_url, json!([])), "events"),
+        (hook("h1", ok_url, json!(["notify"])), "events"),
+        (hook("h1", ok_url, json!(["deploy"])), "events"),
+        (hook("h1", ok_url, json!(["detect", "detect"])), "events"),
+        (
+            json!({ "name": "h1", "url": ok_url, "events": ["detect"], "secret_env": "A-B" }),
+            "secret_env",
+        ),
+        (
+            json!({ "name": "h1", "url": ok_url, "events": ["detect"], "secret": "s3cret-value" }),
+            "secret",
+        ),
+    ];
+    for (body, field) in bad {
+        let r = api.post("/api/hooks", body.clone()).await;
+        assert_field(&r, StatusCode::BAD_REQUEST, field, &body.to_string());
+        let text = r.1.to_string();
+        assert!(
+            !text.contains("p4ss") && !text.contains("10.0.0.1") && !text.contains("s3cret-value"),
+            "{text}"
+        );
+    }
+    let r = api
+        .send(
+            Method::POST,
+            "/api/hooks",
+            Some(hook("h1", ok_url, json!(["detect"]))),
+            Some("wrong-key"),
+        )
+        .await;
+    assert_eq!(r.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(api.hook_names().await, ["pager-bridge"], "bad requests stored nothing");
+
+    let del = |name: &str| {
+        let path = format!("/api/hooks/{name}");
+        let api = &api;
+        async move { api.send(Method::DELETE, &path, None, Some(KEY)).await }
+    };
+    assert_eq!(
+        api.send(Method::DELETE, "/api/hooks/pager-bridge", None, None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = del("pager-bridge").await;
+    assert_eq!(r.0, StatusCode::NO_CONTENT, "{}", r.1);
+    assert_eq!(r.1, Value::String(String::new()));
+    assert_field(
+        &del("pager-bridge").await,
+        StatusCode::NOT_FOUND,
+        "name",
+        "second delete",
+    );
+    assert_field(
+        &del("ops").await,
+        StatusCode::NOT_FOUND,
+        "name",
+        "config hooks are not registered",
+    );
+    assert_field(&del("a%20b").await, StatusCode::BAD_REQUEST, "name", "bad name");
+    assert!(api.hook_names().await.is_empty());
+    let (_, list) = api.send(Method::GET, "/api/hooks", None, Some(KEY)).await;
+    assert_eq!(list, json!({ "hooks": [], "count": 0 }));
+}
