@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Harness, HttpServer};
+use common::{Harness, HttpServer, keyed_app};
 
 use std::sync::Arc;
 
@@ -13,7 +13,6 @@ use incident_mcp::{
     IncidentService,
     config::Config,
     domain::{IncidentId, Status},
-    mcp::ToolPolicy,
     service::IncidentEvent,
     store::{SqliteStore, Store},
 };
@@ -38,11 +37,7 @@ impl Api {
     }
 
     async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
-        let mut cfg = Config::builtin();
-        cfg.api_key = Some(secrecy::SecretString::from(KEY));
-        tweak(&mut cfg);
-        let harness = Harness::with_config(cfg).await;
-        let server = harness.http_server(ToolPolicy::default()).await;
+        let (harness, server) = keyed_app(KEY, tweak).await;
         Self {
             base: server.base(),
             http: reqwest::Client::new(),

@@ -7,8 +7,8 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{Harness, HttpServer};
-use incident_mcp::{config::Config, mcp::ToolPolicy};
+use common::{Harness, HttpServer, keyed_app};
+use incident_mcp::config::Config;
 use reqwest::{
     Method, RequestBuilder, StatusCode,
     header::{self, HeaderMap},
@@ -39,11 +39,7 @@ impl Api {
     }
 
     async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
-        let mut cfg = Config::builtin();
-        cfg.api_key = Some(secrecy::SecretString::from(KEY));
-        tweak(&mut cfg);
-        let harness = Harness::with_config(cfg).await;
-        let server = harness.http_server(ToolPolicy::default()).await;
+        let (harness, server) = keyed_app(KEY, tweak).await;
         Self {
             base: server.base(),
             http: reqwest::Client::new(),

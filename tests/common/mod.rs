@@ -75,6 +75,17 @@ impl Harness {
     }
 }
 
+/// The whole HTTP app on 127.0.0.1:0 over the built-in config with bearer key `key`, changed
+/// by `tweak` first.
+pub async fn keyed_app(key: &str, tweak: impl FnOnce(&mut Config)) -> (Harness, HttpServer) {
+    let mut cfg = Config::builtin();
+    cfg.api_key = Some(secrecy::SecretString::from(key));
+    tweak(&mut cfg);
+    let harness = Harness::with_config(cfg).await;
+    let server = harness.http_server(ToolPolicy::default()).await;
+    (harness, server)
+}
+
 pub struct HttpServer {
     pub addr: SocketAddr,
     ct: CancellationToken,
