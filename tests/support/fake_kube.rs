@@ -12,7 +12,6 @@
 use std::{
     collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex},
-    thread::JoinHandle,
 };
 
 use axum::{
@@ -24,6 +23,10 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use serde_json::json;
+
+#[path = "kube_server.rs"]
+mod kube_server;
+use kube_server::KubeServer;
 
 pub const TOKEN: &str = "kube-token-canary-3b7e91";
 
@@ -41,44 +44,22 @@ type Shared = Arc<Mutex<Inner>>;
 pub struct FakeKube {
     pub url: String,
     state: Shared,
-    dir: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    server: KubeServer,
 }
 
 impl FakeKube {
     pub fn start() -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
         let state = Shared::default();
         let app = Router::new()
             .route("/api/v1/namespaces/{ns}/pods", get(list_pods))
             .route("/api/v1/namespaces/{ns}/pods/{name}/log", get(pod_log))
             .fallback(|| async { status(404, "NotFound", "the server could not find the requested resource") })
             .with_state(state.clone());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = rx.await;
-                    })
-                    .await
-                    .expect("serve");
-            });
-        });
+        let server = KubeServer::start(app);
         Self {
-            url,
+            url: server.url.clone(),
             state,
-            dir: tempfile::tempdir().expect("tempdir"),
-            stop: Some(tx),
-            thread: Some(thread),
+            server,
         }
     }
 
@@ -103,33 +84,14 @@ impl FakeKube {
 
     /// Writes a kubeconfig for this server (bearer token `TOKEN`) and returns its path.
     pub fn kubeconfig(&self) -> String {
-        let path = self.dir.path().join("kubeconfig.yaml");
-        let text = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\n\
-             contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n\
-             current-context: fake\nusers:\n- name: fake\n  user:\n    token: {TOKEN}\n",
-            self.url
-        );
-        std::fs::write(&path, text).expect("kubeconfig");
-        path.display().to_string()
+        self.server.kubeconfig(TOKEN).display().to_string()
     }
 }
 
 impl FakeKube {
     /// Stops the server and waits until its port is closed (the kubeconfig stays).
     pub fn shutdown(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for FakeKube {
-    fn drop(&mut self) {
-        self.shutdown();
+        self.server.shutdown();
     }
 }
 

@@ -21,7 +21,6 @@
 use std::{
     collections::BTreeMap,
     sync::{Arc, Mutex},
-    thread::JoinHandle,
 };
 
 use axum::Router;
@@ -29,6 +28,10 @@ use serde_json::{Value, json};
 
 #[path = "fake_kube_api_handler.rs"]
 mod handler;
+
+#[path = "kube_server.rs"]
+mod kube_server;
+use kube_server::KubeServer;
 
 pub const TOKEN: &str = "kube-token-canary-7c41d2";
 pub const FIELD_MANAGER: &str = "incident-mcp";
@@ -65,9 +68,7 @@ type Shared = Arc<Mutex<Inner>>;
 pub struct FakeKubeApi {
     pub url: String,
     state: Shared,
-    dir: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    server: KubeServer,
 }
 
 /// (group/version prefix, kind, namespaced) of each plural this server knows.
@@ -113,47 +114,19 @@ pub fn path_of(obj: &Value) -> String {
 
 impl FakeKubeApi {
     pub fn start() -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
         let state = Shared::default();
         let app = Router::new().fallback(handler::handle).with_state(state.clone());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = rx.await;
-                    })
-                    .await
-                    .expect("serve");
-            });
-        });
+        let server = KubeServer::start(app);
         Self {
-            url,
+            url: server.url.clone(),
             state,
-            dir: tempfile::tempdir().expect("tempdir"),
-            stop: Some(tx),
-            thread: Some(thread),
+            server,
         }
     }
 
     /// Writes a kubeconfig for this server (bearer token `TOKEN`) and returns its path.
     pub fn kubeconfig(&self) -> std::path::PathBuf {
-        let path = self.dir.path().join("kubeconfig.yaml");
-        let text = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\n\
-             contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n\
-             current-context: fake\nusers:\n- name: fake\n  user:\n    token: {TOKEN}\n",
-            self.url
-        );
-        std::fs::write(&path, text).expect("kubeconfig");
-        path
+        self.server.kubeconfig(TOKEN)
     }
 
     /// Stores an object as if created earlier, filling uid/resourceVersion/creationTimestamp.
@@ -197,18 +170,7 @@ impl FakeKubeApi {
     }
 
     pub fn shutdown(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for FakeKubeApi {
-    fn drop(&mut self) {
-        self.shutdown();
+        self.server.shutdown();
     }
 }
 
