@@ -40,6 +40,15 @@ pub struct Cli {
     /// Debug logging to stderr
     #[arg(long, short, global = true)]
     pub verbose: bool,
+    /// Also append logs to this file (its filter: INCIDENT_MCP_LOG_FILE_FILTER, else the stderr one)
+    #[arg(
+        long,
+        global = true,
+        env = "INCIDENT_MCP_LOG_FILE",
+        hide_env_values = true,
+        value_name = "PATH"
+    )]
+    pub log_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -296,7 +305,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(EXIT_INPUT);
         }
     };
-    init_tracing(&cli);
+    if let Err(e) = init_tracing(&cli) {
+        eprintln!("Error: {e}");
+        return ExitCode::from(EXIT_INPUT);
+    }
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -307,13 +319,14 @@ pub fn main() -> ExitCode {
     match rt.block_on(run(cli)) {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(f) => {
+            tracing::debug!(code = f.code, message = %f.message, "cli error");
             eprintln!("Error: {}", f.message.replace('\n', " "));
             ExitCode::from(f.code)
         }
     }
 }
 
-fn init_tracing(cli: &Cli) {
+fn init_tracing(cli: &Cli) -> Result<(), crate::logging::LogFileError> {
     let default = match (&cli.command, cli.verbose) {
         (_, true) => "incident_mcp=debug,info",
         (Command::Serve { .. }, false) => "info",
@@ -321,13 +334,10 @@ fn init_tracing(cli: &Cli) {
         // kube logs every failed request at error level; the CLI reports it as its one `Error:` line.
         _ => "warn,kube_client::client::builder=off",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+    crate::logging::init(&crate::logging::LogTargets {
+        stderr_default: Some(default),
+        file: cli.log_file.as_deref().filter(|p| !p.as_os_str().is_empty()),
+    })
 }
 
 /// Default database path: the platform data directory, else the working directory.
@@ -659,6 +669,13 @@ fn field(name: &str, mut e: DomainError) -> DomainError {
     e
 }
 
+/// Prints `value` as pretty JSON on stdout (and at debug level in the logs).
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) {
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    tracing::debug!(output = ?text, "cli output");
+    println!("{text}");
+}
+
 fn emit<T: serde::Serialize>(out: &Output, value: &T, table: fn(&T) -> String) -> Result<(), Failure> {
     let format = out.format.unwrap_or(if std::io::stdout().is_terminal() {
         Format::Table
@@ -669,6 +686,7 @@ fn emit<T: serde::Serialize>(out: &Output, value: &T, table: fn(&T) -> String) -
         Format::Json => serde_json::to_string_pretty(value).map_err(backend)?,
         Format::Table => table(value),
     };
+    tracing::debug!(output = ?text, "cli output");
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{text}").map_err(backend)
 }

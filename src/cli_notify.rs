@@ -85,7 +85,7 @@ pub async fn hook(svc: &IncidentService, what: &HookCommand) -> Result<(), (u8, 
             false => return Err((1, format!("--name {name}: no registered webhook of that name"))),
         },
     };
-    println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    crate::cli::print_json(&out);
     Ok(())
 }
 
@@ -115,7 +115,7 @@ pub async fn notify(svc: &IncidentService, args: &NotifyArgs) -> Result<(), (u8,
         None => None,
     };
     let out = serde_json::json!({ "queued": queued, "delivery": report, "row": row });
-    println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    crate::cli::print_json(&out);
     match row {
         Some(r) if r.status != crate::store::OutboxStatus::Sent => Err((
             2,
@@ -134,6 +134,6 @@ pub async fn notify(svc: &IncidentService, args: &NotifyArgs) -> Result<(), (u8,
 pub async fn outbox(svc: &IncidentService, what: &OutboxCommand) -> Result<(), (u8, String)> {
     let OutboxCommand::List { dead, limit } = what;
     let list = svc.outbox_list(*dead, *limit).await.map_err(|e| (2, e.to_string()))?;
-    println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+    crate::cli::print_json(&list);
     Ok(())
 }

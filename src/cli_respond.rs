@@ -159,5 +159,6 @@ fn print(r: &PlanReport, format: Option<&str>) -> Result<(), Failure> {
         t.push_str(&r.next_step);
         t
     };
+    tracing::debug!(output = ?text, "cli output");
     writeln!(std::io::stdout().lock(), "{text}").map_err(|e| (crate::cli::EXIT_BACKEND, e.to_string()))
 }

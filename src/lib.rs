@@ -15,6 +15,7 @@ pub mod config;
 pub mod detect;
 pub mod domain;
 pub mod http;
+pub mod logging;
 pub mod mcp;
 pub mod notify;
 pub mod service;

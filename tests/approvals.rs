@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use sqlx::{Connection, SqliteConnection};
 
 async fn empty_store() -> (tempfile::TempDir, std::path::PathBuf, SqliteStore) {
+    common::init_logs();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("incidents.db");
     let store = SqliteStore::open(&db).await.unwrap();

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use sqlx::{Connection, SqliteConnection};
 
 async fn store_with_entries(n: usize) -> (tempfile::TempDir, std::path::PathBuf, SqliteStore) {
+    common::init_logs();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("incidents.db");
     let store = SqliteStore::open(&db).await.unwrap();

@@ -7,6 +7,7 @@ mod notify;
 mod openapi;
 mod respond;
 mod rest;
+mod trace;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -60,6 +61,7 @@ pub fn app(svc: IncidentService, policy: ToolPolicy, ct: CancellationToken) -> R
         .route("/api/openapi.json", openapi::route(&cfg))
         .layer(RequestBodyLimitLayer::new(cfg.server.max_body_bytes))
         .layer(middleware::from_fn_with_state(guard, guard::host_and_origin))
+        .layer(middleware::from_fn(trace::log_response))
 }
 
 /// Refuses a non-loopback bind without an API key.

@@ -19,6 +19,25 @@ use rmcp::{
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+#[path = "../support/canary.rs"]
+mod canary_value;
+#[allow(unused_imports)] // each test binary uses a subset
+pub use canary_value::{canary, secret};
+
+/// Sends this test process's own logs (the in-process server's included) to the suite's log file
+/// when `INCIDENT_MCP_LOG_FILE` names one, at its filter: the canary scan reads them too.
+pub fn init_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let file = incident_mcp::logging::file_from_env();
+        let targets = incident_mcp::logging::LogTargets {
+            stderr_default: None,
+            file: file.as_deref(),
+        };
+        incident_mcp::logging::init(&targets).expect("open the suite log file");
+    });
+}
+
 pub struct Harness {
     pub dir: tempfile::TempDir,
     pub db: PathBuf,
@@ -32,6 +51,7 @@ impl Harness {
     }
 
     pub async fn with_config(cfg: Config) -> Self {
+        init_logs();
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("incidents.db");
         let store = Arc::new(SqliteStore::open(&db).await.expect("open store"));

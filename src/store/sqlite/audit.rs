@@ -82,6 +82,7 @@ impl SqliteStore {
         .bind(&e.hash)
         .execute(&mut *tx)
         .await?;
+        tracing::debug!(seq = e.seq, actor = %e.actor, kind = %e.kind, payload = %canonical_json(&e.payload), "audit row");
         Ok(e)
     }
 
