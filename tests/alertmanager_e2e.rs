@@ -24,7 +24,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{call, legacy_client, ok};
+use common::{call, legacy_client, ok, secret};
 use rmcp::{
     ClientHandler, ClientLifecycleMode, RoleClient,
     model::{ClientConfig, ReadResourceRequestParams, ResourceContents, SubscribeRequestParams},
@@ -34,7 +34,6 @@ use rmcp::{
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-const KEY: &str = "alertmanager-e2e-key-3d7f";
 const ALERT: &str = "DemoErrorSpike";
 
 /// A child process killed (and reaped) when dropped; its output goes to a log file.
@@ -348,8 +347,10 @@ entity = "pod/{{namespace}}/{{pod}}"
 "#
         ),
     );
+    // The bearer key, derived from the suite-wide canary.
+    let key = secret("alertmanager-e2e-key");
     let mut cmd = Command::new(common::bin());
-    cmd.env("OPENCLAW_API_KEY", KEY)
+    cmd.env("OPENCLAW_API_KEY", &key)
         .env_remove("INCIDENT_MCP_CONFIG")
         .env_remove("INCIDENT_MCP_DB")
         .arg("--config")
@@ -377,7 +378,7 @@ receivers:
         send_resolved: true
         http_config:
           authorization:
-            credentials: "{KEY}"
+            credentials: "{key}"
 "#
         ),
     );
@@ -395,7 +396,7 @@ receivers:
     // MCP client over streamable HTTP, subscribed to the incident list.
     let (tx, mut notes) = mpsc::unbounded_channel();
     let transport = StreamableHttpClientTransport::from_config(
-        StreamableHttpClientTransportConfig::with_uri(format!("http://{ours}/mcp")).auth_header(KEY),
+        StreamableHttpClientTransportConfig::with_uri(format!("http://{ours}/mcp")).auth_header(key.as_str()),
     );
     let client = Recorder(tx)
         .serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Harness, HttpServer, keyed_app};
+use common::{Harness, HttpServer, keyed_app, secret};
 
 use std::sync::Arc;
 
@@ -20,7 +20,10 @@ use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
-const KEY: &str = "alerts-api-test-key-91c4";
+/// The bearer key, derived from the suite-wide canary.
+fn key() -> String {
+    secret("alerts-api-key")
+}
 
 struct Api {
     base: String,
@@ -37,7 +40,7 @@ impl Api {
     }
 
     async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
-        let (harness, server) = keyed_app(KEY, tweak).await;
+        let (harness, server) = keyed_app(&key(), tweak).await;
         Self {
             base: server.base(),
             http: reqwest::Client::new(),
@@ -59,7 +62,7 @@ impl Api {
         self.send(
             self.http
                 .post(format!("{}/api/alerts{query}", self.base))
-                .bearer_auth(KEY)
+                .bearer_auth(key())
                 .header(header::CONTENT_TYPE, content_type)
                 .body(body),
         )
@@ -82,7 +85,7 @@ impl Api {
             .send(
                 self.http
                     .get(format!("{}/api/incidents?limit=200", self.base))
-                    .bearer_auth(KEY),
+                    .bearer_auth(key()),
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{r}");
@@ -94,7 +97,7 @@ impl Api {
             .send(
                 self.http
                     .get(format!("{}/api/incident/analyze/{id}?depth=3", self.base))
-                    .bearer_auth(KEY),
+                    .bearer_auth(key()),
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{r}");

@@ -324,7 +324,7 @@ async fn api_errors_map_to_backend_errors_without_secrets() {
     assert!(matches!(&err, BackendError::Unavailable(_)), "{err}");
     for e in [text, err.to_string()] {
         assert!(
-            !e.contains(TOKEN) && !e.contains(&f.url) && !e.contains("127.0.0.1"),
+            !e.contains(TOKEN.as_str()) && !e.contains(&f.url) && !e.contains("127.0.0.1"),
             "{e}"
         );
     }

@@ -367,7 +367,7 @@ fn k8s_pod_logs_are_read_incrementally_per_pod() {
     let (code, out) = run.fail(&["detect", "--env", "k8s"]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("403") && out.contains("forbidden"), "{out}");
-    assert!(!out.contains(fake_kube::TOKEN), "{out}");
+    assert!(!out.contains(fake_kube::TOKEN.as_str()), "{out}");
 
     // API unreachable: exit 2, and nothing of the failed scans was stored.
     let url = fake.url.clone();

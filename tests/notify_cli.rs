@@ -4,7 +4,7 @@ mod common;
 
 use std::{path::Path, process::Command};
 
-use common::bin;
+use common::{bin, secret};
 use incident_mcp::config::EXAMPLE_TOML;
 use serde_json::Value;
 use wiremock::{
@@ -18,7 +18,7 @@ fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(bin())
         .args(["--db", &db, "--config", &cfg])
         .args(args)
-        .env("OPS_SECRET", "cli-hook-secret")
+        .env("OPS_SECRET", secret("cli-hook-secret"))
         .output()
         .unwrap();
     (
@@ -115,14 +115,16 @@ async fn hooks_registered_from_the_cli_receive_lifecycle_events() {
     let (code, out, err) = run(dir.path(), &[&add[..], &[url.as_str()]].concat());
     assert_eq!(code, 0, "{err}");
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["events"][0], "resolve");
+    let pass = secret("cli-hook-url-password");
+    let with_pass = format!("https://u:{pass}@h.example/x");
     for (bad, why) in [
         ("http://10.1.2.3/x", "must be https"),
-        ("https://u:p@h.example/x", "credentials"),
+        (with_pass.as_str(), "credentials"),
     ] {
         let (code, _, err) = run(dir.path(), &[&add[..], &[bad]].concat());
         assert_eq!(code, 1, "{bad}");
         assert!(
-            err.contains(why) && !err.contains("10.1.2.3") && !err.contains("u:p"),
+            err.contains(why) && !err.contains("10.1.2.3") && !err.contains(&pass),
             "{err}"
         );
     }

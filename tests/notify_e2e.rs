@@ -7,7 +7,7 @@ mod common;
 use std::{
     path::Path,
     process::{Child, Command},
-    sync::{Arc, Mutex},
+    sync::{Arc, LazyLock, Mutex},
     time::{Duration, Instant},
 };
 
@@ -21,8 +21,9 @@ use rmcp::{ServiceExt, model::ReadResourceRequestParams, transport::StreamableHt
 use serde_json::{Value, json};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate, matchers::method};
 
-const HOOK_SECRET: &str = "canary-hook-5ec7e7-b1a2";
-const PD_KEY: &str = "canary-pd-r0ut1ng-77f1";
+/// The canary secrets, derived from the suite-wide canary.
+static HOOK_SECRET: LazyLock<String> = LazyLock::new(|| secret("e2e-hook-secret"));
+static PD_KEY: LazyLock<String> = LazyLock::new(|| secret("e2e-pd-routing-key"));
 
 struct Server {
     child: Child,
@@ -48,8 +49,8 @@ fn start(dir: &Path, log: &Arc<Mutex<String>>) -> Server {
         "--http",
         "127.0.0.1:0",
     ])
-    .env("HOOK_SECRET", HOOK_SECRET)
-    .env("PAGERSERVICE_KEY", PD_KEY)
+    .env("HOOK_SECRET", &*HOOK_SECRET)
+    .env("PAGERSERVICE_KEY", &*PD_KEY)
     .env("RUST_LOG", "debug");
     let log = log.clone();
     let (child, url) = spawn_http_server(cmd, move |l| log.lock().unwrap().push_str(l));
@@ -124,7 +125,7 @@ fn db_bytes(dir: &Path) -> String {
 }
 
 fn assert_no_canary(what: &str, text: &str) {
-    for c in [HOOK_SECRET, PD_KEY] {
+    for c in [HOOK_SECRET.as_str(), PD_KEY.as_str()] {
         assert!(!text.contains(c), "canary {c} leaked into {what}");
     }
 }
@@ -149,7 +150,7 @@ async fn killed_server_delivers_undelivered_rows_after_restart() {
             "--env",
             "dev",
         ])
-        .env("HOOK_SECRET", HOOK_SECRET)
+        .env("HOOK_SECRET", &*HOOK_SECRET)
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -197,7 +198,7 @@ async fn lifecycle_hooks_over_mcp_are_signed_and_secrets_never_leak() {
     Mock::given(method("POST"))
         .respond_with(
             ResponseTemplate::new(400).set_body_json(json!({"status": "invalid event",
-            "message": format!("routing_key {PD_KEY} is unknown")})),
+            "message": format!("routing_key {} is unknown", *PD_KEY)})),
         )
         .mount(&pd)
         .await;
@@ -276,7 +277,7 @@ async fn lifecycle_hooks_over_mcp_are_signed_and_secrets_never_leak() {
     );
     assert_eq!(pd.received_requests().await.unwrap().len(), 1, "a 400 is never retried");
     let sent = pd.received_requests().await.unwrap()[0].body_json::<Value>().unwrap();
-    assert_eq!(sent["routing_key"], PD_KEY, "the key is used where it belongs");
+    assert_eq!(sent["routing_key"], PD_KEY.as_str(), "the key is used where it belongs");
 
     // Every delivery was signed; tampering with the body or the timestamp breaks the signature.
     let got = rx.received_requests().await.unwrap();

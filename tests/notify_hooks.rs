@@ -77,9 +77,13 @@ async fn contain_recover_and_resolve_fire_subscribed_hooks_through_the_outbox() 
     assert!(rows.iter().all(|r| r.incident == Some(id)));
 
     let clock = notify_common::ManualClock::new();
+    let (ops_secret, sink_secret) = (common::secret("ops-hook-secret"), common::secret("sink-hook-secret"));
     let d = notify_common::dispatcher(
         &h,
-        &[("OPS_SECRET", "ops-s3cret"), ("SINK_SECRET", "sink-s3cret")],
+        &[
+            ("OPS_SECRET", ops_secret.as_str()),
+            ("SINK_SECRET", sink_secret.as_str()),
+        ],
         clock,
     );
     assert_eq!(d.drain().await.unwrap().sent, 4);
@@ -100,10 +104,10 @@ async fn contain_recover_and_resolve_fire_subscribed_hooks_through_the_outbox() 
             let ts = q.headers[TIMESTAMP_HEADER].to_str().unwrap();
             let sig = q.headers[SIGNATURE_HEADER].to_str().unwrap();
             assert!(
-                verify(b"ops-s3cret", ts, &q.body, sig, now, 300),
+                verify(ops_secret.as_bytes(), ts, &q.body, sig, now, 300),
                 "signed with the ops secret"
             );
-            assert!(!verify(b"sink-s3cret", ts, &q.body, sig, now, 300));
+            assert!(!verify(sink_secret.as_bytes(), ts, &q.body, sig, now, 300));
             let b: Value = q.body_json().unwrap();
             assert_eq!(b["incident"]["id"], "INC-000001");
             b["event"].as_str().unwrap().to_owned()

@@ -11,7 +11,7 @@ mod recording_backend;
 #[path = "support/respond.rs"]
 mod respond;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use axum::{
     Router,
@@ -29,7 +29,8 @@ use incident_mcp::{
 use respond::{DialogClient, Human};
 use serde_json::{Value, json};
 
-const SECRET: &str = "mcp-hooks-s3cret-41d7";
+/// The webhook signing secret, derived from the suite-wide canary.
+static SECRET: LazyLock<String> = LazyLock::new(|| secret("mcp-hooks-secret"));
 
 /// What the receiver got: headers and the raw body, in arrival order.
 type Received = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
@@ -112,7 +113,11 @@ async fn detect_contain_recover_resolve_over_mcp_reach_a_signed_webhook_once_eac
         incidents.len() + 3,
         "one detect per incident, then contain, recover, resolve"
     );
-    let d = notify_common::dispatcher(&h, &[("OPS_SECRET", SECRET)], notify_common::ManualClock::new());
+    let d = notify_common::dispatcher(
+        &h,
+        &[("OPS_SECRET", SECRET.as_str())],
+        notify_common::ManualClock::new(),
+    );
     let report = d.drain().await.unwrap();
     assert_eq!(
         (report.sent, report.retrying, report.dead),

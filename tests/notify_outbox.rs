@@ -7,13 +7,13 @@ mod notify_common;
 
 use std::{
     sync::{
-        Arc,
+        Arc, LazyLock,
         atomic::{AtomicBool, Ordering},
     },
     time::Duration,
 };
 
-use common::Harness;
+use common::{Harness, secret};
 use incident_mcp::{
     Caller,
     notify::{Clock, HttpNotifier, Notifier},
@@ -35,7 +35,12 @@ fn hook_config(url: &str, events: &str) -> incident_mcp::config::Config {
     ))
 }
 
-const SECRETS: &[(&str, &str)] = &[("HOOK_SECRET", "whsec-1")];
+/// The webhook signing secret, derived from the suite-wide canary.
+static HOOK_SECRET: LazyLock<String> = LazyLock::new(|| secret("outbox-hook-secret"));
+
+fn secrets() -> [(&'static str, &'static str); 1] {
+    [("HOOK_SECRET", HOOK_SECRET.as_str())]
+}
 
 async fn notify_ops(h: &Harness) -> i64 {
     let id = first_incident(h).await;
@@ -73,7 +78,7 @@ async fn three_500s_then_202_is_four_attempts_and_one_delivery() {
     .await;
     let row = notify_ops(&h).await;
     let clock = ManualClock::new();
-    let d = dispatcher(&h, SECRETS, clock.clone());
+    let d = dispatcher(&h, &secrets(), clock.clone());
     for _ in 0..10 {
         d.run_once().await.unwrap();
         let r = h.store.outbox_row(row).await.unwrap().unwrap();
@@ -120,7 +125,7 @@ async fn a_400_is_a_dead_letter_and_never_retried() {
     let h = Harness::with_config(hook_config(&rx.uri(), "\"detect\"")).await;
     let row = notify_ops(&h).await;
     let clock = ManualClock::new();
-    let d = dispatcher(&h, SECRETS, clock.clone());
+    let d = dispatcher(&h, &secrets(), clock.clone());
     let r = d.drain().await.unwrap();
     assert!(r.dead >= 1 && r.retrying == 0, "{r:?}");
     clock.advance(86_400);
@@ -163,7 +168,7 @@ async fn retry_after_seconds_and_http_dates_are_honoured() {
         .mount(&rx)
         .await;
     let row = notify_ops(&h).await;
-    let d = dispatcher(&h, SECRETS, clock.clone());
+    let d = dispatcher(&h, &secrets(), clock.clone());
 
     let first = clock.now();
     while h.store.outbox_row(row).await.unwrap().unwrap().attempts == 0 {
@@ -244,7 +249,7 @@ impl Respond for JiraState {
         } else {
             json!([])
         };
-        ResponseTemplate::new(200).set_body_json(json!({ "issues": issues }))
+        ResponseTemplate::new(200).set_body_json(json!({ "issues": issues, "isLast": true }))
     }
 }
 
@@ -252,7 +257,7 @@ impl Respond for JiraState {
 async fn no_duplicate_jira_ticket_after_a_crash_between_send_and_mark_sent() {
     let jira = MockServer::start().await;
     let created = Arc::new(AtomicBool::new(false));
-    Mock::given(path("/rest/api/2/search"))
+    Mock::given(path("/rest/api/2/search/jql"))
         .respond_with(JiraState(created.clone()))
         .mount(&jira)
         .await;
@@ -282,8 +287,8 @@ async fn no_duplicate_jira_ticket_after_a_crash_between_send_and_mark_sent() {
     };
     let row = h.svc.notify(notify(), Caller::MCP).await.unwrap().outbox_id;
     let clock = ManualClock::new();
-    const SECRETS_JIRA: [(&str, &str); 2] = [("E", "a@b.c"), ("T", "tok")];
-    let secrets = SECRETS_JIRA;
+    static JIRA_TOKEN: LazyLock<String> = LazyLock::new(|| secret("outbox-jira-token"));
+    let secrets = [("E", "a@b.c"), ("T", JIRA_TOKEN.as_str())];
 
     // The sender claims the row and sends the create; it dies before the answer arrives.
     let claimed = h.store.claim_outbox(clock.now(), 30, 10).await.unwrap();
@@ -331,7 +336,7 @@ async fn notifications_of_one_incident_reach_a_target_in_order() {
     let first = notify_ops(&h).await;
     let second = notify_ops(&h).await;
     let clock = ManualClock::new();
-    let d = dispatcher(&h, SECRETS, clock.clone());
+    let d = dispatcher(&h, &secrets(), clock.clone());
     assert_eq!(
         d.drain().await.unwrap().attempted,
         1,
@@ -360,7 +365,7 @@ async fn redirects_are_never_followed() {
         .await;
     let h = Harness::with_config(hook_config(&rx.uri(), "")).await;
     let row = notify_ops(&h).await;
-    let d = dispatcher(&h, SECRETS, ManualClock::new());
+    let d = dispatcher(&h, &secrets(), ManualClock::new());
     assert_eq!(d.drain().await.unwrap().dead, 1);
     let r = h.store.outbox_row(row).await.unwrap().unwrap();
     assert_eq!((r.status, r.last_status), (OutboxStatus::Dead, Some(307)));

@@ -5,7 +5,7 @@
 mod common;
 mod notify_common;
 
-use common::{Harness, HttpServer};
+use common::{Harness, HttpServer, secret};
 use incident_mcp::{
     mcp::ToolPolicy,
     store::{OutboxStatus, OutboxStore},
@@ -13,7 +13,10 @@ use incident_mcp::{
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-const KEY: &str = "notify-rest-key-9d1c";
+/// The bearer key, derived from the suite-wide canary.
+fn key() -> String {
+    secret("notify-rest-key")
+}
 
 struct Api {
     h: Harness,
@@ -27,7 +30,7 @@ impl Api {
             "[notify]\n[[notify.webhooks]]\nname = \"ops\"\nurl = \"https://hooks.example.com/ops\"\n\
              secret_env = \"OPS_SECRET\"\n",
         );
-        cfg.api_key = Some(secrecy::SecretString::from(KEY));
+        cfg.api_key = Some(secrecy::SecretString::from(key()));
         let h = Harness::with_config(cfg).await;
         notify_common::first_incident(&h).await;
         let server = h.http_server(ToolPolicy::default()).await;
@@ -53,7 +56,7 @@ impl Api {
     }
 
     async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.send(Method::POST, path, Some(body), Some(KEY)).await
+        self.send(Method::POST, path, Some(body), Some(&key())).await
     }
 
     async fn outbox_len(&self) -> usize {
@@ -180,7 +183,9 @@ async fn notify_queues_one_outbox_row_and_bad_input_queues_nothing() {
 #[tokio::test]
 async fn hooks_are_registered_listed_notified_and_removed_without_echoing_their_urls() {
     let api = Api::start().await;
-    let url = "https://hooks.example.com:8443/t0ken-abc123/in";
+    // The URL's path is a secret (like a Slack incoming-webhook URL's).
+    let token = secret("hook-url-token");
+    let url = format!("https://hooks.example.com:8443/{token}/in");
     let (status, body) = api
         .post(
             "/api/hooks",
@@ -195,13 +200,13 @@ async fn hooks_are_registered_listed_notified_and_removed_without_echoing_their_
     );
     let stored = api.h.store.webhooks().await.unwrap();
     assert_eq!(stored.len(), 1);
-    assert_eq!((stored[0].url.as_str(), stored[0].events.len()), (url, 2));
+    assert_eq!((stored[0].url.as_str(), stored[0].events.len()), (url.as_str(), 2));
 
-    let (status, list) = api.send(Method::GET, "/api/hooks", None, Some(KEY)).await;
+    let (status, list) = api.send(Method::GET, "/api/hooks", None, Some(&key())).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list["count"], 1);
     assert_eq!(list["hooks"][0]["name"], "pager-bridge");
-    assert!(!list.to_string().contains("t0ken"), "{list}");
+    assert!(!list.to_string().contains(&token), "{list}");
 
     // A registered hook is a notification target.
     let (status, body) = api
@@ -211,17 +216,19 @@ async fn hooks_are_registered_listed_notified_and_removed_without_echoing_their_
 
     let hook = |name: &str, url: &str, events: Value| json!({ "name": name, "url": url, "events": events });
     let ok_url = "https://hooks.example.com/x";
+    // Secrets inside rejected requests: a password in the URL, a token in its query, an inline secret.
+    let (pass, query_token, inline) = (
+        secret("hook-url-password"),
+        secret("hook-query-token"),
+        secret("inline-hook-secret"),
+    );
+    let with_pass = format!("https://u:{pass}@hooks.example.com/x");
+    let with_query = format!("https://hooks.example.com/x?token={query_token}");
     let bad: Vec<(Value, &str)> = vec![
         (hook("h1", "http://10.0.0.1/x", json!(["detect"])), "url"),
         (hook("h1", "http://127.0.0.1:9/x", json!(["detect"])), "url"),
-        (
-            hook("h1", "https://u:p4ss@hooks.example.com/x", json!(["detect"])),
-            "url",
-        ),
-        (
-            hook("h1", "https://hooks.example.com/x?token=abc", json!(["detect"])),
-            "url",
-        ),
+        (hook("h1", &with_pass, json!(["detect"])), "url"),
+        (hook("h1", &with_query, json!(["detect"])), "url"),
         (hook("h1", "file:///etc/passwd", json!(["detect"])), "url"),
         (json!({ "name": "h1", "events": ["detect"] }), "url"),
         (hook("jira", ok_url, json!(["detect"])), "name"),
@@ -237,7 +244,7 @@ async fn hooks_are_registered_listed_notified_and_removed_without_echoing_their_
             "secret_env",
         ),
         (
-            json!({ "name": "h1", "url": ok_url, "events": ["detect"], "secret": "s3cret-value" }),
+            json!({ "name": "h1", "url": ok_url, "events": ["detect"], "secret": inline }),
             "secret",
         ),
     ];
@@ -246,7 +253,7 @@ async fn hooks_are_registered_listed_notified_and_removed_without_echoing_their_
         assert_field(&r, StatusCode::BAD_REQUEST, field, &body.to_string());
         let text = r.1.to_string();
         assert!(
-            !text.contains("p4ss") && !text.contains("10.0.0.1") && !text.contains("s3cret-value"),
+            !text.contains(&pass) && !text.contains("10.0.0.1") && !text.contains(&inline),
             "{text}"
         );
     }
@@ -264,7 +271,7 @@ async fn hooks_are_registered_listed_notified_and_removed_without_echoing_their_
     let del = |name: &str| {
         let path = format!("/api/hooks/{name}");
         let api = &api;
-        async move { api.send(Method::DELETE, &path, None, Some(KEY)).await }
+        async move { api.send(Method::DELETE, &path, None, Some(&key())).await }
     };
     assert_eq!(
         api.send(Method::DELETE, "/api/hooks/pager-bridge", None, None).await.0,
@@ -287,6 +294,6 @@ async fn hooks_are_registered_listed_notified_and_removed_without_echoing_their_
     );
     assert_field(&del("a%20b").await, StatusCode::BAD_REQUEST, "name", "bad name");
     assert!(api.hook_names().await.is_empty());
-    let (_, list) = api.send(Method::GET, "/api/hooks", None, Some(KEY)).await;
+    let (_, list) = api.send(Method::GET, "/api/hooks", None, Some(&key())).await;
     assert_eq!(list, json!({ "hooks": [], "count": 0 }));
 }

@@ -4,7 +4,7 @@
 mod common;
 mod notify_common;
 
-use common::Harness;
+use common::{Harness, secret};
 use incident_mcp::{
     Caller,
     service::{NotifyRequest, ResolveRequest},
@@ -17,7 +17,15 @@ use wiremock::{
     matchers::{body_json, body_partial_json, header, method, path, query_param},
 };
 
-const JIRA_AUTH: &str = "Basic b3BzQGV4YW1wbGUuY29tOmppcmEtdG9rZW4tMTIz";
+/// `Basic` credentials for `user:password` (RFC 7617), encoded here rather than by the HTTP
+/// client under test.
+fn basic_auth(user: &str, password: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
 
 fn req(id: incident_mcp::domain::IncidentId, service: &str, message: Option<&str>) -> NotifyRequest {
     NotifyRequest {
@@ -37,20 +45,22 @@ async fn jira_creates_one_ticket_per_incident_then_comments() {
     )))
     .await;
     let id = first_incident(&h).await;
+    let token = secret("jira-token");
+    let jira_auth = basic_auth("ops@example.com", &token);
     let label = format!("incident-{id}");
+    // Jira Cloud's enhanced JQL search (the legacy `/search` answers 410 Gone there).
     Mock::given(method("GET"))
-        .and(path("/rest/api/2/search"))
+        .and(path("/rest/api/2/search/jql"))
         .and(query_param("jql", format!("labels=\"{label}\"")))
-        .and(header("authorization", JIRA_AUTH))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"startAt":0,"maxResults":1,"total":0,"issues":[]})),
-        )
+        .and(query_param("maxResults", "1"))
+        .and(header("authorization", jira_auth.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"issues": [], "isLast": true})))
         .expect(1)
         .mount(&jira)
         .await;
     Mock::given(method("POST"))
         .and(path("/rest/api/2/issue"))
-        .and(header("authorization", JIRA_AUTH))
+        .and(header("authorization", jira_auth.as_str()))
         .and(header("content-type", "application/json"))
         .and(body_partial_json(json!({"fields": {
             "project": {"key": "OPS"},
@@ -64,7 +74,7 @@ async fn jira_creates_one_ticket_per_incident_then_comments() {
         .await;
     Mock::given(method("POST"))
         .and(path("/rest/api/2/issue/OPS-1/comment"))
-        .and(header("authorization", JIRA_AUTH))
+        .and(header("authorization", jira_auth.as_str()))
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id":"1"})))
         .expect(2)
         .mount(&jira)
@@ -73,7 +83,7 @@ async fn jira_creates_one_ticket_per_incident_then_comments() {
     let clock = ManualClock::new();
     let d = dispatcher(
         &h,
-        &[("JIRA_EMAIL", "ops@example.com"), ("JIRA_TOKEN", "jira-token-123")],
+        &[("JIRA_EMAIL", "ops@example.com"), ("JIRA_TOKEN", token.as_str())],
         clock,
     );
     h.svc
@@ -126,6 +136,71 @@ async fn jira_creates_one_ticket_per_incident_then_comments() {
     assert_eq!(h.store.notify_ref("jira", id).await.unwrap().as_deref(), Some("OPS-1"));
 }
 
+/// A ticket that exists but was never recorded (an earlier attempt died) is found by label and
+/// commented on, never recreated: on Jira Cloud through `/search/jql` (whose answer may carry
+/// only issue ids), on Data Center through the legacy `/search` (its documented answer shape).
+#[tokio::test]
+async fn jira_finds_an_unrecorded_ticket_on_cloud_and_on_data_center() {
+    for (deployment, search_path, answer, issue) in [
+        (
+            "cloud",
+            "/rest/api/2/search/jql",
+            json!({"issues": [{"id": "10002"}], "isLast": true}),
+            "10002",
+        ),
+        (
+            "data-center",
+            "/rest/api/2/search",
+            json!({"startAt": 0, "maxResults": 1, "total": 1, "issues": [{"id": "10003", "key": "OPS-9"}]}),
+            "OPS-9",
+        ),
+    ] {
+        let jira = MockServer::start().await;
+        let h = Harness::with_config(config(&format!(
+            "[notify]\nallow_insecure_loopback = true\n[notify.jira]\nbase_url = \"{}\"\nproject_key = \"OPS\"\n\
+             email_env = \"JIRA_EMAIL\"\ntoken_env = \"JIRA_TOKEN\"\ndeployment = \"{deployment}\"\n\
+             events = [\"resolve\"]\n",
+            jira.uri()
+        )))
+        .await;
+        let id = first_incident(&h).await;
+        Mock::given(method("GET"))
+            .and(path(search_path))
+            .and(query_param("jql", format!("labels=\"incident-{id}\"")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+            .expect(1)
+            .mount(&jira)
+            .await;
+        Mock::given(method("POST"))
+            .and(path(format!("/rest/api/2/issue/{issue}/comment")))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "1"})))
+            .expect(1)
+            .mount(&jira)
+            .await;
+        let token = secret("jira-token");
+        let d = dispatcher(
+            &h,
+            &[("JIRA_EMAIL", "ops@example.com"), ("JIRA_TOKEN", token.as_str())],
+            ManualClock::new(),
+        );
+        let resolve = ResolveRequest {
+            id,
+            note: "fixed".into(),
+        };
+        h.svc.resolve(resolve, Caller::CLI).await.unwrap();
+        assert_eq!(d.drain().await.unwrap().sent, 1, "{deployment}");
+        let posted: Vec<_> = jira
+            .received_requests()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.method.as_str() == "POST")
+            .collect();
+        assert_eq!(posted.len(), 1, "{deployment}: one comment, no new issue");
+        jira.verify().await;
+    }
+}
+
 #[tokio::test]
 async fn pagerduty_triggers_and_resolves_one_alert_by_dedup_key() {
     let pd = MockServer::start().await;
@@ -137,13 +212,14 @@ async fn pagerduty_triggers_and_resolves_one_alert_by_dedup_key() {
     .await;
     let id = first_incident(&h).await;
     let dedup = format!("incident-mcp-{id}");
+    let routing_key = secret("pd-routing-key");
     let accepted = ResponseTemplate::new(202)
         .set_body_json(json!({"status":"success","message":"Event processed","dedup_key": dedup}));
     Mock::given(method("POST"))
         .and(path("/v2/enqueue"))
         .and(header("content-type", "application/json"))
         .and(body_partial_json(json!({
-            "routing_key": "R0UT1NGKEY",
+            "routing_key": routing_key,
             "event_action": "trigger",
             "dedup_key": dedup,
             "payload": {
@@ -160,14 +236,14 @@ async fn pagerduty_triggers_and_resolves_one_alert_by_dedup_key() {
     Mock::given(method("POST"))
         .and(path("/v2/enqueue"))
         .and(body_json(
-            json!({"routing_key": "R0UT1NGKEY", "event_action": "resolve", "dedup_key": dedup}),
+            json!({"routing_key": routing_key, "event_action": "resolve", "dedup_key": dedup}),
         ))
         .respond_with(accepted)
         .expect(1)
         .mount(&pd)
         .await;
 
-    let d = dispatcher(&h, &[("PAGERSERVICE_KEY", "R0UT1NGKEY")], ManualClock::new());
+    let d = dispatcher(&h, &[("PAGERSERVICE_KEY", routing_key.as_str())], ManualClock::new());
     for _ in 0..2 {
         h.svc
             .notify(req(id, "pagerduty", Some("check egress")), Caller::MCP)
@@ -203,9 +279,10 @@ async fn slack_posts_once_then_replies_in_the_incident_thread() {
     )))
     .await;
     let id = first_incident(&h).await;
+    let token = secret("slack-bot-token");
     Mock::given(method("POST"))
         .and(path("/api/chat.postMessage"))
-        .and(header("authorization", "Bearer xoxb-test-token"))
+        .and(header("authorization", format!("Bearer {token}")))
         .and(header("content-type", "application/json"))
         .and(body_partial_json(json!({"channel": "#incidents"})))
         .respond_with(
@@ -216,7 +293,7 @@ async fn slack_posts_once_then_replies_in_the_incident_thread() {
         .mount(&slack)
         .await;
 
-    let d = dispatcher(&h, &[("SLACK_TOKEN", "xoxb-test-token")], ManualClock::new());
+    let d = dispatcher(&h, &[("SLACK_TOKEN", token.as_str())], ManualClock::new());
     h.svc
         .notify(req(id, "slack", Some("first")), Caller::MCP)
         .await
@@ -260,7 +337,8 @@ async fn slack_ok_false_is_a_dead_letter_and_targets_are_names_not_urls() {
         .expect(1)
         .mount(&slack)
         .await;
-    let d = dispatcher(&h, &[("SLACK_TOKEN", "xoxb-test-token")], ManualClock::new());
+    let token = secret("slack-bot-token");
+    let d = dispatcher(&h, &[("SLACK_TOKEN", token.as_str())], ManualClock::new());
     h.svc.notify(req(id, "slack", None), Caller::MCP).await.unwrap();
     assert_eq!(d.drain().await.unwrap().dead, 1);
     let dead = h.svc.outbox_list(true, 10).await.unwrap();
@@ -288,14 +366,16 @@ async fn slack_incoming_webhook_url_is_a_secret_checked_by_the_ssrf_guard() {
     ))
     .await;
     let id = first_incident(&h).await;
+    // The last path segment is the secret part of an incoming-webhook URL.
+    let hook_path = format!("/services/T000/B000/{}", secret("slack-hook"));
     Mock::given(method("POST"))
-        .and(path("/services/T000/B000/XXXX"))
+        .and(path(hook_path.as_str()))
         .and(header("content-type", "application/json"))
         .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
         .expect(1)
         .mount(&slack)
         .await;
-    let url = format!("{}/services/T000/B000/XXXX", slack.uri());
+    let url = format!("{}{hook_path}", slack.uri());
     let d = dispatcher(&h, &[("SLACK_HOOK", &url)], ManualClock::new());
     h.svc
         .notify(req(id, "slack", Some("hello")), Caller::MCP)
@@ -307,11 +387,8 @@ async fn slack_incoming_webhook_url_is_a_secret_checked_by_the_ssrf_guard() {
     assert!(body["text"].as_str().unwrap().ends_with("\nhello"));
 
     // A URL pointing elsewhere over plain http is refused, and the error does not show it.
-    let d = dispatcher(
-        &h,
-        &[("SLACK_HOOK", "http://169.254.169.254/latest/meta-data")],
-        ManualClock::new(),
-    );
+    let metadata = format!("http://169.254.169.254/latest/meta-data/{}", secret("slack-hook-ssrf"));
+    let d = dispatcher(&h, &[("SLACK_HOOK", metadata.as_str())], ManualClock::new());
     h.svc.notify(req(id, "slack", None), Caller::MCP).await.unwrap();
     assert_eq!(d.drain().await.unwrap().dead, 1);
     let dead = h.svc.outbox_list(true, 1).await.unwrap();

@@ -9,13 +9,21 @@ mod common;
 #[path = "support/pg.rs"]
 mod pg;
 
-use std::process::Command;
+use std::{process::Command, sync::LazyLock};
 
 use serde_json::Value;
 
-const CANARY: &str = "pw-canary-5d1e9c";
+/// The reader role's password, derived from the suite-wide canary.
+static PASSWORD: LazyLock<String> = LazyLock::new(|| common::secret("pg-reader-password"));
 
-const SETUP: &str = r#"
+/// The table and the read-only role with `password` (the canary is `[a-z0-9-]`: safe to quote).
+fn setup(password: &str) -> String {
+    assert!(
+        password.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+        "unquotable password"
+    );
+    format!(
+        r#"
 CREATE TABLE explainability_metrics (
     "timestamp"  timestamptz      NOT NULL,
     feature_name text             NOT NULL,
@@ -28,9 +36,11 @@ SELECT timestamptz '2026-11-01 00:00:00+00' + m * interval '1 minute', f.name,
               + CASE WHEN f.name = 'income' AND m >= 450 THEN 0.3 ELSE 0 END
 FROM generate_series(0, 599) AS m,
      (VALUES ('income', 0.30, 0.0), ('age', 0.20, 1.0), ('zip_code', 0.10, 2.0)) AS f(name, base, phase);
-CREATE ROLE reader LOGIN PASSWORD 'pw-canary-5d1e9c';
+CREATE ROLE reader LOGIN PASSWORD '{password}';
 GRANT SELECT ON explainability_metrics TO reader;
-"#;
+"#
+    )
+}
 
 const CONFIG: &str = r#"
 [environments.test]
@@ -88,7 +98,7 @@ impl Run {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         );
         assert!(
-            !o.contains(CANARY) && !e.contains(CANARY),
+            !o.contains(PASSWORD.as_str()) && !e.contains(PASSWORD.as_str()),
             "the database password leaked:\n{o}\n{e}"
         );
         (out.status.code().unwrap_or(-1), o, e)
@@ -113,12 +123,12 @@ async fn drift_in_explainability_metrics_is_found_once_and_rows_are_read_once() 
     {
         use sqlx::{Connection, Executor};
         let mut c = sqlx::PgConnection::connect(&admin).await.expect("connect");
-        c.execute(SETUP).await.expect("setup");
+        c.execute(setup(&PASSWORD).as_str()).await.expect("setup");
     }
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("pg.toml"), CONFIG).expect("config");
     let run = Run {
-        url: cluster.url("reader", Some(CANARY), "openclaw"),
+        url: cluster.url("reader", Some(PASSWORD.as_str()), "openclaw"),
         dir,
     };
 

@@ -125,7 +125,7 @@ async fn contain_isolates_the_pod_through_the_real_kube_client_and_revert_undoes
     assert!(v.intact, "{}", v.summary);
     let everything = format!("{:?}", audit(&h).await);
     assert!(
-        !everything.contains(TOKEN) && !everything.contains(&f.url),
+        !everything.contains(TOKEN.as_str()) && !everything.contains(&f.url),
         "secrets or URLs in the audit log"
     );
 }
@@ -146,7 +146,7 @@ async fn an_unreachable_api_server_is_an_error_result_without_url_or_token() {
     let e = err_text(&call(&client, "incident_contain", contain_args("web-bbb-1", "shop")).await);
     assert!(e.contains("cannot reach the Kubernetes API"), "{e}");
     assert!(
-        !e.contains(&url) && !e.contains(TOKEN) && !e.contains("127.0.0.1"),
+        !e.contains(&url) && !e.contains(TOKEN.as_str()) && !e.contains("127.0.0.1"),
         "{e}"
     );
     client.cancel().await.unwrap();

@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{Harness, HttpServer, keyed_app};
+use common::{Harness, HttpServer, keyed_app, secret};
 use incident_mcp::config::Config;
 use reqwest::{
     Method, RequestBuilder, StatusCode,
@@ -15,7 +15,10 @@ use reqwest::{
 };
 use serde_json::{Value, json};
 
-const KEY: &str = "rest-api-test-key-5b0e";
+/// The bearer key, derived from the suite-wide canary.
+fn key() -> String {
+    secret("rest-api-key")
+}
 
 /// A running app with its own database; the server stops when this drops.
 struct Api {
@@ -39,7 +42,7 @@ impl Api {
     }
 
     async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
-        let (harness, server) = keyed_app(KEY, tweak).await;
+        let (harness, server) = keyed_app(&key(), tweak).await;
         Self {
             base: server.base(),
             http: reqwest::Client::new(),
@@ -55,7 +58,7 @@ impl Api {
 
     /// A request with the right bearer key.
     fn req(&self, method: Method, path: &str) -> RequestBuilder {
-        self.anon(method, path).bearer_auth(KEY)
+        self.anon(method, path).bearer_auth(key())
     }
 
     async fn get(&self, path: &str) -> Reply {
@@ -184,7 +187,7 @@ async fn missing_or_wrong_key_is_401_with_a_challenge_and_the_right_key_works() 
     // The right key works, and the scheme is case-insensitive.
     let r = send(
         api.anon(Method::GET, "/api/incidents")
-            .header(header::AUTHORIZATION, format!("bearer {KEY}")),
+            .header(header::AUTHORIZATION, format!("bearer {}", key())),
     )
     .await;
     assert_eq!((r.status, &r.body["count"]), (StatusCode::OK, &json!(0)));

@@ -2,6 +2,9 @@
 //! tests/scripts/ are copied into a fresh temporary directory per test and pinned by the
 //! sha256 computed here; they report what they saw through files in `$OUT_DIR`.
 
+#[path = "support/canary.rs"]
+mod canary_value;
+
 use std::{
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
@@ -110,8 +113,10 @@ fn script_change(script: &str, sha256: &str, argv: &[&str]) -> Change {
 
 #[test]
 fn runs_with_exact_argv_as_data_and_a_scrubbed_environment() {
+    // A secret in our environment, derived from the suite-wide canary: the script must not see it.
+    let planted = canary_value::secret("script-env-secret");
     // SAFETY: set before any other thread exists (the runtime is built afterwards).
-    unsafe { std::env::set_var("INCIDENT_MCP_CANARY_SECRET", "canary-5b1e") };
+    unsafe { std::env::set_var("INCIDENT_MCP_CANARY_SECRET", &planted) };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -153,10 +158,7 @@ fn runs_with_exact_argv_as_data_and_a_scrubbed_environment() {
         );
         assert!(!canary.exists(), "no shell ever interpreted an argument");
         let env = std::fs::read_to_string(fx.out.join("env")).unwrap();
-        assert!(
-            !env.contains("canary-5b1e") && !env.contains("INCIDENT_MCP_CANARY"),
-            "{env}"
-        );
+        assert!(!env.contains(&planted) && !env.contains("INCIDENT_MCP_CANARY"), "{env}");
         assert!(env.lines().any(|l| l == "PATH=/usr/bin:/bin"), "{env}");
         assert!(
             env.lines().any(|l| l == format!("OUT_DIR={}", fx.out.display())),

@@ -101,9 +101,32 @@ pub struct JiraConfig {
     pub email_env: String,
     /// Environment variable holding the API token.
     pub token_env: String,
+    /// `cloud` (default) finds tickets with `GET /rest/api/2/search/jql`; `data-center` (Jira
+    /// Server/Data Center) with `GET /rest/api/2/search`, which Jira Cloud has removed (410 Gone).
+    #[serde(default)]
+    pub deployment: JiraDeployment,
     /// Lifecycle events that reach Jira without an explicit notify.
     #[serde(default)]
     pub events: Vec<HookEvent>,
+}
+
+/// Which Jira REST API flavour the instance speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JiraDeployment {
+    #[default]
+    Cloud,
+    DataCenter,
+}
+
+impl JiraDeployment {
+    /// Path of the JQL search used to find an incident's ticket again.
+    pub fn search_path(self) -> &'static str {
+        match self {
+            JiraDeployment::Cloud => "/rest/api/2/search/jql",
+            JiraDeployment::DataCenter => "/rest/api/2/search",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,6 +1,8 @@
-//! Jira Cloud/Server REST API v2: one issue per incident, found again by its label before
-//! creating (so a crash between creating and marking the row sent never duplicates it);
-//! later events become comments.
+//! Jira REST API v2 (Cloud, or Server/Data Center with `deployment = "data-center"`): one issue
+//! per incident, found again by its label before creating (so a crash between creating and
+//! marking the row sent never duplicates it); later events become comments. Cloud's JQL search
+//! is eventually consistent; the lookup only matters for a retry after a crash, which waits at
+//! least `lease_secs`, by which time a new issue is searchable.
 
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -51,10 +53,10 @@ pub(super) async fn deliver(
         Some(k) => (Some(k), true),
         None => {
             let label = incident_label(id);
-            let resp = auth(n.client.get(format!("{base}/rest/api/2/search")))
+            let resp = auth(n.client.get(format!("{base}{}", cfg.deployment.search_path())))
                 .query(&[
                     ("jql", format!("labels=\"{label}\"")),
-                    ("fields", "key".into()),
+                    ("fields", "summary".into()),
                     ("maxResults", "1".into()),
                 ])
                 .header("Accept", "application/json")
@@ -62,9 +64,15 @@ pub(super) async fn deliver(
                 .await
                 .map_err(|e| network("jira search", e))?;
             let (_, body) = read("jira search", resp, &secrets).await?;
-            let found = serde_json::from_str::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v["issues"][0]["key"].as_str().map(str::to_owned));
+            // Both answer `{"issues": [{"id": "10001", "key": "OPS-1", ...}]}`; the id serves where
+            // a key is missing (the issue endpoints take either).
+            let found = serde_json::from_str::<serde_json::Value>(&body).ok().and_then(|v| {
+                let issue = &v["issues"][0];
+                issue["key"]
+                    .as_str()
+                    .or_else(|| issue["id"].as_str())
+                    .map(str::to_owned)
+            });
             if let Some(k) = &found {
                 n.store.set_notify_ref(TARGET, id, k).await.map_err(store_err)?;
             }

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
-pub use config::{HookEvent, NotifyConfig};
+pub use config::{HookEvent, JiraDeployment, NotifyConfig};
 pub use dispatcher::{Clock, Dispatcher, DrainReport, SystemClock};
 
 use crate::{

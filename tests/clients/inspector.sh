@@ -266,7 +266,7 @@ else
 fi
 
 # --- streamable HTTP with the bearer key ---------------------------------------------------------
-KEY="insp-$(python3 -c 'import secrets; print(secrets.token_hex(12))')"
+KEY="${INCIDENT_MCP_TEST_CANARY:-cnry}-insp-$(python3 -c 'import secrets; print(secrets.token_hex(12))')"
 start_http_server http "$KEY"
 LABEL=http
 # --stored-auth-only: never start interactive OAuth (CI has no browser); a no-op when the key works.

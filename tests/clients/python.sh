@@ -55,7 +55,7 @@ for era in legacy modern; do
     run_client "stdio-$era" stdio --era "$era" --cmd "$BIN" --db "$TMP/stdio-$era.db"
 done
 
-KEY="py-$(python3 -c 'import secrets; print(secrets.token_hex(12))')"
+KEY="${INCIDENT_MCP_TEST_CANARY:-cnry}-py-$(python3 -c 'import secrets; print(secrets.token_hex(12))')"
 for era in legacy modern; do
     start_http_server "http-$era" "$KEY"
     run_client "http-$era" http --era "$era" --url "$URL" --api-key "$KEY"

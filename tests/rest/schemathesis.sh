@@ -13,7 +13,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENV="$ROOT/.ci-tools/venv-schemathesis"
 MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-40}"
 SEED="${SCHEMATHESIS_SEED:-20240601}"
-API_KEY="schemathesis-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+API_KEY="${INCIDENT_MCP_TEST_CANARY:-cnry}-schemathesis-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 
 log() { printf 'schemathesis.sh: %s\n' "$*" >&2; }
 

@@ -18,13 +18,8 @@ pub fn canary() -> &'static str {
         std::env::var(CANARY_ENV)
             .ok()
             .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| {
-                let nanos = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos())
-                    .unwrap_or_default();
-                format!("cnry{:x}{nanos:x}", std::process::id())
-            })
+            // Deterministic per process, so copies of this module in one test binary agree.
+            .unwrap_or_else(|| format!("cnry{:08x}local", std::process::id()))
     })
 }
 

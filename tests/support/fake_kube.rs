@@ -11,7 +11,7 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::{Arc, Mutex},
+    sync::{Arc, LazyLock, Mutex},
 };
 
 use axum::{
@@ -28,7 +28,12 @@ use serde_json::json;
 mod kube_server;
 use kube_server::KubeServer;
 
-pub const TOKEN: &str = "kube-token-canary-3b7e91";
+#[path = "canary.rs"]
+#[allow(clippy::duplicate_mod)] // also loaded by `common` in the binaries that have it
+mod canary_value;
+
+/// The bearer token, derived from the suite-wide canary.
+pub static TOKEN: LazyLock<String> = LazyLock::new(|| canary_value::secret("kube-logs-token"));
 
 #[derive(Default)]
 struct Inner {
@@ -84,7 +89,7 @@ impl FakeKube {
 
     /// Writes a kubeconfig for this server (bearer token `TOKEN`) and returns its path.
     pub fn kubeconfig(&self) -> String {
-        self.server.kubeconfig(TOKEN).display().to_string()
+        self.server.kubeconfig(&TOKEN).display().to_string()
     }
 }
 
@@ -116,7 +121,7 @@ fn refuse(st: &Inner, headers: &HeaderMap, ns: &str) -> Option<Response> {
         Some(code) => return Some(status(code, "InternalError", "etcdserver: request timed out")),
         None => {}
     }
-    if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some(&format!("Bearer {TOKEN}")) {
+    if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some(&format!("Bearer {}", *TOKEN)) {
         return Some(status(401, "Unauthorized", "Unauthorized"));
     }
     (ns != "shop").then(|| status(404, "NotFound", &format!("namespaces \"{ns}\" not found")))

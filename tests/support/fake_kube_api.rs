@@ -20,7 +20,7 @@
 
 use std::{
     collections::BTreeMap,
-    sync::{Arc, Mutex},
+    sync::{Arc, LazyLock, Mutex},
 };
 
 use axum::Router;
@@ -33,7 +33,12 @@ mod handler;
 mod kube_server;
 use kube_server::KubeServer;
 
-pub const TOKEN: &str = "kube-token-canary-7c41d2";
+#[path = "canary.rs"]
+#[allow(clippy::duplicate_mod)] // also loaded by `common` in the binaries that have it
+mod canary_value;
+
+/// The bearer token, derived from the suite-wide canary.
+pub static TOKEN: LazyLock<String> = LazyLock::new(|| canary_value::secret("kube-api-token"));
 pub const FIELD_MANAGER: &str = "incident-mcp";
 
 /// One request as the server saw it.
@@ -126,7 +131,7 @@ impl FakeKubeApi {
 
     /// Writes a kubeconfig for this server (bearer token `TOKEN`) and returns its path.
     pub fn kubeconfig(&self) -> std::path::PathBuf {
-        self.server.kubeconfig(TOKEN)
+        self.server.kubeconfig(&TOKEN)
     }
 
     /// Stores an object as if created earlier, filling uid/resourceVersion/creationTimestamp.

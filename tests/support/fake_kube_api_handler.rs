@@ -69,7 +69,7 @@ pub(super) async fn handle(
     if q.len() != query.len() {
         return status(400, "BadRequest", "repeated query parameter");
     }
-    if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some(&format!("Bearer {TOKEN}")) {
+    if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some(&format!("Bearer {}", *TOKEN)) {
         return status(401, "Unauthorized", "Unauthorized");
     }
     // Route: {prefix}/namespaces/{ns}/{plural}[/{name}] or {prefix}/{plural}[/{name}].
