@@ -13,8 +13,9 @@ use incident_mcp::{
     IncidentService,
     config::Config,
     domain::{IncidentId, Status},
+    notify::HookEvent,
     service::IncidentEvent,
-    store::{SqliteStore, Store},
+    store::{OutboxStore, SqliteStore, Store},
 };
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
@@ -277,7 +278,20 @@ async fn firing_alerts_dedup_resolve_and_refire() {
 
 #[tokio::test]
 async fn contained_incident_recovers_when_its_last_alert_resolves() {
-    let api = Api::start().await;
+    // A webhook subscribed to recover: the move to recovered queues its notification with it.
+    let api = Api::start_with(|cfg| {
+        cfg.notify.webhooks.push(incident_mcp::notify::config::WebhookConfig {
+            name: "ops".into(),
+            url: "https://hooks.example.com/incident".into(),
+            secret_env: "OPS_HOOK_SECRET".into(),
+            events: vec![HookEvent::Detect, HookEvent::Recover],
+        })
+    })
+    .await;
+    let recover_rows = || async {
+        let rows = api.store.outbox_rows(None, 100).await.unwrap();
+        rows.into_iter().filter(|r| r.event == "recover").collect::<Vec<_>>()
+    };
     let r = api
         .ok(&payload(vec![
             alert("firing", "PodCrashLooping", "api-1", "00000000000000c1", T0),
@@ -302,6 +316,7 @@ async fn contained_incident_recovers_when_its_last_alert_resolves() {
         (&r["incidents"][0]["status"], &r["incidents"][0]["firing_alerts"]),
         (&json!("contained"), &json!(1))
     );
+    assert!(recover_rows().await.is_empty(), "one alert still fires: not recovered");
     let r = api
         .ok(&payload(vec![alert(
             "resolved",
@@ -312,6 +327,19 @@ async fn contained_incident_recovers_when_its_last_alert_resolves() {
         )]))
         .await;
     assert_eq!(r["incidents"][0]["status"], "recovered", "{r}");
+    let rows = recover_rows().await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!((rows[0].target.as_str(), rows[0].incident), ("ops", Some(id)));
+    // The same resolved notification again changes nothing and queues nothing.
+    let again = payload(vec![alert(
+        "resolved",
+        "PodCrashLooping",
+        "api-1",
+        "00000000000000c2",
+        T0,
+    )]);
+    api.ok(&again).await;
+    assert_eq!(recover_rows().await.len(), 1);
     let a = api.analyze(&id.to_string()).await;
     let last = a["timeline"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(

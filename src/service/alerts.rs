@@ -3,7 +3,8 @@
 //! (fingerprint + startsAt) is recorded once, so re-sent notifications add nothing.
 //! Resolved alerts are noted on the timeline; they never resolve the incident (a human does,
 //! with a note), except that a `contained` incident whose last alert resolves becomes
-//! `recovered`. A new occurrence of a resolved incident's alert reopens it.
+//! `recovered` (queuing its `recover` hooks in the same transaction). A new occurrence of a
+//! resolved incident's alert reopens it.
 
 use std::collections::{BTreeMap, HashMap};
 

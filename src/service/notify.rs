@@ -119,10 +119,12 @@ impl IncidentService {
         self.hook_rows(event_of(to), id, actor, note).await
     }
 
-    /// Targets of detection hooks (committed with the findings by the store).
+    /// Targets of detection hooks, and of recovery hooks for alert-driven recovery (committed
+    /// with the findings by the store).
     pub(super) async fn detect_hooks(&self) -> Result<DetectHooks, ServiceError> {
         Ok(DetectHooks {
             targets: self.subscribers(HookEvent::Detect).await?,
+            recover_targets: self.subscribers(HookEvent::Recover).await?,
         })
     }
 

@@ -25,6 +25,8 @@ pub struct NewOutboxRow {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DetectHooks {
     pub targets: Vec<String>,
+    /// Subscribers of `recover`: an alert resolution can move a contained incident to recovered.
+    pub recover_targets: Vec<String>,
 }
 
 /// Delivery state of an outbox row.

@@ -341,6 +341,7 @@ impl SqliteStore {
         // 6. Incident updates and timeline entries.
         let (mut updates, mut timeline) = (Vec::new(), Vec::new());
         let mut changes = Vec::with_capacity(order.len());
+        let mut recovered = Vec::new();
         let actor = intake.actor.as_str();
         for id in &order {
             let t = &tally[id];
@@ -400,6 +401,7 @@ impl SqliteStore {
                 entry(TimelineKind::Signal, msg, d);
                 if before == Status::Contained && firing == 0 {
                     after = Status::Recovered;
+                    recovered.push(IncidentId::from_row(*id));
                     entry(
                         TimelineKind::StatusChange,
                         "contained → recovered: every alert resolved".into(),
@@ -454,6 +456,7 @@ impl SqliteStore {
             })
             .collect();
         Self::insert_detect_hooks(&mut tx, &intake.hooks, &intake.actor, &opened).await?;
+        Self::insert_recover_hooks(&mut tx, &intake.hooks, &intake.actor, &recovered).await?;
         tx.commit().await?;
         Ok(AlertIntakeResult {
             alerts: outcomes,

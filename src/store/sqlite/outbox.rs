@@ -93,6 +93,31 @@ impl SqliteStore {
         }
         Self::insert_outbox(tx, &rows, now).await.map(drop)
     }
+
+    /// `recover` hooks for incidents that alert resolutions moved from contained to recovered,
+    /// in the same transaction as the move.
+    pub(super) async fn insert_recover_hooks(
+        tx: &mut SqliteConnection,
+        hooks: &DetectHooks,
+        actor: &str,
+        recovered: &[IncidentId],
+    ) -> Result<(), StoreError> {
+        let rows: Vec<_> = recovered
+            .iter()
+            .flat_map(|id| {
+                hooks.recover_targets.iter().map(move |target| NewOutboxRow {
+                    target: target.clone(),
+                    event: "recover".into(),
+                    incident: Some(*id),
+                    payload: serde_json::json!({
+                        "event": "recover", "incident": id, "actor": actor,
+                        "note": "every alert of the contained incident resolved",
+                    }),
+                })
+            })
+            .collect();
+        Self::insert_outbox(tx, &rows, Utc::now()).await.map(drop)
+    }
 }
 
 #[async_trait]
