@@ -322,6 +322,101 @@ async fn slack_posts_once_then_replies_in_the_incident_thread() {
     assert!(bodies[1]["text"].as_str().unwrap().contains("update"));
 }
 
+/// Slack has no idempotency key: an incident's first message carries metadata naming the incident
+/// and its outbox row, and before a first message the channel history is searched for it, so a
+/// crash between posting and recording the `ts` never opens a second thread. (Faithful to the
+/// Web API: `conversations.history` with `include_all_metadata`, answers `{ok, messages}`.)
+#[tokio::test]
+async fn slack_first_message_is_found_again_instead_of_posted_twice() {
+    const ROOT_TS: &str = "1700000000.000200";
+    // (case, what the history answers given the row id, expected first post)
+    type History = fn(incident_mcp::domain::IncidentId, i64) -> Value;
+    let cases: [(&str, History); 3] = [
+        ("this row was posted by an attempt that died", |id, row| {
+            json!({"ok": true, "has_more": false, "messages": [
+                {"type": "message", "ts": "1700000000.000300", "text": "unrelated"},
+                {"type": "message", "ts": ROOT_TS, "text": "detect",
+                 "metadata": {"event_type": "incident_mcp_root",
+                              "event_payload": {"incident": id.to_string(), "outbox_id": row}}},
+            ]})
+        }),
+        ("another row opened the thread", |id, _| {
+            json!({"ok": true, "messages": [{"type": "message", "ts": ROOT_TS,
+                "metadata": {"event_type": "incident_mcp_root",
+                             "event_payload": {"incident": id.to_string(), "outbox_id": 999_999}}}]})
+        }),
+        (
+            "the token lacks channels:history",
+            |_, _| json!({"ok": false, "error": "missing_scope"}),
+        ),
+    ];
+    for (case, history) in cases {
+        let slack = MockServer::start().await;
+        let h = Harness::with_config(config(&format!(
+            "[notify]\nallow_insecure_loopback = true\n[notify.slack]\nbot_token_env = \"SLACK_TOKEN\"\n\
+             channel = \"C024BE91L\"\napi_url = \"{}/api\"\n",
+            slack.uri()
+        )))
+        .await;
+        let id = first_incident(&h).await;
+        let token = secret("slack-bot-token");
+        let row = h
+            .svc
+            .notify(req(id, "slack", Some("first")), Caller::MCP)
+            .await
+            .unwrap()
+            .outbox_id;
+        Mock::given(method("GET"))
+            .and(path("/api/conversations.history"))
+            .and(header("authorization", format!("Bearer {token}")))
+            .and(query_param("channel", "C024BE91L"))
+            .and(query_param("include_all_metadata", "true"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(history(id, row)))
+            .expect(1)
+            .mount(&slack)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/api/chat.postMessage"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"ok": true, "channel": "C024BE91L", "ts": ROOT_TS})),
+            )
+            .mount(&slack)
+            .await;
+        let d = dispatcher(&h, &[("SLACK_TOKEN", token.as_str())], ManualClock::new());
+        assert_eq!(d.drain().await.unwrap().sent, 1, "{case}");
+        // A later event replies in the thread without searching again (the mock expects one search).
+        h.svc
+            .notify(req(id, "slack", Some("update")), Caller::MCP)
+            .await
+            .unwrap();
+        assert_eq!(d.drain().await.unwrap().sent, 1, "{case}");
+        let posts: Vec<Value> = slack
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.url.path() == "/api/chat.postMessage")
+            .map(|r| r.body_json().unwrap())
+            .collect();
+        let roots: Vec<&Value> = posts.iter().filter(|p| p.get("thread_ts").is_none()).collect();
+        let replies = posts.iter().filter(|p| p["thread_ts"] == ROOT_TS).count();
+        match case {
+            "this row was posted by an attempt that died" => assert_eq!((roots.len(), replies), (0, 1), "{case}"),
+            "another row opened the thread" => assert_eq!((roots.len(), replies), (0, 2), "{case}"),
+            _ => {
+                assert_eq!((roots.len(), replies), (1, 1), "{case}");
+                let meta = &roots[0]["metadata"];
+                assert_eq!(meta["event_type"], "incident_mcp_root", "{case}");
+                assert_eq!(
+                    meta["event_payload"],
+                    json!({"incident": id.to_string(), "outbox_id": row})
+                );
+            }
+        }
+        slack.verify().await;
+    }
+}
+
 #[tokio::test]
 async fn slack_ok_false_is_a_dead_letter_and_targets_are_names_not_urls() {
     let slack = MockServer::start().await;

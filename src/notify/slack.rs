@@ -1,5 +1,12 @@
 //! Slack: `chat.postMessage` with a bot token (one thread per incident: the first message's
 //! `ts` is stored and later events reply in its thread), or an incoming webhook (no threads).
+//!
+//! Slack has no idempotency key. So that a crash between posting an incident's first message and
+//! storing its `ts` does not open a second thread, the first message carries message metadata
+//! (`incident_mcp_root`: incident id and outbox row), and before posting a first message the
+//! channel's recent history is searched for it (`conversations.history`, which needs a channel
+//! ID and the `channels:history` scope; without them the search is skipped and a crash can still
+//! post twice).
 
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -55,13 +62,34 @@ pub(super) async fn deliver(
         Some(id) => n.store.notify_ref(TARGET, id).await.map_err(store_err)?,
         None => None,
     };
+    let api_base = api.as_str().trim_end_matches('/').to_owned();
+    let mut thread = thread;
+    let mut recorded = thread.is_some();
+    if let (Some(id), None) = (incident, &thread)
+        && let Some(root) = find_root(n, &api_base, channel, &token, id, row).await?
+    {
+        n.store.set_notify_ref(TARGET, id, &root.ts).await.map_err(store_err)?;
+        if root.outbox_id == Some(row.id) {
+            // This very row was posted by an attempt that died before recording it.
+            return Ok(Delivered { http_status: Some(200) });
+        }
+        thread = Some(root.ts);
+        recorded = true;
+    }
     let mut body = json!({ "channel": channel, "text": text });
-    if let Some(ts) = &thread {
-        body["thread_ts"] = json!(ts);
+    match (&thread, incident) {
+        (Some(ts), _) => body["thread_ts"] = json!(ts),
+        (None, Some(id)) => {
+            body["metadata"] = json!({
+                "event_type": ROOT_EVENT,
+                "event_payload": { "incident": id.to_string(), "outbox_id": row.id },
+            })
+        }
+        (None, None) => {}
     }
     let resp = n
         .client
-        .post(format!("{}/chat.postMessage", api.as_str().trim_end_matches('/')))
+        .post(format!("{api_base}/chat.postMessage"))
         .bearer_auth(token.expose_secret())
         .header("Idempotency-Key", row.id.to_string())
         .json(&body)
@@ -88,12 +116,76 @@ pub(super) async fn deliver(
             },
         });
     }
-    if let (Some(id), None, Some(ts)) = (incident, &thread, v["ts"].as_str()) {
+    if let (Some(id), false, Some(ts)) = (incident, recorded, v["ts"].as_str()) {
         n.store.set_notify_ref(TARGET, id, ts).await.map_err(store_err)?;
     }
     Ok(Delivered {
         http_status: Some(status),
     })
+}
+
+/// Metadata event type of an incident's first message.
+const ROOT_EVENT: &str = "incident_mcp_root";
+
+/// An incident's first message, found in the channel history.
+struct Root {
+    ts: String,
+    outbox_id: Option<i64>,
+}
+
+/// Looks for the incident's first message among the channel's messages since the row was
+/// queued. `None` when there is none, or when the search is impossible (a channel name rather
+/// than an ID, a missing scope): the caller then posts a new first message.
+async fn find_root(
+    n: &HttpNotifier,
+    api_base: &str,
+    channel: &str,
+    token: &secrecy::SecretString,
+    id: crate::domain::IncidentId,
+    row: &OutboxRow,
+) -> Result<Option<Root>, NotifyError> {
+    if !is_channel_id(channel) {
+        return Ok(None);
+    }
+    // A minute of slack for clock skew between this host and Slack's.
+    let oldest = (row.created_at - chrono::Duration::seconds(60)).timestamp();
+    let resp = n
+        .client
+        .get(format!("{api_base}/conversations.history"))
+        .bearer_auth(token.expose_secret())
+        .query(&[
+            ("channel", channel.to_owned()),
+            ("oldest", oldest.to_string()),
+            ("limit", "200".to_owned()),
+            ("include_all_metadata", "true".to_owned()),
+        ])
+        .send()
+        .await
+        .map_err(|e| network("slack conversations.history", e))?;
+    let (_, answer) = read("slack conversations.history", resp, &[token]).await?;
+    let v: serde_json::Value = serde_json::from_str(&answer).unwrap_or_default();
+    if v["ok"] != json!(true) {
+        let error = crate::domain::clip(v["error"].as_str().unwrap_or("no `ok` in the answer"), 100);
+        tracing::warn!(error = %error, "slack conversations.history failed; posting without the duplicate check");
+        return Ok(None);
+    }
+    let wanted = id.to_string();
+    let root = v["messages"].as_array().into_iter().flatten().find(|m| {
+        m["metadata"]["event_type"] == ROOT_EVENT && m["metadata"]["event_payload"]["incident"] == wanted.as_str()
+    });
+    Ok(root.and_then(|m| {
+        Some(Root {
+            ts: m["ts"].as_str()?.to_owned(),
+            outbox_id: m["metadata"]["event_payload"]["outbox_id"].as_i64(),
+        })
+    }))
+}
+
+/// A Slack conversation ID (`C…` public, `G…` private, `D…` direct), as opposed to a `#name`.
+fn is_channel_id(channel: &str) -> bool {
+    channel.len() >= 9
+        && channel.starts_with(['C', 'G', 'D'])
+        && channel.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 fn message(row: &OutboxRow, info: Option<&IncidentInfo>) -> String {
@@ -114,4 +206,17 @@ fn message(row: &OutboxRow, info: Option<&IncidentInfo>) -> String {
         text.push_str(&format!("\n{m}"));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_channel_id;
+
+    #[test]
+    fn only_conversation_ids_are_searched() {
+        assert!(is_channel_id("C024BE91L") && is_channel_id("G0123456789"));
+        for name in ["#incidents", "incidents", "C02", "c024be91l", "X024BE91L", "C024BE91L;"] {
+            assert!(!is_channel_id(name), "{name}");
+        }
+    }
 }
