@@ -27,6 +27,18 @@ fn basic_auth(user: &str, password: &str) -> String {
     )
 }
 
+/// A Slack Web API mock and a harness whose bot posts to `channel` through it.
+async fn slack_bot(channel: &str) -> (MockServer, Harness) {
+    let slack = MockServer::start().await;
+    let h = Harness::with_config(config(&format!(
+        "[notify]\nallow_insecure_loopback = true\n[notify.slack]\nbot_token_env = \"SLACK_TOKEN\"\n\
+         channel = \"{channel}\"\napi_url = \"{}/api\"\n",
+        slack.uri()
+    )))
+    .await;
+    (slack, h)
+}
+
 fn req(id: incident_mcp::domain::IncidentId, service: &str, message: Option<&str>) -> NotifyRequest {
     NotifyRequest {
         id,
@@ -189,14 +201,7 @@ async fn jira_finds_an_unrecorded_ticket_on_cloud_and_on_data_center() {
         };
         h.svc.resolve(resolve, Caller::CLI).await.unwrap();
         assert_eq!(d.drain().await.unwrap().sent, 1, "{deployment}");
-        let posted: Vec<_> = jira
-            .received_requests()
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|r| r.method.as_str() == "POST")
-            .collect();
-        assert_eq!(posted.len(), 1, "{deployment}: one comment, no new issue");
+        // One search and one comment; a create would have met no mock (404, a dead letter).
         jira.verify().await;
     }
 }
@@ -271,13 +276,7 @@ async fn pagerduty_triggers_and_resolves_one_alert_by_dedup_key() {
 
 #[tokio::test]
 async fn slack_posts_once_then_replies_in_the_incident_thread() {
-    let slack = MockServer::start().await;
-    let h = Harness::with_config(config(&format!(
-        "[notify]\nallow_insecure_loopback = true\n[notify.slack]\nbot_token_env = \"SLACK_TOKEN\"\n\
-         channel = \"#incidents\"\napi_url = \"{}/api\"\n",
-        slack.uri()
-    )))
-    .await;
+    let (slack, h) = slack_bot("#incidents").await;
     let id = first_incident(&h).await;
     let token = secret("slack-bot-token");
     Mock::given(method("POST"))
@@ -351,13 +350,7 @@ async fn slack_first_message_is_found_again_instead_of_posted_twice() {
         ),
     ];
     for (case, history) in cases {
-        let slack = MockServer::start().await;
-        let h = Harness::with_config(config(&format!(
-            "[notify]\nallow_insecure_loopback = true\n[notify.slack]\nbot_token_env = \"SLACK_TOKEN\"\n\
-             channel = \"C024BE91L\"\napi_url = \"{}/api\"\n",
-            slack.uri()
-        )))
-        .await;
+        let (slack, h) = slack_bot("C024BE91L").await;
         let id = first_incident(&h).await;
         let token = secret("slack-bot-token");
         let row = h
@@ -419,13 +412,7 @@ async fn slack_first_message_is_found_again_instead_of_posted_twice() {
 
 #[tokio::test]
 async fn slack_ok_false_is_a_dead_letter_and_targets_are_names_not_urls() {
-    let slack = MockServer::start().await;
-    let h = Harness::with_config(config(&format!(
-        "[notify]\nallow_insecure_loopback = true\n[notify.slack]\nbot_token_env = \"SLACK_TOKEN\"\n\
-         channel = \"#nope\"\napi_url = \"{}/api\"\n",
-        slack.uri()
-    )))
-    .await;
+    let (slack, h) = slack_bot("#nope").await;
     let id = first_incident(&h).await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": false, "error": "channel_not_found"})))
