@@ -187,6 +187,14 @@ pub enum Command {
         #[command(flatten)]
         out: Output,
     },
+    /// Apply a plan proposed at this terminal (contain/recover) once another human approved it:
+    /// exactly as approved, once
+    Apply {
+        /// Plan id as printed by contain/recover (plan-...)
+        plan_id: String,
+        #[command(flatten)]
+        out: Output,
+    },
     /// Queue a notification about an incident to a configured target and deliver the outbox now
     Notify(crate::cli_notify::NotifyArgs),
     /// The notification outbox (`list --dead` shows undeliverable notifications)
@@ -611,6 +619,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let svc = service(&cli, cfg).await?;
             let report = svc.approve_plan(plan_id, &approver, *ttl_secs).await?;
             emit(out, &report, |r| r.summary.clone())
+        }
+        Command::Apply { plan_id, out } => {
+            let svc = service(&cli, cfg).await?;
+            let report = svc.apply_plan(plan_id, crate::cli_respond::CLI_PRINCIPAL).await?;
+            emit(out, &report, crate::cli_respond::table)
         }
         Command::Audit { what } => {
             let svc = service(&cli, cfg).await?;

@@ -139,6 +139,19 @@ pub async fn recover(svc: &IncidentService, a: &RecoverArgs) -> Result<(), Failu
     print(&report, a.format.as_deref())
 }
 
+/// A plan for the terminal: summary, changes, inverse changes, next step.
+pub(crate) fn table(r: &PlanReport) -> String {
+    let mut t = format!("{}\n", r.summary);
+    for c in &r.changes {
+        t.push_str(&format!("  change:  {c}\n"));
+    }
+    for c in &r.inverse {
+        t.push_str(&format!("  inverse: {c}\n"));
+    }
+    t.push_str(&r.next_step);
+    t
+}
+
 fn print(r: &PlanReport, format: Option<&str>) -> Result<(), Failure> {
     let json = match format {
         Some("json") => true,
@@ -149,15 +162,7 @@ fn print(r: &PlanReport, format: Option<&str>) -> Result<(), Failure> {
     let text = if json {
         serde_json::to_string_pretty(r).map_err(input)?
     } else {
-        let mut t = format!("{}\n", r.summary);
-        for c in &r.changes {
-            t.push_str(&format!("  change:  {c}\n"));
-        }
-        for c in &r.inverse {
-            t.push_str(&format!("  inverse: {c}\n"));
-        }
-        t.push_str(&r.next_step);
-        t
+        table(r)
     };
     tracing::debug!(output = ?text, "cli output");
     writeln!(std::io::stdout().lock(), "{text}").map_err(|e| (crate::cli::EXIT_BACKEND, e.to_string()))

@@ -69,6 +69,19 @@ pub struct ServerConfig {
     pub allowed_hosts: Vec<String>,
     pub allowed_origins: Vec<String>,
     pub max_body_bytes: usize,
+    /// `[[server.approvers]]`: humans who may approve plans over REST
+    /// (`POST /api/plans/{plan_id}/approve`), each with their own bearer key.
+    pub approvers: Vec<ApproverConfig>,
+}
+
+/// A human approver: the key in `key_env` authenticates them as `human:NAME`. The agent's key
+/// (`OPENCLAW_API_KEY`) never approves.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproverConfig {
+    pub name: String,
+    /// Environment variable holding this approver's bearer key.
+    pub key_env: String,
 }
 
 impl Default for ServerConfig {
@@ -78,6 +91,7 @@ impl Default for ServerConfig {
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
             allowed_origins: vec!["http://localhost:*".into(), "http://127.0.0.1:*".into()],
             max_body_bytes: 1024 * 1024,
+            approvers: Vec::new(),
         }
     }
 }
@@ -412,6 +426,29 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
+        let mut approvers = std::collections::HashSet::new();
+        for a in &self.server.approvers {
+            let name_ok = (1..=64).contains(&a.name.len())
+                && a.name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+            if !name_ok || !approvers.insert(a.name.as_str()) {
+                return bad(format!(
+                    "server.approvers: `{}` must be a unique name of 1-64 letters, digits, . _ -",
+                    crate::domain::clip(&a.name, 64)
+                ));
+            }
+            if a.key_env.is_empty() || !a.key_env.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return bad(format!(
+                    "server.approvers.{}.key_env: must name an environment variable (letters, digits, _)",
+                    a.name
+                ));
+            }
+            if a.key_env == API_KEY_ENV {
+                return bad(format!(
+                    "server.approvers.{}.key_env: {API_KEY_ENV} is the agent's key; an approver needs their own",
+                    a.name
+                ));
+            }
+        }
         self.notify.validate().map_err(ConfigError::Invalid)?;
         crate::cluster::script::validate_scripts(&self.scripts).map_err(ConfigError::Invalid)?;
         for (name, env) in &self.environments {
@@ -525,6 +562,31 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn approvers_need_unique_names_and_their_own_key_variable() {
+        let parse = |extra: &str| Config::parse_str(&format!("{EXAMPLE_TOML}\n{extra}"), "toml", "t");
+        let ok = parse("[[server.approvers]]\nname = \"alice\"\nkey_env = \"APPROVER_ALICE\"\n").unwrap();
+        assert_eq!(ok.server.approvers[0].name, "alice");
+        for (extra, needle) in [
+            (
+                "[[server.approvers]]\nname = \"bob\"\nkey_env = \"OPENCLAW_API_KEY\"\n",
+                "agent's key",
+            ),
+            (
+                "[[server.approvers]]\nname = \"bob\"\nkey_env = \"A-B\"\n",
+                "environment variable",
+            ),
+            ("[[server.approvers]]\nname = \"b b\"\nkey_env = \"K\"\n", "unique name"),
+            (
+                "[[server.approvers]]\nname = \"a\"\nkey_env = \"K1\"\n[[server.approvers]]\nname = \"a\"\nkey_env = \"K2\"\n",
+                "unique name",
+            ),
+        ] {
+            let e = parse(extra).unwrap_err().to_string();
+            assert!(e.contains(needle), "{extra}: {e}");
+        }
+    }
 
     #[test]
     fn builtin_defines_dev() {

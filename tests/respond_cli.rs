@@ -8,18 +8,11 @@ mod recording_backend;
 #[path = "support/respond.rs"]
 mod respond;
 
-use std::{os::unix::fs::PermissionsExt, path::Path, sync::Arc};
+use std::{os::unix::fs::PermissionsExt, path::Path};
 
 use assert_cmd::Command as Cmd;
 use common::*;
-use incident_mcp::{
-    IncidentService,
-    cluster::{Backend, script::ScriptBackend},
-    config::EXAMPLE_TOML,
-    domain::sha256_hex,
-    service::Backends,
-    store::SqliteStore,
-};
+use incident_mcp::{config::EXAMPLE_TOML, domain::sha256_hex};
 use respond::*;
 use serde_json::Value;
 
@@ -116,19 +109,26 @@ async fn cli_plans_stay_pending_until_approved_and_then_run_the_real_script() {
     assert!(!dir.join("marker").exists(), "planning ran nothing");
 
     // A plan the CLI made for `cli`, approved by another human, runs the real script once.
+    let (code, _, err) = run(&db, &cfg_path, &["apply", plan_id]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("has no approval"), "{err}");
+    assert!(!dir.join("marker").exists(), "nothing ran before the approval");
     let (code, _, err) = run(&db, &cfg_path, &["approve", plan_id]);
     assert_eq!(code, 0, "{err}");
-    let store = Arc::new(SqliteStore::open(&db).await.unwrap());
-    let scripts = Arc::new(ScriptBackend::new(cfg.scripts.clone())) as Arc<dyn Backend>;
-    let svc = IncidentService::new(store, Arc::new(cfg)).with_backends(Backends {
-        script: Some(scripts),
-        ..Backends::default()
-    });
-    let applied = svc.apply_plan(plan_id, "cli").await.unwrap();
-    assert_eq!(serde_json::to_value(applied.status).unwrap(), "applied");
+    // Before the approval `apply` refuses; after it, `incident-mcp apply` runs the plan once.
+    let (code, out, err) = run(&db, &cfg_path, &["apply", plan_id, "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let applied: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(applied["status"], "applied", "{applied}");
     assert_eq!(std::fs::read_to_string(dir.join("marker")).unwrap(), "restarted\n");
-    let again = svc.apply_plan(plan_id, "cli").await.unwrap_err();
-    assert!(again.to_string().contains("already used"), "{again}");
+    let (code, out, err) = run(&db, &cfg_path, &["apply", plan_id]);
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert!(err.contains("already used") && err.lines().count() == 1, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("marker")).unwrap(),
+        "restarted\n",
+        "ran once"
+    );
     let (code, _, err) = run(&db, &cfg_path, &["audit", "verify"]);
     assert_eq!(code, 0, "{err}");
 }

@@ -723,6 +723,15 @@ fn expected_codes(method: &str, path: &str) -> BTreeSet<&'static str> {
     if method == "post" || method == "put" {
         codes.insert("415");
     }
+    // Approving or applying a plan: 409 when it cannot be (expired, used, tampered, not
+    // approved); applying reads no body.
+    if path.starts_with("/api/plans/") {
+        codes.insert("404");
+        codes.insert("409");
+        if path.ends_with("/apply") {
+            codes.remove("415");
+        }
+    }
     // Planning a containment or recovery answers 202: the plan waits for a human's approval.
     if plans {
         codes.remove("200");
@@ -807,6 +816,8 @@ async fn openapi_document_is_valid_openapi_3_1_and_matches_the_routes() {
         ("post", "/api/hooks"),
         ("get", "/api/hooks"),
         ("delete", "/api/hooks/{name}"),
+        ("post", "/api/plans/{plan_id}/approve"),
+        ("post", "/api/plans/{plan_id}/apply"),
         ("get", "/healthz"),
     ];
     let want: BTreeSet<(String, String)> = routes.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned())).collect();
@@ -869,11 +880,11 @@ async fn openapi_document_is_valid_openapi_3_1_and_matches_the_routes() {
                 "{what}: no security requirement although a key is configured"
             );
         }
-        if method == "post" || method == "put" {
+        if (method == "post" || method == "put") && !path.ends_with("/apply") {
             let body = &op["requestBody"];
             assert_eq!(
                 body["required"],
-                path != "/api/incident/ack/{id}",
+                path != "/api/incident/ack/{id}" && !path.ends_with("/approve"),
                 "{what}: requestBody.required"
             );
             assert!(
@@ -882,7 +893,10 @@ async fn openapi_document_is_valid_openapi_3_1_and_matches_the_routes() {
             );
         }
         // The documented route is served (a JSON answer, not the router's 404/405).
-        let mut concrete = path.replace("{id}", "INC-000002").replace("{name}", "ops-hook");
+        let mut concrete = path
+            .replace("{id}", "INC-000002")
+            .replace("{name}", "ops-hook")
+            .replace("{plan_id}", "plan-0123456789abcdef");
         if path == "/api/alerts" {
             concrete.push_str("?env=dev");
         }
@@ -902,6 +916,9 @@ async fn openapi_document_is_valid_openapi_3_1_and_matches_the_routes() {
         let want = match (method, path) {
             _ if plans => StatusCode::CONFLICT,
             (_, "/api/incident/notify/{id}") => StatusCode::BAD_REQUEST,
+            // No such plan; and the agent's key never approves.
+            (_, "/api/plans/{plan_id}/apply") => StatusCode::NOT_FOUND,
+            (_, "/api/plans/{plan_id}/approve") => StatusCode::FORBIDDEN,
             ("post", "/api/hooks") => StatusCode::CREATED,
             ("delete", _) => StatusCode::NO_CONTENT,
             _ => StatusCode::OK,

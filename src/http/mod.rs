@@ -5,6 +5,7 @@ mod alerts;
 mod guard;
 mod notify;
 mod openapi;
+mod plans;
 mod respond;
 mod rest;
 mod trace;
@@ -50,10 +51,13 @@ pub fn app(svc: IncidentService, policy: ToolPolicy, ct: CancellationToken) -> R
         .merge(alerts::routes(svc.clone()))
         .merge(respond::routes(svc.clone()))
         .merge(notify::routes(svc.clone()))
-        .merge(rest::routes(svc))
+        .merge(plans::agent_routes(svc.clone()))
+        .merge(rest::routes(svc.clone()))
         .layer(middleware::from_fn_with_state(guard.clone(), guard::bearer));
+    let approvers = Arc::new(plans::Approvers::from_config(&cfg));
     Router::new()
         .merge(protected)
+        .merge(plans::approver_routes(svc, approvers))
         .route(
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),

@@ -38,13 +38,13 @@ impl IncidentService {
     ) -> Result<ApprovalReport, ServiceError> {
         if !(1..=MAX_APPROVAL_TTL_SECS).contains(&ttl_secs) {
             return Err(DomainError::invalid(
-                "ttl",
+                "ttl_secs",
                 format!("{ttl_secs}s is outside 1..={MAX_APPROVAL_TTL_SECS} seconds"),
             )
             .into());
         }
         let Some(stored) = self.store.get_plan(plan_id).await? else {
-            return Err(DomainError::invalid("plan", format!("no plan {}", crate::domain::clip(plan_id, 40))).into());
+            return Err(ServiceError::UnknownPlan(crate::domain::clip(plan_id, 40)));
         };
         let hash = stored.plan.hash();
         if hash != stored.hash || stored.plan.id() != stored.id {

@@ -33,6 +33,9 @@ pub enum ServiceError {
     },
     #[error("no incident {0}; call incident_list to see existing incidents")]
     NotFound(IncidentId),
+    /// No stored plan has this id (the id comes from the answer that proposed the plan).
+    #[error("no plan {0}; a plan id is what incident_contain or incident_recover answered")]
+    UnknownPlan(String),
     #[error("{0}")]
     Conflict(String),
     #[error(transparent)]
@@ -63,7 +66,7 @@ impl ServiceError {
             ServiceError::Invalid(_) | ServiceError::UnknownEnv { .. } | ServiceError::UnknownSource { .. } => {
                 ErrorClass::Input
             }
-            ServiceError::NotFound(_) => ErrorClass::NotFound,
+            ServiceError::NotFound(_) | ServiceError::UnknownPlan(_) => ErrorClass::NotFound,
             ServiceError::Conflict(_) => ErrorClass::Conflict,
             ServiceError::Source(_) | ServiceError::Store(_) | ServiceError::Backend(_) => ErrorClass::Backend,
         }
@@ -76,6 +79,7 @@ impl ServiceError {
             ServiceError::UnknownEnv { .. } => Some("env"),
             ServiceError::UnknownSource { .. } => Some("source"),
             ServiceError::NotFound(_) => Some("id"),
+            ServiceError::UnknownPlan(_) => Some("plan_id"),
             _ => None,
         }
     }

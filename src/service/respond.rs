@@ -319,10 +319,7 @@ impl IncidentService {
     pub async fn plan_report(&self, plan_id: &str) -> Result<PlanReport, ServiceError> {
         match self.store.get_plan(plan_id).await? {
             Some(s) => Ok(report(&s, PlanStatus::Pending, None, None)),
-            None => Err(invalid(
-                "plan_id",
-                format!("no plan {}", crate::domain::clip(plan_id, 40)),
-            )),
+            None => Err(ServiceError::UnknownPlan(crate::domain::clip(plan_id, 40))),
         }
     }
 }
@@ -336,10 +333,16 @@ pub(super) fn report(
 ) -> PlanReport {
     let p = &s.plan;
     let target = target_name(p.arguments["resource"].as_str().unwrap_or_default()).to_owned();
+    // How the proposer applies the plan once approved: its own adapter's way.
+    let apply = match p.principal.as_str() {
+        "rest" => format!("POST /api/plans/{}/apply", s.id),
+        "cli" => format!("run `incident-mcp apply {}`", s.id),
+        _ => format!("call incident_apply with plan_id {}", s.id),
+    };
     let next_step = match status {
         PlanStatus::Pending => format!(
             "nothing has changed yet. A human must approve this exact plan: run `incident-mcp approve {}` \
-             (single-use, expires), then call incident_apply with plan_id {}",
+             or POST /api/plans/{}/approve with their own approver key (single-use, expires), then {apply}",
             s.id, s.id
         ),
         PlanStatus::Applied => "applied; incident_recover with method revert undoes a containment".into(),

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::{
     IncidentService, ServiceError,
-    respond::{backend_error, invalid, recorded_request, report},
+    respond::{backend_error, recorded_request, report},
     respond_types::*,
 };
 use crate::{
@@ -30,10 +30,7 @@ impl IncidentService {
         let Some(stored) = stored.filter(|s| s.id == plan_id) else {
             let payload = json!({"reason": "unknown_plan", "message": "no such plan"});
             self.audit_refusal(principal, None, None, payload).await?;
-            return Err(invalid(
-                "plan_id",
-                format!("no plan {}", crate::domain::clip(plan_id, 40)),
-            ));
+            return Err(ServiceError::UnknownPlan(crate::domain::clip(plan_id, 40)));
         };
         let plan = &stored.plan;
         let refuse = |reason: &str, message: String| {

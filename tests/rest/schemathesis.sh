@@ -14,6 +14,8 @@ VENV="$ROOT/.ci-tools/venv-schemathesis"
 MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-40}"
 SEED="${SCHEMATHESIS_SEED:-20240601}"
 API_KEY="${INCIDENT_MCP_TEST_CANARY:-cnry}-schemathesis-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+# A human approver's own key (`[[server.approvers]]`), for `POST /api/plans/{plan_id}/approve`.
+APPROVER_KEY="${INCIDENT_MCP_TEST_CANARY:-cnry}-approver-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 
 log() { printf 'schemathesis.sh: %s\n' "$*" >&2; }
 
@@ -56,16 +58,36 @@ log "starting $BIN"
 # The built-in configuration plus one webhook target, so that `POST /api/incident/notify/{id}`
 # has a schema-valid `service`. Its secret variable is unset: a queued row goes to the dead
 # letters without any network traffic.
+# A policy and a harmless allowlisted script let planning succeed (so a plan can be seeded for
+# the plan operations), and one approver is configured.
 "$BIN" config default >"$WORK/config.toml"
-cat >>"$WORK/config.toml" <<'TOML'
+printf '#!/bin/sh\nexit 0\n' >"$WORK/noop.sh"
+chmod 755 "$WORK/noop.sh"
+NOOP_SHA="$(sha256sum "$WORK/noop.sh" | cut -d' ' -f1)"
+cat >>"$WORK/config.toml" <<TOML
 
 [notify]
 [[notify.webhooks]]
 name = "ops"
 url = "https://hooks.example.invalid/incidents"
 secret_env = "SCHEMATHESIS_UNSET_HOOK_SECRET"
+
+[[scripts]]
+id = "web-noop"
+path = "$WORK/noop.sh"
+sha256 = "$NOOP_SHA"
+
+[environments.dev.policy]
+allowed_actions = ["isolate", "restore", "revert"]
+allowed_namespaces = ["shop"]
+resource_patterns = ["web-*"]
+scripts = ["web-noop"]
+
+[[server.approvers]]
+name = "schemathesis"
+key_env = "SCHEMATHESIS_APPROVER_KEY"
 TOML
-OPENCLAW_API_KEY="$API_KEY" "$BIN" --db "$WORK/incidents.db" --config "$WORK/config.toml" serve --http 127.0.0.1:0 \
+SCHEMATHESIS_APPROVER_KEY="$APPROVER_KEY" OPENCLAW_API_KEY="$API_KEY" "$BIN" --db "$WORK/incidents.db" --config "$WORK/config.toml" serve --http 127.0.0.1:0 \
     >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 
@@ -100,14 +122,25 @@ curl --silent --fail --max-time 30 -H "Authorization: Bearer $API_KEY" -H 'Conte
     -d '{"name":"seed-hook","url":"https://hooks.example.invalid/seed","events":["resolve"],"secret_env":"SCHEMATHESIS_UNSET_HOOK_SECRET"}' \
     "$BASE/api/hooks" >/dev/null
 
+# And a pending plan, so that the plan operations reach their 200/409 paths (schemathesis.toml
+# pins `plan_id` to it).
+SEEDED_PLAN_ID="$(curl --silent --fail --max-time 30 -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json' \
+    -d '{"method":"restore","resource":"script/web-noop","namespace":"shop"}' "$BASE/api/incident/recover/INC-000001" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["plan_id"])')"
+export SEEDED_PLAN_ID
+log "seeded plan $SEEDED_PLAN_ID"
+
 # Run from the scratch directory: schemathesis keeps a `.schemathesis/` crash cache in its
 # working directory, which must not land in the repository (and would make runs depend on
 # earlier ones).
 cd "$WORK"
+# st_run KEY [schemathesis options...]
 st_run() {
+    local key="$1"
+    shift
     "$VENV/bin/schemathesis" --config-file "$ROOT/tests/rest/schemathesis.toml" run "$BASE/api/openapi.json" \
         --checks all \
-        --header "Authorization: Bearer $API_KEY" \
+        --header "Authorization: Bearer $key" \
         --max-examples "$MAX_EXAMPLES" \
         --seed "$SEED" \
         --generation-database none \
@@ -121,6 +154,10 @@ st_run() {
 # list it, so a negative notify test could name a hook the run itself created. Registering
 # therefore runs last, alone, after every other operation.
 log "running schemathesis $SCHEMATHESIS_VERSION (max $MAX_EXAMPLES examples per operation, seed $SEED)"
-st_run --exclude-operation-id addHook "$@"
+# Approving takes an approver's key, not the agent's: it runs in a pass of its own, last
+# (it approves the seeded plan, which the first pass could then have applied).
+st_run "$API_KEY" --exclude-operation-id addHook --exclude-operation-id approvePlan "$@"
 log "running schemathesis on addHook"
-st_run --include-operation-id addHook "$@"
+st_run "$API_KEY" --include-operation-id addHook "$@"
+log "running schemathesis on approvePlan with the approver's key"
+st_run "$APPROVER_KEY" --include-operation-id approvePlan "$@"

@@ -6,6 +6,8 @@
 //! environments and their sources (so `env`/`source` of `detect` become enums, and a
 //! schema-valid request is one the server accepts) and whether a bearer key is required.
 
+mod ops;
+
 use std::sync::Arc;
 
 use axum::{
@@ -16,16 +18,8 @@ use axum::{
 use schemars::{JsonSchema, generate::SchemaSettings};
 use serde_json::{Map, Value, json};
 
-use super::notify::{HOOK_NAME_PATTERN, HookBody, HookList, HookView, NotifyBody};
-use super::respond::{ContainBody, RecoverBody};
-use super::rest::{AckBody, AnalyzeQuery, ApiError, ResolveBody};
-use crate::{
-    config::Config,
-    service::{
-        AlertIntakeReport, AlertmanagerPayload, Analysis, DetectReport, DetectRequest, IncidentDetail, IncidentList,
-        LifecycleResult, ListRequest, NotifyReport, PlanReport,
-    },
-};
+use super::rest::ApiError;
+use crate::config::Config;
 
 struct Schemas {
     requests: schemars::SchemaGenerator,
@@ -164,7 +158,7 @@ impl Responses<'_> {
         for code in codes {
             let (k, d) = match code {
                 Code::BadRequest => ("400", "Invalid input; `field` names the bad or missing field"),
-                Code::NotFound => ("404", "No such incident"),
+                Code::NotFound => ("404", "No such incident (or plan)"),
                 Code::Conflict => ("409", "Illegal lifecycle transition"),
                 Code::Unavailable => ("503", "Telemetry source or storage unavailable"),
             };
@@ -230,39 +224,6 @@ impl Op {
     }
 }
 
-/// Exactly what the handlers accept: `INC-` and 1-12 digits, not all zero.
-fn id_param() -> Value {
-    json!({ "name": "id", "in": "path", "required": true,
-            "schema": { "type": "string", "pattern": "^INC-0*[1-9][0-9]*$", "minLength": 5, "maxLength": 16 },
-            "description": "Incident id, e.g. INC-000001", "example": "INC-000001" })
-}
-
-/// `env` of `POST /api/alerts`: required; one of the configured environments when known.
-fn alerts_env_param(dep: Option<&Deployment>) -> Value {
-    let mut schema = json!({ "type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$" });
-    if let Some(d) = dep.filter(|d| !d.envs.is_empty()) {
-        schema = json!({ "type": "string", "enum": d.envs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>() });
-    }
-    json!({ "name": "env", "in": "query", "required": true, "schema": schema,
-            "description": "Environment the alerts belong to, as configured (one Alertmanager webhook URL per environment)" })
-}
-
-fn alerts_example() -> Value {
-    json!({
-        "version": "4", "groupKey": "{}:{alertname=\"HighErrorRate\"}", "truncatedAlerts": 0, "status": "firing",
-        "receiver": "incident-mcp", "groupLabels": { "alertname": "HighErrorRate" },
-        "commonLabels": { "alertname": "HighErrorRate", "severity": "critical" }, "commonAnnotations": {},
-        "externalURL": "http://alertmanager:9093",
-        "alerts": [{
-            "status": "firing",
-            "labels": { "alertname": "HighErrorRate", "severity": "critical", "namespace": "shop", "pod": "web-7" },
-            "annotations": { "summary": "5xx ratio above 5%" },
-            "startsAt": "2026-11-01T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
-            "generatorURL": "http://prometheus:9090/graph", "fingerprint": "6b0c1d2e3f4a5b6c"
-        }]
-    })
-}
-
 /// `DetectRequest` narrowed to what this server accepts: `env` one of the configured
 /// environments and `source` one of that environment's sources. One environment gives a
 /// plain object; several give a `oneOf` keyed by `env`.
@@ -301,170 +262,7 @@ fn build(dep: Option<&Deployment>) -> Value {
     let mut s = Schemas::new();
     let err = s.resp::<ApiError>();
     let r = Responses { err: &err, auth };
-    use Code::*;
-    let example_env = dep
-        .and_then(|d| d.envs.first())
-        .map_or("dev", |(name, _)| name.as_str());
-
-    let example_target = dep
-        .and_then(|d| d.targets.first())
-        .map_or("pagerduty", String::as_str)
-        .to_owned();
-    let id = || vec![id_param()];
-    let mut analyze_params = id();
-    analyze_params.extend(s.query_params::<AnalyzeQuery>());
-    let ops = [
-        Op {
-            method: "post",
-            path: "/api/incident/detect",
-            id: "detect",
-            summary: "Scan an environment's telemetry and open or update incidents",
-            ok: s.resp::<DetectReport>(),
-            codes: &[BadRequest, Unavailable],
-            params: vec![],
-            body: Some((
-                s.req::<DetectRequest>(),
-                true,
-                json!({ "env": example_env, "threshold": 0.8 }),
-            )),
-        },
-        Op {
-            method: "get",
-            path: "/api/incident/analyze/{id}",
-            id: "analyze",
-            summary: "Analyze an incident: affected resources, grouped signals, timeline",
-            ok: s.resp::<Analysis>(),
-            codes: &[BadRequest, NotFound, Unavailable],
-            params: analyze_params,
-            body: None,
-        },
-        Op {
-            method: "get",
-            path: "/api/incident/{id}",
-            id: "getIncident",
-            summary: "Get an incident with its latest signals",
-            ok: s.resp::<IncidentDetail>(),
-            codes: &[BadRequest, NotFound, Unavailable],
-            params: id(),
-            body: None,
-        },
-        Op {
-            method: "get",
-            path: "/api/incidents",
-            id: "listIncidents",
-            summary: "List incidents, most recently active first",
-            ok: s.resp::<IncidentList>(),
-            codes: &[BadRequest, Unavailable],
-            params: s.query_params::<ListRequest>(),
-            body: None,
-        },
-        Op {
-            method: "post",
-            path: "/api/incident/ack/{id}",
-            id: "ack",
-            summary: "Acknowledge an open incident (the body is optional: no body means no note)",
-            ok: s.resp::<LifecycleResult>(),
-            codes: &[BadRequest, NotFound, Conflict, Unavailable],
-            params: id(),
-            body: Some((s.req::<AckBody>(), false, json!({ "note": "on-call is looking at it" }))),
-        },
-        Op {
-            method: "post",
-            path: "/api/incident/resolve/{id}",
-            id: "resolve",
-            summary: "Resolve an incident with a note",
-            ok: s.resp::<LifecycleResult>(),
-            codes: &[BadRequest, NotFound, Conflict, Unavailable],
-            params: id(),
-            body: Some((
-                s.req::<ResolveBody>(),
-                true,
-                json!({ "note": "cause: leaked token; fix: rotated it" }),
-            )),
-        },
-        Op {
-            method: "put",
-            path: "/api/incident/contain/{id}",
-            id: "contain",
-            summary: "Plan a containment; 202 with the pending plan (a human approves it out of band: \
-                      `incident-mcp approve <plan-id>`; nothing changes before)",
-            ok: s.resp::<PlanReport>(),
-            codes: &[BadRequest, NotFound, Conflict, Unavailable],
-            params: id(),
-            body: Some((
-                s.req::<ContainBody>(),
-                true,
-                json!({ "action": "isolate", "resource": "web-1", "namespace": "shop", "ttl_secs": 3600 }),
-            )),
-        },
-        Op {
-            method: "post",
-            path: "/api/incident/recover/{id}",
-            id: "recover",
-            summary: "Plan a recovery (rollback, restore, revert); 202 with the pending plan",
-            ok: s.resp::<PlanReport>(),
-            codes: &[BadRequest, NotFound, Conflict, Unavailable],
-            params: id(),
-            body: Some((s.req::<RecoverBody>(), true, json!({ "method": "revert" }))),
-        },
-        Op {
-            method: "post",
-            path: "/api/incident/notify/{id}",
-            id: "notify",
-            summary: "Queue a notification about an incident to a named target; 202 with the outbox row \
-                      (delivered at least once by the dispatcher)",
-            ok: s.resp::<NotifyReport>(),
-            codes: &[BadRequest, NotFound, Unavailable],
-            params: id(),
-            body: Some((s.req::<NotifyBody>(), true, json!({ "service": example_target }))),
-        },
-        Op {
-            method: "post",
-            path: "/api/hooks",
-            id: "addHook",
-            summary: "Register (or replace) a signed webhook for lifecycle events; 201 with the hook (origin only)",
-            ok: s.resp::<HookView>(),
-            codes: &[BadRequest, Unavailable],
-            params: vec![],
-            body: Some((
-                s.req::<HookBody>(),
-                true,
-                json!({ "name": "ops-hook", "url": "https://hooks.example.com/incidents", "events": ["detect", "resolve"] }),
-            )),
-        },
-        Op {
-            method: "get",
-            path: "/api/hooks",
-            id: "listHooks",
-            summary: "Webhooks registered at run time (config-file webhooks are not listed)",
-            ok: s.resp::<HookList>(),
-            codes: &[Unavailable],
-            params: vec![],
-            body: None,
-        },
-        Op {
-            method: "delete",
-            path: "/api/hooks/{name}",
-            id: "removeHook",
-            summary: "Remove a registered webhook; 204, or 404 when there is none of that name",
-            ok: json!({}),
-            codes: &[BadRequest, NotFound, Unavailable],
-            params: vec![json!({ "name": "name", "in": "path", "required": true,
-                "schema": { "type": "string", "pattern": HOOK_NAME_PATTERN, "minLength": 1, "maxLength": 64 },
-                "description": "Name of a registered webhook", "example": "seed-hook" })],
-            body: None,
-        },
-        Op {
-            method: "post",
-            path: "/api/alerts",
-            id: "receiveAlerts",
-            summary: "Alertmanager webhook receiver (payload version 4): firing alerts open or update incidents, resolved alerts are noted",
-            ok: s.resp::<AlertIntakeReport>(),
-            codes: &[BadRequest, Unavailable],
-            params: vec![alerts_env_param(dep)],
-            body: Some((s.req::<AlertmanagerPayload>(), true, alerts_example())),
-        },
-    ];
+    let ops = ops::operations(&mut s, dep);
     let mut paths = Map::new();
     for op in ops {
         let (path, method) = (op.path, op.method);
@@ -486,6 +284,20 @@ fn build(dep: Option<&Deployment>) -> Value {
             }
             m.insert(status.into(), ok);
         }
+        if path == "/api/plans/{plan_id}/approve" {
+            // Approvers authenticate with their own keys, whatever the agent's key is.
+            rendered["security"] = json!([{ "approver": [] }]);
+            if let Some(m) = rendered["responses"].as_object_mut() {
+                let mut unauthorized = r.json("Missing or unknown approver key");
+                unauthorized["headers"] = json!({ "WWW-Authenticate": { "required": true, "schema": { "type": "string" },
+                    "description": "The authentication scheme to use: `Bearer`" } });
+                m.insert("401".into(), unauthorized);
+                m.insert(
+                    "403".into(),
+                    r.json("The agent's key was presented (the agent never approves), or Host/Origin not allowed"),
+                );
+            }
+        }
         let entry = paths.entry(path).or_insert_with(|| json!({}));
         entry[method] = rendered;
     }
@@ -503,10 +315,12 @@ fn build(dep: Option<&Deployment>) -> Value {
         schemas.insert("DetectRequest".into(), detect_request_for(&generic, &d.envs));
     }
     narrow_notify_schemas(&mut schemas, dep);
-    let mut components = json!({ "schemas": schemas });
+    let mut components = json!({ "schemas": schemas, "securitySchemes": {
+        "approver": { "type": "http", "scheme": "bearer",
+            "description": "A human approver's own key ([[server.approvers]] key_env); never the agent's" } } });
     if auth {
-        components["securitySchemes"] = json!({ "bearer": { "type": "http", "scheme": "bearer",
-            "description": "The server's OPENCLAW_API_KEY" } });
+        components["securitySchemes"]["bearer"] = json!({ "type": "http", "scheme": "bearer",
+            "description": "The server's OPENCLAW_API_KEY" });
     }
     json!({
         "openapi": "3.1.0",
@@ -577,6 +391,7 @@ pub fn route(cfg: &Config) -> MethodRouter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::notify::HOOK_NAME_PATTERN;
 
     fn refs_resolve(doc: &Value) {
         let text = doc.to_string();
@@ -592,7 +407,12 @@ mod tests {
     fn every_ref_resolves() {
         let doc = openapi_document();
         refs_resolve(&doc);
-        assert_eq!(doc["paths"].as_object().unwrap().len(), 13);
+        assert_eq!(doc["paths"].as_object().unwrap().len(), 15);
+        // Approving takes an approver's key, never the agent's, whatever the agent's key is.
+        let approve = &doc["paths"]["/api/plans/{plan_id}/approve"]["post"];
+        assert_eq!(approve["security"], json!([{ "approver": [] }]));
+        assert!(approve["responses"]["401"].is_object() && approve["responses"]["403"].is_object());
+        assert!(doc["components"]["securitySchemes"]["approver"].is_object());
         let hooks = &doc["paths"]["/api/hooks"];
         assert!(hooks["get"].is_object() && hooks["post"]["responses"]["201"].is_object());
         let del = &doc["paths"]["/api/hooks/{name}"]["delete"]["responses"];

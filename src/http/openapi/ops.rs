@@ -1,0 +1,242 @@
+//! The operations of the REST API: path, method, schemas, status codes, examples.
+
+use serde_json::{Value, json};
+
+use super::{Code, Deployment, Op, Schemas};
+use crate::http::notify::{HOOK_NAME_PATTERN, HookBody, HookList, HookView, NotifyBody};
+use crate::http::plans::{ApproveBody, PLAN_ID_PATTERN};
+use crate::http::respond::{ContainBody, RecoverBody};
+use crate::http::rest::{AckBody, AnalyzeQuery, ResolveBody};
+use crate::service::{
+    AlertIntakeReport, AlertmanagerPayload, Analysis, ApprovalReport, DetectReport, DetectRequest, IncidentDetail,
+    IncidentList, LifecycleResult, ListRequest, NotifyReport, PlanReport,
+};
+
+/// Every operation but `/healthz`, in document order.
+pub(super) fn operations(s: &mut Schemas, dep: Option<&Deployment>) -> Vec<Op> {
+    use Code::*;
+    let example_env = dep
+        .and_then(|d| d.envs.first())
+        .map_or("dev", |(name, _)| name.as_str());
+
+    let example_target = dep
+        .and_then(|d| d.targets.first())
+        .map_or("pagerduty", String::as_str)
+        .to_owned();
+    let id = || vec![id_param()];
+    let mut analyze_params = id();
+    analyze_params.extend(s.query_params::<AnalyzeQuery>());
+    vec![
+        Op {
+            method: "post",
+            path: "/api/incident/detect",
+            id: "detect",
+            summary: "Scan an environment's telemetry and open or update incidents",
+            ok: s.resp::<DetectReport>(),
+            codes: &[BadRequest, Unavailable],
+            params: vec![],
+            body: Some((
+                s.req::<DetectRequest>(),
+                true,
+                json!({ "env": example_env, "threshold": 0.8 }),
+            )),
+        },
+        Op {
+            method: "get",
+            path: "/api/incident/analyze/{id}",
+            id: "analyze",
+            summary: "Analyze an incident: affected resources, grouped signals, timeline",
+            ok: s.resp::<Analysis>(),
+            codes: &[BadRequest, NotFound, Unavailable],
+            params: analyze_params,
+            body: None,
+        },
+        Op {
+            method: "get",
+            path: "/api/incident/{id}",
+            id: "getIncident",
+            summary: "Get an incident with its latest signals",
+            ok: s.resp::<IncidentDetail>(),
+            codes: &[BadRequest, NotFound, Unavailable],
+            params: id(),
+            body: None,
+        },
+        Op {
+            method: "get",
+            path: "/api/incidents",
+            id: "listIncidents",
+            summary: "List incidents, most recently active first",
+            ok: s.resp::<IncidentList>(),
+            codes: &[BadRequest, Unavailable],
+            params: s.query_params::<ListRequest>(),
+            body: None,
+        },
+        Op {
+            method: "post",
+            path: "/api/incident/ack/{id}",
+            id: "ack",
+            summary: "Acknowledge an open incident (the body is optional: no body means no note)",
+            ok: s.resp::<LifecycleResult>(),
+            codes: &[BadRequest, NotFound, Conflict, Unavailable],
+            params: id(),
+            body: Some((s.req::<AckBody>(), false, json!({ "note": "on-call is looking at it" }))),
+        },
+        Op {
+            method: "post",
+            path: "/api/incident/resolve/{id}",
+            id: "resolve",
+            summary: "Resolve an incident with a note",
+            ok: s.resp::<LifecycleResult>(),
+            codes: &[BadRequest, NotFound, Conflict, Unavailable],
+            params: id(),
+            body: Some((
+                s.req::<ResolveBody>(),
+                true,
+                json!({ "note": "cause: leaked token; fix: rotated it" }),
+            )),
+        },
+        Op {
+            method: "put",
+            path: "/api/incident/contain/{id}",
+            id: "contain",
+            summary: "Plan a containment; 202 with the pending plan (a human approves it out of band: \
+                      `incident-mcp approve <plan-id>`; nothing changes before)",
+            ok: s.resp::<PlanReport>(),
+            codes: &[BadRequest, NotFound, Conflict, Unavailable],
+            params: id(),
+            body: Some((
+                s.req::<ContainBody>(),
+                true,
+                json!({ "action": "isolate", "resource": "web-1", "namespace": "shop", "ttl_secs": 3600 }),
+            )),
+        },
+        Op {
+            method: "post",
+            path: "/api/incident/recover/{id}",
+            id: "recover",
+            summary: "Plan a recovery (rollback, restore, revert); 202 with the pending plan",
+            ok: s.resp::<PlanReport>(),
+            codes: &[BadRequest, NotFound, Conflict, Unavailable],
+            params: id(),
+            body: Some((s.req::<RecoverBody>(), true, json!({ "method": "revert" }))),
+        },
+        Op {
+            method: "post",
+            path: "/api/incident/notify/{id}",
+            id: "notify",
+            summary: "Queue a notification about an incident to a named target; 202 with the outbox row \
+                      (delivered at least once by the dispatcher)",
+            ok: s.resp::<NotifyReport>(),
+            codes: &[BadRequest, NotFound, Unavailable],
+            params: id(),
+            body: Some((s.req::<NotifyBody>(), true, json!({ "service": example_target }))),
+        },
+        Op {
+            method: "post",
+            path: "/api/hooks",
+            id: "addHook",
+            summary: "Register (or replace) a signed webhook for lifecycle events; 201 with the hook (origin only)",
+            ok: s.resp::<HookView>(),
+            codes: &[BadRequest, Unavailable],
+            params: vec![],
+            body: Some((
+                s.req::<HookBody>(),
+                true,
+                json!({ "name": "ops-hook", "url": "https://hooks.example.com/incidents", "events": ["detect", "resolve"] }),
+            )),
+        },
+        Op {
+            method: "get",
+            path: "/api/hooks",
+            id: "listHooks",
+            summary: "Webhooks registered at run time (config-file webhooks are not listed)",
+            ok: s.resp::<HookList>(),
+            codes: &[Unavailable],
+            params: vec![],
+            body: None,
+        },
+        Op {
+            method: "delete",
+            path: "/api/hooks/{name}",
+            id: "removeHook",
+            summary: "Remove a registered webhook; 204, or 404 when there is none of that name",
+            ok: json!({}),
+            codes: &[BadRequest, NotFound, Unavailable],
+            params: vec![json!({ "name": "name", "in": "path", "required": true,
+                "schema": { "type": "string", "pattern": HOOK_NAME_PATTERN, "minLength": 1, "maxLength": 64 },
+                "description": "Name of a registered webhook", "example": "seed-hook" })],
+            body: None,
+        },
+        Op {
+            method: "post",
+            path: "/api/plans/{plan_id}/approve",
+            id: "approvePlan",
+            summary: "A human approves a pending plan with their own approver key ([[server.approvers]]; the agent's \
+                      key gets 403): single-use, bound to the plan's exact hash and principal, expiring",
+            ok: s.resp::<ApprovalReport>(),
+            codes: &[BadRequest, NotFound, Conflict, Unavailable],
+            params: vec![plan_id_param()],
+            body: Some((s.req::<ApproveBody>(), false, json!({ "ttl_secs": 300 }))),
+        },
+        Op {
+            method: "post",
+            path: "/api/plans/{plan_id}/apply",
+            id: "applyPlan",
+            summary: "Apply a plan the REST API proposed once a human approved it: exactly as approved, once",
+            ok: s.resp::<PlanReport>(),
+            codes: &[BadRequest, NotFound, Conflict, Unavailable],
+            params: vec![plan_id_param()],
+            body: None,
+        },
+        Op {
+            method: "post",
+            path: "/api/alerts",
+            id: "receiveAlerts",
+            summary: "Alertmanager webhook receiver (payload version 4): firing alerts open or update incidents, resolved alerts are noted",
+            ok: s.resp::<AlertIntakeReport>(),
+            codes: &[BadRequest, Unavailable],
+            params: vec![alerts_env_param(dep)],
+            body: Some((s.req::<AlertmanagerPayload>(), true, alerts_example())),
+        },
+    ]
+}
+
+/// A plan id as `contain`/`recover` answer it.
+fn plan_id_param() -> Value {
+    json!({ "name": "plan_id", "in": "path", "required": true,
+            "schema": { "type": "string", "pattern": PLAN_ID_PATTERN, "minLength": 21, "maxLength": 21 },
+            "description": "Plan id from the 202 answer of contain/recover", "example": "plan-0123456789abcdef" })
+}
+
+/// Exactly what the handlers accept: `INC-` and 1-12 digits, not all zero.
+fn id_param() -> Value {
+    json!({ "name": "id", "in": "path", "required": true,
+            "schema": { "type": "string", "pattern": "^INC-0*[1-9][0-9]*$", "minLength": 5, "maxLength": 16 },
+            "description": "Incident id, e.g. INC-000001", "example": "INC-000001" })
+}
+
+/// `env` of `POST /api/alerts`: required; one of the configured environments when known.
+fn alerts_env_param(dep: Option<&Deployment>) -> Value {
+    let mut schema = json!({ "type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$" });
+    if let Some(d) = dep.filter(|d| !d.envs.is_empty()) {
+        schema = json!({ "type": "string", "enum": d.envs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>() });
+    }
+    json!({ "name": "env", "in": "query", "required": true, "schema": schema,
+            "description": "Environment the alerts belong to, as configured (one Alertmanager webhook URL per environment)" })
+}
+
+fn alerts_example() -> Value {
+    json!({
+        "version": "4", "groupKey": "{}:{alertname=\"HighErrorRate\"}", "truncatedAlerts": 0, "status": "firing",
+        "receiver": "incident-mcp", "groupLabels": { "alertname": "HighErrorRate" },
+        "commonLabels": { "alertname": "HighErrorRate", "severity": "critical" }, "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": [{
+            "status": "firing",
+            "labels": { "alertname": "HighErrorRate", "severity": "critical", "namespace": "shop", "pod": "web-7" },
+            "annotations": { "summary": "5xx ratio above 5%" },
+            "startsAt": "2026-11-01T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus:9090/graph", "fingerprint": "6b0c1d2e3f4a5b6c"
+        }]
+    })
+}

@@ -1,0 +1,172 @@
+//! Plans over REST, end to end: the agent proposes a containment (202), cannot apply it before a
+//! human approves, cannot approve it with its own key (403, audited), a human approves with their
+//! own approver key (`[[server.approvers]]`), and the agent applies it exactly once.
+
+mod common;
+#[path = "support/recording_backend.rs"]
+mod recording_backend;
+#[path = "support/respond.rs"]
+mod respond;
+
+use common::{Harness, HttpServer, secret};
+use incident_mcp::mcp::ToolPolicy;
+use reqwest::StatusCode;
+use respond::{POLICY, audit, backends, config, detect, refusals};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+const ALICE_ENV: &str = "INCIDENT_MCP_TEST_APPROVER_ALICE";
+
+struct Api {
+    h: Harness,
+    server: HttpServer,
+    http: reqwest::Client,
+    backend: std::sync::Arc<recording_backend::RecordingBackend>,
+}
+
+impl Api {
+    async fn start() -> Self {
+        // SAFETY: set before any thread of this test reads the environment.
+        unsafe { std::env::set_var(ALICE_ENV, secret("approver-alice")) };
+        let mut cfg = config(&format!(
+            "{POLICY}\n[[server.approvers]]\nname = \"alice\"\nkey_env = \"{ALICE_ENV}\"\n"
+        ));
+        cfg.api_key = Some(SecretString::from(secret("agent-key")));
+        let mut h = Harness::with_config(cfg).await;
+        let backend = recording_backend::RecordingBackend::new();
+        h.svc = h.svc.clone().with_backends(backends(&backend));
+        detect(&h).await;
+        let server = h.http_server(ToolPolicy::default()).await;
+        Self {
+            h,
+            server,
+            http: reqwest::Client::new(),
+            backend,
+        }
+    }
+
+    /// Sends with `key` as the bearer (none when `None`); returns status, body, WWW-Authenticate.
+    async fn call(&self, method: &str, path: &str, key: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let url = format!("{}{path}", self.server.base());
+        let mut rb = self.http.request(method.parse().unwrap(), url);
+        if let Some(k) = key {
+            rb = rb.bearer_auth(k);
+        }
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let resp = rb.send().await.unwrap();
+        let status = resp.status();
+        let challenge = resp.headers().get("www-authenticate").is_some();
+        let text = resp.text().await.unwrap();
+        let mut v: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        if challenge {
+            v["www_authenticate"] = json!(true);
+        }
+        (status, v)
+    }
+}
+
+#[tokio::test]
+async fn the_agent_proposes_a_human_approves_with_their_own_key_and_the_agent_applies_once() {
+    let api = Api::start().await;
+    let (agent, alice) = (secret("agent-key"), secret("approver-alice"));
+    let body = json!({"action": "isolate", "resource": "web-1", "namespace": "shop"});
+    let (status, plan) = api
+        .call("PUT", "/api/incident/contain/INC-000001", Some(&agent), Some(body))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{plan}");
+    let id = plan["plan_id"].as_str().unwrap().to_owned();
+    let next = plan["next_step"].as_str().unwrap();
+    assert!(
+        next.contains(&format!("POST /api/plans/{id}/approve"))
+            && next.contains(&format!("POST /api/plans/{id}/apply")),
+        "{next}"
+    );
+    let apply = format!("/api/plans/{id}/apply");
+    let approve = format!("/api/plans/{id}/approve");
+
+    // Not approved yet: applying changes nothing.
+    let (status, e) = api.call("POST", &apply, Some(&agent), None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{e}");
+    assert!(e["error"].as_str().unwrap().contains("no approval"), "{e}");
+
+    // The agent's key never approves; the attempt is audited.
+    let (status, e) = api.call("POST", &approve, Some(&agent), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{e}");
+    assert!(e["error"].as_str().unwrap().contains("cannot approve"), "{e}");
+    assert!(refusals(&api.h).await.contains(&"agent_cannot_approve".to_owned()));
+    // No key, or an unknown one: 401 with the challenge.
+    for key in [None, Some("not-a-key")] {
+        let (status, e) = api.call("POST", &approve, key, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{e}");
+        assert_eq!(e["www_authenticate"], true, "{e}");
+    }
+    // An approver's key does not open the agent's API.
+    let (status, _) = api.call("POST", &apply, Some(&alice), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(api.backend.apply_count(), 0, "nothing applied so far");
+
+    // Alice approves, within the allowed validity.
+    let (status, e) = api
+        .call("POST", &approve, Some(&alice), Some(json!({"ttl_secs": 99999})))
+        .await;
+    assert_eq!(
+        (status, &e["field"]),
+        (StatusCode::BAD_REQUEST, &json!("ttl_secs")),
+        "{e}"
+    );
+    let (status, granted) = api
+        .call("POST", &approve, Some(&alice), Some(json!({"ttl_secs": 120})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{granted}");
+    assert_eq!(
+        (&granted["approver"], &granted["principal"], &granted["plan_id"]),
+        (&json!("human:alice"), &json!("rest"), &json!(id))
+    );
+
+    // The agent applies it, once.
+    let (status, done) = api.call("POST", &apply, Some(&agent), None).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["status"], "applied", "{done}");
+    assert_eq!(api.backend.apply_count(), 1);
+    let (status, e) = api.call("POST", &apply, Some(&agent), None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{e}");
+    assert!(e["error"].as_str().unwrap().contains("already used"), "{e}");
+    assert_eq!(api.backend.apply_count(), 1, "applying twice changes the world once");
+
+    let log = audit(&api.h).await;
+    let approval = log
+        .iter()
+        .find(|e| e.kind == "approval")
+        .expect("the approval is audited");
+    assert_eq!(approval.actor, "human:alice");
+    assert!(api.h.svc.audit_verify().await.unwrap().intact);
+}
+
+#[tokio::test]
+async fn bad_plan_ids_are_400_naming_the_field_and_change_nothing() {
+    let api = Api::start().await;
+    let (agent, alice) = (secret("agent-key"), secret("approver-alice"));
+    for bad in ["nope", "plan-XYZ", "plan-0123456789ABCDEF", "plan-0123456789abcdef0"] {
+        for (path, key) in [
+            (format!("/api/plans/{bad}/apply"), &agent),
+            (format!("/api/plans/{bad}/approve"), &alice),
+        ] {
+            let (status, e) = api.call("POST", &path, Some(key), None).await;
+            assert_eq!(
+                (status, &e["field"]),
+                (StatusCode::BAD_REQUEST, &json!("plan_id")),
+                "{path}: {e}"
+            );
+        }
+    }
+    // Well-formed but unknown: 404 naming the field.
+    for (path, key) in [("approve", &alice), ("apply", &agent)] {
+        let path = format!("/api/plans/plan-0123456789abcdef/{path}");
+        let (status, e) = api.call("POST", &path, Some(key), None).await;
+        assert_eq!((status, &e["field"]), (StatusCode::NOT_FOUND, &json!("plan_id")), "{e}");
+        assert!(e["error"].as_str().unwrap().contains("no plan"), "{e}");
+    }
+    assert_eq!(api.backend.apply_count(), 0);
+}
