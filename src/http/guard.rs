@@ -104,6 +104,11 @@ pub async fn bearer(State(cfg): State<Arc<GuardConfig>>, req: Request, next: Nex
             "Bearer realm=\"incident-mcp\"",
         )
     };
+    unauthorized(msg, challenge)
+}
+
+/// 401 with its `WWW-Authenticate` challenge (RFC 6750 §3).
+pub(super) fn unauthorized(msg: &str, challenge: &'static str) -> Response {
     let mut resp = error_body(StatusCode::UNAUTHORIZED, msg, None).into_response();
     resp.headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));

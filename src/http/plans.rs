@@ -12,7 +12,7 @@ use axum::{
     Json, Router,
     body::Bytes,
     extract::{Path, State, rejection::BytesRejection, rejection::PathRejection},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::post,
 };
@@ -22,7 +22,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::{
-    guard::bearer_token,
+    guard::{bearer_token, unauthorized},
     respond::REST_PRINCIPAL,
     rest::{RestError, json_body},
 };
@@ -128,13 +128,6 @@ async fn apply(
 ) -> Result<Json<PlanReport>, RestError> {
     let id = plan_id(id)?;
     Ok(Json(svc.apply_plan(&id, REST_PRINCIPAL).await?))
-}
-
-fn unauthorized(msg: &str, challenge: &'static str) -> Response {
-    let mut resp = RestError::new(StatusCode::UNAUTHORIZED, msg, None).into_response();
-    resp.headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
-    resp
 }
 
 async fn approve(
