@@ -187,6 +187,13 @@ pub enum Command {
         #[command(flatten)]
         out: Output,
     },
+    /// Show a plan before approving it: its exact changes, inverse, newest approval and audit history
+    Plan {
+        /// Plan id (plan-...)
+        plan_id: String,
+        #[command(flatten)]
+        out: Output,
+    },
     /// Apply a plan proposed at this terminal (contain/recover) once another human approved it:
     /// exactly as approved, once
     Apply {
@@ -619,6 +626,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let svc = service(&cli, cfg).await?;
             let report = svc.approve_plan(plan_id, &approver, *ttl_secs).await?;
             emit(out, &report, |r| r.summary.clone())
+        }
+        Command::Plan { plan_id, out } => {
+            let svc = service(&cli, cfg).await?;
+            let view = svc.plan_view(plan_id).await?;
+            emit(out, &view, crate::cli_respond::view_table)
         }
         Command::Apply { plan_id, out } => {
             let svc = service(&cli, cfg).await?;

@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 
 use clap::Args;
 
-use crate::service::{ContainRequest, IncidentService, PlanReport, RecoverRequest};
+use crate::service::{ContainRequest, IncidentService, PlanReport, PlanView, RecoverRequest};
 
 /// Whose plans the CLI makes.
 pub const CLI_PRINCIPAL: &str = "cli";
@@ -149,6 +149,32 @@ pub(crate) fn table(r: &PlanReport) -> String {
         t.push_str(&format!("  inverse: {c}\n"));
     }
     t.push_str(&r.next_step);
+    t
+}
+
+/// A plan view for the terminal: the plan, who may apply it, its approval, its history.
+pub(crate) fn view_table(v: &PlanView) -> String {
+    let mut t = table(&v.plan);
+    t.push_str(&format!("\nproposed for: {}", v.principal));
+    match &v.approval {
+        Some(a) => t.push_str(&format!(
+            "\napproval: {} by {} (approved {}, expires {})",
+            a.state,
+            a.approver,
+            a.approved_at.to_rfc3339(),
+            a.expires_at.to_rfc3339()
+        )),
+        None => t.push_str("\napproval: none"),
+    }
+    for e in &v.history {
+        t.push_str(&format!(
+            "\n  #{} {} {} by {}",
+            e.seq,
+            e.at.to_rfc3339(),
+            e.kind,
+            e.actor
+        ));
+    }
     t
 }
 

@@ -125,6 +125,28 @@ async fn the_agent_proposes_a_human_approves_with_their_own_key_and_the_agent_ap
         (&json!("human:alice"), &json!("rest"), &json!(id))
     );
 
+    // What the approver sees: the plan, who may apply it, the approval, the history.
+    let view_path = format!("/api/plans/{id}");
+    let (status, view) = api.call("GET", &view_path, Some(&alice), None).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(
+        (&view["plan"]["status"], &view["principal"], &view["approval"]["state"]),
+        (&json!("pending"), &json!("rest"), &json!("valid"))
+    );
+    assert_eq!(view["plan"]["changes"], plan["changes"], "exactly what was proposed");
+    let kinds = |v: &Value| -> Vec<String> {
+        v["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(kinds(&view).first().map(String::as_str), Some("proposal"));
+    assert_eq!(kinds(&view).last().map(String::as_str), Some("approval"));
+    let (status, _) = api.call("GET", &view_path, Some("not-a-key"), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
     // The agent applies it, once.
     let (status, done) = api.call("POST", &apply, Some(&agent), None).await;
     assert_eq!(status, StatusCode::OK, "{done}");
@@ -134,6 +156,23 @@ async fn the_agent_proposes_a_human_approves_with_their_own_key_and_the_agent_ap
     assert_eq!(status, StatusCode::CONFLICT, "{e}");
     assert!(e["error"].as_str().unwrap().contains("already used"), "{e}");
     assert_eq!(api.backend.apply_count(), 1, "applying twice changes the world once");
+    let (status, view) = api.call("GET", &view_path, Some(&agent), None).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(
+        (&view["plan"]["status"], &view["approval"]["state"]),
+        (&json!("applied"), &json!("used"))
+    );
+    assert!(view["plan"]["outcome"].is_array(), "{view}");
+    let k = kinds(&view);
+    assert!(
+        k.ends_with(&[
+            "intent".into(),
+            "application".into(),
+            "outcome".into(),
+            "refusal".into()
+        ]),
+        "{k:?}"
+    );
 
     let log = audit(&api.h).await;
     let approval = log
@@ -162,9 +201,13 @@ async fn bad_plan_ids_are_400_naming_the_field_and_change_nothing() {
         }
     }
     // Well-formed but unknown: 404 naming the field.
-    for (path, key) in [("approve", &alice), ("apply", &agent)] {
-        let path = format!("/api/plans/plan-0123456789abcdef/{path}");
-        let (status, e) = api.call("POST", &path, Some(key), None).await;
+    for (method, path, key) in [
+        ("POST", "/approve", &alice),
+        ("POST", "/apply", &agent),
+        ("GET", "", &alice),
+    ] {
+        let path = format!("/api/plans/plan-0123456789abcdef{path}");
+        let (status, e) = api.call(method, &path, Some(key), None).await;
         assert_eq!((status, &e["field"]), (StatusCode::NOT_FOUND, &json!("plan_id")), "{e}");
         assert!(e["error"].as_str().unwrap().contains("no plan"), "{e}");
     }

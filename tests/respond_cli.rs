@@ -14,7 +14,7 @@ use assert_cmd::Command as Cmd;
 use common::*;
 use incident_mcp::{config::EXAMPLE_TOML, domain::sha256_hex};
 use respond::*;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// A script that leaves a marker file, and the config allowlisting it as `web-restart` in `dev`.
 fn script_config(dir: &Path) -> String {
@@ -115,6 +115,24 @@ async fn cli_plans_stay_pending_until_approved_and_then_run_the_real_script() {
     assert!(!dir.join("marker").exists(), "nothing ran before the approval");
     let (code, _, err) = run(&db, &cfg_path, &["approve", plan_id]);
     assert_eq!(code, 0, "{err}");
+    // What the approval looks like from the terminal.
+    let (code, out, err) = run(&db, &cfg_path, &["plan", plan_id, "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let view: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (
+            &view["plan"]["status"],
+            &view["principal"],
+            &view["approval"]["approver"]
+        ),
+        (&json!("pending"), &json!("cli"), &json!("human:alice"))
+    );
+    let (code, table, err) = run(&db, &cfg_path, &["plan", plan_id, "--format", "table"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        table.contains("approval: valid by human:alice") && table.contains("proposal by cli"),
+        "{table}"
+    );
     // Before the approval `apply` refuses; after it, `incident-mcp apply` runs the plan once.
     let (code, out, err) = run(&db, &cfg_path, &["apply", plan_id, "--format", "json"]);
     assert_eq!(code, 0, "{err}");

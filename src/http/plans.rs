@@ -5,6 +5,8 @@
 //!   refused (403, audited), so the agent can never approve its own plan.
 //! - `POST /api/plans/{plan_id}/apply` (the agent's key, principal `rest`) runs a plan that a
 //!   human approved, exactly as approved, once.
+//! - `GET /api/plans/{plan_id}` shows a plan, its newest approval and its audit history, to an
+//!   approver (what they are asked to approve) or to the agent.
 
 use std::sync::Arc;
 
@@ -14,7 +16,7 @@ use axum::{
     extract::{Path, State, rejection::BytesRejection, rejection::PathRejection},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::post,
+    routing::{get, post},
 };
 use schemars::JsonSchema;
 use secrecy::{ExposeSecret, SecretString};
@@ -95,11 +97,48 @@ pub fn agent_routes(svc: IncidentService) -> Router {
         .with_state(svc)
 }
 
-/// `approve`, which authenticates approvers itself (it is not behind the agent's key).
+/// `approve` and the plan view, which authenticate approvers themselves (they are not behind
+/// the agent's key alone).
 pub fn approver_routes(svc: IncidentService, approvers: Arc<Approvers>) -> Router {
     Router::new()
         .route("/api/plans/{plan_id}/approve", post(approve))
+        .route("/api/plans/{plan_id}", get(view))
         .with_state((svc, approvers))
+}
+
+/// Readable with an approver's key or the agent's (or by anyone when the server has no agent
+/// key, like the rest of the API).
+async fn view(
+    State((svc, approvers)): State<(IncidentService, Arc<Approvers>)>,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token);
+    match token.map(|t| approvers.who(t)) {
+        Some(Bearer::Approver(_) | Bearer::Agent) => {}
+        _ if approvers.agent_key.is_none() => {}
+        None => {
+            return unauthorized(
+                "missing bearer key (the agent's OPENCLAW_API_KEY or an approver's key)",
+                "Bearer realm=\"incident-mcp\"",
+            );
+        }
+        Some(Bearer::Unknown) => {
+            return unauthorized("invalid key", "Bearer realm=\"incident-mcp\", error=\"invalid_token\"");
+        }
+    }
+    let result = async {
+        let id = plan_id(id)?;
+        Ok::<_, RestError>(svc.plan_view(&id).await?)
+    }
+    .await;
+    match result {
+        Ok(view) => Json(view).into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 /// `plan-` and the first 16 hex digits of the plan's hash.

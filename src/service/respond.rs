@@ -315,12 +315,38 @@ impl IncidentService {
         Ok(report(&stored, PlanStatus::Pending, None, None))
     }
 
-    /// A stored plan as a report, e.g. to show a pending plan again.
-    pub async fn plan_report(&self, plan_id: &str) -> Result<PlanReport, ServiceError> {
-        match self.store.get_plan(plan_id).await? {
-            Some(s) => Ok(report(&s, PlanStatus::Pending, None, None)),
-            None => Err(ServiceError::UnknownPlan(crate::domain::clip(plan_id, 40))),
-        }
+    /// A stored plan with its newest approval and audit history: what a human looks at before
+    /// approving it, or afterwards to see what became of it.
+    pub async fn plan_view(&self, plan_id: &str) -> Result<PlanView, ServiceError> {
+        let Some(stored) = self.store.get_plan(plan_id).await? else {
+            return Err(ServiceError::UnknownPlan(crate::domain::clip(plan_id, 40)));
+        };
+        let history = self.store.plan_audit(&stored.id, 500).await?;
+        let outcome = history.iter().rev().find(|e| e.kind == "outcome");
+        let (status, results) = match outcome.map(|e| (&e.payload["status"], &e.payload["results"])) {
+            Some((s, r)) if s == "applied" => (PlanStatus::Applied, r.as_array().cloned()),
+            Some(_) => (PlanStatus::NotApplied, None),
+            None => (PlanStatus::Pending, None),
+        };
+        let now = chrono::Utc::now();
+        let approval = self.store.latest_approval(&stored.id).await?.map(|a| ApprovalState {
+            state: match (a.used_at, a.expires_at <= now) {
+                (Some(_), _) => "used",
+                (None, true) => "expired",
+                (None, false) => "valid",
+            }
+            .into(),
+            approver: a.approver,
+            approved_at: a.approved_at,
+            expires_at: a.expires_at,
+            used_at: a.used_at,
+        });
+        Ok(PlanView {
+            plan: report(&stored, status, None, results),
+            principal: stored.plan.principal.clone(),
+            approval,
+            history,
+        })
     }
 }
 

@@ -182,6 +182,31 @@ pub struct PlanReport {
     pub summary: String,
 }
 
+/// A stored plan and where it stands, for the human deciding whether to approve it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PlanView {
+    /// The plan. `status`: `applied` once its outcome says so, `not_applied` after a failed
+    /// apply, else `pending`.
+    pub plan: PlanReport,
+    /// The principal the plan was made for: only it may apply the plan.
+    pub principal: String,
+    /// The newest approval, if any.
+    pub approval: Option<ApprovalState>,
+    /// The plan's audit entries (proposal, approvals, refusals, intent, outcome), oldest first.
+    pub history: Vec<crate::domain::audit::AuditEntry>,
+}
+
+/// An approval as it stands now.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ApprovalState {
+    pub approver: String,
+    pub approved_at: chrono::DateTime<chrono::Utc>,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    pub used_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// `valid` (not used, not expired), `used` or `expired`.
+    pub state: String,
+}
+
 /// The backends contain/recover act through; an environment without a cluster backend
 /// refuses Kubernetes actions.
 #[derive(Clone, Default)]

@@ -238,6 +238,10 @@ pub trait Store: OutboxStore + Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// The newest `proposal` audit entry of a plan.
     async fn plan_proposal(&self, plan_id: &str) -> Result<Option<AuditEntry>, StoreError>;
+    /// A plan's newest approval, spent or not.
+    async fn latest_approval(&self, plan_id: &str) -> Result<Option<Approval>, StoreError>;
+    /// A plan's audit entries, oldest first (at most `limit`).
+    async fn plan_audit(&self, plan_id: &str, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
     /// Plans with an `intent` audit entry but no `outcome`/`reconcile` after it (interrupted).
     async fn unfinished_intents(&self) -> Result<Vec<(String, Option<IncidentId>)>, StoreError>;
 }

@@ -442,6 +442,12 @@ impl Store for SqliteStore {
     async fn plan_proposal(&self, plan_id: &str) -> Result<Option<AuditEntry>, StoreError> {
         self.plan_proposal_q(plan_id).await
     }
+    async fn latest_approval(&self, plan_id: &str) -> Result<Option<Approval>, StoreError> {
+        self.latest_approval_q(plan_id).await
+    }
+    async fn plan_audit(&self, plan_id: &str, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        self.plan_audit_q(plan_id, limit).await
+    }
     async fn unfinished_intents(&self) -> Result<Vec<(String, Option<IncidentId>)>, StoreError> {
         self.unfinished_intents_q().await
     }

@@ -284,6 +284,13 @@ fn build(dep: Option<&Deployment>) -> Value {
             }
             m.insert(status.into(), ok);
         }
+        if path == "/api/plans/{plan_id}" {
+            // The agent or an approver reads a plan.
+            rendered["security"] = match auth {
+                true => json!([{ "bearer": [] }, { "approver": [] }]),
+                false => json!([{}, { "approver": [] }]),
+            };
+        }
         if path == "/api/plans/{plan_id}/approve" {
             // Approvers authenticate with their own keys, whatever the agent's key is.
             rendered["security"] = json!([{ "approver": [] }]);
@@ -407,7 +414,7 @@ mod tests {
     fn every_ref_resolves() {
         let doc = openapi_document();
         refs_resolve(&doc);
-        assert_eq!(doc["paths"].as_object().unwrap().len(), 15);
+        assert_eq!(doc["paths"].as_object().unwrap().len(), 16);
         // Approving takes an approver's key, never the agent's, whatever the agent's key is.
         let approve = &doc["paths"]["/api/plans/{plan_id}/approve"]["post"];
         assert_eq!(approve["security"], json!([{ "approver": [] }]));

@@ -9,7 +9,7 @@ use crate::http::respond::{ContainBody, RecoverBody};
 use crate::http::rest::{AckBody, AnalyzeQuery, ResolveBody};
 use crate::service::{
     AlertIntakeReport, AlertmanagerPayload, Analysis, ApprovalReport, DetectReport, DetectRequest, IncidentDetail,
-    IncidentList, LifecycleResult, ListRequest, NotifyReport, PlanReport,
+    IncidentList, LifecycleResult, ListRequest, NotifyReport, PlanReport, PlanView,
 };
 
 /// Every operation but `/healthz`, in document order.
@@ -165,6 +165,17 @@ pub(super) fn operations(s: &mut Schemas, dep: Option<&Deployment>) -> Vec<Op> {
             params: vec![json!({ "name": "name", "in": "path", "required": true,
                 "schema": { "type": "string", "pattern": HOOK_NAME_PATTERN, "minLength": 1, "maxLength": 64 },
                 "description": "Name of a registered webhook", "example": "seed-hook" })],
+            body: None,
+        },
+        Op {
+            method: "get",
+            path: "/api/plans/{plan_id}",
+            id: "getPlan",
+            summary: "A plan as stored (exact changes, inverse, blast radius), its newest approval and its audit \
+                      history: what an approver looks at (the agent's key or an approver's key reads it)",
+            ok: s.resp::<PlanView>(),
+            codes: &[BadRequest, NotFound, Unavailable],
+            params: vec![plan_id_param()],
             body: None,
         },
         Op {

@@ -160,6 +160,23 @@ impl SqliteStore {
         row.as_ref().map(plan_from_row).transpose()
     }
 
+    pub(super) async fn latest_approval_q(&self, plan_id: &str) -> Result<Option<Approval>, StoreError> {
+        let row = sqlx::query("SELECT * FROM approvals WHERE plan_id = ? ORDER BY id DESC LIMIT 1")
+            .bind(plan_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(approval_from_row).transpose()?.map(|(_, a)| a))
+    }
+
+    pub(super) async fn plan_audit_q(&self, plan_id: &str, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM audit_log WHERE plan_id = ? ORDER BY seq LIMIT ?")
+            .bind(plan_id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
     pub(super) async fn save_approval_tx(&self, a: &Approval, audit: NewAuditEntry) -> Result<(), StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
