@@ -123,6 +123,7 @@ pub async fn contain(svc: &IncidentService, a: &ContainArgs) -> Result<(), Failu
         .propose_contain(&req, CLI_PRINCIPAL)
         .await
         .map_err(service_failure)?;
+    svc.announce_pending(&report, CLI_PRINCIPAL).await;
     print(&report, a.format.as_deref())
 }
 
@@ -136,6 +137,7 @@ pub async fn recover(svc: &IncidentService, a: &RecoverArgs) -> Result<(), Failu
         .propose_recover(&req, CLI_PRINCIPAL)
         .await
         .map_err(service_failure)?;
+    svc.announce_pending(&report, CLI_PRINCIPAL).await;
     print(&report, a.format.as_deref())
 }
 

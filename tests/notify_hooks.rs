@@ -150,3 +150,81 @@ async fn alerts_that_open_incidents_queue_detect_hooks_in_the_same_transaction()
         .unwrap();
     assert_eq!(h.store.outbox_rows(None, 10).await.unwrap().len(), rows.len());
 }
+
+/// A plan that stays pending tells the `approval` subscribers how to approve it (MCP without a
+/// dialog, a declined dialog, REST); a plan the human confirms in the dialog is applied at once
+/// and announces nothing.
+#[tokio::test]
+async fn pending_plans_announce_themselves_to_approval_subscribers() {
+    use incident_mcp::mcp::ToolPolicy;
+    use respond::{DialogClient, Human, PlainClient, contain_args};
+
+    let hooks = "[notify]\nallow_insecure_loopback = true\n[[notify.webhooks]]\nname = \"approvers\"\n\
+                 url = \"http://127.0.0.1:9/approve\"\nsecret_env = \"APPROVERS_SECRET\"\nevents = [\"approval\"]\n";
+    let backend = recording_backend::RecordingBackend::new();
+    let mut h = common::Harness::with_config(respond::config(&format!("{}\n{hooks}", respond::POLICY))).await;
+    h.svc = h.svc.clone().with_backends(respond::backends(&backend));
+    respond::detect(&h).await;
+    let approvals = || async {
+        let rows = h.store.outbox_rows(None, 50).await.unwrap();
+        rows.into_iter().filter(|r| r.event == "approval").collect::<Vec<_>>()
+    };
+    let proto = common::Proto::Legacy;
+
+    // A client without confirmation dialogs: the plan stays pending and is announced.
+    let client = h.duplex_client(ToolPolicy::default(), proto, PlainClient).await;
+    let plan = common::ok(&common::call(&client, "incident_contain", contain_args("web-1", "shop")).await);
+    client.cancel().await.unwrap();
+    let rows = approvals().await;
+    assert_eq!(rows.len(), 1);
+    let (row, id) = (&rows[0], plan["plan_id"].as_str().unwrap());
+    assert_eq!(
+        (row.target.as_str(), &row.payload["plan_id"]),
+        ("approvers", &json!(id))
+    );
+    let note = row.payload["note"].as_str().unwrap();
+    assert!(
+        note.contains(&format!("incident-mcp approve {id}")) && note.contains("/approve"),
+        "{note}"
+    );
+
+    // Confirmed in the dialog: applied at once, nothing to announce.
+    let client = h
+        .duplex_client(
+            ToolPolicy::default(),
+            proto,
+            DialogClient::new(Human::Types("web-2".into())),
+        )
+        .await;
+    let applied = common::ok(&common::call(&client, "incident_contain", contain_args("web-2", "shop")).await);
+    client.cancel().await.unwrap();
+    assert_eq!(applied["status"], "applied");
+    assert_eq!(approvals().await.len(), 1);
+
+    // Declined in the dialog: the plan stays pending for an out-of-band approval; announced.
+    let client = h
+        .duplex_client(ToolPolicy::default(), proto, DialogClient::new(Human::Declines))
+        .await;
+    let declined = common::ok(&common::call(&client, "incident_contain", contain_args("web-3", "shop")).await);
+    client.cancel().await.unwrap();
+    assert_eq!(declined["status"], "not_applied");
+    assert_eq!(approvals().await.len(), 2);
+
+    // REST plans always wait for a human.
+    let server = h.http_server(ToolPolicy::default()).await;
+    let resp = reqwest::Client::new()
+        .put(format!("{}/api/incident/contain/INC-000001", server.base()))
+        .json(&json!({"action": "isolate", "resource": "web-4", "namespace": "shop"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let rest_plan: Value = resp.json().await.unwrap();
+    let rows = approvals().await;
+    assert_eq!(rows.len(), 3);
+    assert!(
+        rows.iter()
+            .any(|r| r.payload["plan_id"] == rest_plan["plan_id"] && r.payload["actor"] == "rest")
+    );
+    assert_eq!(backend.apply_count(), 1, "only the confirmed plan changed anything");
+}

@@ -206,6 +206,47 @@ async fn jira_finds_an_unrecorded_ticket_on_cloud_and_on_data_center() {
     }
 }
 
+/// A plan awaiting approval pages through Events v2 with the plan and how to approve it.
+#[tokio::test]
+async fn pagerduty_pages_for_a_plan_awaiting_approval() {
+    let pd = MockServer::start().await;
+    let h = Harness::with_config(config(&format!(
+        "[notify]\nallow_insecure_loopback = true\n[notify.pagerduty]\nevents_url = \"{}/v2/enqueue\"\n\
+         events = [\"approval\"]\n",
+        pd.uri()
+    )))
+    .await;
+    let id = first_incident(&h).await;
+    let routing_key = secret("pd-routing-key");
+    let note = "isolate web-1. Awaiting a human's approval: `incident-mcp approve plan-0123456789abcdef`";
+    Mock::given(method("POST"))
+        .and(path("/v2/enqueue"))
+        .and(body_partial_json(json!({
+            "routing_key": routing_key,
+            "event_action": "trigger",
+            "dedup_key": format!("incident-mcp-{id}"),
+            "payload": {
+                "summary": format!("[high] approval needed: plan-0123456789abcdef for Egress traffic spike on pod/shop/web-7 ({id})"),
+                "custom_details": {"event": "approval", "plan_id": "plan-0123456789abcdef", "note": note},
+            }
+        })))
+        .respond_with(ResponseTemplate::new(202).set_body_json(json!({"status": "success"})))
+        .expect(1)
+        .mount(&pd)
+        .await;
+    let row = incident_mcp::store::NewOutboxRow {
+        target: "pagerduty".into(),
+        event: "approval".into(),
+        incident: Some(id),
+        payload: json!({"event": "approval", "incident": id, "actor": "rest",
+                        "plan_id": "plan-0123456789abcdef", "note": note}),
+    };
+    h.store.enqueue_outbox(vec![row], chrono::Utc::now()).await.unwrap();
+    let d = dispatcher(&h, &[("PAGERSERVICE_KEY", routing_key.as_str())], ManualClock::new());
+    assert_eq!(d.drain().await.unwrap().sent, 1);
+    pd.verify().await;
+}
+
 #[tokio::test]
 async fn pagerduty_triggers_and_resolves_one_alert_by_dedup_key() {
     let pd = MockServer::start().await;

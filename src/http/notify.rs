@@ -71,19 +71,20 @@ pub struct HookBody {
 fn lifecycle_events(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     let events: Vec<&str> = LIFECYCLE.iter().map(|e| e.as_str()).collect();
     schemars::json_schema!({
-        "type": "array", "minItems": 1, "maxItems": 6, "uniqueItems": true,
+        "type": "array", "minItems": 1, "maxItems": 7, "uniqueItems": true,
         "items": { "type": "string", "enum": events },
-        "description": "Lifecycle events to send: detect, analyze, acknowledge, contain, recover, resolve."
+        "description": "Lifecycle events to send: detect, analyze, acknowledge, contain, recover, resolve, and approval (a plan awaits a human's approval)."
     })
 }
 
-const LIFECYCLE: [HookEvent; 6] = [
+const LIFECYCLE: [HookEvent; 7] = [
     HookEvent::Detect,
     HookEvent::Analyze,
     HookEvent::Acknowledge,
     HookEvent::Contain,
     HookEvent::Recover,
     HookEvent::Resolve,
+    HookEvent::Approval,
 ];
 
 /// A registered webhook as the API shows it: the URL's origin only, never its path or query.

@@ -102,6 +102,7 @@ async fn contain(
         args: b.args,
     };
     let plan = svc.propose_contain(&req, REST_PRINCIPAL).await?;
+    svc.announce_pending(&plan, REST_PRINCIPAL).await;
     Ok((StatusCode::ACCEPTED, Json(plan)))
 }
 
@@ -122,5 +123,6 @@ async fn recover(
         args: b.args,
     };
     let plan = svc.propose_recover(&req, REST_PRINCIPAL).await?;
+    svc.announce_pending(&plan, REST_PRINCIPAL).await;
     Ok((StatusCode::ACCEPTED, Json(plan)))
 }

@@ -171,6 +171,7 @@ impl IncidentServer {
             ctx.peer.supported_elicitation_modes().contains(&ElicitationMode::Form)
         };
         if !can_elicit {
+            self.svc.announce_pending(&plan, MCP_PRINCIPAL).await;
             return result(&plan);
         }
         let message = format!(
@@ -238,6 +239,7 @@ impl IncidentServer {
             {
                 return tool_error(e);
             }
+            self.svc.announce_pending(&plan, MCP_PRINCIPAL).await;
             let mut r = plan;
             r.status = PlanStatus::NotApplied;
             r.next_step = format!(

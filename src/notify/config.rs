@@ -21,6 +21,8 @@ pub enum HookEvent {
     Recover,
     /// An incident was resolved.
     Resolve,
+    /// A containment or recovery plan awaits a human's approval (the payload names the plan).
+    Approval,
     /// Someone asked for a notification explicitly (`incident_notify`).
     Notify,
 }
@@ -34,6 +36,7 @@ impl HookEvent {
             HookEvent::Contain => "contain",
             HookEvent::Recover => "recover",
             HookEvent::Resolve => "resolve",
+            HookEvent::Approval => "approval",
             HookEvent::Notify => "notify",
         }
     }
@@ -243,7 +246,7 @@ impl NotifyConfig {
         .chain(self.webhooks.iter().map(|w| &w.events));
         for events in all_events {
             if events.contains(&HookEvent::Notify) {
-                return Err("notify: `notify` is not a lifecycle event; use detect, analyze, acknowledge, contain, recover, resolve".into());
+                return Err("notify: `notify` is not a lifecycle event; use detect, analyze, acknowledge, contain, recover, resolve, approval".into());
             }
         }
         if self.lease_secs <= self.timeout_secs {

@@ -67,12 +67,23 @@ pub(super) async fn deliver(
         if let Some(m) = row_message(row) {
             details["message"] = json!(m);
         }
+        // A plan awaiting approval: which plan, and how to approve it.
+        for key in ["plan_id", "note"] {
+            if let Some(v) = row.payload.get(key).and_then(|v| v.as_str()) {
+                details[key] = json!(clip(v, 1000));
+            }
+        }
         if let Some(g) = info.groups.iter().max_by(|a, b| a.max_score.total_cmp(&b.max_score)) {
             details["anomaly_score"] = json!(g.max_score);
             details["entity"] = json!(g.entity);
         }
         body["payload"] = json!({
-            "summary": clip(&format!("[{}] {} ({})", i.severity, i.title, i.id), 1000),
+            "summary": clip(&match row.payload.get("plan_id").and_then(|v| v.as_str()) {
+                Some(plan) if row.event == "approval" => {
+                    format!("[{}] approval needed: {plan} for {} ({})", i.severity, i.title, i.id)
+                }
+                _ => format!("[{}] {} ({})", i.severity, i.title, i.id),
+            }, 1000),
             "source": cfg.source,
             "severity": severity(i.severity),
             "custom_details": details,

@@ -128,6 +128,41 @@ impl IncidentService {
         })
     }
 
+    /// Tells the `approval` subscribers that `plan` awaits a human's approval, and how to give it.
+    /// Called by the adapters whose plans stay pending (REST, the CLI, MCP without a
+    /// confirmation dialog); a failure is logged, never fatal: the plan itself is stored.
+    pub async fn announce_pending(&self, plan: &crate::service::PlanReport, actor: &str) {
+        let Some(id) = plan.incident_id else { return };
+        let p = &plan.plan_id;
+        let note = format!(
+            "{}. Awaiting a human's approval: review with `incident-mcp plan {p}`, approve with `incident-mcp approve \
+             {p}` or POST /api/plans/{p}/approve (an approver's own key)",
+            plan.summary
+        );
+        let result = async {
+            let rows: Vec<NewOutboxRow> = self
+                .subscribers(HookEvent::Approval)
+                .await?
+                .into_iter()
+                .map(|target| NewOutboxRow {
+                    target,
+                    event: HookEvent::Approval.as_str().into(),
+                    incident: Some(id),
+                    payload: serde_json::json!({ "event": HookEvent::Approval, "incident": id, "actor": actor,
+                                                 "plan_id": p, "note": note }),
+                })
+                .collect();
+            if !rows.is_empty() {
+                self.store.enqueue_outbox(rows, chrono::Utc::now()).await?;
+            }
+            Ok::<_, ServiceError>(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::error!(plan = %p, error = %e, "could not queue the approval notification");
+        }
+    }
+
     /// Enqueues `event` hooks for an incident whose change was committed elsewhere (analysis
     /// and callers without a transition of their own).
     pub async fn enqueue_hooks(&self, event: HookEvent, id: IncidentId, actor: &str) -> Result<(), ServiceError> {
