@@ -157,6 +157,60 @@ pub struct EnvConfig {
     /// `[environments.NAME.cluster]`: the Kubernetes cluster contain/recover act on (none: refused).
     #[serde(default)]
     pub cluster: Option<crate::cluster::connect::ClusterConfig>,
+    /// `[environments.NAME.verify]`: a PromQL health check a recovery must pass, besides the
+    /// workload's own rollout, or it is rolled back.
+    #[serde(default)]
+    pub verify: Option<VerifyQuery>,
+}
+
+/// After a rollback or restore, `query` is evaluated (instant query) every `interval_secs` until
+/// every returned series lies within `min..=max`, for at most `within_secs`. A query that
+/// returns no series counts as not healthy yet.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyQuery {
+    /// Prometheus base URL (`http(s)://host:9090`).
+    pub prometheus_url: String,
+    pub query: String,
+    #[serde(default)]
+    pub min: Option<f64>,
+    #[serde(default)]
+    pub max: Option<f64>,
+    #[serde(default = "default_verify_within")]
+    pub within_secs: u64,
+    #[serde(default = "default_verify_interval")]
+    pub interval_secs: u64,
+}
+
+fn default_verify_within() -> u64 {
+    120
+}
+fn default_verify_interval() -> u64 {
+    5
+}
+
+impl VerifyQuery {
+    fn check(&self) -> Result<(), String> {
+        if !(self.prometheus_url.starts_with("http://") || self.prometheus_url.starts_with("https://")) {
+            return Err("prometheus_url must start with http:// or https://".into());
+        }
+        if self.query.trim().is_empty() {
+            return Err("query is required".into());
+        }
+        let finite = |v: Option<f64>| v.is_none_or(f64::is_finite);
+        if self.min.is_none() && self.max.is_none() || !finite(self.min) || !finite(self.max) {
+            return Err("min or max (finite numbers) is required".into());
+        }
+        if let (Some(lo), Some(hi)) = (self.min, self.max)
+            && lo > hi
+        {
+            return Err("min exceeds max".into());
+        }
+        if !(1..=3600).contains(&self.within_secs) || self.interval_secs == 0 || self.interval_secs > self.within_secs {
+            return Err("within_secs must be 1-3600 and interval_secs 1..=within_secs".into());
+        }
+        Ok(())
+    }
 }
 
 fn default_dedup_window() -> u64 {
@@ -460,6 +514,9 @@ impl Config {
             if let Some(c) = &env.cluster {
                 c.check()
                     .or_else(|m| bad(format!("environments.{name}.cluster: {m}")))?;
+            }
+            if let Some(v) = &env.verify {
+                v.check().or_else(|m| bad(format!("environments.{name}.verify: {m}")))?;
             }
             let mut names = std::collections::HashSet::new();
             for s in &env.sources {
