@@ -187,6 +187,17 @@ pub enum Command {
         #[command(flatten)]
         out: Output,
     },
+    /// List the newest containment/recovery plans (--pending: only those waiting for a human)
+    Plans {
+        /// Only plans still waiting for a human's approval
+        #[arg(long)]
+        pending: bool,
+        /// How many of the newest plans to look at (1-200)
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[command(flatten)]
+        out: Output,
+    },
     /// Show a plan before approving it: its exact changes, inverse, newest approval and audit history
     Plan {
         /// Plan id (plan-...)
@@ -626,6 +637,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let svc = service(&cli, cfg).await?;
             let report = svc.approve_plan(plan_id, &approver, *ttl_secs).await?;
             emit(out, &report, |r| r.summary.clone())
+        }
+        Command::Plans { pending, limit, out } => {
+            let svc = service(&cli, cfg).await?;
+            let req = crate::service::PlanListRequest {
+                pending: *pending,
+                limit: Some(*limit),
+            };
+            let list = svc.list_plans(&req).await?;
+            emit(out, &list, crate::cli_respond::list_table)
         }
         Command::Plan { plan_id, out } => {
             let svc = service(&cli, cfg).await?;

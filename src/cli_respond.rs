@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 
 use clap::Args;
 
-use crate::service::{ContainRequest, IncidentService, PlanReport, PlanView, RecoverRequest};
+use crate::service::{ContainRequest, IncidentService, PlanList, PlanReport, PlanView, RecoverRequest};
 
 /// Whose plans the CLI makes.
 pub const CLI_PRINCIPAL: &str = "cli";
@@ -152,6 +152,30 @@ pub(crate) fn table(r: &PlanReport) -> String {
     }
     t.push_str(&r.next_step);
     t
+}
+
+/// The plan list for the terminal, one plan a line.
+pub(crate) fn list_table(l: &PlanList) -> String {
+    if l.plans.is_empty() {
+        return "no plans".into();
+    }
+    l.plans
+        .iter()
+        .map(|p| {
+            format!(
+                "{}  {:<11} {:<9} approval: {:<7} {}",
+                p.plan_id,
+                serde_json::to_value(p.status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                p.principal,
+                p.approval.as_deref().unwrap_or("none"),
+                p.summary
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A plan view for the terminal: the plan, who may apply it, its approval, its history.

@@ -107,6 +107,24 @@ async fn the_agent_proposes_a_human_approves_with_their_own_key_and_the_agent_ap
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(api.backend.apply_count(), 0, "nothing applied so far");
 
+    // The approver's queue: the plan waits for a human.
+    let pending_ids = |v: &Value| -> Vec<String> {
+        v["plans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["plan_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (status, queue) = api.call("GET", "/api/plans?pending=true", Some(&alice), None).await;
+    assert_eq!(status, StatusCode::OK, "{queue}");
+    assert_eq!(pending_ids(&queue), std::slice::from_ref(&id));
+    assert_eq!(queue["plans"][0]["approval"], Value::Null);
+    for bad in ["limit=0", "limit=201", "limit=x", "pending=maybe", "other=1"] {
+        let (status, e) = api.call("GET", &format!("/api/plans?{bad}"), Some(&alice), None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {e}");
+    }
+
     // Alice approves, within the allowed validity.
     let (status, e) = api
         .call("POST", &approve, Some(&alice), Some(json!({"ttl_secs": 99999})))
@@ -123,6 +141,15 @@ async fn the_agent_proposes_a_human_approves_with_their_own_key_and_the_agent_ap
     assert_eq!(
         (&granted["approver"], &granted["principal"], &granted["plan_id"]),
         (&json!("human:alice"), &json!("rest"), &json!(id))
+    );
+
+    // Approved: no longer waiting for a human, still listed among all plans.
+    let (_, queue) = api.call("GET", "/api/plans?pending=true", Some(&alice), None).await;
+    assert!(pending_ids(&queue).is_empty(), "{queue}");
+    let (_, all) = api.call("GET", "/api/plans", Some(&agent), None).await;
+    assert_eq!(
+        (&all["plans"][0]["plan_id"], &all["plans"][0]["approval"]),
+        (&json!(id), &json!("valid"))
     );
 
     // What the approver sees: the plan, who may apply it, the approval, the history.

@@ -113,8 +113,25 @@ async fn cli_plans_stay_pending_until_approved_and_then_run_the_real_script() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("has no approval"), "{err}");
     assert!(!dir.join("marker").exists(), "nothing ran before the approval");
+    let (code, out, err) = run(&db, &cfg_path, &["plans", "--pending", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let queue: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        queue["plans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["plan_id"] == plan_id),
+        "{queue}"
+    );
     let (code, _, err) = run(&db, &cfg_path, &["approve", plan_id]);
     assert_eq!(code, 0, "{err}");
+    let (code, table, err) = run(&db, &cfg_path, &["plans", "--pending", "--format", "table"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        !table.contains(plan_id),
+        "approved: no longer waiting for a human: {table}"
+    );
     // What the approval looks like from the terminal.
     let (code, out, err) = run(&db, &cfg_path, &["plan", plan_id, "--format", "json"]);
     assert_eq!(code, 0, "{err}");

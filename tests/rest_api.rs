@@ -818,6 +818,7 @@ async fn openapi_document_is_valid_openapi_3_1_and_matches_the_routes() {
         ("post", "/api/hooks"),
         ("get", "/api/hooks"),
         ("delete", "/api/hooks/{name}"),
+        ("get", "/api/plans"),
         ("get", "/api/plans/{plan_id}"),
         ("post", "/api/plans/{plan_id}/approve"),
         ("post", "/api/plans/{plan_id}/apply"),

@@ -5,7 +5,8 @@
 //!   refused (403, audited), so the agent can never approve its own plan.
 //! - `POST /api/plans/{plan_id}/apply` (the agent's key, principal `rest`) runs a plan that a
 //!   human approved, exactly as approved, once.
-//! - `GET /api/plans/{plan_id}` shows a plan, its newest approval and its audit history, to an
+//! - `GET /api/plans[?pending=true]` lists the newest plans (or those waiting for a human), and
+//!   `GET /api/plans/{plan_id}` shows a plan, its newest approval and its audit history, to an
 //!   approver (what they are asked to approve) or to the agent.
 
 use std::sync::Arc;
@@ -13,7 +14,10 @@ use std::sync::Arc;
 use axum::{
     Json, Router,
     body::Bytes,
-    extract::{Path, State, rejection::BytesRejection, rejection::PathRejection},
+    extract::{
+        Path, Query, State,
+        rejection::{BytesRejection, PathRejection, QueryRejection},
+    },
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -103,32 +107,38 @@ pub fn approver_routes(svc: IncidentService, approvers: Arc<Approvers>) -> Route
     Router::new()
         .route("/api/plans/{plan_id}/approve", post(approve))
         .route("/api/plans/{plan_id}", get(view))
+        .route("/api/plans", get(list))
         .with_state((svc, approvers))
 }
 
-/// Readable with an approver's key or the agent's (or by anyone when the server has no agent
-/// key, like the rest of the API).
-async fn view(
-    State((svc, approvers)): State<(IncidentService, Arc<Approvers>)>,
-    id: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-) -> Response {
+/// Why a plan read is refused, if it is. Plans are readable with an approver's key or the agent's (or by anyone when the server has
+/// no agent key, like the rest of the API).
+fn read_denied(approvers: &Approvers, headers: &HeaderMap) -> Option<Response> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(bearer_token);
     match token.map(|t| approvers.who(t)) {
-        Some(Bearer::Approver(_) | Bearer::Agent) => {}
-        _ if approvers.agent_key.is_none() => {}
-        None => {
-            return unauthorized(
-                "missing bearer key (the agent's OPENCLAW_API_KEY or an approver's key)",
-                "Bearer realm=\"incident-mcp\"",
-            );
-        }
-        Some(Bearer::Unknown) => {
-            return unauthorized("invalid key", "Bearer realm=\"incident-mcp\", error=\"invalid_token\"");
-        }
+        Some(Bearer::Approver(_) | Bearer::Agent) => None,
+        _ if approvers.agent_key.is_none() => None,
+        None => Some(unauthorized(
+            "missing bearer key (the agent's OPENCLAW_API_KEY or an approver's key)",
+            "Bearer realm=\"incident-mcp\"",
+        )),
+        Some(Bearer::Unknown) => Some(unauthorized(
+            "invalid key",
+            "Bearer realm=\"incident-mcp\", error=\"invalid_token\"",
+        )),
+    }
+}
+
+async fn view(
+    State((svc, approvers)): State<(IncidentService, Arc<Approvers>)>,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(denied) = read_denied(&approvers, &headers) {
+        return denied;
     }
     let result = async {
         let id = plan_id(id)?;
@@ -137,6 +147,25 @@ async fn view(
     .await;
     match result {
         Ok(view) => Json(view).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn list(
+    State((svc, approvers)): State<(IncidentService, Arc<Approvers>)>,
+    q: Result<Query<PlanListRequest>, QueryRejection>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(denied) = read_denied(&approvers, &headers) {
+        return denied;
+    }
+    let result = async {
+        let Query(q) = q?;
+        Ok::<_, RestError>(svc.list_plans(&q).await?)
+    }
+    .await;
+    match result {
+        Ok(list) => Json(list).into_response(),
         Err(e) => e.into_response(),
     }
 }

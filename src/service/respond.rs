@@ -321,6 +321,41 @@ impl IncidentService {
         let Some(stored) = self.store.get_plan(plan_id).await? else {
             return Err(ServiceError::UnknownPlan(crate::domain::clip(plan_id, 40)));
         };
+        self.view_of(stored).await
+    }
+
+    /// The newest plans, or only those still waiting for a human.
+    pub async fn list_plans(&self, req: &PlanListRequest) -> Result<PlanList, ServiceError> {
+        let limit = req.limit.unwrap_or(50);
+        if !(1..=200).contains(&limit) {
+            return Err(invalid("limit", format!("{limit} is outside 1..=200")));
+        }
+        let mut plans = Vec::new();
+        for stored in self.store.recent_plans(limit).await? {
+            let created_at = stored.created_at;
+            let v = self.view_of(stored).await?;
+            let approval = v.approval.map(|a| a.state);
+            // Waiting for a human: not applied, and no approval given (or only an expired one).
+            let waiting = v.plan.status == PlanStatus::Pending && matches!(approval.as_deref(), None | Some("expired"));
+            if req.pending && !waiting {
+                continue;
+            }
+            plans.push(PlanSummary {
+                plan_id: v.plan.plan_id,
+                status: v.plan.status,
+                env: v.plan.env,
+                incident_id: v.plan.incident_id,
+                tool: v.plan.tool,
+                principal: v.principal,
+                created_at,
+                approval,
+                summary: v.plan.summary,
+            });
+        }
+        Ok(PlanList { plans })
+    }
+
+    async fn view_of(&self, stored: StoredPlan) -> Result<PlanView, ServiceError> {
         let history = self.store.plan_audit(&stored.id, 500).await?;
         let outcome = history.iter().rev().find(|e| e.kind == "outcome");
         let (status, results) = match outcome.map(|e| (&e.payload["status"], &e.payload["results"])) {

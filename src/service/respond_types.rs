@@ -196,6 +196,41 @@ pub struct PlanView {
     pub history: Vec<crate::domain::audit::AuditEntry>,
 }
 
+/// Arguments of the plan list (`GET /api/plans`, `incident-mcp plans`).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanListRequest {
+    /// Only plans waiting for a human: not applied, and not approved (or only expired approvals).
+    #[serde(default)]
+    pub pending: bool,
+    /// How many of the newest plans to look at, 1-200 (default 50).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 200))]
+    pub limit: Option<u32>,
+}
+
+/// Plans, newest first.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PlanList {
+    pub plans: Vec<PlanSummary>,
+}
+
+/// One line of the plan list.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PlanSummary {
+    pub plan_id: String,
+    pub status: PlanStatus,
+    pub env: String,
+    pub incident_id: Option<IncidentId>,
+    pub tool: String,
+    /// The principal the plan was made for.
+    pub principal: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// `valid`, `used` or `expired`; absent when nobody approved it.
+    pub approval: Option<String>,
+    pub summary: String,
+}
+
 /// An approval as it stands now.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ApprovalState {

@@ -238,6 +238,8 @@ pub trait Store: OutboxStore + Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// The newest `proposal` audit entry of a plan.
     async fn plan_proposal(&self, plan_id: &str) -> Result<Option<AuditEntry>, StoreError>;
+    /// The newest plans, newest first (at most `limit`).
+    async fn recent_plans(&self, limit: u32) -> Result<Vec<StoredPlan>, StoreError>;
     /// A plan's newest approval, spent or not.
     async fn latest_approval(&self, plan_id: &str) -> Result<Option<Approval>, StoreError>;
     /// A plan's audit entries, oldest first (at most `limit`).

@@ -284,7 +284,7 @@ fn build(dep: Option<&Deployment>) -> Value {
             }
             m.insert(status.into(), ok);
         }
-        if path == "/api/plans/{plan_id}" {
+        if path == "/api/plans/{plan_id}" || path == "/api/plans" {
             // The agent or an approver reads a plan.
             rendered["security"] = match auth {
                 true => json!([{ "bearer": [] }, { "approver": [] }]),
@@ -414,7 +414,7 @@ mod tests {
     fn every_ref_resolves() {
         let doc = openapi_document();
         refs_resolve(&doc);
-        assert_eq!(doc["paths"].as_object().unwrap().len(), 16);
+        assert_eq!(doc["paths"].as_object().unwrap().len(), 17);
         // Approving takes an approver's key, never the agent's, whatever the agent's key is.
         let approve = &doc["paths"]["/api/plans/{plan_id}/approve"]["post"];
         assert_eq!(approve["security"], json!([{ "approver": [] }]));

@@ -9,7 +9,7 @@ use crate::http::respond::{ContainBody, RecoverBody};
 use crate::http::rest::{AckBody, AnalyzeQuery, ResolveBody};
 use crate::service::{
     AlertIntakeReport, AlertmanagerPayload, Analysis, ApprovalReport, DetectReport, DetectRequest, IncidentDetail,
-    IncidentList, LifecycleResult, ListRequest, NotifyReport, PlanReport, PlanView,
+    IncidentList, LifecycleResult, ListRequest, NotifyReport, PlanList, PlanListRequest, PlanReport, PlanView,
 };
 
 /// Every operation but `/healthz`, in document order.
@@ -165,6 +165,17 @@ pub(super) fn operations(s: &mut Schemas, dep: Option<&Deployment>) -> Vec<Op> {
             params: vec![json!({ "name": "name", "in": "path", "required": true,
                 "schema": { "type": "string", "pattern": HOOK_NAME_PATTERN, "minLength": 1, "maxLength": 64 },
                 "description": "Name of a registered webhook", "example": "seed-hook" })],
+            body: None,
+        },
+        Op {
+            method: "get",
+            path: "/api/plans",
+            id: "listPlans",
+            summary: "The newest containment/recovery plans, or with pending=true only those waiting for a human \
+                      (the agent's key or an approver's key reads them)",
+            ok: s.resp::<PlanList>(),
+            codes: &[BadRequest, Unavailable],
+            params: s.query_params::<PlanListRequest>(),
             body: None,
         },
         Op {

@@ -160,6 +160,14 @@ impl SqliteStore {
         row.as_ref().map(plan_from_row).transpose()
     }
 
+    pub(super) async fn recent_plans_q(&self, limit: u32) -> Result<Vec<StoredPlan>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM plans ORDER BY created_at DESC, id LIMIT ?")
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(plan_from_row).collect()
+    }
+
     pub(super) async fn latest_approval_q(&self, plan_id: &str) -> Result<Option<Approval>, StoreError> {
         let row = sqlx::query("SELECT * FROM approvals WHERE plan_id = ? ORDER BY id DESC LIMIT 1")
             .bind(plan_id)
