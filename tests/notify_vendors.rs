@@ -27,6 +27,18 @@ fn basic_auth(user: &str, password: &str) -> String {
     )
 }
 
+/// A PagerDuty Events v2 mock and a harness sending `event` hooks to it.
+async fn pagerduty(event: &str) -> (MockServer, Harness) {
+    let pd = MockServer::start().await;
+    let h = Harness::with_config(config(&format!(
+        "[notify]\nallow_insecure_loopback = true\n[notify.pagerduty]\nevents_url = \"{}/v2/enqueue\"\n\
+         events = [\"{event}\"]\n",
+        pd.uri()
+    )))
+    .await;
+    (pd, h)
+}
+
 /// A Slack Web API mock and a harness whose bot posts to `channel` through it.
 async fn slack_bot(channel: &str) -> (MockServer, Harness) {
     let slack = MockServer::start().await;
@@ -209,13 +221,7 @@ async fn jira_finds_an_unrecorded_ticket_on_cloud_and_on_data_center() {
 /// A plan awaiting approval pages through Events v2 with the plan and how to approve it.
 #[tokio::test]
 async fn pagerduty_pages_for_a_plan_awaiting_approval() {
-    let pd = MockServer::start().await;
-    let h = Harness::with_config(config(&format!(
-        "[notify]\nallow_insecure_loopback = true\n[notify.pagerduty]\nevents_url = \"{}/v2/enqueue\"\n\
-         events = [\"approval\"]\n",
-        pd.uri()
-    )))
-    .await;
+    let (pd, h) = pagerduty("approval").await;
     let id = first_incident(&h).await;
     let routing_key = secret("pd-routing-key");
     let note = "isolate web-1. Awaiting a human's approval: `incident-mcp approve plan-0123456789abcdef`";
@@ -249,13 +255,7 @@ async fn pagerduty_pages_for_a_plan_awaiting_approval() {
 
 #[tokio::test]
 async fn pagerduty_triggers_and_resolves_one_alert_by_dedup_key() {
-    let pd = MockServer::start().await;
-    let h = Harness::with_config(config(&format!(
-        "[notify]\nallow_insecure_loopback = true\n[notify.pagerduty]\nevents_url = \"{}/v2/enqueue\"\n\
-         events = [\"resolve\"]\n",
-        pd.uri()
-    )))
-    .await;
+    let (pd, h) = pagerduty("resolve").await;
     let id = first_incident(&h).await;
     let dedup = format!("incident-mcp-{id}");
     let routing_key = secret("pd-routing-key");

@@ -83,11 +83,7 @@ pub async fn bearer(State(cfg): State<Arc<GuardConfig>>, req: Request, next: Nex
     let Some(expected) = cfg.api_key.as_deref() else {
         return next.run(req).await;
     };
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer_token);
+    let presented = presented_token(req.headers());
     let ok = presented.is_some_and(|p| bool::from(p.as_bytes().ct_eq(expected.as_bytes())));
     if ok {
         return next.run(req).await;
@@ -113,6 +109,14 @@ pub(super) fn unauthorized(msg: &str, challenge: &'static str) -> Response {
     resp.headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
     resp
+}
+
+/// The bearer token a request presents, if any.
+pub(super) fn presented_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token)
 }
 
 /// The token of an `Authorization: Bearer <token>` value; the scheme is case-insensitive

@@ -18,7 +18,7 @@ use axum::{
         Path, Query, State,
         rejection::{BytesRejection, PathRejection, QueryRejection},
     },
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -28,7 +28,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::{
-    guard::{bearer_token, unauthorized},
+    guard::{presented_token, unauthorized},
     respond::REST_PRINCIPAL,
     rest::{RestError, json_body},
 };
@@ -111,13 +111,10 @@ pub fn approver_routes(svc: IncidentService, approvers: Arc<Approvers>) -> Route
         .with_state((svc, approvers))
 }
 
-/// Why a plan read is refused, if it is. Plans are readable with an approver's key or the agent's (or by anyone when the server has
-/// no agent key, like the rest of the API).
+/// Why a plan read is refused, if it is. Plans are readable with an approver's key or the
+/// agent's (or by anyone when the server has no agent key, like the rest of the API).
 fn read_denied(approvers: &Approvers, headers: &HeaderMap) -> Option<Response> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer_token);
+    let token = presented_token(headers);
     match token.map(|t| approvers.who(t)) {
         Some(Bearer::Approver(_) | Bearer::Agent) => None,
         _ if approvers.agent_key.is_none() => None,
@@ -140,15 +137,12 @@ async fn view(
     if let Some(denied) = read_denied(&approvers, &headers) {
         return denied;
     }
-    let result = async {
+    async {
         let id = plan_id(id)?;
-        Ok::<_, RestError>(svc.plan_view(&id).await?)
+        Ok::<_, RestError>(Json(svc.plan_view(&id).await?))
     }
-    .await;
-    match result {
-        Ok(view) => Json(view).into_response(),
-        Err(e) => e.into_response(),
-    }
+    .await
+    .into_response()
 }
 
 async fn list(
@@ -159,15 +153,12 @@ async fn list(
     if let Some(denied) = read_denied(&approvers, &headers) {
         return denied;
     }
-    let result = async {
+    async {
         let Query(q) = q?;
-        Ok::<_, RestError>(svc.list_plans(&q).await?)
+        Ok::<_, RestError>(Json(svc.list_plans(&q).await?))
     }
-    .await;
-    match result {
-        Ok(list) => Json(list).into_response(),
-        Err(e) => e.into_response(),
-    }
+    .await
+    .into_response()
 }
 
 /// `plan-` and the first 16 hex digits of the plan's hash.
@@ -204,10 +195,7 @@ async fn approve(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer_token);
+    let token = presented_token(&headers);
     let approver = match token.map(|t| approvers.who(t)) {
         None => {
             return unauthorized(
@@ -240,14 +228,11 @@ async fn approve(
         }
         Some(Bearer::Approver(name)) => format!("human:{name}"),
     };
-    let result = async {
+    async {
         let id = plan_id(id)?;
         let b: ApproveBody = json_body(&headers, body, Some(ApproveBody::default()))?;
-        Ok::<_, RestError>(svc.approve_plan(&id, &approver, b.ttl_secs.unwrap_or(300)).await?)
+        Ok::<_, RestError>(Json(svc.approve_plan(&id, &approver, b.ttl_secs.unwrap_or(300)).await?))
     }
-    .await;
-    match result {
-        Ok(report) => Json(report).into_response(),
-        Err(e) => e.into_response(),
-    }
+    .await
+    .into_response()
 }

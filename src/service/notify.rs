@@ -140,18 +140,10 @@ impl IncidentService {
             plan.summary
         );
         let result = async {
-            let rows: Vec<NewOutboxRow> = self
-                .subscribers(HookEvent::Approval)
-                .await?
-                .into_iter()
-                .map(|target| NewOutboxRow {
-                    target,
-                    event: HookEvent::Approval.as_str().into(),
-                    incident: Some(id),
-                    payload: serde_json::json!({ "event": HookEvent::Approval, "incident": id, "actor": actor,
-                                                 "plan_id": p, "note": note }),
-                })
-                .collect();
+            let mut rows = self.hook_rows(HookEvent::Approval, id, actor, Some(&note)).await?;
+            for row in &mut rows {
+                row.payload["plan_id"] = serde_json::json!(p);
+            }
             if !rows.is_empty() {
                 self.store.enqueue_outbox(rows, chrono::Utc::now()).await?;
             }
