@@ -10,9 +10,8 @@
 //! whose binary is `prometheus-alertmanager`) on PATH, or PROMETHEUS_BIN / ALERTMANAGER_BIN.
 #![allow(deprecated)] // resources/subscribe is the 2025-11-25 way, which this client speaks
 
-mod common;
-#[path = "support/procs.rs"]
-mod procs;
+use crate::common;
+use crate::procs;
 
 use std::{
     net::SocketAddr,

@@ -3,7 +3,7 @@
 //! notifications on the service's channel, and bad input (400 naming the field, 401, 413,
 //! 415) leaving the store untouched. Plus: Prometheus down → `detect` exits 2, writes nothing.
 
-mod common;
+use crate::common;
 
 use common::{Harness, HttpServer, keyed_app, secret};
 

@@ -1,7 +1,7 @@
 //! Plans and approvals through the SQLite store and the real binary: approvals are
 //! single-use, bound to the plan hash and principal, expiring, and every decision is audited.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -2,7 +2,7 @@
 //! `audit verify` / `audit list`, raw-SQL tampering of the file, the `incident://audit`
 //! resource over MCP. Plans and approvals: tests/approvals.rs.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -5,7 +5,7 @@
 //!   it), on a channel missing from the log, on a missing canary, and on a failed nextest run;
 //! - under nextest, the setup script has planted this run's canary and the shared log file.
 
-mod common;
+use crate::common;
 
 use std::{path::Path, process::Command};
 

@@ -1,7 +1,7 @@
 //! Black-box tests of the real binary: every exit-code path, the one-line `Error:`
 //! messages, persistence across processes, and stdio hygiene of `serve`.
 
-mod common;
+use crate::common;
 
 use std::{
     io::{BufRead, BufReader, Write},

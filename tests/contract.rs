@@ -2,7 +2,7 @@
 //! `tools/list`, resource templates, prompts, a rendered prompt. Plus SKILL.md checked
 //! against the live tool schemas, and explicit safety annotations on every tool.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

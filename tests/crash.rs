@@ -1,7 +1,7 @@
 //! `kill -9` of the HTTP server during a stream of `incident_detect` calls loses no
 //! incident that a call reported as created: every reported id is on disk after restart.
 
-mod common;
+use crate::common;
 
 use std::{
     io::Write,

@@ -2,7 +2,7 @@
 //! between incidents of one fingerprint, and severity from score. Through the service, with a
 //! real SQLite store and JSON-lines sources.
 
-mod common;
+use crate::common;
 
 use std::{io::Write, path::Path};
 

@@ -13,8 +13,7 @@ use std::{
     process::Command,
 };
 
-#[path = "hst/common.rs"]
-mod common;
+use crate::hst_common as common;
 
 use common::{gen_stream, river_python, root, run, shared_anomaly};
 use incident_mcp::detect::{hst::HstParams, minmax::ScaledHst};

@@ -5,10 +5,8 @@
 //! that applying twice changes the world once, that each inverse undoes its action, and that a
 //! changed target or a refused namespace changes nothing.
 
-#[path = "support/fake_kube_api.rs"]
-mod fake;
-#[path = "kube_backend/fixtures.rs"]
-mod fixtures;
+use crate::fake;
+use crate::fixtures;
 #[path = "kube_backend/workloads.rs"]
 mod workloads;
 

@@ -9,7 +9,7 @@
 //! prefixed with RFC3339Nano timestamps, `sinceTime` has second precision (lines of that whole
 //! second are returned again, as the kubelet does), and unexpected query parameters are a 400.
 
-mod common;
+use crate::common;
 
 use assert_cmd::Command;
 use serde_json::Value;
@@ -254,8 +254,7 @@ fn bad_regex_is_a_config_error_naming_the_rule() {
     assert!(out.contains("http-5xx-burst"), "{out}");
 }
 
-#[path = "support/fake_kube.rs"]
-mod fake_kube;
+use crate::fake_kube;
 
 #[test]
 fn k8s_pod_logs_are_read_incrementally_per_pod() {

@@ -2,7 +2,7 @@
 //! `tokio::io::duplex` and over streamable HTTP on 127.0.0.1:0, for a 2025-11-25
 //! (session) client and a 2026-07-28 (stateless) client.
 
-mod common;
+use crate::common;
 
 use common::*;
 use incident_mcp::mcp::ToolPolicy;

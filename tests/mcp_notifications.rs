@@ -2,7 +2,7 @@
 //! `resources/subscribe` for 2025-11-25 clients, `subscriptions/listen` for 2026-07-28 clients.
 #![allow(deprecated)] // resources/subscribe is legacy-only, which is what these tests exercise
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

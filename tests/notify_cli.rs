@@ -1,6 +1,6 @@
 //! `incident-mcp notify` and `outbox list`: queue and deliver now, exit codes, dead letters.
 
-mod common;
+use crate::common;
 
 use std::{path::Path, process::Command};
 

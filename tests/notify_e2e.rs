@@ -2,7 +2,7 @@
 //! outbox; a killed server delivers its undelivered rows after restart; canary secrets
 //! planted through the config never appear in stderr, tool results, the CLI or the database.
 
-mod common;
+use crate::common;
 
 use std::{
     path::Path,

@@ -2,12 +2,10 @@
 //! incident and queues `contain` / `recover` rows in the same transaction; the dispatcher
 //! delivers them, signed, to the subscribed webhook only.
 
-mod common;
-mod notify_common;
-#[path = "support/recording_backend.rs"]
-mod recording_backend;
-#[path = "support/respond.rs"]
-mod respond;
+use crate::common;
+use crate::notify_common;
+use crate::recording_backend;
+use crate::respond;
 
 use incident_mcp::{
     Caller,

@@ -4,12 +4,10 @@
 //! backend; draining the outbox delivers each event once, in order, signed, with an
 //! `Idempotency-Key`, to a local receiver.
 
-mod common;
-mod notify_common;
-#[path = "support/recording_backend.rs"]
-mod recording_backend;
-#[path = "support/respond.rs"]
-mod respond;
+use crate::common;
+use crate::notify_common;
+use crate::recording_backend;
+use crate::respond;
 
 use std::sync::{Arc, LazyLock, Mutex};
 

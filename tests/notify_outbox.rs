@@ -2,8 +2,8 @@
 //! dead letters on 4xx, `Retry-After` honoured, hooks written with the incident change,
 //! and no duplicate Jira ticket after a crash between sending and marking sent.
 
-mod common;
-mod notify_common;
+use crate::common;
+use crate::notify_common;
 
 use std::{
     sync::{

@@ -2,8 +2,8 @@
 //! `POST|GET /api/hooks`, `DELETE /api/hooks/{name}` manage run-time webhooks. Exact statuses,
 //! the field at fault, and that bad input stores nothing; URLs are shown by origin only.
 
-mod common;
-mod notify_common;
+use crate::common;
+use crate::notify_common;
 
 use common::{Harness, HttpServer, secret};
 use incident_mcp::{

@@ -1,8 +1,8 @@
 //! Jira, PagerDuty and Slack adapters against wiremock: exact paths, headers and JSON bodies
 //! as the vendors document them, and dedup (a second notification updates, never duplicates).
 
-mod common;
-mod notify_common;
+use crate::common;
+use crate::notify_common;
 
 use common::{Harness, secret};
 use incident_mcp::{

@@ -2,11 +2,9 @@
 //! human approves, cannot approve it with its own key (403, audited), a human approves with their
 //! own approver key (`[[server.approvers]]`), and the agent applies it exactly once.
 
-mod common;
-#[path = "support/recording_backend.rs"]
-mod recording_backend;
-#[path = "support/respond.rs"]
-mod respond;
+use crate::common;
+use crate::recording_backend;
+use crate::respond;
 
 use common::{Harness, HttpServer, secret};
 use incident_mcp::mcp::ToolPolicy;

@@ -1,7 +1,7 @@
 //! The service-level policy gate: per-environment policy from config, budgets counted from
 //! the audit log, and every refusal audited.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

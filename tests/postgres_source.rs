@@ -5,9 +5,8 @@
 //! processes, and a server that is down is a backend failure (exit 2) that writes nothing.
 //! The role's password is a canary that must never appear in any output.
 
-mod common;
-#[path = "support/pg.rs"]
-mod pg;
+use crate::common;
+use crate::pg;
 
 use std::{process::Command, sync::LazyLock};
 

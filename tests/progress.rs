@@ -2,7 +2,7 @@
 //! progress token (sent before the result), and no progress bar from the CLI when stderr is
 //! not a terminal.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,11 +2,8 @@
 //! it pending (exit 0), refuse clearly without a backend (exit 1), accept no approval flag;
 //! the plan then runs through the real script backend once a human approved it.
 
-mod common;
-#[path = "support/recording_backend.rs"]
-mod recording_backend;
-#[path = "support/respond.rs"]
-mod respond;
+use crate::common;
+use crate::respond;
 
 use std::{os::unix::fs::PermissionsExt, path::Path};
 

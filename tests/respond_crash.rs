@@ -3,11 +3,8 @@
 //! and the restarted server reconciles it. The backend is a real allowlisted script that
 //! reports through one fifo that it started and then blocks on another.
 
-mod common;
-#[path = "support/recording_backend.rs"]
-mod recording_backend;
-#[path = "support/respond.rs"]
-mod respond;
+use crate::common;
+use crate::respond;
 
 use std::{
     os::unix::fs::PermissionsExt,

@@ -3,11 +3,8 @@
 //! that shows a confirmation dialog (both protocol revisions), and over HTTP with a client
 //! without one, approved out of band by the real `incident-mcp approve` command.
 
-mod common;
-#[path = "support/recording_backend.rs"]
-mod recording_backend;
-#[path = "support/respond.rs"]
-mod respond;
+use crate::common;
+use crate::respond;
 
 use assert_cmd::Command as Cmd;
 use common::*;

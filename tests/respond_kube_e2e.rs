@@ -6,19 +6,11 @@
 //! installed here; the `kube` client code is the real one, and the fake records every request,
 //! so the tests assert exactly what reached the cluster.
 
-mod common;
-#[allow(dead_code)]
-#[path = "support/fake_kube_api.rs"]
-mod fake;
-#[allow(dead_code)]
-#[path = "kube_backend/fixtures.rs"]
-mod fixtures;
-#[path = "support/kube_respond.rs"]
-mod kube_respond;
-#[path = "support/recording_backend.rs"]
-mod recording_backend;
-#[path = "support/respond.rs"]
-mod respond;
+use crate::common;
+use crate::fake;
+use crate::fixtures;
+use crate::kube_respond;
+use crate::respond;
 
 use assert_cmd::Command as Cmd;
 use common::*;

@@ -5,19 +5,10 @@
 //! controller observed the new generation and every replica is updated and available, within
 //! `verify_secs` (1 s here). Unhealthy: the recovery's recorded inverse is applied and audited.
 
-mod common;
-#[allow(dead_code)]
-#[path = "support/fake_kube_api.rs"]
-mod fake;
-#[allow(dead_code)]
-#[path = "kube_backend/fixtures.rs"]
-mod fixtures;
-#[path = "support/kube_respond.rs"]
-mod kube_respond;
-#[path = "support/recording_backend.rs"]
-mod recording_backend;
-#[path = "support/respond.rs"]
-mod respond;
+use crate::common;
+use crate::fixtures;
+use crate::kube_respond;
+use crate::respond;
 
 use common::*;
 use fixtures::{DEPLOY, calls, template};

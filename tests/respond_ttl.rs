@@ -3,11 +3,9 @@
 //! interrupted between its `intent` and its `outcome` is reconciled at start-up.
 //! Expiry is simulated by moving `actions.expires_at` into the past, never by sleeping.
 
-mod common;
-#[path = "support/recording_backend.rs"]
-mod recording_backend;
-#[path = "support/respond.rs"]
-mod respond;
+use crate::common;
+use crate::recording_backend;
+use crate::respond;
 
 use std::sync::Arc;
 

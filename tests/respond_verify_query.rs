@@ -3,13 +3,10 @@
 //! within bounds stands; one whose query is out of bounds, or that Prometheus refuses, is rolled
 //! back through its recorded inverse, with `verify_failed` and `rolled_back` outcomes audited.
 
-mod common;
-#[path = "support/procs.rs"]
-mod procs;
-#[path = "support/recording_backend.rs"]
-mod recording_backend;
-#[path = "support/respond.rs"]
-mod respond;
+use crate::common;
+use crate::procs;
+use crate::recording_backend;
+use crate::respond;
 
 use std::{net::SocketAddr, process::Command};
 

@@ -3,7 +3,7 @@
 //! errors (400 naming the field, 415), unknown ids (404), illegal moves (409), the body
 //! limit (413), Host/Origin (403), the happy path, and the served OpenAPI document.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

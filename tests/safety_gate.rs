@@ -1,11 +1,8 @@
 //! Issue 4, acceptance 2: nothing changes in the world (the recording backend saw no apply)
 //! without policy and a human's approval of exactly that plan, and every refusal is audited.
 
-mod common;
-#[path = "support/recording_backend.rs"]
-mod recording_backend;
-#[path = "support/respond.rs"]
-mod respond;
+use crate::common;
+use crate::respond;
 
 use chrono::{TimeDelta, Utc};
 use common::*;

@@ -2,8 +2,7 @@
 //! input is exit 1 with one `Error:` line naming the line; the zscore and default detectors
 //! find obvious anomalies and report ROC-AUC / PR-AUC on stderr when the CSV has labels.
 
-#[path = "hst/common.rs"]
-mod common;
+use crate::hst_common as common;
 
 use std::{path::Path, process::Command};
 

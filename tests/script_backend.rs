@@ -2,8 +2,7 @@
 //! tests/scripts/ are copied into a fresh temporary directory per test and pinned by the
 //! sha256 computed here; they report what they saw through files in `$OUT_DIR`.
 
-#[path = "support/canary.rs"]
-mod canary_value;
+use crate::canary_value;
 
 use std::{
     os::unix::fs::PermissionsExt,

@@ -3,7 +3,7 @@
 //! SIGTERM/SIGINT, and a restart continues without duplicating. Synchronisation is on the
 //! child's stderr lines (with a deadline), never on sleeps. Plus the systemd unit.
 
-mod common;
+use crate::common;
 
 use std::{
     io::{BufRead, BufReader, Write},

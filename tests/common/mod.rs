@@ -19,8 +19,7 @@ use rmcp::{
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-#[path = "../support/canary.rs"]
-mod canary_value;
+use crate::canary_value;
 #[allow(unused_imports)] // each test binary uses a subset
 pub use canary_value::{canary, secret};
 

@@ -24,13 +24,10 @@ use axum::{
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-#[path = "kube_server.rs"]
-mod kube_server;
+use crate::kube_server;
 use kube_server::KubeServer;
 
-#[path = "canary.rs"]
-#[allow(clippy::duplicate_mod)] // also loaded by `common` in the binaries that have it
-mod canary_value;
+use crate::canary_value;
 
 /// The bearer token, derived from the suite-wide canary.
 pub static TOKEN: LazyLock<String> = LazyLock::new(|| canary_value::secret("kube-logs-token"));

@@ -1,0 +1,72 @@
+//! The integration suite, compiled as one test binary.
+//!
+//! Each file beside this one is a module of it, named after the file (`respond_e2e`,
+//! `notify_vendors`...), so nextest names a test `respond_e2e::contain_then_recover`. One
+//! binary instead of one per file: the suite links once (each test binary carries the whole
+//! dependency tree: kube, rustls, sqlx), which keeps a fresh CI build's disk use and link
+//! time small. nextest still runs every test in its own process.
+
+// Shared support, each file loaded once; the test modules `use crate::...` what they need.
+#[path = "support/canary.rs"]
+mod canary_value;
+mod common;
+#[path = "support/fake_kube_api.rs"]
+mod fake;
+#[path = "support/fake_kube.rs"]
+mod fake_kube;
+#[path = "kube_backend/fixtures.rs"]
+mod fixtures;
+#[path = "hst/common.rs"]
+mod hst_common;
+#[path = "support/kube_respond.rs"]
+mod kube_respond;
+#[path = "support/kube_server.rs"]
+mod kube_server;
+mod notify_common;
+#[path = "support/pg.rs"]
+mod pg;
+#[path = "support/procs.rs"]
+mod procs;
+#[path = "support/recording_backend.rs"]
+mod recording_backend;
+#[path = "support/respond.rs"]
+mod respond;
+
+mod alertmanager_e2e;
+mod alerts_api;
+mod approvals;
+mod audit;
+mod canary_scan;
+mod cli;
+mod contract;
+mod crash;
+mod dedup;
+mod external_clients;
+mod hst_river;
+mod kube_backend;
+mod log_sources;
+mod mcp_conversation;
+mod mcp_notifications;
+mod notify_cli;
+mod notify_e2e;
+mod notify_hooks;
+mod notify_hooks_mcp;
+mod notify_outbox;
+mod notify_rest;
+mod notify_vendors;
+mod plans_rest;
+mod policy_gate;
+mod postgres_source;
+mod progress;
+mod respond_cli;
+mod respond_crash;
+mod respond_e2e;
+mod respond_kube_e2e;
+mod respond_kube_verify;
+mod respond_ttl;
+mod respond_verify_query;
+mod rest_api;
+mod safety_gate;
+mod score_cli;
+mod script_backend;
+mod watch;
