@@ -241,6 +241,16 @@ pub enum Command {
 pub enum AuditCommand {
     /// Check the hash chain: exit 0 when intact, 1 naming the first bad entry
     Verify {
+        /// An entry's `SEQ:HASH` kept outside the database (from `audit anchor`, a webhook's
+        /// `audit_anchor`, PagerDuty's custom details): also catches a rewrite of the whole chain.
+        /// Repeatable.
+        #[arg(long = "anchor", value_name = "SEQ:HASH")]
+        anchors: Vec<crate::domain::audit::AuditAnchor>,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Print the chain's head as `SEQ:HASH`, to keep somewhere the database's writers cannot reach
+    Anchor {
         #[command(flatten)]
         out: Output,
     },
@@ -660,8 +670,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Audit { what } => {
             let svc = service(&cli, cfg).await?;
             match what {
-                AuditCommand::Verify { out } => {
-                    let v = svc.audit_verify().await?;
+                AuditCommand::Verify { anchors, out } => {
+                    let v = svc.audit_verify(anchors).await?;
                     emit(out, &v, crate::cli_audit::verification)?;
                     match v.intact {
                         true => Ok(()),
@@ -671,6 +681,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                         }),
                     }
                 }
+                AuditCommand::Anchor { out } => match svc.audit_anchor().await? {
+                    Some(a) => emit(out, &a, |a| a.to_string()),
+                    None => Err(Failure {
+                        code: EXIT_INPUT,
+                        message: "the audit log is empty: there is nothing to anchor yet".into(),
+                    }),
+                },
                 AuditCommand::List { limit, out } => {
                     emit(out, &svc.audit_recent(*limit).await?, crate::cli_audit::list)
                 }

@@ -6,7 +6,8 @@ use crate::{
 };
 
 pub(crate) fn verification(v: &AuditVerification) -> String {
-    match &v.head_hash {
+    // The head as `SEQ:HASH`, ready for a later `--anchor`.
+    match &v.head_anchor {
         Some(h) if v.intact => format!("{}\nhead {h}", v.summary),
         _ => v.summary.clone(),
     }

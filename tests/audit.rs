@@ -120,6 +120,115 @@ async fn an_edited_payload_is_detected_at_its_seq() {
     assert_eq!(v["entries"], 2, "entries before the break");
 }
 
+/// Rebuilds the chain from `from` on with a forged payload and consistent hashes, and moves the
+/// head along: what someone with write access to the file and this project's source could do.
+async fn rewrite_from(db: &Path, store: &SqliteStore, from: i64) {
+    let mut entries = store.audit_page(0, 100).await.unwrap();
+    let mut sql = vec!["DROP TRIGGER audit_log_no_update".to_owned()];
+    for i in (from as usize - 1)..entries.len() {
+        if i + 1 == from as usize {
+            entries[i].payload = json!({"step": "forged"});
+        } else {
+            entries[i].prev_hash = entries[i - 1].hash.clone();
+        }
+        entries[i].hash = entries[i].compute_hash();
+        let e = &entries[i];
+        sql.push(format!(
+            "UPDATE audit_log SET payload = '{}', prev_hash = '{}', hash = '{}' WHERE seq = {}",
+            e.payload, e.prev_hash, e.hash, e.seq
+        ));
+    }
+    let last = entries.last().unwrap();
+    sql.push(format!(
+        "UPDATE audit_head SET seq = {}, hash = '{}'",
+        last.seq, last.hash
+    ));
+    tamper(db, &sql.iter().map(String::as_str).collect::<Vec<_>>()).await;
+}
+
+#[tokio::test]
+async fn a_full_rewrite_passes_the_chain_but_not_an_anchor_kept_outside() {
+    let (_dir, db, store) = store_with_entries(5).await;
+    // Anchors taken before the rewrite: the head (`audit anchor`) and entry 1 (`audit list`).
+    let (code, head, err) = audit_cli(&db, &["anchor", "--format", "table"]);
+    assert_eq!(code, 0, "{err}");
+    let head = head.trim().to_owned();
+    assert!(head.starts_with("5:") && head.len() == 2 + 64, "{head}");
+    let (_, json_head, _) = audit_cli(&db, &["anchor", "--format", "json"]);
+    let j: Value = serde_json::from_str(&json_head).unwrap();
+    assert_eq!(format!("{}:{}", j["seq"], j["hash"].as_str().unwrap()), head);
+    let first = store.audit_page(0, 1).await.unwrap().remove(0);
+    let first = format!("1:{}", first.hash);
+    let (code, out, _) = audit_cli(
+        &db,
+        &["verify", "--anchor", &head, "--anchor", &first, "--format", "table"],
+    );
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("5 entries, chain intact, matches its 2 anchors\nhead 5:"),
+        "{out}"
+    );
+
+    rewrite_from(&db, &store, 3).await;
+    // The chain and its head are self-consistent again: without an anchor nothing shows.
+    let (code, out, _) = audit_cli(&db, &["verify", "--format", "table"]);
+    assert_eq!(code, 0, "the documented limit of a chain alone: {out}");
+    assert!(!out.contains(&head), "the head moved: {out}");
+    // The anchor kept outside catches it; an anchor before the rewrite still matches.
+    let (code, out, err) = audit_cli(&db, &["verify", "--anchor", &head, "--format", "table"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(err.contains("broken at seq 5") && err.contains("anchor"), "{err}");
+    let (code, out, _) = audit_cli(&db, &["verify", "--anchor", &first, "--format", "json"]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (code, v["intact"].clone(), v["anchors"].clone()),
+        (0, json!(true), json!(1))
+    );
+}
+
+#[tokio::test]
+async fn a_truncation_below_an_anchor_is_detected() {
+    let (_dir, db, store) = store_with_entries(4).await;
+    let (_, head, _) = audit_cli(&db, &["anchor", "--format", "table"]);
+    let second = store.audit_page(1, 1).await.unwrap().remove(0);
+    tamper(
+        &db,
+        &[
+            "DROP TRIGGER audit_log_no_delete",
+            "DELETE FROM audit_log WHERE seq > 2",
+            &format!("UPDATE audit_head SET seq = 2, hash = '{}'", second.hash),
+        ],
+    )
+    .await;
+    assert_eq!(
+        audit_cli(&db, &["verify", "--format", "table"]).0,
+        0,
+        "consistent without the anchor"
+    );
+    let (code, _, err) = audit_cli(&db, &["verify", "--anchor", head.trim()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("broken at seq 4") && err.contains("ends before"), "{err}");
+}
+
+#[tokio::test]
+async fn malformed_or_conflicting_anchors_and_an_empty_log_are_input_errors() {
+    let (_dir, db, _store) = store_with_entries(0).await;
+    let (code, _, err) = audit_cli(&db, &["anchor"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("empty") && err.contains("nothing to anchor"), "{err}");
+    let (code, _, err) = audit_cli(&db, &["verify", "--anchor", "5:not-a-hash"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("SEQ:HASH") && err.contains("--anchor"), "{err}");
+    let (_dir, db, _store) = store_with_entries(2).await;
+    let (a, b) = (format!("2:{}", "a".repeat(64)), format!("2:{}", "b".repeat(64)));
+    let (code, _, err) = audit_cli(&db, &["verify", "--anchor", &a, "--anchor", &b]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("different hashes") && err.contains("nothing was verified"),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn an_edited_actor_or_time_is_detected() {
     let (_dir, db, _store) = store_with_entries(3).await;

@@ -20,6 +20,7 @@ use axum::{
 };
 use common::*;
 use incident_mcp::{
+    domain::audit::AuditAnchor,
     mcp::ToolPolicy,
     notify::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, verify},
     store::{OutboxStatus, OutboxStore},
@@ -134,6 +135,7 @@ async fn detect_contain_recover_resolve_over_mcp_reach_a_signed_webhook_once_eac
     let mut keys = Vec::new();
     let mut events_of_first = Vec::new();
     let mut detects = Vec::new();
+    let mut anchors = Vec::new();
     for (headers, body) in &got {
         let ts = headers[TIMESTAMP_HEADER].to_str().unwrap();
         let sig = headers[SIGNATURE_HEADER].to_str().unwrap();
@@ -151,6 +153,7 @@ async fn detect_contain_recover_resolve_over_mcp_reach_a_signed_webhook_once_eac
         keys.push(b["id"].as_i64().unwrap());
         let incident = b["incident"]["id"].as_str().unwrap().to_owned();
         assert_eq!(b["data"]["incident"], incident.as_str());
+        anchors.push(b["audit_anchor"].as_str().unwrap().to_owned());
         if b["event"] == "detect" {
             detects.push(incident.clone());
         }
@@ -159,6 +162,18 @@ async fn detect_contain_recover_resolve_over_mcp_reach_a_signed_webhook_once_eac
         }
     }
     assert_eq!(events_of_first, ["detect", "contain", "recover", "resolve"]);
+    // Each body carries the audit chain's head as it was when it left: receivers keep an anchor
+    // that the database's writers cannot rewrite, and it verifies against the chain.
+    let head = h
+        .svc
+        .audit_anchor()
+        .await
+        .unwrap()
+        .expect("the containment was audited");
+    assert!(anchors.iter().all(|a| *a == head.to_string()), "{anchors:?} vs {head}");
+    let kept: AuditAnchor = anchors[0].parse().unwrap();
+    let v = h.svc.audit_verify(&[kept]).await.unwrap();
+    assert!(v.intact && v.anchors == 1, "{v:?}");
     detects.sort();
     assert_eq!(detects, incidents, "one detect per incident the scan opened");
     let mut unique = keys.clone();

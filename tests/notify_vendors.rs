@@ -7,8 +7,9 @@ use crate::notify_common;
 use common::{Harness, secret};
 use incident_mcp::{
     Caller,
+    domain::audit::{AuditKind, NewAuditEntry},
     service::{NotifyRequest, ResolveRequest},
-    store::{OutboxStatus, OutboxStore},
+    store::{OutboxStatus, OutboxStore, Store},
 };
 use notify_common::*;
 use serde_json::{Value, json};
@@ -225,6 +226,10 @@ async fn pagerduty_pages_for_a_plan_awaiting_approval() {
     let id = first_incident(&h).await;
     let routing_key = secret("pd-routing-key");
     let note = "isolate web-1. Awaiting a human's approval: `incident-mcp approve plan-0123456789abcdef`";
+    // The plan's proposal is audited first; the page carries the chain's head as an anchor.
+    let proposal = NewAuditEntry::new("rest", AuditKind::Proposal, json!({"plan": "plan-0123456789abcdef"}));
+    let head = h.store.append_audit(proposal).await.unwrap();
+    let anchor = format!("{}:{}", head.seq, head.hash);
     Mock::given(method("POST"))
         .and(path("/v2/enqueue"))
         .and(body_partial_json(json!({
@@ -233,7 +238,8 @@ async fn pagerduty_pages_for_a_plan_awaiting_approval() {
             "dedup_key": format!("incident-mcp-{id}"),
             "payload": {
                 "summary": format!("[high] approval needed: plan-0123456789abcdef for Egress traffic spike on pod/shop/web-7 ({id})"),
-                "custom_details": {"event": "approval", "plan_id": "plan-0123456789abcdef", "note": note},
+                "custom_details": {"event": "approval", "plan_id": "plan-0123456789abcdef", "note": note,
+                                   "audit_anchor": anchor},
             }
         })))
         .respond_with(ResponseTemplate::new(202).set_body_json(json!({"status": "success"})))

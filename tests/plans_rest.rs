@@ -205,7 +205,7 @@ async fn the_agent_proposes_a_human_approves_with_their_own_key_and_the_agent_ap
         .find(|e| e.kind == "approval")
         .expect("the approval is audited");
     assert_eq!(approval.actor, "human:alice");
-    assert!(api.h.svc.audit_verify().await.unwrap().intact);
+    assert!(api.h.svc.audit_verify(&[]).await.unwrap().intact);
 }
 
 #[tokio::test]

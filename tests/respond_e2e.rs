@@ -69,7 +69,7 @@ async fn contain_and_revert_confirmed_in_the_dialog_then_the_audit_chain_detects
         log[8].payload["destructive"], false,
         "a revert does not spend the budget"
     );
-    let v = h.svc.audit_verify().await.unwrap();
+    let v = h.svc.audit_verify(&[]).await.unwrap();
     assert!(v.intact, "{}", v.summary);
     assert_eq!(v.entries, log.len() as u64);
 
@@ -78,7 +78,7 @@ async fn contain_and_revert_confirmed_in_the_dialog_then_the_audit_chain_detects
         "DROP TRIGGER audit_log_no_update; UPDATE audit_log SET actor = 'human:mallory' WHERE seq = 2",
     )
     .await;
-    let v = h.svc.audit_verify().await.unwrap();
+    let v = h.svc.audit_verify(&[]).await.unwrap();
     assert!(!v.intact);
     assert_eq!(v.first_bad_seq, Some(2), "{}", v.summary);
 }

@@ -113,7 +113,7 @@ async fn contain_isolates_the_pod_through_the_real_kube_client_and_revert_undoes
     assert_eq!(kinds[..5], flow);
     assert_eq!(kinds[5..10], flow);
     assert_eq!(kinds[10..], ["revert"]);
-    let v = h.svc.audit_verify().await.unwrap();
+    let v = h.svc.audit_verify(&[]).await.unwrap();
     assert!(v.intact, "{}", v.summary);
     let everything = format!("{:?}", audit(&h).await);
     assert!(

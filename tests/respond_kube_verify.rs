@@ -100,7 +100,7 @@ async fn a_rollback_that_never_becomes_healthy_is_rolled_back_and_audited() {
             .unwrap()
             .contains("Deployment shop/web")
     );
-    let v = h.svc.audit_verify().await.unwrap();
+    let v = h.svc.audit_verify(&[]).await.unwrap();
     assert!(v.intact, "{}", v.summary);
     client.cancel().await.unwrap();
 }

@@ -79,7 +79,7 @@ async fn an_expired_containment_is_reverted_once_and_audited() {
             .all(|e| e.plan_id.as_deref() == Some(&with_ttl.plan_id))
     );
     assert_eq!(status(&h.svc).await, "recovered");
-    assert!(h.svc.audit_verify().await.unwrap().intact);
+    assert!(h.svc.audit_verify(&[]).await.unwrap().intact);
 }
 
 #[tokio::test]
@@ -132,5 +132,5 @@ async fn an_action_interrupted_between_intent_and_outcome_is_reconciled_at_start
     assert!(restarted.reconcile_interrupted().await.unwrap().is_empty());
     let again = restarted.apply_plan(&p.plan_id, "mcp").await.unwrap_err();
     assert!(again.to_string().contains("already used"), "{again}");
-    assert!(restarted.audit_verify().await.unwrap().intact);
+    assert!(restarted.audit_verify(&[]).await.unwrap().intact);
 }

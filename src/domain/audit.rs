@@ -182,6 +182,54 @@ pub struct AuditHead {
     pub hash: String,
 }
 
+/// An entry's position and hash as kept outside the database (a webhook receiver, PagerDuty,
+/// a ticket, a log shipper), written `SEQ:HASH`. The chain alone proves only that rows were not
+/// altered piecemeal: whoever can write the file can rebuild every hash and the head. An anchor
+/// they cannot reach catches that: the rebuilt entry at `seq` no longer has `hash`, or is gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct AuditAnchor {
+    pub seq: i64,
+    /// SHA-256, 64 lowercase hex digits.
+    pub hash: String,
+}
+
+impl fmt::Display for AuditAnchor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.seq, self.hash)
+    }
+}
+
+impl std::str::FromStr for AuditAnchor {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            format!(
+                "an audit anchor is SEQ:HASH (a positive seq, 64 hex digits), not `{}`",
+                super::clip(s, 80)
+            )
+        };
+        let (seq, hash) = s.trim().split_once(':').ok_or_else(bad)?;
+        let seq: i64 = seq.parse().ok().filter(|n| *n >= 1).ok_or_else(bad)?;
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad());
+        }
+        Ok(Self {
+            seq,
+            hash: hash.to_ascii_lowercase(),
+        })
+    }
+}
+
+impl From<&AuditHead> for AuditAnchor {
+    fn from(h: &AuditHead) -> Self {
+        Self {
+            seq: h.seq,
+            hash: h.hash.clone(),
+        }
+    }
+}
+
 /// Where and how the chain is broken.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainBreak {
@@ -201,9 +249,30 @@ impl fmt::Display for ChainBreak {
 pub struct ChainVerifier {
     last: Option<(i64, String)>,
     count: u64,
+    /// Anchors not yet reached, by seq.
+    anchors: std::collections::BTreeMap<i64, String>,
 }
 
 impl ChainVerifier {
+    /// Also checks each entry named by an anchor against the hash kept outside.
+    pub fn with_anchors(anchors: &[AuditAnchor]) -> Result<Self, ChainBreak> {
+        let mut map = std::collections::BTreeMap::new();
+        for a in anchors {
+            if let Some(other) = map.insert(a.seq, a.hash.clone())
+                && other != a.hash
+            {
+                return Err(ChainBreak {
+                    seq: a.seq,
+                    reason: "two anchors name different hashes for this entry: at most one of them is genuine".into(),
+                });
+            }
+        }
+        Ok(Self {
+            anchors: map,
+            ..Self::default()
+        })
+    }
+
     /// Entries that checked out so far.
     pub fn count(&self) -> u64 {
         self.count
@@ -230,6 +299,15 @@ impl ChainVerifier {
         if !digest::same_digest(&e.hash, &e.compute_hash()) {
             return brk(e.seq, "content does not match its hash (the row was edited)".into());
         }
+        if let Some(anchored) = self.anchors.remove(&e.seq)
+            && !digest::same_digest(&e.hash, &anchored)
+        {
+            return brk(
+                e.seq,
+                "the entry does not match its anchor kept outside (the chain was rewritten at or before this entry)"
+                    .into(),
+            );
+        }
         self.last = Some((e.seq, e.hash.clone()));
         self.count += 1;
         Ok(())
@@ -237,6 +315,14 @@ impl ChainVerifier {
 
     /// Checks the last entry against the recorded head; returns the number of entries.
     pub fn finish(self, head: Option<&AuditHead>) -> Result<u64, ChainBreak> {
+        if let Some(seq) = self.anchors.keys().next() {
+            return Err(ChainBreak {
+                seq: *seq,
+                reason:
+                    "an anchor kept outside names this entry, but the chain ends before it (truncated or rewritten)"
+                        .into(),
+            });
+        }
         match (head, &self.last) {
             (None, None) => Ok(0),
             (None, Some((seq, _))) => Err(ChainBreak {
@@ -344,6 +430,69 @@ mod tests {
             };
             let e = verify(&t, Some(&h)).unwrap_err();
             proptest::prop_assert_eq!(e.seq, expect, "{}", e);
+        }
+    }
+
+    /// Rebuilds the chain from `from` (0-based) on with consistent hashes, as someone with write
+    /// access to the file could.
+    fn rewrite(c: &[AuditEntry], from: usize) -> Vec<AuditEntry> {
+        let mut out = c.to_vec();
+        out[from].payload = json!({"i": "forged"});
+        for i in from..out.len() {
+            if i > 0 {
+                out[i].prev_hash = out[i - 1].hash.clone();
+            }
+            out[i].hash = out[i].compute_hash();
+        }
+        out
+    }
+
+    fn verify_anchored(entries: &[AuditEntry], anchors: &[AuditAnchor]) -> Result<u64, ChainBreak> {
+        let mut v = ChainVerifier::with_anchors(anchors)?;
+        for e in entries {
+            v.push(e)?;
+        }
+        v.finish(entries.last().map(head).as_ref())
+    }
+
+    #[test]
+    fn anchors_catch_a_consistent_rewrite_and_a_truncation() {
+        let c = chain(6);
+        let a = |i: usize| AuditAnchor::from(&head(&c[i]));
+        // A rewrite from entry 3 on: the chain and its head are self-consistent again.
+        let forged = rewrite(&c, 2);
+        assert_eq!(
+            verify(&forged, Some(&head(&forged[5]))),
+            Ok(6),
+            "the limit anchors are for"
+        );
+        let e = verify_anchored(&forged, &[a(5)]).unwrap_err();
+        assert_eq!(e.seq, 6, "{e}");
+        let e = verify_anchored(&forged, &[a(1), a(3), a(5)]).unwrap_err();
+        assert_eq!(e.seq, 4, "the first anchor after the rewrite names it: {e}");
+        // Anchors before the rewrite still match.
+        assert_eq!(verify_anchored(&forged, &[a(0), a(1)]), Ok(6));
+        assert_eq!(verify_anchored(&c, &[a(0), a(3), a(5)]), Ok(6));
+        // Truncated below an anchor, head rewritten to match.
+        let e = verify_anchored(&c[..4], &[a(5)]).unwrap_err();
+        assert_eq!(e.seq, 6, "{e}");
+        assert!(e.reason.contains("ends before"), "{e}");
+        // Two different hashes for one entry.
+        let mut other = a(2);
+        other.hash = c[3].hash.clone();
+        assert_eq!(verify_anchored(&c, &[a(2), other]).unwrap_err().seq, 3);
+    }
+
+    #[test]
+    fn anchors_parse_as_seq_colon_hash_and_nothing_else() {
+        let h = "AB".repeat(32);
+        let a: AuditAnchor = format!("12:{h}").parse().unwrap();
+        assert_eq!((a.seq, a.hash.as_str()), (12, "ab".repeat(32).as_str()));
+        assert_eq!(a.to_string(), format!("12:{}", "ab".repeat(32)));
+        for bad in ["", "12", "0:{h}", "-1:{h}", "x:{h}", "12:abc", "12:{h}0", "12:{g}"] {
+            let bad = bad.replace("{h}", &h).replace("{g}", &"g".repeat(64));
+            let e = bad.parse::<AuditAnchor>().unwrap_err();
+            assert!(e.contains("SEQ:HASH"), "{bad}: {e}");
         }
     }
 

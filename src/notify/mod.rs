@@ -23,7 +23,7 @@ pub use config::{HookEvent, JiraDeployment, NotifyConfig};
 pub use dispatcher::{Clock, Dispatcher, DrainReport, SystemClock};
 
 use crate::{
-    domain::{Incident, clip},
+    domain::{Incident, audit::AuditAnchor, clip},
     store::{OutboxRow, SignalGroup, Store},
 };
 
@@ -121,20 +121,22 @@ impl HttpNotifier {
         Ok((url, s))
     }
 
+    /// The audit chain's head as it is when a notification leaves: receivers that keep it hold
+    /// an anchor (`audit verify --anchor`) that the database's writers cannot rewrite.
+    async fn anchor(&self) -> Result<Option<AuditAnchor>, NotifyError> {
+        let head = self.store.audit_head().await.map_err(store_unavailable)?;
+        Ok(head.as_ref().map(AuditAnchor::from))
+    }
+
     async fn info(&self, row: &OutboxRow) -> Result<Option<IncidentInfo>, NotifyError> {
         let Some(id) = row.incident else { return Ok(None) };
-        let store_err = |e: crate::store::StoreError| NotifyError::Retryable {
-            http_status: None,
-            retry_after: None,
-            message: format!("store: {e}"),
-        };
-        let Some(incident) = self.store.get_incident(id).await.map_err(store_err)? else {
+        let Some(incident) = self.store.get_incident(id).await.map_err(store_unavailable)? else {
             return Err(NotifyError::Permanent {
                 http_status: None,
                 message: format!("no incident {id}"),
             });
         };
-        let groups = self.store.signal_groups(id).await.map_err(store_err)?;
+        let groups = self.store.signal_groups(id).await.map_err(store_unavailable)?;
         Ok(Some(IncidentInfo { incident, groups }))
     }
 }
@@ -143,23 +145,23 @@ impl HttpNotifier {
 impl Notifier for HttpNotifier {
     async fn deliver(&self, row: &OutboxRow) -> Result<Delivered, NotifyError> {
         let info = self.info(row).await?;
+        let anchor = self.anchor().await?;
         let gone = || NotifyError::Permanent {
             http_status: None,
             message: format!("target `{}` is not configured (any more)", row.target),
         };
         match row.target.as_str() {
             "jira" => jira::deliver(self, self.cfg.jira.as_ref().ok_or_else(gone)?, row, info).await,
-            "pagerduty" => pagerduty::deliver(self, self.cfg.pagerduty.as_ref().ok_or_else(gone)?, row, info).await,
+            "pagerduty" => {
+                let cfg = self.cfg.pagerduty.as_ref().ok_or_else(gone)?;
+                pagerduty::deliver(self, cfg, row, info, anchor.as_ref()).await
+            }
             "slack" => slack::deliver(self, self.cfg.slack.as_ref().ok_or_else(gone)?, row, info).await,
             name => {
                 if let Some(hook) = self.cfg.webhooks.iter().find(|w| w.name == name) {
-                    return webhook::deliver(self, hook, row, info).await;
+                    return webhook::deliver(self, hook, row, info, anchor.as_ref()).await;
                 }
-                let registered = self.store.webhooks().await.map_err(|e| NotifyError::Retryable {
-                    http_status: None,
-                    retry_after: None,
-                    message: format!("store: {e}"),
-                })?;
+                let registered = self.store.webhooks().await.map_err(store_unavailable)?;
                 let hook = registered.into_iter().find(|w| w.name == name).ok_or_else(gone)?;
                 let hook = config::WebhookConfig {
                     name: hook.name,
@@ -167,13 +169,22 @@ impl Notifier for HttpNotifier {
                     secret_env: hook.secret_env,
                     events: hook.events.iter().filter_map(|e| e.parse().ok()).collect(),
                 };
-                webhook::deliver(self, &hook, row, info).await
+                webhook::deliver(self, &hook, row, info, anchor.as_ref()).await
             }
         }
     }
 }
 
 /// Replaces every secret value in `text`.
+/// The store could not be read: try again later.
+fn store_unavailable(e: crate::store::StoreError) -> NotifyError {
+    NotifyError::Retryable {
+        http_status: None,
+        retry_after: None,
+        message: format!("store: {e}"),
+    }
+}
+
 pub(crate) fn redact(text: &str, secrets: &[&SecretString]) -> String {
     let mut out = text.to_owned();
     for s in secrets {

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::{Delivered, HttpNotifier, IncidentInfo, NotifyError, config::PagerDutyConfig, network, read, row_message};
 use crate::{
-    domain::{Severity, clip},
+    domain::{Severity, audit::AuditAnchor, clip},
     store::OutboxRow,
 };
 
@@ -29,6 +29,7 @@ pub(super) async fn deliver(
     cfg: &PagerDutyConfig,
     row: &OutboxRow,
     info: Option<IncidentInfo>,
+    anchor: Option<&AuditAnchor>,
 ) -> Result<Delivered, NotifyError> {
     let info = info.ok_or_else(|| NotifyError::Permanent {
         http_status: None,
@@ -72,6 +73,9 @@ pub(super) async fn deliver(
             if let Some(v) = row.payload.get(key).and_then(|v| v.as_str()) {
                 details[key] = json!(clip(v, 1000));
             }
+        }
+        if let Some(a) = anchor {
+            details["audit_anchor"] = json!(a.to_string());
         }
         if let Some(g) = info.groups.iter().max_by(|a, b| a.max_score.total_cmp(&b.max_score)) {
             details["anomaly_score"] = json!(g.max_score);

@@ -13,7 +13,7 @@ use serde_json::json;
 use sha2::Sha256;
 
 use super::{Delivered, HttpNotifier, IncidentInfo, NotifyError, config::WebhookConfig, network, read};
-use crate::store::OutboxRow;
+use crate::{domain::audit::AuditAnchor, store::OutboxRow};
 
 pub const TIMESTAMP_HEADER: &str = "X-Incident-MCP-Timestamp";
 pub const SIGNATURE_HEADER: &str = "X-Incident-MCP-Signature";
@@ -56,6 +56,7 @@ pub(super) async fn deliver(
     cfg: &WebhookConfig,
     row: &OutboxRow,
     info: Option<IncidentInfo>,
+    anchor: Option<&AuditAnchor>,
 ) -> Result<Delivered, NotifyError> {
     let secret = n.secret(&cfg.secret_env)?;
     let url = n
@@ -71,6 +72,7 @@ pub(super) async fn deliver(
         "created_at": row.created_at,
         "incident": info.as_ref().map(|i| &i.incident),
         "data": row.payload,
+        "audit_anchor": anchor.map(|a| a.to_string()),
     });
     let bytes = serde_json::to_vec(&body).unwrap_or_default();
     let ts = chrono::Utc::now().timestamp().to_string();

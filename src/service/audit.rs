@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::{IncidentService, ServiceError};
-use crate::domain::audit::{AuditEntry, ChainVerifier};
+use crate::domain::audit::{AuditAnchor, AuditEntry, ChainVerifier};
 
 /// Entries read per page while verifying.
 const VERIFY_PAGE: u32 = 1000;
@@ -27,6 +27,10 @@ pub struct AuditVerification {
     pub reason: Option<String>,
     /// Recorded head hash: compare it with a copy kept elsewhere to detect a full rewrite.
     pub head_hash: Option<String>,
+    /// The head as an anchor (`SEQ:HASH`) to keep outside and pass to a later `--anchor`.
+    pub head_anchor: Option<String>,
+    /// Anchors checked (all of them when `intact`).
+    pub anchors: usize,
     pub summary: String,
 }
 
@@ -39,10 +43,21 @@ impl IncidentService {
         })
     }
 
-    /// Walks the chain from seq 1 in pages and checks it against the recorded head.
-    pub async fn audit_verify(&self) -> Result<AuditVerification, ServiceError> {
+    /// The chain's head as an anchor to keep outside the database; `None` while the log is empty.
+    pub async fn audit_anchor(&self) -> Result<Option<AuditAnchor>, ServiceError> {
+        Ok(self.store.audit_head().await?.as_ref().map(AuditAnchor::from))
+    }
+
+    /// Walks the chain from seq 1 in pages and checks it against the recorded head and against
+    /// `anchors` kept outside the database (which also catch a consistent rewrite of the whole
+    /// chain and head).
+    pub async fn audit_verify(&self, anchors: &[AuditAnchor]) -> Result<AuditVerification, ServiceError> {
         let head = self.store.audit_head().await?;
-        let mut v = ChainVerifier::default();
+        let head_anchor = head.as_ref().map(|h| AuditAnchor::from(h).to_string());
+        let mut v = match ChainVerifier::with_anchors(anchors) {
+            Ok(v) => v,
+            Err(brk) => return Err(ServiceError::Conflict(format!("{brk}; nothing was verified"))),
+        };
         let mut after = 0;
         let (result, checked) = loop {
             let page: Vec<AuditEntry> = self.store.audit_page(after, VERIFY_PAGE).await?;
@@ -56,14 +71,21 @@ impl IncidentService {
             }
         };
         let head_hash = head.map(|h| h.hash);
+        let anchored = match anchors.len() {
+            0 => String::new(),
+            1 => ", matches its anchor".into(),
+            n => format!(", matches its {n} anchors"),
+        };
         Ok(match result {
             Ok(n) => AuditVerification {
                 entries: n,
                 intact: true,
                 first_bad_seq: None,
                 reason: None,
-                summary: format!("{n} entries, chain intact"),
+                summary: format!("{n} entries, chain intact{anchored}"),
                 head_hash,
+                head_anchor,
+                anchors: anchors.len(),
             },
             Err(brk) => AuditVerification {
                 entries: checked,
@@ -72,6 +94,8 @@ impl IncidentService {
                 reason: Some(brk.reason.clone()),
                 summary: brk.to_string(),
                 head_hash,
+                head_anchor,
+                anchors: anchors.len(),
             },
         })
     }
