@@ -227,6 +227,61 @@ async fn without_elicitation_the_plan_stays_pending_until_a_human_approves() {
     client.cancel().await.unwrap();
 }
 
+/// MCP plans belong to the client that proposed them (`mcp:<declared name>`): the audit log tells
+/// agents apart, another client cannot spend the human's approval, and the proposer can still
+/// apply after reconnecting. Both protocol revisions (initialize, and `_meta` per request).
+#[tokio::test]
+async fn mcp_plans_are_bound_to_the_client_that_proposed_them() {
+    for proto in [Proto::Legacy, Proto::Modern] {
+        let (h, b) = setup().await;
+        let agent = h
+            .duplex_client(ToolPolicy::default(), proto, NamedClient("claude-code", proto))
+            .await;
+        let r = ok(&call(&agent, "incident_contain", contain_args("web-1", "shop")).await);
+        let id = r["plan_id"].as_str().unwrap().to_owned();
+        agent.cancel().await.unwrap();
+        let view = h.svc.plan_view(&id).await.unwrap();
+        assert_eq!(view.principal, "mcp:claude-code", "{proto:?}");
+        assert_eq!(
+            view.history[0].actor, "mcp:claude-code",
+            "the proposal names the client"
+        );
+        h.svc.approve_plan(&id, "human:alice", 300).await.unwrap();
+
+        // Another agent on the same server cannot spend the approval.
+        let other = h
+            .duplex_client(ToolPolicy::default(), proto, NamedClient("other-agent", proto))
+            .await;
+        let text = err_text(&call(&other, "incident_apply", json!({"plan_id": id})).await);
+        assert!(
+            text.contains("granted for mcp:claude-code, not for mcp:other-agent"),
+            "{text}"
+        );
+        other.cancel().await.unwrap();
+        // Hostile characters in a declared name do not reach the principal.
+        let odd = h
+            .duplex_client(ToolPolicy::default(), proto, NamedClient("claude-code\n<x>", proto))
+            .await;
+        let text = err_text(&call(&odd, "incident_apply", json!({"plan_id": id})).await);
+        assert!(text.contains("not for mcp:claude-codex"), "{text}");
+        odd.cancel().await.unwrap();
+        assert_eq!(b.apply_count(), 0);
+
+        // The proposer, reconnected, applies it; the audit log says who.
+        let again = h
+            .duplex_client(ToolPolicy::default(), proto, NamedClient("claude-code", proto))
+            .await;
+        let r = ok(&call(&again, "incident_apply", json!({"plan_id": id})).await);
+        assert_eq!(r["status"], "applied");
+        again.cancel().await.unwrap();
+        assert_eq!(b.apply_count(), 1);
+        let history = h.svc.plan_view(&id).await.unwrap().history;
+        let actors: Vec<(&str, &str)> = history.iter().map(|e| (e.kind.as_str(), e.actor.as_str())).collect();
+        assert!(actors.contains(&("refusal", "mcp:other-agent")), "{actors:?}");
+        assert!(actors.contains(&("intent", "mcp:claude-code")), "{actors:?}");
+    }
+}
+
 #[tokio::test]
 async fn a_declined_dialog_or_a_wrong_name_changes_nothing() {
     let (h, b) = setup().await;

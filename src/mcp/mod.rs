@@ -164,7 +164,8 @@ impl ServerHandler for IncidentServer {
         if let Some(reason) = self.tool_router.get(&request.name).and_then(|t| self.policy.hides(t)) {
             tracing::warn!(tool = %request.name, reason, "refused a hidden tool");
             let payload = serde_json::json!({"by": "tool_policy", "reason": "tool_disabled", "tool": request.name, "message": reason});
-            if let Err(e) = self.svc.audit_refusal(MCP_PRINCIPAL, None, None, payload).await {
+            let who = respond_tools::principal(&context);
+            if let Err(e) = self.svc.audit_refusal(&who, None, None, payload).await {
                 return Err(convert::to_protocol_error(e, None));
             }
             return Ok(CallToolResult::error(vec![ContentBlock::text(format!(

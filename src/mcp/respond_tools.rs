@@ -23,8 +23,29 @@ use serde_json::json;
 use super::{IncidentServer, convert::ToolError};
 use crate::service::*;
 
-/// Whose plans MCP tools make; approvals are bound to it.
+/// Whose plans MCP tools make when the client declared no name; approvals are bound to the
+/// principal (see [`principal`]).
 pub const MCP_PRINCIPAL: &str = "mcp";
+
+/// Whose plans an MCP request makes: `mcp:<client name>` from the identity the client declared
+/// (at initialize, or in the request's `_meta` for stateless clients), so the audit log tells
+/// agents apart and a plan approved for one client cannot be applied by another. The name is
+/// self-declared: this attributes, it does not authenticate (the bearer key does). It survives
+/// reconnects, so an agent that comes back after the human approved can still apply.
+pub(crate) fn principal(ctx: &RequestContext<RoleServer>) -> String {
+    let name: String = ctx
+        .client_info()
+        .map(|i| i.name)
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        .take(64)
+        .collect();
+    match name.is_empty() {
+        true => MCP_PRINCIPAL.to_owned(),
+        false => format!("{MCP_PRINCIPAL}:{name}"),
+    }
+}
 /// Key of the confirmation in a 2026-07-28 `InputRequiredResult` round trip.
 const CONFIRM_KEY: &str = "confirm";
 /// Seconds an approval given through the confirmation dialog stays valid (it is used at once).
@@ -92,7 +113,7 @@ the containment automatically.",
         RequestState(state): RequestState,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        match self.svc.propose_contain(&req, MCP_PRINCIPAL).await {
+        match self.svc.propose_contain(&req, &principal(&ctx)).await {
             Ok(plan) => self.confirm_and_apply(plan, inputs, state, &ctx).await,
             Err(e) => tool_error(e),
         }
@@ -121,7 +142,7 @@ after a human approves that exact plan, as for incident_contain.",
         RequestState(state): RequestState,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        match self.svc.propose_recover(&req, MCP_PRINCIPAL).await {
+        match self.svc.propose_recover(&req, &principal(&ctx)).await {
             Ok(plan) => self.confirm_and_apply(plan, inputs, state, &ctx).await,
             Err(e) => tool_error(e),
         }
@@ -146,8 +167,9 @@ single-use: applying the same plan twice changes the world once.",
     pub async fn incident_apply(
         &self,
         Parameters(req): Parameters<ApplyRequest>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        match self.svc.apply_plan(&req.plan_id, MCP_PRINCIPAL).await {
+        match self.svc.apply_plan(&req.plan_id, &principal(&ctx)).await {
             Ok(r) => result(&r),
             Err(e) => tool_error(e),
         }
@@ -162,6 +184,7 @@ impl IncidentServer {
         state: Option<String>,
         ctx: &RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
+        let who = principal(ctx);
         let modern = ctx
             .protocol_version()
             .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28);
@@ -171,7 +194,7 @@ impl IncidentServer {
             ctx.peer.supported_elicitation_modes().contains(&ElicitationMode::Form)
         };
         if !can_elicit {
-            self.svc.announce_pending(&plan, MCP_PRINCIPAL).await;
+            self.svc.announce_pending(&plan, &who).await;
             return result(&plan);
         }
         let message = format!(
@@ -234,12 +257,12 @@ impl IncidentServer {
                                  "message": "the human did not confirm the plan; nothing was changed"});
             if let Err(e) = self
                 .svc
-                .audit_refusal(MCP_PRINCIPAL, plan.incident_id, Some(&plan.plan_id), payload)
+                .audit_refusal(&who, plan.incident_id, Some(&plan.plan_id), payload)
                 .await
             {
                 return tool_error(e);
             }
-            self.svc.announce_pending(&plan, MCP_PRINCIPAL).await;
+            self.svc.announce_pending(&plan, &who).await;
             let mut r = plan;
             r.status = PlanStatus::NotApplied;
             r.next_step = format!(
@@ -257,7 +280,7 @@ impl IncidentServer {
         {
             return tool_error(e);
         }
-        match self.svc.apply_plan(&plan.plan_id, MCP_PRINCIPAL).await {
+        match self.svc.apply_plan(&plan.plan_id, &who).await {
             Ok(r) => result(&r),
             Err(e) => tool_error(e),
         }

@@ -140,6 +140,21 @@ impl ClientHandler for DialogClient {
     }
 }
 
+/// A client without elicitation that declares `name` as its identity, speaking `proto`.
+#[derive(Debug, Clone)]
+pub struct NamedClient(pub &'static str, pub super::common::Proto);
+
+impl ClientHandler for NamedClient {
+    fn get_info(&self) -> ClientConfig {
+        let base = match self.1 {
+            super::common::Proto::Legacy => super::common::legacy_client(),
+            super::common::Proto::Modern => super::common::modern_client(),
+        };
+        ClientConfig::new(base.capabilities, Implementation::new(self.0, "1.0"))
+            .with_protocol_version(base.protocol_version)
+    }
+}
+
 /// A 2025-11-25 client without elicitation.
 #[derive(Debug, Clone, Default)]
 pub struct PlainClient;
