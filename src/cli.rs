@@ -192,9 +192,12 @@ pub enum Command {
         /// Only plans still waiting for a human's approval
         #[arg(long)]
         pending: bool,
-        /// How many of the newest plans to look at (1-200)
+        /// How many plans to list (1-200)
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// Continue after this plan (the previous page's `next_before`)
+        #[arg(long, value_name = "PLAN_ID")]
+        before: Option<String>,
         #[command(flatten)]
         out: Output,
     },
@@ -648,11 +651,17 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let report = svc.approve_plan(plan_id, &approver, *ttl_secs).await?;
             emit(out, &report, |r| r.summary.clone())
         }
-        Command::Plans { pending, limit, out } => {
+        Command::Plans {
+            pending,
+            limit,
+            before,
+            out,
+        } => {
             let svc = service(&cli, cfg).await?;
             let req = crate::service::PlanListRequest {
                 pending: *pending,
                 limit: Some(*limit),
+                before: before.clone(),
             };
             let list = svc.list_plans(&req).await?;
             emit(out, &list, crate::cli_respond::list_table)

@@ -156,10 +156,15 @@ pub(crate) fn table(r: &PlanReport) -> String {
 
 /// The plan list for the terminal, one plan a line.
 pub(crate) fn list_table(l: &PlanList) -> String {
+    let more = match &l.next_before {
+        Some(b) => format!("\nolder plans may follow: --before {b}"),
+        None => String::new(),
+    };
     if l.plans.is_empty() {
-        return "no plans".into();
+        return format!("no plans{more}");
     }
-    l.plans
+    let lines = l
+        .plans
         .iter()
         .map(|p| {
             format!(
@@ -175,7 +180,8 @@ pub(crate) fn list_table(l: &PlanList) -> String {
             )
         })
         .collect::<Vec<_>>()
-        .join("\n")
+        .join("\n");
+    format!("{lines}{more}")
 }
 
 /// A plan view for the terminal: the plan, who may apply it, its approval, its history.

@@ -118,7 +118,14 @@ async fn the_agent_proposes_a_human_approves_with_their_own_key_and_the_agent_ap
     assert_eq!(status, StatusCode::OK, "{queue}");
     assert_eq!(pending_ids(&queue), std::slice::from_ref(&id));
     assert_eq!(queue["plans"][0]["approval"], Value::Null);
-    for bad in ["limit=0", "limit=201", "limit=x", "pending=maybe", "other=1"] {
+    for bad in [
+        "limit=0",
+        "limit=201",
+        "limit=x",
+        "pending=maybe",
+        "other=1",
+        "before=plan-0000000000000000",
+    ] {
         let (status, e) = api.call("GET", &format!("/api/plans?{bad}"), Some(&alice), None).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {e}");
     }
@@ -237,4 +244,63 @@ async fn bad_plan_ids_are_400_naming_the_field_and_change_nothing() {
         assert!(e["error"].as_str().unwrap().contains("no plan"), "{e}");
     }
     assert_eq!(api.backend.apply_count(), 0);
+}
+
+/// The list pages newest first with `before` = the previous page's `next_before`, and the pending
+/// queue looks past approved plans: an old plan still waiting for a human is never left out.
+#[tokio::test]
+async fn plans_page_by_cursor_and_the_queue_finds_an_old_pending_plan() {
+    let api = Api::start().await;
+    let agent = secret("agent-key");
+    let mut ids = Vec::new();
+    for n in 1..=6 {
+        let req = serde_json::from_value(respond::contain_args(&format!("web-{n}"), "shop")).unwrap();
+        let plan = api.h.svc.propose_contain(&req, "rest").await.unwrap();
+        if n > 1 {
+            api.h.svc.approve_plan(&plan.plan_id, "human:alice", 300).await.unwrap();
+        }
+        ids.push(plan.plan_id);
+    }
+    let page_ids = |v: &Value| -> Vec<String> {
+        v["plans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["plan_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    // Five newer plans are approved; the queue still finds the first one.
+    let (status, q) = api
+        .call("GET", "/api/plans?pending=true&limit=1", Some(&agent), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{q}");
+    assert_eq!(page_ids(&q), [ids[0].clone()]);
+    let next = q["next_before"].as_str().expect("a full page says where to continue");
+    let (_, q) = api
+        .call(
+            "GET",
+            &format!("/api/plans?pending=true&before={next}"),
+            Some(&agent),
+            None,
+        )
+        .await;
+    assert!(page_ids(&q).is_empty() && q.get("next_before").is_none(), "{q}");
+
+    // All plans, two at a time: each once, newest first, then the end.
+    let mut seen = Vec::new();
+    let mut path = "/api/plans?limit=2".to_owned();
+    loop {
+        let (status, page) = api.call("GET", &path, Some(&agent), None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        seen.extend(page_ids(&page));
+        match page["next_before"].as_str() {
+            Some(b) => path = format!("/api/plans?limit=2&before={b}"),
+            None => break,
+        }
+        assert!(seen.len() <= 6, "paging must end: {seen:?}");
+    }
+    let mut newest_first = ids.clone();
+    newest_first.reverse();
+    assert_eq!(seen, newest_first);
 }

@@ -23,6 +23,10 @@ use crate::{
 
 /// Prefix of a `resource` that names a configured script.
 const SCRIPT_PREFIX: &str = "script/";
+/// Plans read per store query while listing.
+const LIST_PAGE: u32 = 200;
+/// Plans read for one list answer at most; beyond, `next_before` says where to continue.
+const LIST_SCAN_MAX: usize = 2000;
 
 pub(super) fn invalid(field: &str, msg: impl Into<String>) -> ServiceError {
     DomainError::invalid(field, msg).into()
@@ -330,29 +334,59 @@ impl IncidentService {
         if !(1..=200).contains(&limit) {
             return Err(invalid("limit", format!("{limit} is outside 1..=200")));
         }
-        let mut plans = Vec::new();
-        for stored in self.store.recent_plans(limit).await? {
-            let created_at = stored.created_at;
-            let v = self.view_of(stored).await?;
-            let approval = v.approval.map(|a| a.state);
-            // Waiting for a human: not applied, and no approval given (or only an expired one).
-            let waiting = v.plan.status == PlanStatus::Pending && matches!(approval.as_deref(), None | Some("expired"));
-            if req.pending && !waiting {
-                continue;
-            }
-            plans.push(PlanSummary {
-                plan_id: v.plan.plan_id,
-                status: v.plan.status,
-                env: v.plan.env,
-                incident_id: v.plan.incident_id,
-                tool: v.plan.tool,
-                principal: v.principal,
-                created_at,
-                approval,
-                summary: v.plan.summary,
-            });
+        if let Some(b) = &req.before
+            && self.store.get_plan(b).await?.is_none_or(|p| p.id != *b)
+        {
+            return Err(invalid("before", format!("no plan {}", crate::domain::clip(b, 40))));
         }
-        Ok(PlanList { plans })
+        let mut plans = Vec::new();
+        let mut cursor = req.before.clone();
+        let mut examined = 0;
+        let next_before = loop {
+            let page = self.store.recent_plans(cursor.as_deref(), LIST_PAGE).await?;
+            let exhausted = page.len() < LIST_PAGE as usize;
+            for stored in page {
+                examined += 1;
+                cursor = Some(stored.id.clone());
+                if let Some(p) = self.summary_if(stored, req.pending).await? {
+                    plans.push(p);
+                    if plans.len() == limit as usize {
+                        break;
+                    }
+                }
+            }
+            // Full, or too many plans read for one answer: the caller continues from the cursor.
+            if plans.len() == limit as usize || examined >= LIST_SCAN_MAX {
+                break cursor;
+            }
+            if exhausted {
+                break None;
+            }
+        };
+        Ok(PlanList { plans, next_before })
+    }
+
+    /// A plan's line in the list, or `None` when only pending plans are wanted and it is not.
+    async fn summary_if(&self, stored: StoredPlan, pending_only: bool) -> Result<Option<PlanSummary>, ServiceError> {
+        let created_at = stored.created_at;
+        let v = self.view_of(stored).await?;
+        let approval = v.approval.map(|a| a.state);
+        // Waiting for a human: not applied, and no approval given (or only an expired one).
+        let waiting = v.plan.status == PlanStatus::Pending && matches!(approval.as_deref(), None | Some("expired"));
+        if pending_only && !waiting {
+            return Ok(None);
+        }
+        Ok(Some(PlanSummary {
+            plan_id: v.plan.plan_id,
+            status: v.plan.status,
+            env: v.plan.env,
+            incident_id: v.plan.incident_id,
+            tool: v.plan.tool,
+            principal: v.principal,
+            created_at,
+            approval,
+            summary: v.plan.summary,
+        }))
     }
 
     async fn view_of(&self, stored: StoredPlan) -> Result<PlanView, ServiceError> {

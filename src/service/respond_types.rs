@@ -203,16 +203,24 @@ pub struct PlanListRequest {
     /// Only plans waiting for a human: not applied, and not approved (or only expired approvals).
     #[serde(default)]
     pub pending: bool,
-    /// How many of the newest plans to look at, 1-200 (default 50).
+    /// How many plans to list, 1-200 (default 50).
     #[serde(default)]
     #[schemars(range(min = 1, max = 200))]
     pub limit: Option<u32>,
+    /// Continue after this plan: the `next_before` of the previous page.
+    #[serde(default)]
+    #[schemars(length(min = 21, max = 21), regex(pattern = r"^plan-[0-9a-f]{16}$"))]
+    pub before: Option<String>,
 }
 
 /// Plans, newest first.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct PlanList {
     pub plans: Vec<PlanSummary>,
+    /// Older plans may follow: pass this as `before` for the next page. Absent once the oldest
+    /// plan was reached, so a pending plan is never silently left out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<String>,
 }
 
 /// One line of the plan list.

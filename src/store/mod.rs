@@ -238,8 +238,9 @@ pub trait Store: OutboxStore + Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// The newest `proposal` audit entry of a plan.
     async fn plan_proposal(&self, plan_id: &str) -> Result<Option<AuditEntry>, StoreError>;
-    /// The newest plans, newest first (at most `limit`).
-    async fn recent_plans(&self, limit: u32) -> Result<Vec<StoredPlan>, StoreError>;
+    /// Plans newest first (at most `limit`), by (created_at, id); with `before`, only those after
+    /// that plan in this order (none if it is unknown).
+    async fn recent_plans(&self, before: Option<&str>, limit: u32) -> Result<Vec<StoredPlan>, StoreError>;
     /// A plan's newest approval, spent or not.
     async fn latest_approval(&self, plan_id: &str) -> Result<Option<Approval>, StoreError>;
     /// A plan's audit entries, oldest first (at most `limit`).

@@ -442,8 +442,8 @@ impl Store for SqliteStore {
     async fn plan_proposal(&self, plan_id: &str) -> Result<Option<AuditEntry>, StoreError> {
         self.plan_proposal_q(plan_id).await
     }
-    async fn recent_plans(&self, limit: u32) -> Result<Vec<StoredPlan>, StoreError> {
-        self.recent_plans_q(limit).await
+    async fn recent_plans(&self, before: Option<&str>, limit: u32) -> Result<Vec<StoredPlan>, StoreError> {
+        self.recent_plans_q(before, limit).await
     }
     async fn latest_approval(&self, plan_id: &str) -> Result<Option<Approval>, StoreError> {
         self.latest_approval_q(plan_id).await

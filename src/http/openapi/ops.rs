@@ -171,7 +171,7 @@ pub(super) fn operations(s: &mut Schemas, dep: Option<&Deployment>) -> Vec<Op> {
             method: "get",
             path: "/api/plans",
             id: "listPlans",
-            summary: "The newest containment/recovery plans, or with pending=true only those waiting for a human \
+            summary: "Containment/recovery plans newest first, paged by before=next_before, or with pending=true only those waiting for a human \
                       (the agent's key or an approver's key reads them)",
             ok: s.resp::<PlanList>(),
             codes: &[BadRequest, Unavailable],

@@ -160,11 +160,20 @@ impl SqliteStore {
         row.as_ref().map(plan_from_row).transpose()
     }
 
-    pub(super) async fn recent_plans_q(&self, limit: u32) -> Result<Vec<StoredPlan>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM plans ORDER BY created_at DESC, id LIMIT ?")
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
+    pub(super) async fn recent_plans_q(&self, before: Option<&str>, limit: u32) -> Result<Vec<StoredPlan>, StoreError> {
+        // Keyset paging on (created_at DESC, id): after `before`'s place in that order. An
+        // unknown `before` has no place, so nothing follows it.
+        let rows = sqlx::query(
+            "SELECT * FROM plans
+             WHERE ?1 IS NULL
+                OR created_at < (SELECT created_at FROM plans WHERE id = ?1)
+                OR (created_at = (SELECT created_at FROM plans WHERE id = ?1) AND id > ?1)
+             ORDER BY created_at DESC, id LIMIT ?2",
+        )
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(plan_from_row).collect()
     }
 
