@@ -187,13 +187,7 @@ async fn pending_plans_announce_themselves_to_approval_subscribers() {
     );
 
     // Confirmed in the dialog: applied at once, nothing to announce.
-    let client = h
-        .duplex_client(
-            ToolPolicy::default(),
-            proto,
-            DialogClient::new(Human::Types("web-2".into())),
-        )
-        .await;
+    let client = respond::confirming_client(&h, proto, "web-2").await;
     let applied = common::ok(&common::call(&client, "incident_contain", contain_args("web-2", "shop")).await);
     client.cancel().await.unwrap();
     assert_eq!(applied["status"], "applied");

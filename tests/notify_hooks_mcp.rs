@@ -21,11 +21,9 @@ use axum::{
 use common::*;
 use incident_mcp::{
     domain::audit::AuditAnchor,
-    mcp::ToolPolicy,
     notify::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, verify},
     store::{OutboxStatus, OutboxStore},
 };
-use respond::{DialogClient, Human};
 use serde_json::{Value, json};
 
 /// The webhook signing secret, derived from the suite-wide canary.
@@ -66,13 +64,7 @@ async fn detect_contain_recover_resolve_over_mcp_reach_a_signed_webhook_once_eac
     let backend = recording_backend::RecordingBackend::new();
     let mut h = Harness::with_config(respond::config(&format!("{}\n{hooks}", respond::POLICY))).await;
     h.svc = h.svc.clone().with_backends(respond::backends(&backend));
-    let client = h
-        .duplex_client(
-            ToolPolicy::default(),
-            Proto::Legacy,
-            DialogClient::new(Human::Types("web-1".into())),
-        )
-        .await;
+    let client = respond::confirming_client(&h, Proto::Legacy, "web-1").await;
 
     let detected = ok(&call(&client, "incident_detect", json!({"env": "dev"})).await);
     let incidents: Vec<String> = detected["incidents"]

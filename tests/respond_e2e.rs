@@ -86,13 +86,7 @@ async fn contain_and_revert_confirmed_in_the_dialog_then_the_audit_chain_detects
 #[tokio::test]
 async fn a_2026_07_28_client_confirms_through_an_input_required_round_trip() {
     let (h, b) = setup().await;
-    let client = h
-        .duplex_client(
-            ToolPolicy::default(),
-            Proto::Modern,
-            DialogClient::new(Human::Types("web-1".into())),
-        )
-        .await;
+    let client = respond::confirming_client(&h, Proto::Modern, "web-1").await;
     let r = ok(&call(&client, "incident_contain", contain_args("web-1", "shop")).await);
     assert_eq!(r["status"], "applied", "{r}");
     assert_eq!(b.apply_count(), 1);

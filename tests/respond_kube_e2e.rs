@@ -127,13 +127,7 @@ async fn an_unreachable_api_server_is_an_error_result_without_url_or_token() {
     let (mut f, h) = setup(KUBE_POLICY).await;
     let url = f.url.clone();
     f.shutdown();
-    let client = h
-        .duplex_client(
-            ToolPolicy::default(),
-            Proto::Legacy,
-            DialogClient::new(Human::Types("web-bbb-1".into())),
-        )
-        .await;
+    let client = respond::confirming_client(&h, Proto::Legacy, "web-bbb-1").await;
     ok(&call(&client, "incident_detect", json!({"env": "dev"})).await);
     let e = err_text(&call(&client, "incident_contain", contain_args("web-bbb-1", "shop")).await);
     assert!(e.contains("cannot reach the Kubernetes API"), "{e}");
@@ -147,13 +141,7 @@ async fn an_unreachable_api_server_is_an_error_result_without_url_or_token() {
 #[tokio::test]
 async fn contain_in_kube_system_is_refused_before_the_cluster_sees_any_request() {
     let (f, h) = setup(KUBE_POLICY).await;
-    let client = h
-        .duplex_client(
-            ToolPolicy::default(),
-            Proto::Legacy,
-            DialogClient::new(Human::Types("web-bbb-1".into())),
-        )
-        .await;
+    let client = respond::confirming_client(&h, Proto::Legacy, "web-bbb-1").await;
     ok(&call(&client, "incident_detect", json!({"env": "dev"})).await);
     let before = f.get("/api/v1/namespaces/kube-system/pods/web-bbb-1").unwrap();
     let refused = err_text(&call(&client, "incident_contain", contain_args("web-bbb-1", "kube-system")).await);

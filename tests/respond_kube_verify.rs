@@ -12,7 +12,6 @@ use crate::respond;
 
 use common::*;
 use fixtures::{DEPLOY, calls, template};
-use incident_mcp::mcp::ToolPolicy;
 use kube_respond::setup;
 use respond::*;
 use serde_json::{Value, json};
@@ -47,13 +46,7 @@ async fn outcomes(h: &Harness) -> Vec<String> {
 #[tokio::test]
 async fn a_rollback_that_never_becomes_healthy_is_rolled_back_and_audited() {
     let (f, h) = setup(ROLLBACK_POLICY).await;
-    let client = h
-        .duplex_client(
-            ToolPolicy::default(),
-            Proto::Legacy,
-            DialogClient::new(Human::Types("web".into())),
-        )
-        .await;
+    let client = respond::confirming_client(&h, Proto::Legacy, "web").await;
     ok(&call(&client, "incident_detect", json!({"env": "dev"})).await);
     let before = f.get(DEPLOY).unwrap();
     // No controller in the fake: observedGeneration never reaches the rollback's generation.
@@ -113,13 +106,7 @@ async fn a_rollback_that_becomes_healthy_stays_applied() {
         DEPLOY,
         &json!({ "status": { "observedGeneration": 2, "replicas": 3, "updatedReplicas": 3, "availableReplicas": 3 } }),
     );
-    let client = h
-        .duplex_client(
-            ToolPolicy::default(),
-            Proto::Legacy,
-            DialogClient::new(Human::Types("web".into())),
-        )
-        .await;
+    let client = respond::confirming_client(&h, Proto::Legacy, "web").await;
     ok(&call(&client, "incident_detect", json!({"env": "dev"})).await);
     let r = ok(&call(&client, "incident_recover", rollback_args()).await);
     assert_eq!(r["status"], "applied", "{r}");

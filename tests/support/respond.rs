@@ -140,6 +140,18 @@ impl ClientHandler for DialogClient {
     }
 }
 
+/// An MCP client over duplex (default tool policy) whose human types `name` in the confirmation
+/// dialog.
+pub async fn confirming_client(
+    h: &Harness,
+    proto: super::common::Proto,
+    name: &str,
+) -> rmcp::service::RunningService<RoleClient, DialogClient> {
+    let dialog = DialogClient::new(Human::Types(name.into()));
+    h.duplex_client(incident_mcp::mcp::ToolPolicy::default(), proto, dialog)
+        .await
+}
+
 /// A client without elicitation that declares `name` as its identity, speaking `proto`.
 #[derive(Debug, Clone)]
 pub struct NamedClient(pub &'static str, pub super::common::Proto);
