@@ -65,6 +65,16 @@ impl Api {
     }
 }
 
+/// The plan ids of a plan list, in its order.
+fn plan_ids(v: &Value) -> Vec<String> {
+    v["plans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["plan_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 #[tokio::test]
 async fn the_agent_proposes_a_human_approves_with_their_own_key_and_the_agent_applies_once() {
     let api = Api::start().await;
@@ -106,17 +116,9 @@ async fn the_agent_proposes_a_human_approves_with_their_own_key_and_the_agent_ap
     assert_eq!(api.backend.apply_count(), 0, "nothing applied so far");
 
     // The approver's queue: the plan waits for a human.
-    let pending_ids = |v: &Value| -> Vec<String> {
-        v["plans"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["plan_id"].as_str().unwrap().to_owned())
-            .collect()
-    };
     let (status, queue) = api.call("GET", "/api/plans?pending=true", Some(&alice), None).await;
     assert_eq!(status, StatusCode::OK, "{queue}");
-    assert_eq!(pending_ids(&queue), std::slice::from_ref(&id));
+    assert_eq!(plan_ids(&queue), std::slice::from_ref(&id));
     assert_eq!(queue["plans"][0]["approval"], Value::Null);
     for bad in [
         "limit=0",
@@ -150,7 +152,7 @@ async fn the_agent_proposes_a_human_approves_with_their_own_key_and_the_agent_ap
 
     // Approved: no longer waiting for a human, still listed among all plans.
     let (_, queue) = api.call("GET", "/api/plans?pending=true", Some(&alice), None).await;
-    assert!(pending_ids(&queue).is_empty(), "{queue}");
+    assert!(plan_ids(&queue).is_empty(), "{queue}");
     let (_, all) = api.call("GET", "/api/plans", Some(&agent), None).await;
     assert_eq!(
         (&all["plans"][0]["plan_id"], &all["plans"][0]["approval"]),
@@ -261,21 +263,13 @@ async fn plans_page_by_cursor_and_the_queue_finds_an_old_pending_plan() {
         }
         ids.push(plan.plan_id);
     }
-    let page_ids = |v: &Value| -> Vec<String> {
-        v["plans"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["plan_id"].as_str().unwrap().to_owned())
-            .collect()
-    };
 
     // Five newer plans are approved; the queue still finds the first one.
     let (status, q) = api
         .call("GET", "/api/plans?pending=true&limit=1", Some(&agent), None)
         .await;
     assert_eq!(status, StatusCode::OK, "{q}");
-    assert_eq!(page_ids(&q), [ids[0].clone()]);
+    assert_eq!(plan_ids(&q), [ids[0].clone()]);
     let next = q["next_before"].as_str().expect("a full page says where to continue");
     let (_, q) = api
         .call(
@@ -285,7 +279,7 @@ async fn plans_page_by_cursor_and_the_queue_finds_an_old_pending_plan() {
             None,
         )
         .await;
-    assert!(page_ids(&q).is_empty() && q.get("next_before").is_none(), "{q}");
+    assert!(plan_ids(&q).is_empty() && q.get("next_before").is_none(), "{q}");
 
     // All plans, two at a time: each once, newest first, then the end.
     let mut seen = Vec::new();
@@ -293,7 +287,7 @@ async fn plans_page_by_cursor_and_the_queue_finds_an_old_pending_plan() {
     loop {
         let (status, page) = api.call("GET", &path, Some(&agent), None).await;
         assert_eq!(status, StatusCode::OK, "{page}");
-        seen.extend(page_ids(&page));
+        seen.extend(plan_ids(&page));
         match page["next_before"].as_str() {
             Some(b) => path = format!("/api/plans?limit=2&before={b}"),
             None => break,
