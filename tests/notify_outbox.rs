@@ -58,18 +58,24 @@ async fn notify_ops(h: &Harness) -> i64 {
         .outbox_id
 }
 
-#[tokio::test]
-async fn three_500s_then_202_is_four_attempts_and_one_delivery() {
+/// A receiver that answers `failure` to the first `times` POSTs, then `then`.
+async fn failing_then(failure: ResponseTemplate, times: u64, then: u16) -> MockServer {
     let rx = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(500))
-        .up_to_n_times(3)
+        .respond_with(failure)
+        .up_to_n_times(times)
         .mount(&rx)
         .await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(202))
+        .respond_with(ResponseTemplate::new(then))
         .mount(&rx)
         .await;
+    rx
+}
+
+#[tokio::test]
+async fn three_500s_then_202_is_four_attempts_and_one_delivery() {
+    let rx = failing_then(ResponseTemplate::new(500), 3, 202).await;
     let h = Harness::with_config(config(&format!(
         "[notify]\nallow_insecure_loopback = true\nretry_base_secs = 2\n[[notify.webhooks]]\nname = \"ops\"\n\
          url = \"{}/hook\"\nsecret_env = \"HOOK_SECRET\"\n",
@@ -322,16 +328,7 @@ async fn no_duplicate_jira_ticket_after_a_crash_between_send_and_mark_sent() {
 
 #[tokio::test]
 async fn notifications_of_one_incident_reach_a_target_in_order() {
-    let rx = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(503))
-        .up_to_n_times(1)
-        .mount(&rx)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&rx)
-        .await;
+    let rx = failing_then(ResponseTemplate::new(503), 1, 200).await;
     let h = Harness::with_config(hook_config(&rx.uri(), "")).await;
     let first = notify_ops(&h).await;
     let second = notify_ops(&h).await;
