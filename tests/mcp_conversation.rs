@@ -16,7 +16,7 @@ use rmcp::{
 };
 use serde_json::{Value, json};
 
-const TOOLS: [&str; 10] = [
+const TOOLS: [&str; 11] = [
     "incident_ack",
     "incident_analyze",
     "incident_apply",
@@ -25,6 +25,7 @@ const TOOLS: [&str; 10] = [
     "incident_get",
     "incident_list",
     "incident_notify",
+    "incident_plan",
     "incident_recover",
     "incident_resolve",
 ];
@@ -357,7 +358,10 @@ async fn read_only_policy_hides_and_refuses_writing_tools() {
         .map(|t| t.name.to_string())
         .collect();
     names.sort();
-    assert_eq!(names, ["incident_analyze", "incident_get", "incident_list"]);
+    assert_eq!(
+        names,
+        ["incident_analyze", "incident_get", "incident_list", "incident_plan"]
+    );
     let refused = err_text(&call(&client, "incident_detect", json!({ "env": "dev" })).await);
     assert!(
         refused.contains("disabled") && refused.contains("--read-only"),

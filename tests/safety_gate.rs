@@ -220,10 +220,38 @@ async fn without_elicitation_the_plan_stays_pending_until_a_human_approves() {
     let text = err_text(&call(&client, "incident_apply", json!({"plan_id": id})).await);
     assert!(text.contains("has no approval"), "{text}");
     assert_eq!(b.apply_count(), 0);
+    // incident_plan: how the agent waits for the human without spending refusals.
+    let plan = json!({"plan_id": id});
+    let v = ok(&call(&client, "incident_plan", plan.clone()).await);
+    assert_eq!(
+        (&v["plan"]["status"], &v["approval"]),
+        (&json!("pending"), &json!(null)),
+        "{v}"
+    );
+    let audited = audit(&h).await.len();
     h.svc.approve_plan(&id, "human:alice", 300).await.unwrap();
+    let v = ok(&call(&client, "incident_plan", plan.clone()).await);
+    assert_eq!(
+        (&v["approval"]["state"], &v["approval"]["approver"]),
+        (&json!("valid"), &json!("human:alice")),
+        "{v}"
+    );
+    assert_eq!(
+        audit(&h).await.len(),
+        audited + 1,
+        "reading a plan audits nothing; the approval one entry"
+    );
     let r = ok(&call(&client, "incident_apply", json!({"plan_id": id})).await);
     assert_eq!(r["status"], "applied");
     assert_eq!(b.apply_count(), 1);
+    let v = ok(&call(&client, "incident_plan", plan.clone()).await);
+    assert_eq!(
+        (&v["plan"]["status"], &v["approval"]["state"]),
+        (&json!("applied"), &json!("used")),
+        "{v}"
+    );
+    let text = err_text(&call(&client, "incident_plan", json!({"plan_id": "plan-0000000000000000"})).await);
+    assert!(text.contains("no plan plan-0000000000000000"), "{text}");
     client.cancel().await.unwrap();
 }
 

@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rmcp::{
-    ErrorData as McpError, RoleServer,
+    ErrorData as McpError, Json, RoleServer,
     handler::server::{
         tool::{InputResponses, IntoCallToolResult, RequestState},
         wrapper::Parameters,
@@ -146,6 +146,26 @@ after a human approves that exact plan, as for incident_contain.",
             Ok(plan) => self.confirm_and_apply(plan, inputs, state, &ctx).await,
             Err(e) => tool_error(e),
         }
+    }
+
+    /// Where a plan stands, read-only: for waiting on a human's approval.
+    #[tool(
+        name = "incident_plan",
+        title = "Check a plan",
+        description = "Where a plan from incident_contain or incident_recover stands, read-only: its status (pending, \
+applied, not_applied), the newest approval (`valid` until `expires_at`, `used`, `expired`) and by whom, the exact \
+changes, and its audit history. Use it to wait for a human's out-of-band approval: call incident_apply once the \
+approval is `valid`, not repeatedly before (each refused apply is audited).",
+        annotations(
+            title = "Check a plan",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    pub async fn incident_plan(&self, Parameters(req): Parameters<PlanRequest>) -> Result<Json<PlanView>, ToolError> {
+        Ok(Json(self.svc.plan_view(&req.plan_id).await?))
     }
 
     /// Apply a plan a human approved out of band.

@@ -137,6 +137,15 @@ pub struct ApplyRequest {
     pub plan_id: String,
 }
 
+/// Arguments of `incident_plan`: which plan to look at.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanRequest {
+    /// Plan id (plan-...) returned by incident_contain or incident_recover.
+    #[schemars(length(min = 5, max = 64))]
+    pub plan_id: String,
+}
+
 /// Where a plan stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

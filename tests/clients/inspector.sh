@@ -66,7 +66,8 @@ insp() {
 
 # show_last: what the last call printed, for a failure.
 show_last() {
-    log "    call: ${TARGET[*]} $(cat "$TMP/call-$N.args")"
+    # The target carries the bearer key: never print it, even when failing.
+    log "    call: $(printf '%s %s' "${TARGET[*]}" "$(cat "$TMP/call-$N.args")" | sed -E 's/(Bearer )[^ ]+/\1[redacted]/g')"
     log "    exit code: $RC$([[ $RC -eq 124 ]] && echo ' (timed out)')"
     log "    stdout: $(head -c 800 "$OUT")"
     log "    stderr: $(grep -v 'unknown format' "$TMP/call-$N.err" | tail -5 | head -c 1200)"
@@ -124,7 +125,7 @@ expect_auth_error() {
 # --- the main pass: every kind of call, on a fresh db --------------------------------------------
 main_pass() {
     insp --method tools/list --strict
-    expect 0 'sorted(t["name"] for t in r["tools"]) == sorted(["incident_ack", "incident_analyze", "incident_apply", "incident_contain", "incident_detect", "incident_get", "incident_list", "incident_notify", "incident_recover", "incident_resolve"])' \
+    expect 0 'sorted(t["name"] for t in r["tools"]) == sorted(["incident_ack", "incident_analyze", "incident_apply", "incident_contain", "incident_detect", "incident_get", "incident_list", "incident_notify", "incident_plan", "incident_recover", "incident_resolve"])' \
         "tools/list has the ten incident tools (and --strict finds no schema error)"
     expect 0 'sorted(t["name"] for t in r["tools"] if t["annotations"]["destructiveHint"]) == ["incident_apply", "incident_contain", "incident_recover"]' \
         "exactly incident_apply, incident_contain and incident_recover are annotated destructive"
@@ -196,7 +197,7 @@ main_pass() {
 # --- a short pass in the 2026-07-28 era, on the state the main pass left -------------------------
 modern_pass() {
     insp --protocol-era modern --method tools/list
-    expect 0 'len(r["tools"]) == 10' "tools/list has ten tools"
+    expect 0 'len(r["tools"]) == 11' "tools/list has eleven tools"
     insp --protocol-era modern --method tools/call --tool-name incident_get --tool-arg id=INC-000001
     expect 0 'sc["incident"]["status"] == "resolved"' "tools/call incident_get: INC-000001 is resolved"
     insp --protocol-era modern --method tools/call --tool-name incident_get --tool-arg id=INC-000999
