@@ -176,8 +176,9 @@ pub enum Command {
     Score(crate::cli_score::ScoreArgs),
     /// Scan an environment's sources every interval until SIGTERM/SIGINT (the continuous pipeline)
     Watch(crate::cli_watch::WatchArgs),
-    /// Approve a pending containment/recovery plan as the human at this terminal: single-use,
-    /// bound to the plan's exact hash and principal, expiring
+    /// Approve a pending containment/recovery plan as the human at this terminal (shows the plan,
+    /// then asks for the target's name): single-use, bound to the plan's exact hash and principal,
+    /// expiring
     Approve {
         /// Plan id as shown by the tool that proposed it (plan-...)
         plan_id: String,
@@ -648,6 +649,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME"));
             let approver = format!("human:{}", user.as_deref().unwrap_or("cli"));
             let svc = service(&cli, cfg).await?;
+            let view = svc.approval_preview(plan_id, &approver, *ttl_secs).await?;
+            crate::cli_approve::confirm(&view).map_err(|message| Failure {
+                code: EXIT_INPUT,
+                message,
+            })?;
             let report = svc.approve_plan(plan_id, &approver, *ttl_secs).await?;
             emit(out, &report, |r| r.summary.clone())
         }

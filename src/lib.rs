@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+mod cli_approve;
 mod cli_audit;
 mod cli_notify;
 mod cli_progress;

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use assert_cmd::Command as Cmd;
 use chrono::{TimeDelta, Utc};
-use common::bin;
+use common::{at_terminal, bin};
 use incident_mcp::{
     domain::{
         audit::{AuditKind, NewAuditEntry},
@@ -157,6 +157,16 @@ fn cli(db: &Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// `approve PLAN --ttl-secs 60 --format json` against `db` as user `alice`, for [`at_terminal`].
+fn approve_cmd(db: &Path, plan: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(bin());
+    cmd.env_remove("INCIDENT_MCP_CONFIG")
+        .env("INCIDENT_MCP_DB", db)
+        .env("USER", "alice")
+        .args(["approve", plan, "--ttl-secs", "60", "--format", "json"]);
+    cmd
+}
+
 #[tokio::test]
 async fn a_human_approves_out_of_band_with_the_cli() {
     let (_dir, db, store) = empty_store().await;
@@ -171,8 +181,28 @@ async fn a_human_approves_out_of_band_with_the_cli() {
     let (code, _, err) = cli(&db, &["approve", &p.id(), "--ttl-secs", "0"]);
     assert_eq!(code, 1);
     assert!(err.contains("ttl"), "{err}");
-    let (code, out, err) = cli(&db, &["approve", &p.id(), "--ttl-secs", "60", "--format", "json"]);
+    // Not at a terminal (an agent's tool call, a pipe): refused, nothing granted.
+    let (code, _, err) = cli(&db, &["approve", &p.id(), "--ttl-secs", "60"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("not a terminal") && err.contains("Agents cannot approve"),
+        "{err}"
+    );
+    // At a terminal, typing anything but the target's name grants nothing either.
+    let (code, _, err) = at_terminal(approve_cmd(&db, &p.id()), "web-2");
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("not the target `web-1`") && err.contains("nothing was changed"),
+        "{err}"
+    );
+    assert!(store.latest_approval(&p.id()).await.unwrap().is_none());
+    // The human sees the plan, types its target's name: approved.
+    let (code, out, err) = at_terminal(approve_cmd(&db, &p.id()), "web-1");
     assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("proposed for: mcp:s1") && err.contains("Type the target's name `web-1`"),
+        "{err}"
+    );
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         (v["principal"].as_str(), v["approver"].as_str()),

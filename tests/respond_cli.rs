@@ -121,7 +121,12 @@ async fn cli_plans_stay_pending_until_approved_and_then_run_the_real_script() {
             .any(|p| p["plan_id"] == plan_id),
         "{queue}"
     );
-    let (code, _, err) = run(&db, &cfg_path, &["approve", plan_id]);
+    let mut approve = std::process::Command::new(bin());
+    approve
+        .args(["--db", db.to_str().unwrap(), "--config", cfg_path.to_str().unwrap()])
+        .args(["approve", plan_id])
+        .env("USER", "alice");
+    let (code, _, err) = at_terminal(approve, plan["target"].as_str().unwrap());
     assert_eq!(code, 0, "{err}");
     let (code, table, err) = run(&db, &cfg_path, &["plans", "--pending", "--format", "table"]);
     assert_eq!(code, 0, "{err}");

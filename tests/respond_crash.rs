@@ -74,11 +74,10 @@ async fn kill_9_between_intent_and_outcome_is_reconciled_on_restart() {
     let plan = ok(&call(&client, "incident_recover", args).await);
     assert_eq!(plan["status"], "pending", "{plan}");
     let plan_id = plan["plan_id"].as_str().unwrap().to_owned();
-    let out = Cmd::new(bin())
-        .args(["--db", h.db.to_str().unwrap(), "approve", &plan_id])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut approve = std::process::Command::new(bin());
+    approve.args(["--db", h.db.to_str().unwrap(), "approve", &plan_id]);
+    let (code, _, err) = at_terminal(approve, plan["target"].as_str().unwrap());
+    assert_eq!(code, 0, "{err}");
 
     let peer = client.peer().clone();
     let id = plan_id.clone();

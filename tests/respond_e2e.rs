@@ -120,13 +120,13 @@ async fn over_http_a_pending_plan_applies_after_the_approve_command() {
     let refused = err_text(&call(&client, "incident_apply", json!({"plan_id": plan_id})).await);
     assert!(refused.contains("has no approval"), "{refused}");
 
-    let out = Cmd::new(bin())
+    let mut approve = std::process::Command::new(bin());
+    approve
         .args(["--db", h.db.to_str().unwrap(), "approve", &plan_id, "--format", "json"])
-        .env("USER", "alice")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let approval: Value = serde_json::from_slice(&out.stdout).unwrap();
+        .env("USER", "alice");
+    let (code, out, err) = at_terminal(approve, "web-1");
+    assert_eq!(code, 0, "{err}");
+    let approval: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(approval["approver"], "human:alice");
 
     let applied = ok(&call(&client, "incident_apply", json!({"plan_id": plan_id})).await);

@@ -1,5 +1,5 @@
-//! Out-of-band human approval of a pending plan (`incident-mcp approve <plan-id>`). Only
-//! adapters a human drives (the CLI) call this; no MCP tool does.
+//! Out-of-band human approval of a pending plan (`incident-mcp approve <plan-id>` at a terminal,
+//! or REST with an approver's key). Only adapters a human drives call this; no MCP tool does.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use schemars::JsonSchema;
@@ -29,6 +29,19 @@ pub struct ApprovalReport {
 }
 
 impl IncidentService {
+    /// What `approver` would approve, checked as [`Self::approve_plan`] checks it (validity, the
+    /// plan and its hash, not their own plan) without granting anything: shown to a human
+    /// before they confirm.
+    pub async fn approval_preview(
+        &self,
+        plan_id: &str,
+        approver: &str,
+        ttl_secs: u64,
+    ) -> Result<super::PlanView, ServiceError> {
+        self.checked_grant(plan_id, approver, ttl_secs).await?;
+        self.plan_view(plan_id).await
+    }
+
     /// Grants a single-use approval of the stored plan's exact hash, valid for `ttl_secs`.
     pub async fn approve_plan(
         &self,
@@ -36,26 +49,7 @@ impl IncidentService {
         approver: &str,
         ttl_secs: u64,
     ) -> Result<ApprovalReport, ServiceError> {
-        if !(1..=MAX_APPROVAL_TTL_SECS).contains(&ttl_secs) {
-            return Err(DomainError::invalid(
-                "ttl_secs",
-                format!("{ttl_secs}s is outside 1..={MAX_APPROVAL_TTL_SECS} seconds"),
-            )
-            .into());
-        }
-        let Some(stored) = self.store.get_plan(plan_id).await? else {
-            return Err(ServiceError::UnknownPlan(crate::domain::clip(plan_id, 40)));
-        };
-        let hash = stored.plan.hash();
-        if hash != stored.hash || stored.plan.id() != stored.id {
-            return Err(ServiceError::Conflict(format!(
-                "plan {} does not match its recorded hash; it will not be approved",
-                stored.id
-            )));
-        }
-        let ttl = TimeDelta::seconds(ttl_secs as i64);
-        let approval = Approval::grant(&stored.plan, approver, Utc::now(), ttl)
-            .map_err(|r| ServiceError::Conflict(r.to_string()))?;
+        let (stored, approval) = self.checked_grant(plan_id, approver, ttl_secs).await?;
         let mut audit = NewAuditEntry::new(
             approver,
             AuditKind::Approval,
@@ -84,5 +78,35 @@ impl IncidentService {
             approver: approval.approver,
             expires_at: approval.expires_at,
         })
+    }
+
+    /// The approval `approver` may grant for the stored plan, or why not.
+    async fn checked_grant(
+        &self,
+        plan_id: &str,
+        approver: &str,
+        ttl_secs: u64,
+    ) -> Result<(crate::store::StoredPlan, Approval), ServiceError> {
+        if !(1..=MAX_APPROVAL_TTL_SECS).contains(&ttl_secs) {
+            return Err(DomainError::invalid(
+                "ttl_secs",
+                format!("{ttl_secs}s is outside 1..={MAX_APPROVAL_TTL_SECS} seconds"),
+            )
+            .into());
+        }
+        let Some(stored) = self.store.get_plan(plan_id).await? else {
+            return Err(ServiceError::UnknownPlan(crate::domain::clip(plan_id, 40)));
+        };
+        let hash = stored.plan.hash();
+        if hash != stored.hash || stored.plan.id() != stored.id {
+            return Err(ServiceError::Conflict(format!(
+                "plan {} does not match its recorded hash; it will not be approved",
+                stored.id
+            )));
+        }
+        let ttl = TimeDelta::seconds(ttl_secs as i64);
+        let approval = Approval::grant(&stored.plan, approver, Utc::now(), ttl)
+            .map_err(|r| ServiceError::Conflict(r.to_string()))?;
+        Ok((stored, approval))
     }
 }

@@ -220,6 +220,29 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_incident-mcp"))
 }
 
+/// Runs `cmd` with stdin on a real pseudo-terminal, as a human at a terminal runs it, and types
+/// `typed` and Enter there; stdout and stderr stay pipes. Returns (exit code, stdout, stderr).
+pub fn at_terminal(mut cmd: std::process::Command, typed: &str) -> (i32, String, String) {
+    use std::io::Write;
+    let pty = nix::pty::openpty(None, None).expect("a pseudo-terminal");
+    let child = cmd
+        .stdin(std::process::Stdio::from(pty.slave))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Kept open until the child exited: its terminal must not hang up under it.
+    let mut terminal = std::fs::File::from(pty.master);
+    writeln!(terminal, "{typed}").expect("type into the terminal");
+    let out = child.wait_with_output().expect("wait");
+    drop(terminal);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
 /// Spawns `cmd`, a `serve --http 127.0.0.1:0` command line (stdin and stdout are nulled, stderr
 /// is read here), and returns the child and its MCP URL once the server announced its bound
 /// address. Every stderr line, before and after that, goes to `on_line`; reading on keeps the
