@@ -79,7 +79,8 @@ impl PgStore {
         );
         let pool = PgPoolOptions::new()
             .max_connections(8)
-            .acquire_timeout(Duration::from_secs(30))
+            // A refused connection is retried (the server may be starting) until this runs out.
+            .acquire_timeout(Duration::from_secs(10))
             .connect_with(opts)
             .await
             .map_err(|e| StoreError::Database(format!("cannot connect to {where_}: {}", scrub(&e))))?;
