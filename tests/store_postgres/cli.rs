@@ -2,10 +2,11 @@
 //! password-authenticated role; a wrong password is a backend failure (exit 2) whose message
 //! names neither password; replay refuses a PostgreSQL store instead of writing to it.
 
-use std::sync::LazyLock;
+use std::{str::FromStr, sync::LazyLock};
 
 use assert_cmd::Command as Cmd;
 use serde_json::Value;
+use sqlx::{ConnectOptions, Connection, Executor, PgConnection, postgres::PgConnectOptions};
 
 use crate::{common, pg};
 
@@ -21,9 +22,15 @@ async fn server() -> pg::PgCluster {
         "unquotable password"
     );
     let cluster = pg::PgCluster::start().await;
-    cluster
-        .exec(&format!("CREATE ROLE incident LOGIN PASSWORD '{}'", *PASSWORD))
-        .await;
+    // Not through `cluster.exec`: sqlx logs statements, and this one carries the password.
+    let opts = PgConnectOptions::from_str(&cluster.url("postgres", None, "postgres"))
+        .expect("url")
+        .disable_statement_logging();
+    let mut admin = PgConnection::connect_with(&opts).await.expect("connect as postgres");
+    admin
+        .execute(format!("CREATE ROLE incident LOGIN PASSWORD '{}'", *PASSWORD).as_str())
+        .await
+        .expect("create role");
     cluster.exec("CREATE DATABASE ops OWNER incident").await;
     cluster
 }

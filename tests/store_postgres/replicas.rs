@@ -9,7 +9,7 @@ use incident_mcp::{
         IncidentId, Severity,
         audit::{AuditKind, NewAuditEntry},
     },
-    store::{ChangeKind, NewOutboxRow, OutboxStore, PgStore, Store},
+    store::{AlertOutcome, ChangeKind, NewOutboxRow, OutboxStore, PgStore, Store},
 };
 use serde_json::json;
 use tokio::sync::Barrier;
@@ -155,4 +155,23 @@ async fn concurrent_scans_on_two_replicas_open_one_incident_per_fingerprint() {
         10,
         "one detect row per incident"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_notification_posted_to_two_replicas_is_recorded_once() {
+    let (_db, a, b) = two_replicas().await;
+    for round in 0..10 {
+        let mut n = super::intake(vec![super::alert(&format!("f{round}"), round, true)]);
+        n.incidents[0].fingerprint = format!("prod/HighLatency/{round}");
+        let (ra, rb) = tokio::join!(a.record_alerts(&n), b.record_alerts(&n));
+        let (ra, rb) = (ra.unwrap(), rb.unwrap());
+        let mut outcomes = [ra.alerts[0], rb.alerts[0]];
+        outcomes.sort_by_key(|o| *o as u8);
+        assert_eq!(outcomes, [AlertOutcome::New, AlertOutcome::Repeat], "round {round}");
+        assert_eq!(ra.incidents[0].id, rb.incidents[0].id, "round {round}: one incident");
+        assert_eq!(
+            a.get_incident(ra.incidents[0].id).await.unwrap().unwrap().signal_count,
+            1
+        );
+    }
 }
