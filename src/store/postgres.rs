@@ -5,7 +5,8 @@
 //! - audit appends (and every write that carries an audit entry) hold the transaction-level
 //!   advisory lock [`AUDIT_LOCK`], so the chain never forks;
 //! - detection and alert intake hold [`INCIDENTS_LOCK`], so dedup by fingerprint holds under
-//!   concurrent scans, and lock the incident rows they change, as transitions do;
+//!   concurrent scans, and lock the incident rows they change (`FOR NO KEY UPDATE`), as
+//!   transitions do;
 //! - outbox claims use `FOR UPDATE SKIP LOCKED`, so a row goes to exactly one replica;
 //! - an approval is spent with `UPDATE ... WHERE used_at IS NULL` under the audit lock.
 
@@ -182,7 +183,7 @@ impl PgStore {
         let now = Utc::now();
         let latest = sqlx::query(
             "SELECT id, status, severity, COALESCE(resolved_at, updated_at) AS resolved_at
-             FROM incidents WHERE fingerprint = $1 ORDER BY id DESC LIMIT 1 FOR UPDATE",
+             FROM incidents WHERE fingerprint = $1 ORDER BY id DESC LIMIT 1 FOR NO KEY UPDATE",
         )
         .bind(&f.fingerprint)
         .fetch_optional(&mut *tx)
@@ -371,14 +372,16 @@ impl PgStore {
         })
     }
 
-    /// `for_update` locks the row until the transaction ends.
+    /// `for_update` locks the row until the transaction ends. `NO KEY UPDATE`, as every incident
+    /// writer here takes: they serialise, while inserts that only reference the incident (a
+    /// signal, a timeline row) need no wait.
     async fn fetch_incident(
         conn: &mut PgConnection,
         id: IncidentId,
         for_update: bool,
     ) -> Result<Option<Incident>, StoreError> {
         let sql = if for_update {
-            "SELECT * FROM incidents WHERE id = $1 FOR UPDATE"
+            "SELECT * FROM incidents WHERE id = $1 FOR NO KEY UPDATE"
         } else {
             "SELECT * FROM incidents WHERE id = $1"
         };

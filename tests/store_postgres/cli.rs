@@ -92,6 +92,49 @@ async fn detect_then_list_through_postgres_and_no_password_in_any_output() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_config_file_names_the_database_without_its_password() {
+    let cluster = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("incident.toml");
+    let url = cluster.url("incident", None, "ops");
+    std::fs::write(&config, format!("[storage]\ndb = \"{url}\"\n")).unwrap();
+    let list = |password: Option<&str>| {
+        let mut cmd = Cmd::new(common::bin());
+        cmd.env_remove("INCIDENT_MCP_DB")
+            .env_remove("PGPASSWORD")
+            .env("INCIDENT_MCP_CONFIG", &config)
+            .args(["list", "--format", "json"]);
+        if let Some(p) = password {
+            cmd.env("PGPASSWORD", p);
+        }
+        let out = cmd.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!text.contains(PASSWORD.as_str()), "the password leaked: {text}");
+        out
+    };
+    // PGPASSWORD supplies it.
+    let out = list(Some(PASSWORD.as_str()));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["count"], 0);
+    // Without it, PostgreSQL refuses: a backend failure, not a silent SQLite file.
+    let out = list(None);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn an_invalid_url_is_refused_without_echoing_it() {
+    let url = format!("postgres://incident:{}@127.0.0.1:notaport/ops", *PASSWORD);
+    let (code, out, err) = run(&url, &["list"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("not a valid PostgreSQL URL"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_wrong_password_is_exit_2_without_the_password() {
     let cluster = server().await;
     let url = cluster.url("incident", Some(WRONG.as_str()), "ops");

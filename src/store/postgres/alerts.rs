@@ -318,7 +318,7 @@ impl PgStore {
             "WITH k(id) AS (",
             ") SELECT i.id, i.status,
                  (SELECT COUNT(*) FROM alerts a WHERE a.incident_id = i.id AND a.status = 'firing') AS firing
-               FROM k JOIN incidents i ON i.id = k.id FOR UPDATE OF i",
+               FROM k JOIN incidents i ON i.id = k.id FOR NO KEY UPDATE OF i",
             1,
             order.iter().map(|id| row![*id]).collect(),
         )
