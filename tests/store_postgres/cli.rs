@@ -164,3 +164,28 @@ async fn replay_needs_the_sqlite_store() {
     assert_eq!(code, 0);
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["count"], 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_processes_detecting_at_once_open_each_incident_once() {
+    let cluster = server().await;
+    let url = cluster.url("incident", Some(PASSWORD.as_str()), "ops");
+    let scan = || {
+        let url = url.clone();
+        std::thread::spawn(move || json(&url, &["detect", "--env", "dev", "--format", "json"]))
+    };
+    let (a, b) = (scan(), scan());
+    let (a, b) = (a.join().unwrap(), b.join().unwrap());
+    let created = a["created"].as_u64().unwrap() + b["created"].as_u64().unwrap();
+    assert_eq!(created, 2, "the sample data has two incidents: {a:#}\n{b:#}");
+    let list = json(&url, &["list", "--format", "json"]);
+    assert_eq!(list["count"].as_u64(), Some(created), "{a:#}\n{b:#}\n{list:#}");
+    let incidents = list["incidents"].as_array().unwrap();
+    let mut fingerprints: Vec<&str> = incidents.iter().filter_map(|i| i["fingerprint"].as_str()).collect();
+    fingerprints.sort();
+    fingerprints.dedup();
+    assert_eq!(
+        fingerprints.len(),
+        incidents.len(),
+        "one incident per fingerprint: {list:#}"
+    );
+}
