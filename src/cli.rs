@@ -575,8 +575,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 StoreLocation::Postgres(_) => {
                     return Err(Failure {
                         code: EXIT_INPUT,
-                        message: "replay needs the SQLite store: --db is a PostgreSQL URL; run replay with \
-                                  --db pointing at a SQLite file (or none)"
+                        message: "replay needs the SQLite store, and the database is a PostgreSQL URL \
+                                  (--db, INCIDENT_MCP_DB or [storage] db); point --db at a SQLite file to \
+                                  replay against a copy of it"
                             .into(),
                     });
                 }
