@@ -17,7 +17,7 @@ use crate::{
     domain::{Depth, DomainError, Env, IncidentId, IncidentType, Status, Threshold},
     mcp::{IncidentServer, ToolPolicy},
     service::*,
-    store::SqliteStore,
+    store::{SqliteStore, StoreLocation},
 };
 
 pub const EXIT_OK: u8 = 0;
@@ -31,7 +31,8 @@ pub const EXIT_BACKEND: u8 = 2;
     about = "Incident response for SRE agents: detect, analyze, contain, recover, notify (MCP server, REST API and CLI)"
 )]
 pub struct Cli {
-    /// SQLite database file [default: the platform data dir, e.g. ~/.local/share/incident-mcp/incidents.db]
+    /// SQLite database file, or a postgres:// URL for PostgreSQL (several replicas on one database)
+    /// [default: the platform data dir, e.g. ~/.local/share/incident-mcp/incidents.db]
     #[arg(long, global = true, env = "INCIDENT_MCP_DB")]
     pub db: Option<PathBuf>,
     /// Configuration file (.toml, .json, .yaml) [default: built-in, with the `dev` sample environment]
@@ -416,19 +417,22 @@ fn detect_request(
     })
 }
 
-fn db_path(cli: &Cli, cfg: &Config) -> PathBuf {
-    cli.db
+/// `--db`, else `[storage] db`, else the default file: a SQLite path or a PostgreSQL URL.
+fn db_location(cli: &Cli, cfg: &Config) -> StoreLocation {
+    let raw = cli
+        .db
         .clone()
         .or_else(|| cfg.storage.db.clone())
-        .unwrap_or_else(default_db_path)
+        .unwrap_or_else(default_db_path);
+    StoreLocation::parse(&raw)
 }
 
+/// The service over the configured store; every command that uses the real store comes here.
 async fn service(cli: &Cli, cfg: Config) -> Result<IncidentService, Failure> {
-    let path = db_path(cli, &cfg);
-    let store = SqliteStore::open(&path).await.map_err(backend)?;
+    let store = crate::store::open(&db_location(cli, &cfg)).await.map_err(backend)?;
     // Kubernetes backends connect on first use: a bad kubeconfig fails the action, not start-up.
     let backends = Backends::from_config(&cfg);
-    Ok(IncidentService::new(Arc::new(store), Arc::new(cfg)).with_backends(backends))
+    Ok(IncidentService::new(store, Arc::new(cfg)).with_backends(backends))
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
@@ -565,7 +569,20 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 message: format!("cannot create a scratch directory: {e}"),
             })?;
             let copy = scratch.path().join("replay.db");
-            let real = db_path(&cli, &cfg);
+            let real = match db_location(&cli, &cfg) {
+                StoreLocation::Sqlite(path) => path,
+                // The throw-away copy is a SQLite file (VACUUM INTO); a PostgreSQL database has
+                // no such copy here, and replaying against it would write to the real store.
+                StoreLocation::Postgres(_) => {
+                    return Err(Failure {
+                        code: EXIT_INPUT,
+                        message: "replay needs the SQLite store, and the database is a PostgreSQL URL \
+                                  (--db, INCIDENT_MCP_DB or [storage] db); point --db at a SQLite file to \
+                                  replay against a copy of it"
+                            .into(),
+                    });
+                }
+            };
             if real.exists() {
                 let store = SqliteStore::open(&real).await.map_err(backend)?;
                 store.snapshot_to(&copy).await.map_err(backend)?;

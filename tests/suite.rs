@@ -57,6 +57,7 @@ mod notify_vendors;
 mod plans_rest;
 mod policy_gate;
 mod postgres_source;
+mod store_postgres;
 mod progress;
 mod respond_cli;
 mod respond_crash;

@@ -138,7 +138,7 @@ pub async fn fetch(src: &PostgresSource, cursor: Option<&str>) -> Result<Fetched
 }
 
 /// Removes the URL and its password from a driver message, should one ever echo them.
-fn redact(msg: &str, url: &str) -> String {
+pub(crate) fn redact(msg: &str, url: &str) -> String {
     let mut m = msg.replace(url, "<url>");
     if let Some(pw) = url_password(url).filter(|p| !p.is_empty()) {
         m = m.replace(&pw, "<redacted>");

@@ -1,10 +1,13 @@
-//! Persistence port: the `Store` trait and its adapters (SQLite now, PostgreSQL next).
-//! Every write that reports success has been committed with `synchronous=FULL`.
+//! Persistence port: the `Store` trait and its adapters: SQLite (the embedded default) and
+//! PostgreSQL (several replicas on one database). Every write that reports success has been
+//! committed (SQLite with `synchronous=FULL`).
 
 mod actions;
 mod alerts;
 mod audit;
+mod open;
 mod outbox;
+mod postgres;
 mod sqlite;
 
 use std::collections::BTreeMap;
@@ -23,7 +26,9 @@ use crate::domain::{
 pub use actions::{AppliedAction, OpenActions};
 pub use alerts::{AlertIncident, AlertIntake, AlertIntakeResult, AlertOutcome, AlertRecord, IncidentAlertChange};
 pub use audit::{ApprovalUse, ApprovalUseResult, StoredPlan};
+pub use open::{StoreLocation, open};
 pub use outbox::*;
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]

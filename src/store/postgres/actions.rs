@@ -1,0 +1,132 @@
+//! Applied actions and the audit queries that reconcile interrupted ones, for PostgreSQL.
+
+use chrono::{DateTime, Utc};
+use sqlx::{Row, postgres::PgRow};
+
+use super::{PgStore, from_micros, micros};
+use crate::{
+    domain::{
+        IncidentId,
+        audit::{AuditEntry, NewAuditEntry},
+    },
+    store::{AppliedAction, OpenActions, StoreError},
+};
+
+fn action_from_row(r: &PgRow) -> Result<AppliedAction, StoreError> {
+    let opt = |c: &str| r.get::<Option<i64>, _>(c).map(from_micros).transpose();
+    Ok(AppliedAction {
+        plan_id: r.get("plan_id"),
+        incident_id: r.get::<Option<i64>, _>("incident_id").map(IncidentId::from_row),
+        env: r.get("env"),
+        applied_at: from_micros(r.get("applied_at"))?,
+        expires_at: opt("expires_at")?,
+        reverted_at: opt("reverted_at")?,
+    })
+}
+
+impl PgStore {
+    pub(super) async fn finish_action_tx(
+        &self,
+        action: Option<&AppliedAction>,
+        audit: Vec<NewAuditEntry>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_audited().await?;
+        for entry in audit {
+            Self::append_audit_in(&mut tx, entry).await?;
+        }
+        if let Some(a) = action {
+            sqlx::query(
+                "INSERT INTO actions (plan_id, incident_id, env, applied_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (plan_id) DO NOTHING",
+            )
+            .bind(&a.plan_id)
+            .bind(a.incident_id.map(|i| i.row()))
+            .bind(&a.env)
+            .bind(micros(a.applied_at))
+            .bind(a.expires_at.map(micros))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn open_actions_q(&self, q: OpenActions) -> Result<Vec<AppliedAction>, StoreError> {
+        let rows = match q {
+            OpenActions::Incident(id) => {
+                sqlx::query(
+                    "SELECT * FROM actions WHERE reverted_at IS NULL AND incident_id = $1
+                     ORDER BY applied_at DESC, seq DESC",
+                )
+                .bind(id.row())
+                .fetch_all(&self.pool)
+                .await?
+            }
+            OpenActions::DueBy(t) => {
+                sqlx::query(
+                    "SELECT * FROM actions WHERE reverted_at IS NULL AND expires_at IS NOT NULL
+                     AND expires_at <= $1 ORDER BY expires_at, seq",
+                )
+                .bind(micros(t))
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter().map(action_from_row).collect()
+    }
+
+    /// Only one replica's revert wins: the conditional update under the audit lock.
+    pub(super) async fn mark_reverted_tx(
+        &self,
+        plan_id: &str,
+        by: &str,
+        at: DateTime<Utc>,
+        audit: NewAuditEntry,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_audited().await?;
+        let done = sqlx::query(
+            "UPDATE actions SET reverted_at = $1, reverted_by = $2 WHERE plan_id = $3 AND reverted_at IS NULL",
+        )
+        .bind(micros(at))
+        .bind(by)
+        .bind(plan_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if done {
+            Self::append_audit_in(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    pub(super) async fn plan_proposal_q(&self, plan_id: &str) -> Result<Option<AuditEntry>, StoreError> {
+        let row =
+            sqlx::query("SELECT * FROM audit_log WHERE plan_id = $1 AND kind = 'proposal' ORDER BY seq DESC LIMIT 1")
+                .bind(plan_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.as_ref().map(super::audit::audit_from_row).transpose()
+    }
+
+    /// Plan ids with an `intent` entry but no later `outcome` or `reconcile` entry.
+    pub(super) async fn unfinished_intents_q(&self) -> Result<Vec<(String, Option<IncidentId>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT i.plan_id, i.incident_id FROM audit_log i
+             WHERE i.kind = 'intent' AND i.plan_id IS NOT NULL AND NOT EXISTS (
+                 SELECT 1 FROM audit_log o WHERE o.plan_id = i.plan_id AND o.seq > i.seq
+                 AND o.kind IN ('outcome', 'reconcile'))
+             ORDER BY i.seq",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let id: Option<i64> = r.get("incident_id");
+                (r.get("plan_id"), id.map(IncidentId::from_row))
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,361 @@
+//! The outbox for PostgreSQL: rows inserted inside the caller's transaction; a claim locks the
+//! due rows it takes with `FOR UPDATE SKIP LOCKED` and leases them in the same statement, so
+//! replicas claiming at once never get the same row; completions lock their row.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, Row, postgres::PgRow};
+
+use super::{PgStore, from_micros, micros};
+use crate::{
+    domain::{IncidentId, Status},
+    store::{
+        ChangeKind, IncidentChange, StoreError, Transition,
+        outbox::{
+            AttemptOutcome, DetectHooks, NewOutboxRow, OutboxAttempt, OutboxRow, OutboxStatus, OutboxStore,
+            RegisteredHook,
+        },
+    },
+};
+
+const COLUMNS: &str = "id, target, event, incident_id, payload, status, attempts, next_attempt_at, lease_until, \
+                       last_status, last_error, created_at, sent_at";
+
+fn row_from(r: &PgRow) -> Result<OutboxRow, StoreError> {
+    let opt_time = |c: &str| r.get::<Option<i64>, _>(c).map(from_micros).transpose();
+    Ok(OutboxRow {
+        id: r.get("id"),
+        target: r.get("target"),
+        event: r.get("event"),
+        incident: r.get::<Option<i64>, _>("incident_id").map(IncidentId::from_row),
+        payload: serde_json::from_str(r.get("payload"))
+            .map_err(|e| StoreError::Corrupt(format!("outbox payload: {e}")))?,
+        status: OutboxStatus::parse(r.get("status"))?,
+        attempts: r.get("attempts"),
+        next_attempt_at: from_micros(r.get("next_attempt_at"))?,
+        lease_until: opt_time("lease_until")?,
+        last_status: r.get("last_status"),
+        last_error: r.get("last_error"),
+        created_at: from_micros(r.get("created_at"))?,
+        sent_at: opt_time("sent_at")?,
+    })
+}
+
+impl PgStore {
+    /// Inserts rows inside an open transaction.
+    pub(super) async fn insert_outbox(
+        tx: &mut PgConnection,
+        rows: &[NewOutboxRow],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut ids = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO outbox (target, event, incident_id, payload, next_attempt_at, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            )
+            .bind(&row.target)
+            .bind(&row.event)
+            .bind(row.incident.map(IncidentId::row))
+            .bind(row.payload.to_string())
+            .bind(micros(now))
+            .bind(micros(now))
+            .fetch_one(&mut *tx)
+            .await?;
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    /// Detection hooks: one `detect` row per target for every created or reopened incident.
+    pub(super) async fn insert_detect_hooks(
+        tx: &mut PgConnection,
+        hooks: &DetectHooks,
+        actor: &str,
+        changes: &[IncidentChange],
+    ) -> Result<(), StoreError> {
+        let now = Utc::now();
+        let mut rows = Vec::new();
+        for c in changes {
+            if !matches!(c.change, ChangeKind::Created | ChangeKind::Reopened) {
+                continue;
+            }
+            for target in &hooks.targets {
+                rows.push(NewOutboxRow {
+                    target: target.clone(),
+                    event: "detect".into(),
+                    incident: Some(c.id),
+                    payload: serde_json::json!({
+                        "event": "detect", "incident": c.id, "change": c.change,
+                        "new_signals": c.new_signals, "actor": actor,
+                    }),
+                });
+            }
+        }
+        Self::insert_outbox(tx, &rows, now).await.map(drop)
+    }
+
+    /// `recover` hooks for incidents that alert resolutions moved from contained to recovered,
+    /// in the same transaction as the move.
+    pub(super) async fn insert_recover_hooks(
+        tx: &mut PgConnection,
+        hooks: &DetectHooks,
+        actor: &str,
+        recovered: &[IncidentId],
+    ) -> Result<(), StoreError> {
+        let rows: Vec<_> = recovered
+            .iter()
+            .flat_map(|id| {
+                hooks.recover_targets.iter().map(move |target| NewOutboxRow {
+                    target: target.clone(),
+                    event: "recover".into(),
+                    incident: Some(*id),
+                    payload: serde_json::json!({
+                        "event": "recover", "incident": id, "actor": actor,
+                        "note": "every alert of the contained incident resolved",
+                    }),
+                })
+            })
+            .collect();
+        Self::insert_outbox(tx, &rows, Utc::now()).await.map(drop)
+    }
+}
+
+#[async_trait]
+impl OutboxStore for PgStore {
+    async fn save_webhook(&self, hook: &RegisteredHook) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO webhooks (name, url, secret_env, events, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (name) DO UPDATE SET url = excluded.url, secret_env = excluded.secret_env, events = excluded.events",
+        )
+        .bind(&hook.name)
+        .bind(&hook.url)
+        .bind(&hook.secret_env)
+        .bind(serde_json::to_string(&hook.events).unwrap_or_else(|_| "[]".into()))
+        .bind(micros(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_webhook(&self, name: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query("DELETE FROM webhooks WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn webhooks(&self) -> Result<Vec<RegisteredHook>, StoreError> {
+        let rows = sqlx::query("SELECT name, url, secret_env, events FROM webhooks ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RegisteredHook {
+                    name: r.get("name"),
+                    url: r.get("url"),
+                    secret_env: r.get("secret_env"),
+                    events: serde_json::from_str(r.get("events"))
+                        .map_err(|e| StoreError::Corrupt(format!("webhook events: {e}")))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn transition_with_outbox(
+        &self,
+        id: IncidentId,
+        to: Status,
+        actor: &str,
+        note: Option<&str>,
+        outbox: Vec<NewOutboxRow>,
+    ) -> Result<Transition, StoreError> {
+        self.transition_tx(id, to, actor, note, outbox).await
+    }
+
+    async fn enqueue_outbox(&self, rows: Vec<NewOutboxRow>, now: DateTime<Utc>) -> Result<Vec<i64>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let ids = Self::insert_outbox(&mut tx, &rows, now).await?;
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        lease_secs: u64,
+        limit: u32,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let lease = micros(now) + i64::try_from(lease_secs).unwrap_or(i64::MAX / 4) * 1_000_000;
+        // The due rows are locked as they are chosen; rows another replica holds are skipped,
+        // and a row another replica claimed and committed no longer passes the re-checked
+        // condition (READ COMMITTED re-reads the newest version of a row it locks).
+        let rows = sqlx::query(&format!(
+            "WITH due AS (
+               SELECT id FROM outbox o
+               WHERE ((status = 'pending' AND next_attempt_at <= $1) OR (status = 'inflight' AND lease_until <= $1))
+                 -- In order per target and incident: an earlier undelivered row goes first.
+                 AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.target = o.target
+                                 AND e.incident_id IS NOT DISTINCT FROM o.incident_id
+                                 AND e.id < o.id AND e.status IN ('pending', 'inflight'))
+               ORDER BY next_attempt_at, id LIMIT $3
+               FOR UPDATE OF o SKIP LOCKED)
+             UPDATE outbox SET status = 'inflight', lease_until = $2 FROM due WHERE outbox.id = due.id
+             RETURNING {}",
+            COLUMNS
+                .split(", ")
+                .map(|c| format!("outbox.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .bind(micros(now))
+        .bind(lease)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut out = rows.iter().map(row_from).collect::<Result<Vec<_>, _>>()?;
+        out.sort_by_key(|r| (r.next_attempt_at, r.id));
+        Ok(out)
+    }
+
+    async fn finish_outbox(&self, id: i64, started: DateTime<Utc>, outcome: AttemptOutcome) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let attempts: i64 = sqlx::query_scalar("SELECT attempts FROM outbox WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::Database(format!("no outbox row {id}")))?;
+        let attempt = attempts + 1;
+        let (status, http, error, next, sent) = match &outcome {
+            AttemptOutcome::Sent { http_status } => ("sent", *http_status, None, None, Some(micros(Utc::now()))),
+            AttemptOutcome::Retry {
+                http_status,
+                error,
+                next_at,
+            } => (
+                "pending",
+                *http_status,
+                Some(error.as_str()),
+                Some(micros(*next_at)),
+                None,
+            ),
+            AttemptOutcome::Dead { http_status, error } => ("dead", *http_status, Some(error.as_str()), None, None),
+        };
+        let outcome_name = match status {
+            "pending" => "retry",
+            s => s,
+        };
+        sqlx::query(
+            "UPDATE outbox SET status = $2, attempts = $3, last_status = $4, last_error = $5,
+               next_attempt_at = COALESCE($6, next_attempt_at), sent_at = COALESCE($7, sent_at), lease_until = NULL
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(attempt)
+        .bind(http.map(i64::from))
+        .bind(error)
+        .bind(next)
+        .bind(sent)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO outbox_attempts (outbox_id, attempt, at, http_status, outcome, error) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (outbox_id, attempt) DO UPDATE SET at = excluded.at, http_status = excluded.http_status,
+               outcome = excluded.outcome, error = excluded.error",
+        )
+        .bind(id)
+        .bind(attempt)
+        .bind(micros(started))
+        .bind(http.map(i64::from))
+        .bind(outcome_name)
+        .bind(error)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn outbox_rows(&self, status: Option<OutboxStatus>, limit: u32) -> Result<Vec<OutboxRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM outbox WHERE ($1::text IS NULL OR status = $1) ORDER BY id DESC LIMIT $2"
+        ))
+        .bind(status.map(OutboxStatus::as_str))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(row_from).collect()
+    }
+
+    async fn outbox_row(&self, id: i64) -> Result<Option<OutboxRow>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM outbox WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(row_from).transpose()
+    }
+
+    async fn outbox_attempts(&self, id: i64) -> Result<Vec<OutboxAttempt>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM outbox_attempts WHERE outbox_id = $1 ORDER BY attempt")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OutboxAttempt {
+                    attempt: r.get("attempt"),
+                    at: from_micros(r.get("at"))?,
+                    http_status: r.get("http_status"),
+                    outcome: r.get("outcome"),
+                    error: r.get("error"),
+                })
+            })
+            .collect()
+    }
+
+    async fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(CASE status WHEN 'pending' THEN next_attempt_at ELSE lease_until END)
+             FROM outbox WHERE status IN ('pending', 'inflight')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        next.map(from_micros).transpose()
+    }
+
+    async fn notify_ref(&self, target: &str, incident: IncidentId) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM notify_refs WHERE target = $1 AND incident_id = $2")
+                .bind(target)
+                .bind(incident.row())
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn set_notify_ref(&self, target: &str, incident: IncidentId, value: &str) -> Result<String, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // A concurrent insert of the same key makes this wait for it and then do nothing; the
+        // read below (a new snapshot) sees whichever value won.
+        sqlx::query(
+            "INSERT INTO notify_refs (target, incident_id, value, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (target, incident_id) DO NOTHING",
+        )
+        .bind(target)
+        .bind(incident.row())
+        .bind(value)
+        .bind(micros(Utc::now()))
+        .execute(&mut *tx)
+        .await?;
+        let stored: String = sqlx::query_scalar("SELECT value FROM notify_refs WHERE target = $1 AND incident_id = $2")
+            .bind(target)
+            .bind(incident.row())
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+}
