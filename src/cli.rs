@@ -80,6 +80,10 @@ pub enum Command {
         /// Hide destructive tools
         #[arg(long)]
         disable_destructive: bool,
+        /// Leave TTL reverts and start-up reconciliation of interrupted actions to another
+        /// replica (several replicas on one PostgreSQL database: exactly one runs them)
+        #[arg(long)]
+        no_response_tasks: bool,
     },
     /// Scan an environment's telemetry and open or update incidents
     Detect {
@@ -458,6 +462,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             http,
             read_only,
             disable_destructive,
+            no_response_tasks,
         } => {
             let policy = ToolPolicy {
                 read_only: *read_only,
@@ -484,7 +489,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             };
             let svc = service(&cli, cfg).await?;
             let _outbox = svc.spawn_dispatcher()?;
-            let _responder = svc.start_response_tasks().await?;
+            let _responder = match no_response_tasks {
+                true => None,
+                false => Some(svc.start_response_tasks().await?),
+            };
             match addr {
                 Some(addr) => crate::http::serve(svc, addr, policy).await.map_err(backend),
                 None => IncidentServer::new(svc, policy).serve_stdio().await.map_err(backend),
@@ -657,7 +665,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             let svc = service(&cli, cfg).await?;
             let _outbox = svc.spawn_dispatcher()?;
-            let _responder = svc.start_response_tasks().await?;
+            let _responder = match args.no_response_tasks {
+                true => None,
+                false => Some(svc.start_response_tasks().await?),
+            };
             crate::cli_watch::run(svc, req, args)
                 .await
                 .map_err(|(code, message)| Failure { code, message })

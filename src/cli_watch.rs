@@ -41,6 +41,9 @@ pub struct WatchArgs {
     /// Run one cycle and exit (exit 2 if a source failed)
     #[arg(long)]
     pub once: bool,
+    /// Leave TTL reverts and start-up reconciliation to another replica (see `serve`)
+    #[arg(long)]
+    pub no_response_tasks: bool,
 }
 
 /// Parses `500ms`, `30s`, `5m`, `1h` or a bare number of seconds; must be above zero.

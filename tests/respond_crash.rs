@@ -28,11 +28,13 @@ impl Drop for Server {
     }
 }
 
-/// `serve --http 127.0.0.1:0`, once it announced its address (after start-up reconciliation).
-fn start(db: &Path, config: &Path) -> Server {
+/// `serve --http 127.0.0.1:0 EXTRA`, once it announced its address (after start-up
+/// reconciliation, unless EXTRA turns it off).
+fn start(db: &Path, config: &Path, extra: &[&str]) -> Server {
     let mut cmd = Command::new(bin());
     cmd.args(["--db", db.to_str().unwrap(), "--config", config.to_str().unwrap()])
-        .args(["serve", "--http", "127.0.0.1:0"]);
+        .args(["serve", "--http", "127.0.0.1:0"])
+        .args(extra);
     let (child, url) = spawn_http_server(cmd, |_| {});
     Server(child, url)
 }
@@ -65,7 +67,7 @@ async fn kill_9_between_intent_and_outcome_is_reconciled_on_restart() {
     let h = Harness::with_config(config(&extra)).await;
     detect(&h).await;
 
-    let server = start(&h.db, &cfg_path);
+    let server = start(&h.db, &cfg_path, &[]);
     let client = PlainClient
         .serve(StreamableHttpClientTransport::from_uri(server.1.clone()))
         .await
@@ -107,7 +109,14 @@ async fn kill_9_between_intent_and_outcome_is_reconciled_on_restart() {
     );
     assert!(!log.iter().any(|e| e.kind == "outcome"), "the crash left no outcome");
 
-    let _restarted = start(&h.db, &cfg_path);
+    // A replica started with --no-response-tasks leaves reconciliation to the one that runs them.
+    let replica = start(&h.db, &cfg_path, &["--no-response-tasks"]);
+    assert_eq!(
+        audit(&h).await.last().map(|e| e.kind.clone()).as_deref(),
+        Some("intent")
+    );
+    drop(replica);
+    let _restarted = start(&h.db, &cfg_path, &[]);
     let log = audit(&h).await;
     let tail: Vec<&str> = log[log.len() - 2..].iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(tail, ["intent", "reconcile"]);
