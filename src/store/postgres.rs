@@ -24,6 +24,7 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow},
 };
 
+use super::rows::{from_micros, micros, parse};
 use super::*;
 use crate::domain::{SignalKind, TimelineKind};
 
@@ -37,18 +38,6 @@ const INCIDENTS_LOCK: i64 = 0x1c1d_a0d1_0000_0002;
 
 pub struct PgStore {
     pool: PgPool,
-}
-
-fn micros(t: DateTime<Utc>) -> i64 {
-    t.timestamp_micros()
-}
-
-fn from_micros(v: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_micros(v).ok_or_else(|| StoreError::Corrupt(format!("timestamp {v}")))
-}
-
-fn parse<T: FromStr>(s: &str, what: &str) -> Result<T, StoreError> {
-    s.parse().map_err(|_| StoreError::Corrupt(format!("{what} `{s}`")))
 }
 
 /// Takes a transaction-level advisory lock, released at commit or rollback.

@@ -5,7 +5,7 @@ mod alerts;
 mod audit;
 mod outbox;
 
-use std::{collections::BTreeMap, path::Path, str::FromStr, time::Duration};
+use std::{collections::BTreeMap, path::Path, time::Duration};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -14,6 +14,7 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous},
 };
 
+use super::rows::{from_micros, micros, parse};
 use super::*;
 use crate::domain::{SignalKind, TimelineKind};
 
@@ -22,18 +23,6 @@ const METRIC_POINTS_KEPT: i64 = 5000;
 
 pub struct SqliteStore {
     pool: SqlitePool,
-}
-
-fn micros(t: DateTime<Utc>) -> i64 {
-    t.timestamp_micros()
-}
-
-fn from_micros(v: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_micros(v).ok_or_else(|| StoreError::Corrupt(format!("timestamp {v}")))
-}
-
-fn parse<T: FromStr>(s: &str, what: &str) -> Result<T, StoreError> {
-    s.parse().map_err(|_| StoreError::Corrupt(format!("{what} `{s}`")))
 }
 
 impl SqliteStore {
