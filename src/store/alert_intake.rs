@@ -6,8 +6,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::{
-    AlertIntake, AlertOutcome, ChangeKind, IncidentAlertChange, IncidentChange, StoreError, alerts::AlertRecord,
-    rows::micros,
+    AlertIntake, AlertOutcome, ChangeKind, IncidentAlertChange, IncidentChange, StoreError,
+    alerts::AlertRecord,
+    rows::{Cols, micros, parse},
 };
 use crate::domain::{IncidentId, SignalKind, Status, TimelineKind};
 
@@ -85,6 +86,36 @@ pub(super) fn outcomes(intake: &AlertIntake, existing: &[Option<(bool, i64)>]) -
         .collect()
 }
 
+/// Step 1: the keys (index, env, fingerprint, starts_at) to look the alerts up by.
+pub(super) fn key_rows(intake: &AlertIntake) -> Vec<Vec<Arg>> {
+    intake
+        .alerts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            row![
+                i as i64,
+                intake.env.as_str(),
+                a.fingerprint.as_str(),
+                micros(a.starts_at)
+            ]
+        })
+        .collect()
+}
+
+/// Step 1: the recorded alerts (rows of `idx`, `status`, `incident_id`), parallel to
+/// `intake.alerts`: whether each was firing, and its incident.
+pub(super) fn existing(intake: &AlertIntake, found: &[impl Cols]) -> Vec<Option<(bool, i64)>> {
+    let mut existing: Vec<Option<(bool, i64)>> = vec![None; intake.alerts.len()];
+    for r in found {
+        let firing = r.text("status") == "firing";
+        if let Some(slot) = usize::try_from(r.int("idx")).ok().and_then(|i| existing.get_mut(i)) {
+            *slot = Some((firing, r.int("incident_id")));
+        }
+    }
+    existing
+}
+
 /// Step 2: the earliest `startsAt` of the new alerts of each incident slot.
 pub(super) fn first_seen(intake: &AlertIntake, outcomes: &[AlertOutcome]) -> HashMap<usize, i64> {
     let mut first_seen: HashMap<usize, i64> = HashMap::new();
@@ -98,6 +129,58 @@ pub(super) fn first_seen(intake: &AlertIntake, outcomes: &[AlertOutcome]) -> Has
         }
     }
     first_seen
+}
+
+/// Step 2: the slots needing an incident, in order, and their (slot, fingerprint) rows to find
+/// the latest incident of each fingerprint by.
+pub(super) fn needed(intake: &AlertIntake, first_seen: &HashMap<usize, i64>) -> (Vec<usize>, Vec<Vec<Arg>>) {
+    let mut needed: Vec<usize> = first_seen.keys().copied().collect();
+    needed.sort_unstable();
+    let rows = needed
+        .iter()
+        .map(|&s| row![s as i64, intake.incidents[s].fingerprint.as_str()])
+        .collect();
+    (needed, rows)
+}
+
+/// Step 2: the incident of each slot found (rows of `slot`, `id`).
+pub(super) fn slot_ids(latest: &[impl Cols]) -> HashMap<usize, i64> {
+    let mut slot_ids = HashMap::new();
+    for r in latest {
+        if let Ok(slot) = usize::try_from(r.int("slot")) {
+            slot_ids.insert(slot, r.int("id"));
+        }
+    }
+    slot_ids
+}
+
+/// Step 2: records the incidents opened for `to_create` (inserted rows of `id`,
+/// `fingerprint`) as their slots' incidents; returns their ids.
+pub(super) fn created(
+    intake: &AlertIntake,
+    to_create: &[usize],
+    inserted: &[impl Cols],
+    slot_ids: &mut HashMap<usize, i64>,
+) -> Result<HashSet<i64>, StoreError> {
+    let by_fp: HashMap<String, i64> = inserted.iter().map(|r| (r.text("fingerprint"), r.int("id"))).collect();
+    let mut created_ids = HashSet::new();
+    for &s in to_create {
+        let id = *by_fp
+            .get(&intake.incidents[s].fingerprint)
+            .ok_or_else(|| StoreError::Database("an inserted incident was not returned".into()))?;
+        slot_ids.insert(s, id);
+        created_ids.insert(id);
+    }
+    Ok(created_ids)
+}
+
+/// Step 5: status and firing alerts of each touched incident (rows of `id`, `status`, `firing`).
+pub(super) fn current(state: &[impl Cols]) -> Result<HashMap<i64, (Status, i64)>, StoreError> {
+    let mut current = HashMap::new();
+    for r in state {
+        current.insert(r.int("id"), (parse(&r.text("status"), "status")?, r.int("firing")));
+    }
+    Ok(current)
 }
 
 /// An `incidents` row (title, kind, env, severity, status, fingerprint, first_seen, last_seen,

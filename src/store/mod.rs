@@ -6,6 +6,7 @@ mod actions;
 mod alert_intake;
 mod alerts;
 mod audit;
+mod merge;
 mod open;
 mod outbox;
 mod postgres;

@@ -3,17 +3,14 @@
 //! lists (chunked under SQLite's variable limit), so a thousand alerts cost about as many
 //! round trips as one.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use sqlx::{Row, SqliteConnection, sqlite::SqliteRow};
 
-use super::{SqliteStore, micros, parse};
-use crate::{
-    domain::Status,
-    store::{
-        AlertIntake, AlertIntakeResult, StoreError,
-        alert_intake::{self, Arg, row},
-    },
+use super::{SqliteStore, micros};
+use crate::store::{
+    AlertIntake, AlertIntakeResult, StoreError,
+    alert_intake::{self, Arg, row},
 };
 
 /// Notifications are written one at a time per process: concurrent webhook posts queue here
@@ -56,7 +53,6 @@ impl SqliteStore {
     pub(super) async fn record_alerts_tx(&self, intake: &AlertIntake) -> Result<AlertIntakeResult, StoreError> {
         let _turn = INTAKE.lock().await;
         let now = micros(chrono::Utc::now());
-        let env = intake.env.as_str();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         // A page cache that holds the alert and signal indexes (SQLite's default is 2 MiB), and
         // checkpoints every 20000 WAL pages instead of 1000, so an index page that several
@@ -69,12 +65,7 @@ impl SqliteStore {
         // 1. Which occurrences are already recorded, with their status and incident. SQLite does
         //    not reorder a CROSS JOIN: the key list stays the outer loop, each key a primary-key
         //    lookup.
-        let keys = intake
-            .alerts
-            .iter()
-            .enumerate()
-            .map(|(i, a)| row![i as i64, env, a.fingerprint.as_str(), micros(a.starts_at)])
-            .collect();
+        let keys = alert_intake::key_rows(intake);
         let found = values(
             &mut tx,
             "WITH k(i, env, fp, st) AS (",
@@ -84,38 +75,22 @@ impl SqliteStore {
             keys,
         )
         .await?;
-        let mut existing: Vec<Option<(bool, i64)>> = vec![None; intake.alerts.len()];
-        for r in &found {
-            let idx: i64 = r.get("idx");
-            let firing = r.get::<String, _>("status") == "firing";
-            if let Some(slot) = usize::try_from(idx).ok().and_then(|i| existing.get_mut(i)) {
-                *slot = Some((firing, r.get("incident_id")));
-            }
-        }
+        let existing = alert_intake::existing(intake, &found);
         let outcomes = alert_intake::outcomes(intake, &existing);
 
         // 2. Incidents of new alerts: the latest incident with the fingerprint, else a new one.
         let first_seen = alert_intake::first_seen(intake, &outcomes);
-        let mut needed: Vec<usize> = first_seen.keys().copied().collect();
-        needed.sort_unstable();
-        let mut slot_ids: HashMap<usize, i64> = HashMap::new();
+        let (needed, needed_rows) = alert_intake::needed(intake, &first_seen);
         let latest = values(
             &mut tx,
             "WITH k(slot, fp) AS (",
             ") SELECT k.slot AS slot, i.id FROM k
                JOIN incidents i ON i.id = (SELECT MAX(id) FROM incidents WHERE fingerprint = k.fp)",
             2,
-            needed
-                .iter()
-                .map(|&s| row![s as i64, intake.incidents[s].fingerprint.as_str()])
-                .collect(),
+            needed_rows,
         )
         .await?;
-        for r in &latest {
-            if let Ok(slot) = usize::try_from(r.get::<i64, _>("slot")) {
-                slot_ids.insert(slot, r.get("id"));
-            }
-        }
+        let mut slot_ids = alert_intake::slot_ids(&latest);
         let to_create: Vec<usize> = needed.iter().copied().filter(|s| !slot_ids.contains_key(s)).collect();
         let mut created_ids = HashSet::new();
         if !to_create.is_empty() {
@@ -132,14 +107,7 @@ impl SqliteStore {
                 rows,
             )
             .await?;
-            let by_fp: HashMap<String, i64> = inserted.iter().map(|r| (r.get("fingerprint"), r.get("id"))).collect();
-            for s in to_create {
-                let id = *by_fp
-                    .get(&intake.incidents[s].fingerprint)
-                    .ok_or_else(|| StoreError::Database("an inserted incident was not returned".into()))?;
-                slot_ids.insert(s, id);
-                created_ids.insert(id);
-            }
+            created_ids = alert_intake::created(intake, &to_create, &inserted, &mut slot_ids)?;
         }
 
         // 3. Tally per incident, in order of first mention.
@@ -195,10 +163,7 @@ impl SqliteStore {
             tallies.order.iter().map(|id| row![*id]).collect(),
         )
         .await?;
-        let mut current: HashMap<i64, (Status, i64)> = HashMap::new();
-        for r in &state {
-            current.insert(r.get("id"), (parse(r.get("status"), "status")?, r.get("firing")));
-        }
+        let current = alert_intake::current(&state)?;
 
         // 6. Incident updates and timeline entries.
         let mut decided = alert_intake::decide(intake, &tallies, &current, now)?;
