@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    audit::NewAuditEntry,
-    plan::{Approval, ApprovalRefusal, Plan},
+    audit::{AuditKind, NewAuditEntry},
+    plan::{Approval, ApprovalRefusal, Plan, verify_approval},
 };
 
 /// A stored plan with its id and hash as recorded when it was proposed.
@@ -31,3 +31,32 @@ pub struct ApprovalUse {
 
 /// Outcome of [`ApprovalUse`]: the spent approval, or why it was refused (the refusal is audited).
 pub type ApprovalUseResult = Result<Approval, ApprovalRefusal>;
+
+/// Whether `req` may spend `approval`, the latest approval of the plan `stored` (`None`: no
+/// such plan).
+pub(super) fn approval_verdict(
+    req: &ApprovalUse,
+    stored: Option<&StoredPlan>,
+    approval: Option<&Approval>,
+) -> Result<(), ApprovalRefusal> {
+    match (stored, req.current.as_ref()) {
+        (None, _) => Err(ApprovalRefusal::Unknown {
+            plan_id: req.plan_id.clone(),
+        }),
+        (Some(s), current) => verify_approval(approval, &req.plan_id, current.unwrap_or(&s.plan), &req.caller, req.now),
+    }
+}
+
+/// The audit entry recording a refused [`ApprovalUse`].
+pub(super) fn refusal_entry(req: &ApprovalUse, refusal: &ApprovalRefusal) -> NewAuditEntry {
+    let entry = NewAuditEntry::new(
+        req.caller.clone(),
+        AuditKind::Refusal,
+        serde_json::json!({"reason": refusal.code(), "message": refusal.to_string()}),
+    )
+    .plan(req.plan_id.clone());
+    match req.intent.incident_id {
+        Some(id) => entry.incident(id),
+        None => entry,
+    }
+}

@@ -3,11 +3,14 @@
 //! committed (SQLite with `synchronous=FULL`).
 
 mod actions;
+mod alert_intake;
 mod alerts;
 mod audit;
+mod merge;
 mod open;
 mod outbox;
 mod postgres;
+mod rows;
 mod sqlite;
 
 use std::collections::BTreeMap;

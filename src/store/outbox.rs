@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::{StoreError, Transition};
+use super::{ChangeKind, IncidentChange, StoreError, Transition, rows::micros};
 use crate::domain::{IncidentId, Status};
 
 /// A notification to enqueue.
@@ -156,4 +156,88 @@ pub trait OutboxStore: Send + Sync {
     async fn notify_ref(&self, target: &str, incident: IncidentId) -> Result<Option<String>, StoreError>;
     /// Stores it once; an existing reference wins and is returned.
     async fn set_notify_ref(&self, target: &str, incident: IncidentId, value: &str) -> Result<String, StoreError>;
+}
+
+/// Detection hooks: one `detect` row per target for every created or reopened incident.
+pub(super) fn detect_hook_rows(hooks: &DetectHooks, actor: &str, changes: &[IncidentChange]) -> Vec<NewOutboxRow> {
+    let mut rows = Vec::new();
+    for c in changes {
+        if !matches!(c.change, ChangeKind::Created | ChangeKind::Reopened) {
+            continue;
+        }
+        for target in &hooks.targets {
+            rows.push(NewOutboxRow {
+                target: target.clone(),
+                event: "detect".into(),
+                incident: Some(c.id),
+                payload: serde_json::json!({
+                    "event": "detect", "incident": c.id, "change": c.change,
+                    "new_signals": c.new_signals, "actor": actor,
+                }),
+            });
+        }
+    }
+    rows
+}
+
+/// `recover` rows for incidents that alert resolutions moved from contained to recovered.
+pub(super) fn recover_hook_rows(hooks: &DetectHooks, actor: &str, recovered: &[IncidentId]) -> Vec<NewOutboxRow> {
+    recovered
+        .iter()
+        .flat_map(|id| {
+            hooks.recover_targets.iter().map(move |target| NewOutboxRow {
+                target: target.clone(),
+                event: "recover".into(),
+                incident: Some(*id),
+                payload: serde_json::json!({
+                    "event": "recover", "incident": id, "actor": actor,
+                    "note": "every alert of the contained incident resolved",
+                }),
+            })
+        })
+        .collect()
+}
+
+/// What finishing an attempt writes to its `outbox` row and its `outbox_attempts` row.
+pub(super) struct AttemptWrite<'a> {
+    /// The row's new status: `sent`, `pending` (retry) or `dead`.
+    pub status: &'static str,
+    /// The attempt's outcome: `sent`, `retry` or `dead`.
+    pub outcome: &'static str,
+    pub http: Option<i64>,
+    pub error: Option<&'a str>,
+    /// Next attempt (micros), for a retry.
+    pub next: Option<i64>,
+    /// When it was sent (micros).
+    pub sent: Option<i64>,
+}
+
+pub(super) fn attempt_write(outcome: &AttemptOutcome) -> AttemptWrite<'_> {
+    let (status, http, error, next, sent) = match outcome {
+        AttemptOutcome::Sent { http_status } => ("sent", *http_status, None, None, Some(micros(Utc::now()))),
+        AttemptOutcome::Retry {
+            http_status,
+            error,
+            next_at,
+        } => (
+            "pending",
+            *http_status,
+            Some(error.as_str()),
+            Some(micros(*next_at)),
+            None,
+        ),
+        AttemptOutcome::Dead { http_status, error } => ("dead", *http_status, Some(error.as_str()), None, None),
+    };
+    let outcome = match status {
+        "pending" => "retry",
+        s => s,
+    };
+    AttemptWrite {
+        status,
+        outcome,
+        http: http.map(i64::from),
+        error,
+        next,
+        sent,
+    }
 }

@@ -21,11 +21,16 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{
     ConnectOptions, PgConnection, Row,
-    postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow},
+    postgres::{PgConnectOptions, PgPool, PgPoolOptions},
 };
 
+use super::merge;
+use super::rows::{
+    from_micros, incident_from_row, metric_from_row, micros, parse, signal_from_row, signal_group_from_row,
+    timeline_from_row,
+};
 use super::*;
-use crate::domain::{SignalKind, TimelineKind};
+use crate::domain::TimelineKind;
 
 /// Upper bound on metric points kept for `metrics://recent`.
 const METRIC_POINTS_KEPT: i64 = 5000;
@@ -37,18 +42,6 @@ const INCIDENTS_LOCK: i64 = 0x1c1d_a0d1_0000_0002;
 
 pub struct PgStore {
     pool: PgPool,
-}
-
-fn micros(t: DateTime<Utc>) -> i64 {
-    t.timestamp_micros()
-}
-
-fn from_micros(v: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_micros(v).ok_or_else(|| StoreError::Corrupt(format!("timestamp {v}")))
-}
-
-fn parse<T: FromStr>(s: &str, what: &str) -> Result<T, StoreError> {
-    s.parse().map_err(|_| StoreError::Corrupt(format!("{what} `{s}`")))
 }
 
 /// Takes a transaction-level advisory lock, released at commit or rollback.
@@ -141,13 +134,7 @@ impl PgStore {
         .bind(previous)
         .fetch_one(&mut *tx)
         .await?;
-        let mut data = BTreeMap::from([("severity".to_string(), f.severity.to_string())]);
-        let mut message = format!("opened: {}", f.title);
-        if let Some(p) = previous {
-            let p = IncidentId::from_row(p);
-            data.insert("previous_id".into(), p.to_string());
-            message = format!("{message} (fired again after {p} was resolved and the grouping window passed)");
-        }
+        let (message, data) = merge::opened_entry(f, previous);
         Self::insert_timeline(tx, id, now, TimelineKind::Created, actor, &message, &data).await?;
         Ok(id)
     }
@@ -204,9 +191,7 @@ impl PgStore {
             }
             Some(row) => {
                 let status = parse::<Status>(row.get("status"), "status")?;
-                let window = i64::try_from(window_secs.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
-                let expired =
-                    status == Status::Resolved && micros(now).saturating_sub(row.get::<i64, _>("resolved_at")) > window;
+                let expired = merge::window_expired(status, row.get("resolved_at"), now, window_secs);
                 if expired {
                     let id = Self::insert_incident(tx, env, actor, f, Some(row.get("id")), now).await?;
                     (id, Status::Open, f.severity, true)
@@ -250,8 +235,7 @@ impl PgStore {
             });
         }
         let reopen = status == Status::Resolved;
-        // Severity only escalates: a stronger finding raises it, a weaker one leaves it.
-        let escalated = (f.severity > severity).then_some(f.severity);
+        let m = merge::merge(added, status, severity, f.severity, created);
         sqlx::query(
             "UPDATE incidents SET
                signal_count = (SELECT COUNT(*) FROM signals WHERE incident_id = $1),
@@ -266,36 +250,13 @@ impl PgStore {
         .bind(id)
         .bind(reopen)
         .bind(micros(now))
-        .bind(escalated.map(Severity::as_str))
+        .bind(m.escalated.map(Severity::as_str))
         .execute(&mut *tx)
         .await?;
-        let mut data = BTreeMap::from([("new_signals".to_string(), added.to_string())]);
-        if let Some(s) = escalated {
-            data.insert("severity".into(), s.to_string());
-        }
-        let (kind, msg, change) = if reopen {
-            (
-                TimelineKind::Reopened,
-                format!("reopened: {added} new signal(s) after resolve, within the grouping window"),
-                ChangeKind::Reopened,
-            )
-        } else if created {
-            (
-                TimelineKind::Signal,
-                format!("{added} signal(s) attached"),
-                ChangeKind::Created,
-            )
-        } else {
-            (
-                TimelineKind::Signal,
-                format!("{added} new signal(s) attached"),
-                ChangeKind::Updated,
-            )
-        };
-        Self::insert_timeline(tx, id, now, kind, actor, &msg, &data).await?;
+        Self::insert_timeline(tx, id, now, m.kind, actor, &m.message, &m.data).await?;
         Ok(IncidentChange {
             id: IncidentId::from_row(id),
-            change,
+            change: m.change,
             new_signals: added,
         })
     }
@@ -315,21 +276,13 @@ impl PgStore {
             .await?
             .ok_or(StoreError::NotFound(id))?;
         let from = current.status;
-        if from == to {
+        if !merge::check_transition(id, from, to)? {
             tx.commit().await?;
             return Ok(Transition {
                 incident: current,
                 previous: from,
                 changed: false,
             });
-        }
-        if !from.can_move_to(to) {
-            let allowed = Status::sources_of(to)
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(StoreError::IllegalTransition { id, from, to, allowed });
         }
         let now = Utc::now();
         sqlx::query(
@@ -341,15 +294,7 @@ impl PgStore {
         .bind(id.row())
         .execute(&mut *tx)
         .await?;
-        let mut data = BTreeMap::from([
-            ("from".to_string(), from.to_string()),
-            ("to".to_string(), to.to_string()),
-        ]);
-        let mut message = format!("{from} → {to}");
-        if let Some(n) = note {
-            data.insert("note".into(), n.to_owned());
-            message = format!("{message}: {n}");
-        }
+        let (message, data) = merge::transition_entry(from, to, note);
         Self::insert_timeline(
             &mut tx,
             id.row(),
@@ -388,39 +333,6 @@ impl PgStore {
         let row = sqlx::query(sql).bind(id.row()).fetch_optional(&mut *conn).await?;
         row.as_ref().map(incident_from_row).transpose()
     }
-}
-
-fn incident_from_row(r: &PgRow) -> Result<Incident, StoreError> {
-    Ok(Incident {
-        id: IncidentId::from_row(r.get("id")),
-        title: r.get("title"),
-        kind: parse(r.get("kind"), "type")?,
-        env: r.get("env"),
-        severity: parse(r.get("severity"), "severity")?,
-        status: parse(r.get("status"), "status")?,
-        fingerprint: r.get("fingerprint"),
-        first_seen: from_micros(r.get("first_seen"))?,
-        last_seen: from_micros(r.get("last_seen"))?,
-        signal_count: r.get("signal_count"),
-        labels: serde_json::from_str(r.get("labels")).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        created_at: from_micros(r.get("created_at"))?,
-        updated_at: from_micros(r.get("updated_at"))?,
-        previous_id: r.get::<Option<i64>, _>("previous_id").map(IncidentId::from_row),
-    })
-}
-
-fn signal_from_row(r: &PgRow) -> Result<Signal, StoreError> {
-    Ok(Signal {
-        kind: parse::<SignalKind>(r.get("kind"), "signal kind")?,
-        source: r.get("source"),
-        rule: r.get("rule"),
-        series: r.get("series"),
-        entity: r.get("entity"),
-        value: r.get("value"),
-        score: r.get("score"),
-        observed_at: from_micros(r.get("observed_at"))?,
-        message: r.get("message"),
-    })
 }
 
 #[async_trait]
@@ -619,21 +531,7 @@ impl Store for PgStore {
         .bind(id.row())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(SignalGroup {
-                    rule: r.get("rule"),
-                    series: r.get("series"),
-                    entity: r.get("entity"),
-                    count: r.get("n"),
-                    min_value: r.get("lo"),
-                    max_value: r.get("hi"),
-                    max_score: r.get("sc"),
-                    first_at: from_micros(r.get("t0"))?,
-                    last_at: from_micros(r.get("t1"))?,
-                })
-            })
-            .collect()
+        rows.iter().map(signal_group_from_row).collect()
     }
 
     async fn timeline(&self, id: IncidentId) -> Result<Vec<TimelineEntry>, StoreError> {
@@ -641,17 +539,7 @@ impl Store for PgStore {
             .bind(id.row())
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(TimelineEntry {
-                    at: from_micros(r.get("at"))?,
-                    kind: parse(r.get("kind"), "timeline kind")?,
-                    actor: r.get("actor"),
-                    message: r.get("message"),
-                    data: serde_json::from_str(r.get("data")).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                })
-            })
-            .collect()
+        rows.iter().map(timeline_from_row).collect()
     }
 
     async fn transition(
@@ -683,17 +571,6 @@ impl Store for PgStore {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(MetricPoint {
-                    env: r.get("env"),
-                    source: r.get("source"),
-                    name: r.get("name"),
-                    labels: serde_json::from_str(r.get("labels")).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                    value: r.get("value"),
-                    observed_at: from_micros(r.get("observed_at"))?,
-                })
-            })
-            .collect()
+        rows.iter().map(metric_from_row).collect()
     }
 }

@@ -1,9 +1,9 @@
 //! Applied actions and the audit queries that reconcile interrupted ones, for PostgreSQL.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Row, postgres::PgRow};
 
-use super::{PgStore, from_micros, micros};
+use super::{PgStore, micros};
+use crate::store::rows::{action_from_row, audit_from_row, intent_from_row};
 use crate::{
     domain::{
         IncidentId,
@@ -11,18 +11,6 @@ use crate::{
     },
     store::{AppliedAction, OpenActions, StoreError},
 };
-
-fn action_from_row(r: &PgRow) -> Result<AppliedAction, StoreError> {
-    let opt = |c: &str| r.get::<Option<i64>, _>(c).map(from_micros).transpose();
-    Ok(AppliedAction {
-        plan_id: r.get("plan_id"),
-        incident_id: r.get::<Option<i64>, _>("incident_id").map(IncidentId::from_row),
-        env: r.get("env"),
-        applied_at: from_micros(r.get("applied_at"))?,
-        expires_at: opt("expires_at")?,
-        reverted_at: opt("reverted_at")?,
-    })
-}
 
 impl PgStore {
     pub(super) async fn finish_action_tx(
@@ -107,7 +95,7 @@ impl PgStore {
                 .bind(plan_id)
                 .fetch_optional(&self.pool)
                 .await?;
-        row.as_ref().map(super::audit::audit_from_row).transpose()
+        row.as_ref().map(audit_from_row).transpose()
     }
 
     /// Plan ids with an `intent` entry but no later `outcome` or `reconcile` entry.
@@ -121,12 +109,6 @@ impl PgStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                let id: Option<i64> = r.get("incident_id");
-                (r.get("plan_id"), id.map(IncidentId::from_row))
-            })
-            .collect())
+        Ok(rows.iter().map(intent_from_row).collect())
     }
 }

@@ -4,52 +4,23 @@
 //! an approval runs under the same lock and is also conditional (`used_at IS NULL`, one row).
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, Row, postgres::PgRow};
+use sqlx::{PgConnection, Row};
 
-use super::{AUDIT_LOCK, PgStore, from_micros, lock, micros};
+use super::{AUDIT_LOCK, PgStore, lock, micros};
+use crate::store::{
+    audit::{approval_verdict, refusal_entry},
+    rows::{approval_from_row, audit_from_row, corrupt, plan_from_row},
+};
 use crate::{
     domain::{
         IncidentId,
-        audit::{AuditEntry, AuditHead, AuditKind, NewAuditEntry},
+        audit::{AuditEntry, AuditHead, NewAuditEntry},
         canonical_json,
-        plan::{Approval, ApprovalRefusal, Plan, verify_approval},
+        plan::{Approval, Plan},
         policy::Usage,
     },
     store::{ApprovalUse, ApprovalUseResult, StoreError, StoredPlan},
 };
-
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {e}"))
-}
-
-pub(super) fn audit_from_row(r: &PgRow) -> Result<AuditEntry, StoreError> {
-    Ok(AuditEntry {
-        seq: r.get("seq"),
-        at: from_micros(r.get("at"))?,
-        actor: r.get("actor"),
-        kind: r.get("kind"),
-        incident_id: r.get::<Option<i64>, _>("incident_id").map(IncidentId::from_row),
-        plan_id: r.get("plan_id"),
-        // An edited payload that is not JSON is kept as a string, so `verify` reports the
-        // broken hash at this seq instead of failing to read the chain.
-        payload: {
-            let text: String = r.get("payload");
-            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
-        },
-        prev_hash: r.get("prev_hash"),
-        hash: r.get("hash"),
-    })
-}
-
-fn plan_from_row(r: &PgRow) -> Result<StoredPlan, StoreError> {
-    let body: String = r.get("body");
-    Ok(StoredPlan {
-        id: r.get("id"),
-        hash: r.get("hash"),
-        plan: serde_json::from_str(&body).map_err(|e| corrupt("plan", e))?,
-        created_at: from_micros(r.get("created_at"))?,
-    })
-}
 
 impl PgStore {
     /// Opens a transaction holding the audit lock: the head it reads stays the head until commit.
@@ -234,18 +205,7 @@ impl PgStore {
                 .fetch_optional(&mut *tx)
                 .await?;
         let approval = approval_row.as_ref().map(approval_from_row).transpose()?;
-        let verdict = match (&stored, req.current.as_ref()) {
-            (None, _) => Err(ApprovalRefusal::Unknown {
-                plan_id: req.plan_id.clone(),
-            }),
-            (Some(s), current) => verify_approval(
-                approval.as_ref().map(|(_, a)| a),
-                &req.plan_id,
-                current.unwrap_or(&s.plan),
-                &req.caller,
-                req.now,
-            ),
-        };
+        let verdict = approval_verdict(&req, stored.as_ref(), approval.as_ref().map(|(_, a)| a));
         let out = match verdict {
             Ok(()) => {
                 let (row_id, mut a) = approval.expect("verified approvals exist");
@@ -262,16 +222,7 @@ impl PgStore {
                 Ok(a)
             }
             Err(refusal) => {
-                let entry = NewAuditEntry::new(
-                    req.caller.clone(),
-                    AuditKind::Refusal,
-                    serde_json::json!({"reason": refusal.code(), "message": refusal.to_string()}),
-                )
-                .plan(req.plan_id.clone());
-                let entry = match req.intent.incident_id {
-                    Some(id) => entry.incident(id),
-                    None => entry,
-                };
+                let entry = refusal_entry(&req, &refusal);
                 Self::append_audit_in(&mut tx, entry).await?;
                 Err(refusal)
             }
@@ -307,20 +258,4 @@ impl PgStore {
             destructive_last_hour: count("last_hour"),
         })
     }
-}
-
-fn approval_from_row(r: &PgRow) -> Result<(i64, Approval), StoreError> {
-    let used: Option<i64> = r.get("used_at");
-    Ok((
-        r.get("id"),
-        Approval {
-            plan_id: r.get("plan_id"),
-            plan_hash: r.get("plan_hash"),
-            principal: r.get("principal"),
-            approver: r.get("approver"),
-            approved_at: from_micros(r.get("approved_at"))?,
-            expires_at: from_micros(r.get("expires_at"))?,
-            used_at: used.map(from_micros).transpose()?,
-        },
-    ))
 }

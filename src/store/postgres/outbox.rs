@@ -4,13 +4,17 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, Row, postgres::PgRow};
+use sqlx::PgConnection;
 
 use super::{PgStore, from_micros, micros};
+use crate::store::{
+    outbox::{attempt_write, detect_hook_rows, recover_hook_rows},
+    rows::{attempt_from_row, outbox_from_row, webhook_from_row},
+};
 use crate::{
     domain::{IncidentId, Status},
     store::{
-        ChangeKind, IncidentChange, StoreError, Transition,
+        IncidentChange, StoreError, Transition,
         outbox::{
             AttemptOutcome, DetectHooks, NewOutboxRow, OutboxAttempt, OutboxRow, OutboxStatus, OutboxStore,
             RegisteredHook,
@@ -20,26 +24,6 @@ use crate::{
 
 const COLUMNS: &str = "id, target, event, incident_id, payload, status, attempts, next_attempt_at, lease_until, \
                        last_status, last_error, created_at, sent_at";
-
-fn row_from(r: &PgRow) -> Result<OutboxRow, StoreError> {
-    let opt_time = |c: &str| r.get::<Option<i64>, _>(c).map(from_micros).transpose();
-    Ok(OutboxRow {
-        id: r.get("id"),
-        target: r.get("target"),
-        event: r.get("event"),
-        incident: r.get::<Option<i64>, _>("incident_id").map(IncidentId::from_row),
-        payload: serde_json::from_str(r.get("payload"))
-            .map_err(|e| StoreError::Corrupt(format!("outbox payload: {e}")))?,
-        status: OutboxStatus::parse(r.get("status"))?,
-        attempts: r.get("attempts"),
-        next_attempt_at: from_micros(r.get("next_attempt_at"))?,
-        lease_until: opt_time("lease_until")?,
-        last_status: r.get("last_status"),
-        last_error: r.get("last_error"),
-        created_at: from_micros(r.get("created_at"))?,
-        sent_at: opt_time("sent_at")?,
-    })
-}
 
 impl PgStore {
     /// Inserts rows inside an open transaction.
@@ -74,25 +58,8 @@ impl PgStore {
         actor: &str,
         changes: &[IncidentChange],
     ) -> Result<(), StoreError> {
-        let now = Utc::now();
-        let mut rows = Vec::new();
-        for c in changes {
-            if !matches!(c.change, ChangeKind::Created | ChangeKind::Reopened) {
-                continue;
-            }
-            for target in &hooks.targets {
-                rows.push(NewOutboxRow {
-                    target: target.clone(),
-                    event: "detect".into(),
-                    incident: Some(c.id),
-                    payload: serde_json::json!({
-                        "event": "detect", "incident": c.id, "change": c.change,
-                        "new_signals": c.new_signals, "actor": actor,
-                    }),
-                });
-            }
-        }
-        Self::insert_outbox(tx, &rows, now).await.map(drop)
+        let rows = detect_hook_rows(hooks, actor, changes);
+        Self::insert_outbox(tx, &rows, Utc::now()).await.map(drop)
     }
 
     /// `recover` hooks for incidents that alert resolutions moved from contained to recovered,
@@ -103,20 +70,7 @@ impl PgStore {
         actor: &str,
         recovered: &[IncidentId],
     ) -> Result<(), StoreError> {
-        let rows: Vec<_> = recovered
-            .iter()
-            .flat_map(|id| {
-                hooks.recover_targets.iter().map(move |target| NewOutboxRow {
-                    target: target.clone(),
-                    event: "recover".into(),
-                    incident: Some(*id),
-                    payload: serde_json::json!({
-                        "event": "recover", "incident": id, "actor": actor,
-                        "note": "every alert of the contained incident resolved",
-                    }),
-                })
-            })
-            .collect();
+        let rows = recover_hook_rows(hooks, actor, recovered);
         Self::insert_outbox(tx, &rows, Utc::now()).await.map(drop)
     }
 }
@@ -150,17 +104,7 @@ impl OutboxStore for PgStore {
         let rows = sqlx::query("SELECT name, url, secret_env, events FROM webhooks ORDER BY name")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(RegisteredHook {
-                    name: r.get("name"),
-                    url: r.get("url"),
-                    secret_env: r.get("secret_env"),
-                    events: serde_json::from_str(r.get("events"))
-                        .map_err(|e| StoreError::Corrupt(format!("webhook events: {e}")))?,
-                })
-            })
-            .collect()
+        rows.iter().map(webhook_from_row).collect()
     }
 
     async fn transition_with_outbox(
@@ -216,7 +160,7 @@ impl OutboxStore for PgStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        let mut out = rows.iter().map(row_from).collect::<Result<Vec<_>, _>>()?;
+        let mut out = rows.iter().map(outbox_from_row).collect::<Result<Vec<_>, _>>()?;
         out.sort_by_key(|r| (r.next_attempt_at, r.id));
         Ok(out)
     }
@@ -229,37 +173,19 @@ impl OutboxStore for PgStore {
             .await?
             .ok_or_else(|| StoreError::Database(format!("no outbox row {id}")))?;
         let attempt = attempts + 1;
-        let (status, http, error, next, sent) = match &outcome {
-            AttemptOutcome::Sent { http_status } => ("sent", *http_status, None, None, Some(micros(Utc::now()))),
-            AttemptOutcome::Retry {
-                http_status,
-                error,
-                next_at,
-            } => (
-                "pending",
-                *http_status,
-                Some(error.as_str()),
-                Some(micros(*next_at)),
-                None,
-            ),
-            AttemptOutcome::Dead { http_status, error } => ("dead", *http_status, Some(error.as_str()), None, None),
-        };
-        let outcome_name = match status {
-            "pending" => "retry",
-            s => s,
-        };
+        let w = attempt_write(&outcome);
         sqlx::query(
             "UPDATE outbox SET status = $2, attempts = $3, last_status = $4, last_error = $5,
                next_attempt_at = COALESCE($6, next_attempt_at), sent_at = COALESCE($7, sent_at), lease_until = NULL
              WHERE id = $1",
         )
         .bind(id)
-        .bind(status)
+        .bind(w.status)
         .bind(attempt)
-        .bind(http.map(i64::from))
-        .bind(error)
-        .bind(next)
-        .bind(sent)
+        .bind(w.http)
+        .bind(w.error)
+        .bind(w.next)
+        .bind(w.sent)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -270,9 +196,9 @@ impl OutboxStore for PgStore {
         .bind(id)
         .bind(attempt)
         .bind(micros(started))
-        .bind(http.map(i64::from))
-        .bind(outcome_name)
-        .bind(error)
+        .bind(w.http)
+        .bind(w.outcome)
+        .bind(w.error)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -287,7 +213,7 @@ impl OutboxStore for PgStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(row_from).collect()
+        rows.iter().map(outbox_from_row).collect()
     }
 
     async fn outbox_row(&self, id: i64) -> Result<Option<OutboxRow>, StoreError> {
@@ -295,7 +221,7 @@ impl OutboxStore for PgStore {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(row_from).transpose()
+        row.as_ref().map(outbox_from_row).transpose()
     }
 
     async fn outbox_attempts(&self, id: i64) -> Result<Vec<OutboxAttempt>, StoreError> {
@@ -303,17 +229,7 @@ impl OutboxStore for PgStore {
             .bind(id)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(OutboxAttempt {
-                    attempt: r.get("attempt"),
-                    at: from_micros(r.get("at"))?,
-                    http_status: r.get("http_status"),
-                    outcome: r.get("outcome"),
-                    error: r.get("error"),
-                })
-            })
-            .collect()
+        rows.iter().map(attempt_from_row).collect()
     }
 
     async fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {

@@ -1,9 +1,9 @@
 //! Applied actions (migration 0007) and the audit queries that reconcile interrupted ones.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Row, sqlite::SqliteRow};
 
-use super::{SqliteStore, from_micros, micros};
+use super::{SqliteStore, micros};
+use crate::store::rows::{action_from_row, audit_from_row, intent_from_row};
 use crate::{
     domain::{
         IncidentId,
@@ -11,18 +11,6 @@ use crate::{
     },
     store::{AppliedAction, OpenActions, StoreError},
 };
-
-fn action_from_row(r: &SqliteRow) -> Result<AppliedAction, StoreError> {
-    let opt = |c: &str| r.get::<Option<i64>, _>(c).map(from_micros).transpose();
-    Ok(AppliedAction {
-        plan_id: r.get("plan_id"),
-        incident_id: r.get::<Option<i64>, _>("incident_id").map(IncidentId::from_row),
-        env: r.get("env"),
-        applied_at: from_micros(r.get("applied_at"))?,
-        expires_at: opt("expires_at")?,
-        reverted_at: opt("reverted_at")?,
-    })
-}
 
 impl SqliteStore {
     pub(super) async fn finish_action_tx(
@@ -106,7 +94,7 @@ impl SqliteStore {
                 .bind(plan_id)
                 .fetch_optional(&self.pool)
                 .await?;
-        row.as_ref().map(super::audit::audit_from_row).transpose()
+        row.as_ref().map(audit_from_row).transpose()
     }
 
     /// Plan ids with an `intent` entry but no later `outcome` or `reconcile` entry.
@@ -120,12 +108,6 @@ impl SqliteStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                let id: Option<i64> = r.get("incident_id");
-                (r.get("plan_id"), id.map(IncidentId::from_row))
-            })
-            .collect())
+        Ok(rows.iter().map(intent_from_row).collect())
     }
 }

@@ -1,0 +1,454 @@
+//! The decisions of `record_alerts` shared by both adapters: which alerts are new, repeated or
+//! resolved, what each incident's tally is, and which incident updates and timeline entries
+//! follow. Each adapter runs the statements (SQL text, placeholders, locking); these functions
+//! take plain data read from the database and return the rows to write, as bound values.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use super::{
+    AlertIntake, AlertOutcome, ChangeKind, IncidentAlertChange, IncidentChange, StoreError,
+    alerts::AlertRecord,
+    rows::{Cols, micros, parse},
+};
+use crate::domain::{IncidentId, SignalKind, Status, TimelineKind};
+
+/// A bound value.
+pub(super) enum Arg {
+    Int(i64),
+    Text(String),
+    OptInt(Option<i64>),
+    OptText(Option<String>),
+}
+
+impl From<i64> for Arg {
+    fn from(v: i64) -> Self {
+        Arg::Int(v)
+    }
+}
+impl From<&str> for Arg {
+    fn from(v: &str) -> Self {
+        Arg::Text(v.to_owned())
+    }
+}
+impl From<String> for Arg {
+    fn from(v: String) -> Self {
+        Arg::Text(v)
+    }
+}
+impl From<Option<i64>> for Arg {
+    fn from(v: Option<i64>) -> Self {
+        Arg::OptInt(v)
+    }
+}
+impl From<Option<String>> for Arg {
+    fn from(v: Option<String>) -> Self {
+        Arg::OptText(v)
+    }
+}
+
+/// One row of bound values.
+macro_rules! row {
+    ($($v:expr),+ $(,)?) => { vec![$(crate::store::alert_intake::Arg::from($v)),+] };
+}
+pub(super) use row;
+
+/// Per-incident tally while a notification is applied.
+#[derive(Default)]
+pub(super) struct Tally {
+    slot: usize,
+    created: bool,
+    new_firing: usize,
+    new_alerts: usize,
+    resolved: usize,
+    new_signals: usize,
+    first: Option<i64>,
+    last: Option<i64>,
+    names: Vec<String>,
+}
+
+fn data(pairs: &[(&str, String)]) -> String {
+    let m: BTreeMap<&str, &str> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    serde_json::to_string(&m).unwrap_or_else(|_| "{}".into())
+}
+
+/// Step 1: what the notification does to each alert, given the recorded ones (`existing`,
+/// parallel to `intake.alerts`: whether it was firing, and its incident).
+pub(super) fn outcomes(intake: &AlertIntake, existing: &[Option<(bool, i64)>]) -> Vec<AlertOutcome> {
+    intake
+        .alerts
+        .iter()
+        .zip(existing)
+        .map(|(a, e)| match e {
+            None => AlertOutcome::New,
+            Some((true, _)) if !a.firing => AlertOutcome::Resolved,
+            Some(_) => AlertOutcome::Repeat,
+        })
+        .collect()
+}
+
+/// Step 1: the keys (index, env, fingerprint, starts_at) to look the alerts up by.
+pub(super) fn key_rows(intake: &AlertIntake) -> Vec<Vec<Arg>> {
+    intake
+        .alerts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            row![
+                i as i64,
+                intake.env.as_str(),
+                a.fingerprint.as_str(),
+                micros(a.starts_at)
+            ]
+        })
+        .collect()
+}
+
+/// Step 1: the recorded alerts (rows of `idx`, `status`, `incident_id`), parallel to
+/// `intake.alerts`: whether each was firing, and its incident.
+pub(super) fn existing(intake: &AlertIntake, found: &[impl Cols]) -> Vec<Option<(bool, i64)>> {
+    let mut existing: Vec<Option<(bool, i64)>> = vec![None; intake.alerts.len()];
+    for r in found {
+        let firing = r.text("status") == "firing";
+        if let Some(slot) = usize::try_from(r.int("idx")).ok().and_then(|i| existing.get_mut(i)) {
+            *slot = Some((firing, r.int("incident_id")));
+        }
+    }
+    existing
+}
+
+/// Step 2: the earliest `startsAt` of the new alerts of each incident slot.
+pub(super) fn first_seen(intake: &AlertIntake, outcomes: &[AlertOutcome]) -> HashMap<usize, i64> {
+    let mut first_seen: HashMap<usize, i64> = HashMap::new();
+    for (a, o) in intake.alerts.iter().zip(outcomes) {
+        if *o == AlertOutcome::New {
+            let t = micros(a.starts_at);
+            first_seen
+                .entry(a.incident)
+                .and_modify(|f| *f = (*f).min(t))
+                .or_insert(t);
+        }
+    }
+    first_seen
+}
+
+/// Step 2: the slots needing an incident, in order, and their (slot, fingerprint) rows to find
+/// the latest incident of each fingerprint by.
+pub(super) fn needed(intake: &AlertIntake, first_seen: &HashMap<usize, i64>) -> (Vec<usize>, Vec<Vec<Arg>>) {
+    let mut needed: Vec<usize> = first_seen.keys().copied().collect();
+    needed.sort_unstable();
+    let rows = needed
+        .iter()
+        .map(|&s| row![s as i64, intake.incidents[s].fingerprint.as_str()])
+        .collect();
+    (needed, rows)
+}
+
+/// Step 2: the incident of each slot found (rows of `slot`, `id`).
+pub(super) fn slot_ids(latest: &[impl Cols]) -> HashMap<usize, i64> {
+    let mut slot_ids = HashMap::new();
+    for r in latest {
+        if let Ok(slot) = usize::try_from(r.int("slot")) {
+            slot_ids.insert(slot, r.int("id"));
+        }
+    }
+    slot_ids
+}
+
+/// Step 2: records the incidents opened for `to_create` (inserted rows of `id`,
+/// `fingerprint`) as their slots' incidents; returns their ids.
+pub(super) fn created(
+    intake: &AlertIntake,
+    to_create: &[usize],
+    inserted: &[impl Cols],
+    slot_ids: &mut HashMap<usize, i64>,
+) -> Result<HashSet<i64>, StoreError> {
+    let by_fp: HashMap<String, i64> = inserted.iter().map(|r| (r.text("fingerprint"), r.int("id"))).collect();
+    let mut created_ids = HashSet::new();
+    for &s in to_create {
+        let id = *by_fp
+            .get(&intake.incidents[s].fingerprint)
+            .ok_or_else(|| StoreError::Database("an inserted incident was not returned".into()))?;
+        slot_ids.insert(s, id);
+        created_ids.insert(id);
+    }
+    Ok(created_ids)
+}
+
+/// Step 5: status and firing alerts of each touched incident (rows of `id`, `status`, `firing`).
+pub(super) fn current(state: &[impl Cols]) -> Result<HashMap<i64, (Status, i64)>, StoreError> {
+    let mut current = HashMap::new();
+    for r in state {
+        current.insert(r.int("id"), (parse(&r.text("status"), "status")?, r.int("firing")));
+    }
+    Ok(current)
+}
+
+/// An `incidents` row (title, kind, env, severity, status, fingerprint, first_seen, last_seen,
+/// labels, created_at, updated_at) for the incident of `slot`.
+pub(super) fn incident_row(intake: &AlertIntake, slot: usize, first_seen: &HashMap<usize, i64>, now: i64) -> Vec<Arg> {
+    let i = &intake.incidents[slot];
+    let first = first_seen.get(&slot).copied().unwrap_or(now);
+    let labels = serde_json::to_string(&i.labels).unwrap_or_else(|_| "{}".into());
+    row![
+        i.title.as_str(),
+        i.kind.as_str(),
+        intake.env.as_str(),
+        i.severity.as_str(),
+        "open",
+        i.fingerprint.as_str(),
+        first,
+        first,
+        labels,
+        now,
+        now
+    ]
+}
+
+/// Step 3: the tally per incident and the rows to write.
+pub(super) struct Tallies {
+    /// Touched incidents in order of first mention.
+    pub order: Vec<i64>,
+    pub tally: HashMap<i64, Tally>,
+    /// `alerts` rows (env, fingerprint, starts_at, incident_id, alertname, status, ends_at,
+    /// labels, received_at, updated_at).
+    pub alert_rows: Vec<Vec<Arg>>,
+    /// `signals` rows (incident_id, kind, source, rule, series, entity, observed_at, message).
+    pub signal_rows: Vec<Vec<Arg>>,
+    /// Resolved alerts (env, fingerprint, starts_at, ends_at, now).
+    pub resolved_rows: Vec<Vec<Arg>>,
+}
+
+impl Tallies {
+    /// Counts a signal the database inserted (not a duplicate) for incident `id`.
+    pub fn signal_added(&mut self, id: i64, at: i64) {
+        if let Some(t) = self.tally.get_mut(&id) {
+            t.new_signals += 1;
+            t.first = Some(t.first.map_or(at, |f| f.min(at)));
+            t.last = Some(t.last.map_or(at, |l| l.max(at)));
+        }
+    }
+}
+
+/// Step 3: tallies the alerts per incident (`slot_ids`: incident of each slot of a new alert;
+/// `created_ids`: the incidents this notification opened).
+pub(super) fn tally(
+    intake: &AlertIntake,
+    outcomes: &[AlertOutcome],
+    existing: &[Option<(bool, i64)>],
+    slot_ids: &HashMap<usize, i64>,
+    created_ids: &HashSet<i64>,
+    now: i64,
+) -> Result<Tallies, StoreError> {
+    let env = intake.env.as_str();
+    let mut order: Vec<i64> = Vec::new();
+    let mut tally: HashMap<i64, Tally> = HashMap::new();
+    let (mut alert_rows, mut signal_rows, mut resolved_rows) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, (a, o)) in intake.alerts.iter().zip(outcomes).enumerate() {
+        let id = match (existing[i], slot_ids.get(&a.incident)) {
+            (Some((_, id)), _) | (None, Some(&id)) => id,
+            (None, None) => return Err(StoreError::Database("alert without an incident".into())),
+        };
+        let t = tally.entry(id).or_insert_with(|| {
+            order.push(id);
+            Tally {
+                slot: a.incident,
+                created: created_ids.contains(&id),
+                ..Tally::default()
+            }
+        });
+        match o {
+            AlertOutcome::New => {
+                t.new_alerts += 1;
+                if a.firing {
+                    t.new_firing += 1;
+                } else {
+                    t.resolved += 1;
+                }
+                if t.names.len() < 5 && !t.names.contains(&a.alertname) {
+                    t.names.push(a.alertname.clone());
+                }
+                alert_rows.push(alert_row(a, id, env, now));
+                signal_rows.push(signal_row(a, id, intake));
+            }
+            AlertOutcome::Resolved => {
+                t.resolved += 1;
+                resolved_rows.push(row![
+                    env,
+                    a.fingerprint.as_str(),
+                    micros(a.starts_at),
+                    a.ends_at.map(micros),
+                    now
+                ]);
+            }
+            AlertOutcome::Repeat => {}
+        }
+    }
+    Ok(Tallies {
+        order,
+        tally,
+        alert_rows,
+        signal_rows,
+        resolved_rows,
+    })
+}
+
+/// Step 6: what to write for the touched incidents.
+pub(super) struct Decisions {
+    /// Incident updates (id, new signals, first, last, status, now).
+    pub updates: Vec<Vec<Arg>>,
+    /// `timeline` rows (incident_id, at, kind, actor, message, data).
+    pub timeline: Vec<Vec<Arg>>,
+    pub changes: Vec<IncidentAlertChange>,
+    /// Incidents this notification recovered (contained, every alert resolved).
+    pub recovered: Vec<IncidentId>,
+}
+
+impl Decisions {
+    /// The changes as [`IncidentChange`]s, for the detection hooks.
+    pub fn opened(&self) -> Vec<IncidentChange> {
+        self.changes
+            .iter()
+            .map(|c| IncidentChange {
+                id: c.id,
+                change: c.change,
+                new_signals: c.new_alerts,
+            })
+            .collect()
+    }
+}
+
+/// Step 6: incident updates and timeline entries, given each touched incident's status and
+/// firing alerts after the alert updates (`current`).
+pub(super) fn decide(
+    intake: &AlertIntake,
+    tallies: &Tallies,
+    current: &HashMap<i64, (Status, i64)>,
+    now: i64,
+) -> Result<Decisions, StoreError> {
+    let (mut updates, mut timeline) = (Vec::new(), Vec::new());
+    let mut changes = Vec::with_capacity(tallies.order.len());
+    let mut recovered = Vec::new();
+    let actor = intake.actor.as_str();
+    for id in &tallies.order {
+        let t = &tallies.tally[id];
+        let (before, firing) = current
+            .get(id)
+            .copied()
+            .ok_or(StoreError::NotFound(IncidentId::from_row(*id)))?;
+        let mut after = before;
+        let touched = t.new_signals > 0 || t.resolved > 0 || t.created;
+        let mut entry = |kind: TimelineKind, message: String, data: String| {
+            timeline.push(row![*id, now, kind.as_str(), actor, message, data]);
+        };
+        let change = if t.created {
+            let inc = &intake.incidents[t.slot];
+            entry(
+                TimelineKind::Created,
+                format!("opened: {}", inc.title),
+                data(&[("severity", inc.severity.to_string())]),
+            );
+            ChangeKind::Created
+        } else if before == Status::Resolved && t.new_firing > 0 && t.new_signals > 0 {
+            after = Status::Open;
+            ChangeKind::Reopened
+        } else if touched {
+            ChangeKind::Updated
+        } else {
+            ChangeKind::Unchanged
+        };
+        if t.new_signals > 0 {
+            let names = t.names.join(", ");
+            let d = data(&[("new_signals", t.new_signals.to_string()), ("alerts", names.clone())]);
+            if change == ChangeKind::Reopened {
+                let msg = format!("reopened: {} alert(s) fired again after resolve: {names}", t.new_firing);
+                entry(TimelineKind::Reopened, msg, d);
+            } else {
+                entry(
+                    TimelineKind::Signal,
+                    format!("{} new alert(s) received: {names}", t.new_alerts),
+                    d,
+                );
+            }
+        }
+        if t.resolved > 0 {
+            let msg = if firing == 0 {
+                format!(
+                    "{} alert(s) resolved; none still firing (a human resolves the incident with a note)",
+                    t.resolved
+                )
+            } else {
+                format!("{} alert(s) resolved; {firing} still firing", t.resolved)
+            };
+            let d = data(&[
+                ("alert_status", "resolved".into()),
+                ("resolved_alerts", t.resolved.to_string()),
+                ("firing_alerts", firing.to_string()),
+            ]);
+            entry(TimelineKind::Signal, msg, d);
+            if before == Status::Contained && firing == 0 {
+                after = Status::Recovered;
+                recovered.push(IncidentId::from_row(*id));
+                entry(
+                    TimelineKind::StatusChange,
+                    "contained → recovered: every alert resolved".into(),
+                    data(&[("from", "contained".into()), ("to", "recovered".into())]),
+                );
+            }
+        }
+        if touched {
+            updates.push(row![
+                *id,
+                t.new_signals as i64,
+                t.first.unwrap_or(i64::MAX),
+                t.last.unwrap_or(i64::MIN),
+                after.as_str(),
+                now
+            ]);
+        }
+        changes.push(IncidentAlertChange {
+            id: IncidentId::from_row(*id),
+            slot: t.slot,
+            change,
+            new_alerts: t.new_alerts,
+            resolved_alerts: t.resolved,
+            firing_alerts: firing,
+            status: after,
+        });
+    }
+    Ok(Decisions {
+        updates,
+        timeline,
+        changes,
+        recovered,
+    })
+}
+
+fn alert_row(a: &AlertRecord, id: i64, env: &str, now: i64) -> Vec<Arg> {
+    let labels = serde_json::to_string(&a.labels).unwrap_or_else(|_| "{}".into());
+    let status = if a.firing { "firing" } else { "resolved" };
+    row![
+        env,
+        a.fingerprint.as_str(),
+        micros(a.starts_at),
+        id,
+        a.alertname.as_str(),
+        status,
+        a.ends_at.map(micros),
+        labels,
+        now,
+        now
+    ]
+}
+
+fn signal_row(a: &AlertRecord, id: i64, intake: &AlertIntake) -> Vec<Arg> {
+    row![
+        id,
+        SignalKind::Alert.as_str(),
+        intake.source.as_str(),
+        a.alertname.as_str(),
+        a.fingerprint.as_str(),
+        intake.incidents[a.incident].entity.as_str(),
+        micros(a.starts_at),
+        a.message.clone()
+    ]
+}
