@@ -199,6 +199,32 @@ fn exit_2_backend_failures() {
     assert_fails(&cli, &["--db", &db, "list"], 2, "database");
 }
 
+/// A database file edited by hand (a value of the wrong type where a number belongs) is a
+/// storage error naming the column, exit 2: never a panic.
+#[tokio::test]
+async fn a_hand_edited_database_is_exit_2_naming_the_column_not_a_panic() {
+    use sqlx::Connection;
+    let cli = Cli::new();
+    assert_eq!(cli.json(&["detect", "--env", "dev", "--format", "json"])["created"], 2);
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", cli.db()))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE incidents SET signal_count = 'many' WHERE id = 1")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    for args in [&["list"][..], &["get", "--id", "INC-000001"]] {
+        let (code, out, err) = cli.run(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(out.is_empty() && !err.contains("panicked"), "{args:?}: {err}");
+        assert!(
+            err.contains("Error: storage unavailable: corrupt row: column `signal_count`"),
+            "{err}"
+        );
+    }
+}
+
 #[test]
 fn config_default_prints_a_valid_documented_config() {
     let cli = Cli::new();

@@ -105,15 +105,15 @@ pub(super) fn key_rows(intake: &AlertIntake) -> Vec<Vec<Arg>> {
 
 /// Step 1: the recorded alerts (rows of `idx`, `status`, `incident_id`), parallel to
 /// `intake.alerts`: whether each was firing, and its incident.
-pub(super) fn existing(intake: &AlertIntake, found: &[impl Cols]) -> Vec<Option<(bool, i64)>> {
+pub(super) fn existing(intake: &AlertIntake, found: &[impl Cols]) -> Result<Vec<Option<(bool, i64)>>, StoreError> {
     let mut existing: Vec<Option<(bool, i64)>> = vec![None; intake.alerts.len()];
     for r in found {
-        let firing = r.text("status") == "firing";
-        if let Some(slot) = usize::try_from(r.int("idx")).ok().and_then(|i| existing.get_mut(i)) {
-            *slot = Some((firing, r.int("incident_id")));
+        let firing = r.text("status")? == "firing";
+        if let Some(slot) = usize::try_from(r.int("idx")?).ok().and_then(|i| existing.get_mut(i)) {
+            *slot = Some((firing, r.int("incident_id")?));
         }
     }
-    existing
+    Ok(existing)
 }
 
 /// Step 2: the earliest `startsAt` of the new alerts of each incident slot.
@@ -144,14 +144,14 @@ pub(super) fn needed(intake: &AlertIntake, first_seen: &HashMap<usize, i64>) -> 
 }
 
 /// Step 2: the incident of each slot found (rows of `slot`, `id`).
-pub(super) fn slot_ids(latest: &[impl Cols]) -> HashMap<usize, i64> {
+pub(super) fn slot_ids(latest: &[impl Cols]) -> Result<HashMap<usize, i64>, StoreError> {
     let mut slot_ids = HashMap::new();
     for r in latest {
-        if let Ok(slot) = usize::try_from(r.int("slot")) {
-            slot_ids.insert(slot, r.int("id"));
+        if let Ok(slot) = usize::try_from(r.int("slot")?) {
+            slot_ids.insert(slot, r.int("id")?);
         }
     }
-    slot_ids
+    Ok(slot_ids)
 }
 
 /// Step 2: records the incidents opened for `to_create` (inserted rows of `id`,
@@ -162,7 +162,10 @@ pub(super) fn created(
     inserted: &[impl Cols],
     slot_ids: &mut HashMap<usize, i64>,
 ) -> Result<HashSet<i64>, StoreError> {
-    let by_fp: HashMap<String, i64> = inserted.iter().map(|r| (r.text("fingerprint"), r.int("id"))).collect();
+    let by_fp: HashMap<String, i64> = inserted
+        .iter()
+        .map(|r| Ok((r.text("fingerprint")?, r.int("id")?)))
+        .collect::<Result<_, StoreError>>()?;
     let mut created_ids = HashSet::new();
     for &s in to_create {
         let id = *by_fp
@@ -178,7 +181,7 @@ pub(super) fn created(
 pub(super) fn current(state: &[impl Cols]) -> Result<HashMap<i64, (Status, i64)>, StoreError> {
     let mut current = HashMap::new();
     for r in state {
-        current.insert(r.int("id"), (parse(&r.text("status"), "status")?, r.int("firing")));
+        current.insert(r.int("id")?, (parse(&r.text("status")?, "status")?, r.int("firing")?));
     }
     Ok(current)
 }

@@ -24,24 +24,34 @@ pub(super) fn parse<T: FromStr>(s: &str, what: &str) -> Result<T, StoreError> {
     s.parse().map_err(|_| StoreError::Corrupt(format!("{what} `{s}`")))
 }
 
-/// The column reads the row mappers need, for any sqlx row (`SqliteRow`, `PgRow`). Like
-/// [`Row::get`], each panics on a missing column or a type mismatch.
+/// The column reads the row mappers need, for any sqlx row (`SqliteRow`, `PgRow`). A missing
+/// column or a value of another type (a foreign or hand-edited database file) is
+/// `StoreError::Corrupt` naming the column, never a panic.
 pub(super) trait Cols {
-    fn int(&self, col: &str) -> i64;
-    fn opt_int(&self, col: &str) -> Option<i64>;
-    fn real(&self, col: &str) -> f64;
-    fn text(&self, col: &str) -> String;
-    fn opt_text(&self, col: &str) -> Option<String>;
+    fn int(&self, col: &str) -> Result<i64, StoreError>;
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError>;
+    fn real(&self, col: &str) -> Result<f64, StoreError>;
+    fn text(&self, col: &str) -> Result<String, StoreError>;
+    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError>;
 
     fn time(&self, col: &str) -> Result<DateTime<Utc>, StoreError> {
-        from_micros(self.int(col))
+        from_micros(self.int(col)?)
     }
     fn opt_time(&self, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-        self.opt_int(col).map(from_micros).transpose()
+        self.opt_int(col)?.map(from_micros).transpose()
     }
-    fn incident_id(&self, col: &str) -> Option<IncidentId> {
-        self.opt_int(col).map(IncidentId::from_row)
+    fn incident_id(&self, col: &str) -> Result<Option<IncidentId>, StoreError> {
+        Ok(self.opt_int(col)?.map(IncidentId::from_row))
     }
+}
+
+/// `row.try_get(col)` with the error naming the column.
+fn column<R: Row, T>(row: &R, col: &str) -> Result<T, StoreError>
+where
+    for<'a> &'a str: ColumnIndex<R>,
+    T: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+{
+    row.try_get(col).map_err(|e| corrupt(&format!("column `{col}`"), e))
 }
 
 impl<R: Row> Cols for R
@@ -51,20 +61,20 @@ where
     f64: for<'r> Decode<'r, R::Database> + Type<R::Database>,
     String: for<'r> Decode<'r, R::Database> + Type<R::Database>,
 {
-    fn int(&self, col: &str) -> i64 {
-        self.get(col)
+    fn int(&self, col: &str) -> Result<i64, StoreError> {
+        column(self, col)
     }
-    fn opt_int(&self, col: &str) -> Option<i64> {
-        self.get(col)
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError> {
+        column(self, col)
     }
-    fn real(&self, col: &str) -> f64 {
-        self.get(col)
+    fn real(&self, col: &str) -> Result<f64, StoreError> {
+        column(self, col)
     }
-    fn text(&self, col: &str) -> String {
-        self.get(col)
+    fn text(&self, col: &str) -> Result<String, StoreError> {
+        column(self, col)
     }
-    fn opt_text(&self, col: &str) -> Option<String> {
-        self.get(col)
+    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
+        column(self, col)
     }
 }
 
@@ -74,47 +84,47 @@ pub(super) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
 
 pub(super) fn incident_from_row(r: &impl Cols) -> Result<Incident, StoreError> {
     Ok(Incident {
-        id: IncidentId::from_row(r.int("id")),
-        title: r.text("title"),
-        kind: parse(&r.text("kind"), "type")?,
-        env: r.text("env"),
-        severity: parse(&r.text("severity"), "severity")?,
-        status: parse(&r.text("status"), "status")?,
-        fingerprint: r.text("fingerprint"),
+        id: IncidentId::from_row(r.int("id")?),
+        title: r.text("title")?,
+        kind: parse(&r.text("kind")?, "type")?,
+        env: r.text("env")?,
+        severity: parse(&r.text("severity")?, "severity")?,
+        status: parse(&r.text("status")?, "status")?,
+        fingerprint: r.text("fingerprint")?,
         first_seen: r.time("first_seen")?,
         last_seen: r.time("last_seen")?,
-        signal_count: r.int("signal_count"),
-        labels: serde_json::from_str(&r.text("labels")).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        signal_count: r.int("signal_count")?,
+        labels: serde_json::from_str(&r.text("labels")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         created_at: r.time("created_at")?,
         updated_at: r.time("updated_at")?,
-        previous_id: r.incident_id("previous_id"),
+        previous_id: r.incident_id("previous_id")?,
     })
 }
 
 pub(super) fn signal_from_row(r: &impl Cols) -> Result<Signal, StoreError> {
     Ok(Signal {
-        kind: parse::<SignalKind>(&r.text("kind"), "signal kind")?,
-        source: r.text("source"),
-        rule: r.text("rule"),
-        series: r.text("series"),
-        entity: r.text("entity"),
-        value: r.real("value"),
-        score: r.real("score"),
+        kind: parse::<SignalKind>(&r.text("kind")?, "signal kind")?,
+        source: r.text("source")?,
+        rule: r.text("rule")?,
+        series: r.text("series")?,
+        entity: r.text("entity")?,
+        value: r.real("value")?,
+        score: r.real("score")?,
         observed_at: r.time("observed_at")?,
-        message: r.opt_text("message"),
+        message: r.opt_text("message")?,
     })
 }
 
 /// A row of `signal_groups`' aggregate query.
 pub(super) fn signal_group_from_row(r: &impl Cols) -> Result<SignalGroup, StoreError> {
     Ok(SignalGroup {
-        rule: r.text("rule"),
-        series: r.text("series"),
-        entity: r.text("entity"),
-        count: r.int("n"),
-        min_value: r.real("lo"),
-        max_value: r.real("hi"),
-        max_score: r.real("sc"),
+        rule: r.text("rule")?,
+        series: r.text("series")?,
+        entity: r.text("entity")?,
+        count: r.int("n")?,
+        min_value: r.real("lo")?,
+        max_value: r.real("hi")?,
+        max_score: r.real("sc")?,
         first_at: r.time("t0")?,
         last_at: r.time("t1")?,
     })
@@ -123,48 +133,48 @@ pub(super) fn signal_group_from_row(r: &impl Cols) -> Result<SignalGroup, StoreE
 pub(super) fn timeline_from_row(r: &impl Cols) -> Result<TimelineEntry, StoreError> {
     Ok(TimelineEntry {
         at: r.time("at")?,
-        kind: parse(&r.text("kind"), "timeline kind")?,
-        actor: r.text("actor"),
-        message: r.text("message"),
-        data: serde_json::from_str(&r.text("data")).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        kind: parse(&r.text("kind")?, "timeline kind")?,
+        actor: r.text("actor")?,
+        message: r.text("message")?,
+        data: serde_json::from_str(&r.text("data")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
     })
 }
 
 pub(super) fn metric_from_row(r: &impl Cols) -> Result<MetricPoint, StoreError> {
     Ok(MetricPoint {
-        env: r.text("env"),
-        source: r.text("source"),
-        name: r.text("name"),
-        labels: serde_json::from_str(&r.text("labels")).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        value: r.real("value"),
+        env: r.text("env")?,
+        source: r.text("source")?,
+        name: r.text("name")?,
+        labels: serde_json::from_str(&r.text("labels")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        value: r.real("value")?,
         observed_at: r.time("observed_at")?,
     })
 }
 
 pub(super) fn audit_from_row(r: &impl Cols) -> Result<AuditEntry, StoreError> {
     Ok(AuditEntry {
-        seq: r.int("seq"),
+        seq: r.int("seq")?,
         at: r.time("at")?,
-        actor: r.text("actor"),
-        kind: r.text("kind"),
-        incident_id: r.incident_id("incident_id"),
-        plan_id: r.opt_text("plan_id"),
+        actor: r.text("actor")?,
+        kind: r.text("kind")?,
+        incident_id: r.incident_id("incident_id")?,
+        plan_id: r.opt_text("plan_id")?,
         // An edited payload that is not JSON is kept as a string, so `verify` reports the
         // broken hash at this seq instead of failing to read the chain.
         payload: {
-            let text = r.text("payload");
+            let text = r.text("payload")?;
             serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
         },
-        prev_hash: r.text("prev_hash"),
-        hash: r.text("hash"),
+        prev_hash: r.text("prev_hash")?,
+        hash: r.text("hash")?,
     })
 }
 
 pub(super) fn plan_from_row(r: &impl Cols) -> Result<StoredPlan, StoreError> {
     Ok(StoredPlan {
-        id: r.text("id"),
-        hash: r.text("hash"),
-        plan: serde_json::from_str(&r.text("body")).map_err(|e| corrupt("plan", e))?,
+        id: r.text("id")?,
+        hash: r.text("hash")?,
+        plan: serde_json::from_str(&r.text("body")?).map_err(|e| corrupt("plan", e))?,
         created_at: r.time("created_at")?,
     })
 }
@@ -172,12 +182,12 @@ pub(super) fn plan_from_row(r: &impl Cols) -> Result<StoredPlan, StoreError> {
 /// An approval and its row id.
 pub(super) fn approval_from_row(r: &impl Cols) -> Result<(i64, Approval), StoreError> {
     Ok((
-        r.int("id"),
+        r.int("id")?,
         Approval {
-            plan_id: r.text("plan_id"),
-            plan_hash: r.text("plan_hash"),
-            principal: r.text("principal"),
-            approver: r.text("approver"),
+            plan_id: r.text("plan_id")?,
+            plan_hash: r.text("plan_hash")?,
+            principal: r.text("principal")?,
+            approver: r.text("approver")?,
             approved_at: r.time("approved_at")?,
             expires_at: r.time("expires_at")?,
             used_at: r.opt_time("used_at")?,
@@ -187,9 +197,9 @@ pub(super) fn approval_from_row(r: &impl Cols) -> Result<(i64, Approval), StoreE
 
 pub(super) fn action_from_row(r: &impl Cols) -> Result<AppliedAction, StoreError> {
     Ok(AppliedAction {
-        plan_id: r.text("plan_id"),
-        incident_id: r.incident_id("incident_id"),
-        env: r.text("env"),
+        plan_id: r.text("plan_id")?,
+        incident_id: r.incident_id("incident_id")?,
+        env: r.text("env")?,
         applied_at: r.time("applied_at")?,
         expires_at: r.opt_time("expires_at")?,
         reverted_at: r.opt_time("reverted_at")?,
@@ -198,18 +208,18 @@ pub(super) fn action_from_row(r: &impl Cols) -> Result<AppliedAction, StoreError
 
 pub(super) fn outbox_from_row(r: &impl Cols) -> Result<OutboxRow, StoreError> {
     Ok(OutboxRow {
-        id: r.int("id"),
-        target: r.text("target"),
-        event: r.text("event"),
-        incident: r.incident_id("incident_id"),
-        payload: serde_json::from_str(&r.text("payload"))
+        id: r.int("id")?,
+        target: r.text("target")?,
+        event: r.text("event")?,
+        incident: r.incident_id("incident_id")?,
+        payload: serde_json::from_str(&r.text("payload")?)
             .map_err(|e| StoreError::Corrupt(format!("outbox payload: {e}")))?,
-        status: OutboxStatus::parse(&r.text("status"))?,
-        attempts: r.int("attempts"),
+        status: OutboxStatus::parse(&r.text("status")?)?,
+        attempts: r.int("attempts")?,
         next_attempt_at: r.time("next_attempt_at")?,
         lease_until: r.opt_time("lease_until")?,
-        last_status: r.opt_int("last_status"),
-        last_error: r.opt_text("last_error"),
+        last_status: r.opt_int("last_status")?,
+        last_error: r.opt_text("last_error")?,
         created_at: r.time("created_at")?,
         sent_at: r.opt_time("sent_at")?,
     })
@@ -217,25 +227,25 @@ pub(super) fn outbox_from_row(r: &impl Cols) -> Result<OutboxRow, StoreError> {
 
 pub(super) fn webhook_from_row(r: &impl Cols) -> Result<RegisteredHook, StoreError> {
     Ok(RegisteredHook {
-        name: r.text("name"),
-        url: r.text("url"),
-        secret_env: r.text("secret_env"),
-        events: serde_json::from_str(&r.text("events"))
+        name: r.text("name")?,
+        url: r.text("url")?,
+        secret_env: r.text("secret_env")?,
+        events: serde_json::from_str(&r.text("events")?)
             .map_err(|e| StoreError::Corrupt(format!("webhook events: {e}")))?,
     })
 }
 
 pub(super) fn attempt_from_row(r: &impl Cols) -> Result<OutboxAttempt, StoreError> {
     Ok(OutboxAttempt {
-        attempt: r.int("attempt"),
+        attempt: r.int("attempt")?,
         at: r.time("at")?,
-        http_status: r.opt_int("http_status"),
-        outcome: r.text("outcome"),
-        error: r.opt_text("error"),
+        http_status: r.opt_int("http_status")?,
+        outcome: r.text("outcome")?,
+        error: r.opt_text("error")?,
     })
 }
 
 /// A plan id with an unfinished intent, and its incident.
-pub(super) fn intent_from_row(r: &impl Cols) -> (String, Option<IncidentId>) {
-    (r.text("plan_id"), r.incident_id("incident_id"))
+pub(super) fn intent_from_row(r: &impl Cols) -> Result<(String, Option<IncidentId>), StoreError> {
+    Ok((r.text("plan_id")?, r.incident_id("incident_id")?))
 }

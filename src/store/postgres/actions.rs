@@ -109,6 +109,6 @@ impl PgStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(intent_from_row).collect())
+        rows.iter().map(intent_from_row).collect()
     }
 }

@@ -67,7 +67,7 @@ impl PgStore {
             keys,
         )
         .await?;
-        let existing = alert_intake::existing(intake, &found);
+        let existing = alert_intake::existing(intake, &found)?;
         let outcomes = alert_intake::outcomes(intake, &existing);
 
         // 2. Incidents of new alerts: the latest incident with the fingerprint, else a new one.
@@ -82,7 +82,7 @@ impl PgStore {
             needed_rows,
         )
         .await?;
-        let mut slot_ids = alert_intake::slot_ids(&latest);
+        let mut slot_ids = alert_intake::slot_ids(&latest)?;
         let to_create: Vec<usize> = needed.iter().copied().filter(|s| !slot_ids.contains_key(s)).collect();
         let mut created_ids = HashSet::new();
         if !to_create.is_empty() {

@@ -108,6 +108,6 @@ impl SqliteStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(intent_from_row).collect())
+        rows.iter().map(intent_from_row).collect()
     }
 }

@@ -75,7 +75,7 @@ impl SqliteStore {
             keys,
         )
         .await?;
-        let existing = alert_intake::existing(intake, &found);
+        let existing = alert_intake::existing(intake, &found)?;
         let outcomes = alert_intake::outcomes(intake, &existing);
 
         // 2. Incidents of new alerts: the latest incident with the fingerprint, else a new one.
@@ -90,7 +90,7 @@ impl SqliteStore {
             needed_rows,
         )
         .await?;
-        let mut slot_ids = alert_intake::slot_ids(&latest);
+        let mut slot_ids = alert_intake::slot_ids(&latest)?;
         let to_create: Vec<usize> = needed.iter().copied().filter(|s| !slot_ids.contains_key(s)).collect();
         let mut created_ids = HashSet::new();
         if !to_create.is_empty() {
