@@ -35,26 +35,27 @@ async fn tamper(db: &Path, statement: &str) {
     conn.close().await.unwrap();
 }
 
-fn plan(principal: &str) -> Plan {
+/// A containment plan of pod `resource` in namespace shop, for `principal`.
+pub fn plan(principal: &str, resource: &str) -> Plan {
     Plan {
         env: "prod".into(),
         incident_id: None,
         principal: principal.into(),
         tool: "incident_contain".into(),
-        arguments: json!({"action": "isolate", "resource": "web-1"}),
+        arguments: json!({"action": "isolate", "resource": resource}),
         targets: vec![TargetVersion {
             kind: "Pod".into(),
             namespace: Some("shop".into()),
-            name: "web-1".into(),
+            name: resource.into(),
             resource_version: "10".into(),
         }],
-        changes: vec![json!({"create": "NetworkPolicy/quarantine-web-1"})],
-        inverse: vec![json!({"delete": "NetworkPolicy/quarantine-web-1"})],
+        changes: vec![json!({"create": format!("NetworkPolicy/quarantine-{resource}")})],
+        inverse: vec![json!({"delete": format!("NetworkPolicy/quarantine-{resource}")})],
         blast_radius: BlastRadius::default(),
     }
 }
 
-fn use_req(plan_id: &str, caller: &str, now: chrono::DateTime<Utc>, current: Option<Plan>) -> ApprovalUse {
+pub fn use_req(plan_id: &str, caller: &str, now: chrono::DateTime<Utc>, current: Option<Plan>) -> ApprovalUse {
     ApprovalUse {
         plan_id: plan_id.into(),
         caller: caller.into(),
@@ -64,12 +65,13 @@ fn use_req(plan_id: &str, caller: &str, now: chrono::DateTime<Utc>, current: Opt
     }
 }
 
-#[tokio::test]
-async fn approvals_are_single_use_principal_bound_and_every_decision_is_audited() {
-    let (_dir, db, store) = empty_store().await;
-    let p = plan("mcp:s1");
+/// What every store must do with approvals (SQLite here, PostgreSQL in `store_postgres::gate`):
+/// for plan `p` of `mcp:s1`, the decisions unknown → (approval) → other principal, hash
+/// mismatch, expired, unknown plan → spent once → used, each answered as expected. Returns
+/// when the approval was spent.
+pub async fn single_use_scenario(store: &dyn Store, p: &Plan) -> chrono::DateTime<Utc> {
     let stored = store
-        .save_plan(&p, NewAuditEntry::new("mcp:s1", AuditKind::Proposal, json!({})))
+        .save_plan(p, NewAuditEntry::new("mcp:s1", AuditKind::Proposal, json!({})))
         .await
         .unwrap();
     assert_eq!((stored.id.clone(), stored.hash.clone()), (p.id(), p.hash()));
@@ -80,7 +82,7 @@ async fn approvals_are_single_use_principal_bound_and_every_decision_is_audited(
         refused(store.use_approval(use_req(&p.id(), "mcp:s1", now, None)).await.unwrap()),
         "unknown"
     );
-    let a = Approval::grant(&p, "human:alice", now, DEFAULT_APPROVAL_TTL).unwrap();
+    let a = Approval::grant(p, "human:alice", now, DEFAULT_APPROVAL_TTL).unwrap();
     store
         .save_approval(&a, NewAuditEntry::new("human:alice", AuditKind::Approval, json!({})))
         .await
@@ -107,6 +109,14 @@ async fn approvals_are_single_use_principal_bound_and_every_decision_is_audited(
         "used"
     );
 
+    now
+}
+
+#[tokio::test]
+async fn approvals_are_single_use_principal_bound_and_every_decision_is_audited() {
+    let (_dir, db, store) = empty_store().await;
+    let p = plan("mcp:s1", "web-1");
+    single_use_scenario(&store, &p).await;
     let log = store.audit_recent(100).await.unwrap();
     let kinds: Vec<&str> = log.iter().rev().map(|e| e.kind.as_str()).collect();
     assert_eq!(
@@ -125,7 +135,7 @@ async fn approvals_are_single_use_principal_bound_and_every_decision_is_audited(
 #[tokio::test]
 async fn a_tampered_stored_plan_no_longer_matches_its_approval() {
     let (_dir, db, store) = empty_store().await;
-    let p = plan("mcp:s1");
+    let p = plan("mcp:s1", "web-1");
     store
         .save_plan(&p, NewAuditEntry::new("mcp:s1", AuditKind::Proposal, json!({})))
         .await
@@ -170,7 +180,7 @@ fn approve_cmd(db: &Path, plan: &str) -> std::process::Command {
 #[tokio::test]
 async fn a_human_approves_out_of_band_with_the_cli() {
     let (_dir, db, store) = empty_store().await;
-    let p = plan("mcp:s1");
+    let p = plan("mcp:s1", "web-1");
     store
         .save_plan(&p, NewAuditEntry::new("mcp:s1", AuditKind::Proposal, json!({})))
         .await
@@ -223,7 +233,7 @@ async fn a_human_approves_out_of_band_with_the_cli() {
         ("approval", "human:alice")
     );
     // A plan proposed for a human cannot be approved by that same human.
-    let own = plan("human:alice");
+    let own = plan("human:alice", "web-1");
     store
         .save_plan(&own, NewAuditEntry::new("human:alice", AuditKind::Proposal, json!({})))
         .await

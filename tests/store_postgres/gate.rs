@@ -7,42 +7,15 @@ use incident_mcp::{
     domain::{
         IncidentId,
         audit::{AuditEntry, AuditKind, ChainVerifier, NewAuditEntry},
-        plan::{Approval, ApprovalRefusal, BlastRadius, DEFAULT_APPROVAL_TTL, Plan, TargetVersion},
+        plan::{Approval, DEFAULT_APPROVAL_TTL, Plan},
     },
-    store::{AppliedAction, ApprovalUse, OpenActions, PgStore, Store},
+    store::{AppliedAction, OpenActions, PgStore, Store},
 };
 use serde_json::json;
 
 use super::database;
 
-pub fn plan(principal: &str, resource: &str) -> Plan {
-    Plan {
-        env: "prod".into(),
-        incident_id: None,
-        principal: principal.into(),
-        tool: "incident_contain".into(),
-        arguments: json!({"action": "isolate", "resource": resource}),
-        targets: vec![TargetVersion {
-            kind: "Pod".into(),
-            namespace: Some("shop".into()),
-            name: resource.into(),
-            resource_version: "10".into(),
-        }],
-        changes: vec![json!({"create": format!("NetworkPolicy/quarantine-{resource}")})],
-        inverse: vec![json!({"delete": format!("NetworkPolicy/quarantine-{resource}")})],
-        blast_radius: BlastRadius::default(),
-    }
-}
-
-pub fn use_req(plan_id: &str, caller: &str, now: chrono::DateTime<Utc>, current: Option<Plan>) -> ApprovalUse {
-    ApprovalUse {
-        plan_id: plan_id.into(),
-        caller: caller.into(),
-        current,
-        now,
-        intent: NewAuditEntry::new(caller, AuditKind::Intent, json!({"action": "isolate"})),
-    }
-}
+pub use crate::approvals::{plan, use_req};
 
 /// Saves `p` with an approval for its principal granted at `now`.
 pub async fn approved(s: &PgStore, p: &Plan, now: chrono::DateTime<Utc>) {
@@ -119,44 +92,11 @@ async fn approvals_are_single_use_principal_bound_and_every_decision_is_audited(
     let db = database().await;
     let s = db.store().await;
     let p = plan("mcp:s1", "web-1");
-    let now = Utc::now();
-    let stored = s
-        .save_plan(&p, NewAuditEntry::new("mcp:s1", AuditKind::Proposal, json!({})))
-        .await
-        .unwrap();
+    let now = crate::approvals::single_use_scenario(&s, &p).await;
     assert_eq!(
-        (stored.id.clone(), stored.hash.clone(), stored.plan.clone()),
-        (p.id(), p.hash(), p.clone())
-    );
-    let refused = |r: Result<Approval, ApprovalRefusal>| r.unwrap_err().code();
-    assert_eq!(
-        refused(s.use_approval(use_req(&p.id(), "mcp:s1", now, None)).await.unwrap()),
-        "unknown"
-    );
-    let a = Approval::grant(&p, "human:alice", now, DEFAULT_APPROVAL_TTL).unwrap();
-    s.save_approval(&a, NewAuditEntry::new("human:alice", AuditKind::Approval, json!({})))
-        .await
-        .unwrap();
-    assert_eq!(s.latest_approval(&p.id()).await.unwrap().unwrap().used_at, None);
-    let mut moved = p.clone();
-    moved.targets[0].resource_version = "11".into();
-    for (req, code) in [
-        (use_req(&p.id(), "mcp:s2", now, None), "other_principal"),
-        (use_req(&p.id(), "mcp:s1", now, Some(moved)), "hash_mismatch"),
-        (use_req(&p.id(), "mcp:s1", now + TimeDelta::minutes(6), None), "expired"),
-        (use_req("plan-unknown", "mcp:s1", now, None), "unknown"),
-    ] {
-        assert_eq!(refused(s.use_approval(req).await.unwrap()), code);
-    }
-    let used = s
-        .use_approval(use_req(&p.id(), "mcp:s1", now, None))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(used.used_at, Some(now));
-    assert_eq!(
-        refused(s.use_approval(use_req(&p.id(), "mcp:s1", now, None)).await.unwrap()),
-        "used"
+        s.get_plan(&p.id()).await.unwrap().unwrap().plan,
+        p,
+        "stored as proposed"
     );
     assert_eq!(
         s.latest_approval(&p.id())
