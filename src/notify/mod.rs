@@ -145,7 +145,6 @@ impl HttpNotifier {
 impl Notifier for HttpNotifier {
     async fn deliver(&self, row: &OutboxRow) -> Result<Delivered, NotifyError> {
         let info = self.info(row).await?;
-        let anchor = self.anchor().await?;
         let gone = || NotifyError::Permanent {
             http_status: None,
             message: format!("target `{}` is not configured (any more)", row.target),
@@ -154,12 +153,12 @@ impl Notifier for HttpNotifier {
             "jira" => jira::deliver(self, self.cfg.jira.as_ref().ok_or_else(gone)?, row, info).await,
             "pagerduty" => {
                 let cfg = self.cfg.pagerduty.as_ref().ok_or_else(gone)?;
-                pagerduty::deliver(self, cfg, row, info, anchor.as_ref()).await
+                pagerduty::deliver(self, cfg, row, info, self.anchor().await?.as_ref()).await
             }
             "slack" => slack::deliver(self, self.cfg.slack.as_ref().ok_or_else(gone)?, row, info).await,
             name => {
                 if let Some(hook) = self.cfg.webhooks.iter().find(|w| w.name == name) {
-                    return webhook::deliver(self, hook, row, info, anchor.as_ref()).await;
+                    return webhook::deliver(self, hook, row, info, self.anchor().await?.as_ref()).await;
                 }
                 let registered = self.store.webhooks().await.map_err(store_unavailable)?;
                 let hook = registered.into_iter().find(|w| w.name == name).ok_or_else(gone)?;
@@ -169,7 +168,7 @@ impl Notifier for HttpNotifier {
                     secret_env: hook.secret_env,
                     events: hook.events.iter().filter_map(|e| e.parse().ok()).collect(),
                 };
-                webhook::deliver(self, &hook, row, info, anchor.as_ref()).await
+                webhook::deliver(self, &hook, row, info, self.anchor().await?.as_ref()).await
             }
         }
     }
