@@ -190,8 +190,32 @@ pub enum Command {
         /// Seconds the approval stays valid (1-3600)
         #[arg(long, default_value_t = 300)]
         ttl_secs: u64,
+        /// Which configured approver you are (asked for their password when they have one)
+        #[arg(long = "as", value_name = "NAME")]
+        as_name: Option<String>,
+        /// Apply the plan at once, as its proposer's plan (the audit names you and the proposer)
+        #[arg(long)]
+        apply: bool,
         #[command(flatten)]
         out: Output,
+    },
+    /// Deny a pending plan as the human at this terminal, saying why: final, the agent sees it
+    Deny {
+        /// Plan id (plan-...)
+        plan_id: String,
+        /// Why the plan is denied (the agent sees it)
+        #[arg(long)]
+        reason: String,
+        /// Which configured approver you are (asked for their password when they have one)
+        #[arg(long = "as", value_name = "NAME")]
+        as_name: Option<String>,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Approver tools (`hash-password` makes the `password_hash` of an `[[approvers]]` entry)
+    Approver {
+        #[command(subcommand)]
+        what: ApproverCommand,
     },
     /// List the newest containment/recovery plans (--pending: only those waiting for a human)
     Plans {
@@ -244,6 +268,13 @@ pub enum Command {
         #[command(subcommand)]
         what: AuditCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApproverCommand {
+    /// Read a new password (from the terminal without echo, or one line on stdin) and print its
+    /// argon2 hash for `password_hash` in an `[[approvers]]` entry
+    HashPassword,
 }
 
 #[derive(Debug, Subcommand)]
@@ -673,17 +704,92 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 .await
                 .map_err(|(code, message)| Failure { code, message })
         }
-        Command::Approve { plan_id, ttl_secs, out } => {
-            let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME"));
-            let approver = format!("human:{}", user.as_deref().unwrap_or("cli"));
+        Command::Approve {
+            plan_id,
+            ttl_secs,
+            as_name,
+            apply,
+            out,
+        } => {
             let svc = service(&cli, cfg).await?;
+            let approver =
+                crate::cli_identity::terminal_approver(svc.approvers(), as_name.as_deref()).map_err(|message| {
+                    Failure {
+                        code: EXIT_INPUT,
+                        message,
+                    }
+                })?;
             let view = svc.approval_preview(plan_id, &approver, *ttl_secs).await?;
             crate::cli_approve::confirm(&view).map_err(|message| Failure {
                 code: EXIT_INPUT,
                 message,
             })?;
+            if *apply {
+                let report = svc.approve_and_apply(plan_id, &approver).await?;
+                return emit(out, &report, |r| r.summary.clone());
+            }
             let report = svc.approve_plan(plan_id, &approver, *ttl_secs).await?;
             emit(out, &report, |r| r.summary.clone())
+        }
+        Command::Deny {
+            plan_id,
+            reason,
+            as_name,
+            out,
+        } => {
+            let svc = service(&cli, cfg).await?;
+            if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                return Err(Failure {
+                    code: EXIT_INPUT,
+                    message: "not denied: `incident-mcp deny` is for a human at an interactive terminal; approvers \
+                              deny on the approval page, in Slack, or with POST /api/plans/{plan_id}/deny and their \
+                              own key"
+                        .into(),
+                });
+            }
+            let approver =
+                crate::cli_identity::terminal_approver(svc.approvers(), as_name.as_deref()).map_err(|message| {
+                    Failure {
+                        code: EXIT_INPUT,
+                        message,
+                    }
+                })?;
+            let view = svc.deny_plan(plan_id, &approver, reason).await?;
+            emit(out, &view, |v| v.plan.summary.clone())
+        }
+        Command::Approver {
+            what: ApproverCommand::HashPassword,
+        } => {
+            let password = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                rpassword::prompt_password_with_config(
+                    "New approver password: ",
+                    rpassword::ConfigBuilder::new()
+                        .input_file_path("/dev/stdin")
+                        .output_writer(std::io::stderr())
+                        .password_feedback_hide()
+                        .build(),
+                )
+            } else {
+                let mut line = String::new();
+                std::io::BufRead::read_line(&mut std::io::stdin().lock(), &mut line).map(|_| line)
+            }
+            .map_err(|e| Failure {
+                code: EXIT_INPUT,
+                message: format!("cannot read the password: {e}"),
+            })?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            if password.chars().count() < 12 {
+                return Err(Failure {
+                    code: EXIT_INPUT,
+                    message: "an approver password needs at least 12 characters".into(),
+                });
+            }
+            let hash = crate::service::hash_password(password).map_err(|message| Failure {
+                code: EXIT_BACKEND,
+                message,
+            })?;
+            println!("{hash}");
+            Ok(())
         }
         Command::Plans {
             pending,

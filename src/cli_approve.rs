@@ -21,7 +21,7 @@ pub(crate) fn confirm(view: &PlanView) -> Result<(), Declined> {
         return Err(format!(
             "not approved: `incident-mcp approve` asks a human at an interactive terminal to type the target's name, \
              and stdin is not a terminal. Agents cannot approve. People approving from scripts or chat-ops use \
-             POST /api/plans/{}/approve with their own approver key ([[server.approvers]])",
+             POST /api/plans/{}/approve with their own approver key ([[approvers]])",
             view.plan.plan_id
         ));
     }

@@ -48,6 +48,10 @@ pub struct Config {
     /// `[[scripts]]`: scripts the script backend may run, by id (policy allowlists them per env).
     #[serde(default)]
     pub scripts: Vec<crate::cluster::script::ScriptConfig>,
+    /// `[[approvers]]`: the humans who may approve or deny plans, each with the credentials the
+    /// human channels check (approval page, REST, Slack).
+    #[serde(default)]
+    pub approvers: Vec<ApproverConfig>,
     /// Directory relative source paths resolve against (the config file's directory).
     #[serde(skip)]
     pub base_dir: Option<PathBuf>,
@@ -69,19 +73,25 @@ pub struct ServerConfig {
     pub allowed_hosts: Vec<String>,
     pub allowed_origins: Vec<String>,
     pub max_body_bytes: usize,
-    /// `[[server.approvers]]`: humans who may approve plans over REST
-    /// (`POST /api/plans/{plan_id}/approve`), each with their own bearer key.
-    pub approvers: Vec<ApproverConfig>,
 }
 
-/// A human approver: the key in `key_env` authenticates them as `human:NAME`. The agent's key
-/// (`OPENCLAW_API_KEY`) never approves.
+/// A human approver, recorded as `human:NAME` in the audit log, plan views and timelines.
+/// Each credential opens one human channel; at least one is required. The agent's key
+/// (`OPENCLAW_API_KEY`) never approves on any route.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApproverConfig {
     pub name: String,
-    /// Environment variable holding this approver's bearer key.
-    pub key_env: String,
+    /// Environment variable holding this approver's own bearer key (REST, approval page sign-in).
+    #[serde(default)]
+    pub key_env: Option<String>,
+    /// Argon2 password hash in PHC form (`incident-mcp approver hash-password`), for the
+    /// approval page's sign-in. A hash, never the password.
+    #[serde(default)]
+    pub password_hash: Option<String>,
+    /// Slack user id (`U…`/`W…`) whose button presses on approval messages count as this approver's.
+    #[serde(default)]
+    pub slack_user_id: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -91,7 +101,6 @@ impl Default for ServerConfig {
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
             allowed_origins: vec!["http://localhost:*".into(), "http://127.0.0.1:*".into()],
             max_body_bytes: 1024 * 1024,
-            approvers: Vec::new(),
         }
     }
 }
@@ -480,29 +489,7 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
-        let mut approvers = std::collections::HashSet::new();
-        for a in &self.server.approvers {
-            let name_ok = (1..=64).contains(&a.name.len())
-                && a.name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-            if !name_ok || !approvers.insert(a.name.as_str()) {
-                return bad(format!(
-                    "server.approvers: `{}` must be a unique name of 1-64 letters, digits, . _ -",
-                    crate::domain::clip(&a.name, 64)
-                ));
-            }
-            if a.key_env.is_empty() || !a.key_env.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return bad(format!(
-                    "server.approvers.{}.key_env: must name an environment variable (letters, digits, _)",
-                    a.name
-                ));
-            }
-            if a.key_env == API_KEY_ENV {
-                return bad(format!(
-                    "server.approvers.{}.key_env: {API_KEY_ENV} is the agent's key; an approver needs their own",
-                    a.name
-                ));
-            }
-        }
+        validate_approvers(&self.approvers).map_err(ConfigError::Invalid)?;
         self.notify.validate().map_err(ConfigError::Invalid)?;
         crate::cluster::script::validate_scripts(&self.scripts).map_err(ConfigError::Invalid)?;
         for (name, env) in &self.environments {
@@ -616,6 +603,61 @@ impl Config {
     }
 }
 
+/// Unique names of a safe alphabet, a credential each, keys of their own, unique Slack ids.
+fn validate_approvers(approvers: &[ApproverConfig]) -> Result<(), String> {
+    let mut names = std::collections::HashSet::new();
+    let mut slack = std::collections::HashSet::new();
+    let env_name_ok = |v: &str| !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    for a in approvers {
+        let name_ok =
+            (1..=64).contains(&a.name.len()) && a.name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        if !name_ok || !names.insert(a.name.as_str()) {
+            return Err(format!(
+                "approvers: `{}` must be a unique name of 1-64 letters, digits, . _ -",
+                crate::domain::clip(&a.name, 64)
+            ));
+        }
+        let n = &a.name;
+        if a.key_env.is_none() && a.password_hash.is_none() && a.slack_user_id.is_none() {
+            return Err(format!(
+                "approvers.{n}: give at least one credential: key_env, password_hash or slack_user_id"
+            ));
+        }
+        if let Some(k) = &a.key_env {
+            if !env_name_ok(k) {
+                return Err(format!(
+                    "approvers.{n}.key_env: must name an environment variable (letters, digits, _)"
+                ));
+            }
+            if k == API_KEY_ENV {
+                return Err(format!(
+                    "approvers.{n}.key_env: {API_KEY_ENV} is the agent's key; an approver needs their own"
+                ));
+            }
+        }
+        if let Some(h) = &a.password_hash
+            && !crate::service::password_hash_is_valid(h)
+        {
+            return Err(format!(
+                "approvers.{n}.password_hash: not an argon2 PHC string (make one with `incident-mcp approver \
+                 hash-password`)"
+            ));
+        }
+        if let Some(u) = &a.slack_user_id {
+            let ok = (2..=32).contains(&u.len())
+                && (u.starts_with('U') || u.starts_with('W'))
+                && u.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+            if !ok || !slack.insert(u.as_str()) {
+                return Err(format!(
+                    "approvers.{n}.slack_user_id: `{}` must be a unique Slack user id (U… or W…, upper-case letters and digits)",
+                    crate::domain::clip(u, 40)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -623,21 +665,34 @@ mod tests {
     #[test]
     fn approvers_need_unique_names_and_their_own_key_variable() {
         let parse = |extra: &str| Config::parse_str(&format!("{EXAMPLE_TOML}\n{extra}"), "toml", "t");
-        let ok = parse("[[server.approvers]]\nname = \"alice\"\nkey_env = \"APPROVER_ALICE\"\n").unwrap();
-        assert_eq!(ok.server.approvers[0].name, "alice");
+        let ok = parse("[[approvers]]\nname = \"alice\"\nkey_env = \"APPROVER_ALICE\"\n").unwrap();
+        assert_eq!(ok.approvers[0].name, "alice");
         for (extra, needle) in [
             (
-                "[[server.approvers]]\nname = \"bob\"\nkey_env = \"OPENCLAW_API_KEY\"\n",
+                "[[approvers]]\nname = \"bob\"\nkey_env = \"OPENCLAW_API_KEY\"\n",
                 "agent's key",
             ),
             (
-                "[[server.approvers]]\nname = \"bob\"\nkey_env = \"A-B\"\n",
+                "[[approvers]]\nname = \"bob\"\nkey_env = \"A-B\"\n",
                 "environment variable",
             ),
-            ("[[server.approvers]]\nname = \"b b\"\nkey_env = \"K\"\n", "unique name"),
+            ("[[approvers]]\nname = \"b b\"\nkey_env = \"K\"\n", "unique name"),
             (
-                "[[server.approvers]]\nname = \"a\"\nkey_env = \"K1\"\n[[server.approvers]]\nname = \"a\"\nkey_env = \"K2\"\n",
+                "[[approvers]]\nname = \"a\"\nkey_env = \"K1\"\n[[approvers]]\nname = \"a\"\nkey_env = \"K2\"\n",
                 "unique name",
+            ),
+            ("[[approvers]]\nname = \"carol\"\n", "at least one credential"),
+            (
+                "[[approvers]]\nname = \"carol\"\npassword_hash = \"hunter2\"\n",
+                "argon2 PHC",
+            ),
+            (
+                "[[approvers]]\nname = \"carol\"\nslack_user_id = \"alice\"\n",
+                "Slack user id",
+            ),
+            (
+                "[[approvers]]\nname = \"a\"\nslack_user_id = \"U1\"\n[[approvers]]\nname = \"b\"\nslack_user_id = \"U1\"\n",
+                "unique Slack user id",
             ),
         ] {
             let e = parse(extra).unwrap_err().to_string();

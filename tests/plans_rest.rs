@@ -1,6 +1,6 @@
 //! Plans over REST, end to end: the agent proposes a containment (202), cannot apply it before a
 //! human approves, cannot approve it with its own key (403, audited), a human approves with their
-//! own approver key (`[[server.approvers]]`), and the agent applies it exactly once.
+//! own approver key (`[[approvers]]`), and the agent applies it exactly once.
 
 use crate::common;
 use crate::recording_backend;
@@ -27,7 +27,7 @@ impl Api {
         // SAFETY: set before any thread of this test reads the environment.
         unsafe { std::env::set_var(ALICE_ENV, secret("approver-alice")) };
         let mut cfg = config(&format!(
-            "{POLICY}\n[[server.approvers]]\nname = \"alice\"\nkey_env = \"{ALICE_ENV}\"\n"
+            "{POLICY}\n[[approvers]]\nname = \"alice\"\nkey_env = \"{ALICE_ENV}\"\n"
         ));
         cfg.api_key = Some(SecretString::from(secret("agent-key")));
         let mut h = Harness::with_config(cfg).await;
@@ -110,9 +110,9 @@ async fn the_agent_proposes_a_human_approves_with_their_own_key_and_the_agent_ap
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{e}");
         assert_eq!(e["www_authenticate"], true, "{e}");
     }
-    // An approver's key does not open the agent's API.
-    let (status, _) = api.call("POST", &apply, Some(&alice), None).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // An approver's key acts as that human (human:alice), who cannot apply the agent's plan.
+    let (status, e) = api.call("POST", &apply, Some(&alice), None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{e}");
     assert_eq!(api.backend.apply_count(), 0, "nothing applied so far");
 
     // The approver's queue: the plan waits for a human.

@@ -821,6 +821,8 @@ async fn openapi_document_is_valid_openapi_3_1_and_matches_the_routes() {
         ("get", "/api/plans"),
         ("get", "/api/plans/{plan_id}"),
         ("post", "/api/plans/{plan_id}/approve"),
+        ("post", "/api/plans/{plan_id}/approve-and-apply"),
+        ("post", "/api/plans/{plan_id}/deny"),
         ("post", "/api/plans/{plan_id}/apply"),
         ("get", "/healthz"),
     ];

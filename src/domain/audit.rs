@@ -23,6 +23,8 @@ super::incident::string_enum! {
         Proposal = "proposal",
         /// A human approved a plan hash.
         Approval = "approval",
+        /// A human denied a plan (final: it is never applied).
+        Denial = "denial",
         /// Policy or the approval check refused something.
         Refusal = "refusal",
         /// About to call a backend (committed before the call).

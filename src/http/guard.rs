@@ -18,7 +18,14 @@ pub struct GuardConfig {
     pub allowed_hosts: Vec<String>,
     pub allowed_origins: Vec<String>,
     pub api_key: Option<Arc<str>>,
+    /// Approvers' keys also open the API; their requests act as `human:NAME`.
+    pub approvers: Option<crate::service::IncidentService>,
 }
+
+/// Who a REST request acts as: `rest` (the agent's key, or no key configured) or
+/// `human:NAME` (an approver's own key). Plans record it as their principal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestPrincipal(pub String);
 
 /// `host[:port]` → host, handling `[::1]:8787`.
 fn host_only(authority: &str) -> &str {
@@ -78,14 +85,25 @@ pub async fn host_and_origin(State(cfg): State<Arc<GuardConfig>>, req: Request, 
     next.run(req).await
 }
 
-/// 401 unless the bearer key matches, when a key is configured.
-pub async fn bearer(State(cfg): State<Arc<GuardConfig>>, req: Request, next: Next) -> Response {
-    let Some(expected) = cfg.api_key.as_deref() else {
-        return next.run(req).await;
-    };
+/// 401 unless the bearer key is the agent's or an approver's, when a key is configured. Sets
+/// the request's [`RestPrincipal`].
+pub async fn bearer(State(cfg): State<Arc<GuardConfig>>, mut req: Request, next: Next) -> Response {
+    use crate::service::KeyOwner;
     let presented = presented_token(req.headers());
-    let ok = presented.is_some_and(|p| bool::from(p.as_bytes().ct_eq(expected.as_bytes())));
-    if ok {
+    let approver = match (presented, &cfg.approvers) {
+        (Some(t), Some(svc)) => match svc.approvers().by_key(t) {
+            KeyOwner::Approver(name) => Some(crate::service::human(&name)),
+            _ => None,
+        },
+        _ => None,
+    };
+    let agent = match cfg.api_key.as_deref() {
+        None => true,
+        Some(expected) => presented.is_some_and(|p| bool::from(p.as_bytes().ct_eq(expected.as_bytes()))),
+    };
+    if agent || approver.is_some() {
+        let principal = approver.unwrap_or_else(|| super::respond::REST_PRINCIPAL.to_owned());
+        req.extensions_mut().insert(RestPrincipal(principal));
         return next.run(req).await;
     }
     // RFC 6750 §3: no credentials → just the challenge; wrong ones → `error="invalid_token"`.
@@ -138,6 +156,7 @@ mod tests {
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
             allowed_origins: vec!["http://localhost:*".into(), "https://ops.example.com:443".into()],
             api_key: None,
+            approvers: None,
         }
     }
 

@@ -33,6 +33,7 @@ pub fn app(svc: IncidentService, policy: ToolPolicy, ct: CancellationToken) -> R
         allowed_hosts: cfg.server.allowed_hosts.clone(),
         allowed_origins: cfg.server.allowed_origins.clone(),
         api_key: cfg.api_key().map(Arc::from),
+        approvers: Some(svc.clone()),
     });
     let mcp_config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(cfg.server.allowed_hosts.clone())
@@ -54,10 +55,9 @@ pub fn app(svc: IncidentService, policy: ToolPolicy, ct: CancellationToken) -> R
         .merge(plans::agent_routes(svc.clone()))
         .merge(rest::routes(svc.clone()))
         .layer(middleware::from_fn_with_state(guard.clone(), guard::bearer));
-    let approvers = Arc::new(plans::Approvers::from_config(&cfg));
     Router::new()
         .merge(protected)
-        .merge(plans::approver_routes(svc, approvers))
+        .merge(plans::approver_routes(svc))
         .route(
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),

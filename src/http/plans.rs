@@ -1,7 +1,7 @@
 //! Plans over REST, after `PUT /api/incident/contain/{id}` or `POST /api/incident/recover/{id}`
 //! answered 202 with a pending plan:
 //! - `POST /api/plans/{plan_id}/approve` is for humans only. It takes an approver's own bearer
-//!   key (`[[server.approvers]]`, identity `human:NAME`), never the agent's: the agent's key is
+//!   key (`[[approvers]]`, identity `human:NAME`), never the agent's: the agent's key is
 //!   refused (403, audited), so the agent can never approve its own plan.
 //! - `POST /api/plans/{plan_id}/apply` (the agent's key, principal `rest`) runs a plan that a
 //!   human approved, exactly as approved, once.
@@ -9,10 +9,8 @@
 //!   `GET /api/plans/{plan_id}` shows a plan, its newest approval and its audit history, to an
 //!   approver (what they are asked to approve) or to the agent.
 
-use std::sync::Arc;
-
 use axum::{
-    Json, Router,
+    Extension, Json, Router,
     body::Bytes,
     extract::{
         Path, Query, State,
@@ -23,16 +21,14 @@ use axum::{
     routing::{get, post},
 };
 use schemars::JsonSchema;
-use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use subtle::ConstantTimeEq;
 
 use super::{
-    guard::{presented_token, unauthorized},
+    guard::{RestPrincipal, presented_token, unauthorized},
     respond::REST_PRINCIPAL,
     rest::{RestError, json_body},
 };
-use crate::{config::Config, domain::clip, service::*};
+use crate::{domain::clip, service::*};
 
 /// Body of `POST /api/plans/{plan_id}/approve` (optional).
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -44,56 +40,6 @@ pub struct ApproveBody {
     pub ttl_secs: Option<u64>,
 }
 
-/// The approvers' keys (read from their environment variables) and the agent's.
-pub struct Approvers {
-    keys: Vec<(String, SecretString)>,
-    agent_key: Option<SecretString>,
-}
-
-/// Who a bearer token belongs to.
-enum Bearer {
-    Approver(String),
-    Agent,
-    Unknown,
-}
-
-impl Approvers {
-    /// Approvers whose key variable is unset or empty cannot approve (logged once here).
-    pub fn from_config(cfg: &Config) -> Self {
-        let mut keys = Vec::new();
-        for a in &cfg.server.approvers {
-            match std::env::var(&a.key_env).ok().filter(|k| !k.is_empty()) {
-                Some(k) => keys.push((a.name.clone(), SecretString::from(k))),
-                None => {
-                    tracing::warn!(approver = %a.name, key_env = %a.key_env, "approver key variable is unset: this approver cannot approve over REST")
-                }
-            }
-        }
-        Self {
-            keys,
-            agent_key: cfg.api_key().map(SecretString::from),
-        }
-    }
-
-    fn who(&self, token: &str) -> Bearer {
-        let eq = |k: &SecretString| bool::from(token.as_bytes().ct_eq(k.expose_secret().as_bytes()));
-        // Every key is compared, so the time taken does not say which one matched.
-        let mut found = None;
-        for (name, key) in &self.keys {
-            if eq(key) && found.is_none() {
-                found = Some(name.clone());
-            }
-        }
-        let agent = self.agent_key.as_ref().is_some_and(eq);
-        match (found, agent) {
-            // A key shared by the agent and an approver is the agent's.
-            (_, true) => Bearer::Agent,
-            (Some(name), false) => Bearer::Approver(name),
-            (None, false) => Bearer::Unknown,
-        }
-    }
-}
-
 /// `apply`, behind the agent's key like the rest of the API.
 pub fn agent_routes(svc: IncidentService) -> Router {
     Router::new()
@@ -101,28 +47,30 @@ pub fn agent_routes(svc: IncidentService) -> Router {
         .with_state(svc)
 }
 
-/// `approve` and the plan view, which authenticate approvers themselves (they are not behind
-/// the agent's key alone).
-pub fn approver_routes(svc: IncidentService, approvers: Arc<Approvers>) -> Router {
+/// `approve`, `deny` and the plan view, which authenticate approvers themselves (they are not
+/// behind the agent's key alone).
+pub fn approver_routes(svc: IncidentService) -> Router {
     Router::new()
         .route("/api/plans/{plan_id}/approve", post(approve))
+        .route("/api/plans/{plan_id}/approve-and-apply", post(approve_and_apply))
+        .route("/api/plans/{plan_id}/deny", post(deny))
         .route("/api/plans/{plan_id}", get(view))
         .route("/api/plans", get(list))
-        .with_state((svc, approvers))
+        .with_state(svc)
 }
 
 /// Why a plan read is refused, if it is. Plans are readable with an approver's key or the
 /// agent's (or by anyone when the server has no agent key, like the rest of the API).
-fn read_denied(approvers: &Approvers, headers: &HeaderMap) -> Option<Response> {
+fn read_denied(approvers: &ApproverDirectory, headers: &HeaderMap) -> Option<Response> {
     let token = presented_token(headers);
-    match token.map(|t| approvers.who(t)) {
-        Some(Bearer::Approver(_) | Bearer::Agent) => None,
-        _ if approvers.agent_key.is_none() => None,
+    match token.map(|t| approvers.by_key(t)) {
+        Some(KeyOwner::Approver(_) | KeyOwner::Agent) => None,
+        _ if !approvers.agent_key_set() => None,
         None => Some(unauthorized(
             "missing bearer key (the agent's OPENCLAW_API_KEY or an approver's key)",
             "Bearer realm=\"incident-mcp\"",
         )),
-        Some(Bearer::Unknown) => Some(unauthorized(
+        Some(KeyOwner::Unknown) => Some(unauthorized(
             "invalid key",
             "Bearer realm=\"incident-mcp\", error=\"invalid_token\"",
         )),
@@ -130,11 +78,11 @@ fn read_denied(approvers: &Approvers, headers: &HeaderMap) -> Option<Response> {
 }
 
 async fn view(
-    State((svc, approvers)): State<(IncidentService, Arc<Approvers>)>,
+    State(svc): State<IncidentService>,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(denied) = read_denied(&approvers, &headers) {
+    if let Some(denied) = read_denied(svc.approvers(), &headers) {
         return denied;
     }
     async {
@@ -146,11 +94,11 @@ async fn view(
 }
 
 async fn list(
-    State((svc, approvers)): State<(IncidentService, Arc<Approvers>)>,
+    State(svc): State<IncidentService>,
     q: Result<Query<PlanListRequest>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(denied) = read_denied(&approvers, &headers) {
+    if let Some(denied) = read_denied(svc.approvers(), &headers) {
         return denied;
     }
     async {
@@ -183,55 +131,116 @@ fn plan_id(p: Result<Path<String>, PathRejection>) -> Result<String, RestError> 
 
 async fn apply(
     State(svc): State<IncidentService>,
+    Extension(RestPrincipal(who)): Extension<RestPrincipal>,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<PlanReport>, RestError> {
     let id = plan_id(id)?;
-    Ok(Json(svc.apply_plan(&id, REST_PRINCIPAL).await?))
+    Ok(Json(svc.apply_plan(&id, &who).await?))
+}
+
+/// The approver presenting `headers`' bearer key (`human:NAME`), or the answer refusing them
+/// (the agent's key is refused and audited: it never approves or denies).
+async fn approver_of(
+    svc: &IncidentService,
+    headers: &HeaderMap,
+    plan: Option<&str>,
+    what: &str,
+) -> Result<String, Response> {
+    let token = presented_token(headers);
+    match token.map(|t| svc.approvers().by_key(t)) {
+        None => Err(unauthorized(
+            "missing bearer approver key (Authorization: Bearer <an approver's key from [[approvers]]>)",
+            "Bearer realm=\"incident-mcp-approvers\"",
+        )),
+        Some(KeyOwner::Unknown) => Err(unauthorized(
+            "invalid approver key",
+            "Bearer realm=\"incident-mcp-approvers\", error=\"invalid_token\"",
+        )),
+        Some(KeyOwner::Agent) => {
+            let payload = serde_json::json!({
+                "by": format!("rest_{what}"), "reason": "agent_cannot_approve",
+                "message": format!("the agent's API key was presented to {what} a plan"),
+            });
+            let plan = plan.map(|p| clip(p, 80));
+            if let Err(e) = svc.audit_refusal(REST_PRINCIPAL, None, plan.as_deref(), payload).await {
+                return Err(RestError::from(e).into_response());
+            }
+            Err(RestError::new(
+                StatusCode::FORBIDDEN,
+                &format!(
+                    "the agent's API key cannot {what} plans: a human does it with their own key ([[approvers]]), on \
+                     the approval page or with `incident-mcp approve <plan-id>`; nothing was done"
+                ),
+                None,
+            )
+            .into_response())
+        }
+        Some(KeyOwner::Approver(name)) => Ok(human(&name)),
+    }
 }
 
 async fn approve(
-    State((svc, approvers)): State<(IncidentService, Arc<Approvers>)>,
+    State(svc): State<IncidentService>,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let token = presented_token(&headers);
-    let approver = match token.map(|t| approvers.who(t)) {
-        None => {
-            return unauthorized(
-                "missing bearer approver key (Authorization: Bearer <an approver's key from [[server.approvers]]>)",
-                "Bearer realm=\"incident-mcp-approvers\"",
-            );
-        }
-        Some(Bearer::Unknown) => {
-            return unauthorized(
-                "invalid approver key",
-                "Bearer realm=\"incident-mcp-approvers\", error=\"invalid_token\"",
-            );
-        }
-        Some(Bearer::Agent) => {
-            let plan = id.as_ref().ok().map(|p| clip(&p.0, 80));
-            let payload = serde_json::json!({
-                "by": "rest_approve", "reason": "agent_cannot_approve",
-                "message": "the agent's API key was presented to approve a plan",
-            });
-            if let Err(e) = svc.audit_refusal(REST_PRINCIPAL, None, plan.as_deref(), payload).await {
-                return RestError::from(e).into_response();
-            }
-            return RestError::new(
-                StatusCode::FORBIDDEN,
-                "the agent's API key cannot approve plans: a human approves with their own key \
-                 ([[server.approvers]]) or with `incident-mcp approve <plan-id>`; nothing was approved",
-                None,
-            )
-            .into_response();
-        }
-        Some(Bearer::Approver(name)) => format!("human:{name}"),
+    let plan = id.as_ref().ok().map(|p| p.0.clone());
+    let approver = match approver_of(&svc, &headers, plan.as_deref(), "approve").await {
+        Ok(a) => a,
+        Err(r) => return r,
     };
     async {
         let id = plan_id(id)?;
         let b: ApproveBody = json_body(&headers, body, Some(ApproveBody::default()))?;
         Ok::<_, RestError>(Json(svc.approve_plan(&id, &approver, b.ttl_secs.unwrap_or(300)).await?))
+    }
+    .await
+    .into_response()
+}
+
+async fn approve_and_apply(
+    State(svc): State<IncidentService>,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let plan = id.as_ref().ok().map(|p| p.0.clone());
+    let approver = match approver_of(&svc, &headers, plan.as_deref(), "approve").await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    async {
+        let id = plan_id(id)?;
+        Ok::<_, RestError>(Json(svc.approve_and_apply(&id, &approver).await?))
+    }
+    .await
+    .into_response()
+}
+
+/// Body of `POST /api/plans/{plan_id}/deny`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DenyBody {
+    /// Why the plan is denied (1-500 characters); the agent sees it.
+    #[schemars(length(min = 1, max = 500))]
+    pub reason: String,
+}
+
+async fn deny(
+    State(svc): State<IncidentService>,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let plan = id.as_ref().ok().map(|p| p.0.clone());
+    let approver = match approver_of(&svc, &headers, plan.as_deref(), "deny").await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    async {
+        let id = plan_id(id)?;
+        let b: DenyBody = json_body(&headers, body, None)?;
+        Ok::<_, RestError>(Json(svc.deny_plan(&id, &approver, &b.reason).await?))
     }
     .await
     .into_response()

@@ -3,7 +3,7 @@
 //! a plan: a human approves it out of band (`incident-mcp approve <plan-id>`).
 
 use axum::{
-    Json, Router,
+    Extension, Json, Router,
     body::Bytes,
     extract::{Path, State, rejection::BytesRejection, rejection::PathRejection},
     http::{HeaderMap, StatusCode},
@@ -12,7 +12,10 @@ use axum::{
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::rest::{RestError, json_body, parse_id};
+use super::{
+    guard::RestPrincipal,
+    rest::{RestError, json_body, parse_id},
+};
 use crate::service::*;
 
 /// Whose plans the REST API makes.
@@ -87,6 +90,7 @@ pub fn routes(svc: IncidentService) -> Router {
 
 async fn contain(
     State(svc): State<IncidentService>,
+    Extension(RestPrincipal(who)): Extension<RestPrincipal>,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -101,13 +105,14 @@ async fn contain(
         ttl_secs: b.ttl_secs,
         args: b.args,
     };
-    let plan = svc.propose_contain(&req, REST_PRINCIPAL).await?;
-    svc.announce_pending(&plan, REST_PRINCIPAL).await;
+    let plan = svc.propose_contain(&req, &who).await?;
+    svc.announce_pending(&plan, &who).await;
     Ok((StatusCode::ACCEPTED, Json(plan)))
 }
 
 async fn recover(
     State(svc): State<IncidentService>,
+    Extension(RestPrincipal(who)): Extension<RestPrincipal>,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -122,7 +127,7 @@ async fn recover(
         backup_id: b.backup_id,
         args: b.args,
     };
-    let plan = svc.propose_recover(&req, REST_PRINCIPAL).await?;
-    svc.announce_pending(&plan, REST_PRINCIPAL).await;
+    let plan = svc.propose_recover(&req, &who).await?;
+    svc.announce_pending(&plan, &who).await;
     Ok((StatusCode::ACCEPTED, Json(plan)))
 }

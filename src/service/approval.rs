@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::json;
 
-use super::{IncidentService, ServiceError};
+use super::{IncidentService, PlanReport, PlanStatus, PlanView, ServiceError};
 use crate::domain::{
     DomainError,
     audit::{AuditKind, NewAuditEntry},
@@ -37,7 +37,7 @@ impl IncidentService {
         plan_id: &str,
         approver: &str,
         ttl_secs: u64,
-    ) -> Result<super::PlanView, ServiceError> {
+    ) -> Result<PlanView, ServiceError> {
         self.checked_grant(plan_id, approver, ttl_secs).await?;
         self.plan_view(plan_id).await
     }
@@ -80,6 +80,48 @@ impl IncidentService {
         })
     }
 
+    /// A human denies a pending plan, with a reason: final, audited (`denial`), shown as
+    /// `denied` in the plan view, so the agent learns a human said no. A valid approval given
+    /// earlier is void from then on (applying checks for the denial).
+    pub async fn deny_plan(&self, plan_id: &str, approver: &str, reason: &str) -> Result<PlanView, ServiceError> {
+        let reason = crate::domain::clip(&crate::domain::sanitize_untrusted(reason.trim()), 500);
+        if reason.is_empty() {
+            return Err(DomainError::invalid("reason", "say why the plan is denied (1-500 characters)").into());
+        }
+        let view = self.plan_view(plan_id).await?;
+        if !matches!(view.plan.status, PlanStatus::Pending | PlanStatus::NotApplied) {
+            return Err(ServiceError::Conflict(format!(
+                "plan {} is {}; only a pending plan can be denied",
+                view.plan.plan_id,
+                status_word(view.plan.status)
+            )));
+        }
+        if approver == view.principal {
+            return Err(ServiceError::Conflict(format!(
+                "{approver} cannot decide on its own plan"
+            )));
+        }
+        let mut audit = NewAuditEntry::new(
+            approver,
+            AuditKind::Denial,
+            json!({"env": view.plan.env, "principal": view.principal, "reason": reason}),
+        )
+        .plan(plan_id);
+        if let Some(id) = view.plan.incident_id {
+            audit = audit.incident(id);
+        }
+        self.store.append_audit(audit).await?;
+        self.plan_view(plan_id).await
+    }
+
+    /// A human approves a plan and has the server apply it at once, as the proposer's plan:
+    /// the `intent`, `application` and `outcome` entries name the human as actor and the
+    /// proposer as principal.
+    pub async fn approve_and_apply(&self, plan_id: &str, approver: &str) -> Result<PlanReport, ServiceError> {
+        let granted = self.approve_plan(plan_id, approver, 120).await?;
+        self.apply_plan_as(plan_id, &granted.principal, approver).await
+    }
+
     /// The approval `approver` may grant for the stored plan, or why not.
     async fn checked_grant(
         &self,
@@ -97,6 +139,20 @@ impl IncidentService {
         let Some(stored) = self.store.get_plan(plan_id).await? else {
             return Err(ServiceError::UnknownPlan(crate::domain::clip(plan_id, 40)));
         };
+        if !(super::is_human(approver) || approver.starts_with("client:")) {
+            return Err(ServiceError::Conflict(format!(
+                "{} is not a human approver; nothing was approved",
+                crate::domain::clip(approver, 80)
+            )));
+        }
+        let status = self.view_of(stored.clone()).await?.plan.status;
+        if !matches!(status, PlanStatus::Pending | PlanStatus::NotApplied) {
+            return Err(ServiceError::Conflict(format!(
+                "plan {} is {}; only a pending plan can be approved",
+                stored.id,
+                status_word(status)
+            )));
+        }
         let hash = stored.plan.hash();
         if hash != stored.hash || stored.plan.id() != stored.id {
             return Err(ServiceError::Conflict(format!(
@@ -108,5 +164,15 @@ impl IncidentService {
         let approval = Approval::grant(&stored.plan, approver, Utc::now(), ttl)
             .map_err(|r| ServiceError::Conflict(r.to_string()))?;
         Ok((stored, approval))
+    }
+}
+
+/// How a status reads in a sentence.
+fn status_word(s: PlanStatus) -> &'static str {
+    match s {
+        PlanStatus::Pending => "pending",
+        PlanStatus::Applied => "already applied",
+        PlanStatus::NotApplied => "not applied (its apply failed)",
+        PlanStatus::Denied => "denied",
     }
 }

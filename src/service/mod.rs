@@ -5,6 +5,7 @@ mod alert_payload;
 mod alerts;
 mod analyze;
 mod approval;
+mod approvers;
 mod audit;
 mod detect;
 mod error;
@@ -28,6 +29,7 @@ pub use alerts::{
     alert_entity,
 };
 pub use approval::{ApprovalReport, MAX_APPROVAL_TTL_SECS};
+pub use approvers::{ApproverDirectory, KeyOwner, hash_password, human, is_human, password_hash_is_valid};
 pub use audit::{AuditList, AuditVerification};
 pub use error::{ErrorClass, ServiceError};
 pub use notify::{DispatcherGuard, NotifyReport, NotifyRequest, OutboxList};
@@ -79,6 +81,8 @@ pub struct IncidentService {
     scan_lock: Arc<tokio::sync::Mutex<()>>,
     /// Containment/recovery backends (none: contain and recover refuse).
     backends: Arc<Backends>,
+    /// The humans who may approve, with their credentials.
+    approvers: Arc<ApproverDirectory>,
 }
 
 impl IncidentService {
@@ -86,10 +90,11 @@ impl IncidentService {
         let (events, _) = broadcast::channel(256);
         Self {
             store,
-            config,
             events,
             scan_lock: Arc::default(),
             backends: Arc::default(),
+            approvers: Arc::new(ApproverDirectory::from_config(&config)),
+            config,
         }
     }
 
@@ -101,6 +106,11 @@ impl IncidentService {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The approvers and their credentials.
+    pub fn approvers(&self) -> &ApproverDirectory {
+        &self.approvers
     }
 
     /// Subscribes to incident creations and changes made through this service.

@@ -389,12 +389,19 @@ impl IncidentService {
         }))
     }
 
-    async fn view_of(&self, stored: StoredPlan) -> Result<PlanView, ServiceError> {
+    pub(super) async fn view_of(&self, stored: StoredPlan) -> Result<PlanView, ServiceError> {
         let history = self.store.plan_audit(&stored.id, 500).await?;
         let outcome = history.iter().rev().find(|e| e.kind == "outcome");
+        let denial = history.iter().find(|e| e.kind == "denial").map(|e| DenialState {
+            denied_by: e.actor.clone(),
+            denied_at: e.at,
+            reason: e.payload["reason"].as_str().unwrap_or_default().to_owned(),
+        });
         let (status, results) = match outcome.map(|e| (&e.payload["status"], &e.payload["results"])) {
             Some((s, r)) if s == "applied" => (PlanStatus::Applied, r.as_array().cloned()),
+            Some(_) if denial.is_some() => (PlanStatus::Denied, None),
             Some(_) => (PlanStatus::NotApplied, None),
+            None if denial.is_some() => (PlanStatus::Denied, None),
             None => (PlanStatus::Pending, None),
         };
         let now = chrono::Utc::now();
@@ -414,6 +421,7 @@ impl IncidentService {
             plan: report(&stored, status, None, results),
             principal: stored.plan.principal.clone(),
             approval,
+            denial,
             history,
         })
     }
@@ -442,6 +450,9 @@ pub(super) fn report(
         ),
         PlanStatus::Applied => "applied; incident_recover with method revert undoes a containment".into(),
         PlanStatus::NotApplied => format!("not applied; the plan stays pending: `incident-mcp approve {}`", s.id),
+        PlanStatus::Denied => "a human denied this plan; it will never be applied. Plan again if the situation \
+                               changed, and say why"
+            .into(),
     };
     let summary = format!(
         "{} {} of {target} in env {}: {} change(s), {} pod(s), {} node(s)",
@@ -450,6 +461,7 @@ pub(super) fn report(
             PlanStatus::Pending => "pending",
             PlanStatus::Applied => "applied",
             PlanStatus::NotApplied => "not applied",
+            PlanStatus::Denied => "denied",
         },
         p.env,
         p.changes.len(),

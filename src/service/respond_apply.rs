@@ -26,6 +26,18 @@ impl IncidentService {
     /// Applies a stored plan for `principal` if a human approved exactly it. Refusals are
     /// audited and change nothing; applying twice changes the world once (approvals are single-use).
     pub async fn apply_plan(&self, plan_id: &str, principal: &str) -> Result<PlanReport, ServiceError> {
+        self.apply_plan_as(plan_id, principal, principal).await
+    }
+
+    /// [`Self::apply_plan`] for `principal`'s plan, carried out by `actor` (the proposer itself,
+    /// or the human who approved it and had the server apply it): the audit entries name `actor`
+    /// and record the principal.
+    pub(super) async fn apply_plan_as(
+        &self,
+        plan_id: &str,
+        principal: &str,
+        actor: &str,
+    ) -> Result<PlanReport, ServiceError> {
         let stored = self.store.get_plan(plan_id).await?;
         let Some(stored) = stored.filter(|s| s.id == plan_id) else {
             let payload = json!({"reason": "unknown_plan", "message": "no such plan"});
@@ -33,6 +45,14 @@ impl IncidentService {
             return Err(ServiceError::UnknownPlan(crate::domain::clip(plan_id, 40)));
         };
         let plan = &stored.plan;
+        let history = self.store.plan_audit(plan_id, 500).await?;
+        if let Some(d) = history.iter().find(|e| e.kind == "denial") {
+            let message = format!("{} denied plan {plan_id}", d.actor);
+            let payload = json!({"env": plan.env, "reason": "denied", "message": message});
+            self.audit_refusal(actor, plan.incident_id, Some(plan_id), payload)
+                .await?;
+            return Err(ServiceError::Conflict(format!("{message}; it will never be applied")));
+        }
         let refuse = |reason: &str, message: String| {
             let payload = json!({"env": plan.env, "reason": reason, "message": message});
             (
@@ -82,9 +102,10 @@ impl IncidentService {
         }
         let action = plan_action(plan);
         let mut intent = NewAuditEntry::new(
-            principal,
+            actor,
             AuditKind::Intent,
-            json!({"env": plan.env, "tool": plan.tool, "action": action, "changes": plan.changes}),
+            json!({"env": plan.env, "tool": plan.tool, "action": action, "changes": plan.changes,
+                   "principal": principal}),
         );
         if let Some(id) = plan.incident_id {
             intent = intent.incident(id);
@@ -111,9 +132,9 @@ impl IncidentService {
                 known: self.config.env_names().join(", "),
             })?;
         let result = backend.apply(&plan.env, &env_cfg.policy, &changes).await;
-        let report = self.record_result(&stored, principal, action, result).await?;
+        let report = self.record_result(&stored, actor, action, result).await?;
         if matches!(action, Action::Rollback | Action::Restore) {
-            self.verify_recovery(&stored, principal, &backend, &changes, &env_cfg.policy)
+            self.verify_recovery(&stored, actor, &backend, &changes, &env_cfg.policy)
                 .await?;
         }
         Ok(report)
@@ -186,7 +207,11 @@ impl IncidentService {
             } else {
                 Status::Recovered
             };
-            let note = format!("{action} applied by {actor} ({})", stored.id);
+            let approver = match self.store.latest_approval(&stored.id).await {
+                Ok(Some(a)) if a.approver != actor => format!(", approved by {}", a.approver),
+                _ => String::new(),
+            };
+            let note = format!("{action} applied by {actor}{approver} ({})", stored.id);
             self.timeline_move(id, to, actor, &note).await;
         }
         Ok(report(stored, PlanStatus::Applied, None, Some(outcomes)))

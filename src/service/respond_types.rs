@@ -156,6 +156,8 @@ pub enum PlanStatus {
     Applied,
     /// Not applied (not approved, declined, or refused); nothing changed.
     NotApplied,
+    /// A human denied it; it will never be applied.
+    Denied,
 }
 
 /// A plan and what happened to it.
@@ -195,12 +197,15 @@ pub struct PlanReport {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct PlanView {
     /// The plan. `status`: `applied` once its outcome says so, `not_applied` after a failed
-    /// apply, else `pending`.
+    /// apply, `denied` once a human denied it, else `pending`.
     pub plan: PlanReport,
     /// The principal the plan was made for: only it may apply the plan.
     pub principal: String,
     /// The newest approval, if any.
     pub approval: Option<ApprovalState>,
+    /// Who denied the plan and why, once a human did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub denial: Option<DenialState>,
     /// The plan's audit entries (proposal, approvals, refusals, intent, outcome), oldest first.
     pub history: Vec<crate::domain::audit::AuditEntry>,
 }
@@ -246,6 +251,15 @@ pub struct PlanSummary {
     /// `valid`, `used` or `expired`; absent when nobody approved it.
     pub approval: Option<String>,
     pub summary: String,
+}
+
+/// A human's denial of a plan.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct DenialState {
+    /// `human:<name>`.
+    pub denied_by: String,
+    pub denied_at: chrono::DateTime<chrono::Utc>,
+    pub reason: String,
 }
 
 /// An approval as it stands now.

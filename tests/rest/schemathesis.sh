@@ -14,7 +14,7 @@ VENV="$ROOT/.ci-tools/venv-schemathesis"
 MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-40}"
 SEED="${SCHEMATHESIS_SEED:-20240601}"
 API_KEY="${INCIDENT_MCP_TEST_CANARY:-cnry}-schemathesis-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
-# A human approver's own key (`[[server.approvers]]`), for `POST /api/plans/{plan_id}/approve`.
+# A human approver's own key (`[[approvers]]`), for `POST /api/plans/{plan_id}/approve`.
 APPROVER_KEY="${INCIDENT_MCP_TEST_CANARY:-cnry}-approver-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 
 log() { printf 'schemathesis.sh: %s\n' "$*" >&2; }
@@ -83,7 +83,7 @@ allowed_namespaces = ["shop"]
 resource_patterns = ["web-*"]
 scripts = ["web-noop"]
 
-[[server.approvers]]
+[[approvers]]
 name = "schemathesis"
 key_env = "SCHEMATHESIS_APPROVER_KEY"
 TOML

@@ -291,7 +291,10 @@ fn build(dep: Option<&Deployment>) -> Value {
                 false => json!([{}, { "approver": [] }]),
             };
         }
-        if path == "/api/plans/{plan_id}/approve" {
+        if matches!(
+            path,
+            "/api/plans/{plan_id}/approve" | "/api/plans/{plan_id}/approve-and-apply" | "/api/plans/{plan_id}/deny"
+        ) {
             // Approvers authenticate with their own keys, whatever the agent's key is.
             rendered["security"] = json!([{ "approver": [] }]);
             if let Some(m) = rendered["responses"].as_object_mut() {
@@ -324,7 +327,7 @@ fn build(dep: Option<&Deployment>) -> Value {
     narrow_notify_schemas(&mut schemas, dep);
     let mut components = json!({ "schemas": schemas, "securitySchemes": {
         "approver": { "type": "http", "scheme": "bearer",
-            "description": "A human approver's own key ([[server.approvers]] key_env); never the agent's" } } });
+            "description": "A human approver's own key ([[approvers]] key_env); never the agent's" } } });
     if auth {
         components["securitySchemes"]["bearer"] = json!({ "type": "http", "scheme": "bearer",
             "description": "The server's OPENCLAW_API_KEY" });

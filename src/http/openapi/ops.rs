@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::{Code, Deployment, Op, Schemas};
 use crate::http::notify::{HOOK_NAME_PATTERN, HookBody, HookList, HookView, NotifyBody};
-use crate::http::plans::{ApproveBody, PLAN_ID_PATTERN};
+use crate::http::plans::{ApproveBody, DenyBody, PLAN_ID_PATTERN};
 use crate::http::respond::{ContainBody, RecoverBody};
 use crate::http::rest::{AckBody, AnalyzeQuery, ResolveBody};
 use crate::service::{
@@ -193,12 +193,38 @@ pub(super) fn operations(s: &mut Schemas, dep: Option<&Deployment>) -> Vec<Op> {
             method: "post",
             path: "/api/plans/{plan_id}/approve",
             id: "approvePlan",
-            summary: "A human approves a pending plan with their own approver key ([[server.approvers]]; the agent's \
+            summary: "A human approves a pending plan with their own approver key ([[approvers]]; the agent's \
                       key gets 403): single-use, bound to the plan's exact hash and principal, expiring",
             ok: s.resp::<ApprovalReport>(),
             codes: &[BadRequest, NotFound, Conflict, Unavailable],
             params: vec![plan_id_param()],
             body: Some((s.req::<ApproveBody>(), false, json!({ "ttl_secs": 300 }))),
+        },
+        Op {
+            method: "post",
+            path: "/api/plans/{plan_id}/approve-and-apply",
+            id: "approveAndApplyPlan",
+            summary: "A human approves a pending plan with their own approver key and has the server apply it at \
+                      once, as the proposer's plan (the audit names both)",
+            ok: s.resp::<PlanReport>(),
+            codes: &[BadRequest, NotFound, Conflict, Unavailable],
+            params: vec![plan_id_param()],
+            body: None,
+        },
+        Op {
+            method: "post",
+            path: "/api/plans/{plan_id}/deny",
+            id: "denyPlan",
+            summary: "A human denies a pending plan with their own approver key, saying why: final; the agent sees \
+                      `denied` and the reason",
+            ok: s.resp::<PlanView>(),
+            codes: &[BadRequest, NotFound, Conflict, Unavailable],
+            params: vec![plan_id_param()],
+            body: Some((
+                s.req::<DenyBody>(),
+                true,
+                json!({ "reason": "wrong pod: web-2 is the compromised one" }),
+            )),
         },
         Op {
             method: "post",
