@@ -730,7 +730,7 @@ fn expected_codes(method: &str, path: &str) -> BTreeSet<&'static str> {
         if method == "post" {
             codes.insert("409");
         }
-        if path.ends_with("/apply") {
+        if path.ends_with("apply") {
             codes.remove("415");
         }
     }
@@ -886,7 +886,7 @@ async fn openapi_document_is_valid_openapi_3_1_and_matches_the_routes() {
                 "{what}: no security requirement although a key is configured"
             );
         }
-        if (method == "post" || method == "put") && !path.ends_with("/apply") {
+        if (method == "post" || method == "put") && !path.ends_with("apply") {
             let body = &op["requestBody"];
             assert_eq!(
                 body["required"],
@@ -924,7 +924,10 @@ async fn openapi_document_is_valid_openapi_3_1_and_matches_the_routes() {
             (_, "/api/incident/notify/{id}") => StatusCode::BAD_REQUEST,
             // No such plan; and the agent's key never approves.
             (_, "/api/plans/{plan_id}/apply" | "/api/plans/{plan_id}") => StatusCode::NOT_FOUND,
-            (_, "/api/plans/{plan_id}/approve") => StatusCode::FORBIDDEN,
+            (
+                _,
+                "/api/plans/{plan_id}/approve" | "/api/plans/{plan_id}/approve-and-apply" | "/api/plans/{plan_id}/deny",
+            ) => StatusCode::FORBIDDEN,
             ("post", "/api/hooks") => StatusCode::CREATED,
             ("delete", _) => StatusCode::NO_CONTENT,
             _ => StatusCode::OK,
