@@ -73,6 +73,10 @@ pub struct ServerConfig {
     pub allowed_hosts: Vec<String>,
     pub allowed_origins: Vec<String>,
     pub max_body_bytes: usize,
+    /// The server's public base URL as approvers reach it (e.g. `https://incidents.example.com`),
+    /// for links in notifications (the Slack approval message's "Open page" button). Unset: no
+    /// links are sent.
+    pub public_url: Option<String>,
 }
 
 /// A human approver, recorded as `human:NAME` in the audit log, plan views and timelines.
@@ -101,6 +105,7 @@ impl Default for ServerConfig {
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
             allowed_origins: vec!["http://localhost:*".into(), "http://127.0.0.1:*".into()],
             max_body_bytes: 1024 * 1024,
+            public_url: None,
         }
     }
 }
@@ -479,6 +484,11 @@ impl Config {
         self.api_key.as_ref().map(|k| k.expose_secret())
     }
 
+    /// `server.public_url` without a trailing `/`, if set.
+    pub fn public_url(&self) -> Option<&str> {
+        self.server.public_url.as_deref().map(|u| u.trim_end_matches('/'))
+    }
+
     pub fn env(&self, env: &Env) -> Option<&EnvConfig> {
         self.environments.get(env.as_str())
     }
@@ -490,6 +500,9 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         validate_approvers(&self.approvers).map_err(ConfigError::Invalid)?;
+        if let Some(u) = &self.server.public_url {
+            check_public_url(u).map_err(|why| ConfigError::Invalid(format!("server.public_url: {why}")))?;
+        }
         self.notify.validate().map_err(ConfigError::Invalid)?;
         crate::cluster::script::validate_scripts(&self.scripts).map_err(ConfigError::Invalid)?;
         for (name, env) in &self.environments {
@@ -601,6 +614,18 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// An `http(s)://host[:port][/path]` base without credentials, query or fragment.
+fn check_public_url(raw: &str) -> Result<(), String> {
+    let url = reqwest::Url::parse(raw).map_err(|_| "not a valid URL".to_owned())?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+        return Err("must be an http(s) URL with a host, e.g. https://incidents.example.com".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
+        return Err("must not carry credentials, a query or a fragment".into());
+    }
+    Ok(())
 }
 
 /// Unique names of a safe alphabet, a credential each, keys of their own, unique Slack ids.
