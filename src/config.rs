@@ -688,6 +688,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn slack_buttons_need_the_bot_and_links_need_a_plain_public_url() {
+        let parse = |extra: &str| Config::parse_str(&format!("{EXAMPLE_TOML}\n{extra}"), "toml", "t");
+        let bot =
+            "[notify.slack]\nbot_token_env = \"T\"\nchannel = \"C024BE91L\"\nsigning_secret_env = \"SLACK_SIGNING\"\n";
+        let ok = parse(bot).unwrap();
+        assert_eq!(
+            ok.notify.slack.unwrap().signing_secret_env.as_deref(),
+            Some("SLACK_SIGNING")
+        );
+        for (extra, needle) in [
+            (
+                "[notify.slack]\nwebhook_url_env = \"W\"\nsigning_secret_env = \"S\"\n",
+                "buttons need the bot",
+            ),
+            (
+                "[notify.slack]\nbot_token_env = \"T\"\nchannel = \"#x\"\nsigning_secret_env = \"S-1\"\n",
+                "signing_secret_env",
+            ),
+        ] {
+            let e = parse(extra).unwrap_err().to_string();
+            assert!(e.contains(needle), "{extra}: {e}");
+        }
+        let mut cfg = Config::builtin();
+        assert_eq!(cfg.public_url(), None);
+        cfg.server.public_url = Some("https://incidents.example.com/".into());
+        assert_eq!(cfg.public_url(), Some("https://incidents.example.com"));
+        assert!(check_public_url("https://incidents.example.com/base").is_ok());
+        for bad in [
+            "incidents.example.com",
+            "ftp://x.example",
+            "https://u:p@x.example",
+            "https://x.example/?a=1",
+        ] {
+            assert!(check_public_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn approvers_need_unique_names_and_their_own_key_variable() {
         let parse = |extra: &str| Config::parse_str(&format!("{EXAMPLE_TOML}\n{extra}"), "toml", "t");
         let ok = parse("[[approvers]]\nname = \"alice\"\nkey_env = \"APPROVER_ALICE\"\n").unwrap();

@@ -71,9 +71,10 @@ impl Slack {
         let backend = recording_backend::RecordingBackend::new();
         h.svc = h.svc.clone().with_backends(backends(&backend));
         detect(&h).await;
-        let req: ContainRequest =
-            serde_json::from_value(json!({"id": "INC-000001", "action": "isolate", "resource": "web-1", "namespace": "shop"}))
-                .unwrap();
+        let req: ContainRequest = serde_json::from_value(
+            json!({"id": "INC-000001", "action": "isolate", "resource": "web-1", "namespace": "shop"}),
+        )
+        .unwrap();
         let plan = h.svc.propose_contain(&req, "mcp:claude").await.expect("plan");
         h.svc.announce_pending(&plan, "mcp:claude").await;
         let server = h.http_server(ToolPolicy::default()).await;
@@ -137,7 +138,11 @@ impl Slack {
     }
 
     async fn approvals(&self) -> Vec<incident_mcp::domain::audit::AuditEntry> {
-        audit(&self.h).await.into_iter().filter(|e| e.kind == "approval").collect()
+        audit(&self.h)
+            .await
+            .into_iter()
+            .filter(|e| e.kind == "approval")
+            .collect()
     }
 }
 
@@ -174,15 +179,26 @@ fn slack_sign(secret: &str, timestamp: &str, body: &str) -> String {
 #[tokio::test]
 async fn the_approval_message_carries_approve_deny_and_open_page_for_the_plan() {
     let s = Slack::start().await;
-    s.mock("chat.postMessage", json!({"ok": true, "channel": "C024BE91L", "ts": MESSAGE_TS}), 1)
-        .await;
+    s.mock(
+        "chat.postMessage",
+        json!({"ok": true, "channel": "C024BE91L", "ts": MESSAGE_TS}),
+        1,
+    )
+    .await;
     let report = s.h.svc.dispatcher().unwrap().drain().await.unwrap();
     assert_eq!(report.sent, 1, "{report:?}");
     let posts = s.received("chat.postMessage").await;
     let body = &posts[0];
     assert_eq!(body["channel"], CHANNEL);
     let summary = body["blocks"][0]["text"]["text"].as_str().unwrap();
-    for part in ["*Action:* isolate", "web-1", "namespace shop", "*Env:* dev", "*Proposed by:* mcp:claude", &s.plan_id] {
+    for part in [
+        "*Action:* isolate",
+        "web-1",
+        "namespace shop",
+        "*Env:* dev",
+        "*Proposed by:* mcp:claude",
+        &s.plan_id,
+    ] {
         assert!(summary.contains(part), "{part} missing from {summary}");
     }
     let actions = body["blocks"]
@@ -201,14 +217,21 @@ async fn the_approval_message_carries_approve_deny_and_open_page_for_the_plan() 
         assert_eq!(b["value"], s.plan_id.as_str());
     }
     assert_eq!(buttons[2]["url"], format!("{PUBLIC_URL}/ui/plans/{}", s.plan_id));
-    assert!(body["text"].as_str().unwrap().contains(&s.plan_id), "fallback text: {body}");
+    assert!(
+        body["text"].as_str().unwrap().contains(&s.plan_id),
+        "fallback text: {body}"
+    );
 }
 
 #[tokio::test]
 async fn a_signed_approve_press_approves_as_the_mapped_human_and_updates_the_message() {
     let s = Slack::start().await;
-    s.mock("chat.update", json!({"ok": true, "channel": "C024BE91L", "ts": MESSAGE_TS, "text": "x"}), 1)
-        .await;
+    s.mock(
+        "chat.update",
+        json!({"ok": true, "channel": "C024BE91L", "ts": MESSAGE_TS, "text": "x"}),
+        1,
+    )
+    .await;
     // No bearer key: Slack cannot send one; its signature stands in.
     let body = form(&press_payload("U0ALICE", "approve_plan", &s.plan_id));
     let ts = chrono::Utc::now().timestamp().to_string();
@@ -220,21 +243,39 @@ async fn a_signed_approve_press_approves_as_the_mapped_human_and_updates_the_mes
 
     let view = s.h.svc.plan_view(&s.plan_id).await.unwrap();
     let approval = view.approval.expect("an approval");
-    assert_eq!((approval.approver.as_str(), approval.state.as_str()), ("human:alice", "valid"));
+    assert_eq!(
+        (approval.approver.as_str(), approval.state.as_str()),
+        ("human:alice", "valid")
+    );
     let approvals = s.approvals().await;
     assert_eq!(approvals.len(), 1);
     assert_eq!(approvals[0].actor, "human:alice");
-    assert_eq!(approvals[0].incident_id.map(|i| i.to_string()).as_deref(), Some("INC-000001"));
+    assert_eq!(
+        approvals[0].incident_id.map(|i| i.to_string()).as_deref(),
+        Some("INC-000001")
+    );
 
     let updates = s.received("chat.update").await;
     assert_eq!(updates.len(), 1);
     let u = &updates[0];
-    assert_eq!((u["channel"].as_str(), u["ts"].as_str()), (Some("C024BE91L"), Some(MESSAGE_TS)), "{u}");
-    assert!(u["text"].as_str().unwrap().starts_with("Approved by alice, valid until "), "{u}");
+    assert_eq!(
+        (u["channel"].as_str(), u["ts"].as_str()),
+        (Some("C024BE91L"), Some(MESSAGE_TS)),
+        "{u}"
+    );
+    assert!(
+        u["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Approved by alice, valid until "),
+        "{u}"
+    );
     let blocks = u["blocks"].as_array().unwrap();
     assert!(blocks.iter().all(|b| b["type"] != "actions"), "buttons left: {u}");
     assert!(
-        blocks.iter().any(|b| b["text"]["text"].as_str().is_some_and(|t| t.contains("Approved by alice"))),
+        blocks.iter().any(|b| b["text"]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("Approved by alice"))),
         "{u}"
     );
 
@@ -249,10 +290,18 @@ async fn a_signed_approve_press_approves_as_the_mapped_human_and_updates_the_mes
 #[tokio::test]
 async fn a_signed_deny_press_denies_the_plan() {
     let s = Slack::start().await;
-    s.mock("chat.update", json!({"ok": true, "channel": "C024BE91L", "ts": MESSAGE_TS}), 2)
-        .await;
+    s.mock(
+        "chat.update",
+        json!({"ok": true, "channel": "C024BE91L", "ts": MESSAGE_TS}),
+        2,
+    )
+    .await;
     let (status, answer) = s.press("U0ALICE", "deny_plan", &s.plan_id, 0).await;
-    assert_eq!((status, answer["outcome"].as_str()), (StatusCode::OK, Some("denied")), "{answer}");
+    assert_eq!(
+        (status, answer["outcome"].as_str()),
+        (StatusCode::OK, Some("denied")),
+        "{answer}"
+    );
     let view = s.h.svc.plan_view(&s.plan_id).await.unwrap();
     assert_eq!(
         serde_json::to_value(view.plan.status).unwrap(),
@@ -265,25 +314,39 @@ async fn a_signed_deny_press_denies_the_plan() {
     assert_eq!(denial.reason, "denied in Slack by alice");
     let u = &s.received("chat.update").await[0];
     assert_eq!(u["text"].as_str().unwrap(), format!("Denied by alice ({})", s.plan_id));
-    assert!(u["blocks"].as_array().unwrap().iter().all(|b| b["type"] != "actions"), "{u}");
+    assert!(
+        u["blocks"].as_array().unwrap().iter().all(|b| b["type"] != "actions"),
+        "{u}"
+    );
     assert!(s.approvals().await.is_empty());
     // A later Approve of the denied plan is refused, and the message keeps no buttons.
     let (status, answer) = s.press("U0ALICE", "approve_plan", &s.plan_id, 0).await;
-    assert_eq!((status, answer["outcome"].as_str()), (StatusCode::OK, Some("refused")), "{answer}");
+    assert_eq!(
+        (status, answer["outcome"].as_str()),
+        (StatusCode::OK, Some("refused")),
+        "{answer}"
+    );
     assert!(answer["message"].as_str().unwrap().contains("denied"), "{answer}");
     assert_eq!(refusals(&s.h).await, ["slack_plan_refused"]);
     assert!(s.approvals().await.is_empty());
     let u = &s.received("chat.update").await[1];
     assert!(u["text"].as_str().unwrap().starts_with("could not approve: "), "{u}");
-    assert!(u["blocks"].as_array().unwrap().iter().all(|b| b["type"] != "actions"), "{u}");
+    assert!(
+        u["blocks"].as_array().unwrap().iter().all(|b| b["type"] != "actions"),
+        "{u}"
+    );
 }
 
 #[tokio::test]
 async fn forged_stale_unknown_and_malformed_presses_are_refused_and_audited() {
     let s = Slack::start().await;
     s.mock("chat.update", json!({"ok": true}), 0).await;
-    s.mock("chat.postEphemeral", json!({"ok": true, "message_ts": "1767225602.000300"}), 2)
-        .await;
+    s.mock(
+        "chat.postEphemeral",
+        json!({"ok": true, "message_ts": "1767225602.000300"}),
+        2,
+    )
+    .await;
     let body = form(&press_payload("U0ALICE", "approve_plan", &s.plan_id));
     let now = chrono::Utc::now().timestamp().to_string();
 
@@ -295,7 +358,9 @@ async fn forged_stale_unknown_and_malformed_presses_are_refused_and_audited() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // A body changed after signing.
     let tampered = body.replace("U0ALICE", "U0ALICF");
-    let (status, _) = s.post(&tampered, &now, &slack_sign(&signing_secret(), &now, &body)).await;
+    let (status, _) = s
+        .post(&tampered, &now, &slack_sign(&signing_secret(), &now, &body))
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // Correctly signed six minutes ago.
     let (status, e) = s.press("U0ALICE", "approve_plan", &s.plan_id, 360).await;
@@ -306,12 +371,23 @@ async fn forged_stale_unknown_and_malformed_presses_are_refused_and_audited() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // A Slack user who is no approver.
     let (status, answer) = s.press("U0MALLORY", "approve_plan", &s.plan_id, 0).await;
-    assert_eq!((status, answer["outcome"].as_str()), (StatusCode::OK, Some("refused")), "{answer}");
-    assert!(answer["message"].as_str().unwrap().contains("not an approver"), "{answer}");
+    assert_eq!(
+        (status, answer["outcome"].as_str()),
+        (StatusCode::OK, Some("refused")),
+        "{answer}"
+    );
+    assert!(
+        answer["message"].as_str().unwrap().contains("not an approver"),
+        "{answer}"
+    );
     // An approver pressing a button that names no plan of ours (what an agent posting its own
     // message with our buttons could get a human to press).
     let (status, answer) = s.press("U0ALICE", "approve_plan", "plan-ffffffffffffffff", 0).await;
-    assert_eq!((status, answer["outcome"].as_str()), (StatusCode::OK, Some("refused")), "{answer}");
+    assert_eq!(
+        (status, answer["outcome"].as_str()),
+        (StatusCode::OK, Some("refused")),
+        "{answer}"
+    );
     // Signed, but not a payload.
     let junk = "payload=%7Bnot-json";
     let (status, e) = s.post(junk, &now, &slack_sign(&signing_secret(), &now, junk)).await;
@@ -370,4 +446,24 @@ async fn replay_keys_are_accepted_once_in_sqlite_and_postgresql() {
     }
     let (x, y) = tokio::join!(a.remember_request("k3", later, t0), b.remember_request("k3", later, t0));
     assert!(x.unwrap() ^ y.unwrap(), "exactly one replica accepts the key");
+}
+
+/// Without `signing_secret_env` the route exists but accepts nothing (404), whatever is sent.
+#[tokio::test]
+async fn without_a_signing_secret_the_route_accepts_nothing() {
+    let (h, server) = common::keyed_app(&secret("agent-key"), |_| {}).await;
+    let body = form(&press_payload("U0ALICE", "approve_plan", "plan-0123456789abcdef"));
+    let ts = chrono::Utc::now().timestamp().to_string();
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/slack/interactions", server.base()))
+        .header("x-slack-request-timestamp", &ts)
+        .header("x-slack-signature", slack_sign(&signing_secret(), &ts, &body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let e: Value = resp.json().await.unwrap();
+    assert!(e["error"].as_str().unwrap().contains("signing_secret_env"), "{e}");
+    assert!(audit(&h).await.is_empty());
 }

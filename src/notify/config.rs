@@ -291,9 +291,11 @@ impl NotifyConfig {
             if let Some(v) = &s.signing_secret_env {
                 env_name("notify.slack.signing_secret_env", v)?;
                 if s.bot_token_env.is_none() {
-                    return Err("notify.slack.signing_secret_env: buttons need the bot (bot_token_env and channel): \
+                    return Err(
+                        "notify.slack.signing_secret_env: buttons need the bot (bot_token_env and channel): \
                                 an incoming webhook's messages cannot be updated with the outcome"
-                        .into());
+                            .into(),
+                    );
                 }
             }
         }

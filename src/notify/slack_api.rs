@@ -35,7 +35,9 @@ impl SlackWebApi {
         let token = env(var)
             .map(SecretString::from)
             .ok_or_else(|| permanent(format!("environment variable {var} is not set")))?;
-        let base = cfg.check_url("notify.slack.api_url", &slack.api_url).map_err(permanent)?;
+        let base = cfg
+            .check_url("notify.slack.api_url", &slack.api_url)
+            .map_err(permanent)?;
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(cfg.timeout_secs))

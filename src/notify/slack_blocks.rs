@@ -128,7 +128,10 @@ pub fn approval_message(facts: &PlanFacts, note: Option<&str>, buttons: bool, pa
     let mut elements = Vec::new();
     if buttons {
         let confirm_text = clip(
-            &format!("{} {} in {}? Nothing changes until the proposer applies it.", facts.action, facts.target, facts.env),
+            &format!(
+                "{} {} in {}? Nothing changes until the proposer applies it.",
+                facts.action, facts.target, facts.env
+            ),
             290,
         );
         elements.push(json!({
@@ -192,8 +195,14 @@ mod tests {
         assert_eq!(escape("a<b>&c"), "a&lt;b&gt;&amp;c");
         let (text, blocks) = approval_message(&facts(), Some("see <@U1>"), true, None);
         let all = format!("{text}{blocks}");
-        assert!(!all.contains("<!channel>") && !all.contains("<https://") && !all.contains("<@U1>"), "{all}");
-        assert!(all.contains("&lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;"), "{all}");
+        assert!(
+            !all.contains("<!channel>") && !all.contains("<https://") && !all.contains("<@U1>"),
+            "{all}"
+        );
+        assert!(
+            all.contains("&lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;"),
+            "{all}"
+        );
     }
 
     #[test]
@@ -212,6 +221,9 @@ mod tests {
         assert_eq!(blocks.as_array().unwrap().len(), 1, "no actions block without buttons");
         let (_, decided) = decided_message(&facts(), "Denied by alice");
         assert!(decided.as_array().unwrap().iter().all(|b| b["type"] != "actions"));
-        assert_eq!(page_url("https://x.example/", "plan-1"), "https://x.example/ui/plans/plan-1");
+        assert_eq!(
+            page_url("https://x.example/", "plan-1"),
+            "https://x.example/ui/plans/plan-1"
+        );
     }
 }

@@ -103,8 +103,17 @@ impl IncidentService {
         }
     }
 
-    async fn slack_interaction_inner(&self, req: SlackRequest<'_>, now: DateTime<Utc>) -> Result<SlackAnswer, ServiceError> {
-        let var = self.config.notify.slack.as_ref().and_then(|s| s.signing_secret_env.as_deref());
+    async fn slack_interaction_inner(
+        &self,
+        req: SlackRequest<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<SlackAnswer, ServiceError> {
+        let var = self
+            .config
+            .notify
+            .slack
+            .as_ref()
+            .and_then(|s| s.signing_secret_env.as_deref());
         let Some(var) = var else {
             return Ok(SlackAnswer::new(
                 404,
@@ -114,10 +123,19 @@ impl IncidentService {
         };
         let Some(secret) = process_env()(var).map(SecretString::from) else {
             tracing::error!(signing_secret_env = %var, "the Slack signing secret variable is not set");
-            return Ok(SlackAnswer::new(503, "refused", "the Slack signing secret is not available; nothing was done"));
+            return Ok(SlackAnswer::new(
+                503,
+                "refused",
+                "the Slack signing secret is not available; nothing was done",
+            ));
         };
-        let verified =
-            signature::verify(secret.expose_secret().as_bytes(), req.timestamp, req.signature, req.body, now.timestamp());
+        let verified = signature::verify(
+            secret.expose_secret().as_bytes(),
+            req.timestamp,
+            req.signature,
+            req.body,
+            now.timestamp(),
+        );
         let ts = match verified {
             Ok(ts) => ts,
             Err(SignatureRefusal::Bad(why)) => return self.slack_refuse(401, "slack_bad_signature", why, None).await,
@@ -144,7 +162,8 @@ impl IncidentService {
             OPEN_PAGE_ACTION => Ok(SlackAnswer::new(200, "ignored", "a link button; nothing to do")),
             other => {
                 let why = format!("unknown action `{}`", clip(other, 60));
-                self.slack_refuse(400, "slack_unknown_action", &why, Some(&action)).await
+                self.slack_refuse(400, "slack_unknown_action", &why, Some(&action))
+                    .await
             }
         }
     }
@@ -188,7 +207,10 @@ impl IncidentService {
         let (outcome, mut answer) = match decided {
             Ok(text) => {
                 tracing::info!(plan = %plan_id, approver = %approver, approve, "decided in Slack");
-                (text.clone(), SlackAnswer::new(200, if approve { "approved" } else { "denied" }, text))
+                (
+                    text.clone(),
+                    SlackAnswer::new(200, if approve { "approved" } else { "denied" }, text),
+                )
             }
             Err(e) if e.class() == ErrorClass::Backend => return Err(e),
             Err(e) => {
@@ -240,7 +262,12 @@ impl IncidentService {
 
     /// The refusal's audit entry: by the approver the Slack user maps to, else `slack:<user id>`
     /// (or `slack` before the request is verified); on the plan when the button names one.
-    async fn slack_audit(&self, reason: &'static str, why: &str, action: Option<&BlockAction>) -> Result<(), ServiceError> {
+    async fn slack_audit(
+        &self,
+        reason: &'static str,
+        why: &str,
+        action: Option<&BlockAction>,
+    ) -> Result<(), ServiceError> {
         let mut payload = json!({ "by": "slack_interaction", "reason": reason, "message": why });
         let mut actor = "slack".to_owned();
         let mut plan = None;

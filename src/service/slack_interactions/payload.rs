@@ -22,7 +22,8 @@ pub struct BlockAction {
 /// A Slack id (`U…`, `W…`, `C…`): upper-case letters and digits.
 fn slack_id(v: &Value) -> Option<String> {
     let s = v.as_str()?;
-    ((1..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())).then(|| s.to_owned())
+    ((1..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()))
+        .then(|| s.to_owned())
 }
 
 /// A message timestamp: `1548426417.840180`.

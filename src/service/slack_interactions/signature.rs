@@ -66,7 +66,9 @@ pub fn verify(
 /// The key under which an accepted request is remembered (to refuse its replay): SHA-256 of
 /// timestamp and signature (the signature covers the body).
 pub fn replay_key(timestamp: i64, signature: &str) -> String {
-    hex::encode(Sha256::digest(format!("slack:{timestamp}:{}", signature.trim()).as_bytes()))
+    hex::encode(Sha256::digest(
+        format!("slack:{timestamp}:{}", signature.trim()).as_bytes(),
+    ))
 }
 
 #[cfg(test)]
@@ -81,7 +83,10 @@ mod tests {
         let body = b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
         let sig = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
         assert_eq!(sign(secret, ts, body), sig);
-        assert_eq!(verify(secret, Some(ts), Some(sig), body, 1531420618 + 10), Ok(1531420618));
+        assert_eq!(
+            verify(secret, Some(ts), Some(sig), body, 1531420618 + 10),
+            Ok(1531420618)
+        );
     }
 
     #[test]
@@ -107,9 +112,15 @@ mod tests {
             (Some(ts), Some(&sig[..sig.len() - 1]), body),
             (Some(ts), Some(&sig[3..]), body),
         ] {
-            assert!(matches!(verify(secret, t, s, b, now), Err(SignatureRefusal::Bad(_))), "{t:?} {s:?}");
+            assert!(
+                matches!(verify(secret, t, s, b, now), Err(SignatureRefusal::Bad(_))),
+                "{t:?} {s:?}"
+            );
         }
-        assert!(matches!(verify(b"other", Some(ts), Some(&sig), body, now), Err(SignatureRefusal::Bad(_))));
+        assert!(matches!(
+            verify(b"other", Some(ts), Some(&sig), body, now),
+            Err(SignatureRefusal::Bad(_))
+        ));
         assert_ne!(replay_key(1, "v0=a"), replay_key(2, "v0=a"));
     }
 }

@@ -287,12 +287,13 @@ impl OutboxStore for PgStore {
             .execute(&mut *tx)
             .await?;
         // Two replicas inserting one key: the second waits for the first and inserts nothing.
-        let added = sqlx::query("INSERT INTO seen_requests (key, expires_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
-            .bind(key)
-            .bind(micros(expires_at))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let added =
+            sqlx::query("INSERT INTO seen_requests (key, expires_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+                .bind(key)
+                .bind(micros(expires_at))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         tx.commit().await?;
         Ok(added == 1)
     }
