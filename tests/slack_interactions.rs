@@ -223,6 +223,37 @@ async fn the_approval_message_carries_approve_deny_and_open_page_for_the_plan() 
     );
 }
 
+/// In an incident that already has a Slack thread, the request for approval is a reply that is
+/// also broadcast to the channel, where the on-call human sees it.
+#[tokio::test]
+async fn an_approval_request_in_a_thread_is_also_shown_in_the_channel() {
+    use incident_mcp::store::OutboxStore;
+    let s = Slack::start().await;
+    let id = "INC-000001".parse().unwrap();
+    s.h.store
+        .set_notify_ref("slack", id, "1767225500.000001")
+        .await
+        .unwrap();
+    s.mock(
+        "chat.postMessage",
+        json!({"ok": true, "channel": "C024BE91L", "ts": MESSAGE_TS}),
+        1,
+    )
+    .await;
+    assert_eq!(s.h.svc.dispatcher().unwrap().drain().await.unwrap().sent, 1);
+    let body = &s.received("chat.postMessage").await[0];
+    assert_eq!(body["thread_ts"], "1767225500.000001", "{body}");
+    assert_eq!(body["reply_broadcast"], true, "{body}");
+    assert!(
+        body["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["type"] == "actions"),
+        "{body}"
+    );
+}
+
 #[tokio::test]
 async fn a_signed_approve_press_approves_as_the_mapped_human_and_updates_the_message() {
     let s = Slack::start().await;

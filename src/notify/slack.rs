@@ -82,6 +82,10 @@ pub(super) async fn deliver(
     if let Some((text, blocks)) = approval_blocks(n, cfg, row, info.as_ref()).await? {
         body["text"] = json!(text);
         body["blocks"] = blocks;
+        // A request for approval in the incident's thread is also shown in the channel.
+        if thread.is_some() {
+            body["reply_broadcast"] = json!(true);
+        }
     }
     match (&thread, incident) {
         (Some(ts), _) => body["thread_ts"] = json!(ts),

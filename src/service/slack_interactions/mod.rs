@@ -182,6 +182,12 @@ impl IncidentService {
             let why = format!("no plan `{}`; nothing was done", clip(&plan_id, 40));
             return self.slack_refuse(200, "slack_unknown_plan", &why, Some(&action)).await;
         };
+        // Read before deciding: after a decision, a failure must not answer "nothing was done".
+        let incident = match stored.plan.incident_id {
+            Some(id) => self.store.get_incident(id).await?,
+            None => None,
+        };
+        let facts = PlanFacts::of(&stored, incident.as_ref());
         let approver = human(&name);
         let approve = action.action_id == APPROVE_ACTION;
         let decided = if approve {
@@ -199,11 +205,6 @@ impl IncidentService {
                 .await
                 .map(|_| format!("Denied by {name}"))
         };
-        let incident = match stored.plan.incident_id {
-            Some(id) => self.store.get_incident(id).await?,
-            None => None,
-        };
-        let facts = PlanFacts::of(&stored, incident.as_ref());
         let (outcome, mut answer) = match decided {
             Ok(text) => {
                 tracing::info!(plan = %plan_id, approver = %approver, approve, "decided in Slack");
@@ -216,9 +217,10 @@ impl IncidentService {
             Err(e) => {
                 let verb = if approve { "approve" } else { "deny" };
                 let why = format!("could not {verb}: {e}");
-                // While the plan is pending another approver may still decide: only this user
-                // is told (ephemeral). A plan that is no longer pending keeps no buttons.
-                if self.plan_view(&plan_id).await?.plan.status == PlanStatus::Pending {
+                // While the plan can still be approved, another approver may decide: only this
+                // user is told (ephemeral). A decided plan keeps no buttons.
+                let open = |s: PlanStatus| matches!(s, PlanStatus::Pending | PlanStatus::NotApplied);
+                if self.plan_view(&plan_id).await.map_or(true, |v| open(v.plan.status)) {
                     return self.slack_refuse(200, "slack_plan_refused", &why, Some(&action)).await;
                 }
                 self.slack_audit("slack_plan_refused", &why, Some(&action)).await?;
