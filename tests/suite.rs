@@ -71,5 +71,6 @@ mod rest_api;
 mod safety_gate;
 mod score_cli;
 mod script_backend;
+mod slack_interactions;
 mod store_postgres;
 mod watch;

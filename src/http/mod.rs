@@ -8,6 +8,7 @@ mod openapi;
 mod plans;
 mod respond;
 mod rest;
+mod slack;
 mod trace;
 
 use std::{net::SocketAddr, sync::Arc};
@@ -57,7 +58,8 @@ pub fn app(svc: IncidentService, policy: ToolPolicy, ct: CancellationToken) -> R
         .layer(middleware::from_fn_with_state(guard.clone(), guard::bearer));
     Router::new()
         .merge(protected)
-        .merge(plans::approver_routes(svc))
+        .merge(plans::approver_routes(svc.clone()))
+        .merge(slack::routes(svc))
         .route(
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),

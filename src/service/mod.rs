@@ -19,6 +19,7 @@ mod respond_apply;
 mod respond_ttl;
 mod respond_types;
 mod respond_verify;
+mod slack_interactions;
 mod types;
 
 use std::sync::Arc;
@@ -38,6 +39,9 @@ pub use notify::{DispatcherGuard, NotifyReport, NotifyRequest, OutboxList};
 pub use progress::{NoProgress, Progress};
 pub use respond_ttl::{RECONCILE_ACTOR, TTL_ACTOR};
 pub use respond_types::*;
+pub use slack_interactions::{
+    MAX_SKEW_SECS as SLACK_MAX_SKEW_SECS, SLACK_APPROVAL_TTL_SECS, SlackAnswer, SlackRequest, slack_signature,
+};
 pub use types::*;
 
 use crate::{config::Config, domain::IncidentId, store::Store};
