@@ -13,7 +13,7 @@ use std::{
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::{
-    config::{Config, EXAMPLE_TOML},
+    config::{Config, DEFAULT_TOML},
     domain::{Depth, DomainError, Env, IncidentId, IncidentType, Status, Threshold},
     mcp::{IncidentServer, ToolPolicy},
     service::*,
@@ -239,6 +239,14 @@ pub enum Command {
     Contain(crate::cli_respond::ContainArgs),
     /// Plan a recovery (rollback, restore, revert); prints the pending plan
     Recover(crate::cli_respond::RecoverArgs),
+    /// Show an environment's sandbox, the simulated cluster of `[environments.NAME.cluster]
+    /// kind = "sandbox"`: its objects and what containment changed on them
+    Sandbox {
+        #[arg(long, default_value = "dev")]
+        env: String,
+        #[command(flatten)]
+        out: Output,
+    },
     /// The tamper-evident audit log of proposals, approvals, refusals and actions
     Audit {
         #[command(subcommand)]
@@ -435,7 +443,7 @@ fn db_location(cli: &Cli, cfg: &Config) -> StoreLocation {
 async fn service(cli: &Cli, cfg: Config) -> Result<IncidentService, Failure> {
     let store = crate::store::open(&db_location(cli, &cfg)).await.map_err(backend)?;
     // Kubernetes backends connect on first use: a bad kubeconfig fails the action, not start-up.
-    let backends = Backends::from_config(&cfg);
+    let backends = Backends::from_config(&cfg, &store);
     Ok(IncidentService::new(store, Arc::new(cfg)).with_backends(backends))
 }
 
@@ -443,7 +451,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     if let Command::Config { what } = &cli.command {
         return match what {
             ConfigCommand::Default => {
-                print!("{EXAMPLE_TOML}");
+                print!("{DEFAULT_TOML}");
                 Ok(())
             }
             ConfigCommand::Check => {
@@ -763,6 +771,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let svc = service(&cli, cfg).await?;
             let r = crate::cli_respond::recover(&svc, args).await;
             r.map_err(|(code, message)| Failure { code, message })
+        }
+        Command::Sandbox { env, out } => {
+            let env = Env::parse(env)?;
+            let svc = service(&cli, cfg).await?;
+            emit(out, &svc.sandbox_view(&env).await?, super::cli_table::sandbox)
         }
         Command::Config { .. } | Command::Score(_) => unreachable!("handled above"),
     }

@@ -187,3 +187,25 @@ pub fn analysis(a: &Analysis) -> String {
 pub fn lifecycle(r: &LifecycleResult) -> String {
     r.message.clone()
 }
+
+/// The sandbox's objects, one a line.
+pub fn sandbox(v: &SandboxView) -> String {
+    let rows: Vec<Vec<String>> = v
+        .objects
+        .iter()
+        .map(|o| {
+            vec![
+                o.kind.clone(),
+                o.namespace.clone().unwrap_or_else(|| "-".into()),
+                o.name.clone(),
+                o.version.to_string(),
+                o.state.clone(),
+            ]
+        })
+        .collect();
+    format!(
+        "simulated cluster of env {} (sandbox: nothing outside incident-mcp's database)\n{}",
+        v.env,
+        table(&["KIND", "NAMESPACE", "NAME", "VERSION", "STATE"], &rows)
+    )
+}

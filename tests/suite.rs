@@ -67,6 +67,7 @@ mod respond_ttl;
 mod respond_verify_query;
 mod rest_api;
 mod safety_gate;
+mod sandbox;
 mod score_cli;
 mod script_backend;
 mod store_postgres;

@@ -42,6 +42,7 @@ mod verify;
 #[path = "kube_workload.rs"]
 mod workload;
 
+pub(crate) use apply::{recheck_target, satisfied};
 pub use block::parse_cidr;
 pub use plan::{QUARANTINE_LABEL, object_label};
 pub use workload::{PAUSED_BY, PAUSED_REPLICAS, merge_diff};

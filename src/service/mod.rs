@@ -17,6 +17,7 @@ mod respond_apply;
 mod respond_ttl;
 mod respond_types;
 mod respond_verify;
+mod sandbox;
 mod types;
 
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub use notify::{DispatcherGuard, NotifyReport, NotifyRequest, OutboxList};
 pub use progress::{NoProgress, Progress};
 pub use respond_ttl::{RECONCILE_ACTOR, TTL_ACTOR};
 pub use respond_types::*;
+pub use sandbox::SandboxView;
 pub use types::*;
 
 use crate::{config::Config, domain::IncidentId, store::Store};

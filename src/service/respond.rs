@@ -443,8 +443,9 @@ pub(super) fn report(
         PlanStatus::Applied => "applied; incident_recover with method revert undoes a containment".into(),
         PlanStatus::NotApplied => format!("not applied; the plan stays pending: `incident-mcp approve {}`", s.id),
     };
+    let simulated = is_simulated(p);
     let summary = format!(
-        "{} {} of {target} in env {}: {} change(s), {} pod(s), {} node(s)",
+        "{} {} of {target} in env {}{}: {} change(s), {} pod(s), {} node(s)",
         s.id,
         match status {
             PlanStatus::Pending => "pending",
@@ -452,6 +453,7 @@ pub(super) fn report(
             PlanStatus::NotApplied => "not applied",
         },
         p.env,
+        if simulated { " (simulated: sandbox backend)" } else { "" },
         p.changes.len(),
         p.blast_radius.pods,
         p.blast_radius.nodes
@@ -467,11 +469,17 @@ pub(super) fn report(
         blast_radius: p.blast_radius.clone(),
         dry_run,
         target,
+        simulated,
         ttl_secs: p.arguments["ttl_secs"].as_u64(),
         outcome,
         next_step,
         summary,
     }
+}
+
+/// Whether a plan's changes (or, for a revert, its inverse) go to the sandbox's simulated cluster.
+pub(super) fn is_simulated(p: &Plan) -> bool {
+    p.changes.iter().chain(&p.inverse).any(|c| c["backend"] == "sandbox")
 }
 
 /// The policy request recorded with a plan's proposal.
