@@ -141,12 +141,16 @@ pub enum Command {
         #[command(flatten)]
         out: Output,
     },
-    /// Resolve an incident with a note
+    /// Resolve an incident with a note (refused while containments of it are in place, unless
+    /// --keep-containments)
     Resolve {
         #[arg(long)]
         id: String,
         #[arg(long)]
         note: String,
+        /// Resolve leaving the incident's containments in place (noted in the timeline)
+        #[arg(long)]
+        keep_containments: bool,
         #[command(flatten)]
         out: Output,
     },
@@ -239,6 +243,18 @@ pub enum Command {
     Contain(crate::cli_respond::ContainArgs),
     /// Plan a recovery (rollback, restore, revert); prints the pending plan
     Recover(crate::cli_respond::RecoverArgs),
+    /// What is isolated, blocked, paused or cordoned now: since when, TTL, who proposed and
+    /// who approved it
+    Containments {
+        /// Only containments in this environment
+        #[arg(long)]
+        env: Option<String>,
+        /// Only containments of this incident
+        #[arg(long)]
+        id: Option<String>,
+        #[command(flatten)]
+        out: Output,
+    },
     /// Show an environment's sandbox, the simulated cluster of `[environments.NAME.cluster]
     /// kind = "sandbox"`: its objects and what containment changed on them
     Sandbox {
@@ -654,10 +670,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let svc = service(&cli, cfg).await?;
             emit(out, &svc.ack(req, Caller::CLI).await?, super::cli_table::lifecycle)
         }
-        Command::Resolve { id, note, out } => {
+        Command::Resolve {
+            id,
+            note,
+            keep_containments,
+            out,
+        } => {
             let req = ResolveRequest {
                 id: id.parse()?,
                 note: note.clone(),
+                keep_containments: *keep_containments,
             };
             let svc = service(&cli, cfg).await?;
             emit(out, &svc.resolve(req, Caller::CLI).await?, super::cli_table::lifecycle)
@@ -771,6 +793,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let svc = service(&cli, cfg).await?;
             let r = crate::cli_respond::recover(&svc, args).await;
             r.map_err(|(code, message)| Failure { code, message })
+        }
+        Command::Containments { env, id, out } => {
+            let req = ContainmentsRequest {
+                env: env.as_deref().map(Env::parse).transpose()?,
+                id: id.as_deref().map(str::parse).transpose()?,
+            };
+            let svc = service(&cli, cfg).await?;
+            emit(out, &svc.containments(&req).await?, super::cli_table::containments)
         }
         Command::Sandbox { env, out } => {
             let env = Env::parse(env)?;

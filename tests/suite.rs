@@ -38,6 +38,7 @@ mod approvals;
 mod audit;
 mod canary_scan;
 mod cli;
+mod containments;
 mod contract;
 mod crash;
 mod dedup;

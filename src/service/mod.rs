@@ -6,6 +6,7 @@ mod alerts;
 mod analyze;
 mod approval;
 mod audit;
+mod containments;
 mod detect;
 mod error;
 mod gate;
@@ -30,6 +31,7 @@ pub use alerts::{
 };
 pub use approval::{ApprovalReport, MAX_APPROVAL_TTL_SECS};
 pub use audit::{AuditList, AuditVerification};
+pub use containments::{ActiveContainment, ContainmentList, ContainmentsRequest};
 pub use error::{ErrorClass, ServiceError};
 pub use notify::{DispatcherGuard, NotifyReport, NotifyRequest, OutboxList};
 pub use progress::{NoProgress, Progress};

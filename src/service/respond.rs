@@ -268,17 +268,9 @@ impl IncidentService {
             .get_incident(req.id)
             .await?
             .ok_or(ServiceError::NotFound(req.id))?;
-        let open = self.store.open_actions(OpenActions::Incident(req.id)).await?;
-        let mut original = None;
-        for a in open {
-            if let Some(p) = self.store.get_plan(&a.plan_id).await?
-                && p.plan.tool == "incident_contain"
-            {
-                original = Some(p);
-                break;
-            }
-        }
-        let Some(orig) = original else {
+        // The newest containment with something to undo (a deleted pod has nothing).
+        let open = self.open_containments(OpenActions::Incident(req.id)).await?;
+        let Some((_, orig)) = open.into_iter().next() else {
             return Err(ServiceError::Conflict(format!(
                 "{} has no containment in place to revert",
                 req.id
