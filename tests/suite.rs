@@ -72,4 +72,5 @@ mod sandbox;
 mod score_cli;
 mod script_backend;
 mod store_postgres;
+mod undo_first;
 mod watch;

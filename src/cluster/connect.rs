@@ -151,6 +151,11 @@ impl Backend for LazyKube {
         self.get().await?.current_versions(targets).await
     }
 
+    fn recheck(&self, env: &str, policy: &Policy, changes: &[Change]) -> Result<(), BackendError> {
+        // Pure: needs no connection.
+        super::kube::recheck_all(env, policy, changes)
+    }
+
     async fn apply(&self, env: &str, policy: &Policy, changes: &[Change]) -> Result<Vec<Value>, BackendError> {
         self.get().await?.apply(env, policy, changes).await
     }

@@ -189,6 +189,15 @@ pub trait Backend: Send + Sync + 'static {
     /// once. Returns a JSON outcome per change.
     async fn apply(&self, env: &str, policy: &Policy, changes: &[Change]) -> Result<Vec<Value>, BackendError>;
 
+    /// The adapter's own policy check of `changes` (what [`Backend::apply`] refuses before its
+    /// first write), without applying anything. The service asks it before an approval is spent,
+    /// and of a containment's inverse before planning it, so an approval is never spent on a
+    /// change the adapter would refuse and nothing is applied that could not be undone.
+    fn recheck(&self, env: &str, policy: &Policy, changes: &[Change]) -> Result<(), BackendError> {
+        let _ = (env, policy, changes);
+        Ok(())
+    }
+
     /// After a recovery's `changes` were applied: waits, up to the backend's own verification
     /// window, for the workloads they touched to become healthy. Mutates nothing.
     async fn verify(&self, changes: &[Change]) -> Result<Health, BackendError> {

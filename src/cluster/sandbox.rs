@@ -208,11 +208,13 @@ impl Backend for SandboxBackend {
             .collect()
     }
 
+    fn recheck(&self, env: &str, policy: &Policy, changes: &[Change]) -> Result<(), BackendError> {
+        changes.iter().try_for_each(|c| apply::recheck(env, policy, c))
+    }
+
     async fn apply(&self, env: &str, policy: &Policy, changes: &[Change]) -> Result<Vec<Value>, BackendError> {
         // Every change is checked before anything is written: a refused plan changes nothing.
-        for c in changes {
-            apply::recheck(env, policy, c)?;
-        }
+        self.recheck(env, policy, changes)?;
         for _ in 0..WRITE_ATTEMPTS {
             let before = self.world().await?;
             let (after, mut outcomes) = apply::run(&before, changes)?;

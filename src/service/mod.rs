@@ -20,6 +20,7 @@ mod respond_types;
 mod respond_verify;
 mod sandbox;
 mod types;
+mod undo;
 
 use std::sync::Arc;
 

@@ -210,6 +210,16 @@ impl IncidentService {
                 "refused by policy: {reason}; nothing was changed"
             )));
         }
+        // The undo must be possible before the action is.
+        if tool == "incident_contain"
+            && let Some(reason) = self
+                .undo_refusal(&env, &ar, &bp.inverse, backend.as_ref(), Some(id), principal)
+                .await?
+        {
+            return Err(ServiceError::Conflict(format!(
+                "refused by policy: {reason}; nothing was changed"
+            )));
+        }
         if let DryRun::Failed { reason } = &bp.dry_run {
             let payload = json!({"env": env.as_str(), "by": "dry_run", "reason": "dry_run_failed", "message": reason});
             self.audit_refusal(principal, Some(id), None, payload).await?;
@@ -280,17 +290,34 @@ impl IncidentService {
         let resource = o.arguments["resource"].as_str().unwrap_or_default().to_owned();
         let namespace = o.arguments["namespace"].as_str().map(str::to_owned);
         let env = Env::parse(&o.env)?;
+        let inverse: Vec<Change> = o
+            .inverse
+            .iter()
+            .map(|c| serde_json::from_value(c.clone()))
+            .collect::<Result<_, _>>()
+            .map_err(|_| ServiceError::Conflict(format!("plan {} has an unreadable inverse", orig.id)))?;
+        // What runs is the inverse: its scripts are the ones policy must allow.
+        let undo_script = super::undo::first_script(&inverse);
         let ar = ActionRequest {
             action: Action::Revert,
             namespace: namespace.clone(),
             name: target_name(&resource).to_owned(),
             labels: BTreeMap::new(),
-            script: resource.strip_prefix(SCRIPT_PREFIX).map(str::to_owned),
+            script: undo_script.clone(),
             pods: o.blast_radius.pods,
             nodes: o.blast_radius.nodes,
             healthy_replicas_after: None,
         };
         if let PolicyDecision::Refuse { reason, .. } = self.check_policy(&env, &ar, Some(req.id), principal).await? {
+            return Err(ServiceError::Conflict(format!(
+                "refused by policy: {reason}; nothing was changed"
+            )));
+        }
+        let backend = self.backend_for(env.as_str(), undo_script.is_some())?;
+        if let Some(reason) = self
+            .undo_refusal(&env, &ar, &inverse, backend.as_ref(), Some(req.id), principal)
+            .await?
+        {
             return Err(ServiceError::Conflict(format!(
                 "refused by policy: {reason}; nothing was changed"
             )));
