@@ -70,6 +70,7 @@ mod respond_verify_query;
 mod rest_api;
 mod safety_gate;
 mod sandbox;
+mod sandbox_store;
 mod score_cli;
 mod script_backend;
 mod store_postgres;

@@ -17,8 +17,12 @@
 
 #[path = "sandbox_apply.rs"]
 mod apply;
+#[path = "sandbox_controllers.rs"]
+mod controllers;
 #[path = "sandbox_plan.rs"]
 mod plan;
+#[path = "sandbox_workload.rs"]
+mod workload;
 #[path = "sandbox_world.rs"]
 pub mod world;
 
@@ -180,9 +184,9 @@ impl Backend for SandboxBackend {
             Action::DeletePod => plan::delete_pod(&w, spec)?,
             Action::Cordon => plan::cordon(&w, spec)?,
             Action::Block => plan::block(&w, spec)?,
-            Action::Pause => plan::pause(&w, spec)?,
-            Action::Restore => plan::restore(&w, spec)?,
-            Action::Rollback => plan::rollback(&w, spec)?,
+            Action::Pause => workload::pause(&w, spec)?,
+            Action::Restore => workload::restore(&w, spec)?,
+            Action::Rollback => workload::rollback(&w, spec)?,
             Action::Revert => {
                 return Err(BackendError::Invalid(
                     "revert applies a plan's recorded inverse; it is not planned from a target".into(),
