@@ -11,8 +11,18 @@ use serde::Deserialize;
 
 use crate::domain::{Env, IncidentType, Severity};
 
-/// The documented example, also the built-in default.
+/// The documented example without the `dev` environment's sandbox: what configs (and tests)
+/// that give `dev` a policy or cluster of their own extend.
 pub const EXAMPLE_TOML: &str = include_str!("../config/example.toml");
+
+/// The `dev` environment's simulated cluster and its policy.
+pub const DEV_SANDBOX_TOML: &str = include_str!("../config/dev-sandbox.toml");
+
+/// The built-in default, printed by `config default`: the example, then the dev sandbox.
+pub const DEFAULT_TOML: &str = concat!(
+    include_str!("../config/example.toml"),
+    include_str!("../config/dev-sandbox.toml")
+);
 
 /// Sample telemetry embedded so `detect --env dev` works from any directory.
 pub const BUILTIN_FILES: &[(&str, &str)] = &[("dev-events.jsonl", include_str!("../examples/dev-events.jsonl"))];
@@ -436,7 +446,7 @@ pub enum DetectorKind {
 impl Config {
     /// The built-in default configuration.
     pub fn builtin() -> Self {
-        Self::parse_str(EXAMPLE_TOML, "toml", "<built-in>").expect("the built-in config is valid")
+        Self::parse_str(DEFAULT_TOML, "toml", "<built-in>").expect("the built-in config is valid")
     }
 
     /// Loads a file, choosing the format by extension (.toml, .json, .yaml/.yml).
@@ -810,10 +820,26 @@ mod tests {
         let policy = &cfg.environments["prod"].policy;
         assert!(policy.evaluate("prod", &req("shop"), Usage::default()).is_allowed());
         assert!(!policy.evaluate("prod", &req("payments"), Usage::default()).is_allowed());
-        let dev = &Config::builtin().environments["dev"].policy;
+        let example = Config::parse_str(EXAMPLE_TOML, "toml", "t").unwrap();
         assert!(
-            !dev.evaluate("dev", &req("shop"), Usage::default()).is_allowed(),
+            !example.environments["dev"]
+                .policy
+                .evaluate("dev", &req("shop"), Usage::default())
+                .is_allowed(),
             "deny by default"
+        );
+        // The built-in dev environment acts on its sandbox, within its own policy.
+        let builtin = Config::builtin();
+        let dev = &builtin.environments["dev"];
+        assert_eq!(
+            dev.cluster.as_ref().map(|c| c.kind),
+            Some(crate::cluster::connect::ClusterKind::Sandbox)
+        );
+        assert!(dev.policy.evaluate("dev", &req("shop"), Usage::default()).is_allowed());
+        assert!(
+            !dev.policy
+                .evaluate("dev", &req("payments"), Usage::default())
+                .is_allowed()
         );
         for (bad, why) in [
             ("allowed_namespaces = ['kube-system']", "protected"),

@@ -814,6 +814,7 @@ async fn openapi_document_is_valid_openapi_3_1_and_matches_the_routes() {
         ("post", "/api/alerts"),
         ("put", "/api/incident/contain/{id}"),
         ("post", "/api/incident/recover/{id}"),
+        ("get", "/api/containments"),
         ("post", "/api/incident/notify/{id}"),
         ("post", "/api/hooks"),
         ("get", "/api/hooks"),
