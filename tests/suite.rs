@@ -76,6 +76,7 @@ mod sandbox_store;
 mod score_cli;
 mod script_backend;
 mod slack_interactions;
+mod stdio_approval;
 mod store_postgres;
 mod undo_first;
 mod watch;
