@@ -209,14 +209,18 @@ async fn the_approval_message_carries_approve_deny_and_open_page_for_the_plan() 
         .expect("an actions block");
     let buttons = actions["elements"].as_array().unwrap();
     let ids: Vec<&str> = buttons.iter().map(|b| b["action_id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["approve_plan", "deny_plan", "open_plan_page"], "{actions}");
+    assert_eq!(
+        ids,
+        ["approve_plan", "deny_plan", "get_code", "open_plan_page"],
+        "{actions}"
+    );
     let labels: Vec<&str> = buttons.iter().map(|b| b["text"]["text"].as_str().unwrap()).collect();
-    assert_eq!(labels, ["Approve", "Deny", "Open page"]);
+    assert_eq!(labels, ["Approve", "Deny", "Code for the agent's dialog", "Open page"]);
     for b in buttons {
         assert_eq!(b["type"], "button");
         assert_eq!(b["value"], s.plan_id.as_str());
     }
-    assert_eq!(buttons[2]["url"], format!("{PUBLIC_URL}/ui/plans/{}", s.plan_id));
+    assert_eq!(buttons[3]["url"], format!("{PUBLIC_URL}/ui/plans/{}", s.plan_id));
     assert!(
         body["text"].as_str().unwrap().contains(&s.plan_id),
         "fallback text: {body}"
@@ -497,4 +501,47 @@ async fn without_a_signing_secret_the_route_accepts_nothing() {
     let e: Value = resp.json().await.unwrap();
     assert!(e["error"].as_str().unwrap().contains("signing_secret_env"), "{e}");
     assert!(audit(&h).await.is_empty());
+}
+
+/// The code button sends the approver who pressed it, and nobody else, a one-time code for the
+/// agent's dialog; the code approves as that approver, and neither Slack's answer nor the audit
+/// log carries it.
+#[tokio::test]
+async fn the_code_button_sends_the_approver_a_private_one_time_code() {
+    let s = Slack::start().await;
+    s.mock("chat.postEphemeral", json!({"ok": true, "message_ts": MESSAGE_TS}), 2)
+        .await;
+    let (status, answer) = s.press("U0ALICE", "get_code", &s.plan_id, 0).await;
+    assert_eq!(
+        (status, answer["outcome"].as_str()),
+        (StatusCode::OK, Some("code_sent")),
+        "{answer}"
+    );
+    let sent = &s.received("chat.postEphemeral").await[0];
+    assert_eq!(
+        (&sent["channel"], &sent["user"]),
+        (&json!("C024BE91L"), &json!("U0ALICE"))
+    );
+    let text = sent["text"].as_str().unwrap();
+    let code = regex::Regex::new(r"\*([2-9A-Z]{4}-[2-9A-Z]{4})\*")
+        .unwrap()
+        .captures(text)
+        .expect("a code in the private note")[1]
+        .to_owned();
+    assert!(
+        !answer.to_string().contains(&code),
+        "the answer to Slack carries no code"
+    );
+    let log = serde_json::to_string(&audit(&s.h).await).unwrap();
+    assert!(!log.contains(&code), "the audit log keeps only a salted hash");
+    let granted =
+        s.h.svc
+            .approve_with_code(&s.plan_id, &code, "mcp:claude")
+            .await
+            .unwrap();
+    assert_eq!(granted.approver, "human:alice");
+    // Somebody who is not an approver gets no code.
+    let (status, answer) = s.press("U0MALLORY", "get_code", &s.plan_id, 0).await;
+    assert_eq!((status, answer["outcome"].as_str()), (StatusCode::OK, Some("refused")));
+    assert_eq!(refusals(&s.h).await, ["slack_unknown_user"]);
 }

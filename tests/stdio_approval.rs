@@ -28,7 +28,9 @@ async fn stdio_client(db: &Path, config: Option<&Path>, human: Human) -> Running
     if let Some(c) = config {
         cmd.arg("--config").arg(c);
     }
-    cmd.arg("serve").env_remove("OPENCLAW_API_KEY").env_remove("INCIDENT_MCP_CONFIG");
+    cmd.arg("serve")
+        .env_remove("OPENCLAW_API_KEY")
+        .env_remove("INCIDENT_MCP_CONFIG");
     let transport = TokioChildProcess::new(cmd).expect("spawn incident-mcp serve");
     DialogClient::new(human).serve(transport).await.expect("stdio client")
 }
@@ -70,7 +72,9 @@ async fn over_stdio_the_name_approves_nothing_and_an_approvers_code_does() {
     assert!(approvers(&svc, &plan).await.is_empty());
     let refusal = svc.plan_view(&plan).await.unwrap().history;
     assert!(
-        refusal.iter().any(|e| e.kind == "refusal" && e.payload["reason"] == "wrong_code"),
+        refusal
+            .iter()
+            .any(|e| e.kind == "refusal" && e.payload["reason"] == "wrong_code"),
         "audited"
     );
 

@@ -17,6 +17,9 @@ use crate::{
 pub const APPROVE_ACTION: &str = "approve_plan";
 /// `action_id` of the Deny button; its `value` is the plan id.
 pub const DENY_ACTION: &str = "deny_plan";
+/// `action_id` of the button that sends the presser (an approver) a one-time code for the
+/// agent's approval dialog, privately; its `value` is the plan id.
+pub const CODE_ACTION: &str = "get_code";
 /// `action_id` of the Open page (URL) button: Slack reports its clicks too; they change nothing.
 pub const OPEN_PAGE_ACTION: &str = "open_plan_page";
 
@@ -148,6 +151,10 @@ pub fn approval_message(facts: &PlanFacts, note: Option<&str>, buttons: bool, pa
             "type": "button", "action_id": DENY_ACTION, "value": facts.plan_id, "style": "danger",
             "text": plain("Deny"),
         }));
+        elements.push(json!({
+            "type": "button", "action_id": CODE_ACTION, "value": facts.plan_id,
+            "text": plain("Code for the agent's dialog"),
+        }));
     }
     if let Some(url) = page {
         elements.push(json!({
@@ -211,12 +218,13 @@ mod tests {
         let els = &blocks[1]["elements"];
         assert_eq!(els[0]["action_id"], APPROVE_ACTION);
         assert_eq!(els[1]["action_id"], DENY_ACTION);
-        assert_eq!(els[2]["url"], "https://x.example/ui/plans/p");
+        assert_eq!(els[2]["action_id"], CODE_ACTION);
+        assert_eq!(els[3]["url"], "https://x.example/ui/plans/p");
         for e in els.as_array().unwrap() {
             assert_eq!(e["value"], "plan-0123456789abcdef");
         }
         let (_, blocks) = approval_message(&facts(), None, true, None);
-        assert_eq!(blocks[1]["elements"].as_array().unwrap().len(), 2);
+        assert_eq!(blocks[1]["elements"].as_array().unwrap().len(), 3);
         let (_, blocks) = approval_message(&facts(), None, false, None);
         assert_eq!(blocks.as_array().unwrap().len(), 1, "no actions block without buttons");
         let (_, decided) = decided_message(&facts(), "Denied by alice");

@@ -33,7 +33,7 @@ use crate::{
     notify::{
         process_env,
         slack_api::SlackWebApi,
-        slack_blocks::{self, APPROVE_ACTION, DENY_ACTION, OPEN_PAGE_ACTION, PlanFacts},
+        slack_blocks::{self, APPROVE_ACTION, CODE_ACTION, DENY_ACTION, OPEN_PAGE_ACTION, PlanFacts},
     },
 };
 use payload::BlockAction;
@@ -57,7 +57,7 @@ pub struct SlackAnswer {
     /// HTTP status.
     #[serde(skip)]
     pub status: u16,
-    /// `approved`, `denied`, `ignored` (a link button) or `refused`.
+    /// `approved`, `denied`, `code_sent`, `ignored` (a link button) or `refused`.
     pub outcome: &'static str,
     /// What happened, also told to the user in Slack.
     pub message: String,
@@ -159,6 +159,7 @@ impl IncidentService {
         };
         match action.action_id.as_str() {
             APPROVE_ACTION | DENY_ACTION => self.slack_decide(action).await,
+            CODE_ACTION => self.slack_code(action).await,
             OPEN_PAGE_ACTION => Ok(SlackAnswer::new(200, "ignored", "a link button; nothing to do")),
             other => {
                 let why = format!("unknown action `{}`", clip(other, 60));
@@ -234,6 +235,42 @@ impl IncidentService {
                 ts: action.message_ts,
                 text,
                 blocks,
+            })
+            .await;
+        Ok(answer)
+    }
+
+    /// Sends the approver who pressed "Code for the agent's dialog" a one-time code for the plan,
+    /// visible to them alone (`chat.postEphemeral`); the answer to Slack never carries it.
+    async fn slack_code(&self, action: BlockAction) -> Result<SlackAnswer, ServiceError> {
+        let Some(name) = self.approvers.by_slack_user(&action.user_id).map(str::to_owned) else {
+            let why = format!(
+                "Slack user {} is not an approver of incident-mcp ([[approvers]] slack_user_id); no code was issued",
+                action.user_id
+            );
+            return self.slack_refuse(200, "slack_unknown_user", &why, Some(&action)).await;
+        };
+        let plan_id = action.value.clone().unwrap_or_default();
+        let issued = match self.issue_code(&plan_id, &human(&name)).await {
+            Ok(c) => c,
+            Err(e) if e.class() == ErrorClass::Backend => return Err(e),
+            Err(e) => {
+                let why = format!("no code issued: {e}");
+                return self.slack_refuse(200, "slack_plan_refused", &why, Some(&action)).await;
+            }
+        };
+        let text = format!(
+            "Your one-time code for {plan_id}: *{}*. Type it into the agent's approval dialog to approve the plan \
+             as {name}. Single use, valid until {}. Never paste it into a chat.",
+            issued.code,
+            issued.expires_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        );
+        let mut answer = SlackAnswer::new(200, "code_sent", "a one-time code was sent to the approver privately");
+        answer.slack_told = self
+            .tell_slack(FollowUp::Ephemeral {
+                channel: action.channel_id,
+                user: action.user_id,
+                text,
             })
             .await;
         Ok(answer)
