@@ -73,6 +73,9 @@ pub struct ServerConfig {
     pub allowed_hosts: Vec<String>,
     pub allowed_origins: Vec<String>,
     pub max_body_bytes: usize,
+    /// Mark the approval page's cookies `Secure` (set it when the page is served over https,
+    /// directly or behind a TLS-terminating proxy).
+    pub secure_cookies: bool,
 }
 
 /// A human approver, recorded as `human:NAME` in the audit log, plan views and timelines.
@@ -101,6 +104,7 @@ impl Default for ServerConfig {
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
             allowed_origins: vec!["http://localhost:*".into(), "http://127.0.0.1:*".into()],
             max_body_bytes: 1024 * 1024,
+            secure_cookies: false,
         }
     }
 }

@@ -18,6 +18,7 @@ mod respond_apply;
 mod respond_ttl;
 mod respond_types;
 mod respond_verify;
+mod review;
 mod types;
 
 use std::sync::Arc;
@@ -36,6 +37,7 @@ pub use notify::{DispatcherGuard, NotifyReport, NotifyRequest, OutboxList};
 pub use progress::{NoProgress, Progress};
 pub use respond_ttl::{RECONCILE_ACTOR, TTL_ACTOR};
 pub use respond_types::*;
+pub use review::{IncidentHistory, InverseCheck, PlanReview};
 pub use types::*;
 
 use crate::{config::Config, domain::IncidentId, store::Store};
