@@ -32,6 +32,8 @@ pub struct PlanReview {
     /// `namespace` and `resource` exactly as proposed.
     pub namespace: Option<String>,
     pub resource: String,
+    /// The object versions the plan was computed against (applying refuses other versions).
+    pub targets: Vec<crate::domain::plan::TargetVersion>,
     /// The policy action checked at proposal time (`isolate`, `revert`...).
     pub action: Option<String>,
     /// What policy was checked against when the plan was proposed (the proposal audit entry's
@@ -153,6 +155,7 @@ impl IncidentService {
             incident,
             namespace,
             resource,
+            targets: plan.targets.clone(),
             action: recorded.map(|r| r.action.to_string()),
             policy_request,
             dry_run,
