@@ -71,4 +71,5 @@ mod safety_gate;
 mod score_cli;
 mod script_backend;
 mod store_postgres;
+mod ui_page;
 mod watch;

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::{
-    domain::{clip, sanitize_untrusted},
+    domain::{IncidentId, clip, sanitize_untrusted},
     service::{IncidentService, KeyOwner},
     ui::{
         self, SESSION_COOKIE, SIGN_IN_COOKIE, Viewer,
@@ -97,9 +97,15 @@ impl UiState {
     }
 
     /// Audits a refusal by the page; a failing audit write fails the request (503).
-    pub(super) async fn refuse(&self, actor: &str, plan: Option<&str>, payload: serde_json::Value) -> Option<Response> {
+    pub(super) async fn refuse(
+        &self,
+        actor: &str,
+        incident: Option<IncidentId>,
+        plan: Option<&str>,
+        payload: serde_json::Value,
+    ) -> Option<Response> {
         let plan = plan.map(|p| clip(p, 40));
-        match self.svc.audit_refusal(actor, None, plan.as_deref(), payload).await {
+        match self.svc.audit_refusal(actor, incident, plan.as_deref(), payload).await {
             Ok(()) => None,
             Err(e) => Some(page(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -121,7 +127,7 @@ pub(super) async fn forged(st: &UiState, session: Option<&SessionInfo>, plan: Op
         "session_of": session.map(|s| crate::service::human(&s.approver)),
         "message": format!("{what} refused: {}", if session.is_some() { "missing or wrong CSRF token" } else { "not signed in" }),
     });
-    if let Some(failed) = st.refuse(PAGE_ACTOR, plan, payload).await {
+    if let Some(failed) = st.refuse(PAGE_ACTOR, None, plan, payload).await {
         return failed;
     }
     let msg = if session.is_some() {
@@ -171,7 +177,7 @@ async fn sign_in(
     if !session::tokens_match(&form.csrf, expected) {
         let payload = json!({"by": PAGE_ACTOR, "reason": "csrf", "action": "sign_in", "name": name, "client": addr,
                              "message": "sign-in refused: missing or wrong form token"});
-        if let Some(failed) = st.refuse(PAGE_ACTOR, None, payload).await {
+        if let Some(failed) = st.refuse(PAGE_ACTOR, None, None, payload).await {
             return failed;
         }
         let msg = "The sign-in form expired or did not come from this page; nothing was done. Sign in again.";
@@ -180,7 +186,7 @@ async fn sign_in(
     if let Gate::Locked { secs_left } = st.limiter.check(&name, &addr) {
         let payload = json!({"by": PAGE_ACTOR, "reason": "locked_out", "action": "sign_in", "name": name, "client": addr,
                              "message": format!("sign-in refused: locked out for {secs_left} more seconds")});
-        if let Some(failed) = st.refuse(PAGE_ACTOR, None, payload).await {
+        if let Some(failed) = st.refuse(PAGE_ACTOR, None, None, payload).await {
             return failed;
         }
         let msg = format!(
@@ -203,14 +209,14 @@ async fn sign_in(
     let locked = st.limiter.fail(&name, &addr);
     let payload = json!({"by": PAGE_ACTOR, "reason": "sign_in_failed", "action": "sign_in", "name": name,
                          "client": addr, "message": format!("sign-in refused: {why}")});
-    if let Some(failed) = st.refuse(PAGE_ACTOR, None, payload).await {
+    if let Some(failed) = st.refuse(PAGE_ACTOR, None, None, payload).await {
         return failed;
     }
     if locked {
         let payload = json!({"by": PAGE_ACTOR, "reason": "locked_out", "action": "sign_in", "name": name, "client": addr,
                              "message": format!("{} failed sign-ins: locked out for {} minutes",
                                                 ui::limiter::MAX_FAILURES, ui::limiter::LOCKOUT.as_secs() / 60)});
-        if let Some(failed) = st.refuse(PAGE_ACTOR, None, payload).await {
+        if let Some(failed) = st.refuse(PAGE_ACTOR, None, None, payload).await {
             return failed;
         }
     }

@@ -154,7 +154,7 @@ async fn typed_target(st: &UiState, s: &SessionInfo, id: &str, typed: &str) -> R
     }
     let payload = json!({"by": super::ui::PAGE_ACTOR, "reason": "wrong_name", "action": "approve",
                          "message": format!("typed `{}`, the target is {}", clip(typed.trim(), 80), view.plan.target)});
-    if let Some(failed) = st.refuse(&human(&s.approver), Some(id), payload).await {
+    if let Some(failed) = st.refuse(&human(&s.approver), view.plan.incident_id, Some(id), payload).await {
         return Err(failed);
     }
     let msg = format!(
