@@ -71,5 +71,6 @@ mod safety_gate;
 mod score_cli;
 mod script_backend;
 mod store_postgres;
+mod ui_browser;
 mod ui_page;
 mod watch;
