@@ -103,7 +103,10 @@ fn start(db: &Path, cfg: &Path) -> Server {
     let mut line = String::new();
     let base = loop {
         line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "the server exited before listening");
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "the server exited before listening"
+        );
         if let Some(rest) = line.split("listening on ").nth(1) {
             break rest.split_whitespace().next().unwrap().to_owned();
         }
@@ -147,14 +150,26 @@ async fn approval_page_in_headless_chromium() {
     let http = reqwest::Client::new();
     let base = server.base.clone();
 
-    let (status, v) = rest(&http, "POST", format!("{base}/api/incident/detect"), Some(json!({"env": "dev"}))).await;
+    let (status, v) = rest(
+        &http,
+        "POST",
+        format!("{base}/api/incident/detect"),
+        Some(json!({"env": "dev"})),
+    )
+    .await;
     assert_eq!(status, 200, "{v}");
     let mut plans = serde_json::Map::new();
     let mut targets = serde_json::Map::new();
     for s in SCENARIOS {
         let body = json!({"method": "restore", "resource": format!("script/web-{s}"), "namespace": "shop",
                           "args": {"marker": format!("web-{s}")}});
-        let (status, plan) = rest(&http, "POST", format!("{base}/api/incident/recover/INC-000001"), Some(body)).await;
+        let (status, plan) = rest(
+            &http,
+            "POST",
+            format!("{base}/api/incident/recover/INC-000001"),
+            Some(body),
+        )
+        .await;
         assert_eq!(status, 202, "{plan}");
         plans.insert(s.into(), plan["plan_id"].clone());
         targets.insert(s.into(), plan["target"].clone());
@@ -167,8 +182,12 @@ async fn approval_page_in_headless_chromium() {
     let stored = store.get_plan(&plan("expired")).await.unwrap().unwrap();
     let past = Utc::now() - TimeDelta::minutes(10);
     let approval = Approval::grant(&stored.plan, "human:bob", past, TimeDelta::minutes(5)).unwrap();
-    let entry =
-        NewAuditEntry::new("human:bob", AuditKind::Approval, json!({"plan_hash": approval.plan_hash})).plan(plan("expired"));
+    let entry = NewAuditEntry::new(
+        "human:bob",
+        AuditKind::Approval,
+        json!({"plan_hash": approval.plan_hash}),
+    )
+    .plan(plan("expired"));
     store.save_approval(&approval, entry).await.unwrap();
     drop(store);
 
@@ -223,7 +242,13 @@ async fn approval_page_in_headless_chromium() {
     let (_, v) = view("csrf").await;
     assert!(v["approval"].is_null(), "{v}");
     // The approved plan is the agent's to apply, once.
-    let (status, v) = rest(&http, "POST", format!("{base}/api/plans/{}/apply", plan("approve")), None).await;
+    let (status, v) = rest(
+        &http,
+        "POST",
+        format!("{base}/api/plans/{}/apply", plan("approve")),
+        None,
+    )
+    .await;
     assert_eq!((status, v["status"].as_str()), (200, Some("applied")), "{v}");
     assert!(out_dir.join("web-approve").exists());
 

@@ -172,7 +172,10 @@ async fn pages_carry_a_strict_csp_and_the_session_cookie_is_httponly_and_samesit
     assert_eq!(a.status, StatusCode::OK);
     let csp = a.headers["content-security-policy"].to_str().unwrap();
     assert!(csp.starts_with("default-src 'none'; style-src 'sha256-"), "{csp}");
-    assert!(csp.contains("form-action 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(
+        csp.contains("form-action 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
     assert!(!csp.contains("script-src") && !csp.contains("unsafe"), "{csp}");
     assert_eq!(a.headers["x-frame-options"], "DENY");
     assert_eq!(a.headers["cache-control"], "no-store");
@@ -304,10 +307,21 @@ async fn five_failed_sign_ins_lock_the_name_out_and_every_failure_is_audited() {
         .collect();
     assert_eq!(
         page_refusals,
-        ["sign_in_failed", "sign_in_failed", "sign_in_failed", "sign_in_failed", "sign_in_failed", "locked_out", "locked_out"]
+        [
+            "sign_in_failed",
+            "sign_in_failed",
+            "sign_in_failed",
+            "sign_in_failed",
+            "sign_in_failed",
+            "locked_out",
+            "locked_out"
+        ]
     );
     let first = log.iter().find(|e| e.payload["reason"] == "sign_in_failed").unwrap();
-    assert!(first.payload["message"].as_str().unwrap().contains("agent's API key"), "{first:?}");
+    assert!(
+        first.payload["message"].as_str().unwrap().contains("agent's API key"),
+        "{first:?}"
+    );
     assert_eq!(first.payload["name"], "alice");
     let text = serde_json::to_string(&log).unwrap();
     assert!(!text.contains(&secret("ui-alice-password")) && !text.contains("wrong password"));
@@ -336,7 +350,9 @@ async fn hostile_telemetry_is_shown_escaped_as_marked_data() {
     let v: Value = resp.json().await.unwrap();
     let inc = v["incidents"][0]["id"].as_str().unwrap().to_owned();
     let (cookie, _) = page.session("alice", &secret("ui-alice-password")).await;
-    let a = page.send("GET", &format!("/ui/incidents/{inc}"), Some(&cookie), None).await;
+    let a = page
+        .send("GET", &format!("/ui/incidents/{inc}"), Some(&cookie), None)
+        .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     assert!(a.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{}", a.body);
     assert!(a.body.contains("&lt;img src=x onerror=alert(2)&gt;"));
@@ -384,12 +400,20 @@ async fn decisions_wrong_name_approve_apply_deny_and_an_expired_approval() {
         .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     let v = page.plan_json(&p1).await;
-    assert_eq!((v["approval"]["approver"].as_str(), v["approval"]["state"].as_str()), (Some("human:alice"), Some("valid")));
+    assert_eq!(
+        (v["approval"]["approver"].as_str(), v["approval"]["state"].as_str()),
+        (Some("human:alice"), Some("valid"))
+    );
     assert_eq!(page.backend.apply_count(), 0, "approve alone applies nothing");
 
     let ok = [("csrf", csrf.as_str()), ("confirm_name", "web-2")];
     let a = page
-        .send("POST", &format!("/ui/plans/{p2}/approve-and-apply"), Some(&cookie), Some(&ok))
+        .send(
+            "POST",
+            &format!("/ui/plans/{p2}/approve-and-apply"),
+            Some(&cookie),
+            Some(&ok),
+        )
         .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     assert!(a.body.contains("Approved and applied: applied"), "{}", a.body);
@@ -399,9 +423,15 @@ async fn decisions_wrong_name_approve_apply_deny_and_an_expired_approval() {
     let a = page
         .send("POST", &format!("/ui/plans/{p3}/deny"), Some(&cookie), Some(&deny))
         .await;
-    assert_eq!((a.status, a.location()), (StatusCode::SEE_OTHER, format!("/ui/plans/{p3}").as_str()));
+    assert_eq!(
+        (a.status, a.location()),
+        (StatusCode::SEE_OTHER, format!("/ui/plans/{p3}").as_str())
+    );
     let v = page.plan_json(&p3).await;
-    assert_eq!((v["plan"]["status"].as_str(), v["denial"]["reason"].as_str()), (Some("denied"), Some("wrong pod")));
+    assert_eq!(
+        (v["plan"]["status"].as_str(), v["denial"]["reason"].as_str()),
+        (Some("denied"), Some("wrong pod"))
+    );
 
     // An approval that expired (written with a past expiry) shows as expired, and the plan is
     // back in the queue.
@@ -409,15 +439,23 @@ async fn decisions_wrong_name_approve_apply_deny_and_an_expired_approval() {
     let stored = page.h.store.get_plan(&p4).await.unwrap().unwrap();
     let past = Utc::now() - TimeDelta::minutes(10);
     let approval = Approval::grant(&stored.plan, "human:bob", past, TimeDelta::minutes(5)).unwrap();
-    let entry = NewAuditEntry::new("human:bob", AuditKind::Approval, json!({"plan_hash": approval.plan_hash}))
-        .plan(p4.clone());
+    let entry = NewAuditEntry::new(
+        "human:bob",
+        AuditKind::Approval,
+        json!({"plan_hash": approval.plan_hash}),
+    )
+    .plan(p4.clone());
     page.h.store.save_approval(&approval, entry).await.unwrap();
     let a = page.send("GET", &format!("/ui/plans/{p4}"), Some(&cookie), None).await;
     assert!(a.body.contains(r#"id="state">expired<"#), "{}", a.body);
     assert!(a.body.contains("approval by human:bob expired at"), "{}", a.body);
     let queue = page.send("GET", "/ui/plans", Some(&cookie), None).await;
     assert!(queue.body.contains("approval expired"), "{}", queue.body);
-    assert!(queue.body.contains("approved, 14m"), "p1's approval has ~15 min left: {}", queue.body);
+    assert!(
+        queue.body.contains("approved, 14m"),
+        "p1's approval has ~15 min left: {}",
+        queue.body
+    );
 
     // The incident page shows the plans and decisions.
     let a = page.send("GET", "/ui/incidents/INC-000001", Some(&cookie), None).await;

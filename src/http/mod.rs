@@ -92,7 +92,9 @@ pub async fn serve(svc: IncidentService, addr: SocketAddr, policy: ToolPolicy) -
     let ct = CancellationToken::new();
     let app = app(svc, policy, ct.child_token());
     tracing::info!(%bound, "listening: MCP at http://{bound}/mcp, REST at http://{bound}/api");
-    eprintln!("incident-mcp listening on http://{bound} (MCP: /mcp, REST: /api, approval page: /ui/, health: /healthz)");
+    eprintln!(
+        "incident-mcp listening on http://{bound} (MCP: /mcp, REST: /api, approval page: /ui/, health: /healthz)"
+    );
     // The peer address keys the approval page's sign-in throttling.
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {

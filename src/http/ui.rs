@@ -202,7 +202,10 @@ async fn sign_in(
         tracing::info!(approver = %name, client = %addr, "approval page: signed in");
         let mut resp = Redirect::to("/ui/plans").into_response();
         let h = resp.headers_mut();
-        h.append(header::SET_COOKIE, cookie(SESSION_COOKIE, &id, session::MAX_AGE.as_secs(), st.secure));
+        h.append(
+            header::SET_COOKIE,
+            cookie(SESSION_COOKIE, &id, session::MAX_AGE.as_secs(), st.secure),
+        );
         h.append(header::SET_COOKIE, cookie(SIGN_IN_COOKIE, "", 0, st.secure));
         return resp;
     }
@@ -255,7 +258,11 @@ pub(super) struct CsrfForm {
     pub csrf: String,
 }
 
-async fn sign_out(State(st): State<UiState>, headers: HeaderMap, form: Result<Form<CsrfForm>, FormRejection>) -> Response {
+async fn sign_out(
+    State(st): State<UiState>,
+    headers: HeaderMap,
+    form: Result<Form<CsrfForm>, FormRejection>,
+) -> Response {
     let form = form.map(|Form(f)| f).unwrap_or_default();
     let Some((id, s)) = st.session(&headers) else {
         return Redirect::to("/ui/sign-in").into_response();
@@ -284,13 +291,13 @@ pub(super) fn to_sign_in() -> Response {
 }
 
 /// A plan id from the path, or the 404 page.
-pub(super) fn plan_id(Path(id): Path<String>, s: &SessionInfo) -> Result<String, Response> {
+pub(super) fn plan_id(Path(id): Path<String>, s: &SessionInfo) -> Result<String, Box<Response>> {
     if super::plans::is_plan_id(&id) {
         Ok(id)
     } else {
-        Err(page(
+        Err(Box::new(page(
             StatusCode::NOT_FOUND,
             ui::error_page(Some(&viewer(s)), "Not found", "That is not a plan id (plan-…).", None),
-        ))
+        )))
     }
 }

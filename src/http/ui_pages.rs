@@ -52,7 +52,10 @@ async fn queue(State(st): State<UiState>, headers: HeaderMap) -> Response {
         limit: Some(100),
         before: None,
     };
-    let (waiting, all) = match (st.svc.list_plans(&list(true)).await, st.svc.list_plans(&list(false)).await) {
+    let (waiting, all) = match (
+        st.svc.list_plans(&list(true)).await,
+        st.svc.list_plans(&list(false)).await,
+    ) {
         (Ok(w), Ok(a)) => (w.plans, a.plans),
         (Err(e), _) | (_, Err(e)) => return failure(&s, &e),
     };
@@ -93,7 +96,7 @@ async fn plan(State(st): State<UiState>, headers: HeaderMap, id: Path<String>) -
     };
     match plan_id(id, &s) {
         Ok(id) => plan_answer(&st, &s, &id, StatusCode::OK, None).await,
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -138,7 +141,7 @@ async fn decider(
     let session = st.session(headers).map(|(_, s)| s);
     let raw = id.0.clone();
     match session {
-        Some(s) if tokens_match(&form.csrf, &s.csrf) => plan_id(id, &s).map(|id| (s, id)),
+        Some(s) if tokens_match(&form.csrf, &s.csrf) => plan_id(id, &s).map(|id| (s, id)).map_err(|r| *r),
         s => Err(forged(st, s.as_ref(), Some(&raw), what).await),
     }
 }
@@ -154,7 +157,10 @@ async fn typed_target(st: &UiState, s: &SessionInfo, id: &str, typed: &str) -> R
     }
     let payload = json!({"by": super::ui::PAGE_ACTOR, "reason": "wrong_name", "action": "approve",
                          "message": format!("typed `{}`, the target is {}", clip(typed.trim(), 80), view.plan.target)});
-    if let Some(failed) = st.refuse(&human(&s.approver), view.plan.incident_id, Some(id), payload).await {
+    if let Some(failed) = st
+        .refuse(&human(&s.approver), view.plan.incident_id, Some(id), payload)
+        .await
+    {
         return Err(failed);
     }
     let msg = format!(

@@ -159,8 +159,15 @@ mod tests {
         let script = json!({"script": "restart", "sha256": "ab".repeat(32), "argv": ["web-1"]});
         let lines = diff_lines(&[create, delete, script]);
         assert_eq!(lines[0].sign, '+');
-        assert_eq!(lines[0].text, "create NetworkPolicy shop/quarantine-web-1 [networking.k8s.io/v1]");
-        assert!(lines.iter().any(|l| l.sign == '-' && l.text.contains("if still at resourceVersion 7")));
+        assert_eq!(
+            lines[0].text,
+            "create NetworkPolicy shop/quarantine-web-1 [networking.k8s.io/v1]"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.sign == '-' && l.text.contains("if still at resourceVersion 7"))
+        );
         assert!(lines.iter().any(|l| l.text == "    argv[1] = \"web-1\""));
     }
 }

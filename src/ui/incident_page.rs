@@ -92,7 +92,13 @@ pub fn incident_page(h: &IncidentHistory, viewer: &Viewer) -> String {
         at: n.created_at,
         what: "notification".into(),
         who: n.target.clone(),
-        text: format!("{} to {}: {} after {} attempt(s)", n.event, n.target, n.status.as_str(), n.attempts),
+        text: format!(
+            "{} to {}: {} after {} attempt(s)",
+            n.event,
+            n.target,
+            n.status.as_str(),
+            n.attempts
+        ),
         plan: None,
     }));
     rows.sort_by_key(|r| r.at);

@@ -40,7 +40,10 @@ impl SignInLimiter {
 
     fn check_at(&self, name: &str, addr: &str, now: Instant) -> Gate {
         let map = self.by_key.lock().unwrap_or_else(|p| p.into_inner());
-        match map.get(&(name.to_owned(), addr.to_owned())).and_then(|a| a.locked_until) {
+        match map
+            .get(&(name.to_owned(), addr.to_owned()))
+            .and_then(|a| a.locked_until)
+        {
             Some(until) if until > now => Gate::Locked {
                 secs_left: (until - now).as_secs().max(1),
             },
@@ -69,7 +72,11 @@ impl SignInLimiter {
             map.remove(&k);
         }
         let a = map.entry((name.to_owned(), addr.to_owned())).or_default();
-        while a.failures.front().is_some_and(|t| now.saturating_duration_since(*t) >= WINDOW) {
+        while a
+            .failures
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= WINDOW)
+        {
             a.failures.pop_front();
         }
         a.failures.push_back(now);
@@ -108,7 +115,10 @@ mod tests {
         // Other names and addresses are not affected.
         assert_eq!(l.check_at("bob", "10.0.0.1", t0), Gate::Open);
         assert_eq!(l.check_at("alice", "10.0.0.2", t0), Gate::Open);
-        assert_eq!(l.check_at("alice", "10.0.0.1", t0 + LOCKOUT + Duration::from_secs(5)), Gate::Open);
+        assert_eq!(
+            l.check_at("alice", "10.0.0.1", t0 + LOCKOUT + Duration::from_secs(5)),
+            Gate::Open
+        );
     }
 
     #[test]
@@ -116,7 +126,10 @@ mod tests {
         let l = SignInLimiter::default();
         let t0 = Instant::now();
         for i in 0..10u64 {
-            assert!(!l.fail_at("alice", "a", t0 + Duration::from_secs(i * 240)), "failure {i}");
+            assert!(
+                !l.fail_at("alice", "a", t0 + Duration::from_secs(i * 240)),
+                "failure {i}"
+            );
         }
         for _ in 0..4 {
             l.fail_at("bob", "a", t0);

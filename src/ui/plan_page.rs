@@ -11,7 +11,12 @@ use crate::{
 };
 
 /// Approval validities offered on the page, in seconds.
-const TTL_CHOICES: [(u64, &str); 4] = [(60, "1 minute"), (300, "5 minutes"), (900, "15 minutes"), (3600, "1 hour")];
+const TTL_CHOICES: [(u64, &str); 4] = [
+    (60, "1 minute"),
+    (300, "5 minutes"),
+    (900, "15 minutes"),
+    (3600, "1 hour"),
+];
 
 fn diff(values: &[Value]) -> Markup {
     let lines = format::diff_lines(values);
