@@ -152,11 +152,11 @@ mod tests {
 
     #[test]
     fn changes_become_signed_lines() {
-        let create = json!({"verb": "create", "api_version": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        let create = json!({"backend": "kube", "verb": "create", "api_version": "networking.k8s.io/v1", "kind": "NetworkPolicy",
                             "namespace": "shop", "name": "quarantine-web-1", "body": {"spec": {}}});
-        let delete = json!({"verb": "delete", "api_version": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        let delete = json!({"backend": "kube", "verb": "delete", "api_version": "networking.k8s.io/v1", "kind": "NetworkPolicy",
                             "namespace": "shop", "name": "quarantine-web-1", "resource_version": "7"});
-        let script = json!({"script": "restart", "sha256": "ab".repeat(32), "argv": ["web-1"]});
+        let script = json!({"backend": "script", "script": "restart", "sha256": "ab".repeat(32), "argv": ["web-1"]});
         let lines = diff_lines(&[create, delete, script]);
         assert_eq!(lines[0].sign, '+');
         assert_eq!(
