@@ -71,6 +71,10 @@ fn pair(set_cookie: &str) -> String {
 
 impl Page {
     pub async fn start(secure: bool) -> Self {
+        Self::start_with(secure, ToolPolicy::default()).await
+    }
+
+    pub async fn start_with(secure: bool, policy: ToolPolicy) -> Self {
         // SAFETY: set before any thread of this test reads the environment.
         unsafe {
             std::env::set_var(ALICE_ENV, secret("ui-alice-key"));
@@ -87,7 +91,7 @@ impl Page {
         let backend = recording_backend::RecordingBackend::new();
         h.svc = h.svc.clone().with_backends(backends(&backend));
         detect(&h).await;
-        let server = h.http_server(ToolPolicy::default()).await;
+        let server = h.http_server(policy).await;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -151,6 +155,23 @@ impl Page {
         assert_eq!(resp.status(), StatusCode::ACCEPTED);
         let v: Value = resp.json().await.unwrap();
         v["plan_id"].as_str().unwrap().to_owned()
+    }
+
+    /// A plan proposed for `rest` through the service itself (whatever the server's narrowing).
+    async fn propose_in_process(&self, pod: &str) -> String {
+        let plan = self
+            .h
+            .svc
+            .propose_contain(
+                &serde_json::from_value(
+                    json!({"id": "INC-000001", "action": "isolate", "resource": pod, "namespace": "shop"}),
+                )
+                .unwrap(),
+                "rest",
+            )
+            .await
+            .unwrap();
+        plan.plan_id
     }
 
     async fn plan_json(&self, id: &str) -> Value {
@@ -463,4 +484,56 @@ async fn decisions_wrong_name_approve_apply_deny_and_an_expired_approval() {
     for shown in [p1.as_str(), "denied: wrong pod", "wrong_name", "human:alice"] {
         assert!(a.body.contains(shown), "{shown}: {}", a.body);
     }
+}
+
+#[tokio::test]
+async fn read_only_and_disable_destructive_servers_refuse_decisions_on_the_page() {
+    let ro = Page::start_with(
+        false,
+        ToolPolicy {
+            read_only: true,
+            ..ToolPolicy::default()
+        },
+    )
+    .await;
+    let id = ro.propose_in_process("web-1").await;
+    let (cookie, csrf) = ro.session("alice", &secret("ui-alice-password")).await;
+    for action in ["approve", "approve-and-apply", "deny"] {
+        let form = [("csrf", csrf.as_str()), ("confirm_name", "web-1"), ("reason", "no")];
+        let a = ro
+            .send("POST", &format!("/ui/plans/{id}/{action}"), Some(&cookie), Some(&form))
+            .await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{action}: {}", a.body);
+        assert!(a.body.contains("--read-only"), "{}", a.body);
+    }
+    assert!(ro.plan_json(&id).await["approval"].is_null());
+    assert_eq!(refusals(&ro.h).await.iter().filter(|r| *r == "read_only").count(), 3);
+
+    let nd = Page::start_with(
+        false,
+        ToolPolicy {
+            disable_destructive: true,
+            ..ToolPolicy::default()
+        },
+    )
+    .await;
+    let id = nd.propose_in_process("web-1").await;
+    let (cookie, csrf) = nd.session("alice", &secret("ui-alice-password")).await;
+    let form = [("csrf", csrf.as_str()), ("confirm_name", "web-1")];
+    let a = nd
+        .send(
+            "POST",
+            &format!("/ui/plans/{id}/approve-and-apply"),
+            Some(&cookie),
+            Some(&form),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
+    assert_eq!(nd.backend.apply_count(), 0);
+    assert!(refusals(&nd.h).await.contains(&"destructive_disabled".to_owned()));
+    // Approving alone grants nothing destructive: still possible.
+    let a = nd
+        .send("POST", &format!("/ui/plans/{id}/approve"), Some(&cookie), Some(&form))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
 }

@@ -61,7 +61,7 @@ pub fn app(svc: IncidentService, policy: ToolPolicy, ct: CancellationToken) -> R
     Router::new()
         .merge(protected)
         .merge(plans::approver_routes(svc.clone()))
-        .merge(ui::routes(svc))
+        .merge(ui::routes(svc, policy))
         .route(
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),

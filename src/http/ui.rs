@@ -20,6 +20,7 @@ use serde_json::json;
 
 use crate::{
     domain::{IncidentId, clip, sanitize_untrusted},
+    mcp::ToolPolicy,
     service::{IncidentService, KeyOwner},
     ui::{
         self, SESSION_COOKIE, SIGN_IN_COOKIE, Viewer,
@@ -37,10 +38,13 @@ pub(super) struct UiState {
     pub sessions: Arc<Sessions>,
     limiter: Arc<SignInLimiter>,
     secure: bool,
+    /// `--read-only` refuses every decision; `--disable-destructive` refuses Approve & apply.
+    pub policy: ToolPolicy,
 }
 
-pub fn routes(svc: IncidentService) -> Router {
+pub fn routes(svc: IncidentService, policy: ToolPolicy) -> Router {
     let state = UiState {
+        policy,
         secure: svc.config().server.secure_cookies,
         svc,
         sessions: Arc::default(),

@@ -140,10 +140,25 @@ async fn decider(
 ) -> Result<(SessionInfo, String), Response> {
     let session = st.session(headers).map(|(_, s)| s);
     let raw = id.0.clone();
-    match session {
-        Some(s) if tokens_match(&form.csrf, &s.csrf) => plan_id(id, &s).map(|id| (s, id)).map_err(|r| *r),
-        s => Err(forged(st, s.as_ref(), Some(&raw), what).await),
+    let (s, id) = match session {
+        Some(s) if tokens_match(&form.csrf, &s.csrf) => plan_id(id, &s).map(|id| (s, id)).map_err(|r| *r)?,
+        s => return Err(forged(st, s.as_ref(), Some(&raw), what).await),
+    };
+    let why = match (
+        st.policy.read_only,
+        st.policy.disable_destructive && what == "approve_and_apply",
+    ) {
+        (true, _) => ("read_only", "the server runs with --read-only"),
+        (_, true) => ("destructive_disabled", "the server runs with --disable-destructive"),
+        _ => return Ok((s, id)),
+    };
+    let payload = json!({"by": super::ui::PAGE_ACTOR, "reason": why.0, "action": what,
+                         "message": format!("{what} refused: {}", why.1)});
+    if let Some(failed) = st.refuse(&human(&s.approver), None, Some(&id), payload).await {
+        return Err(failed);
     }
+    let msg = format!("Refused: {}. Nothing was done.", why.1);
+    Err(plan_answer(st, &s, &id, StatusCode::FORBIDDEN, Some(&msg)).await)
 }
 
 /// Refuses (audited) unless the approver typed the plan's target name.
