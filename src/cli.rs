@@ -212,6 +212,15 @@ pub enum Command {
         #[command(flatten)]
         out: Output,
     },
+    /// Get a one-time code to approve a pending plan in an agent's MCP dialog, as the human at
+    /// this terminal (shown once, single-use, expires with the approval it would give)
+    Code {
+        /// Plan id (plan-...)
+        plan_id: String,
+        /// Which configured approver you are (asked for their password when they have one)
+        #[arg(long = "as", value_name = "NAME")]
+        as_name: Option<String>,
+    },
     /// Approver tools (`hash-password` makes the `password_hash` of an `[[approvers]]` entry)
     Approver {
         #[command(subcommand)]
@@ -756,6 +765,36 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 })?;
             let view = svc.deny_plan(plan_id, &approver, reason).await?;
             emit(out, &view, |v| v.plan.summary.clone())
+        }
+        Command::Code { plan_id, as_name } => {
+            let svc = service(&cli, cfg).await?;
+            if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                return Err(Failure {
+                    code: EXIT_INPUT,
+                    message: "no code issued: `incident-mcp code` is for a human at an interactive terminal; \
+                              approvers also get codes on the approval page"
+                        .into(),
+                });
+            }
+            let approver =
+                crate::cli_identity::terminal_approver(svc.approvers(), as_name.as_deref()).map_err(|message| {
+                    Failure {
+                        code: EXIT_INPUT,
+                        message,
+                    }
+                })?;
+            let issued = svc.issue_code(plan_id, &approver).await?;
+            // Printed to the human only: never logged (the log file records other CLI output).
+            tracing::debug!(plan = %issued.plan_id, approver = %issued.approver, "one-time code issued");
+            println!(
+                "{}\none-time code for {} as {}, valid until {} (single use): type it into the agent's approval \
+                 dialog",
+                issued.code,
+                issued.plan_id,
+                issued.approver,
+                issued.expires_at.to_rfc3339()
+            );
+            Ok(())
         }
         Command::Approver {
             what: ApproverCommand::HashPassword,

@@ -76,6 +76,10 @@ pub struct ServerConfig {
     /// Mark the approval page's cookies `Secure` (set it when the page is served over https,
     /// directly or behind a TLS-terminating proxy).
     pub secure_cookies: bool,
+    /// Over stdio only: the MCP approval dialog takes the target's typed name instead of a
+    /// one-time code, recorded as `client:<name>` (the host app shows the dialog to its user; an
+    /// agent that runs its own client could answer it, so this is off by default).
+    pub stdio_dialog_confirms_by_name: bool,
 }
 
 /// A human approver, recorded as `human:NAME` in the audit log, plan views and timelines.
@@ -105,6 +109,7 @@ impl Default for ServerConfig {
             allowed_origins: vec!["http://localhost:*".into(), "http://127.0.0.1:*".into()],
             max_body_bytes: 1024 * 1024,
             secure_cookies: false,
+            stdio_dialog_confirms_by_name: false,
         }
     }
 }

@@ -186,12 +186,13 @@ async fn pending_plans_announce_themselves_to_approval_subscribers() {
         "{note}"
     );
 
-    // Confirmed in the dialog: applied at once, nothing to announce.
+    // A dialog asks for an approver's one-time code: the approvers are told at once (where to
+    // get a code); once one types it, the plan is applied in the same call.
     let client = respond::confirming_client(&h, proto, "web-2").await;
     let applied = common::ok(&common::call(&client, "incident_contain", contain_args("web-2", "shop")).await);
     client.cancel().await.unwrap();
     assert_eq!(applied["status"], "applied");
-    assert_eq!(approvals().await.len(), 1);
+    assert_eq!(approvals().await.len(), 2);
 
     // Declined in the dialog: the plan stays pending for an out-of-band approval; announced.
     let client = h
@@ -200,7 +201,7 @@ async fn pending_plans_announce_themselves_to_approval_subscribers() {
     let declined = common::ok(&common::call(&client, "incident_contain", contain_args("web-3", "shop")).await);
     client.cancel().await.unwrap();
     assert_eq!(declined["status"], "not_applied");
-    assert_eq!(approvals().await.len(), 2);
+    assert_eq!(approvals().await.len(), 3);
 
     // REST plans always wait for a human.
     let server = h.http_server(ToolPolicy::default()).await;
@@ -213,7 +214,7 @@ async fn pending_plans_announce_themselves_to_approval_subscribers() {
     assert_eq!(resp.status(), 202);
     let rest_plan: Value = resp.json().await.unwrap();
     let rows = approvals().await;
-    assert_eq!(rows.len(), 3);
+    assert_eq!(rows.len(), 4);
     assert!(
         rows.iter()
             .any(|r| r.payload["plan_id"] == rest_plan["plan_id"] && r.payload["actor"] == "rest")

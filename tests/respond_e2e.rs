@@ -19,7 +19,7 @@ fn changes(v: &Value) -> Vec<Change> {
 #[tokio::test]
 async fn contain_and_revert_confirmed_in_the_dialog_then_the_audit_chain_detects_an_edit() {
     let (h, b) = setup().await;
-    let dialog = DialogClient::new(Human::Types("web-1".into()));
+    let dialog = DialogClient::new(Human::gets_code(&h));
     let asked = dialog.asked.clone();
     let client = h.duplex_client(ToolPolicy::default(), Proto::Legacy, dialog).await;
     ok(&call(&client, "incident_detect", json!({"env": "dev"})).await);
@@ -59,14 +59,23 @@ async fn contain_and_revert_confirmed_in_the_dialog_then_the_audit_chain_detects
 
     let log = audit(&h).await;
     let kinds: Vec<&str> = log.iter().map(|e| e.kind.as_str()).collect();
-    let flow = ["proposal", "approval", "intent", "application", "outcome"];
-    assert_eq!(kinds[..5], flow);
-    assert_eq!(kinds[5..10], flow);
-    assert_eq!(kinds[10], "revert");
-    assert!(log[1].actor.starts_with("human:elicitation:"), "{}", log[1].actor);
-    assert_eq!(log[3].payload["destructive"], true);
+    // The approver got a code (issued, then used in the dialog), which approved as them.
+    let flow = [
+        "proposal",
+        "code",
+        "code",
+        "approval",
+        "intent",
+        "application",
+        "outcome",
+    ];
+    assert_eq!(kinds[..7], flow);
+    assert_eq!(kinds[7..14], flow);
+    assert_eq!(kinds[14], "revert");
+    assert_eq!(log[3].actor, "human:alice");
+    assert_eq!(log[5].payload["destructive"], true);
     assert_eq!(
-        log[8].payload["destructive"], false,
+        log[12].payload["destructive"], false,
         "a revert does not spend the budget"
     );
     let v = h.svc.audit_verify(&[]).await.unwrap();

@@ -38,7 +38,7 @@ const NETPOL: &str = "incident-mcp-isolate-web-bbb-1";
 async fn contain_isolates_the_pod_through_the_real_kube_client_and_revert_undoes_it() {
     let (f, h) = setup(KUBE_POLICY).await;
     assert!(f.requests().is_empty(), "start-up touched the cluster");
-    let dialog = DialogClient::new(Human::Types("web-bbb-1".into()));
+    let dialog = DialogClient::new(Human::gets_code(&h));
     let asked = dialog.asked.clone();
     let client = h.duplex_client(ToolPolicy::default(), Proto::Legacy, dialog).await;
     ok(&call(&client, "incident_detect", json!({"env": "dev"})).await);
@@ -109,10 +109,18 @@ async fn contain_isolates_the_pod_through_the_real_kube_client_and_revert_undoes
     client.cancel().await.unwrap();
 
     let kinds: Vec<String> = audit(&h).await.into_iter().map(|e| e.kind).collect();
-    let flow = ["proposal", "approval", "intent", "application", "outcome"];
-    assert_eq!(kinds[..5], flow);
-    assert_eq!(kinds[5..10], flow);
-    assert_eq!(kinds[10..], ["revert"]);
+    let flow = [
+        "proposal",
+        "code",
+        "code",
+        "approval",
+        "intent",
+        "application",
+        "outcome",
+    ];
+    assert_eq!(kinds[..7], flow);
+    assert_eq!(kinds[7..14], flow);
+    assert_eq!(kinds[14..], ["revert"]);
     let v = h.svc.audit_verify(&[]).await.unwrap();
     assert!(v.intact, "{}", v.summary);
     let everything = format!("{:?}", audit(&h).await);

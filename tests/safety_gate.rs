@@ -311,12 +311,13 @@ async fn mcp_plans_are_bound_to_the_client_that_proposed_them() {
 }
 
 #[tokio::test]
-async fn a_declined_dialog_or_a_wrong_name_changes_nothing() {
+async fn a_declined_dialog_or_a_typed_name_changes_nothing() {
     let (h, b) = setup().await;
     for (human, reason) in [
         (Human::Declines, "declined"),
-        (Human::Types("web-2".into()), "wrong_name"),
-        (Human::Types("WEB-1".into()), "wrong_name"),
+        // What an agent answering its own dialog would type: the target's name, or a guess.
+        (Human::Types("web-1".into()), "wrong_code"),
+        (Human::Types("WEB-1".into()), "wrong_code"),
     ] {
         let dialog = DialogClient::new(human);
         let asked = dialog.asked.clone();
@@ -324,8 +325,8 @@ async fn a_declined_dialog_or_a_wrong_name_changes_nothing() {
         let r = ok(&call(&client, "incident_contain", contain_args("web-1", "shop")).await);
         assert_eq!(r["status"], "not_applied");
         assert!(
-            asked.lock().unwrap()[0].contains("`web-1`"),
-            "the dialog names the target"
+            asked.lock().unwrap()[0].contains("one-time code"),
+            "the dialog asks for an approver's code"
         );
         assert_eq!(refusals(&h).await.last().map(String::as_str), Some(reason));
         client.cancel().await.unwrap();

@@ -32,6 +32,7 @@ mod recording_backend;
 #[path = "support/respond.rs"]
 mod respond;
 
+mod agent_approval;
 mod alertmanager_e2e;
 mod alerts_api;
 mod approvals;

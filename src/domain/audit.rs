@@ -25,6 +25,8 @@ super::incident::string_enum! {
         Approval = "approval",
         /// A human denied a plan (final: it is never applied).
         Denial = "denial",
+        /// A one-time approval code was issued to an approver or used (only its salted hash).
+        Code = "code",
         /// Policy or the approval check refused something.
         Refusal = "refusal",
         /// About to call a backend (committed before the call).

@@ -12,7 +12,7 @@ mod values;
 
 pub use incident::{Incident, IncidentId, IncidentType, Severity, Status};
 
-pub use digest::{canonical_json, sha256_hex};
+pub use digest::{canonical_json, same_digest, sha256_hex};
 pub use signal::{Signal, SignalKind, TimelineEntry, TimelineKind};
 pub use untrusted::{UNTRUSTED_NOTE, safe_component, sanitize_untrusted};
 pub use values::{Depth, Env, Threshold};

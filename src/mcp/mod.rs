@@ -71,8 +71,8 @@ pub struct IncidentServer {
     /// Cancelled when the client closes stdin: ends open `subscriptions/listen` streams, which
     /// rmcp would otherwise wait for (5 s) before exiting.
     stdin_closed: CancellationToken,
-    /// Names this connection in approvals given through its confirmation dialog.
-    session: Arc<str>,
+    /// Served over stdio (a host app's own subprocess), where the opt-in name dialog may apply.
+    stdio: bool,
 }
 
 impl IncidentServer {
@@ -89,18 +89,25 @@ impl IncidentServer {
             subscriptions: Default::default(),
             log_level: Default::default(),
             stdin_closed: CancellationToken::new(),
-            session: respond_tools::new_session_id().into(),
+            stdio: false,
         }
+    }
+
+    /// This server as a host app's stdio subprocess (also for in-process tests of that case).
+    pub fn on_stdio(mut self) -> Self {
+        self.stdio = true;
+        self
     }
 
     /// Serves this server over stdin/stdout until the client disconnects.
     pub async fn serve_stdio(self) -> anyhow::Result<()> {
+        let this = self.on_stdio();
         let (stdin, stdout) = rmcp::transport::stdio();
         let stdin = EofSignal {
             inner: stdin,
-            eof: self.stdin_closed.clone(),
+            eof: this.stdin_closed.clone(),
         };
-        let running = self.serve((stdin, stdout)).await?;
+        let running = this.serve((stdin, stdout)).await?;
         running.waiting().await?;
         Ok(())
     }

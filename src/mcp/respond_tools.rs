@@ -4,8 +4,6 @@
 //! (`incident-mcp approve <plan-id>`). No tool argument counts as approval: the request
 //! types reject unknown fields such as `confirm`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use rmcp::{
     ErrorData as McpError, Json, RoleServer,
     handler::server::{
@@ -51,19 +49,21 @@ const CONFIRM_KEY: &str = "confirm";
 /// Seconds an approval given through the confirmation dialog stays valid (it is used at once).
 const ELICITED_APPROVAL_TTL: u64 = 120;
 
-/// A per-connection id, recorded in the approver of confirmations given through it.
-pub(super) fn new_session_id() -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    format!("{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
-}
-
-/// The confirmation form: the human types the target's name.
+/// The confirmation form of the stdio opt-in: the user of the host app types the target's name.
 #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ConfirmTarget {
     /// Type the target's name exactly to approve this plan
     pub name: String,
 }
 rmcp::elicit_safe!(ConfirmTarget);
+
+/// The approval form: a one-time code an approver got out of band for this plan.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ConfirmCode {
+    /// The one-time code an approver got for this plan (approval page, Slack, `incident-mcp code`)
+    pub code: String,
+}
+rmcp::elicit_safe!(ConfirmCode);
 
 fn tool_error(e: ServiceError) -> Result<CallToolResponse, McpError> {
     ToolError(e).into_call_tool_result()
@@ -92,11 +92,11 @@ impl IncidentServer {
         name = "incident_contain",
         title = "Contain an incident",
         description = "Plan a containment (isolate a pod, pause a workload, block an IP/CIDR, cordon a node, delete a \
-pod) and apply it only after a human approves that exact plan. The plan lists the exact changes, the blast radius, the \
-dry run and the recorded inverse. If your client shows confirmation dialogs, the human is asked to type the target's \
-name and the plan is applied in the same call; otherwise the plan stays pending until a human runs `incident-mcp \
-approve <plan-id>`, then call incident_apply. You cannot approve: no argument counts as approval. ttl_secs reverts \
-the containment automatically.",
+pod) and apply it only after a human approver approves that exact plan. The plan lists the exact changes, the blast \
+radius, the dry run and the recorded inverse. If your client shows dialogs, the user is asked for a one-time code that \
+only an approver gets (approval page, Slack, terminal) and the plan is applied in the same call; otherwise it stays \
+pending: tell the user, wait with incident_plan, then call incident_apply. You cannot approve: no argument, name or \
+guess counts. ttl_secs reverts the containment automatically.",
         output_schema = rmcp::handler::server::tool::schema_for_output::<PlanReport>(),
         annotations(
             title = "Contain an incident",
@@ -173,8 +173,8 @@ approval is `valid`, not repeatedly before (each refused apply is audited).",
         name = "incident_apply",
         title = "Apply an approved plan",
         description = "Apply a pending plan from incident_contain or incident_recover after a human approved it out of \
-band (`incident-mcp approve <plan-id>`). Without that approval nothing happens and the refusal says why. Approvals are \
-single-use: applying the same plan twice changes the world once.",
+band (approval page, Slack, REST, terminal). Without that approval nothing happens and the refusal says why. \
+Approvals are single-use: applying the same plan twice changes the world once.",
         output_schema = rmcp::handler::server::tool::schema_for_output::<PlanReport>(),
         annotations(
             title = "Apply an approved plan",
@@ -197,6 +197,11 @@ single-use: applying the same plan twice changes the world once.",
 }
 
 impl IncidentServer {
+    /// Asks the human through the client's dialog, when the client has one: by default for a
+    /// one-time code that only an approver can get out of band (the approval page, Slack, a
+    /// terminal), so an agent answering its own dialog approves nothing. Typing the target's
+    /// name instead is an opt-in for stdio (`server.stdio_dialog_confirms_by_name`), where a
+    /// host app shows the dialog to its user; it is recorded as `client:<name>`, never `human:`.
     async fn confirm_and_apply(
         &self,
         plan: PlanReport,
@@ -217,21 +222,43 @@ impl IncidentServer {
             self.svc.announce_pending(&plan, &who).await;
             return result(&plan);
         }
-        let message = format!(
-            "Approve {}? {}. Changes: {}. Inverse (for revert): {}. Type the target's name `{}` to approve; decline to \
-             leave it pending.",
-            plan.plan_id,
-            plan.summary,
-            serde_json::to_string(&plan.changes).unwrap_or_default(),
-            serde_json::to_string(&plan.inverse).unwrap_or_default(),
-            plan.target
-        );
+        let by_name = self.stdio && self.svc.config().server.stdio_dialog_confirms_by_name;
+        let field = if by_name { "name" } else { "code" };
+        let p = &plan.plan_id;
+        let message = if by_name {
+            format!(
+                "Approve {p}? {}. Changes: {}. Inverse (for revert): {}. Type the target's name `{}` to approve; \
+                 decline to leave it pending.",
+                plan.summary,
+                serde_json::to_string(&plan.changes).unwrap_or_default(),
+                serde_json::to_string(&plan.inverse).unwrap_or_default(),
+                plan.target
+            )
+        } else {
+            format!(
+                "A human approver must approve {p}: {}. Changes: {}. Inverse (for revert): {}. An approver gets a \
+                 one-time code for this plan on the approval page (/ui/plans/{p}), from the Slack approval message, \
+                 or with `incident-mcp code {p}` at a terminal; enter it here. Decline to leave the plan pending.",
+                plan.summary,
+                serde_json::to_string(&plan.changes).unwrap_or_default(),
+                serde_json::to_string(&plan.inverse).unwrap_or_default(),
+            )
+        };
+        let first_round = !modern || inputs.as_ref().and_then(|r| r.get(CONFIRM_KEY)).is_none();
+        if first_round && !by_name {
+            // The approvers learn there is a plan to approve (and where to get a code) now.
+            self.svc.announce_pending(&plan, &who).await;
+        }
         let answer = if modern {
             let Some(v) = inputs.as_ref().and_then(|r| r.get(CONFIRM_KEY)) else {
                 let schema = serde_json::from_value(json!({
                     "type": "object",
-                    "properties": {"name": {"type": "string", "description": "The target's name"}},
-                    "required": ["name"]
+                    "properties": {field: {"type": "string", "description": if by_name {
+                        "The target's name"
+                    } else {
+                        "The one-time code an approver got for this plan"
+                    }}},
+                    "required": [field]
                 }))
                 .map_err(|e| McpError::internal_error(e.to_string(), None))?;
                 let ask = InputRequest::Elicitation(ElicitRequest::new(ElicitRequestParams::FormElicitationParams {
@@ -250,31 +277,47 @@ impl IncidentServer {
                         action: ElicitationAction::Accept,
                         content: Some(c),
                         ..
-                    }) => Answer::Typed(c["name"].as_str().unwrap_or_default().to_owned()),
+                    }) => Answer::Typed(c[field].as_str().unwrap_or_default().to_owned()),
                     Ok(_) => Answer::Declined("declined"),
                     Err(_) => Answer::Declined("malformed"),
                 }
             }
+        } else if by_name {
+            answer_of(
+                ctx.peer
+                    .elicit::<ConfirmTarget>(message)
+                    .await
+                    .map(|c| c.map(|c| c.name)),
+            )
         } else {
-            match ctx.peer.elicit::<ConfirmTarget>(message).await {
-                Ok(Some(c)) => Answer::Typed(c.name),
-                Ok(None) | Err(ElicitationError::NoContent) => Answer::Declined("no_content"),
-                Err(ElicitationError::UserDeclined) => Answer::Declined("declined"),
-                Err(ElicitationError::UserCancelled) => Answer::Declined("cancelled"),
-                Err(e) => {
-                    tracing::warn!(error = %e, "confirmation dialog failed");
-                    Answer::Declined("dialog_failed")
+            answer_of(ctx.peer.elicit::<ConfirmCode>(message).await.map(|c| c.map(|c| c.code)))
+        };
+        let refused = match answer {
+            Answer::Declined(reason) => Some((reason, "the dialog was not answered with an approval".to_owned())),
+            Answer::Typed(name) if by_name && name != plan.target => {
+                Some(("wrong_name", "the name typed is not the target's".to_owned()))
+            }
+            Answer::Typed(_) if by_name => {
+                let client = who.strip_prefix("mcp:").unwrap_or("unnamed");
+                let approver = format!("client:{client}");
+                match self
+                    .svc
+                    .approve_plan(&plan.plan_id, &approver, ELICITED_APPROVAL_TTL)
+                    .await
+                {
+                    Ok(_) => None,
+                    Err(e) => return tool_error(e),
                 }
             }
+            Answer::Typed(code) => match self.svc.approve_with_code(&plan.plan_id, &code, &who).await {
+                Ok(_) => None,
+                // Already audited by the service; the plan stays pending.
+                Err(e) => return self.not_applied(plan, "code_refused", e.to_string()),
+            },
         };
-        let reason = match answer {
-            Answer::Typed(name) if name == plan.target => None,
-            Answer::Typed(_) => Some("wrong_name"),
-            Answer::Declined(r) => Some(r),
-        };
-        if let Some(reason) = reason {
+        if let Some((reason, message)) = refused {
             let payload = json!({"env": plan.env, "by": "elicitation", "reason": reason,
-                                 "message": "the human did not confirm the plan; nothing was changed"});
+                                 "message": format!("{message}; nothing was changed")});
             if let Err(e) = self
                 .svc
                 .audit_refusal(&who, plan.incident_id, Some(&plan.plan_id), payload)
@@ -282,27 +325,41 @@ impl IncidentServer {
             {
                 return tool_error(e);
             }
-            self.svc.announce_pending(&plan, &who).await;
-            let mut r = plan;
-            r.status = PlanStatus::NotApplied;
-            r.next_step = format!(
-                "not confirmed ({reason}); nothing was changed. The plan stays pending: a human may still approve it \
-                 with `incident-mcp approve {}`",
-                r.plan_id
-            );
-            return result(&r);
-        }
-        let approver = format!("human:elicitation:{}", self.session);
-        if let Err(e) = self
-            .svc
-            .approve_plan(&plan.plan_id, &approver, ELICITED_APPROVAL_TTL)
-            .await
-        {
-            return tool_error(e);
+            if by_name {
+                self.svc.announce_pending(&plan, &who).await;
+            }
+            return self.not_applied(plan, reason, message);
         }
         match self.svc.apply_plan(&plan.plan_id, &who).await {
             Ok(r) => result(&r),
             Err(e) => tool_error(e),
+        }
+    }
+
+    /// The plan, not applied and still pending, with why.
+    fn not_applied(&self, plan: PlanReport, reason: &str, message: String) -> Result<CallToolResponse, McpError> {
+        let mut r = plan;
+        r.status = PlanStatus::NotApplied;
+        r.next_step = format!(
+            "not approved ({reason}: {message}); nothing was changed. The plan stays pending: a human approver may \
+             still approve it (approval page, Slack, `incident-mcp approve {}`); check with incident_plan, then call \
+             incident_apply",
+            r.plan_id
+        );
+        result(&r)
+    }
+}
+
+/// A legacy (2025-11-25) dialog's outcome.
+fn answer_of(r: Result<Option<String>, ElicitationError>) -> Answer {
+    match r {
+        Ok(Some(typed)) => Answer::Typed(typed),
+        Ok(None) | Err(ElicitationError::NoContent) => Answer::Declined("no_content"),
+        Err(ElicitationError::UserDeclined) => Answer::Declined("declined"),
+        Err(ElicitationError::UserCancelled) => Answer::Declined("cancelled"),
+        Err(e) => {
+            tracing::warn!(error = %e, "confirmation dialog failed");
+            Answer::Declined("dialog_failed")
         }
     }
 }

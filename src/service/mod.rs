@@ -7,6 +7,7 @@ mod analyze;
 mod approval;
 mod approvers;
 mod audit;
+mod codes;
 mod detect;
 mod error;
 mod gate;
@@ -32,6 +33,7 @@ pub use alerts::{
 pub use approval::{ApprovalReport, MAX_APPROVAL_TTL_SECS};
 pub use approvers::{ApproverDirectory, KeyOwner, hash_password, human, is_human, password_hash_is_valid};
 pub use audit::{AuditList, AuditVerification};
+pub use codes::{IssuedCode, MAX_CODE_FAILURES};
 pub use error::{ErrorClass, ServiceError};
 pub use notify::{DispatcherGuard, NotifyReport, NotifyRequest, OutboxList};
 pub use progress::{NoProgress, Progress};

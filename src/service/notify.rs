@@ -135,8 +135,9 @@ impl IncidentService {
         let Some(id) = plan.incident_id else { return };
         let p = &plan.plan_id;
         let note = format!(
-            "{}. Awaiting a human's approval: review with `incident-mcp plan {p}`, approve with `incident-mcp approve \
-             {p}` or POST /api/plans/{p}/approve (an approver's own key)",
+            "{}. Awaiting a human's approval: review with `incident-mcp plan {p}`, approve on the approval page \
+             (/ui/plans/{p}), with `incident-mcp approve {p}` or POST /api/plans/{p}/approve (an approver's own key); \
+             an agent's dialog takes a one-time code an approver gets there or with `incident-mcp code {p}`",
             plan.summary
         );
         let result = async {

@@ -156,8 +156,10 @@ st_run() {
 log "running schemathesis $SCHEMATHESIS_VERSION (max $MAX_EXAMPLES examples per operation, seed $SEED)"
 # Approving takes an approver's key, not the agent's: it runs in a pass of its own, last
 # (it approves the seeded plan, which the first pass could then have applied).
-st_run "$API_KEY" --exclude-operation-id addHook --exclude-operation-id approvePlan "$@"
+st_run "$API_KEY" --exclude-operation-id addHook --exclude-operation-id approvePlan \
+    --exclude-operation-id approveAndApplyPlan --exclude-operation-id denyPlan "$@"
 log "running schemathesis on addHook"
 st_run "$API_KEY" --include-operation-id addHook "$@"
-log "running schemathesis on approvePlan with the approver's key"
-st_run "$APPROVER_KEY" --include-operation-id approvePlan "$@"
+log "running schemathesis on approvePlan, approveAndApplyPlan and denyPlan with the approver's key"
+st_run "$APPROVER_KEY" --include-operation-id approvePlan --include-operation-id approveAndApplyPlan \
+    --include-operation-id denyPlan "$@"

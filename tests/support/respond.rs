@@ -96,8 +96,41 @@ pub async fn tamper(db: &Path, statement: &str) {
 /// What the human does in the confirmation dialog.
 #[derive(Debug, Clone)]
 pub enum Human {
+    /// Types this text into the dialog's field (a name, or a guessed code).
     Types(String),
+    /// An approver gets a one-time code for the plan the dialog names on a human channel
+    /// (`IncidentService::issue_code`, what the approval page and `incident-mcp code` call) and
+    /// types it.
+    GetsCode(CodeDesk),
     Declines,
+}
+
+impl Human {
+    /// `human:alice` gets a code from `h`'s service and types it.
+    pub fn gets_code(h: &Harness) -> Self {
+        Human::GetsCode(CodeDesk(h.svc.clone(), "human:alice", Arc::default()))
+    }
+}
+
+/// Where an approver gets codes: the service and who they are.
+#[derive(Clone)]
+pub struct CodeDesk(
+    pub incident_mcp::service::IncidentService,
+    pub &'static str,
+    /// Every code issued through this desk.
+    pub Arc<std::sync::Mutex<Vec<String>>>,
+);
+
+impl std::fmt::Debug for CodeDesk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CodeDesk({})", self.1)
+    }
+}
+
+/// The plan id a dialog message names.
+pub fn plan_in(message: &str) -> String {
+    let re = regex::Regex::new(r"plan-[0-9a-f]{16}").unwrap();
+    re.find(message).expect("the dialog names the plan").as_str().to_owned()
 }
 
 /// A 2025-11-25 client that declares elicitation and answers as `Human` says.
@@ -125,8 +158,19 @@ impl ClientHandler for DialogClient {
         if let ElicitRequestParams::FormElicitationParams { message, .. } = &request {
             self.asked.lock().unwrap().push(message.clone());
         }
+        let message = match &request {
+            ElicitRequestParams::FormElicitationParams { message, .. } => message.clone(),
+            _ => String::new(),
+        };
         Ok(match &self.human {
-            Human::Types(name) => ElicitResult::new(ElicitationAction::Accept).with_content(json!({"name": name})),
+            Human::Types(text) => {
+                ElicitResult::new(ElicitationAction::Accept).with_content(json!({"name": text, "code": text}))
+            }
+            Human::GetsCode(CodeDesk(svc, who, issued)) => {
+                let code = svc.issue_code(&plan_in(&message), who).await.expect("a code").code;
+                issued.lock().unwrap().push(code.clone());
+                ElicitResult::new(ElicitationAction::Accept).with_content(json!({"code": code}))
+            }
             Human::Declines => ElicitResult::new(ElicitationAction::Decline),
         })
     }
@@ -140,14 +184,14 @@ impl ClientHandler for DialogClient {
     }
 }
 
-/// An MCP client over duplex (default tool policy) whose human types `name` in the confirmation
-/// dialog.
+/// An MCP client over duplex (default tool policy) whose dialog a human approver answers with a
+/// one-time code they got for the plan (the plan's target is `_target`).
 pub async fn confirming_client(
     h: &Harness,
     proto: super::common::Proto,
-    name: &str,
+    _target: &str,
 ) -> rmcp::service::RunningService<RoleClient, DialogClient> {
-    let dialog = DialogClient::new(Human::Types(name.into()));
+    let dialog = DialogClient::new(Human::gets_code(h));
     h.duplex_client(incident_mcp::mcp::ToolPolicy::default(), proto, dialog)
         .await
 }
