@@ -537,3 +537,30 @@ async fn read_only_and_disable_destructive_servers_refuse_decisions_on_the_page(
         .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
 }
+
+#[tokio::test]
+async fn the_page_issues_a_one_time_code_for_the_agents_dialog() {
+    let page = Page::start(false).await;
+    let id = page.propose("web-1").await;
+    let (cookie, csrf) = page.session("alice", &secret("ui-alice-password")).await;
+    let path = format!("/ui/plans/{id}/code");
+    let a = page.send("POST", &path, Some(&cookie), Some(&[])).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "no CSRF token, no code");
+    let a = page
+        .send("POST", &path, Some(&cookie), Some(&[("csrf", csrf.as_str())]))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let re = regex::Regex::new(r#"id="code"><strong><code>([2-9A-Z]{4}-[2-9A-Z]{4})<"#).unwrap();
+    let code = re.captures(&a.body).expect("the code")[1].to_owned();
+    // The plan page's history says a code was issued, never its salt or hash.
+    let view = page.send("GET", &format!("/ui/plans/{id}"), Some(&cookie), None).await;
+    assert!(view.body.contains("one-time code issued"), "{}", view.body);
+    assert!(
+        !view.body.contains("salt") && !view.body.contains("code_hash"),
+        "{}",
+        view.body
+    );
+    // Typed into the dialog, it approves as the human it was issued to.
+    let approval = page.h.svc.approve_with_code(&id, &code, "rest").await.unwrap();
+    assert_eq!(approval.approver, "human:alice");
+}

@@ -24,6 +24,7 @@ pub(super) fn routes() -> Router<UiState> {
         .route("/ui/plans/{plan_id}/approve", post(approve))
         .route("/ui/plans/{plan_id}/approve-and-apply", post(approve_and_apply))
         .route("/ui/plans/{plan_id}/deny", post(deny))
+        .route("/ui/plans/{plan_id}/code", post(code))
         .route("/ui/incidents/{id}", get(incident))
 }
 
@@ -253,6 +254,24 @@ async fn deny(
     match st.svc.deny_plan(&id, &human(&s.approver), &form.reason).await {
         // Post/redirect/get: the plan page shows the denial.
         Ok(_) => Redirect::to(&format!("/ui/plans/{id}")).into_response(),
+        Err(e) => plan_answer(&st, &s, &id, status_of(&e), Some(&e.to_string())).await,
+    }
+}
+
+/// A one-time code for the agent's MCP dialog, issued to the signed-in approver.
+async fn code(
+    State(st): State<UiState>,
+    headers: HeaderMap,
+    id: Path<String>,
+    form: Result<Form<DecideForm>, FormRejection>,
+) -> Response {
+    let form = form.map(|Form(f)| f).unwrap_or_default();
+    let (s, id) = match decider(&st, &headers, id, &form, "code").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    match st.svc.issue_code(&id, &human(&s.approver)).await {
+        Ok(c) => page(StatusCode::OK, ui::code_page(&viewer(&s), &c)),
         Err(e) => plan_answer(&st, &s, &id, status_of(&e), Some(&e.to_string())).await,
     }
 }

@@ -29,6 +29,12 @@ fn audit_text(e: &AuditEntry) -> String {
             format!("{}: {} {detail}", e.kind, s("status"))
         }
         "intent" => format!("about to apply (for {})", s("principal")),
+        // Never the salt or hash: with them a short code could be guessed offline.
+        "code" => match s("event").as_str() {
+            "issued" => format!("one-time code issued, expires {}", s("expires_at")),
+            "used" => format!("one-time code used in the dialog of {}", s("dialog_of")),
+            other => format!("one-time code: {other}"),
+        },
         _ => format!("{}: {}", e.kind, compact(p)),
     };
     clip(&text, 400)

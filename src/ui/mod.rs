@@ -16,7 +16,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 
 pub use incident_page::incident_page;
-pub use plan_page::{ApproveOutcome, approve_result, plan_page};
+pub use plan_page::{ApproveOutcome, approve_result, code_page, plan_page};
 pub use views::{error_page, queue_page, sign_in_page};
 
 /// Cookie carrying the session id.

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::{Viewer, format, views::layout};
 use crate::{
     domain::Signal,
-    service::{ApprovalReport, PlanReport, PlanReview, PlanStatus},
+    service::{ApprovalReport, IssuedCode, PlanReport, PlanReview, PlanStatus},
 };
 
 /// Approval validities offered on the page, in seconds.
@@ -85,6 +85,11 @@ fn decision_forms(r: &PlanReview, viewer: &Viewer) -> Markup {
                 input #apply-name type="text" name="confirm_name" required autocomplete="off"
                     autocapitalize="none" spellcheck="false";
                 button.apply type="submit" { "Approve & apply" }
+            }
+            form.decide #code-form method="post" action={ "/ui/plans/" (id) "/code" } {
+                input type="hidden" name="csrf" value=(viewer.csrf);
+                span.muted { "Or approve inside the agent's MCP dialog: get a one-time code and type it there yourself." }
+                button type="submit" { "Get a one-time code" }
             }
             form.decide #deny-form method="post" action={ "/ui/plans/" (id) "/deny" } {
                 input type="hidden" name="csrf" value=(viewer.csrf);
@@ -174,6 +179,20 @@ pub fn plan_page(r: &PlanReview, viewer: &Viewer, now: DateTime<Utc>, error: Opt
         section #history { (super::incident_page::audit_table(&v.history)) }
     };
     layout(&format!("Plan {}", p.plan_id), Some(viewer), body)
+}
+
+/// A one-time code, shown once (the page is `Cache-Control: no-store`).
+pub fn code_page(viewer: &Viewer, code: &IssuedCode) -> String {
+    let body = html! {
+        h1 { "One-time code" }
+        p.ok role="status" { "Your code for plan " code { (code.plan_id) } ":" }
+        p #code { strong { code { (code.code) } } }
+        p { "Type it into the agent's approval dialog yourself. It approves as " (code.approver)
+            ", once, until " (format::time(code.expires_at)) ". It is shown only now." }
+        p.error { "Never paste it into the agent's chat: whoever holds it can approve this plan." }
+        p { a href={ "/ui/plans/" (code.plan_id) } { "Back to the plan" } }
+    };
+    layout("One-time code", Some(viewer), body)
 }
 
 /// What a decision did.
