@@ -13,7 +13,7 @@ use std::{
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::{
-    config::{Config, EXAMPLE_TOML},
+    config::{Config, DEFAULT_TOML},
     domain::{Depth, DomainError, Env, IncidentId, IncidentType, Status, Threshold},
     mcp::{IncidentServer, ToolPolicy},
     service::*,
@@ -141,12 +141,16 @@ pub enum Command {
         #[command(flatten)]
         out: Output,
     },
-    /// Resolve an incident with a note
+    /// Resolve an incident with a note (refused while containments of it are in place, unless
+    /// --keep-containments)
     Resolve {
         #[arg(long)]
         id: String,
         #[arg(long)]
         note: String,
+        /// Resolve leaving the incident's containments in place (noted in the timeline)
+        #[arg(long)]
+        keep_containments: bool,
         #[command(flatten)]
         out: Output,
     },
@@ -272,6 +276,26 @@ pub enum Command {
     Contain(crate::cli_respond::ContainArgs),
     /// Plan a recovery (rollback, restore, revert); prints the pending plan
     Recover(crate::cli_respond::RecoverArgs),
+    /// What is isolated, blocked, paused or cordoned now: since when, TTL, who proposed and
+    /// who approved it
+    Containments {
+        /// Only containments in this environment
+        #[arg(long)]
+        env: Option<String>,
+        /// Only containments of this incident
+        #[arg(long)]
+        id: Option<String>,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Show an environment's sandbox, the simulated cluster of `[environments.NAME.cluster]
+    /// kind = "sandbox"`: its objects and what containment changed on them
+    Sandbox {
+        #[arg(long, default_value = "dev")]
+        env: String,
+        #[command(flatten)]
+        out: Output,
+    },
     /// The tamper-evident audit log of proposals, approvals, refusals and actions
     Audit {
         #[command(subcommand)]
@@ -475,7 +499,7 @@ fn db_location(cli: &Cli, cfg: &Config) -> StoreLocation {
 async fn service(cli: &Cli, cfg: Config) -> Result<IncidentService, Failure> {
     let store = crate::store::open(&db_location(cli, &cfg)).await.map_err(backend)?;
     // Kubernetes backends connect on first use: a bad kubeconfig fails the action, not start-up.
-    let backends = Backends::from_config(&cfg);
+    let backends = Backends::from_config(&cfg, &store);
     Ok(IncidentService::new(store, Arc::new(cfg)).with_backends(backends))
 }
 
@@ -483,7 +507,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     if let Command::Config { what } = &cli.command {
         return match what {
             ConfigCommand::Default => {
-                print!("{EXAMPLE_TOML}");
+                print!("{DEFAULT_TOML}");
                 Ok(())
             }
             ConfigCommand::Check => {
@@ -686,10 +710,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let svc = service(&cli, cfg).await?;
             emit(out, &svc.ack(req, Caller::CLI).await?, super::cli_table::lifecycle)
         }
-        Command::Resolve { id, note, out } => {
+        Command::Resolve {
+            id,
+            note,
+            keep_containments,
+            out,
+        } => {
             let req = ResolveRequest {
                 id: id.parse()?,
                 note: note.clone(),
+                keep_containments: *keep_containments,
             };
             let svc = service(&cli, cfg).await?;
             emit(out, &svc.resolve(req, Caller::CLI).await?, super::cli_table::lifecycle)
@@ -908,6 +938,19 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let svc = service(&cli, cfg).await?;
             let r = crate::cli_respond::recover(&svc, args).await;
             r.map_err(|(code, message)| Failure { code, message })
+        }
+        Command::Containments { env, id, out } => {
+            let req = ContainmentsRequest {
+                env: env.as_deref().map(Env::parse).transpose()?,
+                id: id.as_deref().map(str::parse).transpose()?,
+            };
+            let svc = service(&cli, cfg).await?;
+            emit(out, &svc.containments(&req).await?, super::cli_table::containments)
+        }
+        Command::Sandbox { env, out } => {
+            let env = Env::parse(env)?;
+            let svc = service(&cli, cfg).await?;
+            emit(out, &svc.sandbox_view(&env).await?, super::cli_table::sandbox)
         }
         Command::Config { .. } | Command::Score(_) => unreachable!("handled above"),
     }

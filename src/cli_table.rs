@@ -187,3 +187,68 @@ pub fn analysis(a: &Analysis) -> String {
 pub fn lifecycle(r: &LifecycleResult) -> String {
     r.message.clone()
 }
+
+/// The sandbox's objects, one a line.
+pub fn sandbox(v: &SandboxView) -> String {
+    let rows: Vec<Vec<String>> = v
+        .objects
+        .iter()
+        .map(|o| {
+            vec![
+                o.kind.clone(),
+                o.namespace.clone().unwrap_or_else(|| "-".into()),
+                o.name.clone(),
+                o.version.to_string(),
+                o.state.clone(),
+            ]
+        })
+        .collect();
+    format!(
+        "simulated cluster of env {} (sandbox: nothing outside incident-mcp's database)\n{}",
+        v.env,
+        table(&["KIND", "NAMESPACE", "NAME", "VERSION", "STATE"], &rows)
+    )
+}
+
+/// Active containments, one a line.
+pub fn containments(l: &ContainmentList) -> String {
+    if l.containments.is_empty() {
+        return l.summary.clone();
+    }
+    let time = |t: &chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%SZ").to_string();
+    let rows: Vec<Vec<String>> = l
+        .containments
+        .iter()
+        .map(|c| {
+            vec![
+                c.plan_id.clone(),
+                c.env.clone(),
+                c.incident_id.map(|i| i.to_string()).unwrap_or_default(),
+                c.action.clone(),
+                c.target.clone(),
+                c.namespace.clone().unwrap_or_else(|| "-".into()),
+                time(&c.since),
+                c.expires_at.as_ref().map_or_else(|| "never".into(), time),
+                c.proposed_by.clone(),
+                c.approved_by.clone().unwrap_or_else(|| "-".into()),
+                if c.simulated { "yes" } else { "no" }.into(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "PLAN",
+            "ENV",
+            "INCIDENT",
+            "ACTION",
+            "TARGET",
+            "NAMESPACE",
+            "SINCE",
+            "EXPIRES",
+            "PROPOSED BY",
+            "APPROVED BY",
+            "SIMULATED",
+        ],
+        &rows,
+    )
+}

@@ -11,8 +11,18 @@ use serde::Deserialize;
 
 use crate::domain::{Env, IncidentType, Severity};
 
-/// The documented example, also the built-in default.
+/// The documented example without the `dev` environment's sandbox: what configs (and tests)
+/// that give `dev` a policy or cluster of their own extend.
 pub const EXAMPLE_TOML: &str = include_str!("../config/example.toml");
+
+/// The `dev` environment's simulated cluster and its policy.
+pub const DEV_SANDBOX_TOML: &str = include_str!("../config/dev-sandbox.toml");
+
+/// The built-in default, printed by `config default`: the example, then the dev sandbox.
+pub const DEFAULT_TOML: &str = concat!(
+    include_str!("../config/example.toml"),
+    include_str!("../config/dev-sandbox.toml")
+);
 
 /// Sample telemetry embedded so `detect --env dev` works from any directory.
 pub const BUILTIN_FILES: &[(&str, &str)] = &[("dev-events.jsonl", include_str!("../examples/dev-events.jsonl"))];
@@ -80,6 +90,10 @@ pub struct ServerConfig {
     /// one-time code, recorded as `client:<name>` (the host app shows the dialog to its user; an
     /// agent that runs its own client could answer it, so this is off by default).
     pub stdio_dialog_confirms_by_name: bool,
+    /// The server's public base URL as approvers reach it (e.g. `https://incidents.example.com`),
+    /// for links in notifications (the Slack approval message's "Open page" button). Unset: no
+    /// links are sent.
+    pub public_url: Option<String>,
 }
 
 /// A human approver, recorded as `human:NAME` in the audit log, plan views and timelines.
@@ -110,6 +124,7 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             secure_cookies: false,
             stdio_dialog_confirms_by_name: false,
+            public_url: None,
         }
     }
 }
@@ -435,7 +450,7 @@ pub enum DetectorKind {
 impl Config {
     /// The built-in default configuration.
     pub fn builtin() -> Self {
-        Self::parse_str(EXAMPLE_TOML, "toml", "<built-in>").expect("the built-in config is valid")
+        Self::parse_str(DEFAULT_TOML, "toml", "<built-in>").expect("the built-in config is valid")
     }
 
     /// Loads a file, choosing the format by extension (.toml, .json, .yaml/.yml).
@@ -488,6 +503,11 @@ impl Config {
         self.api_key.as_ref().map(|k| k.expose_secret())
     }
 
+    /// `server.public_url` without a trailing `/`, if set.
+    pub fn public_url(&self) -> Option<&str> {
+        self.server.public_url.as_deref().map(|u| u.trim_end_matches('/'))
+    }
+
     pub fn env(&self, env: &Env) -> Option<&EnvConfig> {
         self.environments.get(env.as_str())
     }
@@ -499,6 +519,9 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         validate_approvers(&self.approvers).map_err(ConfigError::Invalid)?;
+        if let Some(u) = &self.server.public_url {
+            check_public_url(u).map_err(|why| ConfigError::Invalid(format!("server.public_url: {why}")))?;
+        }
         self.notify.validate().map_err(ConfigError::Invalid)?;
         crate::cluster::script::validate_scripts(&self.scripts).map_err(ConfigError::Invalid)?;
         for (name, env) in &self.environments {
@@ -612,6 +635,18 @@ impl Config {
     }
 }
 
+/// An `http(s)://host[:port][/path]` base without credentials, query or fragment.
+fn check_public_url(raw: &str) -> Result<(), String> {
+    let url = reqwest::Url::parse(raw).map_err(|_| "not a valid URL".to_owned())?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+        return Err("must be an http(s) URL with a host, e.g. https://incidents.example.com".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
+        return Err("must not carry credentials, a query or a fragment".into());
+    }
+    Ok(())
+}
+
 /// Unique names of a safe alphabet, a credential each, keys of their own, unique Slack ids.
 fn validate_approvers(approvers: &[ApproverConfig]) -> Result<(), String> {
     let mut names = std::collections::HashSet::new();
@@ -670,6 +705,44 @@ fn validate_approvers(approvers: &[ApproverConfig]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slack_buttons_need_the_bot_and_links_need_a_plain_public_url() {
+        let parse = |extra: &str| Config::parse_str(&format!("{EXAMPLE_TOML}\n{extra}"), "toml", "t");
+        let bot =
+            "[notify.slack]\nbot_token_env = \"T\"\nchannel = \"C024BE91L\"\nsigning_secret_env = \"SLACK_SIGNING\"\n";
+        let ok = parse(bot).unwrap();
+        assert_eq!(
+            ok.notify.slack.unwrap().signing_secret_env.as_deref(),
+            Some("SLACK_SIGNING")
+        );
+        for (extra, needle) in [
+            (
+                "[notify.slack]\nwebhook_url_env = \"W\"\nsigning_secret_env = \"S\"\n",
+                "buttons need the bot",
+            ),
+            (
+                "[notify.slack]\nbot_token_env = \"T\"\nchannel = \"#x\"\nsigning_secret_env = \"S-1\"\n",
+                "signing_secret_env",
+            ),
+        ] {
+            let e = parse(extra).unwrap_err().to_string();
+            assert!(e.contains(needle), "{extra}: {e}");
+        }
+        let mut cfg = Config::builtin();
+        assert_eq!(cfg.public_url(), None);
+        cfg.server.public_url = Some("https://incidents.example.com/".into());
+        assert_eq!(cfg.public_url(), Some("https://incidents.example.com"));
+        assert!(check_public_url("https://incidents.example.com/base").is_ok());
+        for bad in [
+            "incidents.example.com",
+            "ftp://x.example",
+            "https://u:p@x.example",
+            "https://x.example/?a=1",
+        ] {
+            assert!(check_public_url(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn approvers_need_unique_names_and_their_own_key_variable() {
@@ -751,10 +824,26 @@ mod tests {
         let policy = &cfg.environments["prod"].policy;
         assert!(policy.evaluate("prod", &req("shop"), Usage::default()).is_allowed());
         assert!(!policy.evaluate("prod", &req("payments"), Usage::default()).is_allowed());
-        let dev = &Config::builtin().environments["dev"].policy;
+        let example = Config::parse_str(EXAMPLE_TOML, "toml", "t").unwrap();
         assert!(
-            !dev.evaluate("dev", &req("shop"), Usage::default()).is_allowed(),
+            !example.environments["dev"]
+                .policy
+                .evaluate("dev", &req("shop"), Usage::default())
+                .is_allowed(),
             "deny by default"
+        );
+        // The built-in dev environment acts on its sandbox, within its own policy.
+        let builtin = Config::builtin();
+        let dev = &builtin.environments["dev"];
+        assert_eq!(
+            dev.cluster.as_ref().map(|c| c.kind),
+            Some(crate::cluster::connect::ClusterKind::Sandbox)
+        );
+        assert!(dev.policy.evaluate("dev", &req("shop"), Usage::default()).is_allowed());
+        assert!(
+            !dev.policy
+                .evaluate("dev", &req("payments"), Usage::default())
+                .is_allowed()
         );
         for (bad, why) in [
             ("allowed_namespaces = ['kube-system']", "protected"),

@@ -248,6 +248,7 @@ async fn firing_alerts_dedup_resolve_and_refire() {
             incident_mcp::service::ResolveRequest {
                 id: id.parse().unwrap(),
                 note: "rolled back".into(),
+                keep_containments: false,
             },
             incident_mcp::Caller::REST,
         )

@@ -74,6 +74,7 @@ async fn resolve(h: &Harness, id: incident_mcp::domain::IncidentId) {
     let req = ResolveRequest {
         id,
         note: "fixed".into(),
+        keep_containments: false,
     };
     let r = h.svc.resolve(req, Caller::CLI).await.unwrap();
     assert_eq!(r.incident.status, Status::Resolved);

@@ -16,11 +16,12 @@ use rmcp::{
 };
 use serde_json::{Value, json};
 
-const TOOLS: [&str; 11] = [
+const TOOLS: [&str; 12] = [
     "incident_ack",
     "incident_analyze",
     "incident_apply",
     "incident_contain",
+    "incident_containments",
     "incident_detect",
     "incident_get",
     "incident_list",
@@ -209,6 +210,7 @@ async fn conversation<C: ClientHandler>(client: RunningService<RoleClient, C>, p
     for u in [
         "incident://incidents",
         "metrics://recent",
+        "incident://containments",
         "incident://incidents/INC-000001",
         "incident://incidents/INC-000002",
     ] {
@@ -360,7 +362,13 @@ async fn read_only_policy_hides_and_refuses_writing_tools() {
     names.sort();
     assert_eq!(
         names,
-        ["incident_analyze", "incident_get", "incident_list", "incident_plan"]
+        [
+            "incident_analyze",
+            "incident_containments",
+            "incident_get",
+            "incident_list",
+            "incident_plan"
+        ]
     );
     let refused = err_text(&call(&client, "incident_detect", json!({ "env": "dev" })).await);
     assert!(

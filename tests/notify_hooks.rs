@@ -54,6 +54,7 @@ async fn contain_recover_and_resolve_fire_subscribed_hooks_through_the_outbox() 
             ResolveRequest {
                 id,
                 note: "isolated, then restored".into(),
+                keep_containments: false,
             },
             Caller::CLI,
         )

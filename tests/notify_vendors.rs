@@ -126,6 +126,7 @@ async fn jira_creates_one_ticket_per_incident_then_comments() {
             ResolveRequest {
                 id,
                 note: "rolled back the deploy".into(),
+                keep_containments: false,
             },
             Caller::CLI,
         )
@@ -211,6 +212,7 @@ async fn jira_finds_an_unrecorded_ticket_on_cloud_and_on_data_center() {
         let resolve = ResolveRequest {
             id,
             note: "fixed".into(),
+            keep_containments: false,
         };
         h.svc.resolve(resolve, Caller::CLI).await.unwrap();
         assert_eq!(d.drain().await.unwrap().sent, 1, "{deployment}");
@@ -307,6 +309,7 @@ async fn pagerduty_triggers_and_resolves_one_alert_by_dedup_key() {
             ResolveRequest {
                 id,
                 note: "fixed".into(),
+                keep_containments: false,
             },
             Caller::CLI,
         )

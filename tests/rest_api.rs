@@ -814,6 +814,7 @@ async fn openapi_document_is_valid_openapi_3_1_and_matches_the_routes() {
         ("post", "/api/alerts"),
         ("put", "/api/incident/contain/{id}"),
         ("post", "/api/incident/recover/{id}"),
+        ("get", "/api/containments"),
         ("post", "/api/incident/notify/{id}"),
         ("post", "/api/hooks"),
         ("get", "/api/hooks"),
@@ -825,6 +826,8 @@ async fn openapi_document_is_valid_openapi_3_1_and_matches_the_routes() {
         ("post", "/api/plans/{plan_id}/deny"),
         ("post", "/api/plans/{plan_id}/apply"),
         ("get", "/healthz"),
+        // Not documented on purpose: POST /api/slack/interactions (only Slack calls it, with a
+        // form body and Slack's signature scheme; see src/http/slack.rs).
     ];
     let want: BTreeSet<(String, String)> = routes.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned())).collect();
     assert_eq!(documented, want);

@@ -439,6 +439,18 @@ async fn decisions_wrong_name_approve_apply_deny_and_an_expired_approval() {
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     assert!(a.body.contains("Approved and applied: applied"), "{}", a.body);
     assert_eq!(page.backend.apply_count(), 1);
+    let active = page.send("GET", "/ui/containments", Some(&cookie), None).await;
+    assert_eq!(active.status, StatusCode::OK);
+    assert!(
+        active.body.contains(p2.as_str()) && active.body.contains("approved by human:alice"),
+        "{}",
+        active.body
+    );
+    assert!(
+        !active.body.contains(p1.as_str()),
+        "approved, not applied: {}",
+        active.body
+    );
 
     let deny = [("csrf", csrf.as_str()), ("reason", "wrong pod")];
     let a = page

@@ -17,10 +17,26 @@ use tokio::sync::OnceCell;
 use super::{ActionSpec, Backend, BackendError, BackendPlan, Change, Health, kube::KubeBackend};
 use crate::domain::{plan::TargetVersion, policy::Policy};
 
-/// `[environments.NAME.cluster]`: a kubeconfig file (and context), or the in-cluster service account.
+/// What an environment's contain/recover act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClusterKind {
+    /// A Kubernetes API server (kubeconfig, context or in-cluster service account).
+    #[default]
+    Kubernetes,
+    /// A simulated cluster kept in incident-mcp's own database (`cluster::sandbox`): nothing
+    /// real is touched, and every plan and outcome says so.
+    Sandbox,
+}
+
+/// `[environments.NAME.cluster]`: a kubeconfig file (and context), the in-cluster service
+/// account, or `kind = "sandbox"`, the simulated cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
+    /// `kubernetes` (default) or `sandbox`.
+    #[serde(default)]
+    pub kind: ClusterKind,
     /// Kubeconfig file, relative to the config file. Unset (and `in_cluster` false):
     /// `KUBECONFIG` / `~/.kube/config`, else the in-cluster service account.
     #[serde(default)]
@@ -56,6 +72,10 @@ impl ClusterConfig {
         }
         if self.verify_secs > 3600 {
             return Err("verify_secs must be at most 3600".into());
+        }
+        if self.kind == ClusterKind::Sandbox && (self.in_cluster || self.kubeconfig.is_some() || self.context.is_some())
+        {
+            return Err("kind = \"sandbox\" is simulated: it takes no kubeconfig, context or in_cluster".into());
         }
         if self.in_cluster && (self.kubeconfig.is_some() || self.context.is_some()) {
             return Err("in_cluster = true excludes kubeconfig and context".into());
@@ -131,6 +151,11 @@ impl Backend for LazyKube {
         self.get().await?.current_versions(targets).await
     }
 
+    fn recheck(&self, env: &str, policy: &Policy, changes: &[Change]) -> Result<(), BackendError> {
+        // Pure: needs no connection.
+        super::kube::recheck_all(env, policy, changes)
+    }
+
     async fn apply(&self, env: &str, policy: &Policy, changes: &[Change]) -> Result<Vec<Value>, BackendError> {
         self.get().await?.apply(env, policy, changes).await
     }
@@ -158,12 +183,16 @@ mod tests {
             Some(PathBuf::from("/etc/incident-mcp/kube/config"))
         );
         assert!(parse("in_cluster = true\n").unwrap().in_cluster);
+        assert_eq!(parse("kind = 'sandbox'\n").unwrap().kind, ClusterKind::Sandbox);
+        assert_eq!(parse("").unwrap().kind, ClusterKind::Kubernetes);
         for (bad, why) in [
             ("kubeconfg = 'x'", "kubeconfg"),
             ("timeout_secs = 0", "timeout_secs"),
             ("in_cluster = true\nkubeconfig = 'x'", "excludes"),
             ("context = ''", "empty"),
             ("verify_secs = 3601", "verify_secs"),
+            ("kind = 'sandbox'\nkubeconfig = 'x'", "simulated"),
+            ("kind = 'minikube'", "minikube"),
         ] {
             let e = parse(bad).unwrap_err();
             assert!(e.contains(why), "{bad}: {e}");

@@ -42,6 +42,7 @@ mod verify;
 #[path = "kube_workload.rs"]
 mod workload;
 
+pub(crate) use apply::{recheck_target, satisfied};
 pub use block::parse_cidr;
 pub use plan::{QUARANTINE_LABEL, object_label};
 pub use workload::{PAUSED_BY, PAUSED_REPLICAS, merge_diff};
@@ -184,11 +185,13 @@ impl Backend for KubeBackend {
         Ok(out)
     }
 
+    fn recheck(&self, env: &str, policy: &Policy, changes: &[Change]) -> Result<(), BackendError> {
+        recheck_all(env, policy, changes)
+    }
+
     async fn apply(&self, env: &str, policy: &Policy, changes: &[Change]) -> Result<Vec<Value>, BackendError> {
         // Every change is checked before the first one is sent: a refused plan changes nothing.
-        for c in changes {
-            apply::recheck(env, policy, c)?;
-        }
+        recheck_all(env, policy, changes)?;
         let mut out = Vec::with_capacity(changes.len());
         for (i, c) in changes.iter().enumerate() {
             match self.send(c, false).await {
@@ -204,6 +207,11 @@ impl Backend for KubeBackend {
     async fn verify(&self, changes: &[Change]) -> Result<Health, BackendError> {
         verify::verify(self, changes, self.verify_window).await
     }
+}
+
+/// The policy re-check of every change, before anything is sent (pure: no API call).
+pub(crate) fn recheck_all(env: &str, policy: &Policy, changes: &[Change]) -> Result<(), BackendError> {
+    changes.iter().try_for_each(|c| apply::recheck(env, policy, c))
 }
 
 /// `e`, noting that the changes before the failing one were applied.

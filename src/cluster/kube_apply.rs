@@ -147,6 +147,18 @@ pub(super) fn recheck(env: &str, policy: &Policy, change: &Change) -> Result<(),
             "the Kubernetes backend cannot run scripts".into(),
         ));
     };
+    recheck_target(env, policy, kind, namespace.as_ref(), name)
+}
+
+/// [`recheck`] of one object by kind, namespace and name (also used by the sandbox backend).
+pub(crate) fn recheck_target(
+    env: &str,
+    policy: &Policy,
+    kind: &str,
+    namespace: Option<&String>,
+    name: &str,
+) -> Result<(), BackendError> {
+    let name = name.to_owned();
     let request = |action, namespace: Option<String>| ActionRequest {
         action,
         namespace,
@@ -162,7 +174,7 @@ pub(super) fn recheck(env: &str, policy: &Policy, change: &Change) -> Result<(),
             return Err(BackendError::Refused(format!(
                 "{} {} is cluster-scoped",
                 clip(kind),
-                clip(name)
+                clip(&name)
             )));
         }
         return match policy.evaluate(env, &request(Action::Cordon, None), Usage::default()) {

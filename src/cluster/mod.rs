@@ -1,6 +1,7 @@
 //! The response backends' port. `service/` plans and applies containment and recovery only
 //! through [`Backend`]; adapters: `cluster::kube` (Kubernetes through `kube`), `cluster::script`
-//! (allowlisted scripts) and recording fakes in tests.
+//! (allowlisted scripts), `cluster::sandbox` (a simulated cluster kept in the store, for trying
+//! the whole loop without a cluster) and recording fakes in tests.
 //!
 //! A backend never decides whether an action is allowed: the service checks policy and a
 //! human approval first. It re-checks the policy on every change it is about to make
@@ -8,6 +9,7 @@
 
 pub mod connect;
 pub mod kube;
+pub mod sandbox;
 pub mod script;
 
 use std::collections::BTreeMap;
@@ -80,6 +82,23 @@ pub enum Change {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         body: Option<Value>,
         /// Delete/patch only if the object still has this resourceVersion (precondition).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resource_version: Option<String>,
+    },
+    /// A change to the `sandbox` backend's simulated cluster, kept in incident-mcp's own
+    /// database: nothing real is touched.
+    Sandbox {
+        /// Always true: the change is simulated.
+        simulated: bool,
+        verb: KubeVerb,
+        /// e.g. `NetworkPolicy`, `Deployment`, `Node`, `Pod`.
+        kind: String,
+        namespace: Option<String>,
+        name: String,
+        /// The object (create), a JSON merge patch (RFC 7386, patch); absent for delete.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        body: Option<Value>,
+        /// Delete/patch only if the simulated object still has this version (precondition).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resource_version: Option<String>,
     },
@@ -169,6 +188,15 @@ pub trait Backend: Send + Sync + 'static {
     /// already 0, node already cordoned) count as applied, so applying twice changes the world
     /// once. Returns a JSON outcome per change.
     async fn apply(&self, env: &str, policy: &Policy, changes: &[Change]) -> Result<Vec<Value>, BackendError>;
+
+    /// The adapter's own policy check of `changes` (what [`Backend::apply`] refuses before its
+    /// first write), without applying anything. The service asks it before an approval is spent,
+    /// and of a containment's inverse before planning it, so an approval is never spent on a
+    /// change the adapter would refuse and nothing is applied that could not be undone.
+    fn recheck(&self, env: &str, policy: &Policy, changes: &[Change]) -> Result<(), BackendError> {
+        let _ = (env, policy, changes);
+        Ok(())
+    }
 
     /// After a recovery's `changes` were applied: waits, up to the backend's own verification
     /// window, for the workloads they touched to become healthy. Mutates nothing.

@@ -254,6 +254,23 @@ impl Backend for ScriptBackend {
         Ok(now)
     }
 
+    fn recheck(&self, env: &str, policy: &Policy, changes: &[Change]) -> Result<(), BackendError> {
+        for change in changes {
+            let Change::Script { script, .. } = change else {
+                return Err(BackendError::Invalid(
+                    "the script backend applies script changes only".into(),
+                ));
+            };
+            self.script(script)?;
+            if !policy.allows_script(script) {
+                return Err(BackendError::Refused(format!(
+                    "script {script} is not allowlisted in env {env}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     async fn apply(&self, env: &str, policy: &Policy, changes: &[Change]) -> Result<Vec<Value>, BackendError> {
         let mut outcomes = Vec::with_capacity(changes.len());
         for change in changes {

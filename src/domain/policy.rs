@@ -256,10 +256,11 @@ impl Policy {
                     );
                 }
             }
-            (None, false) => {
+            // A revert without a namespace undoes a cluster-scoped containment (a cordon).
+            (None, false) if a != Action::Revert => {
                 return refuse(K::InvalidName, format!("action {a} needs a namespace"));
             }
-            (None, true) => {}
+            (None, _) => {}
         }
         if !self.patterns.iter().any(|p| p.matches(&req.name)) {
             return refuse(

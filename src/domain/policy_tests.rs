@@ -174,6 +174,16 @@ fn reverting_is_not_blocked_by_a_spent_budget() {
 }
 
 #[test]
+fn a_cordon_can_be_reverted_without_a_namespace_and_other_actions_still_need_one() {
+    let mut node = req(Action::Revert, None, "node-a");
+    node.nodes = 1;
+    assert!(prod().evaluate("prod", &node, Usage::default()).is_allowed());
+    let (kind, why) = refusal(prod().evaluate("prod", &req(Action::Isolate, None, "web-1"), Usage::default()));
+    assert_eq!(kind, RefusalKind::InvalidName);
+    assert!(why.contains("needs a namespace"), "{why}");
+}
+
+#[test]
 fn the_default_policy_refuses_everything_and_config_cannot_allow_protected_namespaces() {
     let d = Policy::default().evaluate("dev", &req(Action::Isolate, Some("shop"), "web-1"), Usage::default());
     assert_eq!(refusal(d).0, RefusalKind::ActionNotAllowed);

@@ -9,6 +9,7 @@ mod openapi;
 mod plans;
 mod respond;
 mod rest;
+mod slack;
 mod trace;
 mod ui;
 mod ui_pages;
@@ -61,6 +62,7 @@ pub fn app(svc: IncidentService, policy: ToolPolicy, ct: CancellationToken) -> R
     Router::new()
         .merge(protected)
         .merge(plans::approver_routes(svc.clone()))
+        .merge(slack::routes(svc.clone()))
         .merge(ui::routes(svc, policy))
         .route(
             "/healthz",

@@ -1,13 +1,17 @@
 //! `PUT /api/incident/contain/{id}` and `POST /api/incident/recover/{id}`: plan a containment
 //! or recovery for principal `rest` and answer 202 with the pending plan. REST never applies
 //! a plan: a human approves it out of band (`incident-mcp approve <plan-id>`).
+//! `GET /api/containments[?env=&id=]`: what is contained now.
 
 use axum::{
     Extension, Json, Router,
     body::Bytes,
-    extract::{Path, State, rejection::BytesRejection, rejection::PathRejection},
+    extract::{
+        Path, Query, State,
+        rejection::{BytesRejection, PathRejection, QueryRejection},
+    },
     http::{HeaderMap, StatusCode},
-    routing::{post, put},
+    routing::{get, post, put},
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -85,6 +89,7 @@ pub fn routes(svc: IncidentService) -> Router {
     Router::new()
         .route("/api/incident/contain/{id}", put(contain))
         .route("/api/incident/recover/{id}", post(recover))
+        .route("/api/containments", get(containments))
         .with_state(svc)
 }
 
@@ -130,4 +135,13 @@ async fn recover(
     let plan = svc.propose_recover(&req, &who).await?;
     svc.announce_pending(&plan, &who).await;
     Ok((StatusCode::ACCEPTED, Json(plan)))
+}
+
+/// The query string is the service's own [`ContainmentsRequest`].
+async fn containments(
+    State(svc): State<IncidentService>,
+    q: Result<Query<ContainmentsRequest>, QueryRejection>,
+) -> Result<Json<ContainmentList>, RestError> {
+    let Query(q) = q?;
+    Ok(Json(svc.containments(&q).await?))
 }

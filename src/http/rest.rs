@@ -253,6 +253,10 @@ pub struct ResolveBody {
     /// Resolution note for the timeline and post-mortem: cause and fix. Must not be blank.
     #[schemars(length(min = 1, max = 2000), pattern(NON_BLANK_PATTERN))]
     pub note: String,
+    /// Resolve even though containments of the incident are still in place, leaving them in
+    /// place (noted in the timeline); without it such a resolve is refused (409) naming them.
+    #[serde(default)]
+    pub keep_containments: bool,
 }
 
 pub fn routes(svc: IncidentService) -> Router {
@@ -315,8 +319,15 @@ async fn resolve(
     let id = parse_id(id)?;
     let body: ResolveBody = json_body(&headers, body, None)?;
     Ok(Json(
-        svc.resolve(ResolveRequest { id, note: body.note }, Caller::REST)
-            .await?,
+        svc.resolve(
+            ResolveRequest {
+                id,
+                note: body.note,
+                keep_containments: body.keep_containments,
+            },
+            Caller::REST,
+        )
+        .await?,
     ))
 }
 

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::ui::{UiState, forged, page, plan_id, to_sign_in, viewer};
 use crate::{
     domain::{IncidentId, clip},
-    service::{ErrorClass, PlanListRequest, PlanStatus, ServiceError, human},
+    service::{ContainmentsRequest, ErrorClass, PlanListRequest, PlanStatus, ServiceError, human},
     ui::{self, ApproveOutcome, session::SessionInfo, session::tokens_match},
 };
 
@@ -26,6 +26,7 @@ pub(super) fn routes() -> Router<UiState> {
         .route("/ui/plans/{plan_id}/deny", post(deny))
         .route("/ui/plans/{plan_id}/code", post(code))
         .route("/ui/incidents/{id}", get(incident))
+        .route("/ui/containments", get(containments))
 }
 
 fn status_of(e: &ServiceError) -> StatusCode {
@@ -114,6 +115,20 @@ async fn incident(State(st): State<UiState>, headers: HeaderMap, Path(id): Path<
     };
     match st.svc.incident_history(id).await {
         Ok(h) => page(StatusCode::OK, ui::incident_page(&h, &viewer(&s))),
+        Err(e) => failure(&s, &e),
+    }
+}
+
+async fn containments(State(st): State<UiState>, headers: HeaderMap) -> Response {
+    let Some((_, s)) = st.session(&headers) else {
+        return to_sign_in();
+    };
+    let all = ContainmentsRequest { env: None, id: None };
+    match st.svc.containments(&all).await {
+        Ok(list) => page(
+            StatusCode::OK,
+            ui::containments_page(&viewer(&s), &list, chrono::Utc::now()),
+        ),
         Err(e) => failure(&s, &e),
     }
 }

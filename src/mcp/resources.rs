@@ -1,11 +1,12 @@
-//! Resources: recent incidents, one incident, recent metric points, the audit log.
+//! Resources: recent incidents, one incident, recent metric points, the audit log, active
+//! containments, undeliverable notifications.
 
 use rmcp::model::{Resource, ResourceContents, ResourceTemplate};
 use serde_json::json;
 
 use crate::{
     domain::{IncidentId, UNTRUSTED_NOTE},
-    service::{GetRequest, IncidentService, ListRequest, ServiceError},
+    service::{ContainmentsRequest, GetRequest, IncidentService, ListRequest, ServiceError},
 };
 
 pub const INCIDENTS_URI: &str = "incident://incidents";
@@ -13,6 +14,7 @@ pub const INCIDENT_TEMPLATE: &str = "incident://incidents/{id}";
 pub const METRICS_URI: &str = "metrics://recent";
 pub const AUDIT_URI: &str = "incident://audit";
 pub const OUTBOX_DEAD_URI: &str = "incident://outbox/dead";
+pub const CONTAINMENTS_URI: &str = "incident://containments";
 /// Audit entries in `incident://audit`.
 const AUDIT_ENTRIES: u32 = 100;
 const INCIDENT_PREFIX: &str = "incident://incidents/";
@@ -37,6 +39,12 @@ pub async fn list(svc: &IncidentService) -> Result<Vec<Resource>, ServiceError> 
             .with_title("Audit log")
             .with_description(
                 "The 100 latest hash-chained audit entries (proposals, approvals, refusals, actions), newest first (JSON)",
+            )
+            .with_mime_type("application/json"),
+        Resource::new(CONTAINMENTS_URI, "containments")
+            .with_title("Active containments")
+            .with_description(
+                "What is isolated, blocked, paused or cordoned now: since when, TTL, who proposed and who approved it (JSON)",
             )
             .with_mime_type("application/json"),
         Resource::new(OUTBOX_DEAD_URI, "outbox-dead")
@@ -89,6 +97,8 @@ pub async fn read(svc: &IncidentService, uri: &str) -> Result<Read, ServiceError
     } else if uri == AUDIT_URI {
         let list = svc.audit_recent(AUDIT_ENTRIES).await?;
         json!({ "entries": list.entries, "count": list.count, "untrusted_data_note": UNTRUSTED_NOTE })
+    } else if uri == CONTAINMENTS_URI {
+        serde_json::to_value(svc.containments(&ContainmentsRequest::default()).await?).unwrap_or_default()
     } else if uri == OUTBOX_DEAD_URI {
         serde_json::to_value(svc.outbox_list(true, 100).await?).unwrap_or_default()
     } else if let Some(raw) = uri.strip_prefix(INCIDENT_PREFIX) {

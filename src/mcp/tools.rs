@@ -131,7 +131,9 @@ Repeating it is harmless. Only open incidents can be acknowledged.",
         name = "incident_resolve",
         title = "Resolve an incident",
         description = "Resolve an incident with a note saying what caused it and what fixed it (or why it was a false \
-positive). The incident reopens by itself if its rule fires again with new data. Repeating it is harmless.",
+positive). The incident reopens by itself if its rule fires again with new data. Repeating it is harmless. Refused while \
+containments of the incident are still in place (see incident_containments): revert them first with incident_recover \
+method revert, or pass keep_containments: true to leave them in place on purpose (recorded in the timeline).",
         annotations(
             title = "Resolve an incident",
             read_only_hint = false,
@@ -145,6 +147,30 @@ positive). The incident reopens by itself if its rule fires again with new data.
         Parameters(req): Parameters<ResolveRequest>,
     ) -> Result<Json<LifecycleResult>, ToolError> {
         Ok(Json(self.svc.resolve(req, Caller::MCP).await?))
+    }
+
+    /// What is contained right now.
+    #[tool(
+        name = "incident_containments",
+        title = "Active containments",
+        description = "List the containments in place right now: isolated pods, blocked addresses, paused workloads, \
+cordoned nodes (applied and not reverted, by hand or by TTL), newest first, optionally for one env or incident. Each says \
+since when, when its TTL reverts it, who proposed it, which human approved it, whether it is simulated (sandbox), and how \
+to undo it. Use it before resolving an incident (resolve is refused while its containments are in place) and after a \
+revert. Changes nothing.",
+        annotations(
+            title = "Active containments",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    pub async fn incident_containments(
+        &self,
+        Parameters(req): Parameters<ContainmentsRequest>,
+    ) -> Result<Json<ContainmentList>, ToolError> {
+        Ok(Json(self.svc.containments(&req).await?))
     }
 
     /// Notify a configured target about an incident.

@@ -154,6 +154,11 @@ pub struct SlackConfig {
     /// chat.postMessage: environment variable holding the bot token, and the channel.
     pub bot_token_env: Option<String>,
     pub channel: Option<String>,
+    /// Environment variable holding the Slack app's signing secret. Set, approval messages carry
+    /// Approve/Deny buttons and `POST /api/slack/interactions` accepts their presses (verified by
+    /// Slack's request signature); unset, that route refuses everything. Needs `bot_token_env`.
+    #[serde(default)]
+    pub signing_secret_env: Option<String>,
     /// Web API base (tests point it at a mock).
     #[serde(default = "default_slack_api")]
     pub api_url: String,
@@ -280,6 +285,16 @@ impl NotifyConfig {
                 _ => {
                     return Err(
                         "notify.slack: set either webhook_url_env, or bot_token_env together with channel".into(),
+                    );
+                }
+            }
+            if let Some(v) = &s.signing_secret_env {
+                env_name("notify.slack.signing_secret_env", v)?;
+                if s.bot_token_env.is_none() {
+                    return Err(
+                        "notify.slack.signing_secret_env: buttons need the bot (bot_token_env and channel): \
+                                an incoming webhook's messages cannot be updated with the outcome"
+                            .into(),
                     );
                 }
             }

@@ -11,6 +11,8 @@ mod jira;
 pub mod outbox;
 mod pagerduty;
 mod slack;
+pub mod slack_api;
+pub mod slack_blocks;
 pub mod webhook;
 
 use std::{sync::Arc, time::Duration};
@@ -75,6 +77,8 @@ pub struct HttpNotifier {
     client: reqwest::Client,
     store: Arc<dyn Store>,
     env: EnvLookup,
+    /// `server.public_url`, for links to the approval page.
+    public_url: Option<String>,
 }
 
 /// What adapters know about the incident of a row.
@@ -96,7 +100,14 @@ impl HttpNotifier {
             client,
             store,
             env,
+            public_url: None,
         })
+    }
+
+    /// Links in messages (the approval page's) start with `public_url`.
+    pub fn with_public_url(mut self, public_url: Option<&str>) -> Self {
+        self.public_url = public_url.map(|u| u.trim_end_matches('/').to_owned());
+        self
     }
 
     /// A secret from the environment variable `var`.
@@ -174,7 +185,6 @@ impl Notifier for HttpNotifier {
     }
 }
 
-/// Replaces every secret value in `text`.
 /// The store could not be read: try again later.
 fn store_unavailable(e: crate::store::StoreError) -> NotifyError {
     NotifyError::Retryable {
@@ -184,6 +194,7 @@ fn store_unavailable(e: crate::store::StoreError) -> NotifyError {
     }
 }
 
+/// Replaces every secret value in `text`.
 pub(crate) fn redact(text: &str, secrets: &[&SecretString]) -> String {
     let mut out = text.to_owned();
     for s in secrets {

@@ -11,7 +11,9 @@
 use secrecy::ExposeSecret;
 use serde_json::json;
 
-use super::{Delivered, HttpNotifier, IncidentInfo, NotifyError, config::SlackConfig, network, read, row_message};
+use super::{
+    Delivered, HttpNotifier, IncidentInfo, NotifyError, config::SlackConfig, network, read, row_message, slack_blocks,
+};
 use crate::store::OutboxRow;
 
 const TARGET: &str = "slack";
@@ -77,6 +79,14 @@ pub(super) async fn deliver(
         recorded = true;
     }
     let mut body = json!({ "channel": channel, "text": text });
+    if let Some((text, blocks)) = approval_blocks(n, cfg, row, info.as_ref()).await? {
+        body["text"] = json!(text);
+        body["blocks"] = blocks;
+        // A request for approval in the incident's thread is also shown in the channel.
+        if thread.is_some() {
+            body["reply_broadcast"] = json!(true);
+        }
+    }
     match (&thread, incident) {
         (Some(ts), _) => body["thread_ts"] = json!(ts),
         (None, Some(id)) => {
@@ -97,30 +107,35 @@ pub(super) async fn deliver(
         .await
         .map_err(|e| network("slack chat.postMessage", e))?;
     let (status, answer) = read("slack chat.postMessage", resp, &[&token]).await?;
-    // The Web API answers 200 with `ok: false` on errors.
-    let v: serde_json::Value = serde_json::from_str(&answer).unwrap_or_default();
-    if v["ok"] != json!(true) {
-        let error = v["error"].as_str().unwrap_or("no `ok` in the answer");
-        let message = format!("slack chat.postMessage: {}", crate::domain::clip(error, 100));
-        return Err(match error {
-            "ratelimited" | "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout" => {
-                NotifyError::Retryable {
-                    http_status: Some(status),
-                    retry_after: None,
-                    message,
-                }
-            }
-            _ => NotifyError::Permanent {
-                http_status: Some(status),
-                message,
-            },
-        });
-    }
+    let v = web_api_answer("chat.postMessage", status, &answer)?;
     if let (Some(id), false, Some(ts)) = (incident, recorded, v["ts"].as_str()) {
         n.store.set_notify_ref(TARGET, id, ts).await.map_err(store_err)?;
     }
     Ok(Delivered {
         http_status: Some(status),
+    })
+}
+
+/// The Web API answers 200 with `ok: false` on errors: the answer, or the error classified.
+pub(super) fn web_api_answer(method: &str, status: u16, answer: &str) -> Result<serde_json::Value, NotifyError> {
+    let v: serde_json::Value = serde_json::from_str(answer).unwrap_or_default();
+    if v["ok"] == json!(true) {
+        return Ok(v);
+    }
+    let error = v["error"].as_str().unwrap_or("no `ok` in the answer");
+    let message = format!("slack {method}: {}", crate::domain::clip(error, 100));
+    Err(match error {
+        "ratelimited" | "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout" => {
+            NotifyError::Retryable {
+                http_status: Some(status),
+                retry_after: None,
+                message,
+            }
+        }
+        _ => NotifyError::Permanent {
+            http_status: Some(status),
+            message,
+        },
     })
 }
 
@@ -179,6 +194,32 @@ async fn find_root(
             outbox_id: m["metadata"]["event_payload"]["outbox_id"].as_i64(),
         })
     }))
+}
+
+/// The Block Kit message of an `approval` row (the plan's summary and its buttons), rendered
+/// from the stored plan at send time; `None` for other rows.
+async fn approval_blocks(
+    n: &HttpNotifier,
+    cfg: &SlackConfig,
+    row: &OutboxRow,
+    info: Option<&IncidentInfo>,
+) -> Result<Option<(String, serde_json::Value)>, NotifyError> {
+    let plan_id = row.payload.get("plan_id").and_then(|v| v.as_str());
+    let (true, Some(plan_id)) = (row.event == "approval", plan_id) else {
+        return Ok(None);
+    };
+    let Some(stored) = n.store.get_plan(plan_id).await.map_err(super::store_unavailable)? else {
+        return Ok(None);
+    };
+    let facts = slack_blocks::PlanFacts::of(&stored, info.map(|i| &i.incident));
+    let page = n.public_url.as_deref().map(|u| slack_blocks::page_url(u, plan_id));
+    let note = row.payload.get("note").and_then(|v| v.as_str());
+    Ok(Some(slack_blocks::approval_message(
+        &facts,
+        note,
+        cfg.signing_secret_env.is_some(),
+        page.as_deref(),
+    )))
 }
 
 /// A Slack conversation ID (`C…` public, `G…` private, `D…` direct), as opposed to a `#name`.

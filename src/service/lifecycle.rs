@@ -52,7 +52,56 @@ impl IncidentService {
             )
             .into());
         }
-        self.move_to(req.id, Status::Resolved, caller, Some(&req.note)).await
+        let note = self.resolution_note(&req, caller).await?;
+        self.move_to(req.id, Status::Resolved, caller, Some(&note)).await
+    }
+
+    /// The note to resolve with: refused (audited) while containments of the incident are in
+    /// place, unless the caller keeps them, which the note then records for the timeline.
+    async fn resolution_note(&self, req: &ResolveRequest, caller: Caller) -> Result<String, ServiceError> {
+        let incident = self
+            .store
+            .get_incident(req.id)
+            .await?
+            .ok_or(ServiceError::NotFound(req.id))?;
+        if incident.status == Status::Resolved {
+            return Ok(req.note.clone());
+        }
+        let q = ContainmentsRequest {
+            env: None,
+            id: Some(req.id),
+        };
+        let active = self.containments(&q).await?.containments;
+        if active.is_empty() {
+            return Ok(req.note.clone());
+        }
+        let names = active
+            .iter()
+            .map(ActiveContainment::describe)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let n = active.len();
+        if !req.keep_containments {
+            let message = format!(
+                "{} still has {n} containment(s) in place: {names}. Revert them first (incident_recover with method \
+                 revert, once for each), or resolve with keep_containments (CLI: --keep-containments) to leave them \
+                 in place",
+                req.id
+            );
+            let plans: Vec<&str> = active.iter().map(|c| c.plan_id.as_str()).collect();
+            let payload = serde_json::json!({"env": incident.env, "reason": "active_containments",
+                                             "message": message, "containments": plans});
+            self.audit_refusal(caller.actor, Some(req.id), None, payload).await?;
+            return Err(ServiceError::Conflict(format!("{message}; nothing was changed")));
+        }
+        let kept = format!(" [resolved keeping {n} containment(s) in place: {names}]");
+        let kept = if req.note.chars().count() + kept.chars().count() > 2000 {
+            format!(" [resolved keeping {n} containment(s) in place; see incident_containments]")
+        } else {
+            kept
+        };
+        tracing::info!(id = %req.id, containments = n, "resolved keeping containments in place");
+        Ok(format!("{}{kept}", req.note))
     }
 
     async fn move_to(

@@ -8,6 +8,7 @@ mod approval;
 mod approvers;
 mod audit;
 mod codes;
+mod containments;
 mod detect;
 mod error;
 mod gate;
@@ -20,7 +21,10 @@ mod respond_ttl;
 mod respond_types;
 mod respond_verify;
 mod review;
+mod sandbox;
+mod slack_interactions;
 mod types;
+mod undo;
 
 use std::sync::Arc;
 
@@ -34,12 +38,17 @@ pub use approval::{ApprovalReport, MAX_APPROVAL_TTL_SECS};
 pub use approvers::{ApproverDirectory, KeyOwner, hash_password, human, is_human, password_hash_is_valid};
 pub use audit::{AuditList, AuditVerification};
 pub use codes::{IssuedCode, MAX_CODE_FAILURES};
+pub use containments::{ActiveContainment, ContainmentList, ContainmentsRequest};
 pub use error::{ErrorClass, ServiceError};
 pub use notify::{DispatcherGuard, NotifyReport, NotifyRequest, OutboxList};
 pub use progress::{NoProgress, Progress};
 pub use respond_ttl::{RECONCILE_ACTOR, TTL_ACTOR};
 pub use respond_types::*;
 pub use review::{IncidentHistory, InverseCheck, PlanReview};
+pub use sandbox::SandboxView;
+pub use slack_interactions::{
+    MAX_SKEW_SECS as SLACK_MAX_SKEW_SECS, SLACK_APPROVAL_TTL_SECS, SlackAnswer, SlackRequest, slack_signature,
+};
 pub use types::*;
 
 use crate::{config::Config, domain::IncidentId, store::Store};

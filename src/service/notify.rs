@@ -318,7 +318,9 @@ impl IncidentService {
     pub fn dispatcher(&self) -> Result<Dispatcher, ServiceError> {
         let cfg = self.config.notify.clone();
         let policy = RetryPolicy::from_config(&cfg);
-        let notifier = HttpNotifier::new(cfg, self.store.clone(), process_env()).map_err(ServiceError::Store)?;
+        let notifier = HttpNotifier::new(cfg, self.store.clone(), process_env())
+            .map_err(ServiceError::Store)?
+            .with_public_url(self.config.public_url());
         Ok(Dispatcher::new(
             self.store.clone(),
             Arc::new(notifier),

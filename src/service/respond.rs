@@ -210,6 +210,16 @@ impl IncidentService {
                 "refused by policy: {reason}; nothing was changed"
             )));
         }
+        // The undo must be possible before the action is.
+        if tool == "incident_contain"
+            && let Some(reason) = self
+                .undo_refusal(&env, &ar, &bp.inverse, backend.as_ref(), Some(id), principal)
+                .await?
+        {
+            return Err(ServiceError::Conflict(format!(
+                "refused by policy: {reason}; nothing was changed"
+            )));
+        }
         if let DryRun::Failed { reason } = &bp.dry_run {
             let payload = json!({"env": env.as_str(), "by": "dry_run", "reason": "dry_run_failed", "message": reason});
             self.audit_refusal(principal, Some(id), None, payload).await?;
@@ -268,17 +278,9 @@ impl IncidentService {
             .get_incident(req.id)
             .await?
             .ok_or(ServiceError::NotFound(req.id))?;
-        let open = self.store.open_actions(OpenActions::Incident(req.id)).await?;
-        let mut original = None;
-        for a in open {
-            if let Some(p) = self.store.get_plan(&a.plan_id).await?
-                && p.plan.tool == "incident_contain"
-            {
-                original = Some(p);
-                break;
-            }
-        }
-        let Some(orig) = original else {
+        // The newest containment with something to undo (a deleted pod has nothing).
+        let open = self.open_containments(OpenActions::Incident(req.id)).await?;
+        let Some((_, orig)) = open.into_iter().next() else {
             return Err(ServiceError::Conflict(format!(
                 "{} has no containment in place to revert",
                 req.id
@@ -288,17 +290,34 @@ impl IncidentService {
         let resource = o.arguments["resource"].as_str().unwrap_or_default().to_owned();
         let namespace = o.arguments["namespace"].as_str().map(str::to_owned);
         let env = Env::parse(&o.env)?;
+        let inverse: Vec<Change> = o
+            .inverse
+            .iter()
+            .map(|c| serde_json::from_value(c.clone()))
+            .collect::<Result<_, _>>()
+            .map_err(|_| ServiceError::Conflict(format!("plan {} has an unreadable inverse", orig.id)))?;
+        // What runs is the inverse: its scripts are the ones policy must allow.
+        let undo_script = super::undo::first_script(&inverse);
         let ar = ActionRequest {
             action: Action::Revert,
             namespace: namespace.clone(),
             name: target_name(&resource).to_owned(),
             labels: BTreeMap::new(),
-            script: resource.strip_prefix(SCRIPT_PREFIX).map(str::to_owned),
+            script: undo_script.clone(),
             pods: o.blast_radius.pods,
             nodes: o.blast_radius.nodes,
             healthy_replicas_after: None,
         };
         if let PolicyDecision::Refuse { reason, .. } = self.check_policy(&env, &ar, Some(req.id), principal).await? {
+            return Err(ServiceError::Conflict(format!(
+                "refused by policy: {reason}; nothing was changed"
+            )));
+        }
+        let backend = self.backend_for(env.as_str(), undo_script.is_some())?;
+        if let Some(reason) = self
+            .undo_refusal(&env, &ar, &inverse, backend.as_ref(), Some(req.id), principal)
+            .await?
+        {
             return Err(ServiceError::Conflict(format!(
                 "refused by policy: {reason}; nothing was changed"
             )));
@@ -454,8 +473,9 @@ pub(super) fn report(
                                changed, and say why"
             .into(),
     };
+    let simulated = is_simulated(p);
     let summary = format!(
-        "{} {} of {target} in env {}: {} change(s), {} pod(s), {} node(s)",
+        "{} {} of {target} in env {}{}: {} change(s), {} pod(s), {} node(s)",
         s.id,
         match status {
             PlanStatus::Pending => "pending",
@@ -464,6 +484,7 @@ pub(super) fn report(
             PlanStatus::Denied => "denied",
         },
         p.env,
+        if simulated { " (simulated: sandbox backend)" } else { "" },
         p.changes.len(),
         p.blast_radius.pods,
         p.blast_radius.nodes
@@ -479,11 +500,17 @@ pub(super) fn report(
         blast_radius: p.blast_radius.clone(),
         dry_run,
         target,
+        simulated,
         ttl_secs: p.arguments["ttl_secs"].as_u64(),
         outcome,
         next_step,
         summary,
     }
+}
+
+/// Whether a plan's changes (or, for a revert, its inverse) go to the sandbox's simulated cluster.
+pub(super) fn is_simulated(p: &Plan) -> bool {
+    p.changes.iter().chain(&p.inverse).any(|c| c["backend"] == "sandbox")
 }
 
 /// The policy request recorded with a plan's proposal.

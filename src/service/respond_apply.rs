@@ -100,6 +100,40 @@ impl IncidentService {
                 "refused by policy: {reason}; nothing was changed"
             )));
         }
+        let env_cfg = self.config.env(&env).ok_or_else(|| ServiceError::UnknownEnv {
+            env: plan.env.clone(),
+            known: self.config.env_names().join(", "),
+        })?;
+        // Everything that could refuse the apply is checked before the approval is spent: a
+        // refusal here leaves it valid. The undo must still be possible (the config may have
+        // changed since planning), and the backend's own check must pass on the changes.
+        if plan.tool == "incident_contain" {
+            let Ok(inverse) = plan
+                .inverse
+                .iter()
+                .map(|c| serde_json::from_value::<Change>(c.clone()))
+                .collect::<Result<Vec<_>, _>>()
+            else {
+                let (p, e) = refuse("tampered", format!("plan {plan_id} has an unreadable inverse"));
+                self.audit_refusal(principal, plan.incident_id, Some(plan_id), p)
+                    .await?;
+                return Err(e);
+            };
+            if let Some(reason) = self
+                .undo_refusal(&env, &req, &inverse, backend.as_ref(), plan.incident_id, principal)
+                .await?
+            {
+                return Err(ServiceError::Conflict(format!(
+                    "refused by policy: {reason}; nothing was changed (the approval was not spent)"
+                )));
+            }
+        }
+        if let Err(e) = backend.recheck(&plan.env, &env_cfg.policy, &changes) {
+            let (p, e) = refuse("backend_refused", format!("{e} (the approval was not spent)"));
+            self.audit_refusal(principal, plan.incident_id, Some(plan_id), p)
+                .await?;
+            return Err(e);
+        }
         let action = plan_action(plan);
         let mut intent = NewAuditEntry::new(
             actor,
@@ -124,13 +158,6 @@ impl IncidentService {
         if let Err(refusal) = used {
             return Err(ServiceError::Conflict(format!("{refusal}; nothing was changed")));
         }
-        let env_cfg = self
-            .config
-            .env(&Env::parse(&plan.env)?)
-            .ok_or_else(|| ServiceError::UnknownEnv {
-                env: plan.env.clone(),
-                known: self.config.env_names().join(", "),
-            })?;
         let result = backend.apply(&plan.env, &env_cfg.policy, &changes).await;
         let report = self.record_result(&stored, actor, action, result).await?;
         if matches!(action, Action::Rollback | Action::Restore) {

@@ -181,6 +181,9 @@ pub struct PlanReport {
     pub dry_run: Option<DryRun>,
     /// The name a human types to approve through the client's confirmation dialog.
     pub target: String,
+    /// True when the plan acts on the `sandbox` backend's simulated cluster: nothing real changes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub simulated: bool,
     /// Automatic revert after this many seconds, if set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_secs: Option<u64>,
@@ -284,15 +287,24 @@ pub struct Backends {
 }
 
 impl Backends {
-    /// The backends a config describes: a lazily connecting Kubernetes backend for each
-    /// environment with a `[environments.NAME.cluster]` table, the script backend when
-    /// `[[scripts]]` are configured. Nothing is connected here.
-    pub fn from_config(cfg: &crate::config::Config) -> Self {
-        use crate::cluster::{connect::LazyKube, script::ScriptBackend};
+    /// The backends a config describes: for each environment with a `[environments.NAME.cluster]`
+    /// table, a lazily connecting Kubernetes backend, or for `kind = "sandbox"` the simulated
+    /// cluster kept in `store`; the script backend when `[[scripts]]` are configured. Nothing
+    /// is connected or seeded here.
+    pub fn from_config(cfg: &crate::config::Config, store: &Arc<dyn crate::store::Store>) -> Self {
+        use crate::cluster::{
+            connect::{ClusterKind, LazyKube},
+            sandbox::SandboxBackend,
+            script::ScriptBackend,
+        };
         let base = cfg.base_dir.as_deref();
         let cluster = cfg.environments.iter().filter_map(|(name, env)| {
             let c = env.cluster.as_ref()?;
-            Some((name.clone(), Arc::new(LazyKube::new(c, base)) as Arc<dyn Backend>))
+            let backend: Arc<dyn Backend> = match c.kind {
+                ClusterKind::Kubernetes => Arc::new(LazyKube::new(c, base)),
+                ClusterKind::Sandbox => Arc::new(SandboxBackend::new(name, store.clone())),
+            };
+            Some((name.clone(), backend))
         });
         Self {
             cluster: cluster.collect(),

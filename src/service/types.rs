@@ -249,6 +249,11 @@ pub struct ResolveRequest {
     /// Resolution note for the timeline and post-mortem: cause and fix.
     #[schemars(length(min = 1, max = 2000))]
     pub note: String,
+    /// Resolve even though containments of this incident are still in place, leaving them in
+    /// place (noted in the timeline). Without it, resolving such an incident is refused, naming
+    /// them: revert them first (incident_recover with method revert).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_containments: bool,
 }
 
 /// Result of a lifecycle change.

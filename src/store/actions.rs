@@ -23,4 +23,6 @@ pub enum OpenActions {
     Incident(IncidentId),
     /// Whose TTL ran out by this time, oldest expiry first.
     DueBy(DateTime<Utc>),
+    /// Every one, newest first.
+    All,
 }

@@ -11,6 +11,7 @@ mod open;
 mod outbox;
 mod postgres;
 mod rows;
+mod sandbox;
 mod sqlite;
 
 use std::collections::BTreeMap;
@@ -32,6 +33,7 @@ pub use audit::{ApprovalUse, ApprovalUseResult, StoredPlan};
 pub use open::{StoreLocation, open};
 pub use outbox::*;
 pub use postgres::PgStore;
+pub use sandbox::{SandboxKey, SandboxObject, SandboxStore, SandboxWrite};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -176,7 +178,7 @@ pub struct Transition {
 }
 
 #[async_trait]
-pub trait Store: OutboxStore + Send + Sync + 'static {
+pub trait Store: OutboxStore + SandboxStore + Send + Sync + 'static {
     /// Merges findings into incidents (dedup by fingerprint) and stores metric points, atomically.
     async fn record_detection(&self, batch: DetectionBatch) -> Result<Vec<IncidentChange>, StoreError>;
     async fn get_incident(&self, id: IncidentId) -> Result<Option<Incident>, StoreError>;

@@ -156,6 +156,14 @@ pub trait OutboxStore: Send + Sync {
     async fn notify_ref(&self, target: &str, incident: IncidentId) -> Result<Option<String>, StoreError>;
     /// Stores it once; an existing reference wins and is returned.
     async fn set_notify_ref(&self, target: &str, incident: IncidentId, value: &str) -> Result<String, StoreError>;
+    /// Records a signed request's `key` until `expires_at`, first dropping keys expired at
+    /// `now`; false when the key is already recorded (a replay). Atomic across processes.
+    async fn remember_request(
+        &self,
+        key: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Detection hooks: one `detect` row per target for every created or reopened incident.

@@ -14,6 +14,7 @@ mod actions;
 mod alerts;
 mod audit;
 mod outbox;
+mod sandbox;
 
 use std::{collections::BTreeMap, str::FromStr, time::Duration};
 

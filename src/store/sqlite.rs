@@ -4,6 +4,7 @@ mod actions;
 mod alerts;
 mod audit;
 mod outbox;
+mod sandbox;
 
 use std::{collections::BTreeMap, path::Path, time::Duration};
 

@@ -115,6 +115,38 @@ pub fn diff_lines(changes: &[Value]) -> Vec<DiffLine> {
                     }));
                 }
             }
+            Ok(Change::Sandbox {
+                verb,
+                kind,
+                namespace,
+                name,
+                body,
+                resource_version,
+                ..
+            }) => {
+                let sign = match verb {
+                    KubeVerb::Create => '+',
+                    KubeVerb::Delete => '-',
+                    KubeVerb::Patch => '~',
+                };
+                let at = namespace.map(|ns| format!("{ns}/")).unwrap_or_default();
+                let rv = resource_version
+                    .map(|r| format!(" if still at version {r}"))
+                    .unwrap_or_default();
+                let verb = serde_json::to_value(verb).ok();
+                let verb = verb.as_ref().and_then(Value::as_str).unwrap_or("change");
+                out.push(DiffLine {
+                    sign,
+                    text: format!("{verb} {kind} {at}{name} [sandbox: simulated, nothing real changes]{rv}"),
+                });
+                if let Some(b) = body {
+                    let pretty = serde_json::to_string_pretty(&b).unwrap_or_default();
+                    out.extend(pretty.lines().map(|l| DiffLine {
+                        sign,
+                        text: format!("    {l}"),
+                    }));
+                }
+            }
             Ok(Change::Script { script, sha256, argv }) => {
                 out.push(DiffLine {
                     sign: '~',

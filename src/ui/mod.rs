@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 pub use incident_page::incident_page;
 pub use plan_page::{ApproveOutcome, approve_result, code_page, plan_page};
-pub use views::{error_page, queue_page, sign_in_page};
+pub use views::{containments_page, error_page, queue_page, sign_in_page};
 
 /// Cookie carrying the session id.
 pub const SESSION_COOKIE: &str = "incident_ui";

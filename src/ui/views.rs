@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::{CSS, Viewer, format};
-use crate::service::PlanSummary;
+use crate::service::{ContainmentList, PlanSummary};
 
 /// A whole page around `body`; the header shows who is signed in and the sign-out button.
 pub(crate) fn layout(title: &str, viewer: Option<&Viewer>, body: Markup) -> String {
@@ -22,6 +22,7 @@ pub(crate) fn layout(title: &str, viewer: Option<&Viewer>, body: Markup) -> Stri
                     strong { "incident-mcp approvals" }
                     @if let Some(v) = viewer {
                         a href="/ui/plans" { "Queue" }
+                        a href="/ui/containments" { "Active containments" }
                         span.signed-in { "Signed in as " strong { (v.approver) } }
                         form method="post" action="/ui/sign-out" {
                             input type="hidden" name="csrf" value=(v.csrf);
@@ -154,4 +155,46 @@ pub fn error_page(viewer: Option<&Viewer>, title: &str, message: &str, back: Opt
         }
     };
     layout(title, viewer, body)
+}
+
+/// What is isolated, blocked, paused or cordoned now.
+pub fn containments_page(viewer: &Viewer, list: &ContainmentList, now: DateTime<Utc>) -> String {
+    let body = html! {
+        h1 { "Active containments (" (list.count) ")" }
+        p.muted { (list.summary) }
+        section #containments {
+            @if list.containments.is_empty() {
+                p.muted { "Nothing is contained right now." }
+            } @else {
+                ul.queue {
+                    @for c in &list.containments {
+                        li {
+                            strong { (c.action) " " code { (c.target) } }
+                            @if let Some(ns) = &c.namespace { " in " code { (ns) } }
+                            " "
+                            @if c.simulated { span.badge.valid { "simulated (sandbox)" } }
+                            br;
+                            span.muted {
+                                "env " (c.env) " · since " (format::time(c.since))
+                                " · proposed by " (c.proposed_by)
+                                " · approved by " (c.approved_by.as_deref().unwrap_or("?"))
+                            }
+                            br;
+                            span {
+                                @match c.expires_at {
+                                    Some(t) => { "reverted automatically in " (format::duration((t - now).num_seconds())) },
+                                    None => { "stays until reverted" },
+                                }
+                                " · undo: " (c.undo)
+                            }
+                            br;
+                            a href={ "/ui/plans/" (c.plan_id) } { code { (c.plan_id) } }
+                            @if let Some(id) = c.incident_id { " · " a href={ "/ui/incidents/" (id) } { (id) } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    layout("Active containments", Some(viewer), body)
 }

@@ -125,7 +125,7 @@ expect_auth_error() {
 # --- the main pass: every kind of call, on a fresh db --------------------------------------------
 main_pass() {
     insp --method tools/list --strict
-    expect 0 'sorted(t["name"] for t in r["tools"]) == sorted(["incident_ack", "incident_analyze", "incident_apply", "incident_contain", "incident_detect", "incident_get", "incident_list", "incident_notify", "incident_plan", "incident_recover", "incident_resolve"])' \
+    expect 0 'sorted(t["name"] for t in r["tools"]) == sorted(["incident_ack", "incident_analyze", "incident_apply", "incident_contain", "incident_containments", "incident_detect", "incident_get", "incident_list", "incident_notify", "incident_plan", "incident_recover", "incident_resolve"])' \
         "tools/list has the ten incident tools (and --strict finds no schema error)"
     expect 0 'sorted(t["name"] for t in r["tools"] if t["annotations"]["destructiveHint"]) == ["incident_apply", "incident_contain", "incident_recover"]' \
         "exactly incident_apply, incident_contain and incident_recover are annotated destructive"

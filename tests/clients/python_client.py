@@ -34,7 +34,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 TOOLS = {"incident_detect", "incident_list", "incident_get", "incident_analyze", "incident_ack", "incident_resolve",
-         "incident_contain", "incident_recover", "incident_apply", "incident_plan", "incident_notify"}
+         "incident_contain", "incident_recover", "incident_apply", "incident_plan", "incident_notify",
+         "incident_containments"}
 PROMPTS = {"incident-triage", "incident-containment", "incident-postmortem"}
 NET_ID, AUTH_ID = "INC-000001", "INC-000002"
 NET_TITLE, AUTH_TITLE = "Egress traffic spike on pod/shop/web-7", "SSH brute force on ip/203.0.113.9"

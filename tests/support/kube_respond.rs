@@ -39,7 +39,8 @@ pub async fn setup(extra: &str) -> (FakeKubeApi, Harness) {
     let h = Harness::new().await;
     let path = write_config(h.dir.path(), &f.kubeconfig(), extra);
     let cfg = Config::load_file(&path).expect("config loads");
-    let backends = Backends::from_config(&cfg);
+    let store: std::sync::Arc<dyn incident_mcp::store::Store> = h.store.clone();
+    let backends = Backends::from_config(&cfg, &store);
     assert_eq!(backends.cluster.keys().collect::<Vec<_>>(), ["dev"]);
     let mut h = h;
     h.svc = incident_mcp::IncidentService::new(h.store.clone(), std::sync::Arc::new(cfg)).with_backends(backends);

@@ -8,8 +8,9 @@ use crate::http::plans::{ApproveBody, DenyBody, PLAN_ID_PATTERN};
 use crate::http::respond::{ContainBody, RecoverBody};
 use crate::http::rest::{AckBody, AnalyzeQuery, ResolveBody};
 use crate::service::{
-    AlertIntakeReport, AlertmanagerPayload, Analysis, ApprovalReport, DetectReport, DetectRequest, IncidentDetail,
-    IncidentList, LifecycleResult, ListRequest, NotifyReport, PlanList, PlanListRequest, PlanReport, PlanView,
+    AlertIntakeReport, AlertmanagerPayload, Analysis, ApprovalReport, ContainmentList, ContainmentsRequest,
+    DetectReport, DetectRequest, IncidentDetail, IncidentList, LifecycleResult, ListRequest, NotifyReport, PlanList,
+    PlanListRequest, PlanReport, PlanView,
 };
 
 /// Every operation but `/healthz`, in document order.
@@ -85,7 +86,8 @@ pub(super) fn operations(s: &mut Schemas, dep: Option<&Deployment>) -> Vec<Op> {
             method: "post",
             path: "/api/incident/resolve/{id}",
             id: "resolve",
-            summary: "Resolve an incident with a note",
+            summary: "Resolve an incident with a note; 409 naming its containments while any is in place, unless \
+                      keep_containments is true",
             ok: s.resp::<LifecycleResult>(),
             codes: &[BadRequest, NotFound, Conflict, Unavailable],
             params: id(),
@@ -119,6 +121,17 @@ pub(super) fn operations(s: &mut Schemas, dep: Option<&Deployment>) -> Vec<Op> {
             codes: &[BadRequest, NotFound, Conflict, Unavailable],
             params: id(),
             body: Some((s.req::<RecoverBody>(), true, json!({ "method": "revert" }))),
+        },
+        Op {
+            method: "get",
+            path: "/api/containments",
+            id: "listContainments",
+            summary: "What is isolated, blocked, paused or cordoned now (applied, not reverted), newest first: since when, \
+                      TTL, who proposed and who approved it",
+            ok: s.resp::<ContainmentList>(),
+            codes: &[BadRequest, Unavailable],
+            params: s.query_params::<ContainmentsRequest>(),
+            body: None,
         },
         Op {
             method: "post",

@@ -274,4 +274,27 @@ impl OutboxStore for PgStore {
         tx.commit().await?;
         Ok(stored)
     }
+
+    async fn remember_request(
+        &self,
+        key: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM seen_requests WHERE expires_at <= $1")
+            .bind(micros(now))
+            .execute(&mut *tx)
+            .await?;
+        // Two replicas inserting one key: the second waits for the first and inserts nothing.
+        let added =
+            sqlx::query("INSERT INTO seen_requests (key, expires_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+                .bind(key)
+                .bind(micros(expires_at))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        tx.commit().await?;
+        Ok(added == 1)
+    }
 }

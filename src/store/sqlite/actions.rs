@@ -50,6 +50,11 @@ impl SqliteStore {
                 .fetch_all(&self.pool)
                 .await?
             }
+            OpenActions::All => {
+                sqlx::query("SELECT * FROM actions WHERE reverted_at IS NULL ORDER BY applied_at DESC, rowid DESC")
+                    .fetch_all(&self.pool)
+                    .await?
+            }
             OpenActions::DueBy(t) => {
                 sqlx::query(
                     "SELECT * FROM actions WHERE reverted_at IS NULL AND expires_at IS NOT NULL

@@ -255,4 +255,25 @@ impl OutboxStore for SqliteStore {
         tx.commit().await?;
         Ok(stored)
     }
+
+    async fn remember_request(
+        &self,
+        key: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("DELETE FROM seen_requests WHERE expires_at <= ?")
+            .bind(micros(now))
+            .execute(&mut *tx)
+            .await?;
+        let added = sqlx::query("INSERT OR IGNORE INTO seen_requests (key, expires_at) VALUES (?, ?)")
+            .bind(key)
+            .bind(micros(expires_at))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(added == 1)
+    }
 }
