@@ -83,6 +83,9 @@ pub struct ServerConfig {
     pub allowed_hosts: Vec<String>,
     pub allowed_origins: Vec<String>,
     pub max_body_bytes: usize,
+    /// Mark the approval page's cookies `Secure` (set it when the page is served over https,
+    /// directly or behind a TLS-terminating proxy).
+    pub secure_cookies: bool,
     /// Over stdio only: the MCP approval dialog takes the target's typed name instead of a
     /// one-time code, recorded as `client:<name>` (the host app shows the dialog to its user; an
     /// agent that runs its own client could answer it, so this is off by default).
@@ -119,6 +122,7 @@ impl Default for ServerConfig {
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
             allowed_origins: vec!["http://localhost:*".into(), "http://127.0.0.1:*".into()],
             max_body_bytes: 1024 * 1024,
+            secure_cookies: false,
             stdio_dialog_confirms_by_name: false,
             public_url: None,
         }

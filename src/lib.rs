@@ -22,5 +22,6 @@ pub mod mcp;
 pub mod notify;
 pub mod service;
 pub mod store;
+pub mod ui;
 
 pub use service::{Caller, IncidentService, ServiceError};

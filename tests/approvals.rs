@@ -112,6 +112,44 @@ pub async fn single_use_scenario(store: &dyn Store, p: &Plan) -> chrono::DateTim
     now
 }
 
+/// `incident_audit`: an incident's newest entries, oldest first, none of another incident's
+/// (the approval page's incident timeline). Shared by both stores.
+pub async fn incident_audit_scenario(store: &dyn Store) {
+    use incident_mcp::domain::IncidentId;
+    let (one, two) = (IncidentId::from_row(1), IncidentId::from_row(2));
+    for (i, inc) in [one, two, one, one, two, one].into_iter().enumerate() {
+        let e = NewAuditEntry::new("cli", AuditKind::Refusal, serde_json::json!({"step": i})).incident(inc);
+        store.append_audit(e).await.unwrap();
+    }
+    store
+        .append_audit(NewAuditEntry::new("cli", AuditKind::Refusal, serde_json::json!({})))
+        .await
+        .unwrap();
+    let steps = |v: Vec<incident_mcp::domain::audit::AuditEntry>| -> Vec<i64> {
+        v.iter().map(|e| e.payload["step"].as_i64().unwrap()).collect()
+    };
+    assert_eq!(steps(store.incident_audit(one, 10).await.unwrap()), [0, 2, 3, 5]);
+    assert_eq!(
+        steps(store.incident_audit(one, 2).await.unwrap()),
+        [3, 5],
+        "the newest, oldest first"
+    );
+    assert_eq!(steps(store.incident_audit(two, 10).await.unwrap()), [1, 4]);
+    assert!(
+        store
+            .incident_audit(IncidentId::from_row(3), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn incident_audit_lists_one_incidents_newest_entries() {
+    let (_dir, _db, store) = empty_store().await;
+    incident_audit_scenario(&store).await;
+}
+
 #[tokio::test]
 async fn approvals_are_single_use_principal_bound_and_every_decision_is_audited() {
     let (_dir, db, store) = empty_store().await;

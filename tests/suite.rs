@@ -78,5 +78,7 @@ mod script_backend;
 mod slack_interactions;
 mod stdio_approval;
 mod store_postgres;
+mod ui_browser;
+mod ui_page;
 mod undo_first;
 mod watch;

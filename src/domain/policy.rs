@@ -348,6 +348,9 @@ impl Policy {
     }
 }
 
+#[path = "policy_explain.rs"]
+mod explain;
+
 #[cfg(test)]
 #[path = "policy_tests.rs"]
 mod tests;

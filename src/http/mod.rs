@@ -1,5 +1,6 @@
-//! The HTTP adapter: streamable HTTP MCP at `/mcp`, the REST API at `/api`, `/healthz`,
-//! behind Host/Origin validation, a body limit and (when configured) a bearer key.
+//! The HTTP adapter: streamable HTTP MCP at `/mcp`, the REST API at `/api`, `/healthz`, the
+//! approval page at `/ui/` (its own session sign-in, not the bearer key), behind Host/Origin
+//! validation, a body limit and (when configured) a bearer key.
 
 mod alerts;
 mod guard;
@@ -10,6 +11,8 @@ mod respond;
 mod rest;
 mod slack;
 mod trace;
+mod ui;
+mod ui_pages;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -59,7 +62,8 @@ pub fn app(svc: IncidentService, policy: ToolPolicy, ct: CancellationToken) -> R
     Router::new()
         .merge(protected)
         .merge(plans::approver_routes(svc.clone()))
-        .merge(slack::routes(svc))
+        .merge(slack::routes(svc.clone()))
+        .merge(ui::routes(svc, policy))
         .route(
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
@@ -90,8 +94,11 @@ pub async fn serve(svc: IncidentService, addr: SocketAddr, policy: ToolPolicy) -
     let ct = CancellationToken::new();
     let app = app(svc, policy, ct.child_token());
     tracing::info!(%bound, "listening: MCP at http://{bound}/mcp, REST at http://{bound}/api");
-    eprintln!("incident-mcp listening on http://{bound} (MCP: /mcp, REST: /api, health: /healthz)");
-    axum::serve(listener, app)
+    eprintln!(
+        "incident-mcp listening on http://{bound} (MCP: /mcp, REST: /api, approval page: /ui/, health: /healthz)"
+    );
+    // The peer address keys the approval page's sign-in throttling.
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             ct.cancel();

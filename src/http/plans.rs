@@ -112,14 +112,18 @@ async fn list(
 /// `plan-` and the first 16 hex digits of the plan's hash.
 pub const PLAN_ID_PATTERN: &str = "^plan-[0-9a-f]{16}$";
 
-fn plan_id(p: Result<Path<String>, PathRejection>) -> Result<String, RestError> {
-    let Path(id) = p.map_err(|e| RestError::new(StatusCode::BAD_REQUEST, &e.body_text(), Some("plan_id")))?;
-    let ok = id.len() == 21
+/// Whether `id` has the form of a plan id ([`PLAN_ID_PATTERN`]).
+pub(super) fn is_plan_id(id: &str) -> bool {
+    id.len() == 21
         && id.starts_with("plan-")
         && id[5..]
             .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    if !ok {
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn plan_id(p: Result<Path<String>, PathRejection>) -> Result<String, RestError> {
+    let Path(id) = p.map_err(|e| RestError::new(StatusCode::BAD_REQUEST, &e.body_text(), Some("plan_id")))?;
+    if !is_plan_id(&id) {
         let msg = format!(
             "`{}` is not a plan id (plan-…, as the 202 answer gave it)",
             clip(&id, 40)

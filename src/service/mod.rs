@@ -20,6 +20,7 @@ mod respond_apply;
 mod respond_ttl;
 mod respond_types;
 mod respond_verify;
+mod review;
 mod sandbox;
 mod slack_interactions;
 mod types;
@@ -43,6 +44,7 @@ pub use notify::{DispatcherGuard, NotifyReport, NotifyRequest, OutboxList};
 pub use progress::{NoProgress, Progress};
 pub use respond_ttl::{RECONCILE_ACTOR, TTL_ACTOR};
 pub use respond_types::*;
+pub use review::{IncidentHistory, InverseCheck, PlanReview};
 pub use sandbox::SandboxView;
 pub use slack_interactions::{
     MAX_SKEW_SECS as SLACK_MAX_SKEW_SECS, SLACK_APPROVAL_TTL_SECS, SlackAnswer, SlackRequest, slack_signature,

@@ -255,6 +255,8 @@ pub trait Store: OutboxStore + SandboxStore + Send + Sync + 'static {
     async fn latest_approval(&self, plan_id: &str) -> Result<Option<Approval>, StoreError>;
     /// A plan's audit entries, oldest first (at most `limit`).
     async fn plan_audit(&self, plan_id: &str, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
+    /// An incident's newest `limit` audit entries, oldest first.
+    async fn incident_audit(&self, id: IncidentId, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
     /// Plans with an `intent` audit entry but no `outcome`/`reconcile` after it (interrupted).
     async fn unfinished_intents(&self) -> Result<Vec<(String, Option<IncidentId>)>, StoreError>;
 }

@@ -364,6 +364,9 @@ impl Store for SqliteStore {
     async fn plan_audit(&self, plan_id: &str, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
         self.plan_audit_q(plan_id, limit).await
     }
+    async fn incident_audit(&self, id: IncidentId, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        self.incident_audit_q(id, limit).await
+    }
     async fn unfinished_intents(&self) -> Result<Vec<(String, Option<IncidentId>)>, StoreError> {
         self.unfinished_intents_q().await
     }

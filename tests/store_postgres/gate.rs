@@ -251,3 +251,10 @@ async fn recent_plans_page_newest_first_by_time_then_id() {
     assert_eq!(s.get_plan(&ids[2]).await.unwrap().unwrap().id, ids[2]);
     assert!(s.get_plan("plan-unknown").await.unwrap().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn incident_audit_lists_one_incidents_newest_entries() {
+    let db = database().await;
+    let s = db.store().await;
+    crate::approvals::incident_audit_scenario(&s).await;
+}

@@ -169,6 +169,18 @@ impl PgStore {
         rows.iter().map(audit_from_row).collect()
     }
 
+    pub(super) async fn incident_audit_q(&self, id: IncidentId, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM (SELECT * FROM audit_log WHERE incident_id = $1 ORDER BY seq DESC LIMIT $2) AS newest \
+             ORDER BY seq",
+        )
+        .bind(id.row())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
     pub(super) async fn save_approval_tx(&self, a: &Approval, audit: NewAuditEntry) -> Result<(), StoreError> {
         let mut tx = self.begin_audited().await?;
         sqlx::query(
