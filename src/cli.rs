@@ -677,12 +677,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME"));
             let approver = format!("human:{}", user.as_deref().unwrap_or("cli"));
             let svc = service(&cli, cfg).await?;
-            let view = svc.approval_preview(plan_id, &approver, *ttl_secs).await?;
-            crate::cli_approve::confirm(&view).map_err(|message| Failure {
-                code: EXIT_INPUT,
-                message,
-            })?;
-            let report = svc.approve_plan(plan_id, &approver, *ttl_secs).await?;
+            let report = crate::cli_approve::approve(&svc, plan_id, &approver, *ttl_secs)
+                .await
+                .map_err(|r| match r {
+                    crate::cli_approve::Refused::Service(e) => Failure::from(e),
+                    crate::cli_approve::Refused::Declined(message) => Failure {
+                        code: EXIT_INPUT,
+                        message,
+                    },
+                })?;
             emit(out, &report, |r| r.summary.clone())
         }
         Command::Plans {

@@ -35,6 +35,7 @@ mod respond;
 mod alertmanager_e2e;
 mod alerts_api;
 mod approvals;
+mod approve_cli;
 mod audit;
 mod canary_scan;
 mod cli;

@@ -72,6 +72,30 @@ impl ServiceError {
         }
     }
 
+    /// A short code naming why a request was refused, for audit entries: `invalid_<field>`,
+    /// `unknown_incident`, `unknown_plan`, `unknown_env`, `conflict`, `backend_error`, ...
+    pub fn reason_code(&self) -> String {
+        match self {
+            ServiceError::Invalid(d) => {
+                let field: String = d
+                    .field
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+                    .take(40)
+                    .collect();
+                format!("invalid_{field}")
+            }
+            ServiceError::UnknownEnv { .. } => "unknown_env".into(),
+            ServiceError::UnknownSource { .. } => "unknown_source".into(),
+            ServiceError::NotFound(_) => "unknown_incident".into(),
+            ServiceError::UnknownPlan(_) => "unknown_plan".into(),
+            ServiceError::Conflict(_) => "conflict".into(),
+            ServiceError::Source(_) => "source_error".into(),
+            ServiceError::Store(_) => "store_error".into(),
+            ServiceError::Backend(_) => "backend_error".into(),
+        }
+    }
+
     /// The request field at fault, when there is one.
     pub fn field(&self) -> Option<&str> {
         match self {
