@@ -59,6 +59,7 @@ mod plans_rest;
 mod policy_gate;
 mod postgres_source;
 mod progress;
+mod prompt_fence;
 mod respond_cli;
 mod respond_crash;
 mod respond_e2e;
