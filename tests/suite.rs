@@ -60,6 +60,7 @@ mod policy_gate;
 mod postgres_source;
 mod progress;
 mod prompt_fence;
+mod refusal_audit;
 mod respond_cli;
 mod respond_crash;
 mod respond_e2e;

@@ -185,7 +185,10 @@ async fn apply(
     State(svc): State<IncidentService>,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<PlanReport>, RestError> {
-    let id = plan_id(id)?;
+    let id = match plan_id(id) {
+        Ok(id) => id,
+        Err(e) => return Err(e.audited(&svc, REST_PRINCIPAL, "incident_apply").await),
+    };
     Ok(Json(svc.apply_plan(&id, REST_PRINCIPAL).await?))
 }
 

@@ -174,6 +174,12 @@ impl ServerHandler for IncidentServer {
             ))])
             .into());
         }
+        if let Some(message) = respond_tools::unparsable(&request) {
+            let who = respond_tools::principal(&context);
+            if let Err(e) = self.svc.audit_rejected_request(&who, &request.name, &message).await {
+                return Err(convert::to_protocol_error(e, None));
+            }
+        }
         let tcc = ToolCallContext::new(self, request, context);
         self.tool_router.call(tcc).await
     }

@@ -46,6 +46,19 @@ pub(crate) fn principal(ctx: &RequestContext<RoleServer>) -> String {
         false => format!("{MCP_PRINCIPAL}:{name}"),
     }
 }
+/// Why the arguments of a destructive tool do not parse (an unknown field such as `confirm`,
+/// an action that does not exist), if they do not: such a call is refused and audited.
+pub(super) fn unparsable(request: &CallToolRequestParams) -> Option<String> {
+    let args = serde_json::Value::Object(request.arguments.clone().unwrap_or_default());
+    let err = match request.name.as_ref() {
+        "incident_contain" => serde_json::from_value::<ContainRequest>(args).err(),
+        "incident_recover" => serde_json::from_value::<RecoverRequest>(args).err(),
+        "incident_apply" => serde_json::from_value::<ApplyRequest>(args).err(),
+        _ => None,
+    };
+    err.map(|e| e.to_string())
+}
+
 /// Key of the confirmation in a 2026-07-28 `InputRequiredResult` round trip.
 const CONFIRM_KEY: &str = "confirm";
 /// Seconds an approval given through the confirmation dialog stays valid (it is used at once).

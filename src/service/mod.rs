@@ -14,6 +14,7 @@ mod notify;
 mod progress;
 mod respond;
 mod respond_apply;
+mod respond_refusal;
 mod respond_ttl;
 mod respond_types;
 mod respond_verify;

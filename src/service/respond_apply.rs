@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::{
     IncidentService, ServiceError,
     respond::{backend_error, recorded_request, report},
+    respond_refusal::{Refusal, Request, coded, plan_refusal},
     respond_types::*,
 };
 use crate::{
@@ -26,18 +27,43 @@ impl IncidentService {
     /// Applies a stored plan for `principal` if a human approved exactly it. Refusals are
     /// audited and change nothing; applying twice changes the world once (approvals are single-use).
     pub async fn apply_plan(&self, plan_id: &str, principal: &str) -> Result<PlanReport, ServiceError> {
+        let r = self.apply_approved(plan_id, principal).await;
+        let incident = match &r {
+            Err(Refusal::Unaudited { .. }) => self
+                .store
+                .get_plan(plan_id)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|p| p.plan.incident_id),
+            _ => None,
+        };
+        let args = json!({ "plan_id": plan_id });
+        let at = Request {
+            tool: "incident_apply",
+            actor: principal,
+            incident,
+            plan: Some(plan_id),
+            args: &args,
+        };
+        self.settle(r, at).await
+    }
+
+    async fn apply_approved(&self, plan_id: &str, principal: &str) -> Result<PlanReport, Refusal> {
         let stored = self.store.get_plan(plan_id).await?;
         let Some(stored) = stored.filter(|s| s.id == plan_id) else {
             let payload = json!({"reason": "unknown_plan", "message": "no such plan"});
             self.audit_refusal(principal, None, None, payload).await?;
-            return Err(ServiceError::UnknownPlan(crate::domain::clip(plan_id, 40)));
+            return Err(Refusal::Audited(ServiceError::UnknownPlan(crate::domain::clip(
+                plan_id, 40,
+            ))));
         };
         let plan = &stored.plan;
         let refuse = |reason: &str, message: String| {
             let payload = json!({"env": plan.env, "reason": reason, "message": message});
             (
                 payload,
-                ServiceError::Conflict(format!("{message}; nothing was changed")),
+                Refusal::Audited(ServiceError::Conflict(format!("{message}; nothing was changed"))),
             )
         };
         let changes: Vec<Change> = match plan.changes.iter().map(|c| serde_json::from_value(c.clone())).collect() {
@@ -50,8 +76,11 @@ impl IncidentService {
             }
         };
         let script = changes.iter().any(|c| matches!(c, Change::Script { .. }));
-        let backend = self.backend_for(&plan.env, script)?;
-        let current = backend.current_versions(&plan.targets).await.map_err(backend_error)?;
+        let backend = self.backend_for(&plan.env, script).map_err(coded("no_backend"))?;
+        let current = backend
+            .current_versions(&plan.targets)
+            .await
+            .map_err(|e| plan_refusal(e, false))?;
         if current != plan.targets {
             let (p, e) = refuse(
                 "target_changed",
@@ -76,9 +105,9 @@ impl IncidentService {
         if let PolicyDecision::Refuse { reason, .. } =
             self.check_policy(&env, &req, plan.incident_id, principal).await?
         {
-            return Err(ServiceError::Conflict(format!(
+            return Err(Refusal::Audited(ServiceError::Conflict(format!(
                 "refused by policy: {reason}; nothing was changed"
-            )));
+            ))));
         }
         let action = plan_action(plan);
         let mut intent = NewAuditEntry::new(
@@ -101,7 +130,9 @@ impl IncidentService {
             })
             .await?;
         if let Err(refusal) = used {
-            return Err(ServiceError::Conflict(format!("{refusal}; nothing was changed")));
+            return Err(Refusal::Audited(ServiceError::Conflict(format!(
+                "{refusal}; nothing was changed"
+            ))));
         }
         let env_cfg = self
             .config
@@ -110,11 +141,17 @@ impl IncidentService {
                 env: plan.env.clone(),
                 known: self.config.env_names().join(", "),
             })?;
+        // From here on the approval is spent and the intent recorded: what follows is an
+        // outcome (audited as such), not a refusal.
         let result = backend.apply(&plan.env, &env_cfg.policy, &changes).await;
-        let report = self.record_result(&stored, principal, action, result).await?;
+        let report = self
+            .record_result(&stored, principal, action, result)
+            .await
+            .map_err(Refusal::Audited)?;
         if matches!(action, Action::Rollback | Action::Restore) {
             self.verify_recovery(&stored, principal, &backend, &changes, &env_cfg.policy)
-                .await?;
+                .await
+                .map_err(Refusal::Audited)?;
         }
         Ok(report)
     }
