@@ -47,6 +47,7 @@ mod hst_river;
 mod kube_backend;
 mod log_sources;
 mod mcp_conversation;
+mod mcp_meta_session;
 mod mcp_notifications;
 mod notify_cli;
 mod notify_e2e;

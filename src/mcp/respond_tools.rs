@@ -28,7 +28,8 @@ use crate::service::*;
 pub const MCP_PRINCIPAL: &str = "mcp";
 
 /// Whose plans an MCP request makes: `mcp:<client name>` from the identity the client declared
-/// (at initialize, or in the request's `_meta` for stateless clients), so the audit log tells
+/// (at initialize for a session, whatever a request's `_meta` says: `call_tool` drops those keys
+/// in a session; in the request's `_meta` for stateless clients), so the audit log tells
 /// agents apart and a plan approved for one client cannot be applied by another. The name is
 /// self-declared: this attributes, it does not authenticate (the bearer key does). It survives
 /// reconnects, so an agent that comes back after the human approved can still apply.
