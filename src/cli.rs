@@ -74,10 +74,10 @@ pub enum Command {
         /// Listen on this address for streamable HTTP at /mcp and the REST API at /api
         #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "")]
         http: Option<String>,
-        /// Expose only read-only tools
+        /// Expose only read-only tools; REST refuses every request that changes something (403)
         #[arg(long)]
         read_only: bool,
-        /// Hide destructive tools
+        /// Hide destructive tools; REST refuses contain, recover, apply and approve (403)
         #[arg(long)]
         disable_destructive: bool,
         /// Leave TTL reverts and start-up reconciliation of interrupted actions to another

@@ -73,5 +73,6 @@ mod rest_api;
 mod safety_gate;
 mod score_cli;
 mod script_backend;
+mod server_modes;
 mod store_postgres;
 mod watch;

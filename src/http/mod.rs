@@ -3,6 +3,7 @@
 
 mod alerts;
 mod guard;
+mod mode;
 mod notify;
 mod openapi;
 mod plans;
@@ -53,11 +54,13 @@ pub fn app(svc: IncidentService, policy: ToolPolicy, ct: CancellationToken) -> R
         .merge(notify::routes(svc.clone()))
         .merge(plans::agent_routes(svc.clone()))
         .merge(rest::routes(svc.clone()))
+        // `--read-only` / `--disable-destructive` (after the bearer check, which wraps it).
+        .layer(middleware::from_fn_with_state((svc.clone(), policy), mode::enforce))
         .layer(middleware::from_fn_with_state(guard.clone(), guard::bearer));
     let approvers = Arc::new(plans::Approvers::from_config(&cfg));
     Router::new()
         .merge(protected)
-        .merge(plans::approver_routes(svc, approvers))
+        .merge(plans::approver_routes(svc, approvers, policy))
         .route(
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),

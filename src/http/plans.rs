@@ -18,7 +18,7 @@ use axum::{
         Path, Query, State,
         rejection::{BytesRejection, PathRejection, QueryRejection},
     },
-    http::{HeaderMap, StatusCode},
+    http::{HeaderMap, Method, StatusCode, Uri},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -32,7 +32,7 @@ use super::{
     respond::REST_PRINCIPAL,
     rest::{RestError, json_body},
 };
-use crate::{config::Config, domain::clip, service::*};
+use crate::{config::Config, domain::clip, mcp::ToolPolicy, service::*};
 
 /// Body of `POST /api/plans/{plan_id}/approve` (optional).
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -103,9 +103,12 @@ pub fn agent_routes(svc: IncidentService) -> Router {
 
 /// `approve` and the plan view, which authenticate approvers themselves (they are not behind
 /// the agent's key alone).
-pub fn approver_routes(svc: IncidentService, approvers: Arc<Approvers>) -> Router {
+pub fn approver_routes(svc: IncidentService, approvers: Arc<Approvers>, mode: ToolPolicy) -> Router {
     Router::new()
-        .route("/api/plans/{plan_id}/approve", post(approve))
+        .route(
+            "/api/plans/{plan_id}/approve",
+            post(move |state, id, uri, headers, body| approve(state, id, mode, uri, headers, body)),
+        )
         .route("/api/plans/{plan_id}", get(view))
         .route("/api/plans", get(list))
         .with_state((svc, approvers))
@@ -195,6 +198,8 @@ async fn apply(
 async fn approve(
     State((svc, approvers)): State<(IncidentService, Arc<Approvers>)>,
     id: Result<Path<String>, PathRejection>,
+    mode: ToolPolicy,
+    uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -231,6 +236,9 @@ async fn approve(
         }
         Some(Bearer::Approver(name)) => format!("human:{name}"),
     };
+    if let Some(refused) = super::mode::refusal(mode, &Method::POST, uri.path()) {
+        return refused.answer(&svc, &approver, &Method::POST, uri.path()).await;
+    }
     async {
         let id = plan_id(id)?;
         let b: ApproveBody = json_body(&headers, body, Some(ApproveBody::default()))?;
