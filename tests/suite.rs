@@ -43,6 +43,7 @@ mod contract;
 mod crash;
 mod dedup;
 mod external_clients;
+mod hooks_guard;
 mod hst_river;
 mod kube_backend;
 mod log_sources;

@@ -83,6 +83,7 @@ impl From<ServiceError> for RestError {
             ErrorClass::Input => StatusCode::BAD_REQUEST,
             ErrorClass::NotFound => StatusCode::NOT_FOUND,
             ErrorClass::Conflict => StatusCode::CONFLICT,
+            ErrorClass::Forbidden => StatusCode::FORBIDDEN,
             ErrorClass::Backend => StatusCode::SERVICE_UNAVAILABLE,
         };
         RestError::new(status, &e.to_string(), e.field())

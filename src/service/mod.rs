@@ -31,7 +31,7 @@ pub use alerts::{
 pub use approval::{ApprovalReport, MAX_APPROVAL_TTL_SECS};
 pub use audit::{AuditList, AuditVerification};
 pub use error::{ErrorClass, ServiceError};
-pub use notify::{DispatcherGuard, NotifyReport, NotifyRequest, OutboxList};
+pub use notify::{DispatcherGuard, NotifyReport, NotifyRequest, OutboxList, origin};
 pub use progress::{NoProgress, Progress};
 pub use respond_ttl::{RECONCILE_ACTOR, TTL_ACTOR};
 pub use respond_types::*;
@@ -49,6 +49,12 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// A human at the server's shell (the CLI): may also replace or remove run-time webhooks
+    /// another principal added.
+    pub fn at_server_shell(&self) -> bool {
+        self.may_read_files
+    }
+
     pub const MCP: Caller = Caller {
         actor: "mcp",
         may_read_files: false,

@@ -232,6 +232,7 @@ pub(super) fn webhook_from_row(r: &impl Cols) -> Result<RegisteredHook, StoreErr
         secret_env: r.text("secret_env")?,
         events: serde_json::from_str(&r.text("events")?)
             .map_err(|e| StoreError::Corrupt(format!("webhook events: {e}")))?,
+        added_by: r.opt_text("added_by")?,
     })
 }
 
