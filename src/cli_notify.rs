@@ -46,7 +46,8 @@ pub enum HookCommand {
         /// it must start with `[notify] hook_secret_env_prefix` (default INCIDENT_MCP_HOOK_)
         #[arg(long)]
         secret_env: String,
-        /// Lifecycle event to send: detect, analyze, acknowledge, contain, recover, resolve (repeatable)
+        /// Lifecycle event to send: detect, analyze, acknowledge, contain, recover, resolve, approval,
+        /// action_failed (repeatable)
         #[arg(long = "event", required = true)]
         events: Vec<String>,
     },

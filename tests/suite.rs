@@ -76,4 +76,5 @@ mod score_cli;
 mod script_backend;
 mod server_modes;
 mod store_postgres;
+mod ttl_undo_failure;
 mod watch;

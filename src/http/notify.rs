@@ -60,7 +60,8 @@ pub struct HookBody {
     /// when the server allows insecure loopback).
     #[schemars(pattern(HOOK_URL_PATTERN))]
     pub url: String,
-    /// Lifecycle events to send: detect, analyze, acknowledge, contain, recover, resolve.
+    /// Lifecycle events to send: detect, analyze, acknowledge, contain, recover, resolve,
+    /// approval, action_failed.
     #[schemars(schema_with = "lifecycle_events")]
     pub events: Vec<HookEvent>,
     /// Environment variable of the server holding the HMAC-SHA256 signing secret. It must start
@@ -75,13 +76,15 @@ pub struct HookBody {
 fn lifecycle_events(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     let events: Vec<&str> = LIFECYCLE.iter().map(|e| e.as_str()).collect();
     schemars::json_schema!({
-        "type": "array", "minItems": 1, "maxItems": 7, "uniqueItems": true,
+        "type": "array", "minItems": 1, "maxItems": LIFECYCLE.len(), "uniqueItems": true,
         "items": { "type": "string", "enum": events },
-        "description": "Lifecycle events to send: detect, analyze, acknowledge, contain, recover, resolve, and approval (a plan awaits a human's approval)."
+        "description": "Lifecycle events to send: detect, analyze, acknowledge, contain, recover, resolve, approval (a plan \
+awaits a human's approval) and action_failed (an approved plan failed to apply, or a TTL revert gave up: the change may \
+still be in place)."
     })
 }
 
-const LIFECYCLE: [HookEvent; 7] = [
+const LIFECYCLE: [HookEvent; 8] = [
     HookEvent::Detect,
     HookEvent::Analyze,
     HookEvent::Acknowledge,
@@ -89,6 +92,7 @@ const LIFECYCLE: [HookEvent; 7] = [
     HookEvent::Recover,
     HookEvent::Resolve,
     HookEvent::Approval,
+    HookEvent::ActionFailed,
 ];
 
 /// A registered webhook as the API shows it: the URL's origin only, never its path or query.
@@ -175,7 +179,7 @@ async fn add_hook(
     if b.events.is_empty() || b.events.len() > LIFECYCLE.len() {
         return Err(invalid(
             "events",
-            "name 1-6 of: detect, analyze, acknowledge, contain, recover, resolve",
+            "name 1-8 of: detect, analyze, acknowledge, contain, recover, resolve, approval, action_failed",
         ));
     }
     let mut events: Vec<String> = Vec::new();

@@ -23,6 +23,11 @@ pub enum HookEvent {
     Resolve,
     /// A containment or recovery plan awaits a human's approval (the payload names the plan).
     Approval,
+    /// An approved plan failed to apply, or an expired containment could not be reverted after
+    /// every automatic attempt: the change may still be in place and needs a human (the payload
+    /// names the plan, `reason` `apply_failed` or `revert_failed`).
+    #[serde(rename = "action_failed")]
+    ActionFailed,
     /// Someone asked for a notification explicitly (`incident_notify`).
     Notify,
 }
@@ -37,6 +42,7 @@ impl HookEvent {
             HookEvent::Recover => "recover",
             HookEvent::Resolve => "resolve",
             HookEvent::Approval => "approval",
+            HookEvent::ActionFailed => "action_failed",
             HookEvent::Notify => "notify",
         }
     }
@@ -258,7 +264,7 @@ impl NotifyConfig {
         .chain(self.webhooks.iter().map(|w| &w.events));
         for events in all_events {
             if events.contains(&HookEvent::Notify) {
-                return Err("notify: `notify` is not a lifecycle event; use detect, analyze, acknowledge, contain, recover, resolve, approval".into());
+                return Err("notify: `notify` is not a lifecycle event; use detect, analyze, acknowledge, contain, recover, resolve, approval, action_failed".into());
             }
         }
         let prefix = &self.hook_secret_env_prefix;

@@ -166,6 +166,36 @@ impl IncidentService {
         }
     }
 
+    /// `action_failed` rows for the subscribers: `plan_id` failed (`reason` `apply_failed` or
+    /// `revert_failed`) and may still be in place. A failure to read the subscribers is logged
+    /// and notifies nobody: the failure itself is still recorded.
+    pub(super) async fn action_failed_rows(
+        &self,
+        incident: Option<IncidentId>,
+        plan_id: &str,
+        reason: &str,
+        actor: &str,
+        error: &str,
+        note: &str,
+    ) -> Vec<NewOutboxRow> {
+        let targets = self.subscribers(HookEvent::ActionFailed).await.unwrap_or_else(|e| {
+            tracing::error!(plan = %plan_id, error = %e, "cannot read the webhooks; action_failed not queued");
+            Vec::new()
+        });
+        targets
+            .into_iter()
+            .map(|target| NewOutboxRow {
+                target,
+                event: HookEvent::ActionFailed.as_str().into(),
+                incident,
+                payload: serde_json::json!({
+                    "event": HookEvent::ActionFailed, "incident": incident, "actor": actor, "plan_id": plan_id,
+                    "reason": reason, "error": crate::domain::clip(error, 500), "note": note,
+                }),
+            })
+            .collect()
+    }
+
     /// Enqueues `event` hooks for an incident whose change was committed elsewhere (analysis
     /// and callers without a transition of their own).
     pub async fn enqueue_hooks(&self, event: HookEvent, id: IncidentId, actor: &str) -> Result<(), ServiceError> {
@@ -206,7 +236,7 @@ impl IncidentService {
         if events.is_empty() {
             return Err(DomainError::invalid(
                 "event",
-                "name at least one event: detect, analyze, acknowledge, contain, recover, resolve",
+                "name at least one event: detect, analyze, acknowledge, contain, recover, resolve, approval, action_failed",
             )
             .into());
         }

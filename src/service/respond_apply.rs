@@ -20,7 +20,7 @@ use crate::{
         plan::Plan,
         policy::{Action, PolicyDecision},
     },
-    store::{AppliedAction, ApprovalUse, StoredPlan},
+    store::{ActionFailure, AppliedAction, ApprovalUse, StoredPlan},
 };
 
 impl IncidentService {
@@ -174,13 +174,22 @@ impl IncidentService {
         let outcomes = match result {
             Ok(o) => o,
             Err(err) => {
-                let payload = json!({"env": plan.env, "status": "failed", "error": err.to_string()});
-                self.store
-                    .finish_action(
-                        None,
-                        vec![with_ids(NewAuditEntry::new(actor, AuditKind::Outcome, payload))],
-                    )
-                    .await?;
+                let error = err.to_string();
+                let payload = json!({"env": plan.env, "status": "failed", "error": error});
+                let note = format!(
+                    "the approved plan {} failed to apply ({action}); part of it may be in place: check the target, \
+                     then plan again or revert by hand",
+                    stored.id
+                );
+                let outbox = self
+                    .action_failed_rows(plan.incident_id, &stored.id, "apply_failed", actor, &error, &note)
+                    .await;
+                let failure = ActionFailure {
+                    revert: None,
+                    audit: vec![with_ids(NewAuditEntry::new(actor, AuditKind::Outcome, payload))],
+                    outbox,
+                };
+                self.store.record_action_failure(failure, Utc::now()).await?;
                 return Err(backend_error(err));
             }
         };
@@ -193,6 +202,9 @@ impl IncidentService {
             applied_at: now,
             expires_at: ttl.map(|t| now + TimeDelta::seconds(t as i64)),
             reverted_at: None,
+            revert_attempts: 0,
+            next_revert_at: None,
+            revert_failed_at: None,
         };
         let entries = vec![
             with_ids(NewAuditEntry::new(
