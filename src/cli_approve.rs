@@ -54,7 +54,9 @@ pub(crate) async fn approve(
         audit(svc, approver, plan_id, view.plan.incident_id, d.reason, &d.message).await?;
         return Err(Refused::Declined(d.message));
     }
-    svc.approve_plan(plan_id, approver, ttl_secs).await.map_err(Refused::Service)
+    svc.approve_plan(plan_id, approver, ttl_secs)
+        .await
+        .map_err(Refused::Service)
 }
 
 async fn audit(
@@ -99,14 +101,10 @@ fn confirm(view: &PlanView) -> Result<(), Declined> {
     );
     let _ = err.flush();
     let mut typed = String::new();
-    stdin
-        .lock()
-        .take(256)
-        .read_line(&mut typed)
-        .map_err(|e| Declined {
-            reason: "terminal_unreadable",
-            message: format!("not approved: cannot read the terminal: {e}"),
-        })?;
+    stdin.lock().take(256).read_line(&mut typed).map_err(|e| Declined {
+        reason: "terminal_unreadable",
+        message: format!("not approved: cannot read the terminal: {e}"),
+    })?;
     let typed = typed.trim();
     if typed != target {
         return Err(Declined {

@@ -60,9 +60,14 @@ async fn pending_script_plan() -> Setup {
 impl Setup {
     fn cmd(&self, args: &[&str]) -> std::process::Command {
         let mut c = std::process::Command::new(bin());
-        c.args(["--db", self.h.db.to_str().unwrap(), "--config", self.cfg.to_str().unwrap()])
-            .args(args)
-            .env("USER", "alice");
+        c.args([
+            "--db",
+            self.h.db.to_str().unwrap(),
+            "--config",
+            self.cfg.to_str().unwrap(),
+        ])
+        .args(args)
+        .env("USER", "alice");
         c
     }
 
@@ -115,7 +120,13 @@ async fn every_refused_cli_approval_is_audited_and_approves_nothing() {
     let reasons: Vec<&str> = rows.iter().map(|e| e["payload"]["reason"].as_str().unwrap()).collect();
     assert_eq!(
         reasons,
-        ["no_terminal", "no_terminal", "wrong_name", "invalid_ttl_secs", "unknown_plan"],
+        [
+            "no_terminal",
+            "no_terminal",
+            "wrong_name",
+            "invalid_ttl_secs",
+            "unknown_plan"
+        ],
         "{rows:#?}"
     );
     for row in &rows[..4] {

@@ -64,7 +64,13 @@ async fn audit_rows(h: &Harness, kind: &str) -> Vec<incident_mcp::domain::audit:
 #[tokio::test]
 async fn rest_hooks_may_name_only_allowed_secret_variables() {
     let (h, server) = start("").await;
-    for name in ["PGPASSWORD", "OPENCLAW_API_KEY", "INCIDENT_MCP_TEST_APPROVER_ALICE", "INCIDENT_MCP_HOOK_", "OPS_SECRET"] {
+    for name in [
+        "PGPASSWORD",
+        "OPENCLAW_API_KEY",
+        "INCIDENT_MCP_TEST_APPROVER_ALICE",
+        "INCIDENT_MCP_HOOK_",
+        "OPS_SECRET",
+    ] {
         let (status, body) = send(&server, Method::POST, "/api/hooks", Some(hook("h1", Some(name)))).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{name}: {body}");
         assert_eq!(body["field"], "secret_env", "{name}: {body}");
@@ -75,10 +81,19 @@ async fn rest_hooks_may_name_only_allowed_secret_variables() {
         );
     }
     assert!(h.store.webhooks().await.unwrap().is_empty(), "nothing stored");
-    assert!(audit_rows(&h, "hook").await.is_empty(), "nothing registered, nothing audited as added");
+    assert!(
+        audit_rows(&h, "hook").await.is_empty(),
+        "nothing registered, nothing audited as added"
+    );
 
     // Allowed: a name with the prefix, and the default (the prefix + SECRET).
-    let (status, body) = send(&server, Method::POST, "/api/hooks", Some(hook("h1", Some("INCIDENT_MCP_HOOK_H1")))).await;
+    let (status, body) = send(
+        &server,
+        Method::POST,
+        "/api/hooks",
+        Some(hook("h1", Some("INCIDENT_MCP_HOOK_H1"))),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["added_by"], "rest");
     let (status, body) = send(&server, Method::POST, "/api/hooks", Some(hook("h2", None))).await;
@@ -87,11 +102,22 @@ async fn rest_hooks_may_name_only_allowed_secret_variables() {
 
     // A configured prefix replaces the default one.
     let (h2, server2) = start("hook_secret_env_prefix = \"SIGNING_\"\n").await;
-    let (status, body) =
-        send(&server2, Method::POST, "/api/hooks", Some(hook("h1", Some("INCIDENT_MCP_HOOK_H1")))).await;
+    let (status, body) = send(
+        &server2,
+        Method::POST,
+        "/api/hooks",
+        Some(hook("h1", Some("INCIDENT_MCP_HOOK_H1"))),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body["error"].as_str().unwrap().contains("SIGNING_"), "{body}");
-    let (status, body) = send(&server2, Method::POST, "/api/hooks", Some(hook("h1", Some("SIGNING_H1")))).await;
+    let (status, body) = send(
+        &server2,
+        Method::POST,
+        "/api/hooks",
+        Some(hook("h1", Some("SIGNING_H1"))),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(h2.store.webhooks().await.unwrap().len(), 1);
 }
@@ -113,14 +139,25 @@ async fn hooks_are_audited_and_the_agent_removes_only_its_own() {
     std::fs::write(&cfg, format!("{EXAMPLE_TOML}\n[notify]\n{WEBHOOKS}")).unwrap();
     let add = |name: &'static str, env: &'static str| {
         [
-            "hook", "add", "--name", name, "--url", "https://hooks.example.com/human", "--secret-env", env, "--event",
+            "hook",
+            "add",
+            "--name",
+            name,
+            "--url",
+            "https://hooks.example.com/human",
+            "--secret-env",
+            env,
+            "--event",
             "resolve",
         ]
     };
     // The CLI refuses a secret outside the prefix too, naming the rule; nothing stored.
     let (code, _, err) = cli(&h.db, &cfg, &add("human-hook", "PGPASSWORD"));
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("hook_secret_env_prefix") && err.contains("secret_env"), "{err}");
+    assert!(
+        err.contains("hook_secret_env_prefix") && err.contains("secret_env"),
+        "{err}"
+    );
     assert!(h.store.webhooks().await.unwrap().is_empty());
     // A human registers one at the server's shell; the agent registers its own over REST.
     let (code, out, err) = cli(&h.db, &cfg, &add("human-hook", "INCIDENT_MCP_HOOK_HUMAN"));
@@ -128,11 +165,20 @@ async fn hooks_are_audited_and_the_agent_removes_only_its_own() {
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["added_by"], "cli");
     let (status, _) = send(&server, Method::POST, "/api/hooks", Some(hook("agent-hook", None))).await;
     assert_eq!(status, StatusCode::CREATED);
-    let by: Vec<(String, Option<String>)> =
-        h.store.webhooks().await.unwrap().into_iter().map(|w| (w.name, w.added_by)).collect();
+    let by: Vec<(String, Option<String>)> = h
+        .store
+        .webhooks()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|w| (w.name, w.added_by))
+        .collect();
     assert_eq!(
         by,
-        [("agent-hook".into(), Some("rest".into())), ("human-hook".into(), Some("cli".into()))]
+        [
+            ("agent-hook".into(), Some("rest".into())),
+            ("human-hook".into(), Some("cli".into()))
+        ]
     );
 
     // The agent's key cannot remove the human's hook: 403, audited, still there.

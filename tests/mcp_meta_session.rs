@@ -104,10 +104,18 @@ async fn meta_cannot_rename_the_session_or_change_its_protocol() {
     for (i, meta) in spoofs.iter().enumerate() {
         let resource = format!("web-{}", i + 1);
         let r = s
-            .call(10 + i as u64, "incident_contain", contain_args(&resource, "shop"), meta.clone())
+            .call(
+                10 + i as u64,
+                "incident_contain",
+                contain_args(&resource, "shop"),
+                meta.clone(),
+            )
             .await;
         let result = &r["result"];
-        assert!(result.get("inputRequests").is_none(), "no input-required round trip: {r}");
+        assert!(
+            result.get("inputRequests").is_none(),
+            "no input-required round trip: {r}"
+        );
         assert_ne!(result["isError"], true, "{r}");
         let plan = &result["structuredContent"];
         assert_eq!(plan["status"], "pending", "{r}");
@@ -169,19 +177,25 @@ async fn meta_cannot_switch_a_stdio_session_to_another_protocol() {
         "protocolVersion": "2025-11-25", "capabilities": {},
         "clientInfo": {"name": "honest-agent", "version": "1.0"}}}))
     .await;
-    assert_eq!(answer_line(&mut lines, 1).await["result"]["protocolVersion"], "2025-11-25");
+    assert_eq!(
+        answer_line(&mut lines, 1).await["result"]["protocolVersion"],
+        "2025-11-25"
+    );
     send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await;
     send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
-        "name": "incident_contain", "arguments": contain_args("web-1", "shop"),
-        "_meta": {
-            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-            "io.modelcontextprotocol/clientInfo": {"name": "approved-agent", "version": "9"},
-            "io.modelcontextprotocol/clientCapabilities": {"elicitation": {"form": {}}},
-        }}}))
+    "name": "incident_contain", "arguments": contain_args("web-1", "shop"),
+    "_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "approved-agent", "version": "9"},
+        "io.modelcontextprotocol/clientCapabilities": {"elicitation": {"form": {}}},
+    }}}))
     .await;
     let r = answer_line(&mut lines, 2).await;
     let result = &r["result"];
-    assert!(result.get("inputRequests").is_none(), "no input-required round trip: {r}");
+    assert!(
+        result.get("inputRequests").is_none(),
+        "no input-required round trip: {r}"
+    );
     assert_eq!(result["structuredContent"]["status"], "pending", "{r}");
     let view = h
         .svc

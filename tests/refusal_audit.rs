@@ -35,7 +35,11 @@ fn script_config(dir: &Path) -> String {
     )
 }
 
-async fn setup_with_scripts() -> (Harness, std::sync::Arc<recording_backend::RecordingBackend>, tempfile::TempDir) {
+async fn setup_with_scripts() -> (
+    Harness,
+    std::sync::Arc<recording_backend::RecordingBackend>,
+    tempfile::TempDir,
+) {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::with_config(config(&script_config(dir.path()))).await;
     let b = recording_backend::RecordingBackend::new();
@@ -101,7 +105,12 @@ async fn every_hostile_input_gets_its_error_and_one_refusal_entry() {
             "script",
             "unknown_target",
         ),
-        ("upper-case name", contain("Web-1", "shop", json!({})), "DNS-1123", "invalid_resource"),
+        (
+            "upper-case name",
+            contain("Web-1", "shop", json!({})),
+            "DNS-1123",
+            "invalid_resource",
+        ),
         (
             "ttl out of range",
             contain("web-1", "shop", json!({"ttl_secs": 5})),
@@ -116,15 +125,19 @@ async fn every_hostile_input_gets_its_error_and_one_refusal_entry() {
         ),
         (
             "shell in a script argument",
-            Req::Recover(json!({"id": "INC-000001", "method": "restore", "resource": "script/web-restart",
-                                "namespace": "shop", "args": {"container": "$(reboot)"}})),
+            Req::Recover(
+                json!({"id": "INC-000001", "method": "restore", "resource": "script/web-restart",
+                                "namespace": "shop", "args": {"container": "$(reboot)"}}),
+            ),
             "container",
             "invalid_args",
         ),
         (
             "unknown script argument",
-            Req::Recover(json!({"id": "INC-000001", "method": "restore", "resource": "script/web-restart",
-                                "namespace": "shop", "args": {"container": "web", "evil": "1"}})),
+            Req::Recover(
+                json!({"id": "INC-000001", "method": "restore", "resource": "script/web-restart",
+                                "namespace": "shop", "args": {"container": "web", "evil": "1"}}),
+            ),
             "no argument evil",
             "invalid_args",
         ),
@@ -140,18 +153,30 @@ async fn every_hostile_input_gets_its_error_and_one_refusal_entry() {
             "no containment in place",
             "nothing_to_revert",
         ),
-        ("unknown plan", Req::Apply("plan-0000000000000000"), "no plan", "unknown_plan"),
+        (
+            "unknown plan",
+            Req::Apply("plan-0000000000000000"),
+            "no plan",
+            "unknown_plan",
+        ),
     ];
     let plans_before = h.store.recent_plans(None, 100).await.unwrap().len();
     for (what, req, needle, reason) in &table {
         let before = audit(&h).await.len();
         let e = run(&h, req).await;
-        assert!(e.to_string().contains(needle), "{what}: `{e}` should mention `{needle}`");
+        assert!(
+            e.to_string().contains(needle),
+            "{what}: `{e}` should mention `{needle}`"
+        );
         let log = audit(&h).await;
         let new = &log[before..];
         assert_eq!(new.len(), 1, "{what}: exactly one new entry: {new:#?}");
         let entry = &new[0];
-        assert_eq!((entry.kind.as_str(), entry.actor.as_str()), ("refusal", "mcp:agent"), "{what}");
+        assert_eq!(
+            (entry.kind.as_str(), entry.actor.as_str()),
+            ("refusal", "mcp:agent"),
+            "{what}"
+        );
         assert_eq!(entry.payload["reason"], *reason, "{what}: {entry:#?}");
     }
     // The offending value is recorded, sanitised and clipped.
@@ -160,7 +185,14 @@ async fn every_hostile_input_gets_its_error_and_one_refusal_entry() {
     assert_eq!(hyphen.payload["field"], "namespace");
     assert_eq!(hyphen.payload["value"], "kube\u{2010}system");
     assert_eq!(hyphen.incident_id.map(|i| i.to_string()).as_deref(), Some("INC-000001"));
-    let args = log.iter().find(|e| e.payload["message"].as_str().is_some_and(|m| m.contains("$(reboot)") || m.contains("container"))).unwrap();
+    let args = log
+        .iter()
+        .find(|e| {
+            e.payload["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("$(reboot)") || m.contains("container"))
+        })
+        .unwrap();
     assert_eq!(args.payload["field"], "args", "{args:#?}");
     let long = "a".repeat(300);
     let before = audit(&h).await.len();

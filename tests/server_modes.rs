@@ -16,8 +16,8 @@ use incident_mcp::{
     service::RecoverRequest,
     store::{OutboxStore, Store},
 };
-use respond::*;
 use reqwest::StatusCode;
+use respond::*;
 use serde_json::{Value, json};
 
 const ALICE_ENV: &str = "INCIDENT_MCP_TEST_MODES_ALICE";
@@ -90,9 +90,14 @@ impl Drop for Server {
 impl Fixture {
     fn serve(&self, flag: &str) -> Server {
         let mut cmd = std::process::Command::new(bin());
-        cmd.args(["--db", self.h.db.to_str().unwrap(), "--config", self.cfg.to_str().unwrap()])
-            .args(["serve", "--http", "127.0.0.1:0", flag, "--no-response-tasks"])
-            .env(ALICE_ENV, secret("modes-alice"));
+        cmd.args([
+            "--db",
+            self.h.db.to_str().unwrap(),
+            "--config",
+            self.cfg.to_str().unwrap(),
+        ])
+        .args(["serve", "--http", "127.0.0.1:0", flag, "--no-response-tasks"])
+        .env(ALICE_ENV, secret("modes-alice"));
         let (child, url) = spawn_http_server(cmd, |_| {});
         Server {
             child,
@@ -132,15 +137,30 @@ async fn read_only_refuses_every_mutating_rest_route_and_runs_nothing() {
     let refused = [
         send("PUT", api("/api/incident/contain/INC-000001"), None, Some(contain)).await,
         send("POST", api(&format!("/api/plans/{}/apply", f.approved)), None, None).await,
-        send("POST", api(&format!("/api/plans/{}/approve", f.pending)), Some(&alice), None).await,
+        send(
+            "POST",
+            api(&format!("/api/plans/{}/approve", f.pending)),
+            Some(&alice),
+            None,
+        )
+        .await,
         send("POST", api("/api/hooks"), None, Some(hook)).await,
         send("POST", api("/api/incident/ack/INC-000001"), None, None).await,
-        send("POST", api("/api/incident/recover/INC-000001"), None, Some(json!({"method": "revert"}))).await,
+        send(
+            "POST",
+            api("/api/incident/recover/INC-000001"),
+            None,
+            Some(json!({"method": "revert"})),
+        )
+        .await,
     ];
     for (i, (status, body)) in refused.iter().enumerate() {
         assert_eq!(*status, StatusCode::FORBIDDEN, "route {i}: {body}");
         assert!(
-            body["error"].as_str().unwrap_or_default().contains("the server runs with --read-only"),
+            body["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("the server runs with --read-only"),
             "route {i}: {body}"
         );
     }
@@ -151,7 +171,11 @@ async fn read_only_refuses_every_mutating_rest_route_and_runs_nothing() {
     assert_eq!(status, StatusCode::OK);
 
     assert!(!f.script_ran(), "the approved script did not run");
-    assert_eq!(f.h.store.recent_plans(None, 50).await.unwrap().len(), plans, "no plan stored");
+    assert_eq!(
+        f.h.store.recent_plans(None, 50).await.unwrap().len(),
+        plans,
+        "no plan stored"
+    );
     assert!(f.h.store.latest_approval(&f.pending).await.unwrap().is_none());
     assert!(f.h.store.webhooks().await.unwrap().is_empty());
     let approval = f.h.store.latest_approval(&f.approved).await.unwrap().unwrap();
@@ -163,10 +187,21 @@ async fn read_only_refuses_every_mutating_rest_route_and_runs_nothing() {
         .collect();
     assert_eq!(
         new,
-        [("refusal", "read_only"), ("refusal", "read_only"), ("refusal", "read_only"), ("refusal", "read_only")],
+        [
+            ("refusal", "read_only"),
+            ("refusal", "read_only"),
+            ("refusal", "read_only"),
+            ("refusal", "read_only")
+        ],
         "contain, apply, approve and recover are audited"
     );
-    let status = f.h.svc.get(incident_mcp::service::GetRequest { id: "INC-000001".parse().unwrap() }).await.unwrap();
+    let status =
+        f.h.svc
+            .get(incident_mcp::service::GetRequest {
+                id: "INC-000001".parse().unwrap(),
+            })
+            .await
+            .unwrap();
     assert_eq!(status.incident.status.to_string(), "open", "not acknowledged");
 }
 
@@ -179,14 +214,29 @@ async fn disable_destructive_refuses_contain_recover_apply_and_approve_over_rest
     let contain = json!({"action": "isolate", "resource": "web-1", "namespace": "shop"});
     let refused = [
         send("PUT", api("/api/incident/contain/INC-000001"), None, Some(contain)).await,
-        send("POST", api("/api/incident/recover/INC-000001"), None, Some(json!({"method": "revert"}))).await,
+        send(
+            "POST",
+            api("/api/incident/recover/INC-000001"),
+            None,
+            Some(json!({"method": "revert"})),
+        )
+        .await,
         send("POST", api(&format!("/api/plans/{}/apply", f.approved)), None, None).await,
-        send("POST", api(&format!("/api/plans/{}/approve", f.pending)), Some(&alice), None).await,
+        send(
+            "POST",
+            api(&format!("/api/plans/{}/approve", f.pending)),
+            Some(&alice),
+            None,
+        )
+        .await,
     ];
     for (i, (status, body)) in refused.iter().enumerate() {
         assert_eq!(*status, StatusCode::FORBIDDEN, "route {i}: {body}");
         assert!(
-            body["error"].as_str().unwrap_or_default().contains("--disable-destructive"),
+            body["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("--disable-destructive"),
             "route {i}: {body}"
         );
     }
@@ -196,5 +246,9 @@ async fn disable_destructive_refuses_contain_recover_apply_and_approve_over_rest
     let (status, body) = send("POST", api("/api/incident/ack/INC-000001"), None, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let reasons: Vec<String> = refusals(&f.h).await;
-    assert_eq!(reasons.iter().filter(|r| *r == "destructive_disabled").count(), 4, "{reasons:?}");
+    assert_eq!(
+        reasons.iter().filter(|r| *r == "destructive_disabled").count(),
+        4,
+        "{reasons:?}"
+    );
 }

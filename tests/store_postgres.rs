@@ -481,6 +481,12 @@ async fn notify_refs_keep_the_first_value_and_webhooks_are_replaced_by_name() {
     assert!(s.delete_webhook("siem", entry("remove")).await.unwrap());
     assert!(!s.delete_webhook("siem", entry("remove")).await.unwrap());
     // Each change is audited in its own transaction; a delete of nothing is not.
-    let kinds: Vec<String> = s.audit_recent(10).await.unwrap().into_iter().map(|e| e.payload["op"].to_string()).collect();
+    let kinds: Vec<String> = s
+        .audit_recent(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.payload["op"].to_string())
+        .collect();
     assert_eq!(kinds, ["\"remove\"", "\"add\"", "\"add\""]);
 }

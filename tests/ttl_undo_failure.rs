@@ -36,12 +36,14 @@ fn script(dir: &Path, id: &str, body: &str) -> String {
 /// `web-broken` (fails), allowlisted in `dev`; a webhook subscribed to `action_failed`.
 fn config(dir: &Path, hook_url: &str) -> Config {
     let count = dir.join("undo-runs");
-    let block = script(dir, "web-block", "#!/bin/sh\nexit 0\n")
-        + "inverse = { script = 'web-unblock' }\n";
+    let block = script(dir, "web-block", "#!/bin/sh\nexit 0\n") + "inverse = { script = 'web-unblock' }\n";
     let unblock = script(
         dir,
         "web-unblock",
-        &format!("#!/bin/sh\necho run >> '{}'\necho 'firewall said no' >&2\nexit 1\n", count.display()),
+        &format!(
+            "#!/bin/sh\necho run >> '{}'\necho 'firewall said no' >&2\nexit 1\n",
+            count.display()
+        ),
     );
     let broken = script(dir, "web-broken", "#!/bin/sh\nexit 4\n");
     respond::config(&format!(
@@ -102,13 +104,20 @@ async fn bounded_retries_then_revert_failed(store: Arc<dyn Store>, dir: &Path) {
     svc.detect(detect, incident_mcp::Caller::CLI).await.unwrap();
     let id: IncidentId = "INC-000001".parse().unwrap();
 
-    let p = svc.propose_contain(&contain("script/web-block", Some(60)), "mcp").await.unwrap();
+    let p = svc
+        .propose_contain(&contain("script/web-block", Some(60)), "mcp")
+        .await
+        .unwrap();
     svc.approve_plan(&p.plan_id, "human:alice", 300).await.unwrap();
     svc.apply_plan(&p.plan_id, "mcp").await.unwrap();
     let applied = the_action(store.as_ref(), id, &p.plan_id).await;
     assert_eq!(applied.state(), ActionState::Active);
     let expiry: DateTime<Utc> = applied.expires_at.unwrap();
-    assert_eq!(svc.revert_due(expiry - TimeDelta::seconds(1)).await.unwrap(), 0, "not expired yet");
+    assert_eq!(
+        svc.revert_due(expiry - TimeDelta::seconds(1)).await.unwrap(),
+        0,
+        "not expired yet"
+    );
     assert_eq!(undo_runs(dir), 0);
 
     // Attempt n fails at `t`; the next is due 5 s later, doubling, at most 15 s; 4 at most.
@@ -180,7 +189,10 @@ async fn bounded_retries_then_revert_failed(store: Arc<dyn Store>, dir: &Path) {
     assert!(svc.audit_verify(&[]).await.unwrap().intact);
 
     // A failing apply of an approved plan is notified as well.
-    let broken = svc.propose_contain(&contain("script/web-broken", None), "mcp").await.unwrap();
+    let broken = svc
+        .propose_contain(&contain("script/web-broken", None), "mcp")
+        .await
+        .unwrap();
     svc.approve_plan(&broken.plan_id, "human:alice", 300).await.unwrap();
     let e = svc.apply_plan(&broken.plan_id, "mcp").await.unwrap_err();
     assert!(e.to_string().contains("exit"), "{e}");

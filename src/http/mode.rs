@@ -32,12 +32,12 @@ pub(super) struct ModeRefusal {
 /// Whether `method path` is one of the destructive routes (contain, recover, apply, approve).
 fn is_destructive(method: &Method, path: &str) -> bool {
     let seg: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    match (method, seg.as_slice()) {
-        (&Method::PUT, ["", "api", "incident", "contain", _]) => true,
-        (&Method::POST, ["", "api", "incident", "recover", _]) => true,
-        (&Method::POST, ["", "api", "plans", _, "apply" | "approve"]) => true,
-        _ => false,
-    }
+    matches!(
+        (method, seg.as_slice()),
+        (&Method::PUT, ["", "api", "incident", "contain", _])
+            | (&Method::POST, ["", "api", "incident", "recover", _])
+            | (&Method::POST, ["", "api", "plans", _, "apply" | "approve"])
+    )
 }
 
 /// What `policy` refuses of `method path`, if anything.
@@ -142,6 +142,9 @@ mod tests {
             Some(("destructive_disabled", true))
         );
         assert_eq!(refused(nd, Method::POST, "/api/incident/ack/INC-000001"), None);
-        assert_eq!(refused(ToolPolicy::default(), Method::PUT, "/api/incident/contain/INC-1"), None);
+        assert_eq!(
+            refused(ToolPolicy::default(), Method::PUT, "/api/incident/contain/INC-1"),
+            None
+        );
     }
 }

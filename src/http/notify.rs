@@ -79,8 +79,8 @@ fn lifecycle_events(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         "type": "array", "minItems": 1, "maxItems": LIFECYCLE.len(), "uniqueItems": true,
         "items": { "type": "string", "enum": events },
         "description": "Lifecycle events to send: detect, analyze, acknowledge, contain, recover, resolve, approval (a plan \
-awaits a human's approval) and action_failed (an approved plan failed to apply, or a TTL revert gave up: the change may \
-still be in place)."
+    awaits a human's approval) and action_failed (an approved plan failed to apply, or a TTL revert gave up: the change may \
+    still be in place)."
     })
 }
 

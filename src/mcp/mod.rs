@@ -114,7 +114,10 @@ impl IncidentServer {
         if self.initialized.load(std::sync::atomic::Ordering::Acquire) {
             for key in SESSION_META_KEYS {
                 if context.meta.remove(key).is_some() {
-                    tracing::debug!(key, "ignored a per-request _meta override of the session's initialize values");
+                    tracing::debug!(
+                        key,
+                        "ignored a per-request _meta override of the session's initialize values"
+                    );
                 }
             }
         }

@@ -87,7 +87,13 @@ impl ServiceError {
                 let field: String = d
                     .field
                     .chars()
-                    .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() {
+                            c.to_ascii_lowercase()
+                        } else {
+                            '_'
+                        }
+                    })
                     .take(40)
                     .collect();
                 format!("invalid_{field}")

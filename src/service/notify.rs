@@ -227,7 +227,11 @@ impl IncidentService {
     /// agent's key). The URL passes the same SSRF guard as the config; the secret is an
     /// environment variable name the config allows (`hook_secret_env_prefix`). Only the
     /// principal that added a hook, or a human at the server's shell, may replace it. Audited.
-    pub async fn register_hook(&self, mut hook: RegisteredHook, caller: Caller) -> Result<RegisteredHook, ServiceError> {
+    pub async fn register_hook(
+        &self,
+        mut hook: RegisteredHook,
+        caller: Caller,
+    ) -> Result<RegisteredHook, ServiceError> {
         let mut events = Vec::new();
         for e in &hook.events {
             let ev: HookEvent = e.parse().map_err(|m: String| DomainError::invalid("event", m))?;

@@ -57,9 +57,7 @@ pub(super) fn coded(reason: &'static str) -> impl FnOnce(ServiceError) -> Refusa
 /// script or object `unknown_target`.
 pub(super) fn plan_refusal(e: BackendError, script: bool) -> Refusal {
     match e {
-        BackendError::Invalid(m) if script => {
-            ServiceError::from(DomainError::invalid("args", m)).into()
-        }
+        BackendError::Invalid(m) if script => ServiceError::from(DomainError::invalid("args", m)).into(),
         e @ BackendError::NotFound { .. } => coded("unknown_target")(super::respond::backend_error(e)),
         e @ BackendError::Changed { .. } => coded("target_changed")(super::respond::backend_error(e)),
         e @ BackendError::Refused(_) => coded("backend_refused")(super::respond::backend_error(e)),
@@ -108,7 +106,8 @@ impl IncidentService {
         let payload = json!({"by": "request", "tool": req.tool, "reason": reason, "field": field, "value": value,
                              "message": clip(&error.to_string(), 300)});
         let plan = req.plan.map(|p| clip(p, 40));
-        self.audit_refusal(req.actor, incident, plan.as_deref(), payload).await?;
+        self.audit_refusal(req.actor, incident, plan.as_deref(), payload)
+            .await?;
         Err(error)
     }
 

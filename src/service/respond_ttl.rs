@@ -138,7 +138,12 @@ impl IncidentService {
     /// Records failed attempt number `revert_attempts + 1` of `a` at `now`: its outcome, and
     /// either when the next attempt is due or, after the last one, `revert_failed` with the
     /// `action_failed` notifications; one transaction.
-    async fn revert_failed_attempt(&self, a: &AppliedAction, error: &str, now: DateTime<Utc>) -> Result<(), ServiceError> {
+    async fn revert_failed_attempt(
+        &self,
+        a: &AppliedAction,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), ServiceError> {
         let policy = &self.config.respond;
         let attempt = a.revert_attempts + 1;
         let give_up = attempt >= policy.revert_max_attempts;

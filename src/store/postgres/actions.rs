@@ -65,7 +65,11 @@ impl PgStore {
     }
 
     /// Only one replica's revert wins: the conditional update under the audit lock.
-    pub(super) async fn record_action_failure_tx(&self, f: ActionFailure, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub(super) async fn record_action_failure_tx(
+        &self,
+        f: ActionFailure,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin_audited().await?;
         for entry in f.audit {
             Self::append_audit_in(&mut tx, entry).await?;

@@ -64,7 +64,11 @@ impl SqliteStore {
         rows.iter().map(action_from_row).collect()
     }
 
-    pub(super) async fn record_action_failure_tx(&self, f: ActionFailure, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub(super) async fn record_action_failure_tx(
+        &self,
+        f: ActionFailure,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for entry in f.audit {
             Self::append_audit_in(&mut tx, entry).await?;
