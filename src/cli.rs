@@ -74,10 +74,10 @@ pub enum Command {
         /// Listen on this address for streamable HTTP at /mcp and the REST API at /api
         #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "")]
         http: Option<String>,
-        /// Expose only read-only tools
+        /// Expose only read-only tools; REST refuses every request that changes something (403)
         #[arg(long)]
         read_only: bool,
-        /// Hide destructive tools
+        /// Hide destructive tools; REST refuses contain, recover, apply and approve (403)
         #[arg(long)]
         disable_destructive: bool,
         /// Leave TTL reverts and start-up reconciliation of interrupted actions to another
@@ -751,23 +751,33 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             out,
         } => {
             let svc = service(&cli, cfg).await?;
-            let approver =
-                crate::cli_identity::terminal_approver(svc.approvers(), as_name.as_deref()).map_err(|message| {
-                    Failure {
+            let approver = match crate::cli_identity::terminal_approver(svc.approvers(), as_name.as_deref()) {
+                Ok(a) => a,
+                Err(message) => {
+                    if let Err(crate::cli_approve::Refused::Service(e)) =
+                        crate::cli_approve::refuse_unknown_approver(&svc, plan_id, &message).await
+                    {
+                        return Err(Failure::from(e));
+                    }
+                    return Err(Failure {
                         code: EXIT_INPUT,
                         message,
-                    }
+                    });
+                }
+            };
+            let done = crate::cli_approve::approve(&svc, plan_id, &approver, *ttl_secs, *apply)
+                .await
+                .map_err(|r| match r {
+                    crate::cli_approve::Refused::Service(e) => Failure::from(e),
+                    crate::cli_approve::Refused::Declined(message) => Failure {
+                        code: EXIT_INPUT,
+                        message,
+                    },
                 })?;
-            let view = svc.approval_preview(plan_id, &approver, *ttl_secs).await?;
-            crate::cli_approve::confirm(&view).map_err(|message| Failure {
-                code: EXIT_INPUT,
-                message,
-            })?;
-            if *apply {
-                let report = svc.approve_and_apply(plan_id, &approver).await?;
-                return emit(out, &report, |r| r.summary.clone());
-            }
-            let report = svc.approve_plan(plan_id, &approver, *ttl_secs).await?;
+            let report = match done {
+                crate::cli_approve::Approved::Applied(r) => return emit(out, &r, |r| r.summary.clone()),
+                crate::cli_approve::Approved::Granted(r) => r,
+            };
             emit(out, &report, |r| r.summary.clone())
         }
         Command::Deny {

@@ -42,10 +42,12 @@ pub enum HookCommand {
         /// https:// URL (http:// only for loopback with allow_insecure_loopback = true)
         #[arg(long)]
         url: String,
-        /// Environment variable holding the signing secret (the server process must have it)
+        /// Environment variable holding the signing secret (the server process must have it);
+        /// it must start with `[notify] hook_secret_env_prefix` (default INCIDENT_MCP_HOOK_)
         #[arg(long)]
         secret_env: String,
-        /// Lifecycle event to send: detect, analyze, acknowledge, contain, recover, resolve (repeatable)
+        /// Lifecycle event to send: detect, analyze, acknowledge, contain, recover, resolve, approval,
+        /// action_failed (repeatable)
         #[arg(long = "event", required = true)]
         events: Vec<String>,
     },
@@ -76,11 +78,12 @@ pub async fn hook(svc: &IncidentService, what: &HookCommand) -> Result<(), (u8, 
                 url: url.clone(),
                 secret_env: secret_env.clone(),
                 events: events.clone(),
+                added_by: None,
             };
-            serde_json::to_value(svc.register_hook(hook).await.map_err(fail)?).unwrap_or_default()
+            serde_json::to_value(svc.register_hook(hook, Caller::CLI).await.map_err(fail)?).unwrap_or_default()
         }
         HookCommand::List => serde_json::to_value(svc.registered_hooks().await.map_err(fail)?).unwrap_or_default(),
-        HookCommand::Remove { name } => match svc.remove_hook(name).await.map_err(fail)? {
+        HookCommand::Remove { name } => match svc.remove_hook(name, Caller::CLI).await.map_err(fail)? {
             true => serde_json::json!({ "removed": name }),
             false => return Err((1, format!("--name {name}: no registered webhook of that name"))),
         },

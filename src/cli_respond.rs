@@ -113,12 +113,30 @@ async fn check_env(svc: &IncidentService, env: Option<&str>, id: &str) -> Result
     Ok(())
 }
 
+/// Audits a request refused before it reached the service (flags that do not parse, another
+/// environment's incident), then returns the failure.
+async fn rejected(svc: &IncidentService, tool: &str, f: Failure) -> Failure {
+    if f.0 == crate::cli::EXIT_BACKEND {
+        return f;
+    }
+    match svc.audit_rejected_request(CLI_PRINCIPAL, tool, &f.1).await {
+        Ok(()) => f,
+        Err(e) => service_failure(e),
+    }
+}
+
 pub async fn contain(svc: &IncidentService, a: &ContainArgs) -> Result<(), Failure> {
-    check_env(svc, a.env.as_deref(), &a.id).await?;
-    let req: ContainRequest = request(serde_json::json!({
-        "id": a.id.trim(), "action": a.action, "resource": a.resource,
-        "namespace": a.namespace, "ttl_secs": a.ttl_secs, "args": script_args(&a.args)?,
-    }))?;
+    let parsed = async {
+        check_env(svc, a.env.as_deref(), &a.id).await?;
+        request::<ContainRequest>(serde_json::json!({
+            "id": a.id.trim(), "action": a.action, "resource": a.resource,
+            "namespace": a.namespace, "ttl_secs": a.ttl_secs, "args": script_args(&a.args)?,
+        }))
+    };
+    let req = match parsed.await {
+        Ok(r) => r,
+        Err(f) => return Err(rejected(svc, "incident_contain", f).await),
+    };
     let report = svc
         .propose_contain(&req, CLI_PRINCIPAL)
         .await
@@ -128,11 +146,17 @@ pub async fn contain(svc: &IncidentService, a: &ContainArgs) -> Result<(), Failu
 }
 
 pub async fn recover(svc: &IncidentService, a: &RecoverArgs) -> Result<(), Failure> {
-    check_env(svc, a.env.as_deref(), &a.id).await?;
-    let req: RecoverRequest = request(serde_json::json!({
-        "id": a.id.trim(), "method": a.method, "resource": a.resource,
-        "namespace": a.namespace, "backup_id": a.backup_id, "args": script_args(&a.args)?,
-    }))?;
+    let parsed = async {
+        check_env(svc, a.env.as_deref(), &a.id).await?;
+        request::<RecoverRequest>(serde_json::json!({
+            "id": a.id.trim(), "method": a.method, "resource": a.resource,
+            "namespace": a.namespace, "backup_id": a.backup_id, "args": script_args(&a.args)?,
+        }))
+    };
+    let req = match parsed.await {
+        Ok(r) => r,
+        Err(f) => return Err(rejected(svc, "incident_recover", f).await),
+    };
     let report = svc
         .propose_recover(&req, CLI_PRINCIPAL)
         .await

@@ -62,6 +62,9 @@ pub struct Config {
     /// human channels check (approval page, REST, Slack).
     #[serde(default)]
     pub approvers: Vec<ApproverConfig>,
+    /// `[respond]`: how expired containments are reverted (retries of a failing undo).
+    #[serde(default)]
+    pub respond: RespondConfig,
     /// Directory relative source paths resolve against (the config file's directory).
     #[serde(skip)]
     pub base_dir: Option<PathBuf>,
@@ -523,6 +526,7 @@ impl Config {
             check_public_url(u).map_err(|why| ConfigError::Invalid(format!("server.public_url: {why}")))?;
         }
         self.notify.validate().map_err(ConfigError::Invalid)?;
+        self.respond.check().map_err(ConfigError::Invalid)?;
         crate::cluster::script::validate_scripts(&self.scripts).map_err(ConfigError::Invalid)?;
         for (name, env) in &self.environments {
             if Env::parse(name).is_err() {
@@ -700,6 +704,55 @@ fn validate_approvers(approvers: &[ApproverConfig]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `[respond]`: a TTL revert whose undo fails is retried after `revert_backoff_secs`, doubling
+/// per attempt up to `revert_backoff_max_secs`, at most `revert_max_attempts` times in all; then
+/// the action is `revert_failed`, an `action_failed` notification is queued, and nothing more
+/// is tried automatically: a human reverts it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RespondConfig {
+    pub revert_max_attempts: u32,
+    pub revert_backoff_secs: u64,
+    pub revert_backoff_max_secs: u64,
+}
+
+impl Default for RespondConfig {
+    fn default() -> Self {
+        Self {
+            revert_max_attempts: 5,
+            revert_backoff_secs: 5,
+            revert_backoff_max_secs: 300,
+        }
+    }
+}
+
+impl RespondConfig {
+    fn check(&self) -> Result<(), String> {
+        if !(1..=100).contains(&self.revert_max_attempts) {
+            return Err("respond.revert_max_attempts: must be in 1..=100".into());
+        }
+        if !(1..=86_400).contains(&self.revert_backoff_secs)
+            || !(self.revert_backoff_secs..=86_400).contains(&self.revert_backoff_max_secs)
+        {
+            return Err(
+                "respond: revert_backoff_secs must be in 1..=86400 and revert_backoff_max_secs in \
+                 revert_backoff_secs..=86400"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The wait after failed attempt number `attempt` (from 1): the base, doubled per attempt,
+    /// at most the maximum.
+    pub fn revert_backoff(&self, attempt: u32) -> chrono::TimeDelta {
+        let doubled = self
+            .revert_backoff_secs
+            .saturating_mul(1u64 << attempt.saturating_sub(1).min(30));
+        chrono::TimeDelta::seconds(doubled.min(self.revert_backoff_max_secs) as i64)
+    }
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
         .args(["--db", &db, "--config", &cfg])
         .args(args)
         .env("OPS_SECRET", secret("cli-hook-secret"))
+        .env("INCIDENT_MCP_HOOK_OPS", secret("cli-hook-secret"))
         .output()
         .unwrap();
     (
@@ -107,7 +108,7 @@ async fn hooks_registered_from_the_cli_receive_lifecycle_events() {
         "--name",
         "late",
         "--secret-env",
-        "OPS_SECRET",
+        "INCIDENT_MCP_HOOK_OPS",
         "--event",
         "resolve",
         "--url",
@@ -138,7 +139,7 @@ async fn hooks_registered_from_the_cli_receive_lifecycle_events() {
             "--url",
             &url,
             "--secret-env",
-            "S",
+            "INCIDENT_MCP_HOOK_S",
             "--event",
             "deploy",
         ],

@@ -196,7 +196,7 @@ async fn hooks_are_registered_listed_notified_and_removed_without_echoing_their_
     assert_eq!(
         body,
         json!({ "name": "pager-bridge", "origin": "https://hooks.example.com:8443",
-                "secret_env": "INCIDENT_MCP_WEBHOOK_SECRET", "events": ["resolve", "contain"] })
+                "secret_env": "INCIDENT_MCP_HOOK_SECRET", "events": ["resolve", "contain"], "added_by": "rest" })
     );
     let stored = api.h.store.webhooks().await.unwrap();
     assert_eq!(stored.len(), 1);

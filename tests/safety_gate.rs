@@ -170,6 +170,8 @@ async fn policy_refuses_protected_namespaces_unlisted_names_and_spent_budgets() 
             "protected_namespace",
             "name_not_allowed",
             "namespace_not_allowed",
+            // An invalid name is refused before policy, and audited too (issue 10).
+            "invalid_resource",
             "incident_budget",
             "incident_budget"
         ]

@@ -464,11 +464,29 @@ async fn notify_refs_keep_the_first_value_and_webhooks_are_replaced_by_name() {
         url: "https://siem.example/hook".into(),
         secret_env: "SIEM_SECRET".into(),
         events: vec!["detect".into()],
+        added_by: Some("cli".into()),
     };
-    s.save_webhook(&hook).await.unwrap();
+    let entry = |op: &str| {
+        incident_mcp::domain::audit::NewAuditEntry::new(
+            "cli",
+            incident_mcp::domain::audit::AuditKind::Hook,
+            json!({ "op": op, "name": "siem" }),
+        )
+    };
+    s.save_webhook(&hook, entry("add")).await.unwrap();
     hook.events.push("resolve".into());
-    s.save_webhook(&hook).await.unwrap();
-    assert_eq!(s.webhooks().await.unwrap(), [hook]);
-    assert!(s.delete_webhook("siem").await.unwrap());
-    assert!(!s.delete_webhook("siem").await.unwrap());
+    hook.added_by = Some("rest".into());
+    s.save_webhook(&hook, entry("add")).await.unwrap();
+    assert_eq!(s.webhooks().await.unwrap(), [hook], "replaced, with who replaced it");
+    assert!(s.delete_webhook("siem", entry("remove")).await.unwrap());
+    assert!(!s.delete_webhook("siem", entry("remove")).await.unwrap());
+    // Each change is audited in its own transaction; a delete of nothing is not.
+    let kinds: Vec<String> = s
+        .audit_recent(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.payload["op"].to_string())
+        .collect();
+    assert_eq!(kinds, ["\"remove\"", "\"add\"", "\"add\""]);
 }

@@ -39,6 +39,8 @@ super::incident::string_enum! {
         Revert = "revert",
         /// Start-up reconciliation of intents without an outcome.
         Reconcile = "reconcile",
+        /// A webhook was registered or removed at run time (`op`: add, remove).
+        Hook = "hook",
     }
 }
 
@@ -150,7 +152,7 @@ pub struct AuditEntry {
     pub at: DateTime<Utc>,
     /// Principal that caused the entry (e.g. `cli`, `mcp`, `approver:alice`).
     pub actor: String,
-    /// proposal, approval, refusal, intent, application, outcome, revert, reconcile.
+    /// proposal, approval, refusal, intent, application, outcome, revert, reconcile, hook.
     pub kind: String,
     pub incident_id: Option<IncidentId>,
     pub plan_id: Option<String>,

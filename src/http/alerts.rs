@@ -44,6 +44,7 @@ fn service_error(e: &ServiceError) -> Response {
         ErrorClass::Input => StatusCode::BAD_REQUEST,
         ErrorClass::NotFound => StatusCode::NOT_FOUND,
         ErrorClass::Conflict => StatusCode::CONFLICT,
+        ErrorClass::Forbidden => StatusCode::FORBIDDEN,
         ErrorClass::Backend => StatusCode::SERVICE_UNAVAILABLE,
     };
     error_body(status, &e.to_string(), e.field())

@@ -4,6 +4,7 @@
 
 mod alerts;
 mod guard;
+mod mode;
 mod notify;
 mod openapi;
 mod plans;
@@ -58,10 +59,12 @@ pub fn app(svc: IncidentService, policy: ToolPolicy, ct: CancellationToken) -> R
         .merge(notify::routes(svc.clone()))
         .merge(plans::agent_routes(svc.clone()))
         .merge(rest::routes(svc.clone()))
+        // `--read-only` / `--disable-destructive` (after the bearer check, which wraps it).
+        .layer(middleware::from_fn_with_state((svc.clone(), policy), mode::enforce))
         .layer(middleware::from_fn_with_state(guard.clone(), guard::bearer));
     Router::new()
         .merge(protected)
-        .merge(plans::approver_routes(svc.clone()))
+        .merge(plans::approver_routes(svc.clone(), policy))
         .merge(slack::routes(svc.clone()))
         .merge(ui::routes(svc, policy))
         .route(

@@ -1,6 +1,7 @@
 //! `POST /api/incident/notify/{id}` (queue a notification through the outbox, 202) and the
 //! run-time webhooks: `POST /api/hooks` (201), `GET /api/hooks`, `DELETE /api/hooks/{name}`
-//! (204/404). Hooks are shown by origin only: a URL's path and query may carry a token.
+//! (204/404; 403 for a hook the agent's key did not add). Hooks are shown by origin only: a
+//! URL's path and query may carry a token.
 
 use axum::{
     Json, Router,
@@ -21,8 +22,9 @@ use crate::{
     store::RegisteredHook,
 };
 
-/// The signing secret's environment variable when `POST /api/hooks` names none.
-pub const DEFAULT_HOOK_SECRET_ENV: &str = "INCIDENT_MCP_WEBHOOK_SECRET";
+/// What `secret_env` of `POST /api/hooks` admits with the default prefix
+/// (`[notify] hook_secret_env_prefix`; the served document states the configured one).
+pub const HOOK_SECRET_ENV_PATTERN: &str = "^INCIDENT_MCP_HOOK_[A-Za-z0-9_]{1,110}$";
 
 /// Names the REST API accepts for a hook (what the service accepts, as a regex).
 pub const HOOK_NAME_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}$";
@@ -58,26 +60,31 @@ pub struct HookBody {
     /// when the server allows insecure loopback).
     #[schemars(pattern(HOOK_URL_PATTERN))]
     pub url: String,
-    /// Lifecycle events to send: detect, analyze, acknowledge, contain, recover, resolve.
+    /// Lifecycle events to send: detect, analyze, acknowledge, contain, recover, resolve,
+    /// approval, action_failed.
     #[schemars(schema_with = "lifecycle_events")]
     pub events: Vec<HookEvent>,
-    /// Environment variable of the server holding the HMAC-SHA256 signing secret
-    /// (default `INCIDENT_MCP_WEBHOOK_SECRET`). The secret itself is never sent.
+    /// Environment variable of the server holding the HMAC-SHA256 signing secret. It must start
+    /// with the server's `[notify] hook_secret_env_prefix` (default `INCIDENT_MCP_HOOK_`), so no
+    /// other secret of the server can sign; default: the prefix followed by `SECRET`. The
+    /// secret itself is never sent.
     #[serde(default)]
-    #[schemars(length(min = 1, max = 128), pattern("^[A-Za-z0-9_]{1,128}$"))]
+    #[schemars(length(min = 1, max = 128), pattern(HOOK_SECRET_ENV_PATTERN))]
     pub secret_env: Option<String>,
 }
 
 fn lifecycle_events(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     let events: Vec<&str> = LIFECYCLE.iter().map(|e| e.as_str()).collect();
     schemars::json_schema!({
-        "type": "array", "minItems": 1, "maxItems": 7, "uniqueItems": true,
+        "type": "array", "minItems": 1, "maxItems": LIFECYCLE.len(), "uniqueItems": true,
         "items": { "type": "string", "enum": events },
-        "description": "Lifecycle events to send: detect, analyze, acknowledge, contain, recover, resolve, and approval (a plan awaits a human's approval)."
+        "description": "Lifecycle events to send: detect, analyze, acknowledge, contain, recover, resolve, approval (a plan \
+    awaits a human's approval) and action_failed (an approved plan failed to apply, or a TTL revert gave up: the change may \
+    still be in place)."
     })
 }
 
-const LIFECYCLE: [HookEvent; 7] = [
+const LIFECYCLE: [HookEvent; 8] = [
     HookEvent::Detect,
     HookEvent::Analyze,
     HookEvent::Acknowledge,
@@ -85,6 +92,7 @@ const LIFECYCLE: [HookEvent; 7] = [
     HookEvent::Recover,
     HookEvent::Resolve,
     HookEvent::Approval,
+    HookEvent::ActionFailed,
 ];
 
 /// A registered webhook as the API shows it: the URL's origin only, never its path or query.
@@ -96,18 +104,20 @@ pub struct HookView {
     /// Environment variable holding the signing secret (the name, not the value).
     pub secret_env: String,
     pub events: Vec<String>,
+    /// Who registered it: `rest` (the agent's key) or `cli` (a human at the server's shell).
+    /// The agent's key may remove only the hooks it added.
+    #[serde(default)]
+    pub added_by: Option<String>,
 }
 
 impl From<RegisteredHook> for HookView {
     fn from(h: RegisteredHook) -> Self {
-        let origin = reqwest::Url::parse(&h.url)
-            .map(|u| u.origin().ascii_serialization())
-            .unwrap_or_else(|_| "(invalid URL)".into());
         HookView {
+            origin: crate::service::origin(&h.url),
             name: h.name,
-            origin,
             secret_env: h.secret_env,
             events: h.events,
+            added_by: h.added_by,
         }
     }
 }
@@ -169,7 +179,7 @@ async fn add_hook(
     if b.events.is_empty() || b.events.len() > LIFECYCLE.len() {
         return Err(invalid(
             "events",
-            "name 1-6 of: detect, analyze, acknowledge, contain, recover, resolve",
+            "name 1-8 of: detect, analyze, acknowledge, contain, recover, resolve, approval, action_failed",
         ));
     }
     let mut events: Vec<String> = Vec::new();
@@ -185,10 +195,13 @@ async fn add_hook(
     let hook = RegisteredHook {
         name: b.name,
         url: b.url,
-        secret_env: b.secret_env.unwrap_or_else(|| DEFAULT_HOOK_SECRET_ENV.into()),
+        secret_env: b
+            .secret_env
+            .unwrap_or_else(|| svc.config().notify.default_hook_secret_env()),
         events,
+        added_by: None,
     };
-    let saved = svc.register_hook(hook).await?;
+    let saved = svc.register_hook(hook, Caller::REST).await?;
     Ok((StatusCode::CREATED, Json(saved.into())))
 }
 
@@ -216,7 +229,7 @@ async fn remove_hook(
             ),
         ));
     }
-    if svc.remove_hook(&name).await? {
+    if svc.remove_hook(&name, Caller::REST).await? {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     Err(RestError::new(

@@ -16,7 +16,7 @@ use axum::{
         Path, Query, State,
         rejection::{BytesRejection, PathRejection, QueryRejection},
     },
-    http::{HeaderMap, StatusCode},
+    http::{HeaderMap, Method, StatusCode, Uri},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -28,7 +28,7 @@ use super::{
     respond::REST_PRINCIPAL,
     rest::{RestError, json_body},
 };
-use crate::{domain::clip, service::*};
+use crate::{domain::clip, mcp::ToolPolicy, service::*};
 
 /// Body of `POST /api/plans/{plan_id}/approve` (optional).
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -49,13 +49,14 @@ pub fn agent_routes(svc: IncidentService) -> Router {
 
 /// `approve`, `deny` and the plan view, which authenticate approvers themselves (they are not
 /// behind the agent's key alone).
-pub fn approver_routes(svc: IncidentService) -> Router {
+pub fn approver_routes(svc: IncidentService, mode: ToolPolicy) -> Router {
     Router::new()
         .route("/api/plans/{plan_id}/approve", post(approve))
         .route("/api/plans/{plan_id}/approve-and-apply", post(approve_and_apply))
         .route("/api/plans/{plan_id}/deny", post(deny))
         .route("/api/plans/{plan_id}", get(view))
         .route("/api/plans", get(list))
+        .layer(Extension(mode))
         .with_state(svc)
 }
 
@@ -138,7 +139,10 @@ async fn apply(
     Extension(RestPrincipal(who)): Extension<RestPrincipal>,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<PlanReport>, RestError> {
-    let id = plan_id(id)?;
+    let id = match plan_id(id) {
+        Ok(id) => id,
+        Err(e) => return Err(e.audited(&svc, &who, "incident_apply").await),
+    };
     Ok(Json(svc.apply_plan(&id, &who).await?))
 }
 
@@ -149,6 +153,7 @@ async fn approver_of(
     headers: &HeaderMap,
     plan: Option<&str>,
     what: &str,
+    (mode, path): (ToolPolicy, &str),
 ) -> Result<String, Response> {
     let token = presented_token(headers);
     match token.map(|t| svc.approvers().by_key(t)) {
@@ -179,18 +184,27 @@ async fn approver_of(
             )
             .into_response())
         }
-        Some(KeyOwner::Approver(name)) => Ok(human(&name)),
+        Some(KeyOwner::Approver(name)) => {
+            let approver = human(&name);
+            // The server's mode (--read-only, --disable-destructive), once the approver is known.
+            match super::mode::refusal(mode, &Method::POST, path) {
+                Some(refused) => Err(refused.answer(svc, &approver, &Method::POST, path).await),
+                None => Ok(approver),
+            }
+        }
     }
 }
 
 async fn approve(
     State(svc): State<IncidentService>,
+    Extension(mode): Extension<ToolPolicy>,
+    uri: Uri,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let plan = id.as_ref().ok().map(|p| p.0.clone());
-    let approver = match approver_of(&svc, &headers, plan.as_deref(), "approve").await {
+    let approver = match approver_of(&svc, &headers, plan.as_deref(), "approve", (mode, uri.path())).await {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -205,11 +219,13 @@ async fn approve(
 
 async fn approve_and_apply(
     State(svc): State<IncidentService>,
+    Extension(mode): Extension<ToolPolicy>,
+    uri: Uri,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
     let plan = id.as_ref().ok().map(|p| p.0.clone());
-    let approver = match approver_of(&svc, &headers, plan.as_deref(), "approve").await {
+    let approver = match approver_of(&svc, &headers, plan.as_deref(), "approve", (mode, uri.path())).await {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -232,12 +248,14 @@ pub struct DenyBody {
 
 async fn deny(
     State(svc): State<IncidentService>,
+    Extension(mode): Extension<ToolPolicy>,
+    uri: Uri,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let plan = id.as_ref().ok().map(|p| p.0.clone());
-    let approver = match approver_of(&svc, &headers, plan.as_deref(), "deny").await {
+    let approver = match approver_of(&svc, &headers, plan.as_deref(), "deny", (mode, uri.path())).await {
         Ok(a) => a,
         Err(r) => return r,
     };

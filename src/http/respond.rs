@@ -100,8 +100,11 @@ async fn contain(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Accepted {
-    let id = parse_id(id)?;
-    let b: ContainBody = json_body(&headers, body, None)?;
+    let parsed = parse_id(id).and_then(|id| Ok((id, json_body::<ContainBody>(&headers, body, None)?)));
+    let (id, b) = match parsed {
+        Ok(p) => p,
+        Err(e) => return Err(e.audited(&svc, REST_PRINCIPAL, "incident_contain").await),
+    };
     let req = ContainRequest {
         id,
         action: b.action,
@@ -122,8 +125,11 @@ async fn recover(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Accepted {
-    let id = parse_id(id)?;
-    let b: RecoverBody = json_body(&headers, body, None)?;
+    let parsed = parse_id(id).and_then(|id| Ok((id, json_body::<RecoverBody>(&headers, body, None)?)));
+    let (id, b) = match parsed {
+        Ok(p) => p,
+        Err(e) => return Err(e.audited(&svc, REST_PRINCIPAL, "incident_recover").await),
+    };
     let req = RecoverRequest {
         id,
         method: b.method,

@@ -55,6 +55,22 @@ impl RestError {
     }
 }
 
+impl RestError {
+    /// What the response says went wrong.
+    pub(super) fn message(&self) -> &str {
+        &self.body.error
+    }
+
+    /// Audits a destructive request (`tool`) refused before it reached the service (its body
+    /// or path did not parse), then answers with this error; or with the audit's failure.
+    pub(super) async fn audited(self, svc: &IncidentService, actor: &str, tool: &str) -> Self {
+        match svc.audit_rejected_request(actor, tool, self.message()).await {
+            Ok(()) => self,
+            Err(e) => e.into(),
+        }
+    }
+}
+
 impl IntoResponse for RestError {
     fn into_response(self) -> Response {
         (self.status, Json(self.body)).into_response()
@@ -67,6 +83,7 @@ impl From<ServiceError> for RestError {
             ErrorClass::Input => StatusCode::BAD_REQUEST,
             ErrorClass::NotFound => StatusCode::NOT_FOUND,
             ErrorClass::Conflict => StatusCode::CONFLICT,
+            ErrorClass::Forbidden => StatusCode::FORBIDDEN,
             ErrorClass::Backend => StatusCode::SERVICE_UNAVAILABLE,
         };
         RestError::new(status, &e.to_string(), e.field())

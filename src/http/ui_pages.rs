@@ -34,6 +34,7 @@ fn status_of(e: &ServiceError) -> StatusCode {
         ErrorClass::Input => StatusCode::BAD_REQUEST,
         ErrorClass::NotFound => StatusCode::NOT_FOUND,
         ErrorClass::Conflict => StatusCode::CONFLICT,
+        ErrorClass::Forbidden => StatusCode::FORBIDDEN,
         ErrorClass::Backend => StatusCode::SERVICE_UNAVAILABLE,
     }
 }

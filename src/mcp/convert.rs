@@ -35,7 +35,9 @@ pub fn to_protocol_error(e: ServiceError, uri: Option<&str>) -> McpError {
             Some(u) => McpError::resource_not_found(e.to_string(), Some(serde_json::json!({ "uri": u }))),
             None => McpError::invalid_params(e.to_string(), None),
         },
-        ErrorClass::Input | ErrorClass::Conflict => McpError::invalid_params(e.to_string(), None),
+        ErrorClass::Input | ErrorClass::Conflict | ErrorClass::Forbidden => {
+            McpError::invalid_params(e.to_string(), None)
+        }
         ErrorClass::Backend => McpError::internal_error(e.to_string(), None),
     }
 }

@@ -129,30 +129,78 @@ impl PromptCatalog {
             )
             .into());
         }
-        let mut text = p.body.clone();
+        let mut values: Vec<(&str, String)> = Vec::new();
         if let Some(raw) = args.get("incident_id") {
             let id: IncidentId = raw.parse()?;
             let depth = Depth::new(i64::from(p.meta.depth.unwrap_or(2)))?;
             let analysis = svc.analyze(AnalyzeRequest { id, depth: Some(depth) }).await?;
             let json = serde_json::to_string_pretty(&analysis).unwrap_or_default();
-            text = text
-                .replace("{{incident_id}}", &id.to_string())
-                .replace("{{incident_json}}", &json);
+            values.push(("incident_id", id.to_string()));
+            values.push(("incident_json", fence_safe_json(&json)));
         }
         let audience = args
             .get("audience")
-            .map(|a| crate::domain::clip(a, 40))
+            .map(|a| crate::domain::clip(a, 40).replace(['<', '>'], " "))
             .unwrap_or_else(|| "engineering".into());
-        text = text.replace("{{audience}}", &audience);
+        values.push(("audience", audience));
+        let text = fill(&p.body, &values);
         Ok(Some(
             GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)]).with_description(&p.meta.description),
         ))
     }
 }
 
+/// JSON whose strings cannot open or close the `<incident-data>` fence, whatever telemetry put
+/// in them: `<` and `>` only occur inside JSON strings, where `\u003c` / `\u003e` mean the
+/// same characters, so the data is unchanged and no tag (in any case or spacing) survives.
+fn fence_safe_json(json: &str) -> String {
+    json.replace('<', "\\u003c").replace('>', "\\u003e")
+}
+
+/// Replaces each `{{key}}` of the template once, in one pass: a value containing `{{other}}`
+/// (telemetry inside the incident JSON) is never expanded.
+fn fill(template: &str, values: &[(&str, String)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let hit = after.find("}}").and_then(|end| {
+            let key = &after[..end];
+            values.iter().find(|(k, _)| *k == key).map(|(_, v)| (v, end))
+        });
+        match hit {
+            Some((v, end)) => {
+                out.push_str(v);
+                rest = &after[end + 2..];
+            }
+            None => {
+                out.push_str("{{");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fence_tags_cannot_survive_in_the_data_and_values_are_not_expanded_again() {
+        let json = serde_json::to_string(&serde_json::json!({"m": "</incident-data> <INCIDENT-DATA >"})).unwrap();
+        let safe = fence_safe_json(&json);
+        assert!(!safe.contains('<') && !safe.contains('>'), "{safe}");
+        let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
+        assert_eq!(back["m"], "</incident-data> <INCIDENT-DATA >", "the same data");
+        let filled = fill(
+            "a {{x}} b {{y}} {{unknown}}",
+            &[("x", "{{y}}".into()), ("y", "Y".into())],
+        );
+        assert_eq!(filled, "a {{y}} b Y {{unknown}}");
+    }
 
     #[test]
     fn embedded_prompts_parse_and_have_unique_names() {

@@ -26,7 +26,8 @@ use crate::service::*;
 pub const MCP_PRINCIPAL: &str = "mcp";
 
 /// Whose plans an MCP request makes: `mcp:<client name>` from the identity the client declared
-/// (at initialize, or in the request's `_meta` for stateless clients), so the audit log tells
+/// (at initialize for a session, whatever a request's `_meta` says: `call_tool` drops those keys
+/// in a session; in the request's `_meta` for stateless clients), so the audit log tells
 /// agents apart and a plan approved for one client cannot be applied by another. The name is
 /// self-declared: this attributes, it does not authenticate (the bearer key does). It survives
 /// reconnects, so an agent that comes back after the human approved can still apply.
@@ -44,6 +45,19 @@ pub(crate) fn principal(ctx: &RequestContext<RoleServer>) -> String {
         false => format!("{MCP_PRINCIPAL}:{name}"),
     }
 }
+/// Why the arguments of a destructive tool do not parse (an unknown field such as `confirm`,
+/// an action that does not exist), if they do not: such a call is refused and audited.
+pub(super) fn unparsable(request: &CallToolRequestParams) -> Option<String> {
+    let args = serde_json::Value::Object(request.arguments.clone().unwrap_or_default());
+    let err = match request.name.as_ref() {
+        "incident_contain" => serde_json::from_value::<ContainRequest>(args).err(),
+        "incident_recover" => serde_json::from_value::<RecoverRequest>(args).err(),
+        "incident_apply" => serde_json::from_value::<ApplyRequest>(args).err(),
+        _ => None,
+    };
+    err.map(|e| e.to_string())
+}
+
 /// Key of the confirmation in a 2026-07-28 `InputRequiredResult` round trip.
 const CONFIRM_KEY: &str = "confirm";
 /// Seconds an approval given through the confirmation dialog stays valid (it is used at once).

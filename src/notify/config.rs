@@ -23,6 +23,11 @@ pub enum HookEvent {
     Resolve,
     /// A containment or recovery plan awaits a human's approval (the payload names the plan).
     Approval,
+    /// An approved plan failed to apply, or an expired containment could not be reverted after
+    /// every automatic attempt: the change may still be in place and needs a human (the payload
+    /// names the plan, `reason` `apply_failed` or `revert_failed`).
+    #[serde(rename = "action_failed")]
+    ActionFailed,
     /// Someone asked for a notification explicitly (`incident_notify`).
     Notify,
 }
@@ -37,6 +42,7 @@ impl HookEvent {
             HookEvent::Recover => "recover",
             HookEvent::Resolve => "resolve",
             HookEvent::Approval => "approval",
+            HookEvent::ActionFailed => "action_failed",
             HookEvent::Notify => "notify",
         }
     }
@@ -69,6 +75,11 @@ pub struct NotifyConfig {
     pub max_attempts: u32,
     /// A claimed row whose sender died is retried after this long.
     pub lease_secs: u64,
+    /// Webhooks registered at run time (`POST /api/hooks`, `hook add`) may name as their
+    /// signing secret only environment variables starting with this prefix, so a caller can
+    /// never make the server sign with another secret it holds (an approver's key, a database
+    /// password). Webhooks in the config file may name any variable.
+    pub hook_secret_env_prefix: String,
     pub jira: Option<JiraConfig>,
     pub pagerduty: Option<PagerDutyConfig>,
     pub slack: Option<SlackConfig>,
@@ -84,6 +95,7 @@ impl Default for NotifyConfig {
             retry_max_secs: 600,
             max_attempts: 12,
             lease_secs: 60,
+            hook_secret_env_prefix: DEFAULT_HOOK_SECRET_ENV_PREFIX.into(),
             jira: None,
             pagerduty: None,
             slack: None,
@@ -193,6 +205,12 @@ fn default_slack_api() -> String {
     "https://slack.com/api".into()
 }
 
+/// The default of `[notify] hook_secret_env_prefix`.
+pub const DEFAULT_HOOK_SECRET_ENV_PREFIX: &str = "INCIDENT_MCP_HOOK_";
+
+/// Longest environment variable name a hook may name.
+pub const MAX_SECRET_ENV_LEN: usize = 128;
+
 /// Reserved target names of the vendor adapters.
 pub const VENDORS: [&str; 3] = ["jira", "pagerduty", "slack"];
 
@@ -251,8 +269,18 @@ impl NotifyConfig {
         .chain(self.webhooks.iter().map(|w| &w.events));
         for events in all_events {
             if events.contains(&HookEvent::Notify) {
-                return Err("notify: `notify` is not a lifecycle event; use detect, analyze, acknowledge, contain, recover, resolve, approval".into());
+                return Err("notify: `notify` is not a lifecycle event; use detect, analyze, acknowledge, contain, recover, resolve, approval, action_failed".into());
             }
+        }
+        let prefix = &self.hook_secret_env_prefix;
+        if prefix.is_empty()
+            || prefix.len() >= MAX_SECRET_ENV_LEN
+            || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(format!(
+                "notify.hook_secret_env_prefix: must be 1-{} letters, digits or _ (default {DEFAULT_HOOK_SECRET_ENV_PREFIX})",
+                MAX_SECRET_ENV_LEN - 1
+            ));
         }
         if self.lease_secs <= self.timeout_secs {
             return Err("notify: lease_secs must exceed timeout_secs, or a slow delivery could be sent twice".into());
@@ -321,6 +349,33 @@ impl NotifyConfig {
     /// The SSRF guard for configured URLs (errors name the key, never the URL).
     pub fn check_url(&self, at: &str, raw: &str) -> Result<reqwest::Url, String> {
         check_url(raw, self.allow_insecure_loopback).map_err(|why| format!("{at}: {why}"))
+    }
+}
+
+impl NotifyConfig {
+    /// Whether a webhook registered at run time may name `name` as its signing secret: the
+    /// configured prefix and at least one more letter, digit or `_`. The error names the rule.
+    pub fn check_hook_secret_env(&self, name: &str) -> Result<(), String> {
+        let prefix = &self.hook_secret_env_prefix;
+        let ok = name.len() > prefix.len()
+            && name.len() <= MAX_SECRET_ENV_LEN
+            && name.starts_with(prefix.as_str())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if ok {
+            return Ok(());
+        }
+        Err(format!(
+            "a webhook registered at run time may only name an environment variable starting with `{prefix}` \
+             ([notify] hook_secret_env_prefix) followed by letters, digits or _ (at most {MAX_SECRET_ENV_LEN} \
+             characters), e.g. `{prefix}OPS`; `{}` is not allowed. Put the signing secret in such a variable of \
+             the server, or configure the webhook in the config file",
+            crate::domain::clip(name, 64)
+        ))
+    }
+
+    /// The signing secret's variable of a run-time webhook that names none: the prefix + `SECRET`.
+    pub fn default_hook_secret_env(&self) -> String {
+        format!("{}SECRET", self.hook_secret_env_prefix)
     }
 }
 

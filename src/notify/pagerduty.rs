@@ -86,6 +86,9 @@ pub(super) async fn deliver(
                 Some(plan) if row.event == "approval" => {
                     format!("[{}] approval needed: {plan} for {} ({})", i.severity, i.title, i.id)
                 }
+                Some(plan) if row.event == "action_failed" => {
+                    format!("[{}] action failed, needs a human: {plan} for {} ({})", i.severity, i.title, i.id)
+                }
                 _ => format!("[{}] {} ({})", i.severity, i.title, i.id),
             }, 1000),
             "source": cfg.source,

@@ -15,6 +15,9 @@ pub enum ErrorClass {
     NotFound,
     /// Illegal lifecycle move: CLI exit 1, REST 409, MCP tool error.
     Conflict,
+    /// The caller may not do this (e.g. remove a hook another principal added): CLI exit 1,
+    /// REST 403, MCP tool error.
+    Forbidden,
     /// Source or storage failure: CLI exit 2, REST 502/503, MCP tool error.
     Backend,
 }
@@ -38,6 +41,9 @@ pub enum ServiceError {
     UnknownPlan(String),
     #[error("{0}")]
     Conflict(String),
+    /// The caller may not do this; the message says who may.
+    #[error("{0}")]
+    Forbidden(String),
     #[error(transparent)]
     Source(#[from] SourceError),
     #[error("storage unavailable: {0}")]
@@ -68,7 +74,39 @@ impl ServiceError {
             }
             ServiceError::NotFound(_) | ServiceError::UnknownPlan(_) => ErrorClass::NotFound,
             ServiceError::Conflict(_) => ErrorClass::Conflict,
+            ServiceError::Forbidden(_) => ErrorClass::Forbidden,
             ServiceError::Source(_) | ServiceError::Store(_) | ServiceError::Backend(_) => ErrorClass::Backend,
+        }
+    }
+
+    /// A short code naming why a request was refused, for audit entries: `invalid_<field>`,
+    /// `unknown_incident`, `unknown_plan`, `unknown_env`, `conflict`, `backend_error`, ...
+    pub fn reason_code(&self) -> String {
+        match self {
+            ServiceError::Invalid(d) => {
+                let field: String = d
+                    .field
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() {
+                            c.to_ascii_lowercase()
+                        } else {
+                            '_'
+                        }
+                    })
+                    .take(40)
+                    .collect();
+                format!("invalid_{field}")
+            }
+            ServiceError::UnknownEnv { .. } => "unknown_env".into(),
+            ServiceError::UnknownSource { .. } => "unknown_source".into(),
+            ServiceError::NotFound(_) => "unknown_incident".into(),
+            ServiceError::UnknownPlan(_) => "unknown_plan".into(),
+            ServiceError::Conflict(_) => "conflict".into(),
+            ServiceError::Forbidden(_) => "forbidden".into(),
+            ServiceError::Source(_) => "source_error".into(),
+            ServiceError::Store(_) => "store_error".into(),
+            ServiceError::Backend(_) => "backend_error".into(),
         }
     }
 

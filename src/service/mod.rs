@@ -17,6 +17,7 @@ mod notify;
 mod progress;
 mod respond;
 mod respond_apply;
+mod respond_refusal;
 mod respond_ttl;
 mod respond_types;
 mod respond_verify;
@@ -40,7 +41,7 @@ pub use audit::{AuditList, AuditVerification};
 pub use codes::{IssuedCode, MAX_CODE_FAILURES};
 pub use containments::{ActiveContainment, ContainmentList, ContainmentsRequest};
 pub use error::{ErrorClass, ServiceError};
-pub use notify::{DispatcherGuard, NotifyReport, NotifyRequest, OutboxList};
+pub use notify::{DispatcherGuard, NotifyReport, NotifyRequest, OutboxList, origin};
 pub use progress::{NoProgress, Progress};
 pub use respond_ttl::{RECONCILE_ACTOR, TTL_ACTOR};
 pub use respond_types::*;
@@ -63,6 +64,12 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// A human at the server's shell (the CLI): may also replace or remove run-time webhooks
+    /// another principal added.
+    pub fn at_server_shell(&self) -> bool {
+        self.may_read_files
+    }
+
     pub const MCP: Caller = Caller {
         actor: "mcp",
         may_read_files: false,

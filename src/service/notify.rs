@@ -10,7 +10,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::*;
 use crate::{
-    domain::{DomainError, IncidentId, Status},
+    domain::{
+        DomainError, IncidentId, Status,
+        audit::{AuditKind, NewAuditEntry},
+    },
     notify::{
         Dispatcher, HookEvent, HttpNotifier, SystemClock, config::WebhookConfig, outbox::RetryPolicy, process_env,
     },
@@ -62,6 +65,14 @@ impl Drop for DispatcherGuard {
     fn drop(&mut self) {
         self.0.cancel();
     }
+}
+
+/// `scheme://host[:port]` of a hook's URL: what audit entries and views show (a URL's path
+/// and query may carry a token).
+pub fn origin(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|_| "(invalid URL)".into())
 }
 
 /// The hook event of a lifecycle move.
@@ -156,6 +167,36 @@ impl IncidentService {
         }
     }
 
+    /// `action_failed` rows for the subscribers: `plan_id` failed (`reason` `apply_failed` or
+    /// `revert_failed`) and may still be in place. A failure to read the subscribers is logged
+    /// and notifies nobody: the failure itself is still recorded.
+    pub(super) async fn action_failed_rows(
+        &self,
+        incident: Option<IncidentId>,
+        plan_id: &str,
+        reason: &str,
+        actor: &str,
+        error: &str,
+        note: &str,
+    ) -> Vec<NewOutboxRow> {
+        let targets = self.subscribers(HookEvent::ActionFailed).await.unwrap_or_else(|e| {
+            tracing::error!(plan = %plan_id, error = %e, "cannot read the webhooks; action_failed not queued");
+            Vec::new()
+        });
+        targets
+            .into_iter()
+            .map(|target| NewOutboxRow {
+                target,
+                event: HookEvent::ActionFailed.as_str().into(),
+                incident,
+                payload: serde_json::json!({
+                    "event": HookEvent::ActionFailed, "incident": incident, "actor": actor, "plan_id": plan_id,
+                    "reason": reason, "error": crate::domain::clip(error, 500), "note": note,
+                }),
+            })
+            .collect()
+    }
+
     /// Enqueues `event` hooks for an incident whose change was committed elsewhere (analysis
     /// and callers without a transition of their own).
     pub async fn enqueue_hooks(&self, event: HookEvent, id: IncidentId, actor: &str) -> Result<(), ServiceError> {
@@ -183,9 +224,15 @@ impl IncidentService {
         Ok(names)
     }
 
-    /// Registers a webhook at run time (CLI only: a human names the URL, a model never does).
-    /// The URL passes the same SSRF guard as the config; the secret is an environment variable name.
-    pub async fn register_hook(&self, hook: RegisteredHook) -> Result<RegisteredHook, ServiceError> {
+    /// Registers (or replaces) a webhook at run time for `caller` (the CLI, or REST with the
+    /// agent's key). The URL passes the same SSRF guard as the config; the secret is an
+    /// environment variable name the config allows (`hook_secret_env_prefix`). Only the
+    /// principal that added a hook, or a human at the server's shell, may replace it. Audited.
+    pub async fn register_hook(
+        &self,
+        mut hook: RegisteredHook,
+        caller: Caller,
+    ) -> Result<RegisteredHook, ServiceError> {
         let mut events = Vec::new();
         for e in &hook.events {
             let ev: HookEvent = e.parse().map_err(|m: String| DomainError::invalid("event", m))?;
@@ -194,7 +241,7 @@ impl IncidentService {
         if events.is_empty() {
             return Err(DomainError::invalid(
                 "event",
-                "name at least one event: detect, analyze, acknowledge, contain, recover, resolve",
+                "name at least one event: detect, analyze, acknowledge, contain, recover, resolve, approval, action_failed",
             )
             .into());
         }
@@ -213,16 +260,10 @@ impl IncidentService {
         }
         crate::notify::config::check_url(&hook.url, self.config.notify.allow_insecure_loopback)
             .map_err(|why| DomainError::invalid("url", why))?;
-        if hook.secret_env.is_empty()
-            || hook.secret_env.len() > 128
-            || !hook.secret_env.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
-            return Err(DomainError::invalid(
-                "secret_env",
-                "must name an environment variable (1-128 letters, digits, _)",
-            )
-            .into());
-        }
+        self.config
+            .notify
+            .check_hook_secret_env(&hook.secret_env)
+            .map_err(|m| DomainError::invalid("secret_env", m))?;
         if self.config.notify.target_names().contains(&hook.name.as_str()) {
             return Err(
                 DomainError::invalid("name", format!("`{}` is configured in the config file", hook.name)).into(),
@@ -236,13 +277,53 @@ impl IncidentService {
             events,
         }];
         check.validate().map_err(|m| DomainError::invalid("hook", m))?;
-        self.store.save_webhook(&hook).await?;
+        let existing = self.store.webhooks().await?.into_iter().find(|h| h.name == hook.name);
+        if let Some(old) = &existing {
+            self.check_hook_owner(old, caller, "replace").await?;
+        }
+        hook.added_by = Some(caller.actor.to_owned());
+        let audit = NewAuditEntry::new(
+            caller.actor,
+            AuditKind::Hook,
+            serde_json::json!({"op": "add", "name": hook.name, "origin": origin(&hook.url),
+                               "secret_env": hook.secret_env, "events": hook.events,
+                               "replaced": existing.is_some()}),
+        );
+        self.store.save_webhook(&hook, audit).await?;
         Ok(hook)
     }
 
-    /// Removes a registered webhook; false if there was none.
-    pub async fn remove_hook(&self, name: &str) -> Result<bool, ServiceError> {
-        Ok(self.store.delete_webhook(name).await?)
+    /// Removes a registered webhook for `caller`; false if there was none. The agent's key
+    /// removes only hooks it added (a refusal is audited); a human at the server's shell any.
+    pub async fn remove_hook(&self, name: &str, caller: Caller) -> Result<bool, ServiceError> {
+        let Some(hook) = self.store.webhooks().await?.into_iter().find(|h| h.name == name) else {
+            return Ok(false);
+        };
+        self.check_hook_owner(&hook, caller, "remove").await?;
+        let audit = NewAuditEntry::new(
+            caller.actor,
+            AuditKind::Hook,
+            serde_json::json!({"op": "remove", "name": name, "origin": origin(&hook.url), "added_by": hook.added_by}),
+        );
+        Ok(self.store.delete_webhook(name, audit).await?)
+    }
+
+    /// Refuses (and audits) `op` on a hook `caller` did not add, unless `caller` is a human at
+    /// the server's shell.
+    async fn check_hook_owner(&self, hook: &RegisteredHook, caller: Caller, op: &str) -> Result<(), ServiceError> {
+        if caller.at_server_shell() || hook.added_by.as_deref() == Some(caller.actor) {
+            return Ok(());
+        }
+        let by = hook.added_by.as_deref().unwrap_or("an earlier version (unrecorded)");
+        let message = format!(
+            "webhook `{}` was added by {by}, not by {}: only the principal that added a hook may {op} it; a human at \
+             the server's shell may (`incident-mcp hook remove --name {}`); nothing was changed",
+            hook.name, caller.actor, hook.name
+        );
+        let payload = serde_json::json!({"by": "hook_owner", "reason": "not_hook_owner", "op": op,
+                                         "hook": hook.name, "added_by": hook.added_by, "message": message});
+        self.audit_refusal(caller.actor, None, None, payload).await?;
+        Err(ServiceError::Forbidden(message))
     }
 
     /// Registered webhooks, by name.

@@ -8,7 +8,11 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use serde_json::{Value, json};
 
-use super::{IncidentService, ServiceError, respond_types::*};
+use super::{
+    IncidentService, ServiceError,
+    respond_refusal::{Refusal, Request, coded, plan_refusal},
+    respond_types::*,
+};
 use crate::{
     cluster::{ActionSpec, Backend, BackendError, BackendPlan, Change, DryRun},
     domain::{
@@ -88,14 +92,27 @@ impl IncidentService {
         Ok(())
     }
 
-    /// Plans a containment for `principal`; nothing is changed.
+    /// Plans a containment for `principal`; nothing is changed. Every refusal is audited.
     pub async fn propose_contain(&self, req: &ContainRequest, principal: &str) -> Result<PlanReport, ServiceError> {
+        let args = serde_json::to_value(req).unwrap_or_default();
+        let r = self.contain_plan(req, args.clone(), principal).await;
+        let tool = "incident_contain";
+        let at = Request {
+            tool,
+            actor: principal,
+            incident: Some(req.id),
+            plan: None,
+            args: &args,
+        };
+        self.settle(r, at).await
+    }
+
+    async fn contain_plan(&self, req: &ContainRequest, args: Value, principal: &str) -> Result<PlanReport, Refusal> {
         if let Some(t) = req.ttl_secs
             && !(60..=604_800).contains(&t)
         {
-            return Err(invalid("ttl_secs", format!("{t} is outside 60..=604800 seconds")));
+            return Err(invalid("ttl_secs", format!("{t} is outside 60..=604800 seconds")).into());
         }
-        let args = serde_json::to_value(req).map_err(|e| ServiceError::Backend(e.to_string()))?;
         let (ns, res) = (req.namespace.clone(), req.resource.clone());
         self.propose(
             "incident_contain",
@@ -110,16 +127,31 @@ impl IncidentService {
         .await
     }
 
-    /// Plans a recovery (rollback, restore, or revert of the latest containment still in place).
+    /// Plans a recovery (rollback, restore, or revert of the latest containment still in
+    /// place). Every refusal is audited.
     pub async fn propose_recover(&self, req: &RecoverRequest, principal: &str) -> Result<PlanReport, ServiceError> {
-        if req.method == RecoverMethod::Revert {
-            return self.propose_revert(req, principal).await;
-        }
+        let args = serde_json::to_value(req).unwrap_or_default();
+        let r = match req.method {
+            RecoverMethod::Revert => self.propose_revert(req, principal).await,
+            _ => self.recover_plan(req, args.clone(), principal).await,
+        };
+        let at = Request {
+            tool: "incident_recover",
+            actor: principal,
+            incident: Some(req.id),
+            plan: None,
+            args: &args,
+        };
+        self.settle(r, at).await
+    }
+
+    async fn recover_plan(&self, req: &RecoverRequest, args: Value, principal: &str) -> Result<PlanReport, Refusal> {
         let Some(resource) = req.resource.clone() else {
             return Err(invalid(
                 "resource",
                 "rollback and restore need the workload, e.g. deployment/web",
-            ));
+            )
+            .into());
         };
         let action = match req.method {
             RecoverMethod::Rollback => Action::Rollback,
@@ -129,7 +161,6 @@ impl IncidentService {
         if let Some(b) = &req.backup_id {
             params.insert("backup_id".to_owned(), b.clone());
         }
-        let args = serde_json::to_value(req).map_err(|e| ServiceError::Backend(e.to_string()))?;
         self.propose(
             "incident_recover",
             args,
@@ -154,14 +185,14 @@ impl IncidentService {
         resource: String,
         params: BTreeMap<String, String>,
         principal: &str,
-    ) -> Result<PlanReport, ServiceError> {
+    ) -> Result<PlanReport, Refusal> {
         let incident = self.store.get_incident(id).await?.ok_or(ServiceError::NotFound(id))?;
         let env = Env::parse(&incident.env)?;
         let script = resource.strip_prefix(SCRIPT_PREFIX).map(str::to_owned);
         let name = target_name(&resource).to_owned();
         if !is_dns1123_subdomain(&name) {
             let shown = crate::domain::clip(&name, 70);
-            return Err(invalid("resource", format!("`{shown}` is not a valid DNS-1123 name")));
+            return Err(invalid("resource", format!("`{shown}` is not a valid DNS-1123 name")).into());
         }
         if let Some(ns) = &namespace {
             Namespace::parse(ns).map_err(|mut e| {
@@ -180,11 +211,13 @@ impl IncidentService {
             healthy_replicas_after: None,
         };
         if let Some(reason) = self.early_refusal(&env, &early, id, principal).await? {
-            return Err(ServiceError::Conflict(format!(
+            return Err(Refusal::Audited(ServiceError::Conflict(format!(
                 "refused by policy: {reason}; nothing was changed"
-            )));
+            ))));
         }
-        let backend = self.backend_for(env.as_str(), script.is_some())?;
+        let backend = self
+            .backend_for(env.as_str(), script.is_some())
+            .map_err(coded("no_backend"))?;
         let spec = ActionSpec {
             env: env.to_string(),
             incident: id.to_string(),
@@ -194,7 +227,10 @@ impl IncidentService {
             resource: script.clone().unwrap_or_else(|| resource.clone()),
             params,
         };
-        let bp: BackendPlan = backend.plan(&spec).await.map_err(backend_error)?;
+        let bp: BackendPlan = backend
+            .plan(&spec)
+            .await
+            .map_err(|e| plan_refusal(e, script.is_some()))?;
         let ar = ActionRequest {
             action,
             namespace,
@@ -206,9 +242,9 @@ impl IncidentService {
             healthy_replicas_after: bp.healthy_replicas_after,
         };
         if let PolicyDecision::Refuse { reason, .. } = self.check_policy(&env, &ar, Some(id), principal).await? {
-            return Err(ServiceError::Conflict(format!(
+            return Err(Refusal::Audited(ServiceError::Conflict(format!(
                 "refused by policy: {reason}; nothing was changed"
-            )));
+            ))));
         }
         // The undo must be possible before the action is.
         if tool == "incident_contain"
@@ -216,16 +252,16 @@ impl IncidentService {
                 .undo_refusal(&env, &ar, &bp.inverse, backend.as_ref(), Some(id), principal)
                 .await?
         {
-            return Err(ServiceError::Conflict(format!(
+            return Err(Refusal::Audited(ServiceError::Conflict(format!(
                 "refused by policy: {reason}; nothing was changed"
-            )));
+            ))));
         }
         if let DryRun::Failed { reason } = &bp.dry_run {
             let payload = json!({"env": env.as_str(), "by": "dry_run", "reason": "dry_run_failed", "message": reason});
             self.audit_refusal(principal, Some(id), None, payload).await?;
-            return Err(ServiceError::Conflict(format!(
+            return Err(Refusal::Audited(ServiceError::Conflict(format!(
                 "the server-side dry run refused the change: {reason}; nothing was changed"
-            )));
+            ))));
         }
         let to_values = |cs: &[Change]| {
             cs.iter()
@@ -273,7 +309,7 @@ impl IncidentService {
     }
 
     /// A plan undoing the incident's latest containment still in place: its recorded inverse.
-    async fn propose_revert(&self, req: &RecoverRequest, principal: &str) -> Result<PlanReport, ServiceError> {
+    async fn propose_revert(&self, req: &RecoverRequest, principal: &str) -> Result<PlanReport, Refusal> {
         self.store
             .get_incident(req.id)
             .await?
@@ -281,10 +317,10 @@ impl IncidentService {
         // The newest containment with something to undo (a deleted pod has nothing).
         let open = self.open_containments(OpenActions::Incident(req.id)).await?;
         let Some((_, orig)) = open.into_iter().next() else {
-            return Err(ServiceError::Conflict(format!(
+            return Err(coded("nothing_to_revert")(ServiceError::Conflict(format!(
                 "{} has no containment in place to revert",
                 req.id
-            )));
+            ))));
         };
         let o = &orig.plan;
         let resource = o.arguments["resource"].as_str().unwrap_or_default().to_owned();
@@ -309,18 +345,18 @@ impl IncidentService {
             healthy_replicas_after: None,
         };
         if let PolicyDecision::Refuse { reason, .. } = self.check_policy(&env, &ar, Some(req.id), principal).await? {
-            return Err(ServiceError::Conflict(format!(
+            return Err(Refusal::Audited(ServiceError::Conflict(format!(
                 "refused by policy: {reason}; nothing was changed"
-            )));
+            ))));
         }
         let backend = self.backend_for(env.as_str(), undo_script.is_some())?;
         if let Some(reason) = self
             .undo_refusal(&env, &ar, &inverse, backend.as_ref(), Some(req.id), principal)
             .await?
         {
-            return Err(ServiceError::Conflict(format!(
+            return Err(Refusal::Audited(ServiceError::Conflict(format!(
                 "refused by policy: {reason}; nothing was changed"
-            )));
+            ))));
         }
         let plan = Plan {
             env: o.env.clone(),

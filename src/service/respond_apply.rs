@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::{
     IncidentService, ServiceError,
     respond::{backend_error, recorded_request, report},
+    respond_refusal::{Refusal, Request, coded, plan_refusal},
     respond_types::*,
 };
 use crate::{
@@ -19,7 +20,7 @@ use crate::{
         plan::Plan,
         policy::{Action, PolicyDecision},
     },
-    store::{AppliedAction, ApprovalUse, StoredPlan},
+    store::{ActionFailure, AppliedAction, ApprovalUse, StoredPlan},
 };
 
 impl IncidentService {
@@ -38,11 +39,36 @@ impl IncidentService {
         principal: &str,
         actor: &str,
     ) -> Result<PlanReport, ServiceError> {
+        let r = self.apply_approved(plan_id, principal, actor).await;
+        let incident = match &r {
+            Err(Refusal::Unaudited { .. }) => self
+                .store
+                .get_plan(plan_id)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|p| p.plan.incident_id),
+            _ => None,
+        };
+        let args = json!({ "plan_id": plan_id });
+        let at = Request {
+            tool: "incident_apply",
+            actor,
+            incident,
+            plan: Some(plan_id),
+            args: &args,
+        };
+        self.settle(r, at).await
+    }
+
+    async fn apply_approved(&self, plan_id: &str, principal: &str, actor: &str) -> Result<PlanReport, Refusal> {
         let stored = self.store.get_plan(plan_id).await?;
         let Some(stored) = stored.filter(|s| s.id == plan_id) else {
             let payload = json!({"reason": "unknown_plan", "message": "no such plan"});
             self.audit_refusal(principal, None, None, payload).await?;
-            return Err(ServiceError::UnknownPlan(crate::domain::clip(plan_id, 40)));
+            return Err(Refusal::Audited(ServiceError::UnknownPlan(crate::domain::clip(
+                plan_id, 40,
+            ))));
         };
         let plan = &stored.plan;
         let history = self.store.plan_audit(plan_id, 500).await?;
@@ -51,13 +77,15 @@ impl IncidentService {
             let payload = json!({"env": plan.env, "reason": "denied", "message": message});
             self.audit_refusal(actor, plan.incident_id, Some(plan_id), payload)
                 .await?;
-            return Err(ServiceError::Conflict(format!("{message}; it will never be applied")));
+            return Err(Refusal::Audited(ServiceError::Conflict(format!(
+                "{message}; it will never be applied"
+            ))));
         }
         let refuse = |reason: &str, message: String| {
             let payload = json!({"env": plan.env, "reason": reason, "message": message});
             (
                 payload,
-                ServiceError::Conflict(format!("{message}; nothing was changed")),
+                Refusal::Audited(ServiceError::Conflict(format!("{message}; nothing was changed"))),
             )
         };
         let changes: Vec<Change> = match plan.changes.iter().map(|c| serde_json::from_value(c.clone())).collect() {
@@ -70,8 +98,11 @@ impl IncidentService {
             }
         };
         let script = changes.iter().any(|c| matches!(c, Change::Script { .. }));
-        let backend = self.backend_for(&plan.env, script)?;
-        let current = backend.current_versions(&plan.targets).await.map_err(backend_error)?;
+        let backend = self.backend_for(&plan.env, script).map_err(coded("no_backend"))?;
+        let current = backend
+            .current_versions(&plan.targets)
+            .await
+            .map_err(|e| plan_refusal(e, false))?;
         if current != plan.targets {
             let (p, e) = refuse(
                 "target_changed",
@@ -96,9 +127,9 @@ impl IncidentService {
         if let PolicyDecision::Refuse { reason, .. } =
             self.check_policy(&env, &req, plan.incident_id, principal).await?
         {
-            return Err(ServiceError::Conflict(format!(
+            return Err(Refusal::Audited(ServiceError::Conflict(format!(
                 "refused by policy: {reason}; nothing was changed"
-            )));
+            ))));
         }
         let env_cfg = self.config.env(&env).ok_or_else(|| ServiceError::UnknownEnv {
             env: plan.env.clone(),
@@ -123,9 +154,9 @@ impl IncidentService {
                 .undo_refusal(&env, &req, &inverse, backend.as_ref(), plan.incident_id, principal)
                 .await?
             {
-                return Err(ServiceError::Conflict(format!(
+                return Err(Refusal::Audited(ServiceError::Conflict(format!(
                     "refused by policy: {reason}; nothing was changed (the approval was not spent)"
-                )));
+                ))));
             }
         }
         if let Err(e) = backend.recheck(&plan.env, &env_cfg.policy, &changes) {
@@ -156,13 +187,21 @@ impl IncidentService {
             })
             .await?;
         if let Err(refusal) = used {
-            return Err(ServiceError::Conflict(format!("{refusal}; nothing was changed")));
+            return Err(Refusal::Audited(ServiceError::Conflict(format!(
+                "{refusal}; nothing was changed"
+            ))));
         }
+        // From here on the approval is spent and the intent recorded: what follows is an
+        // outcome (audited as such), not a refusal.
         let result = backend.apply(&plan.env, &env_cfg.policy, &changes).await;
-        let report = self.record_result(&stored, actor, action, result).await?;
+        let report = self
+            .record_result(&stored, actor, action, result)
+            .await
+            .map_err(Refusal::Audited)?;
         if matches!(action, Action::Rollback | Action::Restore) {
             self.verify_recovery(&stored, actor, &backend, &changes, &env_cfg.policy)
-                .await?;
+                .await
+                .map_err(Refusal::Audited)?;
         }
         Ok(report)
     }
@@ -185,13 +224,22 @@ impl IncidentService {
         let outcomes = match result {
             Ok(o) => o,
             Err(err) => {
-                let payload = json!({"env": plan.env, "status": "failed", "error": err.to_string()});
-                self.store
-                    .finish_action(
-                        None,
-                        vec![with_ids(NewAuditEntry::new(actor, AuditKind::Outcome, payload))],
-                    )
-                    .await?;
+                let error = err.to_string();
+                let payload = json!({"env": plan.env, "status": "failed", "error": error});
+                let note = format!(
+                    "the approved plan {} failed to apply ({action}); part of it may be in place: check the target, \
+                     then plan again or revert by hand",
+                    stored.id
+                );
+                let outbox = self
+                    .action_failed_rows(plan.incident_id, &stored.id, "apply_failed", actor, &error, &note)
+                    .await;
+                let failure = ActionFailure {
+                    revert: None,
+                    audit: vec![with_ids(NewAuditEntry::new(actor, AuditKind::Outcome, payload))],
+                    outbox,
+                };
+                self.store.record_action_failure(failure, Utc::now()).await?;
                 return Err(backend_error(err));
             }
         };
@@ -204,6 +252,9 @@ impl IncidentService {
             applied_at: now,
             expires_at: ttl.map(|t| now + TimeDelta::seconds(t as i64)),
             reverted_at: None,
+            revert_attempts: 0,
+            next_revert_at: None,
+            revert_failed_at: None,
         };
         let entries = vec![
             with_ids(NewAuditEntry::new(

@@ -27,7 +27,7 @@ use crate::domain::{
     plan::{Approval, Plan},
     policy::Usage,
 };
-pub use actions::{AppliedAction, OpenActions};
+pub use actions::{ActionFailure, ActionState, AppliedAction, OpenActions, RevertAttempt};
 pub use alerts::{AlertIncident, AlertIntake, AlertIntakeResult, AlertOutcome, AlertRecord, IncidentAlertChange};
 pub use audit::{ApprovalUse, ApprovalUseResult, StoredPlan};
 pub use open::{StoreLocation, open};
@@ -238,6 +238,9 @@ pub trait Store: OutboxStore + SandboxStore + Send + Sync + 'static {
     async fn finish_action(&self, action: Option<&AppliedAction>, audit: Vec<NewAuditEntry>) -> Result<(), StoreError>;
     /// Applied actions not reverted yet.
     async fn open_actions(&self, q: OpenActions) -> Result<Vec<AppliedAction>, StoreError>;
+    /// Records a failed apply or revert attempt (audit, retry state, notifications) in one
+    /// transaction.
+    async fn record_action_failure(&self, f: ActionFailure, now: DateTime<Utc>) -> Result<(), StoreError>;
     /// Marks an action reverted with its `revert` entry, in one transaction; false if it already was.
     async fn mark_reverted(
         &self,

@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::{ChangeKind, IncidentChange, StoreError, Transition, rows::micros};
-use crate::domain::{IncidentId, Status};
+use crate::domain::{IncidentId, Status, audit::NewAuditEntry};
 
 /// A notification to enqueue.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,14 +117,18 @@ pub struct RegisteredHook {
     pub url: String,
     pub secret_env: String,
     pub events: Vec<String>,
+    /// The principal that registered it (`cli`, `rest`); `None` for hooks registered before
+    /// this was recorded.
+    pub added_by: Option<String>,
 }
 
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
-    /// Registers (or replaces) a run-time webhook.
-    async fn save_webhook(&self, hook: &RegisteredHook) -> Result<(), StoreError>;
-    /// Removes one; false if there was none.
-    async fn delete_webhook(&self, name: &str) -> Result<bool, StoreError>;
+    /// Registers (or replaces) a run-time webhook with its `hook` audit entry, in one transaction.
+    async fn save_webhook(&self, hook: &RegisteredHook, audit: NewAuditEntry) -> Result<(), StoreError>;
+    /// Removes one with its `hook` audit entry, in one transaction; false (and nothing
+    /// audited) if there was none.
+    async fn delete_webhook(&self, name: &str, audit: NewAuditEntry) -> Result<bool, StoreError>;
     /// By name.
     async fn webhooks(&self) -> Result<Vec<RegisteredHook>, StoreError>;
     /// `transition` that also enqueues `outbox` in the same transaction when the status changed.

@@ -203,6 +203,10 @@ pub(super) fn action_from_row(r: &impl Cols) -> Result<AppliedAction, StoreError
         applied_at: r.time("applied_at")?,
         expires_at: r.opt_time("expires_at")?,
         reverted_at: r.opt_time("reverted_at")?,
+        revert_attempts: u32::try_from(r.int("revert_attempts")?)
+            .map_err(|_| StoreError::Corrupt("actions.revert_attempts out of range".into()))?,
+        next_revert_at: r.opt_time("next_revert_at")?,
+        revert_failed_at: r.opt_time("revert_failed_at")?,
     })
 }
 
@@ -232,6 +236,7 @@ pub(super) fn webhook_from_row(r: &impl Cols) -> Result<RegisteredHook, StoreErr
         secret_env: r.text("secret_env")?,
         events: serde_json::from_str(&r.text("events")?)
             .map_err(|e| StoreError::Corrupt(format!("webhook events: {e}")))?,
+        added_by: r.opt_text("added_by")?,
     })
 }
 

@@ -343,6 +343,10 @@ impl Store for SqliteStore {
     async fn open_actions(&self, q: OpenActions) -> Result<Vec<AppliedAction>, StoreError> {
         self.open_actions_q(q).await
     }
+
+    async fn record_action_failure(&self, f: ActionFailure, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.record_action_failure_tx(f, now).await
+    }
     async fn mark_reverted(
         &self,
         plan_id: &str,

@@ -58,6 +58,12 @@ impl Harness {
         Self { dir, db, store, svc }
     }
 
+    /// The backends the harness's config describes (`Backends::from_config` over its store).
+    pub fn config_backends(&self) -> incident_mcp::service::Backends {
+        let store: Arc<dyn incident_mcp::store::Store> = self.store.clone();
+        incident_mcp::service::Backends::from_config(self.svc.config(), &store)
+    }
+
     /// An MCP client connected in-process over `tokio::io::duplex`.
     pub async fn duplex_client<C: ClientHandler>(
         &self,

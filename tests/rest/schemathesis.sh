@@ -119,7 +119,7 @@ curl --silent --fail --max-time 30 -H "Authorization: Bearer $API_KEY" -H 'Conte
     -d '{"env":"dev"}' "$BASE/api/incident/detect" >/dev/null
 # And a registered webhook, so that `DELETE /api/hooks/{name}` (example `seed-hook`) can reach 204.
 curl --silent --fail --max-time 30 -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json' \
-    -d '{"name":"seed-hook","url":"https://hooks.example.invalid/seed","events":["resolve"],"secret_env":"SCHEMATHESIS_UNSET_HOOK_SECRET"}' \
+    -d '{"name":"seed-hook","url":"https://hooks.example.invalid/seed","events":["resolve"],"secret_env":"INCIDENT_MCP_HOOK_SCHEMATHESIS_UNSET"}' \
     "$BASE/api/hooks" >/dev/null
 
 # And a pending plan, so that the plan operations reach their 200/409 paths (schemathesis.toml

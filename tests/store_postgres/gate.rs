@@ -150,6 +150,9 @@ async fn applied_actions_count_against_budgets_and_revert_once() {
         applied_at: now,
         expires_at: Some(now + TimeDelta::minutes(10)),
         reverted_at: None,
+        revert_attempts: 0,
+        next_revert_at: None,
+        revert_failed_at: None,
     };
     let entries = vec![
         NewAuditEntry::new(

@@ -111,6 +111,8 @@ struct Deployment {
     auth: bool,
     /// Notification targets named in the config (`jira`, ..., webhook names).
     targets: Vec<String>,
+    /// `[notify] hook_secret_env_prefix`: what a registered hook's `secret_env` must start with.
+    hook_secret_env_prefix: String,
 }
 
 impl Deployment {
@@ -123,6 +125,7 @@ impl Deployment {
                 .collect(),
             auth: cfg.api_key().is_some(),
             targets: cfg.notify.target_names().into_iter().map(str::to_owned).collect(),
+            hook_secret_env_prefix: cfg.notify.hook_secret_env_prefix.clone(),
         }
     }
 }
@@ -175,7 +178,10 @@ impl Responses<'_> {
         }
         m.insert(
             "403".into(),
-            self.json("Host or Origin header not in the server's allowlist"),
+            self.json(
+                "Host or Origin header not in the server's allowlist; or refused by the server's mode \
+                 (--read-only, --disable-destructive) or by ownership (a hook another principal added)",
+            ),
         );
         m.insert(
             "413".into(),
@@ -375,6 +381,16 @@ fn narrow_notify_schemas(schemas: &mut Map<String, Value>, dep: Option<&Deployme
         .and_then(|b| b["properties"].get_mut("name"))
     {
         name["not"] = json!({ "enum": taken });
+    }
+    if let Some(d) = dep
+        && let Some(env) = schemas
+            .get_mut("HookBody")
+            .and_then(|b| b["properties"].get_mut("secret_env"))
+    {
+        // The prefix is letters, digits and _ only (checked when the config loads).
+        let p = &d.hook_secret_env_prefix;
+        let rest = crate::notify::config::MAX_SECRET_ENV_LEN.saturating_sub(p.len()).max(1);
+        env["pattern"] = json!(format!("^{p}[A-Za-z0-9_]{{1,{rest}}}$"));
     }
 }
 

@@ -9,7 +9,7 @@ use crate::{
         IncidentId,
         audit::{AuditEntry, NewAuditEntry},
     },
-    store::{AppliedAction, OpenActions, StoreError},
+    store::{ActionFailure, AppliedAction, OpenActions, StoreError},
 };
 
 impl PgStore {
@@ -57,8 +57,9 @@ impl PgStore {
             }
             OpenActions::DueBy(t) => {
                 sqlx::query(
-                    "SELECT * FROM actions WHERE reverted_at IS NULL AND expires_at IS NOT NULL
-                     AND expires_at <= $1 ORDER BY expires_at, seq",
+                    "SELECT * FROM actions WHERE reverted_at IS NULL AND revert_failed_at IS NULL
+                     AND expires_at IS NOT NULL AND expires_at <= $1
+                     AND (next_revert_at IS NULL OR next_revert_at <= $1) ORDER BY expires_at, seq",
                 )
                 .bind(micros(t))
                 .fetch_all(&self.pool)
@@ -69,6 +70,32 @@ impl PgStore {
     }
 
     /// Only one replica's revert wins: the conditional update under the audit lock.
+    pub(super) async fn record_action_failure_tx(
+        &self,
+        f: ActionFailure,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_audited().await?;
+        for entry in f.audit {
+            Self::append_audit_in(&mut tx, entry).await?;
+        }
+        if let Some(r) = &f.revert {
+            sqlx::query(
+                "UPDATE actions SET revert_attempts = $1, next_revert_at = $2, revert_failed_at = $3
+                 WHERE plan_id = $4 AND reverted_at IS NULL",
+            )
+            .bind(i64::from(r.attempts))
+            .bind(r.next_at.map(micros))
+            .bind(r.failed_at.map(micros))
+            .bind(&r.plan_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Self::insert_outbox(&mut tx, &f.outbox, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub(super) async fn mark_reverted_tx(
         &self,
         plan_id: &str,

@@ -12,7 +12,7 @@ use crate::store::{
     rows::{attempt_from_row, outbox_from_row, webhook_from_row},
 };
 use crate::{
-    domain::{IncidentId, Status},
+    domain::{IncidentId, Status, audit::NewAuditEntry},
     store::{
         IncidentChange, StoreError, Transition,
         outbox::{
@@ -77,31 +77,42 @@ impl PgStore {
 
 #[async_trait]
 impl OutboxStore for PgStore {
-    async fn save_webhook(&self, hook: &RegisteredHook) -> Result<(), StoreError> {
+    async fn save_webhook(&self, hook: &RegisteredHook, audit: NewAuditEntry) -> Result<(), StoreError> {
+        let mut tx = self.begin_audited().await?;
         sqlx::query(
-            "INSERT INTO webhooks (name, url, secret_env, events, created_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (name) DO UPDATE SET url = excluded.url, secret_env = excluded.secret_env, events = excluded.events",
+            "INSERT INTO webhooks (name, url, secret_env, events, created_at, added_by) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (name) DO UPDATE SET url = excluded.url, secret_env = excluded.secret_env, \
+             events = excluded.events, added_by = excluded.added_by",
         )
         .bind(&hook.name)
         .bind(&hook.url)
         .bind(&hook.secret_env)
         .bind(serde_json::to_string(&hook.events).unwrap_or_else(|_| "[]".into()))
         .bind(micros(Utc::now()))
-        .execute(&self.pool)
+        .bind(&hook.added_by)
+        .execute(&mut *tx)
         .await?;
+        Self::append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(())
     }
 
-    async fn delete_webhook(&self, name: &str) -> Result<bool, StoreError> {
+    async fn delete_webhook(&self, name: &str, audit: NewAuditEntry) -> Result<bool, StoreError> {
+        let mut tx = self.begin_audited().await?;
         let r = sqlx::query("DELETE FROM webhooks WHERE name = $1")
             .bind(name)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(r.rows_affected() > 0)
+        let deleted = r.rows_affected() > 0;
+        if deleted {
+            Self::append_audit_in(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(deleted)
     }
 
     async fn webhooks(&self) -> Result<Vec<RegisteredHook>, StoreError> {
-        let rows = sqlx::query("SELECT name, url, secret_env, events FROM webhooks ORDER BY name")
+        let rows = sqlx::query("SELECT name, url, secret_env, events, added_by FROM webhooks ORDER BY name")
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(webhook_from_row).collect()

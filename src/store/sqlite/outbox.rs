@@ -11,7 +11,7 @@ use crate::store::{
     rows::{attempt_from_row, outbox_from_row, webhook_from_row},
 };
 use crate::{
-    domain::{IncidentId, Status},
+    domain::{IncidentId, Status, audit::NewAuditEntry},
     store::{
         IncidentChange, StoreError, Transition,
         outbox::{
@@ -76,31 +76,42 @@ impl SqliteStore {
 
 #[async_trait]
 impl OutboxStore for SqliteStore {
-    async fn save_webhook(&self, hook: &RegisteredHook) -> Result<(), StoreError> {
+    async fn save_webhook(&self, hook: &RegisteredHook, audit: NewAuditEntry) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
-            "INSERT INTO webhooks (name, url, secret_env, events, created_at) VALUES (?, ?, ?, ?, ?) \
-             ON CONFLICT (name) DO UPDATE SET url = excluded.url, secret_env = excluded.secret_env, events = excluded.events",
+            "INSERT INTO webhooks (name, url, secret_env, events, created_at, added_by) VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (name) DO UPDATE SET url = excluded.url, secret_env = excluded.secret_env, \
+             events = excluded.events, added_by = excluded.added_by",
         )
         .bind(&hook.name)
         .bind(&hook.url)
         .bind(&hook.secret_env)
         .bind(serde_json::to_string(&hook.events).unwrap_or_else(|_| "[]".into()))
         .bind(micros(Utc::now()))
-        .execute(&self.pool)
+        .bind(&hook.added_by)
+        .execute(&mut *tx)
         .await?;
+        Self::append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(())
     }
 
-    async fn delete_webhook(&self, name: &str) -> Result<bool, StoreError> {
+    async fn delete_webhook(&self, name: &str, audit: NewAuditEntry) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let r = sqlx::query("DELETE FROM webhooks WHERE name = ?")
             .bind(name)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(r.rows_affected() > 0)
+        let deleted = r.rows_affected() > 0;
+        if deleted {
+            Self::append_audit_in(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(deleted)
     }
 
     async fn webhooks(&self) -> Result<Vec<RegisteredHook>, StoreError> {
-        let rows = sqlx::query("SELECT name, url, secret_env, events FROM webhooks ORDER BY name")
+        let rows = sqlx::query("SELECT name, url, secret_env, events, added_by FROM webhooks ORDER BY name")
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(webhook_from_row).collect()
