@@ -15,7 +15,11 @@ use crate::domain::{Env, IncidentType, Severity};
 pub const EXAMPLE_TOML: &str = include_str!("../config/example.toml");
 
 /// Sample telemetry embedded so `detect --env dev` works from any directory.
-pub const BUILTIN_FILES: &[(&str, &str)] = &[("dev-events.jsonl", include_str!("../examples/dev-events.jsonl"))];
+pub const BUILTIN_FILES: &[(&str, &str)] = &[
+    ("dev-events.jsonl", include_str!("../examples/dev-events.jsonl")),
+    ("staging-events.jsonl", include_str!("../examples/staging-events.jsonl")),
+    ("prod-events.jsonl", include_str!("../examples/prod-events.jsonl")),
+];
 
 /// Environment variable holding the REST/MCP bearer key.
 pub const API_KEY_ENV: &str = "OPENCLAW_API_KEY";
@@ -33,6 +37,9 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// The environment of a request that names none (see [`Config::default_env`]).
+    #[serde(default)]
+    pub default_env: Option<String>,
     #[serde(default)]
     pub storage: StorageConfig,
     #[serde(default)]
@@ -478,6 +485,16 @@ impl Config {
         self.environments.keys().map(String::as_str).collect()
     }
 
+    /// The environment of a request that names none: `default_env`, else the only configured
+    /// environment. `None` when several are configured without a `default_env` (or none is).
+    pub fn default_env(&self) -> Option<Env> {
+        match &self.default_env {
+            Some(name) => Env::parse(name).ok(),
+            None if self.environments.len() == 1 => self.environments.keys().next().and_then(|n| Env::parse(n).ok()),
+            None => None,
+        }
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         let mut approvers = std::collections::HashSet::new();
@@ -502,6 +519,15 @@ impl Config {
                     a.name
                 ));
             }
+        }
+        if let Some(d) = &self.default_env
+            && !self.environments.contains_key(d)
+        {
+            return bad(format!(
+                "default_env: `{}` is not a configured environment ({})",
+                crate::domain::clip(d, 63),
+                self.env_names().join(", ")
+            ));
         }
         self.notify.validate().map_err(ConfigError::Invalid)?;
         crate::cluster::script::validate_scripts(&self.scripts).map_err(ConfigError::Invalid)?;

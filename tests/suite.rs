@@ -44,6 +44,7 @@ mod dedup;
 mod external_clients;
 mod hst_river;
 mod kube_backend;
+mod manifest;
 mod log_sources;
 mod mcp_conversation;
 mod mcp_notifications;
