@@ -485,6 +485,27 @@ impl Config {
         self.environments.keys().map(String::as_str).collect()
     }
 
+    /// `env`, else the default environment; an error names what to do when there is none.
+    pub fn resolve_env(&self, env: Option<&Env>) -> Result<Env, crate::domain::DomainError> {
+        if let Some(e) = env {
+            return Ok(e.clone());
+        }
+        self.default_env().ok_or_else(|| {
+            let names = self.env_names();
+            crate::domain::DomainError::invalid(
+                "env",
+                if names.is_empty() {
+                    "no environment is configured".to_owned()
+                } else {
+                    format!(
+                        "name the environment: {} are configured and the configuration sets no default_env",
+                        names.join(", ")
+                    )
+                },
+            )
+        })
+    }
+
     /// The environment of a request that names none: `default_env`, else the only configured
     /// environment. `None` when several are configured without a `default_env` (or none is).
     pub fn default_env(&self) -> Option<Env> {

@@ -20,11 +20,7 @@
 use crate::common;
 use crate::procs::Proc;
 
-use std::{
-    os::unix::fs::PermissionsExt,
-    path::PathBuf,
-    process::Command,
-};
+use std::{os::unix::fs::PermissionsExt, path::PathBuf, process::Command};
 
 use serde_json::{Value, json};
 
@@ -144,7 +140,7 @@ impl Ctx {
     /// The newest audit entries, newest first.
     pub fn audit(&self) -> Vec<Value> {
         let v = self.cli(&["audit", "list", "--limit", "20", "--format", "json"]);
-        v.as_array().cloned().unwrap_or_default()
+        v["entries"].as_array().cloned().unwrap_or_default()
     }
 
     /// The newest refusal in the audit log.
@@ -405,14 +401,21 @@ openclaw incident detect --config path/to/config.json"#,
     },
     Row {
         manifest: "POST /api/incident/recover with payload {\"backup_id\": \"snapshot-456\"}",
-        run: Run::Rest("POST", "/api/incident/recover", Some(r#"{"backup_id": "snapshot-456"}"#)),
+        run: Run::Rest(
+            "POST",
+            "/api/incident/recover",
+            Some(r#"{"backup_id": "snapshot-456"}"#),
+        ),
         seed: None,
         expect: 409,
         // No id: the most recently changed unresolved incident (789); a backup means restore.
         check: |c, o| {
             assert_eq!(o.json["error_code"], "conflict", "{}", o.stdout);
             let r = c.refusal();
-            assert_eq!((&r["incident_id"], &r["payload"]["action"]), (&json!("INC-000789"), &json!("restore")));
+            assert_eq!(
+                (&r["incident_id"], &r["payload"]["action"]),
+                (&json!("INC-000789"), &json!("restore"))
+            );
         },
     },
     Row {
@@ -442,7 +445,10 @@ openclaw incident detect --config path/to/config.json"#,
             assert_eq!(o.json["error_code"], "conflict", "{}", o.stdout);
             assert!(o.json["error"].as_str().unwrap().contains("refused by policy"));
             let r = c.refusal();
-            assert_eq!((&r["payload"]["name"], &r["payload"]["namespace"]), (&json!("pod-123"), &json!("shop")));
+            assert_eq!(
+                (&r["payload"]["name"], &r["payload"]["namespace"]),
+                (&json!("pod-123"), &json!("shop"))
+            );
         },
     },
     Row {
@@ -457,17 +463,30 @@ openclaw incident detect --config path/to/config.json"#,
     },
     Row {
         manifest: "POST /api/incident/detect: Body { \"env\": \"prod\", \"type\": \"network\" }",
-        run: Run::Rest("POST", "/api/incident/detect", Some(r#"{ "env": "prod", "type": "network" }"#)),
+        run: Run::Rest(
+            "POST",
+            "/api/incident/detect",
+            Some(r#"{ "env": "prod", "type": "network" }"#),
+        ),
         seed: None,
         expect: 200,
         check: |_, o| {
-            assert_eq!((&o.json["env"], &o.json["type"]), (&json!("prod"), &json!("network")), "{}", o.stdout);
+            assert_eq!(
+                (&o.json["env"], &o.json["type"]),
+                (&json!("prod"), &json!("network")),
+                "{}",
+                o.stdout
+            );
             assert_eq!((ids(o).len(), &o.json["id"]), (0, &Value::Null));
         },
     },
     Row {
         manifest: "/api/incident/detect with JSON payload like {\"source\": \"k8s-logs\", \"threshold\": 0.8}",
-        run: Run::Rest("POST", "/api/incident/detect", Some(r#"{"source": "k8s-logs", "threshold": 0.8}"#)),
+        run: Run::Rest(
+            "POST",
+            "/api/incident/detect",
+            Some(r#"{"source": "k8s-logs", "threshold": 0.8}"#),
+        ),
         seed: None,
         // No env: the default one (dev), which has no Kubernetes log source in the built-in
         // configuration; manifest_with_a_cluster.rs has one.
@@ -475,7 +494,11 @@ openclaw incident detect --config path/to/config.json"#,
         check: |_, o| {
             assert_eq!(o.json["error_code"], "unknown_source", "{}", o.stdout);
             assert_eq!(o.json["field"], "source");
-            assert!(o.json["error"].as_str().unwrap().contains("environment dev"), "{}", o.stdout);
+            assert!(
+                o.json["error"].as_str().unwrap().contains("environment dev"),
+                "{}",
+                o.stdout
+            );
         },
     },
     Row {
@@ -523,7 +546,10 @@ openclaw incident detect --config path/to/config.json"#,
         seed: None,
         expect: 0,
         check: |_, o| {
-            assert_eq!((&o.json["type"], &o.json["threshold"]), (&json!("app-vuln"), &json!(0.7)));
+            assert_eq!(
+                (&o.json["type"], &o.json["threshold"]),
+                (&json!("app-vuln"), &json!(0.7))
+            );
             // dev's sample rules have no app-vuln rule.
             assert_eq!(o.json["rules_evaluated"], 0, "{}", o.stdout);
             assert!(ids(o).is_empty() && o.json["id"].is_null() && !o.stdout.contains("alert"));
@@ -560,7 +586,11 @@ openclaw incident detect --config path/to/config.json"#,
             assert!(declared["title"].as_str().unwrap().contains("pod-123"), "{declared}");
             let id = declared["id"].as_str().unwrap();
             let audit = c.audit();
-            assert!(audit.iter().any(|e| e["kind"] == "declaration" && e["incident_id"] == id));
+            assert!(
+                audit
+                    .iter()
+                    .any(|e| e["kind"] == "declaration" && e["incident_id"] == id)
+            );
             assert_refused(c, o, id, "pause", "pod-123", None);
         },
     },
@@ -574,7 +604,13 @@ openclaw incident detect --config path/to/config.json"#,
             assert_eq!(o.json["events"], json!(["detect"]));
             assert_eq!(o.json["secret_env"], "INCIDENT_MCP_WEBHOOK_SECRET");
             let hooks = c.cli(&["hook", "list"]);
-            assert!(hooks.as_array().unwrap().iter().any(|h| h["name"] == "your-k8s-webhook-com"));
+            assert!(
+                hooks
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|h| h["name"] == "your-k8s-webhook-com")
+            );
         },
     },
     Row {
@@ -587,7 +623,12 @@ openclaw incident hook --config hooks.yaml",
         expect: 0,
         check: |_, o| {
             let h = &o.json["hooks"][0];
-            assert_eq!((&h["name"], &h["events"]), (&json!("pagerduty-com"), &json!(["detect", "analyze"])), "{}", o.stdout);
+            assert_eq!(
+                (&h["name"], &h["events"]),
+                (&json!("pagerduty-com"), &json!(["detect", "analyze"])),
+                "{}",
+                o.stdout
+            );
         },
     },
     Row {
@@ -627,7 +668,13 @@ openclaw incident hook --config hooks.yaml",
         expect: 1,
         check: |_, o| {
             assert!(o.stderr.contains("DEBUG"), "{}", o.stderr);
-            assert!(o.stderr.lines().last().unwrap().starts_with("Error: unknown environment"));
+            assert!(
+                o.stderr
+                    .lines()
+                    .last()
+                    .unwrap()
+                    .starts_with("Error: unknown environment")
+            );
         },
     },
     Row {
@@ -637,11 +684,17 @@ openclaw incident hook --config hooks.yaml",
         expect: 0,
         check: |c, o| {
             let key = api_key();
-            assert!(!o.stdout.contains(&key) && !o.stderr.contains(&key), "the key was echoed");
+            assert!(
+                !o.stdout.contains(&key) && !o.stderr.contains(&key),
+                "the key was echoed"
+            );
             let file = c.home().join(".config/incident-mcp/credentials.json");
             let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "{}", file.display());
-            assert!(std::fs::read_to_string(&file).unwrap().contains(&key), "the key is stored");
+            assert!(
+                std::fs::read_to_string(&file).unwrap().contains(&key),
+                "the key is stored"
+            );
         },
     },
 ];
@@ -695,13 +748,19 @@ if [ $? -eq 0 ]; then incident-mcp contain --id $(echo $output | jq .id); fi",
     // staging allows no action in the built-in configuration: the containment is refused,
     // for the incident jq printed.
     assert_eq!(o.code, 1, "{}", o.stderr);
-    let found = c.cli(&["list", "--env", "staging"])["incidents"].as_array().unwrap().len();
-    assert_eq!(found, 3);
+    let list = c.cli(&["list", "--env", "staging"]);
+    let found = list["incidents"].as_array().unwrap();
+    assert_eq!(found.len(), 3);
     // The most severe found: the critical injection attempts against Deployment api; isolate
     // takes the pod its evidence names.
+    let critical = found.iter().find(|i| i["severity"] == "critical").unwrap();
     let r = c.refusal();
-    assert_eq!(r["incident_id"], "INC-000002", "{r}");
-    assert_eq!((&r["payload"]["action"], &r["payload"]["name"]), (&json!("isolate"), &json!("api-2")), "{r}");
+    assert_eq!(r["incident_id"], critical["id"], "{r}");
+    assert_eq!(
+        (&r["payload"]["action"], &r["payload"]["name"]),
+        (&json!("isolate"), &json!("api-2")),
+        "{r}"
+    );
 }
 
 /// Bare ids over MCP too, and `error_code` in the `_meta` of an `isError` result.
@@ -732,5 +791,8 @@ async fn mcp_takes_bare_ids_and_reports_error_codes() {
     assert_eq!(r.is_error, Some(true));
     let meta = serde_json::to_value(&r.meta).unwrap();
     assert_eq!(meta["error_code"], "not_found", "{r:?}");
-    assert!(r.structured_content.is_none(), "TypeScript clients validate it against the output schema");
+    assert!(
+        r.structured_content.is_none(),
+        "TypeScript clients validate it against the output schema"
+    );
 }

@@ -35,6 +35,8 @@ super::incident::string_enum! {
         Revert = "revert",
         /// Start-up reconciliation of intents without an outcome.
         Reconcile = "reconcile",
+        /// A person opened an incident by asking to contain something no incident named.
+        Declaration = "declaration",
     }
 }
 

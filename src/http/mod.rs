@@ -4,6 +4,7 @@
 mod alerts;
 mod guard;
 mod notify;
+pub use notify::DEFAULT_HOOK_SECRET_ENV;
 mod openapi;
 mod plans;
 mod respond;

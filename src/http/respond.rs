@@ -1,6 +1,8 @@
-//! `PUT /api/incident/contain/{id}` and `POST /api/incident/recover/{id}`: plan a containment
-//! or recovery for principal `rest` and answer 202 with the pending plan. REST never applies
-//! a plan: a human approves it out of band (`incident-mcp approve <plan-id>`).
+//! `PUT /api/incident/contain/{id}`, `POST /api/incident/recover/{id}` and
+//! `POST /api/incident/recover` (the current incident): plan a containment or recovery for
+//! principal `rest` and answer 202 with the pending plan. What the body leaves out is filled
+//! from the incident (`service::respond_defaults`). REST never applies a plan: a human approves
+//! it out of band (`incident-mcp approve <plan-id>`).
 
 use axum::{
     Json, Router,
@@ -22,11 +24,15 @@ pub const REST_PRINCIPAL: &str = "rest";
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContainBody {
-    /// isolate (pod), pause (deployment/NAME), block (IP or CIDR), cordon (node), delete-pod (pod).
-    pub action: ContainAction,
-    /// The target: a pod name, `deployment/NAME`, a node name, an IP/CIDR, or `script/ID`.
+    /// isolate (pod), pause (deployment/NAME), block (IP or CIDR), cordon (node), delete-pod
+    /// (pod); default isolate.
+    #[serde(default)]
+    pub action: Option<ContainAction>,
+    /// The target: a pod name, `deployment/NAME`, a node name, an IP/CIDR, or `script/ID`;
+    /// default: the one the incident's affected resources name for the action.
+    #[serde(default)]
     #[schemars(length(min = 1, max = 253), pattern(RESOURCE_PATTERN))]
-    pub resource: String,
+    pub resource: Option<String>,
     /// Namespace of the target (`scope` is accepted too); omit for cordon.
     #[serde(default, alias = "scope")]
     #[schemars(length(min = 1, max = 63), pattern(NAMESPACE_PATTERN))]
@@ -40,14 +46,17 @@ pub struct ContainBody {
     pub args: std::collections::BTreeMap<String, String>,
 }
 
-/// Body of `POST /api/incident/recover/{id}`: `incident_recover`'s arguments without `id`.
+/// Body of `POST /api/incident/recover/{id}` and `POST /api/incident/recover`:
+/// `incident_recover`'s arguments without `id`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(transform = workload_methods_need_a_resource)]
 pub struct RecoverBody {
-    /// rollback or restore (a workload), or revert (the incident's latest containment).
-    pub method: RecoverMethod,
-    /// Workload for rollback/restore (`deployment/NAME`) or `script/ID`; omit for revert.
+    /// rollback or restore (a workload), or revert (the incident's latest containment);
+    /// default: restore when `backup_id` is given, else rollback.
+    #[serde(default)]
+    pub method: Option<RecoverMethod>,
+    /// Workload for rollback/restore (`deployment/NAME`) or `script/ID`; omit for revert and to
+    /// take the incident's workload.
     #[serde(default)]
     #[schemars(length(min = 1, max = 253), pattern(RESOURCE_PATTERN))]
     pub resource: Option<String>,
@@ -64,24 +73,13 @@ pub struct RecoverBody {
     pub args: std::collections::BTreeMap<String, String>,
 }
 
-/// rollback and restore act on a workload: the schema requires `resource` for them.
-fn workload_methods_need_a_resource(schema: &mut schemars::Schema) {
-    schema.insert(
-        "if".into(),
-        serde_json::json!({ "properties": { "method": { "enum": ["rollback", "restore"] } }, "required": ["method"] }),
-    );
-    schema.insert(
-        "then".into(),
-        serde_json::json!({ "required": ["resource"], "properties": { "resource": { "type": "string" } } }),
-    );
-}
-
 type Accepted = Result<(StatusCode, Json<PlanReport>), RestError>;
 
 pub fn routes(svc: IncidentService) -> Router {
     Router::new()
         .route("/api/incident/contain/{id}", put(contain))
         .route("/api/incident/recover/{id}", post(recover))
+        .route("/api/incident/recover", post(recover_current))
         .with_state(svc)
 }
 
@@ -93,14 +91,16 @@ async fn contain(
 ) -> Accepted {
     let id = parse_id(id)?;
     let b: ContainBody = json_body(&headers, body, None)?;
-    let req = ContainRequest {
-        id,
+    let draft = ContainDraft {
+        id: Some(id),
         action: b.action,
         resource: b.resource,
         namespace: b.namespace,
         ttl_secs: b.ttl_secs,
         args: b.args,
+        ..Default::default()
     };
+    let req = svc.resolve_contain(draft, REST_PRINCIPAL).await?;
     let plan = svc.propose_contain(&req, REST_PRINCIPAL).await?;
     svc.announce_pending(&plan, REST_PRINCIPAL).await;
     Ok((StatusCode::ACCEPTED, Json(plan)))
@@ -114,7 +114,21 @@ async fn recover(
 ) -> Accepted {
     let id = parse_id(id)?;
     let b: RecoverBody = json_body(&headers, body, None)?;
-    let req = RecoverRequest {
+    plan_recovery(&svc, Some(id), b).await
+}
+
+/// `POST /api/incident/recover`: the current incident's recovery.
+async fn recover_current(
+    State(svc): State<IncidentService>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Accepted {
+    let b: RecoverBody = json_body(&headers, body, None)?;
+    plan_recovery(&svc, None, b).await
+}
+
+async fn plan_recovery(svc: &IncidentService, id: Option<crate::domain::IncidentId>, b: RecoverBody) -> Accepted {
+    let draft = RecoverDraft {
         id,
         method: b.method,
         resource: b.resource,
@@ -122,6 +136,7 @@ async fn recover(
         backup_id: b.backup_id,
         args: b.args,
     };
+    let req = svc.resolve_recover(draft).await?;
     let plan = svc.propose_recover(&req, REST_PRINCIPAL).await?;
     svc.announce_pending(&plan, REST_PRINCIPAL).await;
     Ok((StatusCode::ACCEPTED, Json(plan)))
