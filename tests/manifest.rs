@@ -81,6 +81,8 @@ pub struct Ctx {
     pub config: Option<PathBuf>,
     pub server: Option<(Proc, String)>,
     pub http: reqwest::Client,
+    /// More environment variables for every command.
+    pub env: Vec<(String, String)>,
 }
 
 impl Ctx {
@@ -94,6 +96,7 @@ impl Ctx {
             config,
             server: None,
             http: reqwest::Client::new(),
+            env: Vec::new(),
         }
     }
 
@@ -121,6 +124,7 @@ impl Ctx {
         if let Some(cfg) = &self.config {
             c.env("INCIDENT_MCP_CONFIG", cfg);
         }
+        c.envs(self.env.iter().map(|(k, v)| (k, v)));
         c
     }
 

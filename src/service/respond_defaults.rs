@@ -9,7 +9,8 @@
 //! - The target, when not given, comes from the incident's affected resources (most signals
 //!   first), then its labels: a pod for isolate/delete-pod, a workload for pause and recoveries
 //!   (the workload a containment of the incident paused comes first), an address for block, the
-//!   node for cordon. The namespace comes with it.
+//!   node for cordon. The namespace comes with it (else: the environment policy's only allowed
+//!   namespace, when it allows exactly one).
 //! - A containment without an incident opens a *declared* incident for its target in the given
 //!   or default environment (audited as `declaration`).
 //! - A recovery without a method restores when a backup is named, else rolls back; without an
@@ -187,6 +188,12 @@ impl IncidentService {
         })
     }
 
+    /// The environment policy's only allowed namespace: where a target named without a
+    /// namespace (and without one in the incident's evidence) can only be.
+    fn only_allowed_namespace(&self, env: &str) -> Option<String> {
+        self.config.environments.get(env)?.policy.only_namespace()
+    }
+
     async fn incident(&self, id: IncidentId) -> Result<Incident, ServiceError> {
         self.store.get_incident(id).await?.ok_or(ServiceError::NotFound(id))
     }
@@ -252,7 +259,11 @@ impl IncidentService {
         let namespace = match action {
             ContainAction::Cordon => d.namespace,
             _ if resource.starts_with("script/") => d.namespace,
-            _ => d.namespace.or(found_ns).or_else(|| ev.namespace()),
+            _ => d
+                .namespace
+                .or(found_ns)
+                .or_else(|| ev.namespace())
+                .or_else(|| self.only_allowed_namespace(&incident.env)),
         };
         Ok(ContainRequest {
             id,
@@ -294,6 +305,10 @@ impl IncidentService {
             };
             resource = Some(r);
             namespace = namespace.or(ns);
+        }
+        let scripted = resource.as_deref().is_some_and(|r| r.starts_with("script/"));
+        if namespace.is_none() && method != RecoverMethod::Revert && !scripted {
+            namespace = self.only_allowed_namespace(&incident.env);
         }
         Ok(RecoverRequest {
             id: incident.id,
