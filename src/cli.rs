@@ -239,6 +239,9 @@ pub enum Command {
     /// Register, list or remove signed webhooks for lifecycle events (besides the config's);
     /// `hook --url URL --event E` registers one, `hook --config hooks.yaml` a file's
     Hook(crate::cli_notify::HookArgs),
+    /// Store a bearer key (file mode 0600, never printed) and, with --server, use that running
+    /// server over REST for every command that has a route (`auth --remove` forgets them)
+    Auth(crate::cli_remote::AuthArgs),
     /// Plan a containment (isolate, pause, block, cordon, delete-pod); prints the plan, which
     /// stays pending until another human approves it (`approve <plan-id>`)
     Contain(crate::cli_respond::ContainArgs),
@@ -480,23 +483,19 @@ fn load_config(cli: &Cli) -> Result<(Config, Option<Inputs>), Failure> {
 
 /// The flags of `detect`, `watch` and `replay`; an inputs file fills what they leave out.
 #[derive(Default)]
-struct DetectFlags<'a> {
-    env: Option<&'a str>,
-    kind: Option<&'a str>,
-    threshold: Option<f64>,
-    source: Option<String>,
-    analyze_depth: Option<i64>,
+pub(crate) struct DetectFlags<'a> {
+    pub env: Option<&'a str>,
+    pub kind: Option<&'a str>,
+    pub threshold: Option<f64>,
+    pub source: Option<String>,
+    pub analyze_depth: Option<i64>,
 }
 
 /// The detect request built from flags and inputs; the environment is resolved (default
 /// environment) and must be configured.
 fn detect_request(cfg: &Config, f: DetectFlags<'_>, inputs: Option<&Inputs>) -> Result<DetectRequest, Failure> {
-    let i = inputs.cloned().unwrap_or_default();
-    let env = match f.env.map(str::to_owned).or(i.env) {
-        Some(e) => Some(Env::parse(&e)?),
-        None => None,
-    };
-    let env = cfg.resolve_env(env.as_ref())?;
+    let mut req = detect_request_as_given(f, inputs)?;
+    let env = cfg.resolve_env(req.env.as_ref())?;
     if cfg.env(&env).is_none() {
         return Err(ServiceError::UnknownEnv {
             env: env.to_string(),
@@ -504,13 +503,24 @@ fn detect_request(cfg: &Config, f: DetectFlags<'_>, inputs: Option<&Inputs>) -> 
         }
         .into());
     }
+    req.env = Some(env);
+    Ok(req)
+}
+
+/// The detect request as flags and inputs give it (no environment: the server's default).
+pub(crate) fn detect_request_as_given(f: DetectFlags<'_>, inputs: Option<&Inputs>) -> Result<DetectRequest, Failure> {
+    let i = inputs.cloned().unwrap_or_default();
+    let env = match f.env.map(str::to_owned).or(i.env) {
+        Some(e) => Some(Env::parse(&e)?),
+        None => None,
+    };
     let types = i
         .types
         .iter()
         .map(|t| t.parse::<IncidentType>().map_err(|e| field("types", e)))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(DetectRequest {
-        env: Some(env),
+        env,
         kind: f
             .kind
             .map(str::to_owned)
@@ -566,6 +576,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     if let Command::Score(args) = &cli.command {
         return crate::cli_score::run(args).map_err(Failure::from_exit);
     }
+    if let Command::Auth(a) = &cli.command {
+        return crate::cli_remote::auth(a).await;
+    }
     let (cfg, inputs) = load_config(&cli)?;
     if inputs.is_some()
         && !matches!(
@@ -577,6 +590,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             "--config names an inputs file (env, type, types, threshold, source, analyze_depth, hooks): \
              only detect, watch, replay and hook read one; pass the server configuration in INCIDENT_MCP_CONFIG",
         ));
+    }
+    if !matches!(cli.command, Command::Serve { .. })
+        && let Some(remote) = crate::cli_remote::Remote::from_credentials()?
+    {
+        return crate::cli_remote_commands::run(&cli.command, &remote, inputs.as_ref()).await;
     }
     match &cli.command {
         Command::Serve {
@@ -867,7 +885,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let svc = service(&cli, cfg).await?;
             crate::cli_respond::recover(&svc, args).await
         }
-        Command::Config { .. } | Command::Score(_) => unreachable!("handled above"),
+        Command::Config { .. } | Command::Score(_) | Command::Auth(_) => unreachable!("handled above"),
     }
 }
 
@@ -884,7 +902,7 @@ pub(crate) fn print_json<T: serde::Serialize>(value: &T) {
     println!("{text}");
 }
 
-fn emit<T: serde::Serialize>(out: &Output, value: &T, table: fn(&T) -> String) -> Result<(), Failure> {
+pub(crate) fn emit<T: serde::Serialize>(out: &Output, value: &T, table: fn(&T) -> String) -> Result<(), Failure> {
     let format = out.format.unwrap_or(if std::io::stdout().is_terminal() {
         Format::Table
     } else {

@@ -101,13 +101,29 @@ pub fn hook_name_from_url(url: &str) -> Option<String> {
 }
 
 /// A registered hook as the CLI prints it (the URL's origin only, like `GET /api/hooks`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct HookShown {
     pub name: String,
     pub origin: String,
     /// Environment variable holding the signing secret (the name, never the value).
     pub secret_env: String,
     pub events: Vec<String>,
+}
+
+/// Hooks as the CLI prints them, like `GET /api/hooks`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HookListShown {
+    pub hooks: Vec<HookShown>,
+    pub count: usize,
+}
+
+impl From<Vec<HookShown>> for HookListShown {
+    fn from(hooks: Vec<HookShown>) -> Self {
+        Self {
+            count: hooks.len(),
+            hooks,
+        }
+    }
 }
 
 impl From<RegisteredHook> for HookShown {

@@ -107,7 +107,7 @@ pub async fn hook(svc: &IncidentService, args: &HookArgs, inputs: Option<&Inputs
         }
         (None, None, Some(i)) if !i.hooks.is_empty() => {
             let saved = crate::cli_inputs::register(svc, &i.hooks).await?;
-            serde_json::json!({ "hooks": saved, "count": saved.len() })
+            serde_json::to_value(crate::cli_inputs::HookListShown::from(saved)).unwrap_or_default()
         }
         (None, None, _) => {
             return Err(Failure::input(
@@ -120,7 +120,7 @@ pub async fn hook(svc: &IncidentService, args: &HookArgs, inputs: Option<&Inputs
     Ok(())
 }
 
-async fn hook_command(svc: &IncidentService, what: &HookCommand) -> Result<serde_json::Value, Failure> {
+pub(crate) async fn hook_command(svc: &IncidentService, what: &HookCommand) -> Result<serde_json::Value, Failure> {
     Ok(match what {
         HookCommand::Add {
             name,
@@ -134,9 +134,14 @@ async fn hook_command(svc: &IncidentService, what: &HookCommand) -> Result<serde
                 secret_env: secret_env.clone(),
                 events: events.clone(),
             };
-            serde_json::to_value(svc.register_hook(hook).await?).unwrap_or_default()
+            let saved = crate::cli_inputs::HookShown::from(svc.register_hook(hook).await?);
+            serde_json::to_value(saved).unwrap_or_default()
         }
-        HookCommand::List => serde_json::to_value(svc.registered_hooks().await?).unwrap_or_default(),
+        HookCommand::List => {
+            let hooks: Vec<crate::cli_inputs::HookShown> =
+                svc.registered_hooks().await?.into_iter().map(Into::into).collect();
+            serde_json::to_value(crate::cli_inputs::HookListShown::from(hooks)).unwrap_or_default()
+        }
         HookCommand::Remove { name } => match svc.remove_hook(name).await? {
             true => serde_json::json!({ "removed": name }),
             false => {

@@ -220,7 +220,7 @@ pub(crate) fn view_table(v: &PlanView) -> String {
     t
 }
 
-fn print(r: &PlanReport, format: Option<&str>) -> Result<(), Failure> {
+pub(crate) fn print(r: &PlanReport, format: Option<&str>) -> Result<(), Failure> {
     let json = match format {
         Some("json") => true,
         Some("table") => false,

@@ -8,6 +8,8 @@ mod cli_audit;
 mod cli_inputs;
 mod cli_notify;
 mod cli_progress;
+mod cli_remote;
+mod cli_remote_commands;
 mod cli_respond;
 mod cli_score;
 mod cli_table;

@@ -608,13 +608,9 @@ openclaw incident detect --config path/to/config.json"#,
             assert_eq!(o.json["events"], json!(["detect"]));
             assert_eq!(o.json["secret_env"], "INCIDENT_MCP_WEBHOOK_SECRET");
             let hooks = c.cli(&["hook", "list"]);
-            assert!(
-                hooks
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|h| h["name"] == "your-k8s-webhook-com")
-            );
+            let names: Vec<&Value> = hooks["hooks"].as_array().unwrap().iter().map(|h| &h["name"]).collect();
+            assert_eq!(names, [&json!("your-k8s-webhook-com")], "{hooks}");
+            assert_eq!(hooks["hooks"][0]["origin"], "https://your-k8s-webhook.com");
         },
     },
     Row {

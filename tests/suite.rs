@@ -46,6 +46,7 @@ mod hst_river;
 mod kube_backend;
 mod log_sources;
 mod manifest;
+mod manifest_remote;
 mod manifest_with_a_cluster;
 mod mcp_conversation;
 mod mcp_notifications;

@@ -33,10 +33,15 @@ pub struct ContainBody {
     #[serde(default)]
     #[schemars(length(min = 1, max = 253), pattern(RESOURCE_PATTERN))]
     pub resource: Option<String>,
-    /// Namespace of the target (`scope` is accepted too); omit for cordon.
-    #[serde(default, alias = "scope")]
+    /// Namespace of the target; omit for cordon, or to take the incident's.
+    #[serde(default)]
     #[schemars(length(min = 1, max = 63), pattern(NAMESPACE_PATTERN))]
     pub namespace: Option<String>,
+    /// How far the containment reaches: workload (default; isolate, pause, delete-pod),
+    /// namespace (block an address) or cluster (cordon the node); picks the action when
+    /// `action` is left out.
+    #[serde(default)]
+    pub scope: Option<ContainScope>,
     /// Revert the containment automatically after this many seconds (60-604800).
     #[serde(default, deserialize_with = "whole_secs")]
     #[schemars(range(min = 60, max = 604800))]
@@ -94,6 +99,7 @@ async fn contain(
     let draft = ContainDraft {
         id: Some(id),
         action: b.action,
+        scope: b.scope,
         resource: b.resource,
         namespace: b.namespace,
         ttl_secs: b.ttl_secs,
