@@ -95,11 +95,10 @@ pub async fn auth(a: &AuthArgs) -> Result<(), Failure> {
     }
     let server = a.server.as_deref().map(check_server).transpose()?;
     if let Some(url) = &server {
-        // A key the server refuses is reported now, not at the next command.
+        // A key the server refuses is reported now, not at the next command. The plan list is
+        // open to the agent's key and to approvers' keys alike.
         let remote = Remote::new(url.clone(), SecretString::from(key.clone()))?;
-        remote
-            .call::<Value>(Method::GET, "/api/incidents?limit=1", None)
-            .await?;
+        remote.call::<Value>(Method::GET, "/api/plans?limit=1", None).await?;
     }
     let stored = Stored {
         key,
@@ -183,7 +182,7 @@ impl Remote {
     }
 
     pub fn server(&self) -> &str {
-        self.base.as_str()
+        self.base.as_str().trim_end_matches('/')
     }
 
     /// Calls `method path` with an optional JSON body; a non-2xx answer becomes the failure
@@ -194,7 +193,7 @@ impl Remote {
         path: &str,
         body: Option<&Value>,
     ) -> Result<T, Failure> {
-        let url = format!("{}{path}", self.base.as_str().trim_end_matches('/'));
+        let url = format!("{}{path}", self.server());
         let mut rb = self.http.request(method, &url).bearer_auth(self.key.expose_secret());
         if let Some(b) = body {
             rb = rb.json(b);

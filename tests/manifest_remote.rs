@@ -179,3 +179,83 @@ async fn remote_mode_prints_what_local_mode_prints() {
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(!file.exists());
 }
+
+/// A human approver drives the same server from their own machine with their own key: the
+/// agent's CLI proposes (a recovery through an allowlisted script), the approver's CLI shows the
+/// plan and takes the typed name at a terminal, then the agent's CLI applies it. The agent's key
+/// cannot approve (403, exit 2); the approver's key opens nothing but the plan routes.
+#[tokio::test]
+async fn an_approver_approves_with_their_own_key_from_their_own_machine() {
+    use crate::common;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let approver_key = common::secret("manifest-approver-alice");
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("marker");
+    let script = dir.path().join("restart.sh");
+    let body = format!("#!/bin/sh\necho restarted > '{}'\n", marker.display());
+    std::fs::write(&script, &body).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let extra = format!(
+        "\n[[scripts]]\nid = 'web-restart'\npath = '{}'\nsha256 = '{}'\n\n\
+         [environments.staging.policy]\nallowed_actions = ['restore']\nallowed_namespaces = ['shop']\nresource_patterns = ['web-*']\nscripts = ['web-restart']\n\n\
+         [[server.approvers]]\nname = 'alice'\nkey_env = 'MANIFEST_APPROVER_ALICE'\n",
+        script.display(),
+        incident_mcp::domain::sha256_hex(body.as_bytes()),
+    );
+    let cfg = dir.path().join("incident.toml");
+    std::fs::write(&cfg, format!("{}{extra}", incident_mcp::config::EXAMPLE_TOML)).unwrap();
+
+    let mut server = Ctx::new(Some(cfg));
+    server
+        .env
+        .push(("MANIFEST_APPROVER_ALICE".into(), approver_key.clone()));
+    let base = server.start_server().await;
+    let agent = Ctx::new(None);
+    let mut alice = Ctx::new(None);
+    alice.env.push(("ALICE_KEY".into(), approver_key.clone()));
+    let ok = |c: &Ctx, script: &str| {
+        let o = c.bash(script);
+        assert_eq!(o.code, 0, "`{script}`: {}", o.stderr);
+        o
+    };
+    ok(
+        &agent,
+        &format!("incident-mcp auth --key $OPENCLAW_API_KEY --server {base}"),
+    );
+    ok(&alice, &format!("incident-mcp auth --key $ALICE_KEY --server {base}"));
+
+    ok(&agent, "incident-mcp detect --env staging");
+    let o = ok(
+        &agent,
+        "incident-mcp recover --id 1 --method restore --resource script/web-restart --format json",
+    );
+    let plan = o.json["plan_id"].as_str().unwrap().to_owned();
+    assert_eq!(o.json["status"], "pending", "{}", o.stdout);
+
+    // The agent's key never approves.
+    let mut approve = agent.command(common::bin());
+    approve.args(["approve", &plan]);
+    let (code, _, err) = common::at_terminal(approve, o.json["target"].as_str().unwrap());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("approver"), "{err}");
+    // The approver's key opens the plan routes only.
+    let o = alice.bash("incident-mcp list");
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    let o = ok(&alice, &format!("incident-mcp plan {plan} --format json"));
+    let target = o.json["plan"]["target"].as_str().unwrap().to_owned();
+    let mut approve = alice.command(common::bin());
+    approve.args(["approve", &plan]);
+    let (code, out, err) = common::at_terminal(approve, &target);
+    assert_eq!(code, 0, "{err}");
+    let approval: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(approval["approver"], "human:alice");
+    assert!(!marker.exists(), "approving applies nothing");
+
+    let o = ok(&agent, &format!("incident-mcp apply {plan} --format json"));
+    assert_eq!(o.json["status"], "applied", "{}", o.stdout);
+    assert_eq!(std::fs::read_to_string(&marker).unwrap().trim(), "restarted");
+    for c in [&agent, &alice] {
+        assert!(!c.db.exists(), "remote mode never opened a local store");
+    }
+}

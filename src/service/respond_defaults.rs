@@ -258,7 +258,6 @@ impl IncidentService {
         };
         let namespace = match action {
             ContainAction::Cordon => d.namespace,
-            _ if resource.starts_with("script/") => d.namespace,
             _ => d
                 .namespace
                 .or(found_ns)
@@ -306,8 +305,7 @@ impl IncidentService {
             resource = Some(r);
             namespace = namespace.or(ns);
         }
-        let scripted = resource.as_deref().is_some_and(|r| r.starts_with("script/"));
-        if namespace.is_none() && method != RecoverMethod::Revert && !scripted {
+        if namespace.is_none() && method != RecoverMethod::Revert {
             namespace = self.only_allowed_namespace(&incident.env);
         }
         Ok(RecoverRequest {
