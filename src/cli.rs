@@ -297,6 +297,8 @@ pub(crate) struct Failure {
     pub error_code: &'static str,
     pub field: Option<String>,
     pub message: String,
+    /// The command already printed its (JSON) result on stdout: no error document follows it.
+    pub printed: bool,
 }
 
 impl Failure {
@@ -307,6 +309,7 @@ impl Failure {
             error_code: "invalid_argument",
             field: None,
             message: message.to_string(),
+            printed: false,
         }
     }
 
@@ -321,6 +324,7 @@ impl Failure {
             },
             field: None,
             message,
+            printed: false,
         }
     }
 }
@@ -337,6 +341,7 @@ impl From<ServiceError> for Failure {
             error_code: e.code(),
             field: e.field().map(str::to_owned),
             message: e.to_string(),
+            printed: false,
         }
     }
 }
@@ -353,6 +358,7 @@ pub(crate) fn backend(message: impl std::fmt::Display) -> Failure {
         error_code: "backend_failed",
         field: None,
         message: message.to_string(),
+        printed: false,
     }
 }
 
@@ -373,7 +379,7 @@ fn json_requested() -> bool {
 /// Reports a failure: one `Error:` line on stderr; with `--format json` also the error as JSON
 /// on stdout, so a script parsing the output finds `error_code`.
 fn report(f: &Failure) {
-    if json_requested() {
+    if json_requested() && !f.printed {
         let mut v = serde_json::json!({ "error": f.message, "error_code": f.error_code });
         if let Some(field) = &f.field {
             v["field"] = serde_json::Value::String(field.clone());
@@ -553,7 +559,10 @@ fn db_location(cli: &Cli, cfg: &Config) -> StoreLocation {
 
 /// The service over the configured store; every command that uses the real store comes here.
 async fn service(cli: &Cli, cfg: Config) -> Result<IncidentService, Failure> {
-    let store = crate::store::open(&db_location(cli, &cfg)).await.map_err(backend)?;
+    let store = crate::store::open(&db_location(cli, &cfg)).await.map_err(|e| Failure {
+        error_code: "storage_unavailable",
+        ..backend(e)
+    })?;
     // Kubernetes backends connect on first use: a bad kubeconfig fails the action, not start-up.
     let backends = Backends::from_config(&cfg);
     Ok(IncidentService::new(store, Arc::new(cfg)).with_backends(backends))
@@ -849,6 +858,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                         true => Ok(()),
                         false => Err(Failure {
                             error_code: "conflict",
+                            printed: true,
                             ..Failure::input(v.summary)
                         }),
                     }

@@ -186,12 +186,15 @@ pub async fn notify(svc: &IncidentService, args: &NotifyArgs) -> Result<(), Fail
     let out = serde_json::json!({ "queued": queued, "delivery": report, "row": row });
     crate::cli::print_json(&out);
     match row {
-        Some(r) if r.status != crate::store::OutboxStatus::Sent => Err(crate::cli::backend(format!(
-            "notification {} not delivered ({}): {}",
-            r.id,
-            r.status.as_str(),
-            r.last_error.unwrap_or_default()
-        ))),
+        Some(r) if r.status != crate::store::OutboxStatus::Sent => Err(Failure {
+            printed: true,
+            ..crate::cli::backend(format!(
+                "notification {} not delivered ({}): {}",
+                r.id,
+                r.status.as_str(),
+                r.last_error.unwrap_or_default()
+            ))
+        }),
         _ => Ok(()),
     }
 }

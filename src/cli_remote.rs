@@ -247,6 +247,7 @@ impl Remote {
             error_code,
             field: err["field"].as_str().map(str::to_owned),
             message,
+            printed: false,
         })
     }
 }
