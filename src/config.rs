@@ -693,6 +693,26 @@ mod tests {
     }
 
     #[test]
+    fn the_default_environment_is_default_env_else_the_only_one() {
+        let builtin = Config::builtin();
+        assert_eq!(builtin.env_names(), ["dev", "prod", "staging"]);
+        assert_eq!(builtin.resolve_env(None).unwrap().as_str(), "dev");
+        let staging = Env::parse("staging").unwrap();
+        assert_eq!(builtin.resolve_env(Some(&staging)).unwrap(), staging);
+        let one = Config::parse_str("[environments.lab]\n", "toml", "t").unwrap();
+        assert_eq!(one.resolve_env(None).unwrap().as_str(), "lab");
+        let two = Config::parse_str("[environments.a]\n[environments.b]\n", "toml", "t").unwrap();
+        let e = two.resolve_env(None).unwrap_err();
+        assert!(e.message.contains("a, b are configured") && e.field == "env", "{e}");
+        let e = Config::parse_str("default_env = \"c\"\n[environments.a]\n", "toml", "t").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("default_env: `c` is not a configured environment (a)"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn builtin_defines_dev() {
         let cfg = Config::builtin();
         assert!(cfg.env(&Env::parse("dev").unwrap()).is_some());
