@@ -5,6 +5,7 @@
 pub mod cli;
 mod cli_approve;
 mod cli_audit;
+mod cli_failure;
 mod cli_inputs;
 mod cli_notify;
 mod cli_progress;

@@ -6,6 +6,7 @@ mod alerts;
 mod analyze;
 mod approval;
 mod audit;
+mod declare;
 mod defaults;
 mod detect;
 mod detect_summary;
