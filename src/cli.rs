@@ -13,8 +13,9 @@ use std::{
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::{
+    cli_inputs::Inputs,
     config::{Config, DEFAULT_TOML},
-    domain::{Depth, DomainError, Env, IncidentId, IncidentType, Status, Threshold},
+    domain::{Depth, DomainError, Env, IncidentType, Status, Threshold},
     mcp::{IncidentServer, ToolPolicy},
     service::*,
     store::{SqliteStore, StoreLocation},
@@ -85,25 +86,31 @@ pub enum Command {
         #[arg(long)]
         no_response_tasks: bool,
     },
-    /// Scan an environment's telemetry and open or update incidents
+    /// Scan an environment's telemetry and open or update incidents; prints `alert: ...` for
+    /// each incident opened or updated, and the most severe one found as `id`
     Detect {
-        /// Environment to scan
+        /// Environment to scan [default: the configuration's default_env, or its only environment]
         #[arg(long)]
-        env: String,
+        env: Option<String>,
         /// Only rules of this incident type (network, app-vuln, auth, resource, availability, explainability, other)
         #[arg(long = "type")]
         kind: Option<String>,
         /// Score cut-off in 0..1 [default: 0.8]
         #[arg(long, allow_negative_numbers = true)]
         threshold: Option<f64>,
-        /// A configured source name, file:PATH for a log file (JSON lines or text), or stdin
+        /// A configured source name or kind (k8s-logs, prometheus, ...), file:PATH for a log
+        /// file (JSON lines or text), or stdin
         #[arg(long)]
         source: Option<String>,
+        /// Also analyze every incident found, at this depth (0-3)
+        #[arg(long, value_name = "DEPTH", allow_negative_numbers = true)]
+        analyze_depth: Option<i64>,
         #[command(flatten)]
         out: Output,
     },
     /// Analyze an incident
     Analyze {
+        /// Incident id: INC-000123 or 123
         #[arg(long)]
         id: String,
         /// Detail level 0-3
@@ -157,9 +164,9 @@ pub enum Command {
     /// Run recorded telemetry (JSON lines) through the whole detect pipeline of an environment
     /// against a copy of the store: reports the incidents it would open or update, changes nothing
     Replay {
-        /// Environment whose rules and detector state to use
+        /// Environment whose rules and detector state to use [default: the default environment]
         #[arg(long)]
-        env: String,
+        env: Option<String>,
         /// Recorded events, JSON lines as the jsonl source reads them
         #[arg(long)]
         file: PathBuf,
@@ -266,11 +273,12 @@ pub enum Command {
         #[command(subcommand)]
         what: crate::cli_notify::OutboxCommand,
     },
-    /// Register, list or remove signed webhooks for lifecycle events (besides the config's)
-    Hook {
-        #[command(subcommand)]
-        what: crate::cli_notify::HookCommand,
-    },
+    /// Register, list or remove signed webhooks for lifecycle events (besides the config's);
+    /// `hook --url URL --event E` registers one, `hook --config hooks.yaml` a file's
+    Hook(crate::cli_notify::HookArgs),
+    /// Store a bearer key (file mode 0600, never printed) and, with --server, use that running
+    /// server over REST for every command that has a route (`auth --remove` forgets them)
+    Auth(crate::cli_remote::AuthArgs),
     /// Plan a containment (isolate, pause, block, cordon, delete-pod); prints the plan, which
     /// stays pending until another human approves it (`approve <plan-id>`)
     Contain(crate::cli_respond::ContainArgs),
@@ -344,41 +352,8 @@ pub enum ConfigCommand {
     Check,
 }
 
-/// A failure with its exit code; the message is printed as one `Error: ...` line.
-struct Failure {
-    code: u8,
-    message: String,
-}
-
-impl From<ServiceError> for Failure {
-    fn from(e: ServiceError) -> Self {
-        let code = if e.class() == ErrorClass::Backend {
-            EXIT_BACKEND
-        } else {
-            EXIT_INPUT
-        };
-        Failure {
-            code,
-            message: e.to_string(),
-        }
-    }
-}
-
-impl From<DomainError> for Failure {
-    fn from(e: DomainError) -> Self {
-        Failure {
-            code: EXIT_INPUT,
-            message: e.to_string(),
-        }
-    }
-}
-
-fn backend(message: impl std::fmt::Display) -> Failure {
-    Failure {
-        code: EXIT_BACKEND,
-        message: message.to_string(),
-    }
-}
+use crate::cli_failure::report;
+pub(crate) use crate::cli_failure::{Failure, backend, cli_id};
 
 /// Entry point used by `main`.
 pub fn main() -> ExitCode {
@@ -407,10 +382,10 @@ pub fn main() -> ExitCode {
                 .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
                 .collect::<Vec<_>>()
                 .join(" ");
-            eprintln!(
-                "Error: {} (see incident-mcp --help)",
+            report(&Failure::input(format!(
+                "{} (see incident-mcp --help)",
                 message.trim_start_matches("error: ")
-            );
+            )));
             return ExitCode::from(EXIT_INPUT);
         }
     };
@@ -428,8 +403,8 @@ pub fn main() -> ExitCode {
     match rt.block_on(run(cli)) {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(f) => {
-            tracing::debug!(code = f.code, message = %f.message, "cli error");
-            eprintln!("Error: {}", f.message.replace('\n', " "));
+            tracing::debug!(code = f.code, error_code = f.error_code, message = %f.message, "cli error");
+            report(&f);
             ExitCode::from(f.code)
         }
     }
@@ -456,32 +431,85 @@ pub fn default_db_path() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("incidents.db"))
 }
 
-fn load_config(cli: &Cli) -> Result<Config, Failure> {
-    let cfg = match &cli.config {
-        Some(p) => Config::load_file(p).map_err(|e| Failure {
-            code: EXIT_INPUT,
-            message: e.to_string(),
-        })?,
+/// The server configuration and, when `--config` names an inputs file (`cli_inputs`), its
+/// inputs; the configuration then comes from `INCIDENT_MCP_CONFIG` or is the built-in one.
+fn load_config(cli: &Cli) -> Result<(Config, Option<Inputs>), Failure> {
+    let (server_file, inputs) = match &cli.config {
+        Some(p) => match crate::cli_inputs::inputs_file(p).map_err(Failure::input)? {
+            Some(inputs) => {
+                let from_env = std::env::var_os("INCIDENT_MCP_CONFIG")
+                    .map(PathBuf::from)
+                    .filter(|e| !e.as_os_str().is_empty() && e != p);
+                (from_env, Some(inputs))
+            }
+            None => (Some(p.clone()), None),
+        },
+        None => (None, None),
+    };
+    let cfg = match &server_file {
+        Some(p) => Config::load_file(p).map_err(Failure::input)?,
         None => Config::builtin(),
     };
-    Ok(cfg.with_api_key_from_env())
+    Ok((cfg.with_api_key_from_env(), inputs))
 }
 
-/// The detect request `detect` and `replay` build from their flags.
-fn detect_request(
-    env: &str,
-    kind: Option<&str>,
-    threshold: Option<f64>,
-    source: Option<String>,
-) -> Result<DetectRequest, Failure> {
+/// The flags of `detect`, `watch` and `replay`; an inputs file fills what they leave out.
+#[derive(Default)]
+pub(crate) struct DetectFlags<'a> {
+    pub env: Option<&'a str>,
+    pub kind: Option<&'a str>,
+    pub threshold: Option<f64>,
+    pub source: Option<String>,
+    pub analyze_depth: Option<i64>,
+}
+
+/// The detect request built from flags and inputs; the environment is resolved (default
+/// environment) and must be configured.
+fn detect_request(cfg: &Config, f: DetectFlags<'_>, inputs: Option<&Inputs>) -> Result<DetectRequest, Failure> {
+    let mut req = detect_request_as_given(f, inputs)?;
+    let env = cfg.resolve_env(req.env.as_ref())?;
+    if cfg.env(&env).is_none() {
+        return Err(ServiceError::UnknownEnv {
+            env: env.to_string(),
+            known: cfg.env_names().join(", "),
+        }
+        .into());
+    }
+    req.env = Some(env);
+    Ok(req)
+}
+
+/// The detect request as flags and inputs give it (no environment: the server's default).
+pub(crate) fn detect_request_as_given(f: DetectFlags<'_>, inputs: Option<&Inputs>) -> Result<DetectRequest, Failure> {
+    let i = inputs.cloned().unwrap_or_default();
+    let env = match f.env.map(str::to_owned).or(i.env) {
+        Some(e) => Some(Env::parse(&e)?),
+        None => None,
+    };
+    let types = i
+        .types
+        .iter()
+        .map(|t| t.parse::<IncidentType>().map_err(|e| field("types", e)))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(DetectRequest {
-        env: Env::parse(env)?,
-        kind: kind
+        env,
+        kind: f
+            .kind
+            .map(str::to_owned)
+            .or(i.kind)
+            .as_deref()
             .map(str::parse::<IncidentType>)
             .transpose()
             .map_err(|e| field("type", e))?,
-        threshold: threshold.map(Threshold::new).transpose()?,
-        source,
+        types,
+        threshold: f.threshold.or(i.threshold).map(Threshold::new).transpose()?,
+        source: f.source.or(i.source),
+        analyze_depth: f
+            .analyze_depth
+            .or(i.analyze_depth)
+            .map(Depth::new)
+            .transpose()
+            .map_err(|e| field("analyze-depth", e))?,
     })
 }
 
@@ -497,7 +525,10 @@ fn db_location(cli: &Cli, cfg: &Config) -> StoreLocation {
 
 /// The service over the configured store; every command that uses the real store comes here.
 async fn service(cli: &Cli, cfg: Config) -> Result<IncidentService, Failure> {
-    let store = crate::store::open(&db_location(cli, &cfg)).await.map_err(backend)?;
+    let store = crate::store::open(&db_location(cli, &cfg)).await.map_err(|e| Failure {
+        error_code: "storage_unavailable",
+        ..backend(e)
+    })?;
     // Kubernetes backends connect on first use: a bad kubeconfig fails the action, not start-up.
     let backends = Backends::from_config(&cfg, &store);
     Ok(IncidentService::new(store, Arc::new(cfg)).with_backends(backends))
@@ -511,16 +542,35 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 Ok(())
             }
             ConfigCommand::Check => {
-                let cfg = load_config(&cli)?;
+                let (cfg, _) = load_config(&cli)?;
                 println!("configuration ok; environments: {}", cfg.env_names().join(", "));
                 Ok(())
             }
         };
     }
     if let Command::Score(args) = &cli.command {
-        return crate::cli_score::run(args).map_err(|(code, message)| Failure { code, message });
+        return crate::cli_score::run(args).map_err(Failure::from_exit);
     }
-    let cfg = load_config(&cli)?;
+    if let Command::Auth(a) = &cli.command {
+        return crate::cli_remote::auth(a).await;
+    }
+    let (cfg, inputs) = load_config(&cli)?;
+    if inputs.is_some()
+        && !matches!(
+            cli.command,
+            Command::Detect { .. } | Command::Watch(_) | Command::Replay { .. } | Command::Hook { .. }
+        )
+    {
+        return Err(Failure::input(
+            "--config names an inputs file (env, type, types, threshold, source, analyze_depth, hooks): \
+             only detect, watch, replay and hook read one; pass the server configuration in INCIDENT_MCP_CONFIG",
+        ));
+    }
+    if !matches!(cli.command, Command::Serve { .. })
+        && let Some(remote) = crate::cli_remote::Remote::from_credentials()?
+    {
+        return crate::cli_remote_commands::run(&cli.command, &remote, inputs.as_ref()).await;
+    }
     match &cli.command {
         Command::Serve {
             http,
@@ -540,14 +590,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     } else {
                         a.clone()
                     };
-                    let addr: SocketAddr = raw.parse().map_err(|_| Failure {
-                        code: EXIT_INPUT,
-                        message: format!("--http: `{raw}` is not an address like 127.0.0.1:8787"),
+                    let addr: SocketAddr = raw.parse().map_err(|_| {
+                        Failure::input(format!("--http: `{raw}` is not an address like 127.0.0.1:8787"))
                     })?;
-                    crate::http::check_bind(&addr, cfg.api_key().is_some()).map_err(|m| Failure {
-                        code: EXIT_INPUT,
-                        message: m,
-                    })?;
+                    crate::http::check_bind(&addr, cfg.api_key().is_some()).map_err(Failure::input)?;
                     Some(addr)
                 }
             };
@@ -567,16 +613,17 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             kind,
             threshold,
             source,
+            analyze_depth,
             out,
         } => {
-            let req = detect_request(env, kind.as_deref(), *threshold, source.clone())?;
-            if cfg.env(&req.env).is_none() {
-                return Err(ServiceError::UnknownEnv {
-                    env: req.env.to_string(),
-                    known: cfg.env_names().join(", "),
-                }
-                .into());
-            }
+            let flags = DetectFlags {
+                env: env.as_deref(),
+                kind: kind.as_deref(),
+                threshold: *threshold,
+                source: source.clone(),
+                analyze_depth: *analyze_depth,
+            };
+            let req = detect_request(&cfg, flags, inputs.as_ref())?;
             let svc = service(&cli, cfg).await?;
             let report = match crate::cli_progress::TerminalBar::on_tty() {
                 Some(bar) => {
@@ -596,12 +643,19 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             threshold,
             out,
         } => {
-            let req = detect_request(env, kind.as_deref(), *threshold, None)?;
+            let flags = DetectFlags {
+                env: env.as_deref(),
+                kind: kind.as_deref(),
+                threshold: *threshold,
+                ..Default::default()
+            };
+            let req = detect_request(&cfg, flags, inputs.as_ref())?;
             let mut cfg = cfg;
             let known = cfg.env_names().join(", ");
-            let Some(env_cfg) = cfg.environments.get_mut(req.env.as_str()) else {
+            let env = cfg.resolve_env(req.env.as_ref())?;
+            let Some(env_cfg) = cfg.environments.get_mut(env.as_str()) else {
                 return Err(ServiceError::UnknownEnv {
-                    env: req.env.to_string(),
+                    env: env.to_string(),
                     known,
                 }
                 .into());
@@ -609,10 +663,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let name = match as_source {
                 Some(n) if env_cfg.sources.iter().any(|s| s.name() == n) => n.clone(),
                 Some(n) => {
-                    return Err(Failure {
-                        code: EXIT_INPUT,
-                        message: format!("--as-source {n}: not a source of environment {}", req.env),
-                    });
+                    return Err(Failure::input(format!(
+                        "--as-source {n}: not a source of environment {env}"
+                    )));
                 }
                 None => env_cfg
                     .sources
@@ -629,30 +682,23 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     .to_string(),
             })];
             if !file.is_file() {
-                return Err(Failure {
-                    code: EXIT_INPUT,
-                    message: format!("--file {}: no such file", file.display()),
-                });
+                return Err(Failure::input(format!("--file {}: no such file", file.display())));
             }
             // A snapshot of the real store (or an empty one), so dedup and detector state are
             // those of now; the snapshot is thrown away.
-            let scratch = tempfile::tempdir().map_err(|e| Failure {
-                code: EXIT_BACKEND,
-                message: format!("cannot create a scratch directory: {e}"),
-            })?;
+            let scratch =
+                tempfile::tempdir().map_err(|e| backend(format!("cannot create a scratch directory: {e}")))?;
             let copy = scratch.path().join("replay.db");
             let real = match db_location(&cli, &cfg) {
                 StoreLocation::Sqlite(path) => path,
                 // The throw-away copy is a SQLite file (VACUUM INTO); a PostgreSQL database has
                 // no such copy here, and replaying against it would write to the real store.
                 StoreLocation::Postgres(_) => {
-                    return Err(Failure {
-                        code: EXIT_INPUT,
-                        message: "replay needs the SQLite store, and the database is a PostgreSQL URL \
-                                  (--db, INCIDENT_MCP_DB or [storage] db); point --db at a SQLite file to \
-                                  replay against a copy of it"
-                            .into(),
-                    });
+                    return Err(Failure::input(
+                        "replay needs the SQLite store, and the database is a PostgreSQL URL \
+                         (--db, INCIDENT_MCP_DB or [storage] db); point --db at a SQLite file to \
+                         replay against a copy of it",
+                    ));
                 }
             };
             if real.exists() {
@@ -667,7 +713,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Analyze { id, depth, out } => {
             let req = AnalyzeRequest {
-                id: id.parse()?,
+                id: cli_id(id)?,
                 depth: Some(Depth::new(*depth)?),
             };
             let svc = service(&cli, cfg).await?;
@@ -698,13 +744,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             emit(out, &svc.list(req).await?, super::cli_table::list)
         }
         Command::Get { id, out } => {
-            let id: IncidentId = id.parse()?;
+            let id = cli_id(id)?;
             let svc = service(&cli, cfg).await?;
             emit(out, &svc.get(GetRequest { id }).await?, super::cli_table::detail)
         }
         Command::Ack { id, note, out } => {
             let req = AckRequest {
-                id: id.parse()?,
+                id: cli_id(id)?,
                 note: note.clone(),
             };
             let svc = service(&cli, cfg).await?;
@@ -717,7 +763,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             out,
         } => {
             let req = ResolveRequest {
-                id: id.parse()?,
+                id: cli_id(id)?,
                 note: note.clone(),
                 keep_containments: *keep_containments,
             };
@@ -725,23 +771,20 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             emit(out, &svc.resolve(req, Caller::CLI).await?, super::cli_table::lifecycle)
         }
         Command::Watch(args) => {
-            let req = detect_request(&args.env, args.kind.as_deref(), args.threshold, None)?;
-            if cfg.env(&req.env).is_none() {
-                return Err(ServiceError::UnknownEnv {
-                    env: req.env.to_string(),
-                    known: cfg.env_names().join(", "),
-                }
-                .into());
-            }
+            let flags = DetectFlags {
+                env: args.env.as_deref(),
+                kind: args.kind.as_deref(),
+                threshold: args.threshold,
+                ..Default::default()
+            };
+            let req = detect_request(&cfg, flags, inputs.as_ref())?;
             let svc = service(&cli, cfg).await?;
             let _outbox = svc.spawn_dispatcher()?;
             let _responder = match args.no_response_tasks {
                 true => None,
                 false => Some(svc.start_response_tasks().await?),
             };
-            crate::cli_watch::run(svc, req, args)
-                .await
-                .map_err(|(code, message)| Failure { code, message })
+            crate::cli_watch::run(svc, req, args).await.map_err(Failure::from_exit)
         }
         Command::Approve {
             plan_id,
@@ -759,20 +802,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     {
                         return Err(Failure::from(e));
                     }
-                    return Err(Failure {
-                        code: EXIT_INPUT,
-                        message,
-                    });
+                    return Err(Failure::input(message));
                 }
             };
             let done = crate::cli_approve::approve(&svc, plan_id, &approver, *ttl_secs, *apply)
                 .await
                 .map_err(|r| match r {
                     crate::cli_approve::Refused::Service(e) => Failure::from(e),
-                    crate::cli_approve::Refused::Declined(message) => Failure {
-                        code: EXIT_INPUT,
-                        message,
-                    },
+                    crate::cli_approve::Refused::Declined(message) => Failure::input(message),
                 })?;
             let report = match done {
                 crate::cli_approve::Approved::Applied(r) => return emit(out, &r, |r| r.summary.clone()),
@@ -788,41 +825,26 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         } => {
             let svc = service(&cli, cfg).await?;
             if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-                return Err(Failure {
-                    code: EXIT_INPUT,
-                    message: "not denied: `incident-mcp deny` is for a human at an interactive terminal; approvers \
-                              deny on the approval page, in Slack, or with POST /api/plans/{plan_id}/deny and their \
-                              own key"
-                        .into(),
-                });
+                return Err(Failure::input(
+                    "not denied: `incident-mcp deny` is for a human at an interactive terminal; approvers deny on \
+                     the approval page, in Slack, or with POST /api/plans/{plan_id}/deny and their own key",
+                ));
             }
-            let approver =
-                crate::cli_identity::terminal_approver(svc.approvers(), as_name.as_deref()).map_err(|message| {
-                    Failure {
-                        code: EXIT_INPUT,
-                        message,
-                    }
-                })?;
+            let approver = crate::cli_identity::terminal_approver(svc.approvers(), as_name.as_deref())
+                .map_err(Failure::input)?;
             let view = svc.deny_plan(plan_id, &approver, reason).await?;
             emit(out, &view, |v| v.plan.summary.clone())
         }
         Command::Code { plan_id, as_name } => {
             let svc = service(&cli, cfg).await?;
             if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-                return Err(Failure {
-                    code: EXIT_INPUT,
-                    message: "no code issued: `incident-mcp code` is for a human at an interactive terminal; \
-                              approvers also get codes on the approval page"
-                        .into(),
-                });
+                return Err(Failure::input(
+                    "no code issued: `incident-mcp code` is for a human at an interactive terminal; approvers also \
+                     get codes on the approval page",
+                ));
             }
-            let approver =
-                crate::cli_identity::terminal_approver(svc.approvers(), as_name.as_deref()).map_err(|message| {
-                    Failure {
-                        code: EXIT_INPUT,
-                        message,
-                    }
-                })?;
+            let approver = crate::cli_identity::terminal_approver(svc.approvers(), as_name.as_deref())
+                .map_err(Failure::input)?;
             let issued = svc.issue_code(plan_id, &approver).await?;
             // Printed to the human only: never logged (the log file records other CLI output).
             tracing::debug!(plan = %issued.plan_id, approver = %issued.approver, "one-time code issued");
@@ -852,21 +874,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 let mut line = String::new();
                 std::io::BufRead::read_line(&mut std::io::stdin().lock(), &mut line).map(|_| line)
             }
-            .map_err(|e| Failure {
-                code: EXIT_INPUT,
-                message: format!("cannot read the password: {e}"),
-            })?;
+            .map_err(|e| Failure::input(format!("cannot read the password: {e}")))?;
             let password = password.trim_end_matches(['\n', '\r']);
             if password.chars().count() < 12 {
-                return Err(Failure {
-                    code: EXIT_INPUT,
-                    message: "an approver password needs at least 12 characters".into(),
-                });
+                return Err(Failure::input("an approver password needs at least 12 characters"));
             }
-            let hash = crate::service::hash_password(password).map_err(|message| Failure {
-                code: EXIT_BACKEND,
-                message,
-            })?;
+            let hash = crate::service::hash_password(password)
+                .map_err(|message| Failure::from_exit((EXIT_BACKEND, message)))?;
             println!("{hash}");
             Ok(())
         }
@@ -904,16 +918,17 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     match v.intact {
                         true => Ok(()),
                         false => Err(Failure {
-                            code: EXIT_INPUT,
-                            message: v.summary,
+                            error_code: "conflict",
+                            printed: true,
+                            ..Failure::input(v.summary)
                         }),
                     }
                 }
                 AuditCommand::Anchor { out } => match svc.audit_anchor().await? {
                     Some(a) => emit(out, &a, |a| a.to_string()),
                     None => Err(Failure {
-                        code: EXIT_INPUT,
-                        message: "the audit log is empty: there is nothing to anchor yet".into(),
+                        error_code: "not_found",
+                        ..Failure::input("the audit log is empty: there is nothing to anchor yet")
                     }),
                 },
                 AuditCommand::List { limit, out } => {
@@ -923,31 +938,23 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Notify(args) => {
             let svc = service(&cli, cfg).await?;
-            crate::cli_notify::notify(&svc, args)
-                .await
-                .map_err(|(code, message)| Failure { code, message })
+            crate::cli_notify::notify(&svc, args).await
         }
         Command::Outbox { what } => {
             let svc = service(&cli, cfg).await?;
-            crate::cli_notify::outbox(&svc, what)
-                .await
-                .map_err(|(code, message)| Failure { code, message })
+            crate::cli_notify::outbox(&svc, what).await
         }
-        Command::Hook { what } => {
+        Command::Hook(hook) => {
             let svc = service(&cli, cfg).await?;
-            crate::cli_notify::hook(&svc, what)
-                .await
-                .map_err(|(code, message)| Failure { code, message })
+            crate::cli_notify::hook(&svc, hook, inputs.as_ref()).await
         }
         Command::Contain(args) => {
             let svc = service(&cli, cfg).await?;
-            let r = crate::cli_respond::contain(&svc, args).await;
-            r.map_err(|(code, message)| Failure { code, message })
+            crate::cli_respond::contain(&svc, args).await
         }
         Command::Recover(args) => {
             let svc = service(&cli, cfg).await?;
-            let r = crate::cli_respond::recover(&svc, args).await;
-            r.map_err(|(code, message)| Failure { code, message })
+            crate::cli_respond::recover(&svc, args).await
         }
         Command::Containments { env, id, out } => {
             let req = ContainmentsRequest {
@@ -962,7 +969,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let svc = service(&cli, cfg).await?;
             emit(out, &svc.sandbox_view(&env).await?, super::cli_table::sandbox)
         }
-        Command::Config { .. } | Command::Score(_) => unreachable!("handled above"),
+        Command::Config { .. } | Command::Score(_) | Command::Auth(_) => unreachable!("handled above"),
     }
 }
 
@@ -979,7 +986,7 @@ pub(crate) fn print_json<T: serde::Serialize>(value: &T) {
     println!("{text}");
 }
 
-fn emit<T: serde::Serialize>(out: &Output, value: &T, table: fn(&T) -> String) -> Result<(), Failure> {
+pub(crate) fn emit<T: serde::Serialize>(out: &Output, value: &T, table: fn(&T) -> String) -> Result<(), Failure> {
     let format = out.format.unwrap_or(if std::io::stdout().is_terminal() {
         Format::Table
     } else {

@@ -100,7 +100,7 @@ async fn audit(
 }
 
 /// Shows `view` on stderr and reads the target's name from the terminal on stdin.
-fn confirm(view: &PlanView) -> Result<(), Declined> {
+pub(crate) fn confirm(view: &PlanView) -> Result<(), Declined> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         let message = format!(

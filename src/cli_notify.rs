@@ -2,15 +2,21 @@
 
 use clap::{Args, Subcommand};
 
-use crate::{IncidentService, ServiceError, service::*};
+use crate::{
+    IncidentService,
+    cli::{Failure, cli_id},
+    cli_inputs::{HookInput, Inputs},
+    service::*,
+};
 
 #[derive(Debug, Args)]
 pub struct NotifyArgs {
-    /// Incident id, e.g. INC-000001
-    #[arg(long, required_unless_present = "drain")]
+    /// Incident id (INC-000001 or 1) [default: the current incident: the most recently changed
+    /// contained one, else the most recently changed open one]
+    #[arg(long)]
     pub id: Option<String>,
     /// Target name: jira, pagerduty, slack or a configured webhook name
-    #[arg(long, required_unless_present = "drain")]
+    #[arg(long)]
     pub service: Option<String>,
     /// Text to include
     #[arg(long)]
@@ -30,6 +36,28 @@ pub enum OutboxCommand {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+}
+
+/// `hook add|list|remove`, or the shorthand `hook --url URL --event E` (one hook, named after
+/// the URL's host), or `hook --config hooks.yaml` (every hook of a hooks file).
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct HookArgs {
+    #[command(subcommand)]
+    pub what: Option<HookCommand>,
+    /// https:// URL to register (shorthand of `hook add`)
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Lifecycle event to send (repeatable)
+    #[arg(long = "event")]
+    pub events: Vec<String>,
+    /// Name [default: the URL's host, e.g. your-k8s-webhook-com]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Environment variable holding the signing secret [default: INCIDENT_MCP_HOOK_SECRET,
+    /// as for POST /api/hooks]
+    #[arg(long)]
+    pub secret_env: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,13 +88,42 @@ pub enum HookCommand {
     },
 }
 
-/// `hook add|list|remove`: JSON on stdout.
-pub async fn hook(svc: &IncidentService, what: &HookCommand) -> Result<(), (u8, String)> {
-    let fail = |e: ServiceError| {
-        let code = if e.class() == ErrorClass::Backend { 2 } else { 1 };
-        (code, e.to_string())
+/// `hook`: JSON on stdout.
+pub async fn hook(svc: &IncidentService, args: &HookArgs, inputs: Option<&Inputs>) -> Result<(), Failure> {
+    let out = match (&args.what, &args.url, inputs) {
+        (Some(what), _, _) => hook_command(svc, what).await?,
+        (None, Some(url), _) => {
+            if args.events.is_empty() {
+                return Err(Failure::input(
+                    "--event: name at least one event: detect, analyze, acknowledge, contain, recover, resolve, approval",
+                ));
+            }
+            let input = HookInput {
+                url: url.clone(),
+                events: args.events.clone(),
+                name: args.name.clone(),
+                secret_env: args.secret_env.clone(),
+            };
+            let saved = crate::cli_inputs::register(svc, std::slice::from_ref(&input)).await?;
+            serde_json::to_value(&saved[0]).unwrap_or_default()
+        }
+        (None, None, Some(i)) if !i.hooks.is_empty() => {
+            let saved = crate::cli_inputs::register(svc, &i.hooks).await?;
+            serde_json::to_value(crate::cli_inputs::HookListShown::from(saved)).unwrap_or_default()
+        }
+        (None, None, _) => {
+            return Err(Failure::input(
+                "hook needs --url URL --event EVENT, --config FILE holding `hooks: [{url, events}]`, \
+                 or a subcommand: add, list, remove",
+            ));
+        }
     };
-    let out = match what {
+    crate::cli::print_json(&out);
+    Ok(())
+}
+
+pub(crate) async fn hook_command(svc: &IncidentService, what: &HookCommand) -> Result<serde_json::Value, Failure> {
+    Ok(match what {
         HookCommand::Add {
             name,
             url,
@@ -80,63 +137,75 @@ pub async fn hook(svc: &IncidentService, what: &HookCommand) -> Result<(), (u8, 
                 events: events.clone(),
                 added_by: None,
             };
-            serde_json::to_value(svc.register_hook(hook, Caller::CLI).await.map_err(fail)?).unwrap_or_default()
+            let saved = crate::cli_inputs::HookShown::from(svc.register_hook(hook, Caller::CLI).await?);
+            serde_json::to_value(saved).unwrap_or_default()
         }
-        HookCommand::List => serde_json::to_value(svc.registered_hooks().await.map_err(fail)?).unwrap_or_default(),
-        HookCommand::Remove { name } => match svc.remove_hook(name, Caller::CLI).await.map_err(fail)? {
+        HookCommand::List => {
+            let hooks: Vec<crate::cli_inputs::HookShown> =
+                svc.registered_hooks().await?.into_iter().map(Into::into).collect();
+            serde_json::to_value(crate::cli_inputs::HookListShown::from(hooks)).unwrap_or_default()
+        }
+        HookCommand::Remove { name } => match svc.remove_hook(name, Caller::CLI).await? {
             true => serde_json::json!({ "removed": name }),
-            false => return Err((1, format!("--name {name}: no registered webhook of that name"))),
+            false => {
+                return Err(Failure {
+                    error_code: "not_found",
+                    field: Some("name".into()),
+                    ..Failure::input(format!("--name {name}: no registered webhook of that name"))
+                });
+            }
         },
-    };
-    crate::cli::print_json(&out);
-    Ok(())
+    })
 }
 
 /// `notify`: queues (unless `--drain` alone), then delivers everything due now. Prints JSON.
 /// Exit 2 when the queued notification could not be delivered (it stays queued or is dead).
-pub async fn notify(svc: &IncidentService, args: &NotifyArgs) -> Result<(), (u8, String)> {
-    let fail = |e: ServiceError| {
-        let code = if e.class() == ErrorClass::Backend { 2 } else { 1 };
-        (code, e.to_string())
-    };
+pub async fn notify(svc: &IncidentService, args: &NotifyArgs) -> Result<(), Failure> {
     let queued = match (&args.id, &args.service) {
-        (Some(id), Some(service)) => {
-            let id = id.parse().map_err(|e: crate::domain::DomainError| (1, e.to_string()))?;
+        (_, Some(service)) => {
+            let id = match &args.id {
+                Some(id) => cli_id(id)?,
+                None => svc.current_incident("notify about").await?.id,
+            };
             let req = NotifyRequest {
                 id,
                 service: service.clone(),
                 message: args.message.clone(),
             };
-            Some(svc.notify(req, Caller::CLI).await.map_err(fail)?)
+            Some(svc.notify(req, Caller::CLI).await?)
         }
-        _ => None,
+        (Some(_), None) => return Err(Failure::input("--service: name the target to notify")),
+        (None, None) if !args.drain => {
+            return Err(Failure::input("--service: name the target to notify (or --drain)"));
+        }
+        (None, None) => None,
     };
-    let dispatcher = svc.dispatcher().map_err(fail)?;
-    let report = dispatcher.drain().await.map_err(|e| fail(ServiceError::from(e)))?;
+    let dispatcher = svc.dispatcher()?;
+    let report = dispatcher.drain().await.map_err(ServiceError::from)?;
     let row = match &queued {
-        Some(q) => svc.outbox_row(q.outbox_id).await.map_err(fail)?,
+        Some(q) => svc.outbox_row(q.outbox_id).await?,
         None => None,
     };
     let out = serde_json::json!({ "queued": queued, "delivery": report, "row": row });
     crate::cli::print_json(&out);
     match row {
-        Some(r) if r.status != crate::store::OutboxStatus::Sent => Err((
-            2,
-            format!(
+        Some(r) if r.status != crate::store::OutboxStatus::Sent => Err(Failure {
+            printed: true,
+            ..crate::cli::backend(format!(
                 "notification {} not delivered ({}): {}",
                 r.id,
                 r.status.as_str(),
                 r.last_error.unwrap_or_default()
-            ),
-        )),
+            ))
+        }),
         _ => Ok(()),
     }
 }
 
 /// `outbox list [--dead]`: JSON rows, newest first.
-pub async fn outbox(svc: &IncidentService, what: &OutboxCommand) -> Result<(), (u8, String)> {
+pub async fn outbox(svc: &IncidentService, what: &OutboxCommand) -> Result<(), Failure> {
     let OutboxCommand::List { dead, limit } = what;
-    let list = svc.outbox_list(*dead, *limit).await.map_err(|e| (2, e.to_string()))?;
+    let list = svc.outbox_list(*dead, *limit).await?;
     crate::cli::print_json(&list);
     Ok(())
 }

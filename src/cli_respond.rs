@@ -6,27 +6,37 @@ use std::io::{IsTerminal, Write};
 
 use clap::Args;
 
-use crate::service::{ContainRequest, IncidentService, PlanList, PlanReport, PlanView, RecoverRequest};
+use crate::{
+    cli::{Failure, cli_id},
+    domain::IncidentId,
+    service::{ContainDraft, IncidentService, PlanList, PlanReport, PlanView, RecoverDraft},
+};
 
 /// Whose plans the CLI makes.
 pub const CLI_PRINCIPAL: &str = "cli";
 
 #[derive(Debug, Args)]
 pub struct ContainArgs {
-    /// Environment of the incident (checked against the incident's)
+    /// Environment: checked against the incident's; with no incident, where to declare one
+    /// [default: the default environment]
     #[arg(long)]
     pub env: Option<String>,
-    /// Incident id, e.g. INC-000001
+    /// Incident id (INC-000123 or 123); without it a declared incident is opened for the resource
     #[arg(long)]
-    pub id: String,
-    /// isolate, pause, block, cordon or delete-pod
+    pub id: Option<String>,
+    /// isolate, pause, block, cordon or delete-pod [default: the scope's: isolate, block, cordon]
     #[arg(long)]
-    pub action: String,
-    /// Pod, deployment/NAME, node, IP/CIDR, or script/ID
+    pub action: Option<String>,
+    /// How far it reaches: workload (a pod or workload), namespace (its pods' traffic: block an
+    /// address) or cluster (a node: cordon) [default: workload]
+    #[arg(long, value_parser = ["workload", "namespace", "cluster"])]
+    pub scope: Option<String>,
+    /// Pod, deployment/NAME, node, IP/CIDR, or script/ID [default: from the incident's affected
+    /// resources]
     #[arg(long)]
-    pub resource: String,
-    /// Namespace of the target
-    #[arg(long, alias = "scope")]
+    pub resource: Option<String>,
+    /// Namespace of the target [default: the incident's]
+    #[arg(long)]
     pub namespace: Option<String>,
     /// Revert automatically after this many seconds (60-604800)
     #[arg(long)]
@@ -44,17 +54,20 @@ pub struct RecoverArgs {
     /// Environment of the incident (checked against the incident's)
     #[arg(long)]
     pub env: Option<String>,
+    /// Incident id (INC-000123 or 123) [default: the current incident: the most recently
+    /// changed contained one, else the most recently changed open one]
     #[arg(long)]
-    pub id: String,
-    /// rollback, restore or revert
+    pub id: Option<String>,
+    /// rollback, restore or revert [default: restore with --backup, else rollback]
     #[arg(long)]
-    pub method: String,
-    /// Workload for rollback/restore, e.g. deployment/web
+    pub method: Option<String>,
+    /// Workload for rollback/restore, e.g. deployment/web [default: the incident's]
     #[arg(long)]
     pub resource: Option<String>,
-    #[arg(long, alias = "scope")]
+    /// Namespace of the workload [default: the incident's]
+    #[arg(long)]
     pub namespace: Option<String>,
-    /// Backup to restore (`latest` for the newest)
+    /// Backup to restore (`latest` for the newest; the backend resolves it)
     #[arg(long = "backup", alias = "backup-id")]
     pub backup_id: Option<String>,
     /// A script argument (`resource script/ID`), repeatable
@@ -64,23 +77,14 @@ pub struct RecoverArgs {
     pub format: Option<String>,
 }
 
-type Failure = (u8, String);
-
-fn input(e: impl std::fmt::Display) -> Failure {
-    (crate::cli::EXIT_INPUT, e.to_string())
-}
-
-fn service_failure(e: crate::ServiceError) -> Failure {
-    let code = match e.class() {
-        crate::service::ErrorClass::Backend => crate::cli::EXIT_BACKEND,
-        _ => crate::cli::EXIT_INPUT,
-    };
-    (code, e.to_string())
-}
-
-/// Parses the flags the way the MCP tool parses its arguments (same type, same checks).
-fn request<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, Failure> {
-    serde_json::from_value(v).map_err(input)
+/// A flag's value parsed as the MCP tool parses the argument (same type, same message).
+fn value<T: serde::de::DeserializeOwned>(flag: &str, v: &Option<String>) -> Result<Option<T>, Failure> {
+    v.as_ref()
+        .map(|s| {
+            serde_json::from_value(serde_json::Value::String(s.trim().to_owned()))
+                .map_err(|e| Failure::from(crate::domain::DomainError::invalid(flag, format!("--{flag}: {e}"))))
+        })
+        .transpose()
 }
 
 /// `--arg NAME=VALUE` flags as a map.
@@ -89,7 +93,7 @@ fn script_args(flags: &[String]) -> Result<std::collections::BTreeMap<String, St
         .iter()
         .map(|f| match f.split_once('=') {
             Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
-            _ => Err(input(format!(
+            _ => Err(Failure::input(format!(
                 "--arg {}: expected NAME=VALUE",
                 crate::domain::clip(f, 60)
             ))),
@@ -97,15 +101,13 @@ fn script_args(flags: &[String]) -> Result<std::collections::BTreeMap<String, St
         .collect()
 }
 
-async fn check_env(svc: &IncidentService, env: Option<&str>, id: &str) -> Result<(), Failure> {
-    let Some(env) = env else { return Ok(()) };
-    let id = id.parse().map_err(input)?;
-    let detail = svc
-        .get(crate::service::GetRequest { id })
-        .await
-        .map_err(service_failure)?;
+async fn check_env(svc: &IncidentService, env: Option<&str>, id: Option<IncidentId>) -> Result<(), Failure> {
+    let (Some(env), Some(id)) = (env, id) else {
+        return Ok(());
+    };
+    let detail = svc.get(crate::service::GetRequest { id }).await?;
     if detail.incident.env != env {
-        return Err(input(format!(
+        return Err(Failure::input(format!(
             "--env {env}: {id} belongs to environment {}",
             detail.incident.env
         )));
@@ -116,51 +118,59 @@ async fn check_env(svc: &IncidentService, env: Option<&str>, id: &str) -> Result
 /// Audits a request refused before it reached the service (flags that do not parse, another
 /// environment's incident), then returns the failure.
 async fn rejected(svc: &IncidentService, tool: &str, f: Failure) -> Failure {
-    if f.0 == crate::cli::EXIT_BACKEND {
+    if f.code == crate::cli::EXIT_BACKEND {
         return f;
     }
-    match svc.audit_rejected_request(CLI_PRINCIPAL, tool, &f.1).await {
+    match svc.audit_rejected_request(CLI_PRINCIPAL, tool, &f.message).await {
         Ok(()) => f,
-        Err(e) => service_failure(e),
+        Err(e) => Failure::from(e),
     }
 }
 
 pub async fn contain(svc: &IncidentService, a: &ContainArgs) -> Result<(), Failure> {
     let parsed = async {
-        check_env(svc, a.env.as_deref(), &a.id).await?;
-        request::<ContainRequest>(serde_json::json!({
-            "id": a.id.trim(), "action": a.action, "resource": a.resource,
-            "namespace": a.namespace, "ttl_secs": a.ttl_secs, "args": script_args(&a.args)?,
-        }))
+        let id = a.id.as_deref().map(cli_id).transpose()?;
+        check_env(svc, a.env.as_deref(), id).await?;
+        Ok::<_, Failure>(ContainDraft {
+            id,
+            env: a.env.as_deref().map(crate::domain::Env::parse).transpose()?,
+            action: value("action", &a.action)?,
+            scope: value("scope", &a.scope)?,
+            resource: a.resource.clone(),
+            namespace: a.namespace.clone(),
+            ttl_secs: a.ttl_secs,
+            args: script_args(&a.args)?,
+        })
     };
-    let req = match parsed.await {
-        Ok(r) => r,
+    let draft = match parsed.await {
+        Ok(d) => d,
         Err(f) => return Err(rejected(svc, "incident_contain", f).await),
     };
-    let report = svc
-        .propose_contain(&req, CLI_PRINCIPAL)
-        .await
-        .map_err(service_failure)?;
+    let req = svc.resolve_contain(draft, CLI_PRINCIPAL).await?;
+    let report = svc.propose_contain(&req, CLI_PRINCIPAL).await?;
     svc.announce_pending(&report, CLI_PRINCIPAL).await;
     print(&report, a.format.as_deref())
 }
 
 pub async fn recover(svc: &IncidentService, a: &RecoverArgs) -> Result<(), Failure> {
     let parsed = async {
-        check_env(svc, a.env.as_deref(), &a.id).await?;
-        request::<RecoverRequest>(serde_json::json!({
-            "id": a.id.trim(), "method": a.method, "resource": a.resource,
-            "namespace": a.namespace, "backup_id": a.backup_id, "args": script_args(&a.args)?,
-        }))
+        let id = a.id.as_deref().map(cli_id).transpose()?;
+        check_env(svc, a.env.as_deref(), id).await?;
+        Ok::<_, Failure>(RecoverDraft {
+            id,
+            method: value("method", &a.method)?,
+            resource: a.resource.clone(),
+            namespace: a.namespace.clone(),
+            backup_id: a.backup_id.clone(),
+            args: script_args(&a.args)?,
+        })
     };
-    let req = match parsed.await {
-        Ok(r) => r,
+    let draft = match parsed.await {
+        Ok(d) => d,
         Err(f) => return Err(rejected(svc, "incident_recover", f).await),
     };
-    let report = svc
-        .propose_recover(&req, CLI_PRINCIPAL)
-        .await
-        .map_err(service_failure)?;
+    let req = svc.resolve_recover(draft).await?;
+    let report = svc.propose_recover(&req, CLI_PRINCIPAL).await?;
     svc.announce_pending(&report, CLI_PRINCIPAL).await;
     print(&report, a.format.as_deref())
 }
@@ -234,18 +244,18 @@ pub(crate) fn view_table(v: &PlanView) -> String {
     t
 }
 
-fn print(r: &PlanReport, format: Option<&str>) -> Result<(), Failure> {
+pub(crate) fn print(r: &PlanReport, format: Option<&str>) -> Result<(), Failure> {
     let json = match format {
         Some("json") => true,
         Some("table") => false,
-        Some(other) => return Err(input(format!("--format {other}: expected json or table"))),
+        Some(other) => return Err(Failure::input(format!("--format {other}: expected json or table"))),
         None => !std::io::stdout().is_terminal(),
     };
     let text = if json {
-        serde_json::to_string_pretty(r).map_err(input)?
+        serde_json::to_string_pretty(r).map_err(crate::cli::backend)?
     } else {
         table(r)
     };
     tracing::debug!(output = ?text, "cli output");
-    writeln!(std::io::stdout().lock(), "{text}").map_err(|e| (crate::cli::EXIT_BACKEND, e.to_string()))
+    writeln!(std::io::stdout().lock(), "{text}").map_err(crate::cli::backend)
 }

@@ -85,6 +85,17 @@ pub fn detect(r: &DetectReport) -> String {
             &rows,
         ));
     }
+    // The same `alert: ...` lines as the JSON's `alerts` (CI steps grep for them).
+    for a in &r.alerts {
+        out.push('\n');
+        out.push_str(a);
+    }
+    if let Some(analyses) = &r.analyses {
+        for a in analyses {
+            out.push_str("\n\n");
+            out.push_str(&analysis(a));
+        }
+    }
     out
 }
 

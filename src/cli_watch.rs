@@ -26,9 +26,9 @@ const WATCH: Caller = Caller {
 
 #[derive(Debug, Args)]
 pub struct WatchArgs {
-    /// Environment to watch
+    /// Environment to watch [default: the default environment]
     #[arg(long)]
-    pub env: String,
+    pub env: Option<String>,
     /// Time between scans: 500ms, 30s, 5m, 1h (a bare number is seconds)
     #[arg(long, default_value = "30s", value_parser = parse_interval)]
     pub interval: Duration,
@@ -104,7 +104,10 @@ fn shutdown_token() -> std::io::Result<CancellationToken> {
 pub async fn run(svc: IncidentService, req: DetectRequest, args: &WatchArgs) -> Result<(), (u8, String)> {
     let stop =
         shutdown_token().map_err(|e| (crate::cli::EXIT_BACKEND, format!("cannot install signal handlers: {e}")))?;
-    let env_cfg = svc.config().env(&req.env);
+    let env = svc
+        .env_or_default(req.env.as_ref())
+        .map_err(|e| (crate::cli::EXIT_INPUT, e.to_string()))?;
+    let env_cfg = svc.config().env(&env);
     let sources: Vec<Option<String>> = match env_cfg {
         Some(e) if !e.sources.is_empty() => e.sources.iter().map(|s| Some(s.name().to_owned())).collect(),
         _ => vec![None],
@@ -124,7 +127,7 @@ pub async fn run(svc: IncidentService, req: DetectRequest, args: &WatchArgs) -> 
         .collect();
     tracing::info!(
         "watch started: env {}, {} source(s), every {:?}",
-        req.env,
+        env,
         slots.len(),
         args.interval
     );
@@ -173,7 +176,7 @@ pub async fn run(svc: IncidentService, req: DetectRequest, args: &WatchArgs) -> 
         tracing::info!(
             "cycle {cycle}: env {}: {scanned} source(s) scanned, {failed} failed, {events} event(s), \
              {found} incident(s) found, {created} new, {updated} updated",
-            req.env
+            env
         );
         if args.once {
             tracing::info!("watch stopped after 1 cycle (--once)");

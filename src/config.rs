@@ -25,7 +25,11 @@ pub const DEFAULT_TOML: &str = concat!(
 );
 
 /// Sample telemetry embedded so `detect --env dev` works from any directory.
-pub const BUILTIN_FILES: &[(&str, &str)] = &[("dev-events.jsonl", include_str!("../examples/dev-events.jsonl"))];
+pub const BUILTIN_FILES: &[(&str, &str)] = &[
+    ("dev-events.jsonl", include_str!("../examples/dev-events.jsonl")),
+    ("staging-events.jsonl", include_str!("../examples/staging-events.jsonl")),
+    ("prod-events.jsonl", include_str!("../examples/prod-events.jsonl")),
+];
 
 /// Environment variable holding the REST/MCP bearer key.
 pub const API_KEY_ENV: &str = "OPENCLAW_API_KEY";
@@ -43,6 +47,9 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// The environment of a request that names none (see [`Config::default_env`]).
+    #[serde(default)]
+    pub default_env: Option<String>,
     #[serde(default)]
     pub storage: StorageConfig,
     #[serde(default)]
@@ -519,11 +526,51 @@ impl Config {
         self.environments.keys().map(String::as_str).collect()
     }
 
+    /// `env`, else the default environment; an error names what to do when there is none.
+    pub fn resolve_env(&self, env: Option<&Env>) -> Result<Env, crate::domain::DomainError> {
+        if let Some(e) = env {
+            return Ok(e.clone());
+        }
+        self.default_env().ok_or_else(|| {
+            let names = self.env_names();
+            crate::domain::DomainError::invalid(
+                "env",
+                if names.is_empty() {
+                    "no environment is configured".to_owned()
+                } else {
+                    format!(
+                        "name the environment: {} are configured and the configuration sets no default_env",
+                        names.join(", ")
+                    )
+                },
+            )
+        })
+    }
+
+    /// The environment of a request that names none: `default_env`, else the only configured
+    /// environment. `None` when several are configured without a `default_env` (or none is).
+    pub fn default_env(&self) -> Option<Env> {
+        match &self.default_env {
+            Some(name) => Env::parse(name).ok(),
+            None if self.environments.len() == 1 => self.environments.keys().next().and_then(|n| Env::parse(n).ok()),
+            None => None,
+        }
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         validate_approvers(&self.approvers).map_err(ConfigError::Invalid)?;
         if let Some(u) = &self.server.public_url {
             check_public_url(u).map_err(|why| ConfigError::Invalid(format!("server.public_url: {why}")))?;
+        }
+        if let Some(d) = &self.default_env
+            && !self.environments.contains_key(d)
+        {
+            return bad(format!(
+                "default_env: `{}` is not a configured environment ({})",
+                crate::domain::clip(d, 63),
+                self.env_names().join(", ")
+            ));
         }
         self.notify.validate().map_err(ConfigError::Invalid)?;
         self.respond.check().map_err(ConfigError::Invalid)?;
@@ -833,6 +880,26 @@ mod tests {
             let e = parse(extra).unwrap_err().to_string();
             assert!(e.contains(needle), "{extra}: {e}");
         }
+    }
+
+    #[test]
+    fn the_default_environment_is_default_env_else_the_only_one() {
+        let builtin = Config::builtin();
+        assert_eq!(builtin.env_names(), ["dev", "prod", "staging"]);
+        assert_eq!(builtin.resolve_env(None).unwrap().as_str(), "dev");
+        let staging = Env::parse("staging").unwrap();
+        assert_eq!(builtin.resolve_env(Some(&staging)).unwrap(), staging);
+        let one = Config::parse_str("[environments.lab]\n", "toml", "t").unwrap();
+        assert_eq!(one.resolve_env(None).unwrap().as_str(), "lab");
+        let two = Config::parse_str("[environments.a]\n[environments.b]\n", "toml", "t").unwrap();
+        let e = two.resolve_env(None).unwrap_err();
+        assert!(e.message.contains("a, b are configured") && e.field == "env", "{e}");
+        let e = Config::parse_str("default_env = \"c\"\n[environments.a]\n", "toml", "t").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("default_env: `c` is not a configured environment (a)"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -479,7 +479,7 @@ async fn bad_notifications_are_400_naming_the_field_and_store_nothing() {
         ),
         (
             "unknown env",
-            "?env=prod",
+            "?env=qa",
             "application/json",
             "{}",
             StatusCode::BAD_REQUEST,

@@ -122,9 +122,9 @@ fn exit_1_input_errors() {
     let cli = Cli::new();
     assert_fails(
         &cli,
-        &["detect", "--env", "staging"],
+        &["detect", "--env", "qa"],
         1,
-        "unknown environment `staging`; configured environments: dev",
+        "unknown environment `qa`; configured environments: dev, prod, staging",
     );
     assert_fails(
         &cli,
@@ -150,7 +150,7 @@ fn exit_1_input_errors() {
         1,
         "unexpected argument '--bogus'",
     );
-    assert_fails(&cli, &["detect"], 1, "--env");
+    assert_fails(&cli, &["detect", "--analyze-depth", "4"], 1, "analyze-depth");
     assert_fails(&cli, &["detect", "--env", "dev", "--type", "weather"], 1, "--type");
     assert_fails(&cli, &["detect", "--env", "Dev!"], 1, "not a valid environment name");
     assert_fails(
@@ -233,7 +233,11 @@ fn config_default_prints_a_valid_documented_config() {
     assert!(out.contains("[environments.dev]") && out.contains("OPENCLAW_API_KEY"));
     let path = cli.write("copy.toml", &out);
     let (code, out, err) = cli.run(&["--config", &path, "config", "check"]);
-    assert_eq!((code, out.trim()), (0, "configuration ok; environments: dev"), "{err}");
+    assert_eq!(
+        (code, out.trim()),
+        (0, "configuration ok; environments: dev, prod, staging"),
+        "{err}"
+    );
     let json_cfg = cli.write(
         "c.json",
         r#"{"environments":{"lab":{"sources":[{"name":"s","kind":"jsonl","path":"events.jsonl"}]}}}"#,

@@ -62,10 +62,8 @@ fn append(dir: &Path, env: &str, h: &str, min: u32, cpu: f64) {
 
 async fn detect(h: &Harness, env: &str) -> DetectReport {
     let req = DetectRequest {
-        env: Env::parse(env).unwrap(),
-        kind: None,
-        threshold: None,
-        source: None,
+        env: Some(Env::parse(env).unwrap()),
+        ..Default::default()
     };
     h.svc.detect(req, Caller::CLI).await.expect("detect")
 }

@@ -159,9 +159,9 @@ async fn conversation<C: ClientHandler>(client: RunningService<RoleClient, C>, p
     );
     let missing = err_text(&call(&client, "incident_get", json!({ "id": "INC-000999" })).await);
     assert!(missing.contains("no incident INC-000999"), "{missing}");
-    let unknown_env = err_text(&call(&client, "incident_detect", json!({ "env": "prod" })).await);
+    let unknown_env = err_text(&call(&client, "incident_detect", json!({ "env": "qa" })).await);
     assert!(
-        unknown_env.contains("unknown environment `prod`") && unknown_env.contains("dev"),
+        unknown_env.contains("unknown environment `qa`") && unknown_env.contains("dev"),
         "{unknown_env}"
     );
     let file_source = err_text(
@@ -182,7 +182,7 @@ async fn conversation<C: ClientHandler>(client: RunningService<RoleClient, C>, p
     // invalid_params error. Neither changes anything.
     for (bad, expect) in [
         (json!({ "env": "dev", "threshold": 5 }), "threshold: 5 is outside 0..1"),
-        (json!({}), "missing field `env`"),
+        (json!({ "types": ["network", "weather"] }), "unknown variant `weather`"),
         (json!({ "env": "dev", "extra": 1 }), "unknown field `extra`"),
         (json!({ "env": "DEV!" }), "`DEV!` is not a valid environment name"),
         (json!({ "env": "dev", "type": "weather" }), "unknown variant `weather`"),

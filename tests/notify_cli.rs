@@ -6,7 +6,7 @@ use std::{path::Path, process::Command};
 
 use common::{bin, secret};
 use incident_mcp::config::EXAMPLE_TOML;
-use serde_json::Value;
+use serde_json::{Value, json};
 use wiremock::{
     Mock, MockServer, ResponseTemplate,
     matchers::{header_exists, method, path},
@@ -162,7 +162,10 @@ async fn hooks_registered_from_the_cli_receive_lifecycle_events() {
     );
 
     let (_, out, _) = run(dir.path(), &["hook", "list"]);
-    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()[0]["name"], "late");
+    // As GET /api/hooks shows them: by URL origin only.
+    let list = serde_json::from_str::<Value>(&out).unwrap();
+    assert_eq!((&list["hooks"][0]["name"], &list["count"]), (&json!("late"), &json!(1)));
+    assert_eq!(list["hooks"][0]["origin"], rx.uri());
     assert_eq!(run(dir.path(), &["hook", "remove", "--name", "late"]).0, 0);
     assert_eq!(run(dir.path(), &["hook", "remove", "--name", "late"]).0, 1);
     let (code, _, err) = run(dir.path(), &["notify", "--id", "INC-000001", "--service", "late"]);

@@ -135,8 +135,15 @@ fn assert_error(r: &Reply, status: StatusCode, field: Option<&str>, what: &str) 
         "{what}: wrong `field`: {}",
         r.body
     );
+    let code = obj.get("error_code").and_then(Value::as_str).unwrap_or_default();
+    let documented = incident_mcp::service::ERROR_CODES.iter().any(|(c, _)| *c == code);
     assert!(
-        obj.keys().all(|k| k == "error" || k == "field"),
+        documented,
+        "{what}: `error_code` {code:?} is not a documented code: {}",
+        r.body
+    );
+    assert!(
+        obj.keys().all(|k| k == "error" || k == "error_code" || k == "field"),
         "{what}: extra members: {}",
         r.body
     );
@@ -208,15 +215,19 @@ async fn health_and_openapi_need_no_key() {
 async fn detect_rejects_bad_bodies_with_400_naming_the_field_and_records_nothing() {
     let api = Api::start().await;
     let cases = [
-        ("missing env", json!({}), Some("env")),
-        (
-            "missing env, other fields given",
-            json!({ "threshold": 0.5 }),
-            Some("env"),
-        ),
         ("env of the wrong type", json!({ "env": 5 }), Some("env")),
         ("env not a valid name", json!({ "env": "Prod Env" }), Some("env")),
-        ("env not configured", json!({ "env": "prod" }), Some("env")),
+        ("env not configured", json!({ "env": "qa" }), Some("env")),
+        (
+            "types with an unknown type",
+            json!({ "types": ["network", "alien"] }),
+            Some("types"),
+        ),
+        (
+            "analyze_depth out of range",
+            json!({ "analyze_depth": 4 }),
+            Some("analyze_depth"),
+        ),
         (
             "threshold above 1",
             json!({ "env": "dev", "threshold": 1.5 }),
@@ -388,8 +399,10 @@ async fn malformed_ids_are_400_on_every_id_route() {
         "INC-",
         "INC-12ab",
         "inc-000001",
-        "42",
+        "0",
+        "-1",
         "INC-1234567890123",
+        "1234567890123",
         "INC-1%20",
         "%20INC-1",
         "INC-%0A1",
@@ -413,11 +426,12 @@ async fn malformed_ids_are_400_on_every_id_route() {
             assert_error(&r, StatusCode::BAD_REQUEST, Some("id"), &format!("{method} {path}"));
         }
     }
-    // Leading zeros are the same id; 12 digits is the longest id.
+    // Leading zeros are the same id, and so is the number alone; 12 digits is the longest id.
     assert_eq!(
         api.get("/api/incident/INC-1").await.body["incident"]["id"],
         "INC-000001"
     );
+    assert_eq!(api.get("/api/incident/1").await.body["incident"]["id"], "INC-000001");
     assert_error(
         &api.get("/api/incident/INC-999999999999").await,
         StatusCode::NOT_FOUND,
@@ -716,7 +730,7 @@ fn expected_codes(method: &str, path: &str) -> BTreeSet<&'static str> {
     if path.contains("{id}") || path.contains("{name}") {
         codes.insert("404");
     }
-    let plans = path.contains("/contain/") || path.contains("/recover/");
+    let plans = path.contains("/contain/") || path.contains("/recover");
     if path.contains("/ack/") || path.contains("/resolve/") || plans {
         codes.insert("409");
     }
@@ -815,6 +829,7 @@ async fn openapi_document_is_valid_openapi_3_1_and_matches_the_routes() {
         ("put", "/api/incident/contain/{id}"),
         ("post", "/api/incident/recover/{id}"),
         ("get", "/api/containments"),
+        ("post", "/api/incident/recover"),
         ("post", "/api/incident/notify/{id}"),
         ("post", "/api/hooks"),
         ("get", "/api/hooks"),
@@ -910,7 +925,7 @@ async fn openapi_document_is_valid_openapi_3_1_and_matches_the_routes() {
             concrete.push_str("?env=dev");
         }
         let mut rb = api.req(method.to_uppercase().parse().unwrap(), &concrete);
-        let plans = path.contains("/contain/") || path.contains("/recover/");
+        let plans = path.contains("/contain/") || path.contains("/recover");
         let examples = path == "/api/alerts" || path.contains("/notify/") || (method == "post" && path == "/api/hooks");
         if examples || plans {
             rb = rb.json(&op["requestBody"]["content"]["application/json"]["example"]);
@@ -950,12 +965,18 @@ async fn openapi_document_is_valid_openapi_3_1_and_matches_the_routes() {
 async fn served_openapi_document_only_admits_configured_environments() {
     let api = Api::start().await;
     let doc = send(api.anon(Method::GET, "/api/openapi.json")).await.body;
-    let detect = &doc["components"]["schemas"]["DetectRequest"];
-    assert_eq!(detect["properties"]["env"]["const"], "dev", "{detect}");
-    assert_eq!(
-        detect["properties"]["source"]["enum"],
-        json!(["sample", null]),
-        "{detect}"
-    );
-    assert_eq!(detect["additionalProperties"], false);
+    let branches = doc["components"]["schemas"]["DetectRequest"]["oneOf"]
+        .as_array()
+        .expect("one branch per environment");
+    let envs: Vec<&Value> = branches.iter().map(|b| &b["properties"]["env"]["const"]).collect();
+    assert_eq!(envs, [&json!("dev"), &json!("prod"), &json!("staging")]);
+    for detect in branches {
+        // A source by name (sample) or by kind (jsonl).
+        assert_eq!(
+            detect["properties"]["source"]["enum"],
+            json!(["sample", "jsonl", null]),
+            "{detect}"
+        );
+        assert_eq!(detect["additionalProperties"], false);
+    }
 }

@@ -82,10 +82,61 @@ impl Workload {
     }
 }
 
-/// `deployment/NAME` or `statefulset/NAME`, read from the API.
+/// The controller (`ownerReferences` with `controller: true`) of an object: (kind, name).
+fn controller_of(obj: &DynamicObject) -> Option<(String, String)> {
+    obj.metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true))
+        .map(|o| (o.kind.clone(), o.name.clone()))
+}
+
+/// The workload a pod belongs to: its ReplicaSet's Deployment, or its StatefulSet, as
+/// `deployment/NAME` / `statefulset/NAME` (pausing or rolling back "a pod" acts on it).
+async fn owner_of_pod(b: &KubeBackend, ns: &str, pod: &str) -> Result<String, BackendError> {
+    let pod = target_name(pod)?;
+    let what = object_name("Pod", Some(ns), &pod);
+    let obj = b
+        .dynamic("v1", "Pod", Some(ns))?
+        .get(&pod)
+        .await
+        .map_err(|e| map_err(&what, &e))?;
+    let no_owner = || {
+        invalid(format!(
+            "{what} belongs to no Deployment or StatefulSet; name the workload"
+        ))
+    };
+    match controller_of(&obj).ok_or_else(no_owner)? {
+        (kind, name) if kind == "StatefulSet" => Ok(format!("statefulset/{name}")),
+        (kind, rs) if kind == "ReplicaSet" => {
+            let what = object_name("ReplicaSet", Some(ns), &rs);
+            let rs = b
+                .dynamic("apps/v1", "ReplicaSet", Some(ns))?
+                .get(&rs)
+                .await
+                .map_err(|e| map_err(&what, &e))?;
+            match controller_of(&rs) {
+                Some((kind, name)) if kind == "Deployment" => Ok(format!("deployment/{name}")),
+                _ => Err(no_owner()),
+            }
+        }
+        _ => Err(no_owner()),
+    }
+}
+
+/// `deployment/NAME` or `statefulset/NAME`, read from the API; a bare name is a pod, standing
+/// for the workload it belongs to.
 async fn workload(b: &KubeBackend, spec: &ActionSpec, deployments_only: bool) -> Result<Workload, BackendError> {
     let ns = namespace(spec)?;
-    let (kind, kind_lower, name) = match spec.resource.split_once('/') {
+    let resolved;
+    let resource = if spec.resource.contains('/') {
+        spec.resource.as_str()
+    } else {
+        resolved = owner_of_pod(b, &ns, &spec.resource).await?;
+        resolved.as_str()
+    };
+    let (kind, kind_lower, name) = match resource.split_once('/') {
         Some(("deployment" | "deployments" | "deploy", n)) => ("Deployment", "deployment", n),
         Some(("statefulset" | "statefulsets" | "sts", n)) if !deployments_only => ("StatefulSet", "statefulset", n),
         _ if deployments_only => return Err(invalid(format!("action {} needs deployment/NAME", spec.action))),
@@ -140,8 +191,16 @@ pub(super) async fn pause(b: &KubeBackend, spec: &ActionSpec) -> Result<BackendP
     Ok(p)
 }
 
-/// Scale back to the replicas `pause` recorded; inverse: pause again.
+/// Scale back to the replicas `pause` recorded; inverse: pause again. The recorded replicas are
+/// the only backup this backend has: `backup_id` may be left out or be `latest`.
 pub(super) async fn restore(b: &KubeBackend, spec: &ActionSpec) -> Result<BackendPlan, BackendError> {
+    if let Some(other) = spec.params.get("backup_id").filter(|b| b.as_str() != "latest") {
+        return Err(invalid(format!(
+            "Kubernetes restore brings back the replicas `pause` recorded (backup `latest`); there is no backup `{}` \
+             (rollback takes a revision number)",
+            super::clip(other)
+        )));
+    }
     let w = workload(b, spec, false).await?;
     let recorded = w
         .annotation(PAUSED_REPLICAS)
@@ -179,10 +238,12 @@ pub(super) async fn rollback(b: &KubeBackend, spec: &ActionSpec) -> Result<Backe
     let wanted = match spec.params.get("revision").or_else(|| spec.params.get("backup_id")) {
         None => None,
         Some(r) if r == "latest" || r == "previous" => None,
-        Some(r) => Some(
-            r.parse::<u64>()
-                .map_err(|_| invalid("the revision must be a number, `latest` or `previous`"))?,
-        ),
+        Some(r) => Some(r.parse::<u64>().map_err(|_| {
+            invalid(format!(
+                "backup `{}` is not a revision: rollback takes a revision number, `latest` or `previous`",
+                super::clip(r)
+            ))
+        })?),
     };
     let selector = w
         .obj

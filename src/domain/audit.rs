@@ -41,6 +41,8 @@ super::incident::string_enum! {
         Reconcile = "reconcile",
         /// A webhook was registered or removed at run time (`op`: add, remove).
         Hook = "hook",
+        /// A person opened an incident by asking to contain something no incident named.
+        Declaration = "declaration",
     }
 }
 

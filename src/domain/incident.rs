@@ -31,17 +31,19 @@ impl fmt::Display for IncidentId {
 
 impl FromStr for IncidentId {
     type Err = DomainError;
+    /// `INC-000123`, `INC-123` or the number alone, `123`: all name incident 123.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || {
             DomainError::invalid(
                 "id",
                 format!(
-                    "`{}` is not an incident id; expected INC- followed by digits, e.g. INC-000001",
+                    "`{}` is not an incident id; expected INC- followed by digits, e.g. INC-000001, or the number alone, e.g. 1",
                     super::clip(s, 40)
                 ),
             )
         };
-        let digits = s.trim().strip_prefix("INC-").ok_or_else(bad)?;
+        let t = s.trim();
+        let digits = t.strip_prefix("INC-").unwrap_or(t);
         if digits.is_empty() || digits.len() > 12 || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad());
         }
@@ -59,10 +61,26 @@ impl Serialize for IncidentId {
     }
 }
 
+/// A string (`INC-000123`, `123`) or a whole number (`123`).
 impl<'de> Deserialize<'de> for IncidentId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
+        struct IdVisitor;
+        impl serde::de::Visitor<'_> for IdVisitor {
+            type Value = IncidentId;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an incident id such as INC-000123, or its number 123")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<IncidentId, E> {
+                v.parse().map_err(E::custom)
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<IncidentId, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<IncidentId, E> {
+                self.visit_str(&v.to_string())
+            }
+        }
+        d.deserialize_any(IdVisitor)
     }
 }
 
@@ -73,8 +91,8 @@ impl JsonSchema for IncidentId {
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
             "type": "string",
-            "pattern": "^INC-[0-9]{1,12}$",
-            "description": "Incident id as returned by incident_detect or incident_list, e.g. INC-000001."
+            "pattern": "^(INC-)?[0-9]{1,12}$",
+            "description": "Incident id as returned by incident_detect or incident_list, e.g. INC-000123; the number alone (123) names the same incident."
         })
     }
 }
@@ -221,17 +239,27 @@ mod tests {
         assert_eq!(id.row(), 123);
         assert_eq!(id.to_string(), "INC-000123");
         assert_eq!("INC-7".parse::<IncidentId>().unwrap().to_string(), "INC-000007");
+        // The number alone names the same incident, as the OpenClaw manifest writes ids.
+        assert_eq!("456".parse::<IncidentId>().unwrap().to_string(), "INC-000456");
+        assert_eq!(serde_json::from_str::<IncidentId>("456").unwrap().row(), 456);
+        assert_eq!(serde_json::from_str::<IncidentId>("\"0456\"").unwrap().row(), 456);
         for bad in [
             "",
             "INC-",
             "INC-0",
+            "0",
             "inc-1",
             "INC--1",
+            "-1",
             "INC-1x",
+            "1.5",
             "INC-9999999999999",
-            "1",
+            "9999999999999",
         ] {
             assert!(bad.parse::<IncidentId>().is_err(), "{bad}");
+        }
+        for bad in ["-1", "0", "1.5", "null", "true"] {
+            assert!(serde_json::from_str::<IncidentId>(bad).is_err(), "{bad}");
         }
     }
 

@@ -218,6 +218,15 @@ impl Policy {
         ns.is_builtin_protected() || self.protected.contains(ns)
     }
 
+    /// The one namespace this policy allows, when it allows exactly one: where a target named
+    /// without a namespace can only be.
+    pub fn only_namespace(&self) -> Option<String> {
+        match self.namespaces.as_slice() {
+            [one] => Some(one.to_string()),
+            _ => None,
+        }
+    }
+
     /// Whether script `id` is allowlisted; the script backend re-checks this before running one.
     pub fn allows_script(&self, id: &str) -> bool {
         self.scripts.iter().any(|s| s == id)

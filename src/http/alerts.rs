@@ -47,7 +47,7 @@ fn service_error(e: &ServiceError) -> Response {
         ErrorClass::Forbidden => StatusCode::FORBIDDEN,
         ErrorClass::Backend => StatusCode::SERVICE_UNAVAILABLE,
     };
-    error_body(status, &e.to_string(), e.field())
+    super::rest::RestError::coded(status, e.code(), &e.to_string(), e.field()).into_response()
 }
 
 /// `application/json` or `application/<something>+json`, parameters allowed.

@@ -29,11 +29,10 @@ pub const HOOK_SECRET_ENV_PATTERN: &str = "^INCIDENT_MCP_HOOK_[A-Za-z0-9_]{1,110
 /// Names the REST API accepts for a hook (what the service accepts, as a regex).
 pub const HOOK_NAME_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}$";
 
-/// An https URL the SSRF guard and the URL parser accept: lower-case DNS labels (the last
-/// one starting with a letter, so it is never read as an IPv4 address), an optional port
-/// and a path of unreserved characters. No credentials, query or fragment.
-pub const HOOK_URL_PATTERN: &str =
-    r"^https://([a-z0-9]{1,63}\.){0,4}[a-z][a-z0-9]{0,62}(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]{0,64}){0,8}$";
+/// An https URL the SSRF guard and the URL parser accept: lower-case DNS labels (hyphens
+/// inside; the last one starting with a letter, so it is never read as an IPv4 address), an
+/// optional port and a path of unreserved characters. No credentials, query or fragment.
+pub const HOOK_URL_PATTERN: &str = r"^https://([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.){0,4}[a-z]([a-z0-9-]{0,61}[a-z0-9])?(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]{0,64}){0,8}$";
 
 /// Body of `POST /api/incident/notify/{id}`: `incident_notify`'s arguments without `id`.
 #[derive(Debug, Deserialize, JsonSchema)]

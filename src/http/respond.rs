@@ -1,6 +1,9 @@
-//! `PUT /api/incident/contain/{id}` and `POST /api/incident/recover/{id}`: plan a containment
-//! or recovery for principal `rest` and answer 202 with the pending plan. REST never applies
-//! a plan: a human approves it out of band (`incident-mcp approve <plan-id>`).
+//! `PUT /api/incident/contain/{id}`, `POST /api/incident/recover/{id}` and
+//! `POST /api/incident/recover` (the current incident): plan a containment or recovery for
+//! principal `rest` and answer 202 with the pending plan. What the body leaves out is filled
+//! from the incident (`service::respond_defaults`). REST never applies a plan: a human approves
+//! it out of band (`incident-mcp approve <plan-id>`). Plans belong to the caller: `rest` (the
+//! agent's key) or `human:NAME` (an approver's own key).
 //! `GET /api/containments[?env=&id=]`: what is contained now.
 
 use axum::{
@@ -29,15 +32,24 @@ pub const REST_PRINCIPAL: &str = "rest";
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContainBody {
-    /// isolate (pod), pause (deployment/NAME), block (IP or CIDR), cordon (node), delete-pod (pod).
-    pub action: ContainAction,
-    /// The target: a pod name, `deployment/NAME`, a node name, an IP/CIDR, or `script/ID`.
+    /// isolate (pod), pause (deployment/NAME), block (IP or CIDR), cordon (node), delete-pod
+    /// (pod); default isolate.
+    #[serde(default)]
+    pub action: Option<ContainAction>,
+    /// The target: a pod name, `deployment/NAME`, a node name, an IP/CIDR, or `script/ID`;
+    /// default: the one the incident's affected resources name for the action.
+    #[serde(default)]
     #[schemars(length(min = 1, max = 253), pattern(RESOURCE_PATTERN))]
-    pub resource: String,
-    /// Namespace of the target (`scope` is accepted too); omit for cordon.
-    #[serde(default, alias = "scope")]
+    pub resource: Option<String>,
+    /// Namespace of the target; omit for cordon, or to take the incident's.
+    #[serde(default)]
     #[schemars(length(min = 1, max = 63), pattern(NAMESPACE_PATTERN))]
     pub namespace: Option<String>,
+    /// How far the containment reaches: workload (default; isolate, pause, delete-pod),
+    /// namespace (block an address) or cluster (cordon the node); picks the action when
+    /// `action` is left out.
+    #[serde(default)]
+    pub scope: Option<ContainScope>,
     /// Revert the containment automatically after this many seconds (60-604800).
     #[serde(default, deserialize_with = "whole_secs")]
     #[schemars(range(min = 60, max = 604800))]
@@ -47,14 +59,17 @@ pub struct ContainBody {
     pub args: std::collections::BTreeMap<String, String>,
 }
 
-/// Body of `POST /api/incident/recover/{id}`: `incident_recover`'s arguments without `id`.
+/// Body of `POST /api/incident/recover/{id}` and `POST /api/incident/recover`:
+/// `incident_recover`'s arguments without `id`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(transform = workload_methods_need_a_resource)]
 pub struct RecoverBody {
-    /// rollback or restore (a workload), or revert (the incident's latest containment).
-    pub method: RecoverMethod,
-    /// Workload for rollback/restore (`deployment/NAME`) or `script/ID`; omit for revert.
+    /// rollback or restore (a workload), or revert (the incident's latest containment);
+    /// default: restore when `backup_id` is given, else rollback.
+    #[serde(default)]
+    pub method: Option<RecoverMethod>,
+    /// Workload for rollback/restore (`deployment/NAME`) or `script/ID`; omit for revert and to
+    /// take the incident's workload.
     #[serde(default)]
     #[schemars(length(min = 1, max = 253), pattern(RESOURCE_PATTERN))]
     pub resource: Option<String>,
@@ -71,24 +86,13 @@ pub struct RecoverBody {
     pub args: std::collections::BTreeMap<String, String>,
 }
 
-/// rollback and restore act on a workload: the schema requires `resource` for them.
-fn workload_methods_need_a_resource(schema: &mut schemars::Schema) {
-    schema.insert(
-        "if".into(),
-        serde_json::json!({ "properties": { "method": { "enum": ["rollback", "restore"] } }, "required": ["method"] }),
-    );
-    schema.insert(
-        "then".into(),
-        serde_json::json!({ "required": ["resource"], "properties": { "resource": { "type": "string" } } }),
-    );
-}
-
 type Accepted = Result<(StatusCode, Json<PlanReport>), RestError>;
 
 pub fn routes(svc: IncidentService) -> Router {
     Router::new()
         .route("/api/incident/contain/{id}", put(contain))
         .route("/api/incident/recover/{id}", post(recover))
+        .route("/api/incident/recover", post(recover_current))
         .route("/api/containments", get(containments))
         .with_state(svc)
 }
@@ -103,16 +107,19 @@ async fn contain(
     let parsed = parse_id(id).and_then(|id| Ok((id, json_body::<ContainBody>(&headers, body, None)?)));
     let (id, b) = match parsed {
         Ok(p) => p,
-        Err(e) => return Err(e.audited(&svc, REST_PRINCIPAL, "incident_contain").await),
+        Err(e) => return Err(e.audited(&svc, &who, "incident_contain").await),
     };
-    let req = ContainRequest {
-        id,
+    let draft = ContainDraft {
+        id: Some(id),
         action: b.action,
+        scope: b.scope,
         resource: b.resource,
         namespace: b.namespace,
         ttl_secs: b.ttl_secs,
         args: b.args,
+        ..Default::default()
     };
+    let req = svc.resolve_contain(draft, &who).await?;
     let plan = svc.propose_contain(&req, &who).await?;
     svc.announce_pending(&plan, &who).await;
     Ok((StatusCode::ACCEPTED, Json(plan)))
@@ -128,9 +135,32 @@ async fn recover(
     let parsed = parse_id(id).and_then(|id| Ok((id, json_body::<RecoverBody>(&headers, body, None)?)));
     let (id, b) = match parsed {
         Ok(p) => p,
-        Err(e) => return Err(e.audited(&svc, REST_PRINCIPAL, "incident_recover").await),
+        Err(e) => return Err(e.audited(&svc, &who, "incident_recover").await),
     };
-    let req = RecoverRequest {
+    plan_recovery(&svc, &who, Some(id), b).await
+}
+
+/// `POST /api/incident/recover`: the current incident's recovery.
+async fn recover_current(
+    State(svc): State<IncidentService>,
+    Extension(RestPrincipal(who)): Extension<RestPrincipal>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Accepted {
+    let b = match json_body::<RecoverBody>(&headers, body, None) {
+        Ok(b) => b,
+        Err(e) => return Err(e.audited(&svc, &who, "incident_recover").await),
+    };
+    plan_recovery(&svc, &who, None, b).await
+}
+
+async fn plan_recovery(
+    svc: &IncidentService,
+    who: &str,
+    id: Option<crate::domain::IncidentId>,
+    b: RecoverBody,
+) -> Accepted {
+    let draft = RecoverDraft {
         id,
         method: b.method,
         resource: b.resource,
@@ -138,8 +168,9 @@ async fn recover(
         backup_id: b.backup_id,
         args: b.args,
     };
-    let plan = svc.propose_recover(&req, &who).await?;
-    svc.announce_pending(&plan, &who).await;
+    let req = svc.resolve_recover(draft).await?;
+    let plan = svc.propose_recover(&req, who).await?;
+    svc.announce_pending(&plan, who).await;
     Ok((StatusCode::ACCEPTED, Json(plan)))
 }
 

@@ -27,6 +27,10 @@ use crate::{
 pub struct ApiError {
     /// What went wrong and how to fix it.
     pub error: String,
+    /// A stable code for the kind of error (README "Error codes"): invalid_argument,
+    /// unknown_env, unknown_source, not_found, conflict, source_unavailable, storage_unavailable,
+    /// backend_failed, unauthorized, forbidden, payload_too_large, unsupported_media_type.
+    pub error_code: String,
     /// The request field at fault, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
@@ -44,11 +48,27 @@ pub(super) struct RestError {
 }
 
 impl RestError {
+    /// An error whose code follows from its status (errors of the service name their own).
     pub(super) fn new(status: StatusCode, error: &str, field: Option<&str>) -> Self {
+        let code = match status {
+            StatusCode::UNAUTHORIZED => "unauthorized",
+            StatusCode::FORBIDDEN => "forbidden",
+            StatusCode::NOT_FOUND => "not_found",
+            StatusCode::CONFLICT => "conflict",
+            StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+            s if s.is_server_error() => "backend_failed",
+            _ => "invalid_argument",
+        };
+        Self::coded(status, code, error, field)
+    }
+
+    pub(super) fn coded(status: StatusCode, code: &str, error: &str, field: Option<&str>) -> Self {
         RestError {
             status,
             body: ApiError {
                 error: error.to_owned(),
+                error_code: code.to_owned(),
                 field: field.map(str::to_owned),
             },
         }
@@ -86,7 +106,7 @@ impl From<ServiceError> for RestError {
             ErrorClass::Forbidden => StatusCode::FORBIDDEN,
             ErrorClass::Backend => StatusCode::SERVICE_UNAVAILABLE,
         };
-        RestError::new(status, &e.to_string(), e.field())
+        RestError::coded(status, e.code(), &e.to_string(), e.field())
     }
 }
 
@@ -166,14 +186,15 @@ fn between(s: &str, start: &str, end: &str) -> Option<String> {
     Some(s[i..j].to_owned())
 }
 
-/// Path ids are matched exactly (`INC-` and 1-12 digits, not zero); unlike the CLI, the REST
-/// API does not trim whitespace, so it accepts exactly what its OpenAPI pattern describes.
+/// Path ids are matched exactly (1-12 digits, not zero, after an optional `INC-`); unlike the
+/// CLI, the REST API does not trim whitespace, so it accepts exactly what its OpenAPI pattern
+/// describes.
 pub(super) fn parse_id(raw: Result<Path<String>, PathRejection>) -> Result<IncidentId, RestError> {
     let invalid = |raw: &str| {
         let e = crate::domain::DomainError::invalid(
             "id",
             format!(
-                "`{}` is not an incident id; expected INC- followed by digits, e.g. INC-000001",
+                "`{}` is not an incident id; expected INC- followed by digits, e.g. INC-000001, or the number alone, e.g. 1",
                 clip(raw, 40)
             ),
         );

@@ -4,7 +4,7 @@
 use rmcp::{
     ErrorData as McpError,
     handler::server::tool::IntoCallToolResult,
-    model::{CallToolResponse, CallToolResult, ContentBlock},
+    model::{CallToolResponse, CallToolResult, ContentBlock, MetaObject},
 };
 
 use crate::service::{ErrorClass, ServiceError};
@@ -24,7 +24,38 @@ impl IntoCallToolResult for ToolError {
             ErrorClass::Backend => " (backend failure: retry later or check the server's logs)",
             _ => "",
         };
-        Ok(CallToolResult::error(vec![ContentBlock::text(format!("{}{hint}", self.0))]).into())
+        let mut r = CallToolResult::error(vec![ContentBlock::text(format!("{}{hint}", self.0))]);
+        r.meta = Some(error_meta(self.0.code(), self.0.field()));
+        Ok(r.into())
+    }
+}
+
+/// `_meta` of an `isError` result: `{"error_code", "field"}`. Not `structuredContent`: the
+/// TypeScript SDK validates an error result's structured content against the tool's output
+/// schema too, and would turn the error into a protocol exception.
+pub fn error_meta(code: &str, field: Option<&str>) -> MetaObject {
+    let mut m = serde_json::Map::new();
+    m.insert("error_code".into(), code.into());
+    if let Some(f) = field {
+        m.insert("field".into(), f.into());
+    }
+    MetaObject(m)
+}
+
+/// Gives an `isError` result that carries no code (rmcp's answer to arguments that do not fit
+/// the schema, a disabled tool) the code of its kind.
+pub fn with_error_code(resp: CallToolResponse, code: &str) -> CallToolResponse {
+    match resp {
+        CallToolResponse::Complete(mut r) if r.is_error == Some(true) => {
+            let has = r.meta.as_ref().is_some_and(|m| m.0.contains_key("error_code"));
+            if !has {
+                let mut m = r.meta.take().unwrap_or_default();
+                m.0.insert("error_code".into(), code.into());
+                r.meta = Some(m);
+            }
+            CallToolResponse::Complete(r)
+        }
+        other => other,
     }
 }
 

@@ -218,11 +218,12 @@ impl ServerHandler for IncidentServer {
             if let Err(e) = self.svc.audit_refusal(&who, None, None, payload).await {
                 return Err(convert::to_protocol_error(e, None));
             }
-            return Ok(CallToolResult::error(vec![ContentBlock::text(format!(
+            let mut r = CallToolResult::error(vec![ContentBlock::text(format!(
                 "tool {} is disabled: {reason}; nothing was done",
                 request.name
-            ))])
-            .into());
+            ))]);
+            r.meta = Some(convert::error_meta("conflict", None));
+            return Ok(r.into());
         }
         if let Some(message) = respond_tools::unparsable(&request) {
             let who = respond_tools::principal(&context);
@@ -231,7 +232,8 @@ impl ServerHandler for IncidentServer {
             }
         }
         let tcc = ToolCallContext::new(self, request, context);
-        self.tool_router.call(tcc).await
+        let resp = self.tool_router.call(tcc).await?;
+        Ok(convert::with_error_code(resp, "invalid_argument"))
     }
 
     async fn list_tools(

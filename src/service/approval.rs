@@ -17,7 +17,7 @@ use crate::domain::{
 pub const MAX_APPROVAL_TTL_SECS: u64 = 3600;
 
 /// What was approved, for whom and until when.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, JsonSchema)]
 pub struct ApprovalReport {
     pub plan_id: String,
     pub plan_hash: String,

@@ -39,18 +39,26 @@ impl IncidentService {
         caller: Caller,
         progress: &dyn Progress,
     ) -> Result<DetectReport, ServiceError> {
-        let env_cfg = self.config.env(&req.env).ok_or_else(|| ServiceError::UnknownEnv {
-            env: req.env.to_string(),
+        let env = self.env_or_default(req.env.as_ref())?;
+        let env_cfg = self.config.env(&env).ok_or_else(|| ServiceError::UnknownEnv {
+            env: env.to_string(),
             known: self.config.env_names().join(", "),
         })?;
         let threshold = req.threshold.unwrap_or(Threshold::DEFAULT);
-        let sources = self.select_sources(&req, &env_cfg.sources, caller)?;
-        let rules = RuleSet::compile(&env_cfg.rules, req.kind);
+        let sources = self.select_sources(&env, req.source.as_deref(), &env_cfg.sources, caller)?;
+        let wanted: Vec<_> = req.kind.iter().chain(&req.types).copied().collect();
+        let selected: Vec<_> = env_cfg
+            .rules
+            .iter()
+            .filter(|r| wanted.is_empty() || wanted.contains(&r.kind))
+            .cloned()
+            .collect();
+        let rules = RuleSet::compile(&selected, None);
         let _scan = self.scan_lock.lock().await;
-        let snapshots = self.store.detector_states(req.env.as_str()).await?;
+        let snapshots = self.store.detector_states(env.as_str()).await?;
         let (mut states, dropped) = DetectorStates::load(snapshots.into_iter().map(|d| (d.rule, d.series, d.state)));
         if dropped > 0 {
-            tracing::warn!(env = %req.env, dropped, "unreadable detector snapshots dropped; those series start afresh");
+            tracing::warn!(env = %env, dropped, "unreadable detector snapshots dropped; those series start afresh");
         }
 
         let mut scans = Vec::new();
@@ -60,7 +68,7 @@ impl IncidentService {
         let steps = 2 * sources.len() as u64 + 1;
         for (i, src) in sources.iter().enumerate() {
             let name = src.name();
-            let previous = self.store.source_cursor(req.env.as_str(), &name).await?;
+            let previous = self.store.source_cursor(env.as_str(), &name).await?;
             let fetched = fetch(src, self.config.base_dir.as_deref(), previous.as_deref()).await?;
             let done = 2 * i as u64;
             progress.step(
@@ -85,7 +93,7 @@ impl IncidentService {
                         points += 1;
                         series.insert((m.clone(), e.labels.clone()));
                         metrics.push(MetricPoint {
-                            env: req.env.to_string(),
+                            env: env.to_string(),
                             source: name.clone(),
                             name: m.clone(),
                             labels: e.labels.clone(),
@@ -129,12 +137,12 @@ impl IncidentService {
         let metrics = metrics.split_off(keep_from);
 
         let batch = DetectionBatch {
-            env: req.env.to_string(),
+            env: env.to_string(),
             actor: caller.actor.to_owned(),
             findings: findings
                 .iter()
                 .map(|(src, f)| NewFinding {
-                    fingerprint: fingerprint(&req.env, src, &f.rule, &f.entity),
+                    fingerprint: fingerprint(&env, src, &f.rule, &f.entity),
                     title: f.title.clone(),
                     kind: f.kind,
                     severity: f.severity,
@@ -177,15 +185,19 @@ impl IncidentService {
         let summary = format!(
             "scanned {events} events from {} source(s) in {} with {} rule(s) at threshold {}: {} incident(s) found, {created} new, {updated} updated",
             scans.len(),
-            req.env,
+            env,
             rules.len(),
             threshold.get(),
             incidents.len(),
         );
-        tracing::info!(env = %req.env, created, updated, found = incidents.len(), "detect finished");
-        Ok(DetectReport {
-            env: req.env.to_string(),
+        tracing::info!(env = %env, created, updated, found = incidents.len(), "detect finished");
+        let mut report = DetectReport {
+            env: env.to_string(),
             kind: req.kind,
+            types: req.types.clone(),
+            id: None,
+            ids: Vec::new(),
+            alerts: Vec::new(),
             threshold: threshold.get(),
             rules_evaluated: rules.len(),
             sources: scans,
@@ -193,16 +205,29 @@ impl IncidentService {
             created,
             updated,
             summary,
-        })
+            analyses: None,
+        };
+        super::detect_summary::summarize(&mut report);
+        if let Some(depth) = req.analyze_depth {
+            let mut analyses = Vec::new();
+            for id in report.ids.clone() {
+                analyses.push(self.analyze(AnalyzeRequest { id, depth: Some(depth) }).await?);
+            }
+            report.analyses = Some(analyses);
+        }
+        Ok(report)
     }
 
+    /// The sources to scan: all of them, the one named `wanted`, every one of kind `wanted`
+    /// (`k8s-logs`, `prometheus`, ...), or for the CLI a file or stdin.
     fn select_sources(
         &self,
-        req: &DetectRequest,
+        env: &Env,
+        wanted: Option<&str>,
         configured: &[SourceConfig],
         caller: Caller,
     ) -> Result<Vec<SourceRef>, ServiceError> {
-        let Some(wanted) = req.source.as_deref() else {
+        let Some(wanted) = wanted else {
             return Ok(configured.iter().cloned().map(SourceRef::Configured).collect());
         };
         if let Some(path) = wanted.strip_prefix("file:")
@@ -214,14 +239,27 @@ impl IncidentService {
         if wanted == "stdin" && caller.may_read_files {
             return Ok(vec![SourceRef::Stdin]);
         }
-        configured
-            .iter()
-            .find(|s| s.name() == wanted)
-            .map(|s| vec![SourceRef::Configured(s.clone())])
-            .ok_or_else(|| ServiceError::UnknownSource {
+        let by_name: Vec<_> = configured.iter().filter(|s| s.name() == wanted).collect();
+        let chosen = if by_name.is_empty() {
+            configured.iter().filter(|s| s.kind() == wanted).collect()
+        } else {
+            by_name
+        };
+        if chosen.is_empty() {
+            let names: Vec<String> = configured
+                .iter()
+                .map(|s| format!("{} ({})", s.name(), s.kind()))
+                .collect();
+            return Err(ServiceError::UnknownSource {
                 source_name: crate::domain::clip(wanted, 60),
-                env: req.env.to_string(),
-                known: configured.iter().map(|s| s.name()).collect::<Vec<_>>().join(", "),
-            })
+                env: env.to_string(),
+                known: if names.is_empty() {
+                    "none".into()
+                } else {
+                    names.join(", ")
+                },
+            });
+        }
+        Ok(chosen.into_iter().cloned().map(SourceRef::Configured).collect())
     }
 }

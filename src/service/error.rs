@@ -66,6 +66,42 @@ impl From<StoreError> for ServiceError {
     }
 }
 
+/// Every `error_code` an adapter may answer, with its class. The service's errors come first;
+/// the rest belong to the HTTP guards (401, 403, 413, 415) and the CLI's remote mode.
+pub const ERROR_CODES: &[(&str, &str)] = &[
+    (
+        "invalid_argument",
+        "a value is missing or malformed (the `field` names it): exit 1, HTTP 400",
+    ),
+    ("unknown_env", "no such environment is configured: exit 1, HTTP 400"),
+    ("unknown_source", "no such source in the environment: exit 1, HTTP 400"),
+    ("not_found", "no such incident, plan or hook: exit 1, HTTP 404"),
+    (
+        "conflict",
+        "refused by policy, or not possible in the current state: exit 1, HTTP 409",
+    ),
+    (
+        "forbidden",
+        "the caller may not do this (e.g. the agent's key removing a hook a human added): exit 1, HTTP 403",
+    ),
+    ("source_unavailable", "a telemetry source failed: exit 2, HTTP 503"),
+    ("storage_unavailable", "the database failed: exit 2, HTTP 503"),
+    (
+        "backend_failed",
+        "a response backend, a notification or the server (remote mode) failed: exit 2, HTTP 503",
+    ),
+    (
+        "unauthorized",
+        "missing or wrong bearer key: HTTP 401 (remote mode: exit 2)",
+    ),
+    (
+        "forbidden",
+        "the key may not do this, or Host/Origin refused: HTTP 403 (remote mode: exit 2)",
+    ),
+    ("payload_too_large", "the body exceeds server.max_body_bytes: HTTP 413"),
+    ("unsupported_media_type", "the body is not JSON: HTTP 415"),
+];
+
 impl ServiceError {
     pub fn class(&self) -> ErrorClass {
         match self {
@@ -107,6 +143,22 @@ impl ServiceError {
             ServiceError::Source(_) => "source_error".into(),
             ServiceError::Store(_) => "store_error".into(),
             ServiceError::Backend(_) => "backend_error".into(),
+        }
+    }
+
+    /// A stable code for this kind of error, the same on every adapter: CLI `--format json`,
+    /// REST bodies and MCP results' `_meta`. README "Error codes" lists them.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ServiceError::Invalid(_) => "invalid_argument",
+            ServiceError::UnknownEnv { .. } => "unknown_env",
+            ServiceError::UnknownSource { .. } => "unknown_source",
+            ServiceError::NotFound(_) | ServiceError::UnknownPlan(_) => "not_found",
+            ServiceError::Conflict(_) => "conflict",
+            ServiceError::Forbidden(_) => "forbidden",
+            ServiceError::Source(_) => "source_unavailable",
+            ServiceError::Store(_) => "storage_unavailable",
+            ServiceError::Backend(_) => "backend_failed",
         }
     }
 

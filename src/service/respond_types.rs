@@ -197,7 +197,7 @@ pub struct PlanReport {
 }
 
 /// A stored plan and where it stands, for the human deciding whether to approve it.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct PlanView {
     /// The plan. `status`: `applied` once its outcome says so, `not_applied` after a failed
     /// apply, `denied` once a human denied it, else `pending`.
@@ -231,7 +231,7 @@ pub struct PlanListRequest {
 }
 
 /// Plans, newest first.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct PlanList {
     pub plans: Vec<PlanSummary>,
     /// Older plans may follow: pass this as `before` for the next page. Absent once the oldest
@@ -241,7 +241,7 @@ pub struct PlanList {
 }
 
 /// One line of the plan list.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct PlanSummary {
     pub plan_id: String,
     pub status: PlanStatus,
@@ -257,7 +257,7 @@ pub struct PlanSummary {
 }
 
 /// A human's denial of a plan.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct DenialState {
     /// `human:<name>`.
     pub denied_by: String,
@@ -266,7 +266,7 @@ pub struct DenialState {
 }
 
 /// An approval as it stands now.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ApprovalState {
     pub approver: String,
     pub approved_at: chrono::DateTime<chrono::Utc>,

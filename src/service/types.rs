@@ -10,21 +10,31 @@ use crate::{
 };
 
 /// Arguments of `incident_detect` / `POST /api/incident/detect`.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DetectRequest {
-    /// Environment to scan, as configured (the built-in default has `dev`).
-    pub env: Env,
+    /// Environment to scan, as configured (the built-in configuration has `dev`, `staging` and
+    /// `prod`); omit for the server's default environment (`default_env`, or the only one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<Env>,
     /// Only evaluate rules for this incident type; omit to evaluate all rules.
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<IncidentType>,
+    /// Only evaluate rules for these incident types (together with `type`, if given).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 7))]
+    pub types: Vec<IncidentType>,
     /// Score cut-off in 0..1 (default 0.8); lower finds more.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<Threshold>,
-    /// Name of one configured source of the environment to scan; omit to scan all of them.
+    /// Name of one configured source of the environment to scan, or a source kind
+    /// (`k8s-logs`, `prometheus`, ...) to scan every source of that kind; omit to scan all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 128))]
     pub source: Option<String>,
+    /// Also analyze every incident found, at this depth (0-3), in `analyses`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analyze_depth: Option<Depth>,
 }
 
 /// What one source contributed to a scan.
@@ -108,6 +118,19 @@ pub struct DetectReport {
     /// Incident type filter applied, if any.
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<IncidentType>,
+    /// Incident types filter applied, if any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub types: Vec<IncidentType>,
+    /// The most severe incident found (then the highest score, then the oldest); `null` when
+    /// the scan found none. `jq .id` gives it.
+    pub id: Option<IncidentId>,
+    /// Every incident found, in the order of `incidents`.
+    pub ids: Vec<IncidentId>,
+    /// One line per incident this scan opened, updated or reopened, each starting `alert: `
+    /// (`alert: INC-000123 created: high network "Egress traffic spike on pod/shop/web-7"`).
+    /// Absent when nothing new was found, so the word `alert` appears in the output only then.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<String>,
     /// Threshold used.
     pub threshold: f64,
     /// Rules evaluated.
@@ -122,6 +145,9 @@ pub struct DetectReport {
     pub updated: usize,
     /// One-line human summary.
     pub summary: String,
+    /// With `analyze_depth`: the analysis of each incident in `ids`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analyses: Option<Vec<Analysis>>,
 }
 
 /// Arguments of `incident_analyze`.

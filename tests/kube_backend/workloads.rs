@@ -227,3 +227,62 @@ async fn rollback_patches_the_previous_revisions_template_and_its_inverse_restor
     b.apply("prod", &policy(), &p.inverse).await.expect("inverse");
     assert_eq!(f.get(DEPLOY).unwrap()["spec"], before["spec"]);
 }
+
+/// "Pause a pod" / "roll back a pod" (the OpenClaw manifest's `contain --resource pod-123
+/// --action pause`): a bare pod name stands for the workload that owns it, found through the
+/// pod's and its ReplicaSet's controller references; the plan is the workload's.
+#[tokio::test]
+async fn a_pod_stands_for_the_workload_that_owns_it() {
+    let (f, b) = setup().await;
+    let by_pod = plan_ok(&f, &b, &spec(Action::Pause, Some("shop"), "web-bbb-2")).await;
+    assert_eq!(
+        calls(&f.take_requests())[..3],
+        [
+            "GET /api/v1/namespaces/shop/pods/web-bbb-2?".to_owned(),
+            "GET /apis/apps/v1/namespaces/shop/replicasets/web-bbb?".to_owned(),
+            format!("GET {DEPLOY}?"),
+        ]
+    );
+    let by_name = plan_ok(&f, &b, &spec(Action::Pause, Some("shop"), "deployment/web")).await;
+    assert_eq!((&by_pod.changes, &by_pod.targets), (&by_name.changes, &by_name.targets));
+    assert_eq!(by_pod.blast_radius.workloads, ["deployment/web"]);
+    let rollback = plan_ok(&f, &b, &spec(Action::Rollback, Some("shop"), "web-bbb-1")).await;
+    assert_eq!(rollback.blast_radius.workloads, ["deployment/web"]);
+    // A pod without a controller has no workload to act on.
+    f.put(json!({ "apiVersion": "v1", "kind": "Pod",
+        "metadata": { "name": "lonely", "namespace": "shop", "labels": { "app": "x" } },
+        "spec": { "nodeName": "node-a", "containers": [{ "name": "app", "image": "x:1" }] } }));
+    let e = b.plan(&spec(Action::Pause, Some("shop"), "lonely")).await.unwrap_err();
+    assert!(
+        matches!(&e, BackendError::Invalid(m) if m.contains("belongs to no Deployment or StatefulSet")),
+        "{e:?}"
+    );
+    assert_no_mutation(&f.take_requests());
+}
+
+/// `--backup latest` is resolved by the backend: restore's only backup is the replicas pause
+/// recorded, rollback's are revisions. A named snapshot is refused, naming what is accepted.
+#[tokio::test]
+async fn backups_are_what_the_backend_knows() {
+    let (f, b) = setup().await;
+    let with = |action, backup: &str| {
+        let mut s = spec(action, Some("shop"), "deployment/web");
+        s.params.insert("backup_id".into(), backup.into());
+        s
+    };
+    let latest = plan_ok(&f, &b, &with(Action::Rollback, "latest")).await;
+    let previous = plan_ok(&f, &b, &spec(Action::Rollback, Some("shop"), "deployment/web")).await;
+    assert_eq!(latest.changes, previous.changes);
+    for (action, backup, needle) in [
+        (Action::Rollback, "snapshot-abc", "rollback takes a revision number"),
+        (Action::Restore, "snapshot-456", "there is no backup `snapshot-456`"),
+    ] {
+        let e = b.plan(&with(action, backup)).await.unwrap_err();
+        assert!(matches!(&e, BackendError::Invalid(m) if m.contains(needle)), "{e:?}");
+    }
+    // Pause, then restore `latest`: the recorded replicas.
+    let p = plan_ok(&f, &b, &spec(Action::Pause, Some("shop"), "deployment/web")).await;
+    b.apply("prod", &policy(), &p.changes).await.expect("pause");
+    let r = plan_ok(&f, &b, &with(Action::Restore, "latest")).await;
+    assert_eq!(body(&r.changes[0])["spec"]["replicas"], 3);
+}

@@ -64,10 +64,8 @@ pub async fn first_incident(h: &Harness) -> IncidentId {
         .svc
         .detect(
             DetectRequest {
-                env: Env::parse("dev").unwrap(),
-                kind: None,
-                threshold: None,
-                source: None,
+                env: Some(Env::parse("dev").unwrap()),
+                ..Default::default()
             },
             Caller::CLI,
         )

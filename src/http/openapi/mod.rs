@@ -105,8 +105,10 @@ fn strip_null(schema: &Value) -> Value {
 
 /// What the served document knows about the server behind it.
 struct Deployment {
-    /// Configured environments with their source names.
+    /// Configured environments with their source names and kinds.
     envs: Vec<(String, Vec<String>)>,
+    /// The environment of a detect request without `env`.
+    default_env: Option<String>,
     /// Whether REST calls need `Authorization: Bearer <key>`.
     auth: bool,
     /// Notification targets named in the config (`jira`, ..., webhook names).
@@ -121,8 +123,17 @@ impl Deployment {
             envs: cfg
                 .environments
                 .iter()
-                .map(|(name, env)| (name.clone(), env.sources.iter().map(|s| s.name().to_owned()).collect()))
+                .map(|(name, env)| {
+                    let mut sources: Vec<String> = env.sources.iter().map(|s| s.name().to_owned()).collect();
+                    for kind in env.sources.iter().map(|s| s.kind().to_owned()) {
+                        if !sources.contains(&kind) {
+                            sources.push(kind);
+                        }
+                    }
+                    (name.clone(), sources)
+                })
                 .collect(),
+            default_env: cfg.default_env().map(|e| e.to_string()),
             auth: cfg.api_key().is_some(),
             targets: cfg.notify.target_names().into_iter().map(str::to_owned).collect(),
             hook_secret_env_prefix: cfg.notify.hook_secret_env_prefix.clone(),
@@ -231,13 +242,19 @@ impl Op {
 }
 
 /// `DetectRequest` narrowed to what this server accepts: `env` one of the configured
-/// environments and `source` one of that environment's sources. One environment gives a
-/// plain object; several give a `oneOf` keyed by `env`.
-fn detect_request_for(generic: &Value, envs: &[(String, Vec<String>)]) -> Value {
+/// environments and `source` one of that environment's sources (by name or kind). One
+/// environment gives a plain object; several give a `oneOf` keyed by `env`. `env` may be left
+/// out only in the default environment's branch, so a body without it matches that one alone.
+fn detect_request_for(generic: &Value, envs: &[(String, Vec<String>)], default_env: Option<&str>) -> Value {
     let branches: Vec<Value> = envs
         .iter()
         .map(|(env, sources)| {
             let mut b = generic.clone();
+            if default_env != Some(env.as_str()) {
+                let mut required: Vec<Value> = b["required"].as_array().cloned().unwrap_or_default();
+                required.push(json!("env"));
+                b["required"] = Value::Array(required);
+            }
             let props = &mut b["properties"];
             let env_desc = props["env"]["description"].clone();
             props["env"] = json!({ "type": "string", "const": env, "description": env_desc });
@@ -275,7 +292,13 @@ fn build(dep: Option<&Deployment>) -> Value {
         let mut rendered = op.render(&r);
         // Planning and queueing answer 202 Accepted, registering 201 Created, removing 204.
         let status = match (method, path) {
-            (_, "/api/incident/contain/{id}" | "/api/incident/recover/{id}" | "/api/incident/notify/{id}") => "202",
+            (
+                _,
+                "/api/incident/contain/{id}"
+                | "/api/incident/recover/{id}"
+                | "/api/incident/recover"
+                | "/api/incident/notify/{id}",
+            ) => "202",
             ("post", "/api/hooks") => "201",
             ("delete", _) => "204",
             _ => "200",
@@ -328,7 +351,10 @@ fn build(dep: Option<&Deployment>) -> Value {
     if let Some(d) = dep.filter(|d| !d.envs.is_empty())
         && let Some(generic) = schemas.get("DetectRequest").cloned()
     {
-        schemas.insert("DetectRequest".into(), detect_request_for(&generic, &d.envs));
+        schemas.insert(
+            "DetectRequest".into(),
+            detect_request_for(&generic, &d.envs, d.default_env.as_deref()),
+        );
     }
     narrow_notify_schemas(&mut schemas, dep);
     let mut components = json!({ "schemas": schemas, "securitySchemes": {
@@ -433,7 +459,8 @@ mod tests {
     fn every_ref_resolves() {
         let doc = openapi_document();
         refs_resolve(&doc);
-        assert_eq!(doc["paths"].as_object().unwrap().len(), 20);
+        assert_eq!(doc["paths"].as_object().unwrap().len(), 21);
+        assert!(doc["paths"]["/api/incident/recover"]["post"]["responses"]["202"].is_object());
         // Approving takes an approver's key, never the agent's, whatever the agent's key is.
         let approve = &doc["paths"]["/api/plans/{plan_id}/approve"]["post"];
         assert_eq!(approve["security"], json!([{ "approver": [] }]));
@@ -448,12 +475,28 @@ mod tests {
 
     #[test]
     fn served_document_knows_the_configuration() {
+        // The built-in configuration: three environments, `env` optional for the default (dev).
+        let doc = openapi_document_for(&Config::builtin());
+        refs_resolve(&doc);
+        let branches = doc["components"]["schemas"]["DetectRequest"]["oneOf"]
+            .as_array()
+            .unwrap();
+        let envs: Vec<&Value> = branches.iter().map(|b| &b["properties"]["env"]["const"]).collect();
+        assert_eq!(envs, [&json!("dev"), &json!("prod"), &json!("staging")]);
+        let needs_env: Vec<bool> = branches
+            .iter()
+            .map(|b| b["required"].as_array().is_some_and(|r| r.contains(&json!("env"))))
+            .collect();
+        assert_eq!(needs_env, [false, true, true]);
+
         let mut cfg = Config::builtin();
+        cfg.environments.retain(|name, _| name == "dev");
+        cfg.default_env = None;
         let doc = openapi_document_for(&cfg);
         refs_resolve(&doc);
         let detect = &doc["components"]["schemas"]["DetectRequest"];
         assert_eq!(detect["properties"]["env"]["const"], "dev");
-        assert_eq!(detect["properties"]["source"]["enum"], json!(["sample", null]));
+        assert_eq!(detect["properties"]["source"]["enum"], json!(["sample", "jsonl", null]));
         assert_eq!(detect["additionalProperties"], false);
         // No key configured: no security requirement and no 401.
         let get = &doc["paths"]["/api/incident/{id}"]["get"];
@@ -475,6 +518,12 @@ mod tests {
             .unwrap();
         assert_eq!(branches.len(), 2);
         assert_eq!(branches[1]["properties"]["env"]["const"], "staging");
+        // Two environments and no default_env: every branch needs `env`.
+        assert!(
+            branches
+                .iter()
+                .all(|b| b["required"].as_array().is_some_and(|r| r.contains(&json!("env"))))
+        );
         assert!(branches[1]["properties"].get("source").is_none());
         let get = &doc["paths"]["/api/incident/{id}"]["get"];
         assert_eq!(get["security"], json!([{ "bearer": [] }]));

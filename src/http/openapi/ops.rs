@@ -120,7 +120,26 @@ pub(super) fn operations(s: &mut Schemas, dep: Option<&Deployment>) -> Vec<Op> {
             ok: s.resp::<PlanReport>(),
             codes: &[BadRequest, NotFound, Conflict, Unavailable],
             params: id(),
-            body: Some((s.req::<RecoverBody>(), true, json!({ "method": "revert" }))),
+            body: Some((
+                s.req::<RecoverBody>(),
+                true,
+                json!({ "method": "rollback", "resource": "deployment/web", "namespace": "shop", "backup_id": "latest" }),
+            )),
+        },
+        Op {
+            method: "post",
+            path: "/api/incident/recover",
+            id: "recoverCurrent",
+            summary: "Plan a recovery of the current incident (the most recently changed contained one, else the most \
+                      recently changed one still open); 202 with the pending plan",
+            ok: s.resp::<PlanReport>(),
+            codes: &[BadRequest, Conflict, Unavailable],
+            params: vec![],
+            body: Some((
+                s.req::<RecoverBody>(),
+                true,
+                json!({ "resource": "deployment/web", "namespace": "shop", "backup_id": "latest" }),
+            )),
         },
         Op {
             method: "get",
@@ -269,11 +288,11 @@ fn plan_id_param() -> Value {
             "description": "Plan id from the 202 answer of contain/recover", "example": "plan-0123456789abcdef" })
 }
 
-/// Exactly what the handlers accept: `INC-` and 1-12 digits, not all zero.
+/// Exactly what the handlers accept: 1-12 digits, not all zero, after an optional `INC-`.
 fn id_param() -> Value {
     json!({ "name": "id", "in": "path", "required": true,
-            "schema": { "type": "string", "pattern": "^INC-0*[1-9][0-9]*$", "minLength": 5, "maxLength": 16 },
-            "description": "Incident id, e.g. INC-000001", "example": "INC-000001" })
+            "schema": { "type": "string", "pattern": "^(INC-)?0*[1-9][0-9]*$", "minLength": 1, "maxLength": 16 },
+            "description": "Incident id, e.g. INC-000001, or the number alone, e.g. 1", "example": "INC-000001" })
 }
 
 /// `env` of `POST /api/alerts`: required; one of the configured environments when known.

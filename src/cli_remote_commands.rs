@@ -1,0 +1,334 @@
+//! The CLI's commands over REST (`cli_remote`): each builds the body the local command builds,
+//! calls its route, and prints the answer exactly as the local command prints its result.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::{
+    cli::{Command, DetectFlags, Failure, cli_id, detect_request_as_given, emit},
+    cli_inputs::{HookInput, HookListShown, HookShown, Inputs},
+    cli_notify::{HookArgs, HookCommand},
+    cli_remote::{Remote, body, query, removed, segment},
+    cli_table,
+    domain::{Env, IncidentType, Status},
+    service::*,
+};
+
+fn no_route(what: &str) -> Failure {
+    Failure::input(format!(
+        "{what} has no REST route: with `auth --server` stored, run it on the server (or `incident-mcp auth --remove` \
+         to work on the local store)"
+    ))
+}
+
+/// Runs `cmd` against the server.
+pub async fn run(cmd: &Command, r: &Remote, inputs: Option<&Inputs>) -> Result<(), Failure> {
+    match cmd {
+        Command::Detect {
+            env,
+            kind,
+            threshold,
+            source,
+            analyze_depth,
+            out,
+        } => {
+            let flags = DetectFlags {
+                env: env.as_deref(),
+                kind: kind.as_deref(),
+                threshold: *threshold,
+                source: source.clone(),
+                analyze_depth: *analyze_depth,
+            };
+            let req = detect_request_as_given(flags, inputs)?;
+            if req
+                .source
+                .as_deref()
+                .is_some_and(|s| s == "stdin" || s.starts_with("file:"))
+            {
+                return Err(Failure::input(
+                    "--source: the server cannot read this machine's files or stdin; name a configured source",
+                ));
+            }
+            let b = serde_json::to_value(&req).map_err(crate::cli::backend)?;
+            let report: DetectReport = r.call(Method::POST, "/api/incident/detect", Some(&b)).await?;
+            emit(out, &report, cli_table::detect)
+        }
+        Command::Analyze { id, depth, out } => {
+            let id = cli_id(id)?;
+            let depth = crate::domain::Depth::new(*depth)?;
+            let path = format!("/api/incident/analyze/{id}?depth={}", depth.get());
+            let a: Analysis = r.call(Method::GET, &path, None).await?;
+            emit(out, &a, cli_table::analysis)
+        }
+        Command::List {
+            env,
+            status,
+            kind,
+            limit,
+            out,
+        } => {
+            // The same checks and messages as the local command, before the call.
+            let env = env.as_deref().map(Env::parse).transpose()?;
+            let status = status.as_deref().map(str::parse::<Status>).transpose()?;
+            let kind = kind.as_deref().map(str::parse::<IncidentType>).transpose()?;
+            let q = query(&[
+                ("env", env.map(|e| e.to_string())),
+                ("status", status.map(|s| s.to_string())),
+                ("type", kind.map(|k| k.to_string())),
+                ("limit", Some(limit.to_string())),
+            ]);
+            let l: IncidentList = r.call(Method::GET, &format!("/api/incidents{q}"), None).await?;
+            emit(out, &l, cli_table::list)
+        }
+        Command::Get { id, out } => {
+            let id = cli_id(id)?;
+            let d: IncidentDetail = r.call(Method::GET, &format!("/api/incident/{id}"), None).await?;
+            emit(out, &d, cli_table::detail)
+        }
+        Command::Ack { id, note, out } => {
+            let id = cli_id(id)?;
+            let b = body(json!({ "note": note }));
+            let l: LifecycleResult = r
+                .call(Method::POST, &format!("/api/incident/ack/{id}"), Some(&b))
+                .await?;
+            emit(out, &l, cli_table::lifecycle)
+        }
+        Command::Resolve {
+            id,
+            note,
+            keep_containments,
+            out,
+        } => {
+            let id = cli_id(id)?;
+            let b = json!({ "note": note, "keep_containments": keep_containments });
+            let path = format!("/api/incident/resolve/{id}");
+            let l: LifecycleResult = r.call(Method::POST, &path, Some(&b)).await?;
+            emit(out, &l, cli_table::lifecycle)
+        }
+        Command::Approve {
+            plan_id,
+            ttl_secs,
+            as_name,
+            apply,
+            out,
+        } => {
+            if as_name.is_some() {
+                return Err(Failure::input(
+                    "--as: against a server, the stored key says who you are (`incident-mcp auth --key`)",
+                ));
+            }
+            let path = format!("/api/plans/{}", segment(plan_id));
+            let view: PlanView = r.call(Method::GET, &path, None).await?;
+            crate::cli_approve::confirm(&view).map_err(|d| Failure::input(d.message))?;
+            if *apply {
+                let done: PlanReport = r.call(Method::POST, &format!("{path}/approve-and-apply"), None).await?;
+                return emit(out, &done, |p| p.summary.clone());
+            }
+            let b = json!({ "ttl_secs": ttl_secs });
+            let report: ApprovalReport = r.call(Method::POST, &format!("{path}/approve"), Some(&b)).await?;
+            emit(out, &report, |a| a.summary.clone())
+        }
+        Command::Plans {
+            pending,
+            limit,
+            before,
+            out,
+        } => {
+            let q = query(&[
+                ("pending", pending.then(|| "true".to_owned())),
+                ("limit", Some(limit.to_string())),
+                ("before", before.clone()),
+            ]);
+            let list: PlanList = r.call(Method::GET, &format!("/api/plans{q}"), None).await?;
+            emit(out, &list, crate::cli_respond::list_table)
+        }
+        Command::Plan { plan_id, out } => {
+            let path = format!("/api/plans/{}", segment(plan_id));
+            let view: PlanView = r.call(Method::GET, &path, None).await?;
+            emit(out, &view, crate::cli_respond::view_table)
+        }
+        Command::Apply { plan_id, out } => {
+            let path = format!("/api/plans/{}/apply", segment(plan_id));
+            let report: PlanReport = r.call(Method::POST, &path, None).await?;
+            emit(out, &report, crate::cli_respond::table)
+        }
+        Command::Notify(a) => {
+            if a.drain {
+                return Err(no_route("notify --drain (the server's dispatcher delivers)"));
+            }
+            let (Some(id), Some(service)) = (&a.id, &a.service) else {
+                return Err(Failure::input(
+                    "--id and --service: name the incident and the target (over REST the server queues it and \
+                     its dispatcher delivers)",
+                ));
+            };
+            let id = cli_id(id)?;
+            let b = body(json!({ "service": service, "message": a.message }));
+            let q: NotifyReport = r
+                .call(Method::POST, &format!("/api/incident/notify/{id}"), Some(&b))
+                .await?;
+            crate::cli::print_json(&json!({ "queued": q, "delivery": null, "row": null }));
+            Ok(())
+        }
+        Command::Hook(a) => hook(r, a, inputs).await,
+        Command::Contain(a) => {
+            let Some(id) = a.id.as_deref() else {
+                return Err(no_route("contain without --id (declaring an incident)"));
+            };
+            let id = cli_id(id)?;
+            check_env(r, a.env.as_deref(), id).await?;
+            let b = body(json!({
+                "action": a.action, "scope": a.scope, "resource": a.resource, "namespace": a.namespace,
+                "ttl_secs": a.ttl_secs, "args": script_args(&a.args)?,
+            }));
+            let report: PlanReport = r
+                .call(Method::PUT, &format!("/api/incident/contain/{id}"), Some(&b))
+                .await?;
+            crate::cli_respond::print(&report, a.format.as_deref())
+        }
+        Command::Recover(a) => {
+            let id = a.id.as_deref().map(cli_id).transpose()?;
+            if let Some(id) = id {
+                check_env(r, a.env.as_deref(), id).await?;
+            }
+            let b = body(json!({
+                "method": a.method, "resource": a.resource, "namespace": a.namespace,
+                "backup_id": a.backup_id, "args": script_args(&a.args)?,
+            }));
+            let path = match id {
+                Some(id) => format!("/api/incident/recover/{id}"),
+                None => "/api/incident/recover".to_owned(),
+            };
+            let report: PlanReport = r.call(Method::POST, &path, Some(&b)).await?;
+            crate::cli_respond::print(&report, a.format.as_deref())
+        }
+        Command::Deny {
+            plan_id,
+            reason,
+            as_name,
+            out,
+        } => {
+            if as_name.is_some() {
+                return Err(Failure::input(
+                    "--as: against a server, the stored key says who you are (`incident-mcp auth --key`)",
+                ));
+            }
+            let path = format!("/api/plans/{}/deny", segment(plan_id));
+            let b = json!({ "reason": reason });
+            let view: PlanView = r.call(Method::POST, &path, Some(&b)).await?;
+            emit(out, &view, |v| v.plan.summary.clone())
+        }
+        Command::Containments { env, id, out } => {
+            let id = id.as_deref().map(cli_id).transpose()?;
+            let q = query(&[("env", env.clone()), ("id", id.map(|i| i.to_string()))]);
+            let list: ContainmentList = r.call(Method::GET, &format!("/api/containments{q}"), None).await?;
+            emit(out, &list, cli_table::containments)
+        }
+        Command::Code { .. } => Err(no_route("code (approvers get codes on the approval page or in Slack)")),
+        Command::Sandbox { .. } => Err(no_route("sandbox")),
+        Command::Approver { .. } => Err(Failure::input("this command runs locally")),
+        Command::Audit { .. } => Err(no_route("audit")),
+        Command::Outbox { .. } => Err(no_route("outbox")),
+        Command::Replay { .. } => Err(no_route("replay")),
+        Command::Watch(_) => Err(no_route("watch")),
+        Command::Serve { .. } | Command::Config { .. } | Command::Score(_) | Command::Auth(_) => {
+            Err(Failure::input("this command runs locally"))
+        }
+    }
+}
+
+/// `--arg NAME=VALUE` flags as a JSON object.
+fn script_args(flags: &[String]) -> Result<Value, Failure> {
+    let mut m = serde_json::Map::new();
+    for f in flags {
+        match f.split_once('=') {
+            Some((k, v)) if !k.is_empty() => {
+                m.insert(k.to_owned(), Value::String(v.to_owned()));
+            }
+            _ => {
+                return Err(Failure::input(format!(
+                    "--arg {}: expected NAME=VALUE",
+                    crate::domain::clip(f, 60)
+                )));
+            }
+        }
+    }
+    Ok(Value::Object(m))
+}
+
+/// `--env` names the incident's environment: checked as the local command checks it.
+async fn check_env(r: &Remote, env: Option<&str>, id: crate::domain::IncidentId) -> Result<(), Failure> {
+    let Some(env) = env else { return Ok(()) };
+    let d: IncidentDetail = r.call(Method::GET, &format!("/api/incident/{id}"), None).await?;
+    if d.incident.env != env {
+        return Err(Failure::input(format!(
+            "--env {env}: {id} belongs to environment {}",
+            d.incident.env
+        )));
+    }
+    Ok(())
+}
+
+async fn add_hook(r: &Remote, input: &HookInput) -> Result<HookShown, Failure> {
+    // The server's default prefix; a server configured otherwise names its own in the refusal.
+    let default_secret = crate::notify::NotifyConfig::default().default_hook_secret_env();
+    let hook = crate::cli_inputs::hook_from(input, &default_secret).map_err(Failure::input)?;
+    let b = json!({ "name": hook.name, "url": hook.url, "events": hook.events, "secret_env": hook.secret_env });
+    r.call(Method::POST, "/api/hooks", Some(&b)).await
+}
+
+async fn hook(r: &Remote, a: &HookArgs, inputs: Option<&Inputs>) -> Result<(), Failure> {
+    let out = match (&a.what, &a.url, inputs) {
+        (
+            Some(HookCommand::Add {
+                name,
+                url,
+                secret_env,
+                events,
+            }),
+            _,
+            _,
+        ) => {
+            let input = HookInput {
+                url: url.clone(),
+                events: events.clone(),
+                name: Some(name.clone()),
+                secret_env: Some(secret_env.clone()),
+            };
+            serde_json::to_value(add_hook(r, &input).await?).unwrap_or_default()
+        }
+        (Some(HookCommand::List), _, _) => {
+            let list: HookListShown = r.call(Method::GET, "/api/hooks", None).await?;
+            serde_json::to_value(list).unwrap_or_default()
+        }
+        (Some(HookCommand::Remove { name }), _, _) => {
+            let path = format!("/api/hooks/{}", segment(name));
+            r.call::<Value>(Method::DELETE, &path, None).await?;
+            removed(name)
+        }
+        (None, Some(url), _) => {
+            let input = HookInput {
+                url: url.clone(),
+                events: a.events.clone(),
+                name: a.name.clone(),
+                secret_env: a.secret_env.clone(),
+            };
+            serde_json::to_value(add_hook(r, &input).await?).unwrap_or_default()
+        }
+        (None, None, Some(i)) if !i.hooks.is_empty() => {
+            let mut saved = Vec::new();
+            for h in &i.hooks {
+                saved.push(add_hook(r, h).await?);
+            }
+            serde_json::to_value(HookListShown::from(saved)).unwrap_or_default()
+        }
+        (None, None, _) => {
+            return Err(Failure::input(
+                "hook needs --url URL --event EVENT, --config FILE holding `hooks: [{url, events}]`, \
+                 or a subcommand: add, list, remove",
+            ));
+        }
+    };
+    crate::cli::print_json(&out);
+    Ok(())
+}
