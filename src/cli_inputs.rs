@@ -108,6 +108,9 @@ pub struct HookShown {
     /// Environment variable holding the signing secret (the name, never the value).
     pub secret_env: String,
     pub events: Vec<String>,
+    /// Who registered it: `cli` (a human at the server's shell) or `rest` (the agent's key).
+    #[serde(default)]
+    pub added_by: Option<String>,
 }
 
 /// Hooks as the CLI prints them, like `GET /api/hooks`.
@@ -136,6 +139,7 @@ impl From<RegisteredHook> for HookShown {
             origin,
             secret_env: h.secret_env,
             events: h.events,
+            added_by: h.added_by,
         }
     }
 }

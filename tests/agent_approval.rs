@@ -141,6 +141,14 @@ async fn guessed_replayed_and_foreign_codes_approve_nothing_and_five_wrong_ones_
     // Replayed: spent.
     let e = svc.approve_with_code(&a, &code.code, agent).await.unwrap_err();
     assert!(e.to_string().contains("not a live one-time code"), "{e}");
+    // The history the agent can read holds only an argon2id hash of the code (memory-hard: a
+    // 40-bit code is not found offline within its five minutes).
+    let issued = audit(&h).await.into_iter().find(|e| e.kind == "code").unwrap();
+    assert!(
+        issued.payload["code_hash"].as_str().unwrap().starts_with("$argon2id$"),
+        "{:?}",
+        issued.payload
+    );
     // The code never reached the database in clear.
     let mut db_text = Vec::new();
     for f in std::fs::read_dir(h.dir.path()).unwrap() {

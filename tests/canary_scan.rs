@@ -191,8 +191,8 @@ fn the_log_file_has_its_own_filter_and_records_cli_output_and_errors() {
     );
     let bad = run(&["analyze", "--id", "INC-999999"]);
     assert_eq!(bad.status.code(), Some(1));
-    // The built-in policy refuses all containment: the refusal is an audit row.
-    let contain = "contain --env dev --id INC-000001 --action isolate --resource web-1 --namespace shop";
+    // The built-in policy refuses a protected namespace: the refusal is an audit row.
+    let contain = "contain --env dev --id INC-000001 --action isolate --resource web-1 --namespace kube-system";
     let refused = run(&contain.split(' ').collect::<Vec<_>>());
     assert_eq!(
         refused.status.code(),

@@ -83,7 +83,7 @@ async fn the_list_says_what_is_in_place_since_when_until_when_and_who_approved_i
     );
     let dev: ContainmentsRequest = serde_json::from_value(json!({"env": "dev"})).unwrap();
     assert_eq!(h.svc.containments(&dev).await.unwrap().count, 2);
-    let prod: ContainmentsRequest = serde_json::from_value(json!({"env": "prod"})).unwrap();
+    let prod: ContainmentsRequest = serde_json::from_value(json!({"env": "nosuch"})).unwrap();
     assert!(matches!(
         h.svc.containments(&prod).await,
         Err(ServiceError::UnknownEnv { .. })

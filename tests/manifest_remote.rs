@@ -83,7 +83,7 @@ fn mask(v: &mut Value) {
             for (k, v) in m.iter_mut() {
                 if WALL_CLOCK.contains(&k.as_str()) && v.is_string() {
                     *v = Value::String("<time>".into());
-                } else if k == "actor" && (v == "cli" || v == "rest") {
+                } else if (k == "actor" || k == "added_by") && (v == "cli" || v == "rest") {
                     *v = Value::String("<adapter>".into());
                 } else {
                     mask(v);
@@ -199,7 +199,7 @@ async fn an_approver_approves_with_their_own_key_from_their_own_machine() {
     let extra = format!(
         "\n[[scripts]]\nid = 'web-restart'\npath = '{}'\nsha256 = '{}'\n\n\
          [environments.staging.policy]\nallowed_actions = ['restore']\nallowed_namespaces = ['shop']\nresource_patterns = ['web-*']\nscripts = ['web-restart']\n\n\
-         [[server.approvers]]\nname = 'alice'\nkey_env = 'MANIFEST_APPROVER_ALICE'\n",
+         [[approvers]]\nname = 'alice'\nkey_env = 'MANIFEST_APPROVER_ALICE'\n",
         script.display(),
         incident_mcp::domain::sha256_hex(body.as_bytes()),
     );
@@ -239,9 +239,9 @@ async fn an_approver_approves_with_their_own_key_from_their_own_machine() {
     let (code, _, err) = common::at_terminal(approve, o.json["target"].as_str().unwrap());
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("approver"), "{err}");
-    // The approver's key opens the plan routes only.
+    // The approver's key opens the API as that human (human:alice).
     let o = alice.bash("incident-mcp list");
-    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert_eq!(o.code, 0, "{}", o.stderr);
     let o = ok(&alice, &format!("incident-mcp plan {plan} --format json"));
     let target = o.json["plan"]["target"].as_str().unwrap().to_owned();
     let mut approve = alice.command(common::bin());

@@ -4,22 +4,29 @@
 //! so the dialog asks for a code that only a named approver can get, on a channel the agent
 //! cannot operate: the approval page (signed in), a Slack button answered to that user alone,
 //! or `incident-mcp code` at a terminal. A code is issued to one approver for one plan hash,
-//! shown once and stored only as a salted SHA-256 (in the `code` audit entry that records its
+//! shown once and stored only as an argon2id hash (in the `code` audit entry that records its
 //! issue), single-use, and expires with the approval it would give. Five wrong codes lock the
 //! plan's dialog approvals (audited); the human channels still work. The approver is the
 //! human the code was issued to.
+//!
+//! The audit history is readable by the agent (plan views, `incident://audit`), so the stored
+//! hash must not let it find the code offline: a code has about 40 bits, which a fast hash
+//! would give up in minutes; argon2id (memory-hard, ~19 MiB per guess) makes that infeasible
+//! within the code's five minutes.
 
-use argon2::password_hash::rand_core::{OsRng, RngCore};
+use argon2::{
+    Argon2, PasswordHash, PasswordVerifier,
+    password_hash::rand_core::{OsRng, RngCore},
+};
 use chrono::{DateTime, TimeDelta, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::json;
 
-use super::{ApprovalReport, IncidentService, PlanStatus, ServiceError, is_human};
+use super::{ApprovalReport, IncidentService, PlanStatus, ServiceError, hash_password, is_human};
 use crate::domain::{
     audit::{AuditEntry, AuditKind, NewAuditEntry},
     plan::DEFAULT_APPROVAL_TTL,
-    same_digest, sha256_hex,
 };
 
 /// Wrong codes after which a plan takes no more codes.
@@ -49,22 +56,33 @@ fn normalise(code: &str) -> String {
         .collect()
 }
 
-fn code_hash(salt: &str, code: &str) -> String {
-    sha256_hex(format!("{salt}:{}", normalise(code)).as_bytes())
+/// The argon2id PHC string of a code (its own random salt inside).
+fn code_hash(code: &str) -> Result<String, ServiceError> {
+    hash_password(&normalise(code)).map_err(ServiceError::Backend)
 }
 
-fn new_code() -> (String, String) {
-    let mut raw = [0u8; CODE_LEN + 16];
+/// Whether `code` is the one `phc` was made from.
+fn code_matches(phc: &str, code: &str) -> bool {
+    PasswordHash::new(phc).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(normalise(code).as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+fn new_code() -> String {
+    let mut raw = [0u8; CODE_LEN];
     OsRng.fill_bytes(&mut raw);
-    let code: String = raw[..CODE_LEN]
+    // 256 is not a multiple of the alphabet's 31 symbols: a slight bias, well under a bit.
+    let code: String = raw
         .iter()
         .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
         .collect();
-    (format!("{}-{}", &code[..4], &code[4..]), hex::encode(&raw[CODE_LEN..]))
+    format!("{}-{}", &code[..4], &code[4..])
 }
 
-/// The issued, unspent, unexpired codes of a plan's history (newest last).
-fn live_codes(history: &[AuditEntry], plan_hash: &str, now: DateTime<Utc>) -> Vec<(String, String, String)> {
+/// The issued, unspent, unexpired codes of a plan's history as (approver, hash), newest last.
+fn live_codes(history: &[AuditEntry], plan_hash: &str, now: DateTime<Utc>) -> Vec<(String, String)> {
     let spent: Vec<&str> = history
         .iter()
         .filter(|e| e.kind == "code" && e.payload["event"] == "used")
@@ -82,8 +100,7 @@ fn live_codes(history: &[AuditEntry], plan_hash: &str, now: DateTime<Utc>) -> Ve
         })
         .filter_map(|e| {
             let hash = e.payload["code_hash"].as_str()?;
-            let salt = e.payload["salt"].as_str()?;
-            (!spent.contains(&hash)).then(|| (e.actor.clone(), salt.to_owned(), hash.to_owned()))
+            (!spent.contains(&hash)).then(|| (e.actor.clone(), hash.to_owned()))
         })
         .collect()
 }
@@ -128,12 +145,13 @@ impl IncidentService {
             .get_plan(plan_id)
             .await?
             .ok_or_else(|| ServiceError::UnknownPlan(crate::domain::clip(plan_id, 40)))?;
-        let (code, salt) = new_code();
+        let code = new_code();
+        let hash = code_hash(&code)?;
         let expires_at = Utc::now() + DEFAULT_APPROVAL_TTL;
         let mut entry = NewAuditEntry::new(
             approver,
             AuditKind::Code,
-            json!({"event": "issued", "plan_hash": stored.hash, "salt": salt, "code_hash": code_hash(&salt, &code),
+            json!({"event": "issued", "plan_hash": stored.hash, "code_hash": hash,
                    "expires_at": expires_at.to_rfc3339()}),
         )
         .plan(plan_id);
@@ -181,10 +199,13 @@ impl IncidentService {
             return Err(e);
         }
         let now = Utc::now();
-        let found = live_codes(&history, &stored.hash, now)
-            .into_iter()
-            .find(|(_, salt, hash)| same_digest(hash, &code_hash(salt, code)));
-        let Some((approver, _, hash)) = found else {
+        let live = live_codes(&history, &stored.hash, now);
+        // argon2 is deliberately slow: verify off the async threads.
+        let typed = code.to_owned();
+        let found = tokio::task::spawn_blocking(move || live.into_iter().find(|(_, hash)| code_matches(hash, &typed)))
+            .await
+            .map_err(|e| ServiceError::Backend(format!("code check failed: {e}")))?;
+        let Some((approver, hash)) = found else {
             let left = MAX_CODE_FAILURES - failed - 1;
             let (p, e) = refuse(
                 "wrong_code",
@@ -221,17 +242,14 @@ mod tests {
 
     #[test]
     fn codes_are_readable_and_compare_in_canonical_form() {
-        let (code, salt) = new_code();
+        let code = new_code();
         assert_eq!(code.len(), 9, "{code}");
-        assert!(
-            code.chars().all(|c| c == '-' || ALPHABET.contains(&(c as u8))),
-            "{code}"
-        );
-        assert_eq!(salt.len(), 32);
-        let h = code_hash(&salt, &code);
-        assert_eq!(h, code_hash(&salt, &code.to_lowercase().replace('-', " ")));
-        assert_ne!(h, code_hash("other", &code));
-        let (other, _) = new_code();
-        assert_ne!(code, other);
+        assert!(code.chars().all(|c| c == '-' || ALPHABET.contains(&(c as u8))), "{code}");
+        let h = code_hash(&code).unwrap();
+        assert!(h.starts_with("$argon2id$"), "{h}");
+        assert!(code_matches(&h, &code.to_lowercase().replace('-', " ")));
+        assert!(!code_matches(&h, "ZZZZ-ZZZZ"));
+        assert_ne!(h, code_hash(&code).unwrap(), "salted");
+        assert_ne!(code, new_code());
     }
 }
