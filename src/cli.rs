@@ -830,8 +830,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                      the approval page, in Slack, or with POST /api/plans/{plan_id}/deny and their own key",
                 ));
             }
-            let approver = crate::cli_identity::terminal_approver(svc.approvers(), as_name.as_deref())
-                .map_err(Failure::input)?;
+            let approver =
+                crate::cli_identity::terminal_approver(svc.approvers(), as_name.as_deref()).map_err(Failure::input)?;
             let view = svc.deny_plan(plan_id, &approver, reason).await?;
             emit(out, &view, |v| v.plan.summary.clone())
         }
@@ -843,8 +843,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                      get codes on the approval page",
                 ));
             }
-            let approver = crate::cli_identity::terminal_approver(svc.approvers(), as_name.as_deref())
-                .map_err(Failure::input)?;
+            let approver =
+                crate::cli_identity::terminal_approver(svc.approvers(), as_name.as_deref()).map_err(Failure::input)?;
             let issued = svc.issue_code(plan_id, &approver).await?;
             // Printed to the human only: never logged (the log file records other CLI output).
             tracing::debug!(plan = %issued.plan_id, approver = %issued.approver, "one-time code issued");

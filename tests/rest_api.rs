@@ -968,8 +968,18 @@ async fn served_openapi_document_only_admits_configured_environments() {
     let branches = doc["components"]["schemas"]["DetectRequest"]["oneOf"]
         .as_array()
         .expect("one branch per environment");
-    let envs: Vec<&Value> = branches.iter().map(|b| &b["properties"]["env"]["const"]).collect();
-    assert_eq!(envs, [&json!("dev"), &json!("prod"), &json!("staging")]);
+    // One environment per branch; the default environment's also takes `env: null` (left out).
+    let env_of = |b: &Value| -> Value {
+        let e = &b["properties"]["env"];
+        if e["const"].is_string() {
+            e["const"].clone()
+        } else {
+            e["enum"][0].clone()
+        }
+    };
+    let envs: Vec<Value> = branches.iter().map(env_of).collect();
+    assert_eq!(envs, [json!("dev"), json!("prod"), json!("staging")]);
+    assert_eq!(branches[0]["properties"]["env"]["enum"], json!(["dev", null]));
     for detect in branches {
         // A source by name (sample) or by kind (jsonl).
         assert_eq!(

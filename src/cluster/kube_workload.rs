@@ -202,9 +202,13 @@ pub(super) async fn restore(b: &KubeBackend, spec: &ActionSpec) -> Result<Backen
         )));
     }
     let w = workload(b, spec, false).await?;
-    let recorded = w
-        .annotation(PAUSED_REPLICAS)
-        .ok_or_else(|| invalid(format!("{} has no recorded replicas ({PAUSED_REPLICAS})", w.what())))?;
+    let recorded = w.annotation(PAUSED_REPLICAS).ok_or_else(|| {
+        // The workload's state, not the request, is what is missing: a conflict.
+        BackendError::Refused(format!(
+            "{} has no recorded replicas ({PAUSED_REPLICAS}): nothing to restore",
+            w.what()
+        ))
+    })?;
     let replicas: u32 = recorded
         .parse()
         .map_err(|_| invalid(format!("{} records unreadable replicas", w.what())))?;

@@ -106,7 +106,7 @@ pub(super) fn controller(obj: &Value) -> Option<(&str, &str)> {
 }
 
 /// The workload controlling a pod (`deployment/NAME`, `statefulset/NAME`) and its ready replicas.
-fn owner(w: &World, ns: &str, pod: &Value) -> Option<(String, u32)> {
+pub(super) fn owner(w: &World, ns: &str, pod: &Value) -> Option<(String, u32)> {
     let ready = |o: &Value| count(o["status"]["readyReplicas"].as_u64().unwrap_or(0) as usize);
     match controller(pod)? {
         ("ReplicaSet", rs_name) => {

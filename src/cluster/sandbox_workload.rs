@@ -18,14 +18,23 @@ use crate::{
     store::SandboxKey,
 };
 
-/// `deployment/NAME` or `statefulset/NAME` in the spec's namespace.
+/// `deployment/NAME` or `statefulset/NAME` in the spec's namespace; a bare pod name stands for
+/// the workload that owns it (as on a real cluster).
 fn workload<'a>(
     w: &'a World,
     spec: &ActionSpec,
     deployments_only: bool,
 ) -> Result<(SandboxKey, &'a Value), BackendError> {
     let ns = namespace(spec)?;
-    let (kind, n) = match spec.resource.split_once('/') {
+    let owned = match spec.resource.contains('/') {
+        true => None,
+        false => w
+            .get(&key("Pod", Some(&ns), &spec.resource))
+            .and_then(|pod| super::plan::owner(w, &ns, pod))
+            .map(|(workload, _)| workload),
+    };
+    let resource = owned.as_deref().unwrap_or(&spec.resource);
+    let (kind, n) = match resource.split_once('/') {
         Some(("deployment" | "deployments" | "deploy", n)) => ("Deployment", n),
         Some(("statefulset" | "statefulsets" | "sts", n)) if !deployments_only => ("StatefulSet", n),
         _ if deployments_only => return Err(invalid(format!("action {} needs deployment/NAME", spec.action))),
@@ -95,9 +104,13 @@ pub(super) fn pause(w: &World, spec: &ActionSpec) -> Result<BackendPlan, Backend
 pub(super) fn restore(w: &World, spec: &ActionSpec) -> Result<BackendPlan, BackendError> {
     let (k, obj) = workload(w, spec, false)?;
     let notes = &obj["metadata"]["annotations"];
-    let recorded = notes[PAUSED_REPLICAS]
-        .as_str()
-        .ok_or_else(|| invalid(format!("{} has no recorded replicas ({PAUSED_REPLICAS})", what(&k))))?;
+    let recorded = notes[PAUSED_REPLICAS].as_str().ok_or_else(|| {
+        // The workload's state, not the request, is what is missing: a conflict.
+        BackendError::Refused(format!(
+            "{} has no recorded replicas ({PAUSED_REPLICAS}): nothing to restore",
+            what(&k)
+        ))
+    })?;
     let n: u32 = recorded
         .parse()
         .map_err(|_| invalid(format!("{} records unreadable replicas", what(&k))))?;

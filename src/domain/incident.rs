@@ -44,7 +44,13 @@ impl FromStr for IncidentId {
         };
         let t = s.trim();
         let digits = t.strip_prefix("INC-").unwrap_or(t);
-        if digits.is_empty() || digits.len() > 12 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        // Leading zeros are padding; at most 12 significant digits (the schema says the same).
+        let significant = digits.trim_start_matches('0');
+        if t.len() > ID_MAX_LEN
+            || digits.is_empty()
+            || significant.len() > 12
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+        {
             return Err(bad());
         }
         let n: i64 = digits.parse().map_err(|_| bad())?;
@@ -84,6 +90,11 @@ impl<'de> Deserialize<'de> for IncidentId {
     }
 }
 
+/// What an incident id may look like: `INC-` optional, zero padding, 1-12 significant digits.
+pub const ID_PATTERN: &str = "^(INC-)?0*[1-9][0-9]{0,11}$";
+/// Longest incident id text accepted (`INC-` and padding included).
+pub const ID_MAX_LEN: usize = 24;
+
 impl JsonSchema for IncidentId {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "IncidentId".into()
@@ -91,7 +102,8 @@ impl JsonSchema for IncidentId {
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
             "type": "string",
-            "pattern": "^(INC-)?[0-9]{1,12}$",
+            "pattern": ID_PATTERN,
+            "maxLength": ID_MAX_LEN,
             "description": "Incident id as returned by incident_detect or incident_list, e.g. INC-000123; the number alone (123) names the same incident."
         })
     }

@@ -2,7 +2,7 @@
 
 pub mod audit;
 mod digest;
-mod incident;
+pub mod incident;
 pub mod k8s_names;
 pub mod plan;
 pub mod policy;

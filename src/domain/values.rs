@@ -138,7 +138,33 @@ impl Default for Depth {
 
 impl<'de> Deserialize<'de> for Depth {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Depth::new(i64::deserialize(d)?).map_err(serde::de::Error::custom)
+        // JSON Schema counts 2.0 as an integer: so does this. Query strings give text.
+        struct Whole;
+        impl serde::de::Visitor<'_> for Whole {
+            type Value = i64;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a whole number 0-3")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<i64, E> {
+                Ok(v)
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<i64, E> {
+                i64::try_from(v).map_err(|_| E::custom(format!("{v} is outside 0..3")))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<i64, E> {
+                match v.fract() == 0.0 && v.abs() < 1e9 {
+                    true => Ok(v as i64),
+                    false => Err(E::custom(format!("{v} is not a whole number"))),
+                }
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<i64, E> {
+                v.trim()
+                    .parse()
+                    .map_err(|_| E::custom(format!("`{}` is not a whole number", super::clip(v, 20))))
+            }
+        }
+        let v = d.deserialize_any(Whole)?;
+        Depth::new(v).map_err(serde::de::Error::custom)
     }
 }
 

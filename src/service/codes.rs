@@ -244,7 +244,10 @@ mod tests {
     fn codes_are_readable_and_compare_in_canonical_form() {
         let code = new_code();
         assert_eq!(code.len(), 9, "{code}");
-        assert!(code.chars().all(|c| c == '-' || ALPHABET.contains(&(c as u8))), "{code}");
+        assert!(
+            code.chars().all(|c| c == '-' || ALPHABET.contains(&(c as u8))),
+            "{code}"
+        );
         let h = code_hash(&code).unwrap();
         assert!(h.starts_with("$argon2id$"), "{h}");
         assert!(code_matches(&h, &code.to_lowercase().replace('-', " ")));

@@ -39,6 +39,16 @@ impl IncidentService {
         caller: Caller,
         progress: &dyn Progress,
     ) -> Result<DetectReport, ServiceError> {
+        if req.types.len() > crate::domain::IncidentType::ALL.len() {
+            return Err(crate::domain::DomainError::invalid(
+                "types",
+                format!(
+                    "at most {} types (each type once)",
+                    crate::domain::IncidentType::ALL.len()
+                ),
+            )
+            .into());
+        }
         let env = self.env_or_default(req.env.as_ref())?;
         let env_cfg = self.config.env(&env).ok_or_else(|| ServiceError::UnknownEnv {
             env: env.to_string(),

@@ -228,14 +228,12 @@ impl IncidentService {
         };
         let ev = self.evidence(&incident).await?;
         let id = incident.id;
+        // The request is well-formed; the incident's evidence lacks what it leaves out: a conflict.
         let missing = |what: &str| {
-            invalid(
-                "resource",
-                format!(
-                    "{id} names no {what} (its affected resources: {}); name the target with resource",
-                    ev.shown()
-                ),
-            )
+            ServiceError::Conflict(format!(
+                "{id} names no {what} (its affected resources: {}); name the target with resource",
+                ev.shown()
+            ))
         };
         let (resource, found_ns) = match (d.resource.clone(), action) {
             (Some(r), _) => (r, None),
@@ -287,8 +285,7 @@ impl IncidentService {
                 None => {
                     let ev = self.evidence(&incident).await?;
                     ev.workload().ok_or_else(|| {
-                        invalid(
-                            "resource",
+                        ServiceError::Conflict(
                             format!(
                                 "{} names no workload (its affected resources: {}); name it with resource, e.g. deployment/web",
                                 incident.id,

@@ -138,7 +138,7 @@ async def conversation(session: ClientSession, c: Checks, era: str) -> None:
     with anyio.fail_after(CALL_TIMEOUT):
         tools = (await session.list_tools()).tools
     names = {t.name for t in tools}
-    c.eq(names, TOOLS, "tools/list has exactly the ten incident tools")
+    c.eq(names, TOOLS, "tools/list has exactly the twelve incident tools")
     c.ok(all(t.annotations is not None and t.annotations.read_only_hint is not None for t in tools),
          "every tool has annotations with readOnlyHint")
     by = {t.name: t for t in tools}

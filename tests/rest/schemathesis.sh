@@ -60,7 +60,9 @@ log "starting $BIN"
 # letters without any network traffic.
 # A policy and a harmless allowlisted script let planning succeed (so a plan can be seeded for
 # the plan operations), and one approver is configured.
-"$BIN" config default >"$WORK/config.toml"
+# The built-in default minus its dev policy (the sandbox's), which the table below replaces.
+"$BIN" config default | awk '/^\[environments\.dev\.policy\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' \
+    >"$WORK/config.toml"
 printf '#!/bin/sh\nexit 0\n' >"$WORK/noop.sh"
 chmod 755 "$WORK/noop.sh"
 NOOP_SHA="$(sha256sum "$WORK/noop.sh" | cut -d' ' -f1)"

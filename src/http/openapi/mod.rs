@@ -257,7 +257,11 @@ fn detect_request_for(generic: &Value, envs: &[(String, Vec<String>)], default_e
             }
             let props = &mut b["properties"];
             let env_desc = props["env"]["description"].clone();
-            props["env"] = json!({ "type": "string", "const": env, "description": env_desc });
+            props["env"] = match default_env == Some(env.as_str()) {
+                // The default environment's branch also takes `env: null` (left out).
+                true => json!({ "type": ["string", "null"], "enum": [env, null], "description": env_desc }),
+                false => json!({ "type": "string", "const": env, "description": env_desc }),
+            };
             if let Some(p) = props.as_object_mut() {
                 if sources.is_empty() {
                     p.remove("source");
@@ -473,6 +477,16 @@ mod tests {
         assert!(doc["paths"]["/api/incident/notify/{id}"]["post"]["responses"]["202"].is_object());
     }
 
+    /// The environment a `DetectRequest` branch admits (`const`, or the default's `[env, null]`).
+    fn env_of(b: &Value) -> Value {
+        let e = &b["properties"]["env"];
+        if e["const"].is_string() {
+            e["const"].clone()
+        } else {
+            e["enum"][0].clone()
+        }
+    }
+
     #[test]
     fn served_document_knows_the_configuration() {
         // The built-in configuration: three environments, `env` optional for the default (dev).
@@ -481,8 +495,13 @@ mod tests {
         let branches = doc["components"]["schemas"]["DetectRequest"]["oneOf"]
             .as_array()
             .unwrap();
-        let envs: Vec<&Value> = branches.iter().map(|b| &b["properties"]["env"]["const"]).collect();
-        assert_eq!(envs, [&json!("dev"), &json!("prod"), &json!("staging")]);
+        let envs: Vec<Value> = branches.iter().map(env_of).collect();
+        assert_eq!(envs, [json!("dev"), json!("prod"), json!("staging")]);
+        assert_eq!(
+            branches[0]["properties"]["env"]["enum"],
+            json!(["dev", null]),
+            "the default takes null"
+        );
         let needs_env: Vec<bool> = branches
             .iter()
             .map(|b| b["required"].as_array().is_some_and(|r| r.contains(&json!("env"))))
@@ -495,7 +514,7 @@ mod tests {
         let doc = openapi_document_for(&cfg);
         refs_resolve(&doc);
         let detect = &doc["components"]["schemas"]["DetectRequest"];
-        assert_eq!(detect["properties"]["env"]["const"], "dev");
+        assert_eq!(env_of(detect), "dev");
         assert_eq!(detect["properties"]["source"]["enum"], json!(["sample", "jsonl", null]));
         assert_eq!(detect["additionalProperties"], false);
         // No key configured: no security requirement and no 401.

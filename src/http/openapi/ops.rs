@@ -149,7 +149,7 @@ pub(super) fn operations(s: &mut Schemas, dep: Option<&Deployment>) -> Vec<Op> {
                       TTL, who proposed and who approved it",
             ok: s.resp::<ContainmentList>(),
             codes: &[BadRequest, Unavailable],
-            params: s.query_params::<ContainmentsRequest>(),
+            params: env_enum(s.query_params::<ContainmentsRequest>(), dep),
             body: None,
         },
         Op {
@@ -281,6 +281,17 @@ pub(super) fn operations(s: &mut Schemas, dep: Option<&Deployment>) -> Vec<Op> {
     ]
 }
 
+/// `params` with the `env` parameter narrowed to the deployment's environments, when known.
+fn env_enum(mut params: Vec<Value>, dep: Option<&Deployment>) -> Vec<Value> {
+    if let Some(d) = dep.filter(|d| !d.envs.is_empty()) {
+        let names: Vec<Value> = d.envs.iter().map(|(n, _)| json!(n)).collect();
+        for p in params.iter_mut().filter(|p| p["name"] == "env") {
+            p["schema"] = json!({ "type": "string", "enum": names });
+        }
+    }
+    params
+}
+
 /// A plan id as `contain`/`recover` answer it.
 fn plan_id_param() -> Value {
     json!({ "name": "plan_id", "in": "path", "required": true,
@@ -291,7 +302,8 @@ fn plan_id_param() -> Value {
 /// Exactly what the handlers accept: 1-12 digits, not all zero, after an optional `INC-`.
 fn id_param() -> Value {
     json!({ "name": "id", "in": "path", "required": true,
-            "schema": { "type": "string", "pattern": "^(INC-)?0*[1-9][0-9]*$", "minLength": 1, "maxLength": 16 },
+            "schema": { "type": "string", "pattern": crate::domain::incident::ID_PATTERN, "minLength": 1,
+                        "maxLength": crate::domain::incident::ID_MAX_LEN },
             "description": "Incident id, e.g. INC-000001, or the number alone, e.g. 1", "example": "INC-000001" })
 }
 
