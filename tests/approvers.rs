@@ -191,6 +191,21 @@ async fn a_human_approves_and_applies_in_one_step_recorded_with_both_identities(
     let detail = api.h.svc.analyze(req).await.unwrap();
     let notes = serde_json::to_string(&detail).unwrap();
     assert!(notes.contains("applied by human:alice"), "{notes}");
+    // So does the post-mortem prompt, which carries the timeline.
+    let client = api
+        .h
+        .duplex_client(ToolPolicy::default(), common::Proto::Legacy, respond::PlainClient)
+        .await;
+    let pm = client
+        .get_prompt(
+            rmcp::model::GetPromptRequestParams::new("incident-postmortem")
+                .with_arguments(common::args(json!({ "incident_id": "INC-000001" }))),
+        )
+        .await
+        .expect("postmortem");
+    let text = &pm.messages[0].content.as_text().expect("a text prompt").text;
+    assert!(text.contains("human:alice"), "{text}");
+    client.cancel().await.unwrap();
 }
 
 #[tokio::test]
