@@ -195,6 +195,21 @@ async fn approver_of(
     }
 }
 
+/// Who decides on which plan: the approver presenting their key (refused and audited
+/// otherwise, and under the server's mode) and the plan id from the path, checked in that order.
+async fn decision(
+    svc: &IncidentService,
+    (mode, uri): (ToolPolicy, &Uri),
+    id: Result<Path<String>, PathRejection>,
+    headers: &HeaderMap,
+    what: &str,
+) -> Result<(String, String), Response> {
+    let plan = id.as_ref().ok().map(|p| p.0.clone());
+    let approver = approver_of(svc, headers, plan.as_deref(), what, (mode, uri.path())).await?;
+    let id = plan_id(id).map_err(IntoResponse::into_response)?;
+    Ok((approver, id))
+}
+
 async fn approve(
     State(svc): State<IncidentService>,
     Extension(mode): Extension<ToolPolicy>,
@@ -203,13 +218,11 @@ async fn approve(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let plan = id.as_ref().ok().map(|p| p.0.clone());
-    let approver = match approver_of(&svc, &headers, plan.as_deref(), "approve", (mode, uri.path())).await {
-        Ok(a) => a,
+    let (approver, id) = match decision(&svc, (mode, &uri), id, &headers, "approve").await {
+        Ok(d) => d,
         Err(r) => return r,
     };
     async {
-        let id = plan_id(id)?;
         let b: ApproveBody = json_body(&headers, body, Some(ApproveBody::default()))?;
         Ok::<_, RestError>(Json(svc.approve_plan(&id, &approver, b.ttl_secs.unwrap_or(300)).await?))
     }
@@ -224,17 +237,14 @@ async fn approve_and_apply(
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
-    let plan = id.as_ref().ok().map(|p| p.0.clone());
-    let approver = match approver_of(&svc, &headers, plan.as_deref(), "approve", (mode, uri.path())).await {
-        Ok(a) => a,
+    let (approver, id) = match decision(&svc, (mode, &uri), id, &headers, "approve").await {
+        Ok(d) => d,
         Err(r) => return r,
     };
-    async {
-        let id = plan_id(id)?;
-        Ok::<_, RestError>(Json(svc.approve_and_apply(&id, &approver).await?))
+    match svc.approve_and_apply(&id, &approver).await {
+        Ok(r) => Json(r).into_response(),
+        Err(e) => RestError::from(e).into_response(),
     }
-    .await
-    .into_response()
 }
 
 /// Body of `POST /api/plans/{plan_id}/deny`.
@@ -254,13 +264,11 @@ async fn deny(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let plan = id.as_ref().ok().map(|p| p.0.clone());
-    let approver = match approver_of(&svc, &headers, plan.as_deref(), "deny", (mode, uri.path())).await {
-        Ok(a) => a,
+    let (approver, id) = match decision(&svc, (mode, &uri), id, &headers, "deny").await {
+        Ok(d) => d,
         Err(r) => return r,
     };
     async {
-        let id = plan_id(id)?;
         let b: DenyBody = json_body(&headers, body, None)?;
         Ok::<_, RestError>(Json(svc.deny_plan(&id, &approver, &b.reason).await?))
     }
