@@ -3,19 +3,6 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
-mod cli_approve;
-mod cli_audit;
-mod cli_failure;
-mod cli_identity;
-mod cli_inputs;
-mod cli_notify;
-mod cli_progress;
-mod cli_remote;
-mod cli_remote_commands;
-mod cli_respond;
-mod cli_score;
-mod cli_table;
-mod cli_watch;
 pub mod cluster;
 pub mod config;
 pub mod detect;

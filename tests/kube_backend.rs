@@ -7,7 +7,6 @@
 
 use crate::fake;
 use crate::fixtures;
-#[path = "kube_backend/workloads.rs"]
 mod workloads;
 
 use fake::TOKEN;

@@ -7,30 +7,13 @@
 //! time small. nextest still runs every test in its own process.
 
 // Shared support, each file loaded once; the test modules `use crate::...` what they need.
-#[path = "support/canary.rs"]
-mod canary_value;
 mod common;
-#[path = "support/fake_kube_api.rs"]
-mod fake;
-#[path = "support/fake_kube.rs"]
-mod fake_kube;
-#[path = "kube_backend/fixtures.rs"]
-mod fixtures;
-#[path = "hst/common.rs"]
-mod hst_common;
-#[path = "support/kube_respond.rs"]
-mod kube_respond;
-#[path = "support/kube_server.rs"]
-mod kube_server;
 mod notify_common;
-#[path = "support/pg.rs"]
-mod pg;
-#[path = "support/procs.rs"]
-mod procs;
-#[path = "support/recording_backend.rs"]
-mod recording_backend;
-#[path = "support/respond.rs"]
-mod respond;
+mod support;
+use support::{
+    canary as canary_value, fake_kube, fake_kube_api as fake, hst_common, kube_fixtures as fixtures, kube_respond,
+    kube_server, pg, procs, recording_backend, respond,
+};
 
 mod agent_approval;
 mod alertmanager_e2e;

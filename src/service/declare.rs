@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::{IncidentService, ServiceError, respond_types::ContainAction};
+use super::{IncidentService, ServiceError, respond::types::ContainAction};
 use crate::{
     domain::{
         Env, IncidentId, IncidentType, Severity, Signal, SignalKind,

@@ -26,7 +26,6 @@ use std::{
 use axum::Router;
 use serde_json::{Value, json};
 
-#[path = "fake_kube_api_handler.rs"]
 mod handler;
 
 use crate::kube_server;

@@ -12,9 +12,9 @@ use incident_mcp::{
 };
 use serde_json::json;
 
-use super::common::Harness;
-use super::fake::FakeKubeApi;
-use super::fixtures::seed;
+use crate::common::Harness;
+use crate::fake::FakeKubeApi;
+use crate::fixtures::seed;
 
 /// Writes `dir/incident.toml` (the built-in config plus `extra`, which should hold
 /// `[environments.dev.cluster]` with `kubeconfig = "kube/config.yaml"`) and copies
@@ -27,7 +27,7 @@ pub fn write_config(dir: &Path, kubeconfig: &Path, extra: &str) -> PathBuf {
     path
 }
 
-/// The fake cluster (the shop of `kube_backend/fixtures.rs`, plus a pod in kube-system) and a
+/// The fake cluster (the shop of `support/kube_fixtures.rs`, plus a pod in kube-system) and a
 /// harness whose service acts through the backends the config file describes.
 pub async fn setup(extra: &str) -> (FakeKubeApi, Harness) {
     let f = FakeKubeApi::start();

@@ -22,8 +22,8 @@ use rmcp::{
 use serde_json::json;
 use sqlx::{Connection, SqliteConnection};
 
-use super::common::Harness;
-use super::recording_backend::RecordingBackend;
+use crate::common::Harness;
+use crate::recording_backend::RecordingBackend;
 
 pub const POLICY: &str = r#"
 [environments.dev.policy]
@@ -188,7 +188,7 @@ impl ClientHandler for DialogClient {
 /// one-time code they got for the plan (the plan's target is `_target`).
 pub async fn confirming_client(
     h: &Harness,
-    proto: super::common::Proto,
+    proto: crate::common::Proto,
     _target: &str,
 ) -> rmcp::service::RunningService<RoleClient, DialogClient> {
     let dialog = DialogClient::new(Human::gets_code(h));
@@ -198,13 +198,13 @@ pub async fn confirming_client(
 
 /// A client without elicitation that declares `name` as its identity, speaking `proto`.
 #[derive(Debug, Clone)]
-pub struct NamedClient(pub &'static str, pub super::common::Proto);
+pub struct NamedClient(pub &'static str, pub crate::common::Proto);
 
 impl ClientHandler for NamedClient {
     fn get_info(&self) -> ClientConfig {
         let base = match self.1 {
-            super::common::Proto::Legacy => super::common::legacy_client(),
-            super::common::Proto::Modern => super::common::modern_client(),
+            crate::common::Proto::Legacy => crate::common::legacy_client(),
+            crate::common::Proto::Modern => crate::common::modern_client(),
         };
         ClientConfig::new(base.capabilities, Implementation::new(self.0, "1.0"))
             .with_protocol_version(base.protocol_version)
@@ -217,6 +217,6 @@ pub struct PlainClient;
 
 impl ClientHandler for PlainClient {
     fn get_info(&self) -> ClientConfig {
-        super::common::legacy_client()
+        crate::common::legacy_client()
     }
 }

@@ -1,7 +1,7 @@
 //! `--format table` renderings for `incident-mcp audit`.
 
 use crate::{
-    cli_table::table,
+    cli::table::table,
     service::{AuditList, AuditVerification},
 };
 

@@ -15,15 +15,10 @@
 //! network: nothing is actually isolated or blocked. Writes are compare-and-swap on the objects'
 //! versions, so two processes applying at once never lose a change.
 
-#[path = "sandbox_apply.rs"]
 mod apply;
-#[path = "sandbox_controllers.rs"]
 mod controllers;
-#[path = "sandbox_plan.rs"]
 mod plan;
-#[path = "sandbox_workload.rs"]
 mod workload;
-#[path = "sandbox_world.rs"]
 pub mod world;
 
 use std::{

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use super::{IncidentService, ServiceError};
+use crate::service::{IncidentService, ServiceError};
 use crate::{
     cluster::BackendError,
     domain::{DomainError, IncidentId, clip, sanitize_untrusted},
@@ -17,7 +17,7 @@ use crate::{
 const VALUE_CHARS: usize = 80;
 
 /// Why a contain/recover/apply request failed, and whether the audit log says so already.
-pub(super) enum Refusal {
+pub(in crate::service) enum Refusal {
     /// Already in the audit log (policy, dry run, approval check, backend outcome).
     Audited(ServiceError),
     /// Not audited yet; `reason` overrides the code derived from the error.
@@ -46,7 +46,7 @@ impl From<StoreError> for Refusal {
 }
 
 /// A refusal with its own reason code.
-pub(super) fn coded(reason: &'static str) -> impl FnOnce(ServiceError) -> Refusal {
+pub(in crate::service) fn coded(reason: &'static str) -> impl FnOnce(ServiceError) -> Refusal {
     move |error| Refusal::Unaudited {
         error,
         reason: Some(reason),
@@ -55,18 +55,18 @@ pub(super) fn coded(reason: &'static str) -> impl FnOnce(ServiceError) -> Refusa
 
 /// A backend's refusal to plan: a script's bad arguments are `invalid_args`, an unknown
 /// script or object `unknown_target`.
-pub(super) fn plan_refusal(e: BackendError, script: bool) -> Refusal {
+pub(in crate::service) fn plan_refusal(e: BackendError, script: bool) -> Refusal {
     match e {
         BackendError::Invalid(m) if script => ServiceError::from(DomainError::invalid("args", m)).into(),
-        e @ BackendError::NotFound { .. } => coded("unknown_target")(super::respond::backend_error(e)),
-        e @ BackendError::Changed { .. } => coded("target_changed")(super::respond::backend_error(e)),
-        e @ BackendError::Refused(_) => coded("backend_refused")(super::respond::backend_error(e)),
-        e => super::respond::backend_error(e).into(),
+        e @ BackendError::NotFound { .. } => coded("unknown_target")(crate::service::respond::backend_error(e)),
+        e @ BackendError::Changed { .. } => coded("target_changed")(crate::service::respond::backend_error(e)),
+        e @ BackendError::Refused(_) => coded("backend_refused")(crate::service::respond::backend_error(e)),
+        e => crate::service::respond::backend_error(e).into(),
     }
 }
 
 /// What a refused request was.
-pub(super) struct Request<'a> {
+pub(in crate::service) struct Request<'a> {
     pub tool: &'a str,
     pub actor: &'a str,
     pub incident: Option<IncidentId>,
@@ -87,7 +87,11 @@ fn shown(v: &Value) -> String {
 impl IncidentService {
     /// Passes a result through, appending an unaudited refusal to the audit log first. A
     /// storage failure is returned as is: there is nothing to append to.
-    pub(super) async fn settle<T>(&self, r: Result<T, Refusal>, req: Request<'_>) -> Result<T, ServiceError> {
+    pub(in crate::service) async fn settle<T>(
+        &self,
+        r: Result<T, Refusal>,
+        req: Request<'_>,
+    ) -> Result<T, ServiceError> {
         let (error, reason) = match r {
             Ok(v) => return Ok(v),
             Err(Refusal::Audited(e)) => return Err(e),

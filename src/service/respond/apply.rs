@@ -6,11 +6,11 @@
 use chrono::{TimeDelta, Utc};
 use serde_json::{Value, json};
 
-use super::{
+use crate::service::{
     IncidentService, ServiceError,
+    respond::refusal::{Refusal, Request, coded, plan_refusal},
+    respond::types::*,
     respond::{backend_error, recorded_request, report},
-    respond_refusal::{Refusal, Request, coded, plan_refusal},
-    respond_types::*,
 };
 use crate::{
     cluster::{BackendError, Change},
@@ -33,7 +33,7 @@ impl IncidentService {
     /// [`Self::apply_plan`] for `principal`'s plan, carried out by `actor` (the proposer itself,
     /// or the human who approved it and had the server apply it): the audit entries name `actor`
     /// and record the principal.
-    pub(super) async fn apply_plan_as(
+    pub(in crate::service) async fn apply_plan_as(
         &self,
         plan_id: &str,
         principal: &str,
@@ -297,7 +297,7 @@ impl IncidentService {
 
     /// Records the action in the incident's timeline by moving it along its lifecycle when
     /// that move is legal (a containment of an already contained incident changes no status).
-    pub(super) async fn timeline_move(&self, id: IncidentId, to: Status, actor: &str, note: &str) {
+    pub(in crate::service) async fn timeline_move(&self, id: IncidentId, to: Status, actor: &str, note: &str) {
         let hooks = self
             .lifecycle_rows(id, to, actor, Some(note))
             .await
@@ -310,7 +310,7 @@ impl IncidentService {
             .transition_with_outbox(id, to, actor, Some(note), hooks)
             .await
         {
-            Ok(t) if t.changed => self.announce(super::IncidentEvent::Changed(id)),
+            Ok(t) if t.changed => self.announce(crate::service::IncidentEvent::Changed(id)),
             Ok(_) => {}
             Err(e) => tracing::info!(%id, error = %e, "no lifecycle move for the applied action"),
         }

@@ -4,14 +4,21 @@
 //! version, the approval is spent together with the `intent` audit entry (committed before
 //! the backend is called), and the result is audited as `application` + `outcome`.
 
+pub(super) mod apply;
+pub(super) mod defaults;
+pub(super) mod refusal;
+pub(super) mod ttl;
+pub(super) mod types;
+pub(super) mod verify;
+
 use std::{collections::BTreeMap, sync::Arc};
 
 use serde_json::{Value, json};
 
 use super::{
     IncidentService, ServiceError,
-    respond_refusal::{Refusal, Request, coded, plan_refusal},
-    respond_types::*,
+    respond::refusal::{Refusal, Request, coded, plan_refusal},
+    respond::types::*,
 };
 use crate::{
     cluster::{ActionSpec, Backend, BackendError, BackendPlan, Change, DryRun},

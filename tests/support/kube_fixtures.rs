@@ -9,7 +9,7 @@ use incident_mcp::{
 };
 use serde_json::{Value, json};
 
-use super::fake::{FakeKubeApi, Request};
+use crate::fake::{FakeKubeApi, Request};
 
 pub const POD: &str = "/api/v1/namespaces/shop/pods/web-bbb-1";
 pub const DEPLOY: &str = "/apis/apps/v1/namespaces/shop/deployments/web";

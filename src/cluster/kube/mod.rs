@@ -31,15 +31,10 @@ use crate::domain::{
     sanitize_untrusted,
 };
 
-#[path = "kube_apply.rs"]
 mod apply;
-#[path = "kube_block.rs"]
 mod block;
-#[path = "kube_plan.rs"]
 mod plan;
-#[path = "kube_verify.rs"]
 mod verify;
-#[path = "kube_workload.rs"]
 mod workload;
 
 pub(crate) use apply::{recheck_target, satisfied};

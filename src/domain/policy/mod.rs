@@ -357,9 +357,7 @@ impl Policy {
     }
 }
 
-#[path = "policy_explain.rs"]
 mod explain;
 
 #[cfg(test)]
-#[path = "policy_tests.rs"]
 mod tests;

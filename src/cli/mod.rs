@@ -2,6 +2,20 @@
 //! detection errors (unknown env, invalid flag, bad threshold, unknown incident), 2 API or
 //! backend failures (source or database unavailable).
 
+mod approve;
+mod audit;
+mod failure;
+mod identity;
+mod inputs;
+mod notify;
+mod progress;
+mod remote;
+mod remote_commands;
+mod respond;
+mod score;
+mod table;
+mod watch;
+
 use std::{
     io::{IsTerminal, Write},
     net::SocketAddr,
@@ -13,7 +27,7 @@ use std::{
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::{
-    cli_inputs::Inputs,
+    cli::inputs::Inputs,
     config::{Config, DEFAULT_TOML},
     domain::{Depth, DomainError, Env, IncidentType, Status, Threshold},
     mcp::{IncidentServer, ToolPolicy},
@@ -189,9 +203,9 @@ pub enum Command {
         what: ConfigCommand,
     },
     /// Score a CSV stream with an anomaly detector: one score per row on stdout
-    Score(crate::cli_score::ScoreArgs),
+    Score(crate::cli::score::ScoreArgs),
     /// Scan an environment's sources every interval until SIGTERM/SIGINT (the continuous pipeline)
-    Watch(crate::cli_watch::WatchArgs),
+    Watch(crate::cli::watch::WatchArgs),
     /// Approve a pending containment/recovery plan as the human at this terminal (shows the plan,
     /// then asks for the target's name): single-use, bound to the plan's exact hash and principal,
     /// expiring
@@ -267,23 +281,23 @@ pub enum Command {
         out: Output,
     },
     /// Queue a notification about an incident to a configured target and deliver the outbox now
-    Notify(crate::cli_notify::NotifyArgs),
+    Notify(crate::cli::notify::NotifyArgs),
     /// The notification outbox (`list --dead` shows undeliverable notifications)
     Outbox {
         #[command(subcommand)]
-        what: crate::cli_notify::OutboxCommand,
+        what: crate::cli::notify::OutboxCommand,
     },
     /// Register, list or remove signed webhooks for lifecycle events (besides the config's);
     /// `hook --url URL --event E` registers one, `hook --config hooks.yaml` a file's
-    Hook(crate::cli_notify::HookArgs),
+    Hook(crate::cli::notify::HookArgs),
     /// Store a bearer key (file mode 0600, never printed) and, with --server, use that running
     /// server over REST for every command that has a route (`auth --remove` forgets them)
-    Auth(crate::cli_remote::AuthArgs),
+    Auth(crate::cli::remote::AuthArgs),
     /// Plan a containment (isolate, pause, block, cordon, delete-pod); prints the plan, which
     /// stays pending until another human approves it (`approve <plan-id>`)
-    Contain(crate::cli_respond::ContainArgs),
+    Contain(crate::cli::respond::ContainArgs),
     /// Plan a recovery (rollback, restore, revert); prints the pending plan
-    Recover(crate::cli_respond::RecoverArgs),
+    Recover(crate::cli::respond::RecoverArgs),
     /// What is isolated, blocked, paused or cordoned now: since when, TTL, who proposed and
     /// who approved it
     Containments {
@@ -352,8 +366,8 @@ pub enum ConfigCommand {
     Check,
 }
 
-use crate::cli_failure::report;
-pub(crate) use crate::cli_failure::{Failure, backend, cli_id};
+use crate::cli::failure::report;
+pub(crate) use crate::cli::failure::{Failure, backend, cli_id};
 
 /// Entry point used by `main`.
 pub fn main() -> ExitCode {
@@ -435,7 +449,7 @@ pub fn default_db_path() -> PathBuf {
 /// inputs; the configuration then comes from `INCIDENT_MCP_CONFIG` or is the built-in one.
 fn load_config(cli: &Cli) -> Result<(Config, Option<Inputs>), Failure> {
     let (server_file, inputs) = match &cli.config {
-        Some(p) => match crate::cli_inputs::inputs_file(p).map_err(Failure::input)? {
+        Some(p) => match crate::cli::inputs::inputs_file(p).map_err(Failure::input)? {
             Some(inputs) => {
                 let from_env = std::env::var_os("INCIDENT_MCP_CONFIG")
                     .map(PathBuf::from)
@@ -549,10 +563,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         };
     }
     if let Command::Score(args) = &cli.command {
-        return crate::cli_score::run(args).map_err(Failure::from_exit);
+        return crate::cli::score::run(args).map_err(Failure::from_exit);
     }
     if let Command::Auth(a) = &cli.command {
-        return crate::cli_remote::auth(a).await;
+        return crate::cli::remote::auth(a).await;
     }
     let (cfg, inputs) = load_config(&cli)?;
     if inputs.is_some()
@@ -567,9 +581,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         ));
     }
     if !matches!(cli.command, Command::Serve { .. })
-        && let Some(remote) = crate::cli_remote::Remote::from_credentials()?
+        && let Some(remote) = crate::cli::remote::Remote::from_credentials()?
     {
-        return crate::cli_remote_commands::run(&cli.command, &remote, inputs.as_ref()).await;
+        return crate::cli::remote_commands::run(&cli.command, &remote, inputs.as_ref()).await;
     }
     match &cli.command {
         Command::Serve {
@@ -625,7 +639,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             };
             let req = detect_request(&cfg, flags, inputs.as_ref())?;
             let svc = service(&cli, cfg).await?;
-            let report = match crate::cli_progress::TerminalBar::on_tty() {
+            let report = match crate::cli::progress::TerminalBar::on_tty() {
                 Some(bar) => {
                     let r = svc.detect_with_progress(req, Caller::CLI, &bar).await;
                     bar.finish();
@@ -633,7 +647,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 }
                 None => svc.detect(req, Caller::CLI).await?,
             };
-            emit(out, &report, super::cli_table::detect)
+            emit(out, &report, crate::cli::table::detect)
         }
         Command::Replay {
             env,
@@ -709,7 +723,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let svc = IncidentService::new(Arc::new(store), Arc::new(cfg));
             let mut report = svc.detect(req, Caller::CLI).await?;
             report.summary = format!("replay (nothing stored): {}", report.summary);
-            emit(out, &report, super::cli_table::detect)
+            emit(out, &report, crate::cli::table::detect)
         }
         Command::Analyze { id, depth, out } => {
             let req = AnalyzeRequest {
@@ -717,7 +731,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 depth: Some(Depth::new(*depth)?),
             };
             let svc = service(&cli, cfg).await?;
-            emit(out, &svc.analyze(req).await?, super::cli_table::analysis)
+            emit(out, &svc.analyze(req).await?, crate::cli::table::analysis)
         }
         Command::List {
             env,
@@ -741,12 +755,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 limit: Some(*limit),
             };
             let svc = service(&cli, cfg).await?;
-            emit(out, &svc.list(req).await?, super::cli_table::list)
+            emit(out, &svc.list(req).await?, crate::cli::table::list)
         }
         Command::Get { id, out } => {
             let id = cli_id(id)?;
             let svc = service(&cli, cfg).await?;
-            emit(out, &svc.get(GetRequest { id }).await?, super::cli_table::detail)
+            emit(out, &svc.get(GetRequest { id }).await?, crate::cli::table::detail)
         }
         Command::Ack { id, note, out } => {
             let req = AckRequest {
@@ -754,7 +768,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 note: note.clone(),
             };
             let svc = service(&cli, cfg).await?;
-            emit(out, &svc.ack(req, Caller::CLI).await?, super::cli_table::lifecycle)
+            emit(out, &svc.ack(req, Caller::CLI).await?, crate::cli::table::lifecycle)
         }
         Command::Resolve {
             id,
@@ -768,7 +782,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 keep_containments: *keep_containments,
             };
             let svc = service(&cli, cfg).await?;
-            emit(out, &svc.resolve(req, Caller::CLI).await?, super::cli_table::lifecycle)
+            emit(out, &svc.resolve(req, Caller::CLI).await?, crate::cli::table::lifecycle)
         }
         Command::Watch(args) => {
             let flags = DetectFlags {
@@ -784,7 +798,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 true => None,
                 false => Some(svc.start_response_tasks().await?),
             };
-            crate::cli_watch::run(svc, req, args).await.map_err(Failure::from_exit)
+            crate::cli::watch::run(svc, req, args).await.map_err(Failure::from_exit)
         }
         Command::Approve {
             plan_id,
@@ -794,26 +808,26 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             out,
         } => {
             let svc = service(&cli, cfg).await?;
-            let approver = match crate::cli_identity::terminal_approver(svc.approvers(), as_name.as_deref()) {
+            let approver = match crate::cli::identity::terminal_approver(svc.approvers(), as_name.as_deref()) {
                 Ok(a) => a,
                 Err(message) => {
-                    if let Err(crate::cli_approve::Refused::Service(e)) =
-                        crate::cli_approve::refuse_unknown_approver(&svc, plan_id, &message).await
+                    if let Err(crate::cli::approve::Refused::Service(e)) =
+                        crate::cli::approve::refuse_unknown_approver(&svc, plan_id, &message).await
                     {
                         return Err(Failure::from(e));
                     }
                     return Err(Failure::input(message));
                 }
             };
-            let done = crate::cli_approve::approve(&svc, plan_id, &approver, *ttl_secs, *apply)
+            let done = crate::cli::approve::approve(&svc, plan_id, &approver, *ttl_secs, *apply)
                 .await
                 .map_err(|r| match r {
-                    crate::cli_approve::Refused::Service(e) => Failure::from(e),
-                    crate::cli_approve::Refused::Declined(message) => Failure::input(message),
+                    crate::cli::approve::Refused::Service(e) => Failure::from(e),
+                    crate::cli::approve::Refused::Declined(message) => Failure::input(message),
                 })?;
             let report = match done {
-                crate::cli_approve::Approved::Applied(r) => return emit(out, &r, |r| r.summary.clone()),
-                crate::cli_approve::Approved::Granted(r) => r,
+                crate::cli::approve::Approved::Applied(r) => return emit(out, &r, |r| r.summary.clone()),
+                crate::cli::approve::Approved::Granted(r) => r,
             };
             emit(out, &report, |r| r.summary.clone())
         }
@@ -831,7 +845,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 ));
             }
             let approver =
-                crate::cli_identity::terminal_approver(svc.approvers(), as_name.as_deref()).map_err(Failure::input)?;
+                crate::cli::identity::terminal_approver(svc.approvers(), as_name.as_deref()).map_err(Failure::input)?;
             let view = svc.deny_plan(plan_id, &approver, reason).await?;
             emit(out, &view, |v| v.plan.summary.clone())
         }
@@ -844,7 +858,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 ));
             }
             let approver =
-                crate::cli_identity::terminal_approver(svc.approvers(), as_name.as_deref()).map_err(Failure::input)?;
+                crate::cli::identity::terminal_approver(svc.approvers(), as_name.as_deref()).map_err(Failure::input)?;
             let issued = svc.issue_code(plan_id, &approver).await?;
             // Printed to the human only: never logged (the log file records other CLI output).
             tracing::debug!(plan = %issued.plan_id, approver = %issued.approver, "one-time code issued");
@@ -897,24 +911,24 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 before: before.clone(),
             };
             let list = svc.list_plans(&req).await?;
-            emit(out, &list, crate::cli_respond::list_table)
+            emit(out, &list, crate::cli::respond::list_table)
         }
         Command::Plan { plan_id, out } => {
             let svc = service(&cli, cfg).await?;
             let view = svc.plan_view(plan_id).await?;
-            emit(out, &view, crate::cli_respond::view_table)
+            emit(out, &view, crate::cli::respond::view_table)
         }
         Command::Apply { plan_id, out } => {
             let svc = service(&cli, cfg).await?;
-            let report = svc.apply_plan(plan_id, crate::cli_respond::CLI_PRINCIPAL).await?;
-            emit(out, &report, crate::cli_respond::table)
+            let report = svc.apply_plan(plan_id, crate::cli::respond::CLI_PRINCIPAL).await?;
+            emit(out, &report, crate::cli::respond::table)
         }
         Command::Audit { what } => {
             let svc = service(&cli, cfg).await?;
             match what {
                 AuditCommand::Verify { anchors, out } => {
                     let v = svc.audit_verify(anchors).await?;
-                    emit(out, &v, crate::cli_audit::verification)?;
+                    emit(out, &v, crate::cli::audit::verification)?;
                     match v.intact {
                         true => Ok(()),
                         false => Err(Failure {
@@ -932,29 +946,29 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     }),
                 },
                 AuditCommand::List { limit, out } => {
-                    emit(out, &svc.audit_recent(*limit).await?, crate::cli_audit::list)
+                    emit(out, &svc.audit_recent(*limit).await?, crate::cli::audit::list)
                 }
             }
         }
         Command::Notify(args) => {
             let svc = service(&cli, cfg).await?;
-            crate::cli_notify::notify(&svc, args).await
+            crate::cli::notify::notify(&svc, args).await
         }
         Command::Outbox { what } => {
             let svc = service(&cli, cfg).await?;
-            crate::cli_notify::outbox(&svc, what).await
+            crate::cli::notify::outbox(&svc, what).await
         }
         Command::Hook(hook) => {
             let svc = service(&cli, cfg).await?;
-            crate::cli_notify::hook(&svc, hook, inputs.as_ref()).await
+            crate::cli::notify::hook(&svc, hook, inputs.as_ref()).await
         }
         Command::Contain(args) => {
             let svc = service(&cli, cfg).await?;
-            crate::cli_respond::contain(&svc, args).await
+            crate::cli::respond::contain(&svc, args).await
         }
         Command::Recover(args) => {
             let svc = service(&cli, cfg).await?;
-            crate::cli_respond::recover(&svc, args).await
+            crate::cli::respond::recover(&svc, args).await
         }
         Command::Containments { env, id, out } => {
             let req = ContainmentsRequest {
@@ -962,12 +976,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 id: id.as_deref().map(str::parse).transpose()?,
             };
             let svc = service(&cli, cfg).await?;
-            emit(out, &svc.containments(&req).await?, super::cli_table::containments)
+            emit(out, &svc.containments(&req).await?, crate::cli::table::containments)
         }
         Command::Sandbox { env, out } => {
             let env = Env::parse(env)?;
             let svc = service(&cli, cfg).await?;
-            emit(out, &svc.sandbox_view(&env).await?, super::cli_table::sandbox)
+            emit(out, &svc.sandbox_view(&env).await?, crate::cli::table::sandbox)
         }
         Command::Config { .. } | Command::Score(_) | Command::Auth(_) => unreachable!("handled above"),
     }

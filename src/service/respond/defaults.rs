@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{IncidentService, ServiceError, respond::invalid, respond_types::*};
+use crate::service::{IncidentService, ServiceError, respond::invalid, respond::types::*};
 use crate::{
     domain::{Env, Incident, IncidentId},
     store::OpenActions,

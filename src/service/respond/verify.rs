@@ -13,7 +13,7 @@ use std::{
 
 use serde_json::{Value, json};
 
-use super::{IncidentService, ServiceError};
+use crate::service::{IncidentService, ServiceError};
 use crate::{
     cluster::{Backend, Change, Health},
     config::VerifyQuery,
@@ -29,7 +29,7 @@ use crate::{
 impl IncidentService {
     /// Verifies an applied recovery and rolls it back when it did not become healthy; `Ok`
     /// when healthy (or the backend cannot tell), an error saying what happened otherwise.
-    pub(super) async fn verify_recovery(
+    pub(in crate::service) async fn verify_recovery(
         &self,
         stored: &StoredPlan,
         actor: &str,

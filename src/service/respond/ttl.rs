@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use super::{IncidentService, ServiceError};
+use crate::service::{IncidentService, ServiceError};
 use crate::{
     cluster::Change,
     domain::{

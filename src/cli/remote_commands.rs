@@ -5,11 +5,10 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::{
+    cli::inputs::{HookInput, HookListShown, HookShown, Inputs},
+    cli::notify::{HookArgs, HookCommand},
+    cli::remote::{Remote, body, query, removed, segment},
     cli::{Command, DetectFlags, Failure, cli_id, detect_request_as_given, emit},
-    cli_inputs::{HookInput, HookListShown, HookShown, Inputs},
-    cli_notify::{HookArgs, HookCommand},
-    cli_remote::{Remote, body, query, removed, segment},
-    cli_table,
     domain::{Env, IncidentType, Status},
     service::*,
 };
@@ -51,14 +50,14 @@ pub async fn run(cmd: &Command, r: &Remote, inputs: Option<&Inputs>) -> Result<(
             }
             let b = serde_json::to_value(&req).map_err(crate::cli::backend)?;
             let report: DetectReport = r.call(Method::POST, "/api/incident/detect", Some(&b)).await?;
-            emit(out, &report, cli_table::detect)
+            emit(out, &report, crate::cli::table::detect)
         }
         Command::Analyze { id, depth, out } => {
             let id = cli_id(id)?;
             let depth = crate::domain::Depth::new(*depth)?;
             let path = format!("/api/incident/analyze/{id}?depth={}", depth.get());
             let a: Analysis = r.call(Method::GET, &path, None).await?;
-            emit(out, &a, cli_table::analysis)
+            emit(out, &a, crate::cli::table::analysis)
         }
         Command::List {
             env,
@@ -78,12 +77,12 @@ pub async fn run(cmd: &Command, r: &Remote, inputs: Option<&Inputs>) -> Result<(
                 ("limit", Some(limit.to_string())),
             ]);
             let l: IncidentList = r.call(Method::GET, &format!("/api/incidents{q}"), None).await?;
-            emit(out, &l, cli_table::list)
+            emit(out, &l, crate::cli::table::list)
         }
         Command::Get { id, out } => {
             let id = cli_id(id)?;
             let d: IncidentDetail = r.call(Method::GET, &format!("/api/incident/{id}"), None).await?;
-            emit(out, &d, cli_table::detail)
+            emit(out, &d, crate::cli::table::detail)
         }
         Command::Ack { id, note, out } => {
             let id = cli_id(id)?;
@@ -91,7 +90,7 @@ pub async fn run(cmd: &Command, r: &Remote, inputs: Option<&Inputs>) -> Result<(
             let l: LifecycleResult = r
                 .call(Method::POST, &format!("/api/incident/ack/{id}"), Some(&b))
                 .await?;
-            emit(out, &l, cli_table::lifecycle)
+            emit(out, &l, crate::cli::table::lifecycle)
         }
         Command::Resolve {
             id,
@@ -103,7 +102,7 @@ pub async fn run(cmd: &Command, r: &Remote, inputs: Option<&Inputs>) -> Result<(
             let b = json!({ "note": note, "keep_containments": keep_containments });
             let path = format!("/api/incident/resolve/{id}");
             let l: LifecycleResult = r.call(Method::POST, &path, Some(&b)).await?;
-            emit(out, &l, cli_table::lifecycle)
+            emit(out, &l, crate::cli::table::lifecycle)
         }
         Command::Approve {
             plan_id,
@@ -119,7 +118,7 @@ pub async fn run(cmd: &Command, r: &Remote, inputs: Option<&Inputs>) -> Result<(
             }
             let path = format!("/api/plans/{}", segment(plan_id));
             let view: PlanView = r.call(Method::GET, &path, None).await?;
-            crate::cli_approve::confirm(&view).map_err(|d| Failure::input(d.message))?;
+            crate::cli::approve::confirm(&view).map_err(|d| Failure::input(d.message))?;
             if *apply {
                 let done: PlanReport = r.call(Method::POST, &format!("{path}/approve-and-apply"), None).await?;
                 return emit(out, &done, |p| p.summary.clone());
@@ -140,17 +139,17 @@ pub async fn run(cmd: &Command, r: &Remote, inputs: Option<&Inputs>) -> Result<(
                 ("before", before.clone()),
             ]);
             let list: PlanList = r.call(Method::GET, &format!("/api/plans{q}"), None).await?;
-            emit(out, &list, crate::cli_respond::list_table)
+            emit(out, &list, crate::cli::respond::list_table)
         }
         Command::Plan { plan_id, out } => {
             let path = format!("/api/plans/{}", segment(plan_id));
             let view: PlanView = r.call(Method::GET, &path, None).await?;
-            emit(out, &view, crate::cli_respond::view_table)
+            emit(out, &view, crate::cli::respond::view_table)
         }
         Command::Apply { plan_id, out } => {
             let path = format!("/api/plans/{}/apply", segment(plan_id));
             let report: PlanReport = r.call(Method::POST, &path, None).await?;
-            emit(out, &report, crate::cli_respond::table)
+            emit(out, &report, crate::cli::respond::table)
         }
         Command::Notify(a) => {
             if a.drain {
@@ -184,7 +183,7 @@ pub async fn run(cmd: &Command, r: &Remote, inputs: Option<&Inputs>) -> Result<(
             let report: PlanReport = r
                 .call(Method::PUT, &format!("/api/incident/contain/{id}"), Some(&b))
                 .await?;
-            crate::cli_respond::print(&report, a.format.as_deref())
+            crate::cli::respond::print(&report, a.format.as_deref())
         }
         Command::Recover(a) => {
             let id = a.id.as_deref().map(cli_id).transpose()?;
@@ -200,7 +199,7 @@ pub async fn run(cmd: &Command, r: &Remote, inputs: Option<&Inputs>) -> Result<(
                 None => "/api/incident/recover".to_owned(),
             };
             let report: PlanReport = r.call(Method::POST, &path, Some(&b)).await?;
-            crate::cli_respond::print(&report, a.format.as_deref())
+            crate::cli::respond::print(&report, a.format.as_deref())
         }
         Command::Deny {
             plan_id,
@@ -222,7 +221,7 @@ pub async fn run(cmd: &Command, r: &Remote, inputs: Option<&Inputs>) -> Result<(
             let id = id.as_deref().map(cli_id).transpose()?;
             let q = query(&[("env", env.clone()), ("id", id.map(|i| i.to_string()))]);
             let list: ContainmentList = r.call(Method::GET, &format!("/api/containments{q}"), None).await?;
-            emit(out, &list, cli_table::containments)
+            emit(out, &list, crate::cli::table::containments)
         }
         Command::Code { .. } => Err(no_route("code (approvers get codes on the approval page or in Slack)")),
         Command::Sandbox { .. } => Err(no_route("sandbox")),
@@ -272,7 +271,7 @@ async fn check_env(r: &Remote, env: Option<&str>, id: crate::domain::IncidentId)
 async fn add_hook(r: &Remote, input: &HookInput) -> Result<HookShown, Failure> {
     // The server's default prefix; a server configured otherwise names its own in the refusal.
     let default_secret = crate::notify::NotifyConfig::default().default_hook_secret_env();
-    let hook = crate::cli_inputs::hook_from(input, &default_secret).map_err(Failure::input)?;
+    let hook = crate::cli::inputs::hook_from(input, &default_secret).map_err(Failure::input)?;
     let b = json!({ "name": hook.name, "url": hook.url, "events": hook.events, "secret_env": hook.secret_env });
     r.call(Method::POST, "/api/hooks", Some(&b)).await
 }

@@ -4,8 +4,8 @@ use clap::{Args, Subcommand};
 
 use crate::{
     IncidentService,
+    cli::inputs::{HookInput, Inputs},
     cli::{Failure, cli_id},
-    cli_inputs::{HookInput, Inputs},
     service::*,
 };
 
@@ -104,12 +104,12 @@ pub async fn hook(svc: &IncidentService, args: &HookArgs, inputs: Option<&Inputs
                 name: args.name.clone(),
                 secret_env: args.secret_env.clone(),
             };
-            let saved = crate::cli_inputs::register(svc, std::slice::from_ref(&input)).await?;
+            let saved = crate::cli::inputs::register(svc, std::slice::from_ref(&input)).await?;
             serde_json::to_value(&saved[0]).unwrap_or_default()
         }
         (None, None, Some(i)) if !i.hooks.is_empty() => {
-            let saved = crate::cli_inputs::register(svc, &i.hooks).await?;
-            serde_json::to_value(crate::cli_inputs::HookListShown::from(saved)).unwrap_or_default()
+            let saved = crate::cli::inputs::register(svc, &i.hooks).await?;
+            serde_json::to_value(crate::cli::inputs::HookListShown::from(saved)).unwrap_or_default()
         }
         (None, None, _) => {
             return Err(Failure::input(
@@ -137,13 +137,13 @@ pub(crate) async fn hook_command(svc: &IncidentService, what: &HookCommand) -> R
                 events: events.clone(),
                 added_by: None,
             };
-            let saved = crate::cli_inputs::HookShown::from(svc.register_hook(hook, Caller::CLI).await?);
+            let saved = crate::cli::inputs::HookShown::from(svc.register_hook(hook, Caller::CLI).await?);
             serde_json::to_value(saved).unwrap_or_default()
         }
         HookCommand::List => {
-            let hooks: Vec<crate::cli_inputs::HookShown> =
+            let hooks: Vec<crate::cli::inputs::HookShown> =
                 svc.registered_hooks().await?.into_iter().map(Into::into).collect();
-            serde_json::to_value(crate::cli_inputs::HookListShown::from(hooks)).unwrap_or_default()
+            serde_json::to_value(crate::cli::inputs::HookListShown::from(hooks)).unwrap_or_default()
         }
         HookCommand::Remove { name } => match svc.remove_hook(name, Caller::CLI).await? {
             true => serde_json::json!({ "removed": name }),
