@@ -28,6 +28,7 @@ mod containments;
 mod contract;
 mod crash;
 mod dedup;
+mod deploy;
 mod external_clients;
 mod hooks_guard;
 mod hst_river;

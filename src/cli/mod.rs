@@ -428,7 +428,7 @@ fn init_tracing(cli: &Cli) -> Result<(), crate::logging::LogFileError> {
     let default = match (&cli.command, cli.verbose) {
         (_, true) => "incident_mcp=debug,info",
         (Command::Serve { .. }, false) => "info",
-        (Command::Watch(_), false) => "warn,incident_mcp::cli_watch=info",
+        (Command::Watch(_), false) => "warn,incident_mcp::cli::watch=info",
         // kube logs every failed request at error level; the CLI reports it as its one `Error:` line.
         _ => "warn,kube_client::client::builder=off",
     };

@@ -38,6 +38,8 @@ struct Inner {
     logs: BTreeMap<String, Vec<(String, DateTime<Utc>, String)>>,
     /// (pod, the since parameter as `name=value`) per log request
     requests: Vec<(String, String)>,
+    /// (method, path) of every request, as the API server received it
+    calls: Vec<(String, String)>,
     fail: Option<u16>,
 }
 
@@ -78,6 +80,11 @@ impl FakeKube {
     /// The log requests since the last call: (pod, `sinceTime=..` or `sinceSeconds=..`).
     pub fn take_log_requests(&self) -> Vec<(String, String)> {
         std::mem::take(&mut self.state.lock().unwrap().requests)
+    }
+
+    /// (method, path) of every request since the last call.
+    pub fn take_calls(&self) -> Vec<(String, String)> {
+        std::mem::take(&mut self.state.lock().unwrap().calls)
     }
 
     pub fn fail_with(&self, code: u16) {
@@ -130,7 +137,8 @@ async fn list_pods(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let st = st.lock().unwrap();
+    let mut st = st.lock().unwrap();
+    st.calls.push(("GET".into(), format!("/api/v1/namespaces/{ns}/pods")));
     if let Some(r) = refuse(&st, &headers, &ns) {
         return r;
     }
@@ -165,6 +173,8 @@ async fn pod_log(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let mut st = st.lock().unwrap();
+    st.calls
+        .push(("GET".into(), format!("/api/v1/namespaces/{ns}/pods/{pod}/log")));
     if let Some(r) = refuse(&st, &headers, &ns) {
         return r;
     }
