@@ -8,6 +8,7 @@ pub mod config;
 pub mod detect;
 pub mod domain;
 pub mod http;
+pub mod leader;
 pub mod logging;
 pub mod mcp;
 pub mod notify;

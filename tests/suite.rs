@@ -33,6 +33,7 @@ mod external_clients;
 mod hooks_guard;
 mod hst_river;
 mod kube_backend;
+mod leader_election;
 mod log_sources;
 mod manifest;
 mod manifest_remote;

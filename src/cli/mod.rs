@@ -611,11 +611,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     Some(addr)
                 }
             };
+            let location = db_location(&cli, &cfg);
             let svc = service(&cli, cfg).await?;
             let _outbox = svc.spawn_dispatcher()?;
             let _responder = match no_response_tasks {
                 true => None,
-                false => Some(svc.start_response_tasks().await?),
+                false => Some(crate::leader::start(&svc, &location).await?),
             };
             match addr {
                 Some(addr) => crate::http::serve(svc, addr, policy).await.map_err(backend),
@@ -792,11 +793,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 ..Default::default()
             };
             let req = detect_request(&cfg, flags, inputs.as_ref())?;
+            let location = db_location(&cli, &cfg);
             let svc = service(&cli, cfg).await?;
             let _outbox = svc.spawn_dispatcher()?;
             let _responder = match args.no_response_tasks {
                 true => None,
-                false => Some(svc.start_response_tasks().await?),
+                false => Some(crate::leader::start(&svc, &location).await?),
             };
             crate::cli::watch::run(svc, req, args).await.map_err(Failure::from_exit)
         }

@@ -128,6 +128,9 @@ impl IncidentService {
             .store
             .mark_reverted(&a.plan_id, TTL_ACTOR, Utc::now(), entry)
             .await?;
+        if done {
+            tracing::info!(plan = %a.plan_id, "reverted an expired containment (TTL)");
+        }
         if done && let Some(id) = a.incident_id {
             let note = format!("containment {} expired (TTL) and was reverted", a.plan_id);
             self.timeline_move(id, Status::Recovered, TTL_ACTOR, &note).await;
