@@ -1280,6 +1280,11 @@ pub(crate) fn resource_templates() -> Vec<ResourceTemplate> {
     ]
 }
 
+/// True for the fixture resources `resources/subscribe` accepts.
+pub(crate) fn subscribable(uri: &str) -> bool {
+    read_resource(uri).is_some()
+}
+
 /// Reads a fixture resource; `None` when `uri` is not one (the caller reports not-found).
 pub(crate) fn read_resource(uri: &str) -> Option<ResourceContents> {
     match uri {
