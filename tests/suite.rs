@@ -69,6 +69,8 @@ mod script_backend;
 mod server_modes;
 mod slack_interactions;
 mod stdio_approval;
+mod transport_http;
+mod transport_stdio;
 mod store_postgres;
 mod ttl_undo_failure;
 mod ui_browser;

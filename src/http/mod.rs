@@ -106,18 +106,29 @@ pub fn check_bind(addr: &SocketAddr, has_key: bool) -> Result<(), String> {
     }
 }
 
+/// A listener whose accepted connections have TCP_NODELAY set: small answers go out at once
+/// (without it, Nagle's algorithm and the client's delayed ACK hold a keep-alive connection's
+/// second write for ~40 ms).
+pub type NoDelayListener = axum::serve::TapIo<tokio::net::TcpListener, fn(&mut tokio::net::TcpStream)>;
+
+/// Binds `addr`; returns the listener and the bound address.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<(NoDelayListener, SocketAddr)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let tap: fn(&mut tokio::net::TcpStream) = no_delay;
+    Ok((listener.tap_io(tap), bound))
+}
+
+fn no_delay(tcp: &mut tokio::net::TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::warn!(error = %e, "could not set TCP_NODELAY on an accepted connection");
+    }
+}
+
 /// Serves until SIGINT/SIGTERM. Prints the bound address to stderr.
 pub async fn serve(svc: IncidentService, addr: SocketAddr, policy: ToolPolicy) -> anyhow::Result<()> {
     check_bind(&addr, svc.config().api_key().is_some()).map_err(anyhow::Error::msg)?;
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
-    // Small answers go out at once: without TCP_NODELAY, Nagle's algorithm and the client's
-    // delayed ACK hold a keep-alive connection's second write for ~40 ms.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "could not set TCP_NODELAY on an accepted connection");
-        }
-    });
+    let (listener, bound) = bind(addr).await?;
     let ct = CancellationToken::new();
     let app = app(svc, policy, ct.child_token());
     tracing::info!(%bound, "listening: MCP at http://{bound}/mcp, REST at http://{bound}/api");
