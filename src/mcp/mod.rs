@@ -182,6 +182,12 @@ impl IncidentServer {
         ))
     }
 
+    /// The log level the client set with `logging/setLevel` (the conformance fixtures read it).
+    #[cfg(feature = "conformance")]
+    pub(crate) async fn log_level(&self) -> Option<LoggingLevel> {
+        *self.log_level.lock().await
+    }
+
     /// The tools the client may see.
     pub fn visible_tools(&self) -> Vec<Tool> {
         self.tool_router
@@ -214,7 +220,7 @@ impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for EofSignal<R> {
 }
 
 #[cfg(feature = "conformance")]
-mod conformance;
+use crate::conformance;
 
 impl ServerHandler for IncidentServer {
     fn get_info(&self) -> ServerConfig {
