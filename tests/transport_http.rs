@@ -46,11 +46,21 @@ fn initialize(id: u32) -> String {
 async fn open_session(c: &Client, url: &str) -> String {
     let r = post(c, url, None, &initialize(1)).await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json", "a lone answer is JSON, not SSE");
+    assert_eq!(
+        r.headers()[header::CONTENT_TYPE],
+        "application/json",
+        "a lone answer is JSON, not SSE"
+    );
     let sid = r.headers()["mcp-session-id"].to_str().unwrap().to_owned();
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["result"]["protocolVersion"], "2025-11-25", "{body}");
-    let r = post(c, url, Some(&sid), r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).await;
+    let r = post(
+        c,
+        url,
+        Some(&sid),
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+    )
+    .await;
     assert!(r.status().is_success(), "{}", r.status());
     sid
 }
@@ -59,7 +69,10 @@ async fn rpc(c: &Client, url: &str, session: Option<&str>, body: &str) -> (Statu
     let r = post(c, url, session, body).await;
     let status = r.status();
     let text = r.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: not JSON: {text}")))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: not JSON: {text}")),
+    )
 }
 
 #[tokio::test]
@@ -81,7 +94,11 @@ async fn session_cap_evicts_the_oldest_idle_session_then_refuses_with_503() {
     // At the cap: C is admitted by closing B, the oldest idle session.
     let cc = open_session(&c, &url).await;
     let ping = r#"{"jsonrpc":"2.0","id":9,"method":"ping"}"#;
-    assert_eq!(post(&c, &url, Some(&b), ping).await.status(), StatusCode::NOT_FOUND, "B was evicted");
+    assert_eq!(
+        post(&c, &url, Some(&b), ping).await.status(),
+        StatusCode::NOT_FOUND,
+        "B was evicted"
+    );
     assert_eq!(rpc(&c, &url, Some(&a), ping).await.0, StatusCode::OK, "A is untouched");
     assert_eq!(rpc(&c, &url, Some(&cc), ping).await.0, StatusCode::OK);
     // C opens a stream too: now every session is busy, and D is refused.
@@ -100,7 +117,10 @@ async fn session_cap_evicts_the_oldest_idle_session_then_refuses_with_503() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], -32000, "{body}");
     assert_eq!(body["id"], 4);
-    assert!(body["error"]["message"].as_str().unwrap().contains("max_sessions"), "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("max_sessions"),
+        "{body}"
+    );
     // Ending one session (DELETE: 204, the spec's answer) makes room again.
     let del = c
         .delete(&url)
@@ -123,7 +143,10 @@ async fn subscriptions_are_capped_per_session_and_only_our_uris_are_accepted() {
     let sub = |id: u32, uri: &str| {
         json!({"jsonrpc": "2.0", "id": id, "method": "resources/subscribe", "params": {"uri": uri}}).to_string()
     };
-    for (i, uri) in ["incident://incidents", "incident://incidents/INC-000001"].into_iter().enumerate() {
+    for (i, uri) in ["incident://incidents", "incident://incidents/INC-000001"]
+        .into_iter()
+        .enumerate()
+    {
         let (st, body) = rpc(&c, &url, Some(&sid), &sub(i as u32 + 10, uri)).await;
         assert_eq!(st, StatusCode::OK);
         assert!(body.get("result").is_some(), "{uri}: {body}");
@@ -133,14 +156,29 @@ async fn subscriptions_are_capped_per_session_and_only_our_uris_are_accepted() {
     assert!(body.get("result").is_some(), "{body}");
     let (_, body) = rpc(&c, &url, Some(&sid), &sub(13, "incident://audit")).await;
     assert_eq!(body["error"]["code"], -32602, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("max_subscriptions"), "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("max_subscriptions"),
+        "{body}"
+    );
     let (_, body) = rpc(&c, &url, Some(&sid), &sub(14, "file:///etc/passwd")).await;
     assert_eq!(body["error"]["code"], -32602, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("not a resource of this server"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a resource of this server"),
+        "{body}"
+    );
     let long = format!("incident://incidents/{}", "9".repeat(900));
     let (_, body) = rpc(&c, &url, Some(&sid), &sub(15, &long)).await;
     assert_eq!(body["error"]["code"], -32602, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("over the limit of 256"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("over the limit of 256"),
+        "{body}"
+    );
     assert!(body.to_string().len() < 2_000, "the error does not echo the long URI");
     let (_, body) = rpc(&c, &url, Some(&sid), &sub(16, "incident://incidents/not-an-id")).await;
     assert_eq!(body["error"]["code"], -32602, "{body}");
@@ -154,31 +192,78 @@ async fn json_rpc_contract_over_http() {
     let (st, body) = rpc(&c, &url, None, "{").await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"]["code"], -32700, "{body}");
-    assert!(body.as_object().unwrap().contains_key("id") && body["id"].is_null(), "{body}");
+    assert!(
+        body.as_object().unwrap().contains_key("id") && body["id"].is_null(),
+        "{body}"
+    );
     // A batch: refused with -32600 (batches left JSON-RPC over MCP in 2025-06-18).
     let (st, body) = rpc(&c, &url, None, r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#).await;
-    assert_eq!((st, body["error"]["code"].clone()), (StatusCode::BAD_REQUEST, json!(-32600)), "{body}");
+    assert_eq!(
+        (st, body["error"]["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!(-32600)),
+        "{body}"
+    );
     // Too deep.
-    let deep = format!("{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":{}1{}}}", "[".repeat(200), "]".repeat(200));
+    let deep = format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":{}1{}}}",
+        "[".repeat(200),
+        "]".repeat(200)
+    );
     let (st, body) = rpc(&c, &url, None, &deep).await;
-    assert_eq!((st, body["error"]["code"].clone()), (StatusCode::BAD_REQUEST, json!(-32600)), "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("max_json_depth"), "{body}");
+    assert_eq!(
+        (st, body["error"]["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!(-32600)),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("max_json_depth"),
+        "{body}"
+    );
     // A request before notifications/initialized is refused; after it, served.
     let r = post(&c, &url, None, &initialize(1)).await;
     let sid = r.headers()["mcp-session-id"].to_str().unwrap().to_owned();
     let list = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
     let (st, body) = rpc(&c, &url, Some(&sid), list).await;
-    assert_eq!((st, body["error"]["code"].clone(), body["id"].clone()), (StatusCode::BAD_REQUEST, json!(-32600), json!(2)), "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("notifications/initialized"), "{body}");
+    assert_eq!(
+        (st, body["error"]["code"].clone(), body["id"].clone()),
+        (StatusCode::BAD_REQUEST, json!(-32600), json!(2)),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("notifications/initialized"),
+        "{body}"
+    );
     let (st, _) = rpc(&c, &url, Some(&sid), r#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#).await;
     assert_eq!(st, StatusCode::OK, "ping is allowed before initialized");
-    post(&c, &url, Some(&sid), r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).await;
+    post(
+        &c,
+        &url,
+        Some(&sid),
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+    )
+    .await;
     let (st, body) = rpc(&c, &url, Some(&sid), list).await;
     assert_eq!(st, StatusCode::OK);
-    assert!(body["result"]["tools"].as_array().is_some_and(|t| !t.is_empty()), "{body}");
+    assert!(
+        body["result"]["tools"].as_array().is_some_and(|t| !t.is_empty()),
+        "{body}"
+    );
     // tools/call with a non-string name: -32602 (invalid params), not -32601.
-    let (_, body) = rpc(&c, &url, Some(&sid), r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":5}}"#).await;
-    assert_eq!((body["error"]["code"].clone(), body["id"].clone()), (json!(-32602), json!(4)), "{body}");
+    let (_, body) = rpc(
+        &c,
+        &url,
+        Some(&sid),
+        r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":5}}"#,
+    )
+    .await;
+    assert_eq!(
+        (body["error"]["code"].clone(), body["id"].clone()),
+        (json!(-32602), json!(4)),
+        "{body}"
+    );
     // A tool call is answered as one JSON body.
     let call = r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"incident_list","arguments":{}}}"#;
     let r = post(&c, &url, Some(&sid), call).await;
@@ -198,7 +283,13 @@ async fn json_rpc_contract_over_http() {
         assert_eq!(status, 404, "{path}: {head}");
     }
     // DELETE ends the session with 204.
-    let st = c.delete(&url).header("mcp-session-id", &sid).send().await.unwrap().status();
+    let st = c
+        .delete(&url)
+        .header("mcp-session-id", &sid)
+        .send()
+        .await
+        .unwrap()
+        .status();
     assert!(matches!(st, StatusCode::OK | StatusCode::NO_CONTENT), "{st}");
 }
 
@@ -211,7 +302,11 @@ async fn read_response(stream: &mut tokio::net::TcpStream) -> (u16, String) {
             let head = String::from_utf8_lossy(&buf[..end]).to_string();
             let len: usize = head
                 .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap())
+                })
                 .unwrap_or(0);
             if buf.len() >= end + 4 + len {
                 let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
@@ -222,7 +317,11 @@ async fn read_response(stream: &mut tokio::net::TcpStream) -> (u16, String) {
             .await
             .expect("an answer within 10 s")
             .expect("read");
-        assert!(n > 0, "connection closed before a full response: {}", String::from_utf8_lossy(&buf));
+        assert!(
+            n > 0,
+            "connection closed before a full response: {}",
+            String::from_utf8_lossy(&buf)
+        );
         buf.extend_from_slice(&chunk[..n]);
     }
 }
@@ -241,10 +340,18 @@ async fn a_refused_large_body_leaves_the_connection_usable() {
     tcp.write_all(&body).await.unwrap();
     let (status, head) = read_response(&mut tcp).await;
     assert_eq!(status, 401, "{head}");
-    assert!(!head.to_ascii_lowercase().contains("connection: close"), "drained, so kept alive: {head}");
-    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await.unwrap();
+    assert!(
+        !head.to_ascii_lowercase().contains("connection: close"),
+        "drained, so kept alive: {head}"
+    );
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
     let (status, head) = read_response(&mut tcp).await;
-    assert_eq!(status, 200, "the second request on the same connection is answered: {head}");
+    assert_eq!(
+        status, 200,
+        "the second request on the same connection is answered: {head}"
+    );
 }
 
 #[tokio::test]
@@ -267,5 +374,8 @@ async fn accepted_connections_have_tcp_nodelay() {
     let client = tokio::net::TcpStream::connect(addr).await.unwrap();
     assert!(!client.nodelay().unwrap(), "a plain socket starts without it");
     let (accepted, _) = listener.accept().await;
-    assert!(accepted.nodelay().unwrap(), "the server's side of the connection has TCP_NODELAY");
+    assert!(
+        accepted.nodelay().unwrap(),
+        "the server's side of the connection has TCP_NODELAY"
+    );
 }

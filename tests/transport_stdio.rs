@@ -70,12 +70,15 @@ impl Stdio_ {
             "clientInfo": {"name": "transport-stdio", "version": "1"}}});
         let r = self.ask(&init.to_string()).await;
         assert_eq!(r["result"]["protocolVersion"], "2025-11-25", "{r}");
-        self.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).await;
+        self.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+            .await;
     }
 }
 
 fn code(v: &Value) -> i64 {
-    v["error"]["code"].as_i64().unwrap_or_else(|| panic!("not an error: {v}"))
+    v["error"]["code"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("not an error: {v}"))
 }
 
 #[tokio::test]
@@ -86,7 +89,9 @@ async fn malformed_batched_deep_and_oversized_lines_are_answered() {
     assert_eq!(code(&r), -32700, "{r}");
     assert!(r.as_object().unwrap().contains_key("id") && r["id"].is_null(), "{r}");
     // A batch gets an answer: an error (batches are not part of the revisions served).
-    let r = s.ask(r#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"ping"}]"#).await;
+    let r = s
+        .ask(r#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"ping"}]"#)
+        .await;
     assert_eq!(code(&r), -32600, "{r}");
     assert!(r["error"]["message"].as_str().unwrap().contains("batches"), "{r}");
     // Too deep: answered, and the server goes on.
@@ -97,19 +102,31 @@ async fn malformed_batched_deep_and_oversized_lines_are_answered() {
     );
     let r = s.ask(&deep).await;
     assert_eq!(code(&r), -32600, "{r}");
-    assert!(r["error"]["message"].as_str().unwrap().contains("max_json_depth"), "{r}");
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains("max_json_depth"),
+        "{r}"
+    );
     // Over the size limit (1 MiB): answered, the rest of the line discarded.
-    let big = format!("{{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"ping\",\"params\":{{\"pad\":\"{}\"}}}}", "a".repeat(1_200_000));
+    let big = format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"ping\",\"params\":{{\"pad\":\"{}\"}}}}",
+        "a".repeat(1_200_000)
+    );
     let r = s.ask(&big).await;
     assert_eq!(code(&r), -32600, "{r}");
-    assert!(r["error"]["message"].as_str().unwrap().contains("max_body_bytes"), "{r}");
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains("max_body_bytes"),
+        "{r}"
+    );
     // Still serving: the handshake and a call work after all of that.
     s.handshake().await;
     let r = s.ask(r#"{"jsonrpc":"2.0","id":5,"method":"ping"}"#).await;
     assert_eq!(r["id"], 5);
     assert!(r.get("result").is_some(), "{r}");
     drop(s.stdin);
-    let status = tokio::time::timeout(Duration::from_secs(20), s.child.wait()).await.unwrap().unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(20), s.child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(status.success(), "exits cleanly when stdin closes: {status}");
 }
 
@@ -122,16 +139,29 @@ async fn tools_call_contract_and_the_initialize_handshake() {
     let r = s.ask(&init.to_string()).await;
     assert!(r.get("result").is_some(), "{r}");
     // Before notifications/initialized: refused (ping allowed).
-    let r = s.ask(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"incident_list","arguments":{}}}"#).await;
+    let r = s
+        .ask(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"incident_list","arguments":{}}}"#)
+        .await;
     assert_eq!((code(&r), r["id"].clone()), (-32600, json!(1)), "{r}");
-    assert!(r["error"]["message"].as_str().unwrap().contains("notifications/initialized"), "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("notifications/initialized"),
+        "{r}"
+    );
     let r = s.ask(r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#).await;
     assert!(r.get("result").is_some(), "{r}");
-    s.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).await;
+    s.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+        .await;
     // A non-string tool name: invalid params.
-    let r = s.ask(r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":5}}"#).await;
+    let r = s
+        .ask(r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":5}}"#)
+        .await;
     assert_eq!((code(&r), r["id"].clone()), (-32602, json!(3)), "{r}");
-    let r = s.ask(r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"incident_list","arguments":{}}}"#).await;
+    let r = s
+        .ask(r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"incident_list","arguments":{}}}"#)
+        .await;
     assert_eq!(r["id"], 4);
     assert!(r["result"]["content"].is_array(), "{r}");
 }

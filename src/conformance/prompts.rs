@@ -137,7 +137,6 @@ pub(crate) async fn get_prompt_response(
     }))
 }
 
-
 /// Completes the arguments of the fixture prompt and template; `None` for anything else.
 pub(crate) fn complete(req: &CompleteRequestParams) -> Option<Result<CompleteResult, McpError>> {
     let candidates: &[&str] = match &req.r#ref {

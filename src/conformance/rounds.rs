@@ -69,7 +69,11 @@ impl Round<'_> {
     }
 
     /// An `InputRequiredResult` asking for `asks`, carrying `state`.
-    pub(super) fn ask<T>(&self, asks: impl IntoIterator<Item = (&'static str, InputRequest)>, state: Option<String>) -> Step<T> {
+    pub(super) fn ask<T>(
+        &self,
+        asks: impl IntoIterator<Item = (&'static str, InputRequest)>,
+        state: Option<String>,
+    ) -> Step<T> {
         let requests: InputRequests = asks.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         Step::Input(InputRequiredResult::new(Some(requests), state))
     }

@@ -53,7 +53,11 @@ fn has_dot_segment(path: &str) -> bool {
 
 pub async fn hygiene(req: Request, next: Next) -> Response {
     if has_dot_segment(req.uri().path()) {
-        let mut resp = error_body(StatusCode::NOT_FOUND, "no such path (dot segments are not resolved)", None);
+        let mut resp = error_body(
+            StatusCode::NOT_FOUND,
+            "no such path (dot segments are not resolved)",
+            None,
+        );
         close_if_body(&req, &mut resp);
         return resp;
     }

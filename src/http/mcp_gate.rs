@@ -140,7 +140,9 @@ async fn single_answer_as_json(resp: Response) -> Response {
                         continue;
                     }
                     if is_response(&data) {
-                        parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                        parts
+                            .headers
+                            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
                         parts.headers.remove(header::CONTENT_LENGTH);
                         parts.headers.remove(header::CACHE_CONTROL);
                         return Response::from_parts(parts, Body::from(data));
@@ -193,6 +195,8 @@ mod tests {
         assert_eq!(sse_data(b"id: 0\nretry: 3000\ndata:"), b"");
         assert_eq!(sse_data(b"event: message\ndata: {\"id\":1}"), b"{\"id\":1}");
         assert!(is_response(br#"{"jsonrpc":"2.0","id":1,"result":{}}"#));
-        assert!(!is_response(br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{}}"#));
+        assert!(!is_response(
+            br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{}}"#
+        ));
     }
 }

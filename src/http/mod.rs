@@ -20,9 +20,7 @@ mod ui_pages;
 use std::{net::SocketAddr, sync::Arc};
 
 use axum::{Router, middleware, routing::get, serve::ListenerExt};
-use rmcp::transport::streamable_http_server::{
-    StreamableHttpServerConfig, StreamableHttpService,
-};
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
 

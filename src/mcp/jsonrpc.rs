@@ -155,7 +155,11 @@ fn parse_error(bytes: &[u8]) -> Rejection {
         .err()
         .map(|e| format!(": {e}"))
         .unwrap_or_default();
-    Rejection::new(Value::Null, PARSE_ERROR, format!("Parse error: the message is not valid JSON{detail}"))
+    Rejection::new(
+        Value::Null,
+        PARSE_ERROR,
+        format!("Parse error: the message is not valid JSON{detail}"),
+    )
 }
 
 fn json_type(v: &Value) -> &'static str {
@@ -205,7 +209,11 @@ mod tests {
         assert_eq!(check(b"{", 64).unwrap_err().id, Value::Null);
         assert_eq!(check(b"[{\"jsonrpc\":\"2.0\"}]", 64).unwrap_err().code, INVALID_REQUEST);
         assert_eq!(check(b"5", 64).unwrap_err().code, INVALID_REQUEST);
-        let r = check(br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":5}}"#, 64).unwrap_err();
+        let r = check(
+            br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":5}}"#,
+            64,
+        )
+        .unwrap_err();
         assert_eq!((r.code, r.id), (INVALID_PARAMS, json!(7)));
         let p = check(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#, 64).unwrap();
         assert!(p.is_request());

@@ -100,11 +100,13 @@ async fn filter_input<R: AsyncBufRead + Unpin, W: AsyncWrite + Unpin>(
         match probe.method.as_deref() {
             Some("initialize") if handshake == Handshake::None => handshake = Handshake::Initializing,
             Some("notifications/initialized") => handshake = Handshake::Ready,
-            Some(m) if handshake == Handshake::Initializing && probe.is_request() => {
-                if !jsonrpc::allowed_before_initialized(m) {
-                    answer(&out, &jsonrpc::not_initialized(probe.id.clone().unwrap_or_default(), m));
-                    continue;
-                }
+            Some(m)
+                if handshake == Handshake::Initializing
+                    && probe.is_request()
+                    && !jsonrpc::allowed_before_initialized(m) =>
+            {
+                answer(&out, &jsonrpc::not_initialized(probe.id.clone().unwrap_or_default(), m));
+                continue;
             }
             _ => {}
         }
