@@ -379,3 +379,37 @@ async fn accepted_connections_have_tcp_nodelay() {
         "the server's side of the connection has TCP_NODELAY"
     );
 }
+
+#[tokio::test]
+async fn a_call_that_streams_progress_stays_sse_and_loses_nothing() {
+    let (_h, s) = server(|_| {}).await;
+    let (c, url) = (Client::new(), s.mcp_url());
+    let sid = open_session(&c, &url).await;
+    let call = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
+        "name": "incident_detect", "arguments": {"env": "dev"}, "_meta": {"progressToken": "scan-1"}}});
+    let r = post(&c, &url, Some(&sid), &call.to_string()).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream"),
+        "progress comes first, so the answer stays a stream"
+    );
+    let text = r.text().await.unwrap();
+    let messages: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let progress = messages
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress")
+        .count();
+    assert_eq!(progress, 3, "fetched, scored, recorded: {text}");
+    let last = messages.last().unwrap();
+    assert_eq!(last["id"], 7, "the answer ends the stream: {text}");
+    assert_eq!(last["result"]["structuredContent"]["created"], 2, "{text}");
+}
