@@ -93,6 +93,16 @@ pub struct ServerConfig {
     pub allowed_hosts: Vec<String>,
     pub allowed_origins: Vec<String>,
     pub max_body_bytes: usize,
+    /// Deepest JSON nesting accepted in an MCP message (HTTP and stdio); deeper is a JSON-RPC error.
+    pub max_json_depth: usize,
+    /// Concurrent MCP sessions (streamable HTTP, 2025-11-25 clients). Above it the oldest idle
+    /// session is closed to admit a new one; when none is idle, `initialize` gets 503 + `Retry-After`.
+    pub max_sessions: usize,
+    /// `resources/subscribe` URIs one MCP session may hold.
+    pub max_subscriptions: usize,
+    /// Answer an MCP request with `application/json` when nothing but its result is sent for it
+    /// (progress or log notifications first fall back to an SSE stream).
+    pub json_response: bool,
     /// Mark the approval page's cookies `Secure` (set it when the page is served over https,
     /// directly or behind a TLS-terminating proxy).
     pub secure_cookies: bool,
@@ -132,6 +142,10 @@ impl Default for ServerConfig {
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
             allowed_origins: vec!["http://localhost:*".into(), "http://127.0.0.1:*".into()],
             max_body_bytes: 1024 * 1024,
+            max_json_depth: 64,
+            max_sessions: 256,
+            max_subscriptions: 64,
+            json_response: true,
             secure_cookies: false,
             stdio_dialog_confirms_by_name: false,
             public_url: None,

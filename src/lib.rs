@@ -5,6 +5,9 @@
 pub mod cli;
 pub mod cluster;
 pub mod config;
+/// MCP conformance-suite fixtures (feature `conformance`, test builds only).
+#[cfg(feature = "conformance")]
+mod conformance;
 pub mod detect;
 pub mod domain;
 pub mod http;

@@ -72,6 +72,8 @@ mod server_modes;
 mod slack_interactions;
 mod stdio_approval;
 mod store_postgres;
+mod transport_http;
+mod transport_stdio;
 mod ttl_undo_failure;
 mod ui_browser;
 mod ui_page;

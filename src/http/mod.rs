@@ -4,6 +4,8 @@
 
 mod alerts;
 mod guard;
+mod keep_alive;
+mod mcp_gate;
 mod mode;
 mod notify;
 mod openapi;
@@ -17,17 +19,18 @@ mod ui_pages;
 
 use std::{net::SocketAddr, sync::Arc};
 
-use axum::{Router, middleware, routing::get};
-use rmcp::transport::streamable_http_server::{
-    StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
-};
+use axum::{Router, middleware, routing::get, serve::ListenerExt};
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
 
 pub use openapi::openapi_document;
 
 use crate::{
-    mcp::{IncidentServer, ToolPolicy},
+    mcp::{
+        IncidentServer, ToolPolicy,
+        sessions::{BoundedSessions, Sessions},
+    },
     service::IncidentService,
 };
 
@@ -47,13 +50,24 @@ pub fn app(svc: IncidentService, policy: ToolPolicy, ct: CancellationToken) -> R
         .with_legacy_session_mode(true)
         .with_cancellation_token(ct);
     let mcp_svc = svc.clone();
+    let sessions = Sessions::new(cfg.server.max_sessions);
     let mcp = StreamableHttpService::new(
         move || Ok(IncidentServer::new(mcp_svc.clone(), policy)),
-        LocalSessionManager::default().into(),
+        BoundedSessions(sessions.clone()).into(),
         mcp_config,
     );
+    let gate = Arc::new(mcp_gate::McpGate {
+        sessions,
+        max_body: cfg.server.max_body_bytes,
+        max_depth: cfg.server.max_json_depth,
+        json_response: cfg.server.json_response,
+    });
+    // Exactly `/mcp`: `/mcp/x` is 404, not the MCP endpoint.
+    let mcp = Router::new()
+        .route_service("/mcp", mcp)
+        .layer(middleware::from_fn_with_state(gate, mcp_gate::gate));
     let protected = Router::new()
-        .nest_service("/mcp", mcp)
+        .merge(mcp)
         .merge(alerts::routes(svc.clone()))
         .merge(respond::routes(svc.clone()))
         .merge(notify::routes(svc.clone()))
@@ -75,6 +89,7 @@ pub fn app(svc: IncidentService, policy: ToolPolicy, ct: CancellationToken) -> R
         .layer(RequestBodyLimitLayer::new(cfg.server.max_body_bytes))
         .layer(middleware::from_fn_with_state(guard, guard::host_and_origin))
         .layer(middleware::from_fn(trace::log_response))
+        .layer(middleware::from_fn(keep_alive::hygiene))
 }
 
 /// Refuses a non-loopback bind without an API key.
@@ -89,11 +104,29 @@ pub fn check_bind(addr: &SocketAddr, has_key: bool) -> Result<(), String> {
     }
 }
 
+/// A listener whose accepted connections have TCP_NODELAY set: small answers go out at once
+/// (without it, Nagle's algorithm and the client's delayed ACK hold a keep-alive connection's
+/// second write for ~40 ms).
+pub type NoDelayListener = axum::serve::TapIo<tokio::net::TcpListener, fn(&mut tokio::net::TcpStream)>;
+
+/// Binds `addr`; returns the listener and the bound address.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<(NoDelayListener, SocketAddr)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let tap: fn(&mut tokio::net::TcpStream) = no_delay;
+    Ok((listener.tap_io(tap), bound))
+}
+
+fn no_delay(tcp: &mut tokio::net::TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::warn!(error = %e, "could not set TCP_NODELAY on an accepted connection");
+    }
+}
+
 /// Serves until SIGINT/SIGTERM. Prints the bound address to stderr.
 pub async fn serve(svc: IncidentService, addr: SocketAddr, policy: ToolPolicy) -> anyhow::Result<()> {
     check_bind(&addr, svc.config().api_key().is_some()).map_err(anyhow::Error::msg)?;
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
+    let (listener, bound) = bind(addr).await?;
     let ct = CancellationToken::new();
     let app = app(svc, policy, ct.child_token());
     tracing::info!(%bound, "listening: MCP at http://{bound}/mcp, REST at http://{bound}/api");

@@ -4,11 +4,14 @@
 #![allow(deprecated)]
 
 mod convert;
+pub mod jsonrpc;
 mod notifications;
 mod progress;
 mod prompts;
 mod resources;
 mod respond_tools;
+pub mod sessions;
+mod stdio;
 mod tools;
 
 use std::{collections::BTreeMap, sync::Arc};
@@ -133,14 +136,56 @@ impl IncidentServer {
     /// Serves this server over stdin/stdout until the client disconnects.
     pub async fn serve_stdio(self) -> anyhow::Result<()> {
         let this = self.on_stdio();
-        let (stdin, stdout) = rmcp::transport::stdio();
+        let server = &this.svc.config().server;
+        let limits = stdio::LineLimits {
+            max_bytes: server.max_body_bytes,
+            max_depth: server.max_json_depth,
+        };
+        let (stdin, stdout, written) = stdio::pipes(limits);
         let stdin = EofSignal {
             inner: stdin,
             eof: this.stdin_closed.clone(),
         };
         let running = this.serve((stdin, stdout)).await?;
         running.waiting().await?;
+        let _ = written.await;
         Ok(())
+    }
+
+    /// `uri` when it names one of this server's resources (and is not over-long); otherwise the
+    /// JSON-RPC error for `resources/subscribe`.
+    fn subscribable(&self, uri: String) -> Result<String, McpError> {
+        if uri.len() > resources::MAX_URI_BYTES {
+            return Err(McpError::invalid_params(
+                format!(
+                    "resource URI is {} bytes, over the limit of {}; subscribe to one of this server's resources",
+                    uri.len(),
+                    resources::MAX_URI_BYTES
+                ),
+                Some(serde_json::json!({ "limit": resources::MAX_URI_BYTES })),
+            ));
+        }
+        #[cfg(feature = "conformance")]
+        if conformance::subscribable(&uri) {
+            return Ok(uri);
+        }
+        if resources::is_ours(&uri) {
+            return Ok(uri);
+        }
+        Err(McpError::invalid_params(
+            format!(
+                "cannot subscribe to {}: not a resource of this server; subscribable: {}, {INCIDENT_TEMPLATE}",
+                crate::domain::clip(&uri, 100),
+                resources::FIXED_URIS.join(", ")
+            ),
+            Some(serde_json::json!({ "uri": crate::domain::clip(&uri, 100) })),
+        ))
+    }
+
+    /// The log level the client set with `logging/setLevel` (the conformance fixtures read it).
+    #[cfg(feature = "conformance")]
+    pub(crate) async fn log_level(&self) -> Option<LoggingLevel> {
+        *self.log_level.lock().await
     }
 
     /// The tools the client may see.
@@ -175,7 +220,7 @@ impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for EofSignal<R> {
 }
 
 #[cfg(feature = "conformance")]
-mod conformance;
+use crate::conformance;
 
 impl ServerHandler for IncidentServer {
     fn get_info(&self) -> ServerConfig {
@@ -385,10 +430,20 @@ impl ServerHandler for IncidentServer {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
+        let uri = self.subscribable(request.uri)?;
+        let max = self.svc.config().server.max_subscriptions;
         self.subscriptions
-            .subscribe(request.uri, &self.svc, context.peer.clone())
-            .await;
-        Ok(())
+            .subscribe(uri, max, &self.svc, context.peer.clone())
+            .await
+            .map_err(|held| {
+                McpError::invalid_params(
+                    format!(
+                        "this session already holds {held} resource subscriptions, the server's limit \
+                         (server.max_subscriptions); unsubscribe from one first"
+                    ),
+                    Some(serde_json::json!({ "limit": max })),
+                )
+            })
     }
 
     #[allow(deprecated)]

@@ -30,11 +30,24 @@ pub struct LegacySubscriptions {
 }
 
 impl LegacySubscriptions {
-    pub async fn subscribe(&self, uri: String, svc: &IncidentService, peer: Peer<RoleServer>) {
-        self.uris.lock().await.insert(uri);
+    /// Adds `uri` (already validated) unless the session holds `max` others; `Err(held)` then.
+    pub async fn subscribe(
+        &self,
+        uri: String,
+        max: usize,
+        svc: &IncidentService,
+        peer: Peer<RoleServer>,
+    ) -> Result<(), usize> {
+        {
+            let mut uris = self.uris.lock().await;
+            if !uris.contains(&uri) && uris.len() >= max {
+                return Err(uris.len());
+            }
+            uris.insert(uri);
+        }
         let mut fwd = self.forwarder.lock().await;
         if fwd.as_ref().is_some_and(|h| !h.is_finished()) {
-            return;
+            return Ok(());
         }
         let mut rx = svc.subscribe();
         let subscribed = self.uris.clone();
@@ -63,6 +76,7 @@ impl LegacySubscriptions {
                 }
             }
         }));
+        Ok(())
     }
 
     pub async fn unsubscribe(&self, uri: &str) {

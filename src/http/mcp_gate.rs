@@ -1,0 +1,202 @@
+//! The front of `/mcp`, before rmcp: the body is read once (bounded) and checked like a stdio
+//! line (malformed JSON → 400 with -32700, batches and over-deep messages → 400 with -32600,
+//! `tools/call` without a string name → -32602); `initialize` is admitted against the session
+//! cap (503 + `Retry-After` when every session is busy); a session's requests before its
+//! `notifications/initialized` are refused; `DELETE` answers 204; and a request whose stream
+//! carries nothing but its answer is answered as `application/json` (one write, no SSE).
+
+use std::sync::Arc;
+
+use axum::{
+    body::{Body, Bytes},
+    extract::{Request, State},
+    http::{HeaderValue, Method, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use futures::StreamExt;
+use serde_json::Value;
+
+use crate::mcp::{
+    jsonrpc::{self, Rejection},
+    sessions::Sessions,
+};
+
+const SESSION_HEADER: &str = "mcp-session-id";
+/// Seconds a client is told to wait when every session is busy.
+const RETRY_AFTER_SECS: &str = "1";
+
+pub struct McpGate {
+    pub sessions: Arc<Sessions>,
+    pub max_body: usize,
+    pub max_depth: usize,
+    pub json_response: bool,
+}
+
+pub async fn gate(State(g): State<Arc<McpGate>>, req: Request, next: Next) -> Response {
+    match *req.method() {
+        Method::POST => post(&g, req, next).await,
+        Method::DELETE => {
+            let mut resp = next.run(req).await;
+            if resp.status() == StatusCode::ACCEPTED {
+                *resp.status_mut() = StatusCode::NO_CONTENT;
+                *resp.body_mut() = Body::empty();
+                resp.headers_mut().remove(header::CONTENT_TYPE);
+                resp.headers_mut().remove(header::CONTENT_LENGTH);
+            }
+            resp
+        }
+        _ => next.run(req).await,
+    }
+}
+
+fn rpc_error(status: StatusCode, r: &Rejection) -> Response {
+    (status, axum::Json(r.to_json())).into_response()
+}
+
+async fn post(g: &McpGate, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, g.max_body).await else {
+        let r = Rejection::new(
+            Value::Null,
+            jsonrpc::INVALID_REQUEST,
+            format!(
+                "Invalid Request: the body is unreadable or over the server's limit of {} bytes (server.max_body_bytes)",
+                g.max_body
+            ),
+        );
+        return rpc_error(StatusCode::PAYLOAD_TOO_LARGE, &r);
+    };
+    let probe = match jsonrpc::check(&bytes, g.max_depth) {
+        Ok(p) => p,
+        Err(r) => {
+            tracing::warn!(code = r.code, "refused an MCP message: {}", r.message);
+            let status = if r.code == jsonrpc::INVALID_PARAMS {
+                StatusCode::OK
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            return rpc_error(status, &r);
+        }
+    };
+    let session = parts.headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok());
+    if let (Some(method), Some(id)) = (probe.method.as_deref(), probe.id.as_ref()) {
+        match session {
+            None if method == "initialize" => {
+                if let Err(cap) = g.sessions.admit().await {
+                    tracing::warn!(max = cap.max, "refused a new MCP session: every session is busy");
+                    let r = Rejection::new(
+                        id.clone(),
+                        jsonrpc::SERVER_BUSY,
+                        format!(
+                            "the server holds its maximum of {} MCP sessions, all busy (server.max_sessions); retry later",
+                            cap.max
+                        ),
+                    );
+                    let mut resp = rpc_error(StatusCode::SERVICE_UNAVAILABLE, &r);
+                    resp.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+                    return resp;
+                }
+            }
+            Some(sid) if !jsonrpc::allowed_before_initialized(method) && !g.sessions.initialized(sid) => {
+                return rpc_error(StatusCode::BAD_REQUEST, &jsonrpc::not_initialized(id.clone(), method));
+            }
+            _ => {}
+        }
+    }
+    // Long-lived streams stay SSE whatever comes first.
+    let convert = g.json_response && probe.is_request() && probe.method.as_deref() != Some("subscriptions/listen");
+    let resp = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let is_sse = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if convert && resp.status() == StatusCode::OK && is_sse {
+        return single_answer_as_json(resp).await;
+    }
+    resp
+}
+
+/// Reads the SSE stream up to its first message: when that is the answer (a JSON-RPC response),
+/// it becomes an `application/json` body; otherwise (a notification first) the stream is
+/// passed on unchanged, the events already read included.
+async fn single_answer_as_json(resp: Response) -> Response {
+    let (mut parts, body) = resp.into_parts();
+    let mut stream = body.into_data_stream();
+    let mut seen: Vec<Bytes> = Vec::new();
+    let mut buf: Vec<u8> = Vec::new();
+    let replay = |seen: Vec<Bytes>| futures::stream::iter(seen.into_iter().map(Ok::<_, axum::Error>));
+    loop {
+        match stream.next().await {
+            Some(Ok(chunk)) => {
+                buf.extend_from_slice(&chunk);
+                seen.push(chunk);
+                while let Some(end) = buf.windows(2).position(|w| w == b"\n\n") {
+                    let event: Vec<u8> = buf.drain(..end + 2).collect();
+                    let data = sse_data(&event[..end]);
+                    if data.is_empty() {
+                        continue;
+                    }
+                    if is_response(&data) {
+                        parts
+                            .headers
+                            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                        parts.headers.remove(header::CONTENT_LENGTH);
+                        parts.headers.remove(header::CACHE_CONTROL);
+                        return Response::from_parts(parts, Body::from(data));
+                    }
+                    return Response::from_parts(parts, Body::from_stream(replay(seen).chain(stream)));
+                }
+            }
+            Some(Err(e)) => {
+                let failed = futures::stream::once(async move { Err::<Bytes, _>(e) });
+                return Response::from_parts(parts, Body::from_stream(replay(seen).chain(failed)));
+            }
+            None => return Response::from_parts(parts, Body::from_stream(replay(seen))),
+        }
+    }
+}
+
+/// The `data:` lines of one SSE event, joined.
+fn sse_data(event: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for line in event.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if let Some(rest) = line.strip_prefix(b"data:") {
+            if !out.is_empty() {
+                out.push(b'\n');
+            }
+            out.extend_from_slice(rest.strip_prefix(b" ").unwrap_or(rest));
+        }
+    }
+    out
+}
+
+/// A JSON-RPC response (an id, no method).
+fn is_response(data: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Shape {
+        #[serde(default)]
+        id: Option<serde::de::IgnoredAny>,
+        #[serde(default)]
+        method: Option<serde::de::IgnoredAny>,
+    }
+    serde_json::from_slice::<Shape>(data).is_ok_and(|s| s.id.is_some() && s.method.is_none())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sse_events() {
+        assert_eq!(sse_data(b"id: 0\nretry: 3000\ndata:"), b"");
+        assert_eq!(sse_data(b"event: message\ndata: {\"id\":1}"), b"{\"id\":1}");
+        assert!(is_response(br#"{"jsonrpc":"2.0","id":1,"result":{}}"#));
+        assert!(!is_response(
+            br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{}}"#
+        ));
+    }
+}
