@@ -450,9 +450,10 @@ pub enum DetectorKind {
     Zscore,
     /// Half-Space Trees per series (River's algorithm, min-max scaled).
     Hst,
-    /// The default detector (what `score --detector default` runs): seasonal baseline, robust
-    /// scale and burst detection combined (`detect::ensemble`); `window` is the seasonal period
-    /// in points (default 1440, a day of minute samples), `k` the deviation that scores 0.8.
+    /// The default detector (what `score --detector default` runs; `detect::ensemble`): tail
+    /// probabilities of robust residuals, daily/weekly seasons from the timestamps, one alarm per
+    /// anomaly onset; `window` adds a season of that many sampling intervals, `k` (default 4):
+    /// a point as rare as a k-sigma Gaussian deviation scores 0.8.
     #[serde(rename = "default", alias = "ensemble")]
     Ensemble,
 }

@@ -9,10 +9,13 @@ pub mod k8s_logs;
 pub mod log_rules;
 mod logs;
 pub mod minmax;
+mod onset;
 pub mod postgres;
 pub mod prometheus;
 mod rules;
+mod season;
 mod source;
+mod tail;
 pub mod zscore;
 
 pub use event::{Event, EventBody, ParseStats, parse_jsonl};
