@@ -412,7 +412,8 @@ pub struct RuleConfig {
     #[serde(default)]
     pub detector: DetectorKind,
     /// zscore: points in the rolling window (default 60); hst: window_size (default 250);
-    /// default: the seasonal period in points (default 1440).
+    /// default: an extra season of that many sampling intervals (default none: a day and a week
+    /// are measured from the timestamps).
     #[serde(default)]
     pub window: Option<usize>,
     /// zscore: deviations of k standard deviations score 0.8 (default 3).

@@ -1,7 +1,8 @@
 //! The default detector (`watch` mode, `score --detector default`): per feature, competing
 //! robust baselines measured in time, calibrated tail probabilities of their residuals, and an
-//! event layer. Pure: no I/O; O(features) per point; memory bounded (at most
-//! `2 * MAX_BINS + 1` seasonal values per feature, whatever the sampling).
+//! event layer. Pure: no I/O; O(features) per point; memory bounded (at most three seasonal
+//! profiles of [`super::season::MAX_BINS`] values per feature, whatever the sampling);
+//! deterministic (no randomness: the same rows give the same scores, bit for bit).
 //!
 //! Per feature, several baselines predict the next value; all learn from every point, each keeps
 //! a robust scale (EWMA of its clipped absolute residual, times `sqrt(pi/2)`), and the one with
@@ -16,14 +17,18 @@
 //! seen a level shift persist: it is re-based on the new level (learned as the new normal); a
 //! changed variance is learned by the scales within about `1 / scale_alpha` points.
 //!
-//! The chosen baseline's `|z|` and a burst statistic (EWMA of `min(z^2, 16)`: variance bursts,
-//! lasting shifts) each have a running tail ([`super::tail::Tail`]); the point's surprise
-//! `s = -log10 p` is the larger of the two (Bonferroni over statistics and features). The raw
+//! The chosen baseline's `|z|`, a burst statistic (EWMA of `min(z^2, 16)`: variance bursts,
+//! lasting shifts) and a drift statistic (EWMA of the signed, capped `z`: small lasting shifts)
+//! each have a running tail ([`super::tail::Tail`]); the point's surprise `s = -log10 p` is the
+//! largest of the three, with Bonferroni corrections over statistics and features; early
+//! surprises are shrunk by `n / (n + 100)` (a young tail is an extrapolation). The raw
 //! score maps `s` into `[0, 1)` without saturating ([`super::tail::score_of`]; a point as rare
 //! as a `k`-sigma Gaussian deviation scores 0.8). The event score is the raw surprise after the
 //! event layer ([`super::onset`]): an anomaly reports its onset, then holds off for `holdoff`
 //! sampling intervals. Score then learn; both scores are 0 during the first `warmup` points. A
-//! non-finite (or absurdly large, |x| > 1e150) value scores 1 and is not learnt.
+//! non-finite (or absurdly large, |x| > 1e150) value scores 1 and is not learnt. Sigmas are at
+//! least half the series' resolution (its smallest step), so quantised series that repeat a
+//! value do not make the next step infinitely rare. Without timestamps rows are one minute apart.
 
 use serde::{Deserialize, Serialize};
 
@@ -43,8 +48,8 @@ const Z_CAP: f64 = 1e15;
 const BURST_CAP: f64 = 16.0;
 /// Cap of `|z|` in the drift statistic.
 const DRIFT_CAP: f64 = 4.0;
-/// Statistics combined per feature (Bonferroni).
-const STATISTICS: f64 = 3.0;
+/// `log10` of the number of statistics combined per feature (Bonferroni: 3).
+const LOG10_STATISTICS: f64 = 0.477_121_254_719_662_44;
 /// Without timestamps, rows are taken as this many seconds apart.
 pub const ROW_SECONDS: f64 = 60.0;
 
@@ -308,7 +313,7 @@ impl Feature {
             } else {
                 0.0
             })
-            - STATISTICS.log10();
+            - LOG10_STATISTICS;
         // Young tails are extrapolations: shrink their surprise.
         let young = self.n as f64 / (self.n as f64 + 100.0);
         Look {
@@ -411,8 +416,8 @@ pub struct Ensemble {
     features: Vec<Feature>,
     clock: Clock,
     onset: Onset,
-    /// Surprise that scores 0.8.
-    #[serde(with = "bits")]
+    /// Surprise that scores 0.8 (derived from `params.k`).
+    #[serde(skip_serializing)]
     s80: f64,
     /// Points learnt.
     n: u64,
@@ -425,8 +430,6 @@ struct EnsembleState {
     features: Vec<Feature>,
     clock: Clock,
     onset: Onset,
-    #[serde(with = "bits")]
-    s80: f64,
     n: u64,
 }
 
@@ -706,6 +709,7 @@ mod tests {
             last = s;
         }
         assert_eq!(d.score_at(None, &[f64::NAN, 5.0]).raw, 1.0);
+        assert_eq!(LOG10_STATISTICS, 3f64.log10());
         let before = d.clone();
         d.score_learn_at(None, &[f64::INFINITY, 5.0]);
         assert_eq!(d, before, "non-finite values are not learnt");

@@ -32,6 +32,9 @@ pub struct Clock {
     #[serde(with = "bits")]
     first: f64,
     seen: u64,
+    /// The median of `deltas` (0: none yet).
+    #[serde(with = "bits")]
+    interval: f64,
 }
 
 impl Clock {
@@ -42,6 +45,9 @@ impl Clock {
             self.first = t;
         } else if t > self.last && self.deltas.len() < DELTAS {
             self.deltas.push(t - self.last);
+            let mut d = self.deltas.clone();
+            d.sort_by(f64::total_cmp);
+            self.interval = d[d.len() / 2];
         }
         self.last = t;
         self.seen += 1;
@@ -50,12 +56,7 @@ impl Clock {
 
     /// The inferred sampling interval in seconds (`None` until a positive gap was seen).
     pub fn interval(&self) -> Option<f64> {
-        if self.deltas.is_empty() {
-            return None;
-        }
-        let mut d = self.deltas.clone();
-        d.sort_by(f64::total_cmp);
-        Some(d[d.len() / 2])
+        (self.interval > 0.0).then_some(self.interval)
     }
 
     /// The last timestamp recorded.

@@ -20,6 +20,8 @@ use super::ensemble::bits;
 
 /// Exceedance level of the running quantile (the tail fit starts at the 95th percentile).
 pub const PI: f64 = 0.05;
+/// `-log10(PI)`.
+const NEG_LOG10_PI: f64 = 1.301_029_995_663_981_2;
 /// Surprises are capped here (`p = 10^-1e12`); `score_of(S_CAP) < 1.0`.
 pub const S_CAP: f64 = 1e12;
 /// A larger excess than this many `beta` counts as this many when learning `beta`.
@@ -50,7 +52,7 @@ impl Tail {
 
     /// `-log10 P(U >= u)` under the current fit (0 for `u <= 0`).
     pub fn surprise(&self, u: f64) -> f64 {
-        let l = -PI.log10();
+        let l = NEG_LOG10_PI;
         let s = if u <= 0.0 {
             0.0
         } else if u <= self.q {
@@ -148,6 +150,7 @@ mod tests {
         }
         assert!((t.q - 2.375).abs() < 0.1, "{}", t.q);
         assert!((surprise_at_k(3.0) - 2.568).abs() < 1e-3);
+        assert_eq!(NEG_LOG10_PI, -PI.log10());
         assert!((erfc(-1.0) - 1.842_700_79).abs() < 1e-6);
     }
 }
