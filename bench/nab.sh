@@ -5,14 +5,15 @@
 # table (normalised: 100 perfect, 0 = never alarming), then the per-category table of each run.
 # The default detector is scored as `score` prints it (event scores: an anomaly's onset, then a
 # hold-off) and, as `default --raw`, per point.
-# Usage: bench/nab.sh [WORKDIR]   (env: KIT=path to nab-dev, NO_BUILD=1 to reuse target/release)
+# Usage: bench/nab.sh [WORKDIR]   (env: KIT=path to nab-dev; NO_BUILD=1 BIN=path to score with an
+# existing binary: the scores are the same in debug and release builds, only the rows/s differ)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 KIT="${KIT:-$ROOT/../shared/anomaly/nab-dev}"
 WORK="${1:-${TMPDIR:-/tmp}/incident-mcp-nab}"
 [ -f "$KIT/nab_score.py" ] || { echo "no NAB dev kit at $KIT (set KIT)" >&2; exit 2; }
+BIN="${BIN:-$ROOT/target/release/incident-mcp}"
 [ -n "${NO_BUILD:-}" ] || (cd "$ROOT" && cargo build --release --quiet --bin incident-mcp)
-BIN="$ROOT/target/release/incident-mcp"
 rm -rf "$WORK"; mkdir -p "$WORK"
 
 run() { # name [score args...]: one score file per data file, one process at a time

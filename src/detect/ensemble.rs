@@ -570,11 +570,11 @@ impl Ensemble {
         }
         let t = self.clock.tick(t);
         let mut s = 0.0f64;
-        for f in 0..self.features.len() {
-            let look = self.features[f].look(&self.params, t, x[f]);
-            let sf = look.s;
-            s = s.max(sf);
-            self.features[f].learn(&self.params, &self.clock, t, x[f], &look);
+        let (p, clock) = (&self.params, &self.clock);
+        for (f, &v) in self.features.iter_mut().zip(x) {
+            let look = f.look(p, t, v);
+            s = s.max(look.s);
+            f.learn(p, clock, t, v, &look);
         }
         let s = (s - (self.features.len() as f64).log10()).max(0.0);
         // Scored as of before this point was learnt (n, onset).

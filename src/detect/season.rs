@@ -99,7 +99,8 @@ impl Season {
         })
     }
 
-    pub fn bins(&self) -> usize {
+    #[cfg(test)]
+    fn bins(&self) -> usize {
         self.profile.len()
     }
 
