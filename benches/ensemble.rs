@@ -1,5 +1,5 @@
-//! Throughput of the default detector (`detect::ensemble`), score-then-learn per row, target
-//! >= 1 M rows/s per core: a 1-feature series sampled every 5 minutes (NAB-like, daily and weekly
+//! Throughput of the default detector (`detect::ensemble`), score-then-learn per row (target: at
+//! least 1 M rows/s per core): a 1-feature series sampled every 5 minutes (NAB-like, daily and weekly
 //! seasons active) and 4-feature rows every minute. Prints criterion's `thrpt` (rows/s) per
 //! second of wall-clock time (`ensemble/...`) and per second of the benchmark thread's own CPU
 //! time (`ensemble-cpu/...`, `CLOCK_THREAD_CPUTIME_ID`), which stays comparable when other
