@@ -1,6 +1,7 @@
 //! Detection: read telemetry from sources, evaluate rules, produce findings.
 //! `event` parses telemetry, `rules` scores it (pure), `source` does the reading.
 
+mod baseline;
 pub mod ensemble;
 pub mod eval;
 mod event;
