@@ -426,7 +426,8 @@ pub struct RuleConfig {
     #[serde(default)]
     pub detector: DetectorKind,
     /// zscore: points in the rolling window (default 60); hst: window_size (default 250);
-    /// default: the seasonal period in points (default 1440).
+    /// default: an extra season of that many sampling intervals (default none: a day and a week
+    /// are measured from the timestamps).
     #[serde(default)]
     pub window: Option<usize>,
     /// zscore: deviations of k standard deviations score 0.8 (default 3).
@@ -464,9 +465,10 @@ pub enum DetectorKind {
     Zscore,
     /// Half-Space Trees per series (River's algorithm, min-max scaled).
     Hst,
-    /// The default detector (what `score --detector default` runs): seasonal baseline, robust
-    /// scale and burst detection combined (`detect::ensemble`); `window` is the seasonal period
-    /// in points (default 1440, a day of minute samples), `k` the deviation that scores 0.8.
+    /// The default detector (what `score --detector default` runs; `detect::ensemble`): tail
+    /// probabilities of robust residuals, daily/weekly seasons from the timestamps, one alarm per
+    /// anomaly onset; `window` adds a season of that many sampling intervals, `k` (default 4):
+    /// a point as rare as a k-sigma Gaussian deviation scores 0.8.
     #[serde(rename = "default", alias = "ensemble")]
     Ensemble,
 }

@@ -50,7 +50,8 @@ pub enum StatSpec {
         window: usize,
         seed: u64,
     },
-    /// The default detector (`detect::ensemble`): `period` points per season.
+    /// The default detector (`detect::ensemble`): seasons of a day and a week from the
+    /// timestamps, plus one of `period` sampling intervals if not 0.
     Ensemble {
         period: usize,
         k: f64,
@@ -74,7 +75,7 @@ impl StatSpec {
             StatSpec::Ensemble { period, k } => SeriesModel::Ensemble(Box::new(
                 Ensemble::new(
                     EnsembleParams {
-                        period: u32::try_from(period).unwrap_or(u32::MAX),
+                        period: u32::try_from(period).unwrap_or(u32::MAX).min(1 << 20),
                         k,
                         ..EnsembleParams::default()
                     },
@@ -99,11 +100,13 @@ enum SeriesModel {
 }
 
 impl SeriesModel {
-    fn score_learn(&mut self, v: f64) -> f64 {
+    /// Score then learn `v` observed at `ts` (unix seconds); the default detector reports
+    /// its event score (an anomaly's onset, then a hold-off).
+    fn score_learn(&mut self, ts: f64, v: f64) -> f64 {
         match self {
             SeriesModel::ZScore(z) => z.score_learn_one(v),
             SeriesModel::Hst(h) => h.score_learn_one(&[v]),
-            SeriesModel::Ensemble(e) => e.score_learn_one(&[v]),
+            SeriesModel::Ensemble(e) => e.score_learn_at(Some(ts), &[v]).event,
         }
     }
 }
@@ -207,7 +210,7 @@ impl RuleSet {
                             },
                             DetectorKind::Ensemble => StatSpec::Ensemble {
                                 period: r.window.unwrap_or(EnsembleParams::default().period as usize),
-                                k: r.k.unwrap_or(3.0),
+                                k: r.k.unwrap_or(EnsembleParams::default().k),
                             },
                             _ => StatSpec::ZScore {
                                 window: r.window.unwrap_or(60),
@@ -400,7 +403,7 @@ pub fn evaluate(
                         continue;
                     }
                     st.last_micros = at;
-                    let score = st.model.score_learn(*value);
+                    let score = st.model.score_learn(at as f64 / 1e6, *value);
                     states.dirty.insert(key);
                     if score >= threshold.get() {
                         push_metric_signal(&mut by_entity, rule, source, name, e, *value, score);
