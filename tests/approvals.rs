@@ -10,8 +10,11 @@ use chrono::{TimeDelta, Utc};
 use common::{at_terminal, bin};
 use incident_mcp::{
     domain::{
+        Env,
         audit::{AuditKind, NewAuditEntry},
-        plan::{Approval, ApprovalRefusal, BlastRadius, DEFAULT_APPROVAL_TTL, Plan, TargetVersion},
+        change::{Change, KubeVerb},
+        plan::{Approval, ApprovalRefusal, BlastRadius, DEFAULT_APPROVAL_TTL, Plan, PlanKind, TargetVersion},
+        policy::{Action, ActionRequest},
     },
     store::{ApprovalUse, SqliteStore, Store},
 };
@@ -37,21 +40,43 @@ async fn tamper(db: &Path, statement: &str) {
 
 /// A containment plan of pod `resource` in namespace shop, for `principal`.
 pub fn plan(principal: &str, resource: &str) -> Plan {
+    let policy = |verb: KubeVerb| Change::Kube {
+        verb,
+        api_version: "networking.k8s.io/v1".into(),
+        kind: "NetworkPolicy".into(),
+        namespace: Some("shop".into()),
+        name: format!("quarantine-{resource}"),
+        patch: None,
+        body: None,
+        resource_version: None,
+    };
     Plan {
-        env: "prod".into(),
+        kind: PlanKind::Contain,
+        env: Env::parse("prod").unwrap(),
         incident_id: None,
         principal: principal.into(),
-        tool: "incident_contain".into(),
-        arguments: json!({"action": "isolate", "resource": resource}),
+        resource: resource.into(),
+        request: ActionRequest {
+            action: Action::Isolate,
+            namespace: Some("shop".into()),
+            name: resource.into(),
+            labels: Default::default(),
+            script: None,
+            pods: 1,
+            nodes: 0,
+            healthy_replicas_after: None,
+        },
         targets: vec![TargetVersion {
             kind: "Pod".into(),
             namespace: Some("shop".into()),
             name: resource.into(),
             resource_version: "10".into(),
         }],
-        changes: vec![json!({"create": format!("NetworkPolicy/quarantine-{resource}")})],
-        inverse: vec![json!({"delete": format!("NetworkPolicy/quarantine-{resource}")})],
+        changes: vec![policy(KubeVerb::Create)],
+        inverse: vec![policy(KubeVerb::Delete)],
         blast_radius: BlastRadius::default(),
+        ttl_secs: None,
+        reverts: None,
     }
 }
 

@@ -74,4 +74,5 @@ mod ttl_undo_failure;
 mod ui_browser;
 mod ui_page;
 mod undo_first;
+mod vocabulary;
 mod watch;

@@ -18,7 +18,10 @@ use rmcp::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{IncidentServer, convert::ToolError};
+use super::{
+    IncidentServer,
+    convert::{McpPhrases, ToolError},
+};
 use crate::service::*;
 
 /// Whose plans MCP tools make when the client declared no name; approvals are bound to the
@@ -84,6 +87,7 @@ fn tool_error(e: ServiceError) -> Result<CallToolResponse, McpError> {
 }
 
 fn result(report: &PlanReport) -> Result<CallToolResponse, McpError> {
+    let report = &report.clone().phrase(&McpPhrases);
     let v = serde_json::to_value(report).map_err(|e| McpError::internal_error(e.to_string(), None))?;
     let mut r = CallToolResult::structured(v);
     r.content.insert(
@@ -179,7 +183,7 @@ approval is `valid`, not repeatedly before (each refused apply is audited).",
         )
     )]
     pub async fn incident_plan(&self, Parameters(req): Parameters<PlanRequest>) -> Result<Json<PlanView>, ToolError> {
-        Ok(Json(self.svc.plan_view(&req.plan_id).await?))
+        Ok(Json(self.svc.plan_view(&req.plan_id).await?.phrase(&McpPhrases)))
     }
 
     /// Apply a plan a human approved out of band.
