@@ -66,6 +66,7 @@ pub fn plan(principal: &str, resource: &str) -> Plan {
             nodes: 0,
             healthy_replicas_after: None,
         },
+        params: Default::default(),
         targets: vec![TargetVersion {
             kind: "Pod".into(),
             namespace: Some("shop".into()),

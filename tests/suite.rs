@@ -18,6 +18,7 @@ use support::{
 mod agent_approval;
 mod alertmanager_e2e;
 mod alerts_api;
+mod app_wiring;
 mod approvals;
 mod approve_cli;
 mod approvers;

@@ -131,8 +131,7 @@ pub(crate) fn confirm(view: &PlanView) -> Result<(), Declined> {
         reason: "terminal_unreadable",
         message: format!("not approved: cannot read the terminal: {e}"),
     })?;
-    let typed = typed.trim();
-    if typed != target {
+    if !view.plan.confirmed_by_name(&typed) {
         return Err(Declined {
             reason: "wrong_name",
             message: format!("not approved: the name typed is not the target `{target}`; nothing was changed"),

@@ -3,7 +3,7 @@
 //! consent to that hash and to the principal that asked, is single-use and expires.
 //! `verify_approval` fails closed: anything it cannot confirm is a refusal with a reason.
 
-use std::fmt;
+use std::{collections::BTreeMap, fmt};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use schemars::JsonSchema;
@@ -62,6 +62,9 @@ pub struct Plan {
     pub resource: String,
     /// What policy was checked against at planning; applying checks it again.
     pub request: ActionRequest,
+    /// Action-specific parameters as asked (`backup_id`, script arguments `arg.NAME`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
     pub targets: Vec<TargetVersion>,
     /// The exact changes (Kubernetes objects and patches, simulated changes, or script + argv).
     pub changes: Vec<Change>,
@@ -280,6 +283,7 @@ mod tests {
                 nodes: 0,
                 healthy_replicas_after: None,
             },
+            params: BTreeMap::new(),
             targets: vec![TargetVersion {
                 kind: "Pod".into(),
                 namespace: Some("shop".into()),
@@ -332,6 +336,9 @@ mod tests {
         assert_ne!(p.hash(), other.hash());
         let mut other = p.clone();
         other.principal = "mcp:session-2".into();
+        assert_ne!(p.hash(), other.hash());
+        let mut other = p.clone();
+        other.params.insert("backup_id".into(), "latest".into());
         assert_ne!(p.hash(), other.hash());
         let mut other = p.clone();
         other.ttl_secs = Some(600);

@@ -44,6 +44,7 @@ pub use error::{ERROR_CODES, ErrorClass, ServiceError};
 pub use next::{NextStep, Phrasebook, with_step};
 pub use notify::{DispatcherGuard, NotifyReport, NotifyRequest, OutboxList, origin};
 pub use progress::{NoProgress, Progress};
+pub use respond::confirm::{Answer, Confirmation, Question};
 pub use respond::defaults::{ContainDraft, ContainScope, RecoverDraft};
 pub use respond::ttl::{RECONCILE_ACTOR, TTL_ACTOR};
 pub use respond::types::*;
@@ -105,6 +106,8 @@ pub struct IncidentService {
     backends: Arc<Backends>,
     /// The humans who may approve, with their credentials.
     approvers: Arc<ApproverDirectory>,
+    /// Delivers the outbox, with the dispatcher's clock (wired by `app`; none: no delivery).
+    notifier: Option<(Arc<dyn crate::notify::Notifier>, Arc<dyn crate::notify::Clock>)>,
 }
 
 impl IncidentService {
@@ -116,8 +119,19 @@ impl IncidentService {
             scan_lock: Arc::default(),
             backends: Arc::default(),
             approvers: Arc::new(ApproverDirectory::from_config(&config)),
+            notifier: None,
             config,
         }
+    }
+
+    /// The same service delivering its outbox through `notifier`, with `clock` as now.
+    pub fn with_notifier(
+        mut self,
+        notifier: Arc<dyn crate::notify::Notifier>,
+        clock: Arc<dyn crate::notify::Clock>,
+    ) -> Self {
+        self.notifier = Some((notifier, clock));
+        self
     }
 
     /// The same service acting through `backends` for contain and recover.

@@ -5,6 +5,7 @@
 //! the backend is called), and the result is audited as `application` + `outcome`.
 
 pub(super) mod apply;
+pub(super) mod confirm;
 pub(super) mod defaults;
 pub(super) mod refusal;
 pub(super) mod ttl;
@@ -281,6 +282,7 @@ impl IncidentService {
             principal: principal.to_owned(),
             resource,
             request: ar,
+            params: spec.params,
             targets: bp.targets.clone(),
             changes: bp.changes.clone(),
             inverse: bp.inverse.clone(),
@@ -368,6 +370,7 @@ impl IncidentService {
             principal: principal.to_owned(),
             resource,
             request: ar,
+            params: BTreeMap::new(),
             targets: Vec::new(),
             changes: o.inverse.clone(),
             inverse: o.changes.clone(),
