@@ -306,3 +306,26 @@ async fn a_human_approves_out_of_band_with_the_cli() {
     assert_eq!(code, 1);
     assert!(err.contains("cannot approve its own plan"), "{err}");
 }
+
+/// A plan stored by a build from before plans were typed is refused naming what to do, not
+/// guessed at (and nothing crashes).
+#[tokio::test]
+async fn a_plan_stored_by_an_older_version_is_refused_with_a_clear_error() {
+    let (_dir, db, store) = empty_store().await;
+    let p = plan("mcp:s1", "web-1");
+    store
+        .save_plan(&p, NewAuditEntry::new("mcp:s1", AuditKind::Proposal, json!({})))
+        .await
+        .unwrap();
+    let old = json!({"env": "prod", "incident_id": null, "principal": "mcp:s1", "tool": "incident_contain",
+                     "arguments": {"action": "isolate", "resource": "web-1"}, "targets": [], "changes": [],
+                     "inverse": [], "blast_radius": {"pods": 0, "nodes": 0, "workloads": [], "namespaces": []}});
+    tamper(&db, &format!("UPDATE plans SET body = '{old}'")).await;
+    let e = store.get_plan(&p.id()).await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("plan {} was recorded by an older version; propose it again", p.id())
+    );
+    let e = incident_mcp::service::ServiceError::from(e);
+    assert_eq!(e.class(), incident_mcp::service::ErrorClass::Conflict);
+}

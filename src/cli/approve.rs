@@ -59,7 +59,7 @@ pub(crate) async fn approve(
         return svc
             .approve_and_apply(plan_id, approver)
             .await
-            .map(Approved::Applied)
+            .map(|r| Approved::Applied(Box::new(r.phrase(&crate::cli::failure::CliPhrases))))
             .map_err(Refused::Service);
     }
     svc.approve_plan(plan_id, approver, ttl_secs)
@@ -71,7 +71,7 @@ pub(crate) async fn approve(
 /// What `approve` did: granted an approval, or (`--apply`) also applied the plan.
 pub(crate) enum Approved {
     Granted(ApprovalReport),
-    Applied(crate::service::PlanReport),
+    Applied(Box<crate::service::PlanReport>),
 }
 
 /// Audits a refusal of `incident-mcp approve` before the approver is known (`--as` unknown,

@@ -130,15 +130,14 @@ impl IncidentService {
         // Everything that could refuse the apply is checked before the approval is spent: a
         // refusal here leaves it valid. The undo must still be possible (the config may have
         // changed since planning), and the backend's own check must pass on the changes.
-        if plan.kind == PlanKind::Contain {
-            if let Some(reason) = self
+        if plan.kind == PlanKind::Contain
+            && let Some(reason) = self
                 .undo_refusal(env, req, &plan.inverse, backend.as_ref(), plan.incident_id, principal)
                 .await?
-            {
-                return Err(Refusal::Audited(ServiceError::Conflict(format!(
-                    "refused by policy: {reason}; nothing was changed (the approval was not spent)"
-                ))));
-            }
+        {
+            return Err(Refusal::Audited(ServiceError::Conflict(format!(
+                "refused by policy: {reason}; nothing was changed (the approval was not spent)"
+            ))));
         }
         if let Err(e) = backend.recheck(plan.env.as_str(), &env_cfg.policy, changes) {
             let (p, e) = refuse("backend_refused", format!("{e} (the approval was not spent)"));
