@@ -68,6 +68,19 @@ impl crate::service::Phrasebook for CliPhrases {
     }
 }
 
+/// A server's error in remote mode, with its next step named the CLI's way (the server phrases
+/// it for REST callers): what the local command would print.
+pub(crate) fn reworded(message: String, error_code: &str, field: Option<&str>) -> String {
+    use crate::service::NextStep;
+    let step = match (error_code, field) {
+        ("not_found", Some("id")) if message.starts_with("no incident ") => NextStep::ListIncidents,
+        ("not_found", Some("plan_id")) if message.starts_with("no plan ") => NextStep::Propose,
+        _ => return message,
+    };
+    let base = message.split_once("; ").map_or(message.as_str(), |(b, _)| b);
+    crate::service::with_step(base, Some(&step), &CliPhrases)
+}
+
 impl From<ServiceError> for Failure {
     fn from(e: ServiceError) -> Self {
         let code = if e.class() == ErrorClass::Backend {
