@@ -2,6 +2,7 @@
 //! lifecycle. See ARCHITECTURE.md for the module map and invariants.
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod cli;
 pub mod cluster;
 pub mod config;

@@ -10,8 +10,11 @@ use chrono::{TimeDelta, Utc};
 use common::{at_terminal, bin};
 use incident_mcp::{
     domain::{
+        Env,
         audit::{AuditKind, NewAuditEntry},
-        plan::{Approval, ApprovalRefusal, BlastRadius, DEFAULT_APPROVAL_TTL, Plan, TargetVersion},
+        change::{Change, KubeVerb},
+        plan::{Approval, ApprovalRefusal, BlastRadius, DEFAULT_APPROVAL_TTL, Plan, PlanKind, TargetVersion},
+        policy::{Action, ActionRequest},
     },
     store::{ApprovalUse, SqliteStore, Store},
 };
@@ -37,21 +40,44 @@ async fn tamper(db: &Path, statement: &str) {
 
 /// A containment plan of pod `resource` in namespace shop, for `principal`.
 pub fn plan(principal: &str, resource: &str) -> Plan {
+    let policy = |verb: KubeVerb| Change::Kube {
+        verb,
+        api_version: "networking.k8s.io/v1".into(),
+        kind: "NetworkPolicy".into(),
+        namespace: Some("shop".into()),
+        name: format!("quarantine-{resource}"),
+        patch: None,
+        body: None,
+        resource_version: None,
+    };
     Plan {
-        env: "prod".into(),
+        kind: PlanKind::Contain,
+        env: Env::parse("prod").unwrap(),
         incident_id: None,
         principal: principal.into(),
-        tool: "incident_contain".into(),
-        arguments: json!({"action": "isolate", "resource": resource}),
+        resource: resource.into(),
+        request: ActionRequest {
+            action: Action::Isolate,
+            namespace: Some("shop".into()),
+            name: resource.into(),
+            labels: Default::default(),
+            script: None,
+            pods: 1,
+            nodes: 0,
+            healthy_replicas_after: None,
+        },
+        params: Default::default(),
         targets: vec![TargetVersion {
             kind: "Pod".into(),
             namespace: Some("shop".into()),
             name: resource.into(),
             resource_version: "10".into(),
         }],
-        changes: vec![json!({"create": format!("NetworkPolicy/quarantine-{resource}")})],
-        inverse: vec![json!({"delete": format!("NetworkPolicy/quarantine-{resource}")})],
+        changes: vec![policy(KubeVerb::Create)],
+        inverse: vec![policy(KubeVerb::Delete)],
         blast_radius: BlastRadius::default(),
+        ttl_secs: None,
+        reverts: None,
     }
 }
 
@@ -279,4 +305,27 @@ async fn a_human_approves_out_of_band_with_the_cli() {
     let (code, _, err) = cli(&db, &["approve", &own.id()]);
     assert_eq!(code, 1);
     assert!(err.contains("cannot approve its own plan"), "{err}");
+}
+
+/// A plan stored by a build from before plans were typed is refused naming what to do, not
+/// guessed at (and nothing crashes).
+#[tokio::test]
+async fn a_plan_stored_by_an_older_version_is_refused_with_a_clear_error() {
+    let (_dir, db, store) = empty_store().await;
+    let p = plan("mcp:s1", "web-1");
+    store
+        .save_plan(&p, NewAuditEntry::new("mcp:s1", AuditKind::Proposal, json!({})))
+        .await
+        .unwrap();
+    let old = json!({"env": "prod", "incident_id": null, "principal": "mcp:s1", "tool": "incident_contain",
+                     "arguments": {"action": "isolate", "resource": "web-1"}, "targets": [], "changes": [],
+                     "inverse": [], "blast_radius": {"pods": 0, "nodes": 0, "workloads": [], "namespaces": []}});
+    tamper(&db, &format!("UPDATE plans SET body = '{old}'")).await;
+    let e = store.get_plan(&p.id()).await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("plan {} was recorded by an older version; propose it again", p.id())
+    );
+    let e = incident_mcp::service::ServiceError::from(e);
+    assert_eq!(e.class(), incident_mcp::service::ErrorClass::Conflict);
 }

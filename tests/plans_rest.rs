@@ -245,6 +245,24 @@ async fn bad_plan_ids_are_400_naming_the_field_and_change_nothing() {
         assert_eq!((status, &e["field"]), (StatusCode::NOT_FOUND, &json!("plan_id")), "{e}");
         assert!(e["error"].as_str().unwrap().contains("no plan"), "{e}");
     }
+    // REST callers are told routes, not MCP tools or CLI commands.
+    let (_, e) = api
+        .call("POST", "/api/plans/plan-0123456789abcdef/apply", Some(&agent), None)
+        .await;
+    assert_eq!(
+        e["error"],
+        "no plan plan-0123456789abcdef; a plan id is what PUT /api/incident/contain/{id} or \
+         POST /api/incident/recover/{id} answered"
+    );
+    let body = json!({"action": "isolate", "resource": "web-1", "namespace": "shop"});
+    let (status, e) = api
+        .call("PUT", "/api/incident/contain/INC-000999", Some(&agent), Some(body))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{e}");
+    assert_eq!(
+        e["error"],
+        "no incident INC-000999; GET /api/incidents lists existing incidents"
+    );
     assert_eq!(api.backend.apply_count(), 0);
 }
 

@@ -39,8 +39,8 @@ async fn expire(h: &Harness, plan_id: &str) {
     .await;
 }
 
-fn changes(v: &[serde_json::Value]) -> Vec<Change> {
-    serde_json::from_value(json!(v)).unwrap()
+fn changes(v: &[Change]) -> Vec<Change> {
+    v.to_vec()
 }
 
 async fn status(svc: &IncidentService) -> String {

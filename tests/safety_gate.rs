@@ -41,8 +41,8 @@ async fn planning_mutates_nothing_and_an_unapproved_plan_is_refused() {
     let (h, b) = setup().await;
     let plan = propose(&h, "web-1", "mcp").await;
     assert_eq!(plan.changes.len(), 1);
-    assert_eq!(plan.changes[0]["kind"], "NetworkPolicy");
-    assert_eq!(plan.inverse[0]["verb"], "delete");
+    assert_eq!(serde_json::to_value(&plan.changes[0]).unwrap()["kind"], "NetworkPolicy");
+    assert_eq!(serde_json::to_value(&plan.inverse[0]).unwrap()["verb"], "delete");
     assert!(
         plan.next_step
             .contains(&format!("incident-mcp approve {}", plan.plan_id))

@@ -60,6 +60,7 @@ fn assert_simulated(r: &PlanReport) {
     assert!(r.simulated, "{r:?}");
     assert!(r.summary.contains("simulated: sandbox backend"), "{}", r.summary);
     for c in r.changes.iter().chain(&r.inverse) {
+        let c = serde_json::to_value(c).unwrap();
         assert_eq!(
             (&c["backend"], &c["simulated"]),
             (&json!("sandbox"), &json!(true)),
@@ -265,7 +266,7 @@ async fn every_sample_action_and_its_inverse_work_on_the_sandbox() {
         .unwrap();
     assert_simulated(&r);
     assert_eq!(
-        r.changes[0]["resource_version"],
+        serde_json::to_value(&r.changes[0]).unwrap()["resource_version"],
         json!(web().await.unwrap()["metadata"]["resourceVersion"])
     );
     approve_and_apply(&h, &r, agent).await;

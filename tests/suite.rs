@@ -18,6 +18,7 @@ use support::{
 mod agent_approval;
 mod alertmanager_e2e;
 mod alerts_api;
+mod app_wiring;
 mod approvals;
 mod approve_cli;
 mod approvers;
@@ -78,4 +79,5 @@ mod ttl_undo_failure;
 mod ui_browser;
 mod ui_page;
 mod undo_first;
+mod vocabulary;
 mod watch;

@@ -147,7 +147,7 @@ async fn a_containment_whose_undo_script_is_not_allowlisted_is_refused_when_plan
     let dir2 = tempfile::tempdir().unwrap();
     let (h2, _) = harness(&script_config(dir2.path(), "\"block-ip\", \"unblock-ip\"")).await;
     let plan = h2.svc.propose_contain(&block_ip(), "mcp:agent").await.unwrap();
-    assert_eq!(plan.inverse[0]["script"], "unblock-ip");
+    assert_eq!(plan.inverse[0].script(), Some("unblock-ip"));
 }
 
 #[tokio::test]

@@ -59,7 +59,7 @@ pub(crate) async fn approve(
         return svc
             .approve_and_apply(plan_id, approver)
             .await
-            .map(Approved::Applied)
+            .map(|r| Approved::Applied(Box::new(r.phrase(&crate::cli::failure::CliPhrases))))
             .map_err(Refused::Service);
     }
     svc.approve_plan(plan_id, approver, ttl_secs)
@@ -71,7 +71,7 @@ pub(crate) async fn approve(
 /// What `approve` did: granted an approval, or (`--apply`) also applied the plan.
 pub(crate) enum Approved {
     Granted(ApprovalReport),
-    Applied(crate::service::PlanReport),
+    Applied(Box<crate::service::PlanReport>),
 }
 
 /// Audits a refusal of `incident-mcp approve` before the approver is known (`--as` unknown,
@@ -131,8 +131,7 @@ pub(crate) fn confirm(view: &PlanView) -> Result<(), Declined> {
         reason: "terminal_unreadable",
         message: format!("not approved: cannot read the terminal: {e}"),
     })?;
-    let typed = typed.trim();
-    if typed != target {
+    if !view.plan.confirmed_by_name(&typed) {
         return Err(Declined {
             reason: "wrong_name",
             message: format!("not approved: the name typed is not the target `{target}`; nothing was changed"),

@@ -48,6 +48,39 @@ impl Failure {
     }
 }
 
+/// Next steps as CLI users take them: by command.
+pub struct CliPhrases;
+
+impl crate::service::Phrasebook for CliPhrases {
+    fn phrase(&self, step: &crate::service::NextStep) -> String {
+        use crate::service::NextStep;
+        match step {
+            NextStep::ListIncidents => "`incident-mcp list` shows existing incidents".into(),
+            NextStep::Propose => "a plan id is what `incident-mcp contain` or `incident-mcp recover` printed".into(),
+            NextStep::Apply { plan_id, principal } if principal == "cli" => {
+                format!("run `incident-mcp apply {plan_id}`")
+            }
+            NextStep::Apply { plan_id, principal } => format!("{principal}, which proposed it, applies it ({plan_id})"),
+            NextStep::Revert { incident } => {
+                format!("`incident-mcp recover --id {incident} --method revert` undoes the containment")
+            }
+        }
+    }
+}
+
+/// A server's error in remote mode, with its next step named the CLI's way (the server phrases
+/// it for REST callers): what the local command would print.
+pub(crate) fn reworded(message: String, error_code: &str, field: Option<&str>) -> String {
+    use crate::service::NextStep;
+    let step = match (error_code, field) {
+        ("not_found", Some("id")) if message.starts_with("no incident ") => NextStep::ListIncidents,
+        ("not_found", Some("plan_id")) if message.starts_with("no plan ") => NextStep::Propose,
+        _ => return message,
+    };
+    let base = message.split_once("; ").map_or(message.as_str(), |(b, _)| b);
+    crate::service::with_step(base, Some(&step), &CliPhrases)
+}
+
 impl From<ServiceError> for Failure {
     fn from(e: ServiceError) -> Self {
         let code = if e.class() == ErrorClass::Backend {
@@ -59,7 +92,7 @@ impl From<ServiceError> for Failure {
             code,
             error_code: e.code(),
             field: e.field().map(str::to_owned),
-            message: e.to_string(),
+            message: e.phrased(&CliPhrases),
             printed: false,
         }
     }

@@ -539,13 +539,15 @@ fn db_location(cli: &Cli, cfg: &Config) -> StoreLocation {
 
 /// The service over the configured store; every command that uses the real store comes here.
 async fn service(cli: &Cli, cfg: Config) -> Result<IncidentService, Failure> {
-    let store = crate::store::open(&db_location(cli, &cfg)).await.map_err(|e| Failure {
-        error_code: "storage_unavailable",
-        ..backend(e)
-    })?;
-    // Kubernetes backends connect on first use: a bad kubeconfig fails the action, not start-up.
-    let backends = Backends::from_config(&cfg, &store);
-    Ok(IncidentService::new(store, Arc::new(cfg)).with_backends(backends))
+    crate::app::open(&db_location(cli, &cfg), cfg)
+        .await
+        .map_err(|e| match e {
+            crate::app::AppError::Store(e) => Failure {
+                error_code: "storage_unavailable",
+                ..backend(e)
+            },
+            e => backend(e),
+        })
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {

@@ -242,11 +242,12 @@ impl Remote {
             }
             _ => message,
         };
+        let field = err["field"].as_str().map(str::to_owned);
         Err(Failure {
             code,
             error_code,
-            field: err["field"].as_str().map(str::to_owned),
-            message,
+            message: crate::cli::failure::reworded(message, error_code, field.as_deref()),
+            field,
             printed: false,
         })
     }

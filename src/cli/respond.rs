@@ -184,7 +184,11 @@ pub(crate) fn table(r: &PlanReport) -> String {
     for c in &r.inverse {
         t.push_str(&format!("  inverse: {c}\n"));
     }
-    t.push_str(&r.next_step);
+    t.push_str(&crate::service::with_step(
+        &r.next_step,
+        r.next.as_ref(),
+        &crate::cli::failure::CliPhrases,
+    ));
     t
 }
 
@@ -252,7 +256,8 @@ pub(crate) fn print(r: &PlanReport, format: Option<&str>) -> Result<(), Failure>
         None => !std::io::stdout().is_terminal(),
     };
     let text = if json {
-        serde_json::to_string_pretty(r).map_err(crate::cli::backend)?
+        let r = r.clone().phrase(&crate::cli::failure::CliPhrases);
+        serde_json::to_string_pretty(&r).map_err(crate::cli::backend)?
     } else {
         table(r)
     };

@@ -104,7 +104,7 @@ impl JsonSchema for IncidentId {
             "type": "string",
             "pattern": ID_PATTERN,
             "maxLength": ID_MAX_LEN,
-            "description": "Incident id as returned by incident_detect or incident_list, e.g. INC-000123; the number alone (123) names the same incident."
+            "description": "Incident id as detection or the incident list returned it, e.g. INC-000123; the number alone (123) names the same incident."
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Pure domain types and rules. No I/O happens in this module.
 
 pub mod audit;
+pub mod change;
 mod digest;
 pub mod incident;
 pub mod k8s_names;

@@ -3,14 +3,19 @@
 //! consent to that hash and to the principal that asked, is single-use and expires.
 //! `verify_approval` fails closed: anything it cannot confirm is a refusal with a reason.
 
-use std::fmt;
+use std::{collections::BTreeMap, fmt};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{IncidentId, digest};
+use super::{
+    Env, IncidentId,
+    change::Change,
+    digest,
+    policy::{Action, ActionRequest},
+};
 
 /// How long an approval stays valid unless configured otherwise.
 pub const DEFAULT_APPROVAL_TTL: TimeDelta = TimeDelta::minutes(5);
@@ -34,36 +39,91 @@ pub struct BlastRadius {
     pub namespaces: Vec<String>,
 }
 
+super::incident::string_enum! {
+    /// Whether a plan contains (undone by its recorded inverse) or recovers.
+    PlanKind {
+        Contain = "contain",
+        Recover = "recover",
+    }
+}
+
 /// The exact change a containment or recovery would make, computed without mutating anything.
+/// It is stored as the canonical JSON of this type and hashed from it: what a human approves
+/// is exactly what is applied.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Plan {
-    pub env: String,
+    pub kind: PlanKind,
+    pub env: Env,
     pub incident_id: Option<IncidentId>,
     /// Who asked (e.g. an MCP session's principal); only they may apply it.
     pub principal: String,
-    /// The tool that produced the plan, e.g. `incident_contain`.
-    pub tool: String,
-    /// The tool arguments, hashed in canonical form.
-    pub arguments: Value,
+    /// The target as asked for: a pod, `deployment/NAME`, a node, an IP/CIDR or `script/ID`.
+    pub resource: String,
+    /// What policy was checked against at planning; applying checks it again.
+    pub request: ActionRequest,
+    /// Action-specific parameters as asked (`backup_id`, script arguments `arg.NAME`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
     pub targets: Vec<TargetVersion>,
-    /// Backend-specific changes (Kubernetes objects and patches, or script + argv).
-    pub changes: Vec<Value>,
-    /// The recorded inverse of `changes`.
-    pub inverse: Vec<Value>,
+    /// The exact changes (Kubernetes objects and patches, simulated changes, or script + argv).
+    pub changes: Vec<Change>,
+    /// The recorded inverse of `changes`, applied by revert and TTL expiry.
+    pub inverse: Vec<Change>,
     pub blast_radius: BlastRadius,
+    /// Automatic revert after this many seconds once applied (containments only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_secs: Option<u64>,
+    /// The containment plan this plan undoes (a revert).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverts: Option<String>,
 }
 
 impl Plan {
     /// SHA-256 (hex) over the canonical JSON of the whole plan.
     pub fn hash(&self) -> String {
-        let v = serde_json::to_value(self).expect("a plan serialises to JSON");
-        digest::sha256_hex(digest::canonical_json(&v).as_bytes())
+        digest::sha256_hex(self.canonical().as_bytes())
     }
 
     /// `plan-` and the first 16 hex digits of the hash: the same plan gets the same id.
     pub fn id(&self) -> String {
         format!("plan-{}", &self.hash()[..16])
     }
+
+    /// The canonical JSON (sorted keys) the plan is stored as and hashed over.
+    pub fn canonical(&self) -> String {
+        let v = serde_json::to_value(self).expect("a plan serialises to JSON");
+        digest::canonical_json(&v)
+    }
+
+    /// A stored plan read back. A plan recorded by an older version (before plans were
+    /// typed) is refused as such rather than guessed at.
+    pub fn from_stored(body: &str) -> Result<Self, StoredPlanError> {
+        let v: Value = serde_json::from_str(body).map_err(|e| StoredPlanError::Unreadable(e.to_string()))?;
+        if v.get("tool").is_some() && v.get("kind").is_none() {
+            return Err(StoredPlanError::OlderVersion);
+        }
+        serde_json::from_value(v).map_err(|e| StoredPlanError::Unreadable(e.to_string()))
+    }
+
+    /// The policy action the plan performs.
+    pub fn action(&self) -> Action {
+        self.request.action
+    }
+
+    /// True when a change or its inverse goes to the sandbox's simulated cluster.
+    pub fn is_simulated(&self) -> bool {
+        self.changes.iter().chain(&self.inverse).any(Change::is_simulated)
+    }
+}
+
+/// Why a stored plan cannot be read back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoredPlanError {
+    #[error("plan recorded by an older version; propose it again")]
+    OlderVersion,
+    #[error("unreadable plan: {0}")]
+    Unreadable(String),
 }
 
 /// A human's consent to one plan hash, for one principal, once, until `expires_at`.
@@ -127,10 +187,7 @@ pub enum ApprovalRefusal {
 impl fmt::Display for ApprovalRefusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Unknown { plan_id } => write!(
-                f,
-                "plan {plan_id} has no approval; a human must approve it (incident-mcp approve {plan_id})"
-            ),
+            Self::Unknown { plan_id } => write!(f, "plan {plan_id} has no approval; a human must approve it first"),
             Self::Expired { expired_at } => write!(
                 f,
                 "the approval expired at {}; ask for a new approval",
@@ -207,26 +264,53 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::domain::change::KubeVerb;
 
     fn plan() -> Plan {
         Plan {
-            env: "prod".into(),
+            kind: PlanKind::Contain,
+            env: Env::parse("prod").unwrap(),
             incident_id: Some(IncidentId::from_row(7)),
             principal: "mcp:session-1".into(),
-            tool: "incident_contain".into(),
-            arguments: json!({"id": "INC-000007", "action": "isolate", "resource": "web-1"}),
+            resource: "web-1".into(),
+            request: ActionRequest {
+                action: Action::Isolate,
+                namespace: Some("shop".into()),
+                name: "web-1".into(),
+                labels: Default::default(),
+                script: None,
+                pods: 1,
+                nodes: 0,
+                healthy_replicas_after: None,
+            },
+            params: BTreeMap::new(),
             targets: vec![TargetVersion {
                 kind: "Pod".into(),
                 namespace: Some("shop".into()),
                 name: "web-1".into(),
                 resource_version: "4711".into(),
             }],
-            changes: vec![json!({"create": "NetworkPolicy/quarantine-web-1"})],
-            inverse: vec![json!({"delete": "NetworkPolicy/quarantine-web-1"})],
+            changes: vec![policy_change(KubeVerb::Create)],
+            inverse: vec![policy_change(KubeVerb::Delete)],
             blast_radius: BlastRadius {
                 pods: 1,
                 ..BlastRadius::default()
             },
+            ttl_secs: None,
+            reverts: None,
+        }
+    }
+
+    fn policy_change(verb: KubeVerb) -> Change {
+        Change::Kube {
+            verb,
+            api_version: "networking.k8s.io/v1".into(),
+            kind: "NetworkPolicy".into(),
+            namespace: Some("shop".into()),
+            name: "quarantine-web-1".into(),
+            patch: None,
+            body: (verb == KubeVerb::Create).then(|| json!({"metadata": {"name": "quarantine-web-1"}})),
+            resource_version: None,
         }
     }
 
@@ -241,9 +325,10 @@ mod tests {
     #[test]
     fn hash_is_canonical_and_covers_every_field() {
         let p = plan();
-        let mut reordered = p.clone();
-        reordered.arguments = json!({"resource": "web-1", "action": "isolate", "id": "INC-000007"});
-        assert_eq!(p.hash(), reordered.hash(), "key order does not matter");
+        let stored = p.canonical();
+        let back = Plan::from_stored(&stored).unwrap();
+        assert_eq!(back, p, "the stored form reads back as the same typed plan");
+        assert_eq!(back.hash(), p.hash());
         assert_eq!(p.hash().len(), 64);
         assert!(p.id().starts_with("plan-") && p.id().len() == 21);
         let mut other = p.clone();
@@ -253,7 +338,13 @@ mod tests {
         other.principal = "mcp:session-2".into();
         assert_ne!(p.hash(), other.hash());
         let mut other = p.clone();
-        other.arguments["confirm"] = json!(true);
+        other.params.insert("backup_id".into(), "latest".into());
+        assert_ne!(p.hash(), other.hash());
+        let mut other = p.clone();
+        other.ttl_secs = Some(600);
+        assert_ne!(p.hash(), other.hash());
+        let mut other = p.clone();
+        other.request.action = Action::DeletePod;
         assert_ne!(p.hash(), other.hash());
     }
 
@@ -277,9 +368,9 @@ mod tests {
     fn no_approval_or_one_for_another_plan_is_unknown() {
         let e = verify_approval(None, &plan().id(), &plan(), "mcp:session-1", t0()).unwrap_err();
         assert_eq!(e.code(), "unknown");
-        assert!(e.to_string().contains("incident-mcp approve plan-"), "{e}");
+        assert!(e.to_string().contains("a human must approve it"), "{e}");
         let mut other = plan();
-        other.arguments["resource"] = json!("web-2");
+        other.resource = "web-2".into();
         let a = Approval::grant(&other, "human:alice", t0(), DEFAULT_APPROVAL_TTL).unwrap();
         let e = verify_approval(Some(&a), &plan().id(), &plan(), "mcp:session-1", t0()).unwrap_err();
         assert_eq!(e.code(), "unknown");
@@ -357,5 +448,24 @@ mod tests {
         );
         let e = Approval::grant(&plan(), "mcp:session-1", t0(), DEFAULT_APPROVAL_TTL).unwrap_err();
         assert_eq!(e.code(), "self_approval");
+    }
+
+    #[test]
+    fn plans_of_older_versions_and_unknown_actions_are_refused_not_guessed() {
+        let old = json!({"env": "prod", "tool": "incident_contain", "arguments": {"action": "isolate"},
+                         "principal": "mcp", "targets": [], "changes": [], "inverse": [],
+                         "blast_radius": {"pods": 0, "nodes": 0, "workloads": [], "namespaces": []}});
+        let e = Plan::from_stored(&old.to_string()).unwrap_err();
+        assert_eq!(e, StoredPlanError::OlderVersion);
+        assert_eq!(e.to_string(), "plan recorded by an older version; propose it again");
+        let mut v = serde_json::to_value(plan()).unwrap();
+        v["request"]["action"] = json!("explode");
+        let e = Plan::from_stored(&v.to_string()).unwrap_err();
+        assert!(
+            matches!(e, StoredPlanError::Unreadable(ref m) if m.contains("explode")),
+            "{e}"
+        );
+        let e = Plan::from_stored("{not json").unwrap_err();
+        assert!(matches!(e, StoredPlanError::Unreadable(_)), "{e}");
     }
 }

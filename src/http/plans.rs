@@ -26,7 +26,7 @@ use serde::Deserialize;
 use super::{
     guard::{RestPrincipal, presented_token, unauthorized},
     respond::REST_PRINCIPAL,
-    rest::{RestError, json_body},
+    rest::{RestError, RestPhrases, json_body},
 };
 use crate::{domain::clip, mcp::ToolPolicy, service::*};
 
@@ -88,7 +88,7 @@ async fn view(
     }
     async {
         let id = plan_id(id)?;
-        Ok::<_, RestError>(Json(svc.plan_view(&id).await?))
+        Ok::<_, RestError>(Json(svc.plan_view(&id).await?.phrase(&RestPhrases)))
     }
     .await
     .into_response()
@@ -143,7 +143,7 @@ async fn apply(
         Ok(id) => id,
         Err(e) => return Err(e.audited(&svc, &who, "incident_apply").await),
     };
-    Ok(Json(svc.apply_plan(&id, &who).await?))
+    Ok(Json(svc.apply_plan(&id, &who).await?.phrase(&RestPhrases)))
 }
 
 /// The approver presenting `headers`' bearer key (`human:NAME`), or the answer refusing them
@@ -242,7 +242,7 @@ async fn approve_and_apply(
         Err(r) => return r,
     };
     match svc.approve_and_apply(&id, &approver).await {
-        Ok(r) => Json(r).into_response(),
+        Ok(r) => Json(r.phrase(&RestPhrases)).into_response(),
         Err(e) => RestError::from(e).into_response(),
     }
 }

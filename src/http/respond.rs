@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 use super::{
     guard::RestPrincipal,
-    rest::{RestError, json_body, parse_id},
+    rest::{RestError, RestPhrases, json_body, parse_id},
 };
 use crate::service::*;
 
@@ -122,7 +122,7 @@ async fn contain(
     let req = svc.resolve_contain(draft, &who).await?;
     let plan = svc.propose_contain(&req, &who).await?;
     svc.announce_pending(&plan, &who).await;
-    Ok((StatusCode::ACCEPTED, Json(plan)))
+    Ok((StatusCode::ACCEPTED, Json(plan.phrase(&RestPhrases))))
 }
 
 async fn recover(
@@ -171,7 +171,7 @@ async fn plan_recovery(
     let req = svc.resolve_recover(draft).await?;
     let plan = svc.propose_recover(&req, who).await?;
     svc.announce_pending(&plan, who).await;
-    Ok((StatusCode::ACCEPTED, Json(plan)))
+    Ok((StatusCode::ACCEPTED, Json(plan.phrase(&RestPhrases))))
 }
 
 /// The query string is the service's own [`ContainmentsRequest`].

@@ -97,6 +97,28 @@ impl IntoResponse for RestError {
     }
 }
 
+/// Next steps as REST callers take them: by route.
+pub struct RestPhrases;
+
+impl crate::service::Phrasebook for RestPhrases {
+    fn phrase(&self, step: &crate::service::NextStep) -> String {
+        use crate::service::NextStep;
+        match step {
+            NextStep::ListIncidents => "GET /api/incidents lists existing incidents".into(),
+            NextStep::Propose => {
+                "a plan id is what PUT /api/incident/contain/{id} or POST /api/incident/recover/{id} answered".into()
+            }
+            NextStep::Apply { plan_id, principal } if principal == "rest" => {
+                format!("POST /api/plans/{plan_id}/apply")
+            }
+            NextStep::Apply { plan_id, principal } => format!("{principal}, which proposed it, applies it ({plan_id})"),
+            NextStep::Revert { incident } => {
+                format!("POST /api/incident/recover/{incident} with method revert undoes the containment")
+            }
+        }
+    }
+}
+
 impl From<ServiceError> for RestError {
     fn from(e: ServiceError) -> Self {
         let status = match e.class() {
@@ -106,7 +128,7 @@ impl From<ServiceError> for RestError {
             ErrorClass::Forbidden => StatusCode::FORBIDDEN,
             ErrorClass::Backend => StatusCode::SERVICE_UNAVAILABLE,
         };
-        RestError::coded(status, e.code(), &e.to_string(), e.field())
+        RestError::coded(status, e.code(), &e.phrased(&RestPhrases), e.field())
     }
 }
 

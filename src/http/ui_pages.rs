@@ -184,7 +184,7 @@ async fn typed_target(st: &UiState, s: &SessionInfo, id: &str, typed: &str) -> R
         Ok(v) => v,
         Err(e) => return Err(failure(s, &e)),
     };
-    if typed.trim() == view.plan.target {
+    if view.plan.confirmed_by_name(typed) {
         return Ok(());
     }
     let payload = json!({"by": super::ui::PAGE_ACTOR, "reason": "wrong_name", "action": "approve",

@@ -7,7 +7,26 @@ use rmcp::{
     model::{CallToolResponse, CallToolResult, ContentBlock, MetaObject},
 };
 
-use crate::service::{ErrorClass, ServiceError};
+use crate::service::{ErrorClass, NextStep, Phrasebook, ServiceError};
+
+/// Next steps as MCP callers take them: by tool.
+pub struct McpPhrases;
+
+impl Phrasebook for McpPhrases {
+    fn phrase(&self, step: &NextStep) -> String {
+        match step {
+            NextStep::ListIncidents => "call incident_list to see existing incidents".into(),
+            NextStep::Propose => "a plan id is what incident_contain or incident_recover answered".into(),
+            NextStep::Apply { plan_id, principal } if principal == "rest" || principal == "cli" => {
+                format!("{principal}, which proposed it, applies it ({plan_id})")
+            }
+            NextStep::Apply { plan_id, .. } => format!("call incident_apply with plan_id {plan_id}"),
+            NextStep::Revert { incident } => {
+                format!("incident_recover with id {incident} and method revert undoes the containment")
+            }
+        }
+    }
+}
 
 /// A tool that ran and failed.
 pub struct ToolError(pub ServiceError);
@@ -24,7 +43,10 @@ impl IntoCallToolResult for ToolError {
             ErrorClass::Backend => " (backend failure: retry later or check the server's logs)",
             _ => "",
         };
-        let mut r = CallToolResult::error(vec![ContentBlock::text(format!("{}{hint}", self.0))]);
+        let mut r = CallToolResult::error(vec![ContentBlock::text(format!(
+            "{}{hint}",
+            self.0.phrased(&McpPhrases)
+        ))]);
         r.meta = Some(error_meta(self.0.code(), self.0.field()));
         Ok(r.into())
     }
@@ -63,11 +85,11 @@ pub fn with_error_code(resp: CallToolResponse, code: &str) -> CallToolResponse {
 pub fn to_protocol_error(e: ServiceError, uri: Option<&str>) -> McpError {
     match e.class() {
         ErrorClass::NotFound => match uri {
-            Some(u) => McpError::resource_not_found(e.to_string(), Some(serde_json::json!({ "uri": u }))),
-            None => McpError::invalid_params(e.to_string(), None),
+            Some(u) => McpError::resource_not_found(e.phrased(&McpPhrases), Some(serde_json::json!({ "uri": u }))),
+            None => McpError::invalid_params(e.phrased(&McpPhrases), None),
         },
         ErrorClass::Input | ErrorClass::Conflict | ErrorClass::Forbidden => {
-            McpError::invalid_params(e.to_string(), None)
+            McpError::invalid_params(e.phrased(&McpPhrases), None)
         }
         ErrorClass::Backend => McpError::internal_error(e.to_string(), None),
     }

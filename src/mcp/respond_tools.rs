@@ -18,7 +18,10 @@ use rmcp::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{IncidentServer, convert::ToolError};
+use super::{
+    IncidentServer,
+    convert::{McpPhrases, ToolError},
+};
 use crate::service::*;
 
 /// Whose plans MCP tools make when the client declared no name; approvals are bound to the
@@ -60,8 +63,6 @@ pub(super) fn unparsable(request: &CallToolRequestParams) -> Option<String> {
 
 /// Key of the confirmation in a 2026-07-28 `InputRequiredResult` round trip.
 const CONFIRM_KEY: &str = "confirm";
-/// Seconds an approval given through the confirmation dialog stays valid (it is used at once).
-const ELICITED_APPROVAL_TTL: u64 = 120;
 
 /// The confirmation form of the stdio opt-in: the user of the host app types the target's name.
 #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -84,6 +85,7 @@ fn tool_error(e: ServiceError) -> Result<CallToolResponse, McpError> {
 }
 
 fn result(report: &PlanReport) -> Result<CallToolResponse, McpError> {
+    let report = &report.clone().phrase(&McpPhrases);
     let v = serde_json::to_value(report).map_err(|e| McpError::internal_error(e.to_string(), None))?;
     let mut r = CallToolResult::structured(v);
     r.content.insert(
@@ -91,12 +93,6 @@ fn result(report: &PlanReport) -> Result<CallToolResponse, McpError> {
         ContentBlock::text(format!("{}. {}", report.summary, report.next_step)),
     );
     Ok(r.into())
-}
-
-/// What the human answered in the confirmation dialog.
-enum Answer {
-    Typed(String),
-    Declined(&'static str),
 }
 
 #[tool_router(router = respond_tools, vis = "pub(crate)")]
@@ -179,7 +175,7 @@ approval is `valid`, not repeatedly before (each refused apply is audited).",
         )
     )]
     pub async fn incident_plan(&self, Parameters(req): Parameters<PlanRequest>) -> Result<Json<PlanView>, ToolError> {
-        Ok(Json(self.svc.plan_view(&req.plan_id).await?))
+        Ok(Json(self.svc.plan_view(&req.plan_id).await?.phrase(&McpPhrases)))
     }
 
     /// Apply a plan a human approved out of band.
@@ -211,11 +207,12 @@ Approvals are single-use: applying the same plan twice changes the world once.",
 }
 
 impl IncidentServer {
-    /// Asks the human through the client's dialog, when the client has one: by default for a
-    /// one-time code that only an approver can get out of band (the approval page, Slack, a
-    /// terminal), so an agent answering its own dialog approves nothing. Typing the target's
-    /// name instead is an opt-in for stdio (`server.stdio_dialog_confirms_by_name`), where a
-    /// host app shows the dialog to its user; it is recorded as `client:<name>`, never `human:`.
+    /// Carries the service's confirmation question to the human through the client's dialog,
+    /// when the client has one, and its answer back: by default a one-time code that only an
+    /// approver can get out of band, so an agent answering its own dialog approves nothing;
+    /// typing the target's name instead is an opt-in for stdio
+    /// (`server.stdio_dialog_confirms_by_name`), recorded as `client:<name>`, never `human:`.
+    /// What is asked, how the answer is judged and what follows is the service's.
     async fn confirm_and_apply(
         &self,
         plan: PlanReport,
@@ -232,52 +229,34 @@ impl IncidentServer {
         } else {
             ctx.peer.supported_elicitation_modes().contains(&ElicitationMode::Form)
         };
-        if !can_elicit {
-            self.svc.announce_pending(&plan, &who).await;
-            return result(&plan);
-        }
         let by_name = self.stdio && self.svc.config().server.stdio_dialog_confirms_by_name;
-        let field = if by_name { "name" } else { "code" };
-        let p = &plan.plan_id;
-        let message = if by_name {
-            format!(
-                "Approve {p}? {}. Changes: {}. Inverse (for revert): {}. Type the target's name `{}` to approve; \
-                 decline to leave it pending.",
-                plan.summary,
-                serde_json::to_string(&plan.changes).unwrap_or_default(),
-                serde_json::to_string(&plan.inverse).unwrap_or_default(),
-                plan.target
-            )
+        let how = can_elicit.then(|| match by_name {
+            true => Confirmation::TargetName {
+                approver: format!("client:{}", who.strip_prefix("mcp:").unwrap_or("unnamed")),
+            },
+            false => Confirmation::Code,
+        });
+        let answered = if modern {
+            inputs.as_ref().and_then(|r| r.get(CONFIRM_KEY))
         } else {
-            format!(
-                "A human approver must approve {p}: {}. Changes: {}. Inverse (for revert): {}. An approver gets a \
-                 one-time code for this plan on the approval page (/ui/plans/{p}), from the Slack approval message, \
-                 or with `incident-mcp code {p}` at a terminal; enter it here. Decline to leave the plan pending.",
-                plan.summary,
-                serde_json::to_string(&plan.changes).unwrap_or_default(),
-                serde_json::to_string(&plan.inverse).unwrap_or_default(),
-            )
+            None
         };
-        let first_round = !modern || inputs.as_ref().and_then(|r| r.get(CONFIRM_KEY)).is_none();
-        if first_round && !by_name {
-            // The approvers learn there is a plan to approve (and where to get a code) now.
-            self.svc.announce_pending(&plan, &who).await;
-        }
+        let first_round = !modern || answered.is_none();
+        let asked = self.svc.ask_confirmation(&plan, &who, how.as_ref(), first_round).await;
+        let (Some(how), Some(q)) = (how, asked) else {
+            return result(&plan);
+        };
         let answer = if modern {
-            let Some(v) = inputs.as_ref().and_then(|r| r.get(CONFIRM_KEY)) else {
+            let Some(v) = answered else {
                 let schema = serde_json::from_value(json!({
                     "type": "object",
-                    "properties": {field: {"type": "string", "description": if by_name {
-                        "The target's name"
-                    } else {
-                        "The one-time code an approver got for this plan"
-                    }}},
-                    "required": [field]
+                    "properties": {q.field: {"type": "string", "description": q.description}},
+                    "required": [q.field]
                 }))
                 .map_err(|e| McpError::internal_error(e.to_string(), None))?;
                 let ask = InputRequest::Elicitation(ElicitRequest::new(ElicitRequestParams::FormElicitationParams {
                     meta: None,
-                    message,
+                    message: q.message,
                     requested_schema: schema,
                 }));
                 let reqs: InputRequests = [(CONFIRM_KEY.to_owned(), ask)].into_iter().collect();
@@ -291,7 +270,7 @@ impl IncidentServer {
                         action: ElicitationAction::Accept,
                         content: Some(c),
                         ..
-                    }) => Answer::Typed(c[field].as_str().unwrap_or_default().to_owned()),
+                    }) => Answer::Typed(c[q.field].as_str().unwrap_or_default().to_owned()),
                     Ok(_) => Answer::Declined("declined"),
                     Err(_) => Answer::Declined("malformed"),
                 }
@@ -299,68 +278,22 @@ impl IncidentServer {
         } else if by_name {
             answer_of(
                 ctx.peer
-                    .elicit::<ConfirmTarget>(message)
+                    .elicit::<ConfirmTarget>(q.message)
                     .await
                     .map(|c| c.map(|c| c.name)),
             )
         } else {
-            answer_of(ctx.peer.elicit::<ConfirmCode>(message).await.map(|c| c.map(|c| c.code)))
-        };
-        let refused = match answer {
-            Answer::Declined(reason) => Some((reason, "the dialog was not answered with an approval".to_owned())),
-            Answer::Typed(name) if by_name && name != plan.target => {
-                Some(("wrong_name", "the name typed is not the target's".to_owned()))
-            }
-            Answer::Typed(_) if by_name => {
-                let client = who.strip_prefix("mcp:").unwrap_or("unnamed");
-                let approver = format!("client:{client}");
-                match self
-                    .svc
-                    .approve_plan(&plan.plan_id, &approver, ELICITED_APPROVAL_TTL)
+            answer_of(
+                ctx.peer
+                    .elicit::<ConfirmCode>(q.message)
                     .await
-                {
-                    Ok(_) => None,
-                    Err(e) => return tool_error(e),
-                }
-            }
-            Answer::Typed(code) => match self.svc.approve_with_code(&plan.plan_id, &code, &who).await {
-                Ok(_) => None,
-                // Already audited by the service; the plan stays pending.
-                Err(e) => return self.not_applied(plan, "code_refused", e.to_string()),
-            },
+                    .map(|c| c.map(|c| c.code)),
+            )
         };
-        if let Some((reason, message)) = refused {
-            let payload = json!({"env": plan.env, "by": "elicitation", "reason": reason,
-                                 "message": format!("{message}; nothing was changed")});
-            if let Err(e) = self
-                .svc
-                .audit_refusal(&who, plan.incident_id, Some(&plan.plan_id), payload)
-                .await
-            {
-                return tool_error(e);
-            }
-            if by_name {
-                self.svc.announce_pending(&plan, &who).await;
-            }
-            return self.not_applied(plan, reason, message);
-        }
-        match self.svc.apply_plan(&plan.plan_id, &who).await {
+        match self.svc.confirm_and_apply(plan, &who, &how, answer).await {
             Ok(r) => result(&r),
             Err(e) => tool_error(e),
         }
-    }
-
-    /// The plan, not applied and still pending, with why.
-    fn not_applied(&self, plan: PlanReport, reason: &str, message: String) -> Result<CallToolResponse, McpError> {
-        let mut r = plan;
-        r.status = PlanStatus::NotApplied;
-        r.next_step = format!(
-            "not approved ({reason}: {message}); nothing was changed. The plan stays pending: a human approver may \
-             still approve it (approval page, Slack, `incident-mcp approve {}`); check with incident_plan, then call \
-             incident_apply",
-            r.plan_id
-        );
-        result(&r)
     }
 }
 

@@ -52,12 +52,7 @@ pub struct PlanFacts {
 impl PlanFacts {
     pub fn of(stored: &StoredPlan, incident: Option<&Incident>) -> Self {
         let p = &stored.plan;
-        let args = &p.arguments;
-        let action = args["action"]
-            .as_str()
-            .or_else(|| args["method"].as_str())
-            .unwrap_or(p.tool.as_str())
-            .to_owned();
+        let action = p.action().to_string();
         let target = match p.targets.first() {
             Some(t) => {
                 let mut s = format!("{}/{}", t.kind, t.name);
@@ -69,14 +64,15 @@ impl PlanFacts {
                 }
                 s
             }
-            None => args["resource"].as_str().unwrap_or("(none)").to_owned(),
+            None if p.resource.is_empty() => "(none)".to_owned(),
+            None => p.resource.clone(),
         };
         Self {
             plan_id: stored.id.clone(),
             incident: incident.map(|i| format!("{}: {}", i.id, clip(&i.title, 200))),
             action,
             target,
-            env: p.env.clone(),
+            env: p.env.to_string(),
             proposer: p.principal.clone(),
         }
     }

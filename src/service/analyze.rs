@@ -83,17 +83,17 @@ fn next_steps(i: &crate::domain::Incident) -> Vec<String> {
     let id = i.id;
     let v: Vec<String> = match i.status {
         Status::Open => vec![
-            format!("incident_ack {id} to record that someone is on it"),
+            format!("acknowledge {id} to record that someone is on it"),
             "check the affected resources and signal groups; compare with recent deploys".into(),
-            format!("incident_resolve {id} with a note if it is a false positive"),
+            format!("resolve {id} with a note if it is a false positive"),
         ],
         Status::Acknowledged => vec![
             "decide on containment for the affected resources (a human must approve any containment)".into(),
-            format!("incident_resolve {id} with a note once the cause is fixed"),
+            format!("resolve {id} with a note once the cause is fixed"),
         ],
         Status::Contained | Status::Recovered => vec![
             "verify the service is healthy and the signals have stopped".into(),
-            format!("incident_resolve {id} with a note, then run the incident-postmortem prompt"),
+            format!("resolve {id} with a note, then write the post-mortem (the incident-postmortem prompt)"),
         ],
         Status::Resolved => vec!["run the incident-postmortem prompt to write up the incident".into()],
     };

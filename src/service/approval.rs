@@ -56,7 +56,7 @@ impl IncidentService {
             json!({
                 "plan_hash": approval.plan_hash,
                 "principal": approval.principal,
-                "tool": stored.plan.tool,
+                "kind": stored.plan.kind,
                 "env": stored.plan.env,
                 "expires_at": approval.expires_at,
             }),

@@ -7,9 +7,9 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{IncidentService, ServiceError, respond::is_simulated};
+use super::{IncidentService, ServiceError};
 use crate::{
-    domain::{Env, IncidentId},
+    domain::{Env, IncidentId, plan::PlanKind},
     store::{AppliedAction, OpenActions, StoredPlan},
 };
 
@@ -86,7 +86,7 @@ impl IncidentService {
         let mut out = Vec::new();
         for a in self.store.open_actions(q).await? {
             if let Some(p) = self.store.get_plan(&a.plan_id).await?
-                && p.plan.tool == "incident_contain"
+                && p.plan.kind == PlanKind::Contain
                 && !p.plan.inverse.is_empty()
             {
                 out.push((a, p));
@@ -136,7 +136,6 @@ impl IncidentService {
 
     async fn active(&self, a: AppliedAction, stored: &StoredPlan) -> Result<ActiveContainment, ServiceError> {
         let p = &stored.plan;
-        let args = &p.arguments;
         let approval = self
             .store
             .latest_approval(&stored.id)
@@ -144,8 +143,8 @@ impl IncidentService {
             .filter(|ap| ap.used_at.is_some());
         let undo = match a.incident_id {
             Some(id) => format!(
-                "incident_recover {{\"id\": \"{id}\", \"method\": \"revert\"}} (CLI: incident-mcp recover --id {id} \
-                 --method revert) reverts the incident's latest containment"
+                "recover {id} with method revert (CLI: incident-mcp recover --id {id} --method revert) reverts the \
+                 incident's latest containment"
             ),
             None => "apply the plan's recorded inverse".to_owned(),
         };
@@ -153,16 +152,16 @@ impl IncidentService {
             plan_id: stored.id.clone(),
             env: a.env,
             incident_id: a.incident_id,
-            action: args["action"].as_str().unwrap_or("contain").to_owned(),
-            target: args["resource"].as_str().unwrap_or_default().to_owned(),
-            namespace: args["namespace"].as_str().map(str::to_owned),
+            action: p.action().to_string(),
+            target: p.resource.clone(),
+            namespace: p.request.namespace.clone(),
             since: a.applied_at,
-            ttl_secs: args["ttl_secs"].as_u64(),
+            ttl_secs: p.ttl_secs,
             expires_at: a.expires_at,
             proposed_by: p.principal.clone(),
             approved_by: approval.as_ref().map(|ap| ap.approver.clone()),
             approved_at: approval.map(|ap| ap.approved_at),
-            simulated: is_simulated(p),
+            simulated: p.is_simulated(),
             undo,
         })
     }

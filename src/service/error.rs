@@ -1,5 +1,6 @@
 //! Service errors, classified so every adapter maps them the same way.
 
+use super::next::{NextStep, Phrasebook};
 use crate::{
     detect::SourceError,
     domain::{DomainError, IncidentId},
@@ -34,10 +35,11 @@ pub enum ServiceError {
         env: String,
         known: String,
     },
-    #[error("no incident {0}; call incident_list to see existing incidents")]
+    /// No such incident; adapters add how to list them ([`ServiceError::next_step`]).
+    #[error("no incident {0}")]
     NotFound(IncidentId),
     /// No stored plan has this id (the id comes from the answer that proposed the plan).
-    #[error("no plan {0}; a plan id is what incident_contain or incident_recover answered")]
+    #[error("no plan {0}")]
     UnknownPlan(String),
     #[error("{0}")]
     Conflict(String),
@@ -57,7 +59,9 @@ impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound(id) => ServiceError::NotFound(id),
-            e @ StoreError::IllegalTransition { .. } => ServiceError::Conflict(e.to_string()),
+            e @ (StoreError::IllegalTransition { .. } | StoreError::OutdatedPlan(_)) => {
+                ServiceError::Conflict(e.to_string())
+            }
             other => {
                 tracing::error!(error = %other, "store failure");
                 ServiceError::Store(other.to_string())
@@ -103,6 +107,20 @@ pub const ERROR_CODES: &[(&str, &str)] = &[
 ];
 
 impl ServiceError {
+    /// What the caller can do about this error, for the adapter to phrase.
+    pub fn next_step(&self) -> Option<NextStep> {
+        match self {
+            ServiceError::NotFound(_) => Some(NextStep::ListIncidents),
+            ServiceError::UnknownPlan(_) => Some(NextStep::Propose),
+            _ => None,
+        }
+    }
+
+    /// The message with its next step as `p` phrases it: what an adapter shows its callers.
+    pub fn phrased(&self, p: &dyn Phrasebook) -> String {
+        super::next::with_step(&self.to_string(), self.next_step().as_ref(), p)
+    }
+
     pub fn class(&self) -> ErrorClass {
         match self {
             ServiceError::Invalid(_) | ServiceError::UnknownEnv { .. } | ServiceError::UnknownSource { .. } => {

@@ -83,9 +83,8 @@ impl IncidentService {
         let n = active.len();
         if !req.keep_containments {
             let message = format!(
-                "{} still has {n} containment(s) in place: {names}. Revert them first (incident_recover with method \
-                 revert, once for each), or resolve with keep_containments (CLI: --keep-containments) to leave them \
-                 in place",
+                "{} still has {n} containment(s) in place: {names}. Revert them first (recover with method revert, \
+                 once for each), or resolve with keep_containments (CLI: --keep-containments) to leave them in place",
                 req.id
             );
             let plans: Vec<&str> = active.iter().map(|c| c.plan_id.as_str()).collect();
@@ -96,7 +95,7 @@ impl IncidentService {
         }
         let kept = format!(" [resolved keeping {n} containment(s) in place: {names}]");
         let kept = if req.note.chars().count() + kept.chars().count() > 2000 {
-            format!(" [resolved keeping {n} containment(s) in place; see incident_containments]")
+            format!(" [resolved keeping {n} containment(s) in place; see the containments list]")
         } else {
             kept
         };

@@ -16,6 +16,7 @@ mod detect_summary;
 mod error;
 mod gate;
 mod lifecycle;
+mod next;
 mod notify;
 mod progress;
 mod respond;
@@ -40,8 +41,10 @@ pub use codes::{IssuedCode, MAX_CODE_FAILURES};
 pub use containments::{ActiveContainment, ContainmentList, ContainmentsRequest};
 pub use detect_summary::alert_line;
 pub use error::{ERROR_CODES, ErrorClass, ServiceError};
+pub use next::{NextStep, Phrasebook, with_step};
 pub use notify::{DispatcherGuard, NotifyReport, NotifyRequest, OutboxList, origin};
 pub use progress::{NoProgress, Progress};
+pub use respond::confirm::{Answer, Confirmation, Question};
 pub use respond::defaults::{ContainDraft, ContainScope, RecoverDraft};
 pub use respond::ttl::{RECONCILE_ACTOR, TTL_ACTOR};
 pub use respond::types::*;
@@ -103,6 +106,8 @@ pub struct IncidentService {
     backends: Arc<Backends>,
     /// The humans who may approve, with their credentials.
     approvers: Arc<ApproverDirectory>,
+    /// Delivers the outbox, with the dispatcher's clock (wired by `app`; none: no delivery).
+    notifier: Option<(Arc<dyn crate::notify::Notifier>, Arc<dyn crate::notify::Clock>)>,
 }
 
 impl IncidentService {
@@ -114,8 +119,19 @@ impl IncidentService {
             scan_lock: Arc::default(),
             backends: Arc::default(),
             approvers: Arc::new(ApproverDirectory::from_config(&config)),
+            notifier: None,
             config,
         }
+    }
+
+    /// The same service delivering its outbox through `notifier`, with `clock` as now.
+    pub fn with_notifier(
+        mut self,
+        notifier: Arc<dyn crate::notify::Notifier>,
+        clock: Arc<dyn crate::notify::Clock>,
+    ) -> Self {
+        self.notifier = Some((notifier, clock));
+        self
     }
 
     /// The same service acting through `backends` for contain and recover.

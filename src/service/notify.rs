@@ -2,8 +2,6 @@
 //! rows are written in the same transaction as the change that caused them; the dispatcher
 //! (spawned by `serve` and `watch`, or `notify --drain`) delivers them.
 
-use std::sync::Arc;
-
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -14,9 +12,7 @@ use crate::{
         DomainError, IncidentId, Status,
         audit::{AuditKind, NewAuditEntry},
     },
-    notify::{
-        Dispatcher, HookEvent, HttpNotifier, SystemClock, config::WebhookConfig, outbox::RetryPolicy, process_env,
-    },
+    notify::{Dispatcher, HookEvent, config::WebhookConfig, outbox::RetryPolicy},
     store::{DetectHooks, NewOutboxRow, OutboxRow, OutboxStatus, RegisteredHook},
 };
 
@@ -397,17 +393,13 @@ impl IncidentService {
 
     /// A dispatcher over this service's store and `[notify]` targets.
     pub fn dispatcher(&self) -> Result<Dispatcher, ServiceError> {
-        let cfg = self.config.notify.clone();
-        let policy = RetryPolicy::from_config(&cfg);
-        let notifier = HttpNotifier::new(cfg, self.store.clone(), process_env())
-            .map_err(ServiceError::Store)?
-            .with_public_url(self.config.public_url());
-        Ok(Dispatcher::new(
-            self.store.clone(),
-            Arc::new(notifier),
-            Arc::new(SystemClock),
-            policy,
-        ))
+        let policy = RetryPolicy::from_config(&self.config.notify);
+        let Some((notifier, clock)) = self.notifier.clone() else {
+            return Err(ServiceError::Backend(
+                "no notifier is wired into this process; notifications stay queued".into(),
+            ));
+        };
+        Ok(Dispatcher::new(self.store.clone(), notifier, clock, policy))
     }
 
     /// Delivers the outbox in the background until the guard is dropped (it polls with a read

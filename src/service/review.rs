@@ -11,9 +11,8 @@ use serde_json::Value;
 
 use super::{GetRequest, IncidentDetail, IncidentService, PlanView, ServiceError, respond::target_name};
 use crate::{
-    cluster::Change,
     domain::{
-        Env, IncidentId, TimelineEntry,
+        IncidentId, TimelineEntry,
         audit::AuditEntry,
         policy::{Action, ActionRequest, PolicyDecision, Usage},
     },
@@ -81,23 +80,20 @@ impl IncidentService {
         let proposal = view.history.iter().find(|e| e.kind == "proposal");
         let policy_request = proposal.map(|p| p.payload["policy"].clone()).filter(|v| !v.is_null());
         let dry_run = proposal.map(|p| p.payload["dry_run"].clone()).filter(|v| !v.is_null());
-        let recorded = proposal.and_then(|p| super::respond::recorded_request(&p.payload));
         let plan = &stored.plan;
-        let resource = plan.arguments["resource"].as_str().unwrap_or_default().to_owned();
-        let namespace = plan.arguments["namespace"].as_str().map(str::to_owned);
-        let policy = Env::parse(&plan.env)
-            .ok()
-            .and_then(|e| self.config.env(&e))
-            .map(|c| &c.policy);
+        let recorded = Some(plan.request.clone());
+        let resource = plan.resource.clone();
+        let namespace = plan.request.namespace.clone();
+        let policy = self.config.env(&plan.env).map(|c| &c.policy);
         let (allowed_by, refused_now) = match (policy, &recorded) {
-            (Some(p), Some(req)) => match p.evaluate(&plan.env, req, Usage::default()) {
+            (Some(p), Some(req)) => match p.evaluate(plan.env.as_str(), req, Usage::default()) {
                 PolicyDecision::Allow => (p.allowing_rules(req), None),
                 PolicyDecision::Refuse { reason, .. } => (Vec::new(), Some(reason)),
             },
             (None, _) => (Vec::new(), Some(format!("env {} has no policy configured", plan.env))),
             (_, None) => (Vec::new(), Some("the proposal's policy record is missing".into())),
         };
-        let is_undo = plan.arguments["method"] == "revert";
+        let is_undo = plan.reverts.is_some();
         let inverse = match policy {
             _ if is_undo => InverseCheck {
                 state: "not_applicable",
@@ -122,15 +118,9 @@ impl IncidentService {
                     nodes: plan.blast_radius.nodes,
                     healthy_replicas_after: None,
                 };
-                let scripts = plan
-                    .inverse
-                    .iter()
-                    .filter_map(|c| match serde_json::from_value(c.clone()) {
-                        Ok(Change::Script { script, .. }) => Some(script),
-                        _ => None,
-                    });
+                let scripts = plan.inverse.iter().filter_map(|c| c.script().map(str::to_owned));
                 let unlisted: Vec<String> = scripts.filter(|s| !p.allows_script(s)).collect();
-                match p.evaluate(&plan.env, &revert, Usage::default()) {
+                match p.evaluate(plan.env.as_str(), &revert, Usage::default()) {
                     PolicyDecision::Refuse { reason, .. } => InverseCheck {
                         state: "refused",
                         detail: format!("policy would refuse the undo: {reason}"),

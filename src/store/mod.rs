@@ -53,6 +53,9 @@ pub enum StoreError {
     Migration(String),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// A plan stored by a build before plans were typed; it is not guessed at.
+    #[error("plan {0} was recorded by an older version; propose it again")]
+    OutdatedPlan(String),
 }
 
 impl From<sqlx::Error> for StoreError {

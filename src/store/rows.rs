@@ -174,7 +174,13 @@ pub(super) fn plan_from_row(r: &impl Cols) -> Result<StoredPlan, StoreError> {
     Ok(StoredPlan {
         id: r.text("id")?,
         hash: r.text("hash")?,
-        plan: serde_json::from_str(&r.text("body")?).map_err(|e| corrupt("plan", e))?,
+        plan: match crate::domain::plan::Plan::from_stored(&r.text("body")?) {
+            Ok(p) => p,
+            Err(crate::domain::plan::StoredPlanError::OlderVersion) => {
+                return Err(StoreError::OutdatedPlan(r.text("id")?));
+            }
+            Err(e) => return Err(corrupt("plan", e)),
+        },
         created_at: r.time("created_at")?,
     })
 }

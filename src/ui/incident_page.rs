@@ -16,7 +16,11 @@ fn audit_text(e: &AuditEntry) -> String {
     let p = &e.payload;
     let s = |k: &str| p[k].as_str().unwrap_or_default().to_owned();
     let text = match e.kind.as_str() {
-        "proposal" => format!("proposed {} ({}), {} change(s)", s("action"), s("tool"), p["changes"]),
+        // `kind` (contain, recover); entries of older versions named the tool instead.
+        "proposal" => {
+            let kind = p.get("kind").map_or_else(|| s("tool"), |_| s("kind"));
+            format!("proposed {} ({kind}), {} change(s)", s("action"), p["changes"])
+        }
         "approval" => format!("approved for {} until {}", s("principal"), s("expires_at")),
         "denial" => format!("denied: {}", s("reason")),
         "refusal" => format!(

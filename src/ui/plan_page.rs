@@ -18,6 +18,14 @@ const TTL_CHOICES: [(u64, &str); 4] = [
     (3600, "1 hour"),
 ];
 
+/// Changes as the JSON the diff view reads.
+fn as_values(changes: &[crate::cluster::Change]) -> Vec<Value> {
+    changes
+        .iter()
+        .map(|c| serde_json::to_value(c).unwrap_or(Value::Null))
+        .collect()
+}
+
 fn diff(values: &[Value]) -> Markup {
     let lines = format::diff_lines(values);
     html! {
@@ -116,7 +124,7 @@ pub fn plan_page(r: &PlanReview, viewer: &Viewer, now: DateTime<Utc>, error: Opt
         }
         section #what {
             table {
-                tr { th { "Action" } td #action { (r.action.as_deref().unwrap_or("?")) " (" (p.tool) ")" } }
+                tr { th { "Action" } td #action { (r.action.as_deref().unwrap_or("?")) " (" (p.kind) ")" } }
                 tr { th { "Target" } td #target {
                     code { (r.resource) }
                     @if let Some(ns) = &r.namespace { " in namespace " code { (ns) } }
@@ -149,12 +157,12 @@ pub fn plan_page(r: &PlanReview, viewer: &Viewer, now: DateTime<Utc>, error: Opt
         }
         h2 { "What will change"
             @if let Some(d) = &r.dry_run { span.muted { " · dry run: " (d["status"].as_str().unwrap_or("?")) } } }
-        section #changes { (diff(&p.changes)) }
+        section #changes { (diff(&as_values(&p.changes))) }
         h2 { "Undo (recorded inverse)" }
         section #inverse {
             p { span.badge.(if r.inverse.state == "allowed" { "applied" } else { "denied" }) #inverse-state
                 { (r.inverse.state.replace('_', " ")) } " " (r.inverse.detail) }
-            (diff(&p.inverse))
+            (diff(&as_values(&p.inverse)))
         }
         h2 { "Why policy allowed it" }
         section #policy {

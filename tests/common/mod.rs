@@ -54,7 +54,11 @@ impl Harness {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("incidents.db");
         let store = Arc::new(SqliteStore::open(&db).await.expect("open store"));
-        let svc = IncidentService::new(store.clone(), Arc::new(cfg));
+        // Wired like the process (notifier, clock), without the config's backends: tests pick
+        // theirs (`with_backends`, `config_backends`).
+        let svc = incident_mcp::app::assemble(store.clone(), cfg, incident_mcp::app::Environment::process())
+            .expect("wire the service")
+            .with_backends(incident_mcp::service::Backends::default());
         Self { dir, db, store, svc }
     }
 

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{
     DomainError,
@@ -158,8 +158,9 @@ impl TryFrom<PolicyConfig> for Policy {
     }
 }
 
-/// What a containment or recovery would do, as far as policy is concerned.
-#[derive(Debug, Clone, PartialEq)]
+/// What a containment or recovery would do, as far as policy is concerned. Recorded in the
+/// plan, so applying checks policy again against exactly what was planned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ActionRequest {
     pub action: Action,
     /// Namespace of the target; `None` for node-scoped actions.

@@ -10,14 +10,14 @@ use crate::service::{
     IncidentService, ServiceError,
     respond::refusal::{Refusal, Request, coded, plan_refusal},
     respond::types::*,
-    respond::{backend_error, recorded_request, report},
+    respond::{backend_error, report},
 };
 use crate::{
     cluster::{BackendError, Change},
     domain::{
-        Env, IncidentId, Status,
+        IncidentId, Status,
         audit::{AuditKind, NewAuditEntry},
-        plan::Plan,
+        plan::PlanKind,
         policy::{Action, PolicyDecision},
     },
     store::{ActionFailure, AppliedAction, ApprovalUse, StoredPlan},
@@ -52,7 +52,7 @@ impl IncidentService {
         };
         let args = json!({ "plan_id": plan_id });
         let at = Request {
-            tool: "incident_apply",
+            op: "apply",
             actor,
             incident,
             plan: Some(plan_id),
@@ -88,17 +88,17 @@ impl IncidentService {
                 Refusal::Audited(ServiceError::Conflict(format!("{message}; nothing was changed"))),
             )
         };
-        let changes: Vec<Change> = match plan.changes.iter().map(|c| serde_json::from_value(c.clone())).collect() {
-            Ok(c) if plan.hash() == stored.hash && plan.id() == stored.id => c,
-            _ => {
-                let (p, e) = refuse("tampered", format!("plan {plan_id} does not match its recorded hash"));
-                self.audit_refusal(principal, plan.incident_id, Some(plan_id), p)
-                    .await?;
-                return Err(e);
-            }
-        };
+        let changes = &plan.changes;
+        if plan.hash() != stored.hash || plan.id() != stored.id {
+            let (p, e) = refuse("tampered", format!("plan {plan_id} does not match its recorded hash"));
+            self.audit_refusal(principal, plan.incident_id, Some(plan_id), p)
+                .await?;
+            return Err(e);
+        }
         let script = changes.iter().any(|c| matches!(c, Change::Script { .. }));
-        let backend = self.backend_for(&plan.env, script).map_err(coded("no_backend"))?;
+        let backend = self
+            .backend_for(plan.env.as_str(), script)
+            .map_err(coded("no_backend"))?;
         let current = backend
             .current_versions(&plan.targets)
             .await
@@ -115,61 +115,41 @@ impl IncidentService {
                 .await?;
             return Err(e);
         }
-        // Policy again, as recorded at planning: budgets may have been spent since.
-        let proposal = self.store.plan_proposal(plan_id).await?;
-        let Some(req) = proposal.as_ref().and_then(|e| recorded_request(&e.payload)) else {
-            let (p, e) = refuse("tampered", format!("plan {plan_id} has no readable proposal entry"));
-            self.audit_refusal(principal, plan.incident_id, Some(plan_id), p)
-                .await?;
-            return Err(e);
-        };
-        let env = Env::parse(&plan.env)?;
-        if let PolicyDecision::Refuse { reason, .. } =
-            self.check_policy(&env, &req, plan.incident_id, principal).await?
-        {
+        // Policy again, as recorded in the plan: budgets may have been spent since.
+        let req = &plan.request;
+        let env = &plan.env;
+        if let PolicyDecision::Refuse { reason, .. } = self.check_policy(env, req, plan.incident_id, principal).await? {
             return Err(Refusal::Audited(ServiceError::Conflict(format!(
                 "refused by policy: {reason}; nothing was changed"
             ))));
         }
-        let env_cfg = self.config.env(&env).ok_or_else(|| ServiceError::UnknownEnv {
-            env: plan.env.clone(),
+        let env_cfg = self.config.env(env).ok_or_else(|| ServiceError::UnknownEnv {
+            env: plan.env.to_string(),
             known: self.config.env_names().join(", "),
         })?;
         // Everything that could refuse the apply is checked before the approval is spent: a
         // refusal here leaves it valid. The undo must still be possible (the config may have
         // changed since planning), and the backend's own check must pass on the changes.
-        if plan.tool == "incident_contain" {
-            let Ok(inverse) = plan
-                .inverse
-                .iter()
-                .map(|c| serde_json::from_value::<Change>(c.clone()))
-                .collect::<Result<Vec<_>, _>>()
-            else {
-                let (p, e) = refuse("tampered", format!("plan {plan_id} has an unreadable inverse"));
-                self.audit_refusal(principal, plan.incident_id, Some(plan_id), p)
-                    .await?;
-                return Err(e);
-            };
-            if let Some(reason) = self
-                .undo_refusal(&env, &req, &inverse, backend.as_ref(), plan.incident_id, principal)
+        if plan.kind == PlanKind::Contain
+            && let Some(reason) = self
+                .undo_refusal(env, req, &plan.inverse, backend.as_ref(), plan.incident_id, principal)
                 .await?
-            {
-                return Err(Refusal::Audited(ServiceError::Conflict(format!(
-                    "refused by policy: {reason}; nothing was changed (the approval was not spent)"
-                ))));
-            }
+        {
+            return Err(Refusal::Audited(ServiceError::Conflict(format!(
+                "refused by policy: {reason}; nothing was changed (the approval was not spent)"
+            ))));
         }
-        if let Err(e) = backend.recheck(&plan.env, &env_cfg.policy, &changes) {
+        if let Err(e) = backend.recheck(plan.env.as_str(), &env_cfg.policy, changes) {
             let (p, e) = refuse("backend_refused", format!("{e} (the approval was not spent)"));
             self.audit_refusal(principal, plan.incident_id, Some(plan_id), p)
                 .await?;
             return Err(e);
         }
-        let action = plan_action(plan);
+        let action = plan.action();
         let mut intent = NewAuditEntry::new(
             actor,
             AuditKind::Intent,
-            json!({"env": plan.env, "tool": plan.tool, "action": action, "changes": plan.changes,
+            json!({"env": plan.env, "kind": plan.kind, "action": action, "changes": plan.changes,
                    "principal": principal}),
         );
         if let Some(id) = plan.incident_id {
@@ -193,13 +173,13 @@ impl IncidentService {
         }
         // From here on the approval is spent and the intent recorded: what follows is an
         // outcome (audited as such), not a refusal.
-        let result = backend.apply(&plan.env, &env_cfg.policy, &changes).await;
+        let result = backend.apply(plan.env.as_str(), &env_cfg.policy, changes).await;
         let report = self
             .record_result(&stored, actor, action, result)
             .await
             .map_err(Refusal::Audited)?;
         if matches!(action, Action::Rollback | Action::Restore) {
-            self.verify_recovery(&stored, actor, &backend, &changes, &env_cfg.policy)
+            self.verify_recovery(&stored, actor, &backend, changes, &env_cfg.policy)
                 .await
                 .map_err(Refusal::Audited)?;
         }
@@ -244,11 +224,11 @@ impl IncidentService {
             }
         };
         let now = Utc::now();
-        let ttl = plan.arguments["ttl_secs"].as_u64();
+        let ttl = plan.ttl_secs;
         let applied = AppliedAction {
             plan_id: stored.id.clone(),
             incident_id: plan.incident_id,
-            env: plan.env.clone(),
+            env: plan.env.to_string(),
             applied_at: now,
             expires_at: ttl.map(|t| now + TimeDelta::seconds(t as i64)),
             reverted_at: None,
@@ -269,9 +249,9 @@ impl IncidentService {
                 json!({"env": plan.env, "status": "applied", "results": outcomes}),
             )),
         ];
-        let record = (plan.tool == "incident_contain").then_some(&applied);
+        let record = (plan.kind == PlanKind::Contain).then_some(&applied);
         self.store.finish_action(record, entries).await?;
-        if let Some(reverted) = plan.arguments["reverts"].as_str() {
+        if let Some(reverted) = plan.reverts.as_deref() {
             let entry = with_ids(NewAuditEntry::new(
                 actor,
                 AuditKind::Revert,
@@ -280,7 +260,7 @@ impl IncidentService {
             self.store.mark_reverted(reverted, actor, now, entry).await?;
         }
         if let Some(id) = plan.incident_id {
-            let to = if plan.tool == "incident_contain" {
+            let to = if plan.kind == PlanKind::Contain {
                 Status::Contained
             } else {
                 Status::Recovered
@@ -315,11 +295,4 @@ impl IncidentService {
             Err(e) => tracing::info!(%id, error = %e, "no lifecycle move for the applied action"),
         }
     }
-}
-
-/// The policy action a plan performs, from its tool arguments.
-fn plan_action(plan: &Plan) -> Action {
-    let a = &plan.arguments;
-    let raw = a["action"].as_str().or(a["method"].as_str()).unwrap_or("revert");
-    raw.parse().unwrap_or(Action::Revert)
 }

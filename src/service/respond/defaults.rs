@@ -318,11 +318,9 @@ impl IncidentService {
             let Some(p) = self.store.get_plan(&a.plan_id).await? else {
                 continue;
             };
-            let args = &p.plan.arguments;
-            if let Some(r) = args["resource"].as_str()
-                && (r.starts_with("deployment/") || r.starts_with("statefulset/"))
-            {
-                return Ok(Some((r.to_owned(), args["namespace"].as_str().map(str::to_owned))));
+            let r = &p.plan.resource;
+            if r.starts_with("deployment/") || r.starts_with("statefulset/") {
+                return Ok(Some((r.clone(), p.plan.request.namespace.clone())));
             }
         }
         Ok(None)

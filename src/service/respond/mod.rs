@@ -5,6 +5,7 @@
 //! the backend is called), and the result is audited as `application` + `outcome`.
 
 pub(super) mod apply;
+pub(super) mod confirm;
 pub(super) mod defaults;
 pub(super) mod refusal;
 pub(super) mod ttl;
@@ -16,17 +17,17 @@ use std::{collections::BTreeMap, sync::Arc};
 use serde_json::{Value, json};
 
 use super::{
-    IncidentService, ServiceError,
+    IncidentService, NextStep, ServiceError,
     respond::refusal::{Refusal, Request, coded, plan_refusal},
     respond::types::*,
 };
 use crate::{
-    cluster::{ActionSpec, Backend, BackendError, BackendPlan, Change, DryRun},
+    cluster::{ActionSpec, Backend, BackendError, BackendPlan, DryRun},
     domain::{
         DomainError, Env, IncidentId,
         audit::{AuditKind, NewAuditEntry},
         k8s_names::{Namespace, is_dns1123_subdomain},
-        plan::Plan,
+        plan::{Plan, PlanKind},
         policy::{Action, ActionRequest, PolicyDecision},
     },
     store::{OpenActions, StoredPlan},
@@ -34,6 +35,15 @@ use crate::{
 
 /// Prefix of a `resource` that names a configured script.
 const SCRIPT_PREFIX: &str = "script/";
+/// What a containment or recovery acts on, as asked.
+struct Target {
+    action: Action,
+    namespace: Option<String>,
+    resource: String,
+    params: BTreeMap<String, String>,
+    ttl_secs: Option<u64>,
+}
+
 /// Plans read per store query while listing.
 const LIST_PAGE: u32 = 200;
 /// Plans read for one list answer at most; beyond, `next_before` says where to continue.
@@ -103,9 +113,8 @@ impl IncidentService {
     pub async fn propose_contain(&self, req: &ContainRequest, principal: &str) -> Result<PlanReport, ServiceError> {
         let args = serde_json::to_value(req).unwrap_or_default();
         let r = self.contain_plan(req, args.clone(), principal).await;
-        let tool = "incident_contain";
         let at = Request {
-            tool,
+            op: "contain",
             actor: principal,
             incident: Some(req.id),
             plan: None,
@@ -120,18 +129,14 @@ impl IncidentService {
         {
             return Err(invalid("ttl_secs", format!("{t} is outside 60..=604800 seconds")).into());
         }
-        let (ns, res) = (req.namespace.clone(), req.resource.clone());
-        self.propose(
-            "incident_contain",
-            args,
-            req.id,
-            req.action.into(),
-            ns,
-            res,
-            script_params(&req.args),
-            principal,
-        )
-        .await
+        let target = Target {
+            action: req.action.into(),
+            namespace: req.namespace.clone(),
+            resource: req.resource.clone(),
+            params: script_params(&req.args),
+            ttl_secs: req.ttl_secs,
+        };
+        self.propose(PlanKind::Contain, args, req.id, target, principal).await
     }
 
     /// Plans a recovery (rollback, restore, or revert of the latest containment still in
@@ -143,7 +148,7 @@ impl IncidentService {
             _ => self.recover_plan(req, args.clone(), principal).await,
         };
         let at = Request {
-            tool: "incident_recover",
+            op: "recover",
             actor: principal,
             incident: Some(req.id),
             plan: None,
@@ -168,31 +173,31 @@ impl IncidentService {
         if let Some(b) = &req.backup_id {
             params.insert("backup_id".to_owned(), b.clone());
         }
-        self.propose(
-            "incident_recover",
-            args,
-            req.id,
+        let target = Target {
             action,
-            req.namespace.clone(),
+            namespace: req.namespace.clone(),
             resource,
             params,
-            principal,
-        )
-        .await
+            ttl_secs: None,
+        };
+        self.propose(PlanKind::Recover, args, req.id, target, principal).await
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn propose(
         &self,
-        tool: &str,
+        kind: PlanKind,
         args: Value,
         id: IncidentId,
-        action: Action,
-        namespace: Option<String>,
-        resource: String,
-        params: BTreeMap<String, String>,
+        target: Target,
         principal: &str,
     ) -> Result<PlanReport, Refusal> {
+        let Target {
+            action,
+            namespace,
+            resource,
+            params,
+            ttl_secs,
+        } = target;
         let incident = self.store.get_incident(id).await?.ok_or(ServiceError::NotFound(id))?;
         let env = Env::parse(&incident.env)?;
         let script = resource.strip_prefix(SCRIPT_PREFIX).map(str::to_owned);
@@ -254,7 +259,7 @@ impl IncidentService {
             ))));
         }
         // The undo must be possible before the action is.
-        if tool == "incident_contain"
+        if kind == PlanKind::Contain
             && let Some(reason) = self
                 .undo_refusal(&env, &ar, &bp.inverse, backend.as_ref(), Some(id), principal)
                 .await?
@@ -270,44 +275,40 @@ impl IncidentService {
                 "the server-side dry run refused the change: {reason}; nothing was changed"
             ))));
         }
-        let to_values = |cs: &[Change]| {
-            cs.iter()
-                .map(|c| serde_json::to_value(c).unwrap_or(Value::Null))
-                .collect()
-        };
         let plan = Plan {
-            env: env.to_string(),
+            kind,
+            env,
             incident_id: Some(id),
             principal: principal.to_owned(),
-            tool: tool.to_owned(),
-            arguments: args,
+            resource,
+            request: ar,
+            params: spec.params,
             targets: bp.targets.clone(),
-            changes: to_values(&bp.changes),
-            inverse: to_values(&bp.inverse),
+            changes: bp.changes.clone(),
+            inverse: bp.inverse.clone(),
             blast_radius: bp.blast_radius.clone(),
+            ttl_secs,
+            reverts: None,
         };
-        let stored = self.save_proposal(&plan, principal, &ar, &bp.dry_run).await?;
+        let stored = self.save_proposal(&plan, principal, &args, &bp.dry_run).await?;
         Ok(report(&stored, PlanStatus::Pending, Some(bp.dry_run), None))
     }
 
-    /// Stores the plan with its `proposal` entry, which also records what policy was checked
-    /// against, so applying can check it again (budgets may have been spent since).
+    /// Stores the plan with its `proposal` entry (the request as asked, and what policy was
+    /// checked against, which the plan itself records for applying).
     async fn save_proposal(
         &self,
         plan: &Plan,
         principal: &str,
-        ar: &ActionRequest,
+        args: &Value,
         dry_run: &DryRun,
     ) -> Result<StoredPlan, ServiceError> {
-        let policy = json!({"action": ar.action, "namespace": ar.namespace, "name": ar.name, "labels": ar.labels,
-                            "script": ar.script, "pods": ar.pods, "nodes": ar.nodes,
-                            "healthy_replicas_after": ar.healthy_replicas_after});
         let mut audit = NewAuditEntry::new(
             principal,
             AuditKind::Proposal,
-            json!({"env": plan.env, "tool": plan.tool, "action": ar.action, "arguments": plan.arguments,
+            json!({"env": plan.env, "kind": plan.kind, "action": plan.action(), "arguments": args,
                    "changes": plan.changes.len(), "blast_radius": plan.blast_radius, "dry_run": dry_run,
-                   "policy": policy}),
+                   "policy": plan.request}),
         );
         if let Some(id) = plan.incident_id {
             audit = audit.incident(id);
@@ -330,17 +331,12 @@ impl IncidentService {
             ))));
         };
         let o = &orig.plan;
-        let resource = o.arguments["resource"].as_str().unwrap_or_default().to_owned();
-        let namespace = o.arguments["namespace"].as_str().map(str::to_owned);
-        let env = Env::parse(&o.env)?;
-        let inverse: Vec<Change> = o
-            .inverse
-            .iter()
-            .map(|c| serde_json::from_value(c.clone()))
-            .collect::<Result<_, _>>()
-            .map_err(|_| ServiceError::Conflict(format!("plan {} has an unreadable inverse", orig.id)))?;
+        let resource = o.resource.clone();
+        let namespace = o.request.namespace.clone();
+        let env = o.env.clone();
+        let inverse = &o.inverse;
         // What runs is the inverse: its scripts are the ones policy must allow.
-        let undo_script = super::undo::first_script(&inverse);
+        let undo_script = super::undo::first_script(inverse);
         let ar = ActionRequest {
             action: Action::Revert,
             namespace: namespace.clone(),
@@ -358,26 +354,33 @@ impl IncidentService {
         }
         let backend = self.backend_for(env.as_str(), undo_script.is_some())?;
         if let Some(reason) = self
-            .undo_refusal(&env, &ar, &inverse, backend.as_ref(), Some(req.id), principal)
+            .undo_refusal(&env, &ar, inverse, backend.as_ref(), Some(req.id), principal)
             .await?
         {
             return Err(Refusal::Audited(ServiceError::Conflict(format!(
                 "refused by policy: {reason}; nothing was changed"
             ))));
         }
+        let args = json!({"id": req.id, "method": "revert", "reverts": orig.id,
+                          "resource": resource, "namespace": namespace});
         let plan = Plan {
-            env: o.env.clone(),
+            kind: PlanKind::Recover,
+            env,
             incident_id: Some(req.id),
             principal: principal.to_owned(),
-            tool: "incident_recover".into(),
-            arguments: json!({"id": req.id, "method": "revert", "reverts": orig.id,
-                              "resource": resource, "namespace": namespace}),
+            resource,
+            request: ar,
+            params: BTreeMap::new(),
             targets: Vec::new(),
             changes: o.inverse.clone(),
             inverse: o.changes.clone(),
             blast_radius: o.blast_radius.clone(),
+            ttl_secs: None,
+            reverts: Some(orig.id.clone()),
         };
-        let stored = self.save_proposal(&plan, principal, &ar, &DryRun::NotSupported).await?;
+        let stored = self
+            .save_proposal(&plan, principal, &args, &DryRun::NotSupported)
+            .await?;
         Ok(report(&stored, PlanStatus::Pending, None, None))
     }
 
@@ -443,7 +446,7 @@ impl IncidentService {
             status: v.plan.status,
             env: v.plan.env,
             incident_id: v.plan.incident_id,
-            tool: v.plan.tool,
+            kind: v.plan.kind,
             principal: v.principal,
             created_at,
             approval,
@@ -497,26 +500,30 @@ pub(super) fn report(
     outcome: Option<Vec<Value>>,
 ) -> PlanReport {
     let p = &s.plan;
-    let target = target_name(p.arguments["resource"].as_str().unwrap_or_default()).to_owned();
-    // How the proposer applies the plan once approved: its own adapter's way.
-    let apply = match p.principal.as_str() {
-        "rest" => format!("POST /api/plans/{}/apply", s.id),
-        "cli" => format!("run `incident-mcp apply {}`", s.id),
-        _ => format!("call incident_apply with plan_id {}", s.id),
+    let target = target_name(&p.resource).to_owned();
+    // The proposer's own step (apply once approved, revert once applied) is data: each adapter
+    // phrases it for its callers. Approving is always a human's, on the approval channels.
+    let next = match (status, p.kind, p.incident_id) {
+        (PlanStatus::Pending, _, _) => Some(NextStep::Apply {
+            plan_id: s.id.clone(),
+            principal: p.principal.clone(),
+        }),
+        (PlanStatus::Applied, PlanKind::Contain, Some(incident)) => Some(NextStep::Revert { incident }),
+        _ => None,
     };
     let next_step = match status {
         PlanStatus::Pending => format!(
             "nothing has changed yet. A human must approve this exact plan: run `incident-mcp approve {}` \
-             or POST /api/plans/{}/approve with their own approver key (single-use, expires), then {apply}",
+             or POST /api/plans/{}/approve with their own approver key (single-use, expires), then apply it",
             s.id, s.id
         ),
-        PlanStatus::Applied => "applied; incident_recover with method revert undoes a containment".into(),
+        PlanStatus::Applied => "applied".into(),
         PlanStatus::NotApplied => format!("not applied; the plan stays pending: `incident-mcp approve {}`", s.id),
         PlanStatus::Denied => "a human denied this plan; it will never be applied. Plan again if the situation \
                                changed, and say why"
             .into(),
     };
-    let simulated = is_simulated(p);
+    let simulated = p.is_simulated();
     let summary = format!(
         "{} {} of {target} in env {}{}: {} change(s), {} pod(s), {} node(s)",
         s.id,
@@ -535,38 +542,19 @@ pub(super) fn report(
     PlanReport {
         plan_id: s.id.clone(),
         status,
-        env: p.env.clone(),
+        env: p.env.to_string(),
         incident_id: p.incident_id,
-        tool: p.tool.clone(),
+        kind: p.kind,
         changes: p.changes.clone(),
         inverse: p.inverse.clone(),
         blast_radius: p.blast_radius.clone(),
         dry_run,
         target,
         simulated,
-        ttl_secs: p.arguments["ttl_secs"].as_u64(),
+        ttl_secs: p.ttl_secs,
         outcome,
         next_step,
+        next,
         summary,
     }
-}
-
-/// Whether a plan's changes (or, for a revert, its inverse) go to the sandbox's simulated cluster.
-pub(super) fn is_simulated(p: &Plan) -> bool {
-    p.changes.iter().chain(&p.inverse).any(|c| c["backend"] == "sandbox")
-}
-
-/// The policy request recorded with a plan's proposal.
-pub(super) fn recorded_request(payload: &Value) -> Option<ActionRequest> {
-    let p = payload.get("policy")?;
-    Some(ActionRequest {
-        action: p["action"].as_str()?.parse().ok()?,
-        namespace: p["namespace"].as_str().map(str::to_owned),
-        name: p["name"].as_str()?.to_owned(),
-        labels: serde_json::from_value(p["labels"].clone()).ok()?,
-        script: p["script"].as_str().map(str::to_owned),
-        pods: u32::try_from(p["pods"].as_u64()?).ok()?,
-        nodes: u32::try_from(p["nodes"].as_u64()?).ok()?,
-        healthy_replicas_after: p["healthy_replicas_after"].as_u64().and_then(|n| u32::try_from(n).ok()),
-    })
 }

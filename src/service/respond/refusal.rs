@@ -67,7 +67,8 @@ pub(in crate::service) fn plan_refusal(e: BackendError, script: bool) -> Refusal
 
 /// What a refused request was.
 pub(in crate::service) struct Request<'a> {
-    pub tool: &'a str,
+    /// `contain`, `recover` or `apply`.
+    pub op: &'a str,
     pub actor: &'a str,
     pub incident: Option<IncidentId>,
     pub plan: Option<&'a str>,
@@ -107,7 +108,7 @@ impl IncidentService {
             ServiceError::NotFound(_) => None,
             _ => req.incident,
         };
-        let payload = json!({"by": "request", "tool": req.tool, "reason": reason, "field": field, "value": value,
+        let payload = json!({"by": "request", "request": req.op, "reason": reason, "field": field, "value": value,
                              "message": clip(&error.to_string(), 300)});
         let plan = req.plan.map(|p| clip(p, 40));
         self.audit_refusal(req.actor, incident, plan.as_deref(), payload)

@@ -75,12 +75,7 @@ impl IncidentService {
             return Err(ServiceError::Conflict(format!("plan {} is gone", a.plan_id)));
         };
         let plan = &stored.plan;
-        let inverse: Vec<Change> = plan
-            .inverse
-            .iter()
-            .map(|c| serde_json::from_value(c.clone()))
-            .collect::<Result<_, _>>()
-            .map_err(|e| ServiceError::Conflict(format!("plan {} has an unreadable inverse: {e}", a.plan_id)))?;
+        let inverse = &plan.inverse;
         let script = inverse.iter().any(|c| matches!(c, Change::Script { .. }));
         let backend = self.backend_for(&a.env, script)?;
         let env = Env::parse(&a.env)?;
@@ -104,7 +99,7 @@ impl IncidentService {
             ))
             .await?;
         let detail = backend
-            .apply(&a.env, &env_cfg.policy, &inverse)
+            .apply(&a.env, &env_cfg.policy, inverse)
             .await
             .map_err(|e| ServiceError::Backend(e.to_string()))?;
         let outcome = tag(
@@ -161,7 +156,7 @@ impl IncidentService {
         if give_up {
             let note = format!(
                 "containment {} expired but {attempt} automatic revert attempt(s) failed; it is still in place and \
-                 is not retried: revert it by hand (incident_recover with method revert, or `incident-mcp recover \
+                 is not retried: revert it by hand (recover with method revert, e.g. `incident-mcp recover \
                  --method revert`) once the cause is fixed",
                 a.plan_id
             );

@@ -9,8 +9,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{
-    cluster::{Backend, DryRun},
-    domain::{IncidentId, plan::BlastRadius, policy::Action},
+    cluster::{Backend, Change, DryRun},
+    domain::{
+        IncidentId,
+        plan::{BlastRadius, PlanKind},
+        policy::Action,
+    },
 };
 
 /// A containment action.
@@ -167,14 +171,12 @@ pub struct PlanReport {
     pub status: PlanStatus,
     pub env: String,
     pub incident_id: Option<IncidentId>,
-    /// The tool that produced the plan.
-    pub tool: String,
+    /// `contain` or `recover`.
+    pub kind: PlanKind,
     /// The exact changes (Kubernetes objects and patches, or script + argv).
-    #[schemars(with = "Vec<crate::cluster::Change>")]
-    pub changes: Vec<Value>,
+    pub changes: Vec<Change>,
     /// The recorded inverse of `changes`, applied by revert and TTL expiry.
-    #[schemars(with = "Vec<crate::cluster::Change>")]
-    pub inverse: Vec<Value>,
+    pub inverse: Vec<Change>,
     pub blast_radius: BlastRadius,
     /// The server-side dry run, when the plan was just computed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -193,7 +195,29 @@ pub struct PlanReport {
     pub outcome: Option<Vec<Value>>,
     /// What happens next.
     pub next_step: String,
+    /// The caller's own part of what happens next, which the adapter phrases into `next_step`
+    /// ([`PlanReport::phrase`]).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub next: Option<crate::service::NextStep>,
     pub summary: String,
+}
+
+impl PlanReport {
+    /// Completes `next_step` with the caller's own next step, named the adapter's way.
+    pub fn phrase(mut self, p: &dyn crate::service::Phrasebook) -> Self {
+        let step = self.next.take();
+        self.next_step = crate::service::with_step(&self.next_step, step.as_ref(), p);
+        self
+    }
+}
+
+impl PlanView {
+    /// [`PlanReport::phrase`] of the view's plan.
+    pub fn phrase(mut self, p: &dyn crate::service::Phrasebook) -> Self {
+        self.plan = self.plan.phrase(p);
+        self
+    }
 }
 
 /// A stored plan and where it stands, for the human deciding whether to approve it.
@@ -247,7 +271,8 @@ pub struct PlanSummary {
     pub status: PlanStatus,
     pub env: String,
     pub incident_id: Option<IncidentId>,
-    pub tool: String,
+    /// `contain` or `recover`.
+    pub kind: PlanKind,
     /// The principal the plan was made for.
     pub principal: String,
     pub created_at: chrono::DateTime<chrono::Utc>,

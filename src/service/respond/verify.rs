@@ -39,7 +39,7 @@ impl IncidentService {
     ) -> Result<(), ServiceError> {
         let plan = &stored.plan;
         let reason = match backend.verify(changes).await {
-            Ok(Health::Healthy | Health::NotChecked) => match self.query_health(&plan.env).await {
+            Ok(Health::Healthy | Health::NotChecked) => match self.query_health(plan.env.as_str()).await {
                 None => return Ok(()),
                 Some(why) => why,
             },
@@ -58,11 +58,10 @@ impl IncidentService {
                 json!({"env": plan.env, "status": "verify_failed", "reason": reason}),
             ))
             .await?;
-        let inverse: Result<Vec<Change>, _> = plan.inverse.iter().map(|c| serde_json::from_value(c.clone())).collect();
-        let result = match inverse {
-            Ok(inv) => backend.apply(&plan.env, policy, &inv).await.map_err(|e| e.to_string()),
-            Err(_) => Err("the recorded inverse is unreadable".to_owned()),
-        };
+        let result = backend
+            .apply(plan.env.as_str(), policy, &plan.inverse)
+            .await
+            .map_err(|e| e.to_string());
         let payload = match &result {
             Ok(results) => json!({"env": plan.env, "status": "rolled_back", "results": results}),
             Err(e) => json!({"env": plan.env, "status": "rollback_failed", "error": e}),

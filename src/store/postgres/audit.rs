@@ -9,7 +9,7 @@ use sqlx::{PgConnection, Row};
 use super::{AUDIT_LOCK, PgStore, lock, micros};
 use crate::store::{
     audit::{approval_verdict, refusal_entry},
-    rows::{approval_from_row, audit_from_row, corrupt, plan_from_row},
+    rows::{approval_from_row, audit_from_row, plan_from_row},
 };
 use crate::{
     domain::{
@@ -101,7 +101,7 @@ impl PgStore {
     }
 
     pub(super) async fn save_plan_tx(&self, plan: &Plan, audit: NewAuditEntry) -> Result<StoredPlan, StoreError> {
-        let body = canonical_json(&serde_json::to_value(plan).map_err(|e| corrupt("plan", e))?);
+        let body = plan.canonical();
         let (id, hash) = (plan.id(), plan.hash());
         let mut tx = self.begin_audited().await?;
         sqlx::query(
@@ -110,10 +110,10 @@ impl PgStore {
         )
         .bind(&id)
         .bind(&hash)
-        .bind(&plan.env)
+        .bind(plan.env.as_str())
         .bind(plan.incident_id.map(|i| i.row()))
         .bind(&plan.principal)
-        .bind(&plan.tool)
+        .bind(plan.kind.as_str())
         .bind(&body)
         .bind(micros(Utc::now()))
         .execute(&mut *tx)

@@ -8,7 +8,7 @@ use sqlx::{Row, SqliteConnection};
 use super::{SqliteStore, micros};
 use crate::store::{
     audit::{approval_verdict, refusal_entry},
-    rows::{approval_from_row, audit_from_row, corrupt, plan_from_row},
+    rows::{approval_from_row, audit_from_row, plan_from_row},
 };
 use crate::{
     domain::{
@@ -96,7 +96,7 @@ impl SqliteStore {
     }
 
     pub(super) async fn save_plan_tx(&self, plan: &Plan, audit: NewAuditEntry) -> Result<StoredPlan, StoreError> {
-        let body = canonical_json(&serde_json::to_value(plan).map_err(|e| corrupt("plan", e))?);
+        let body = plan.canonical();
         let (id, hash) = (plan.id(), plan.hash());
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
@@ -105,10 +105,10 @@ impl SqliteStore {
         )
         .bind(&id)
         .bind(&hash)
-        .bind(&plan.env)
+        .bind(plan.env.as_str())
         .bind(plan.incident_id.map(|i| i.row()))
         .bind(&plan.principal)
-        .bind(&plan.tool)
+        .bind(plan.kind.as_str())
         .bind(&body)
         .bind(micros(Utc::now()))
         .execute(&mut *tx)
