@@ -1,9 +1,65 @@
-//! `--format table` renderings for `incident-mcp audit`.
+//! `incident-mcp audit`: verify, anchor and list the tamper-evident audit log.
 
-use crate::{
-    cli::table::table,
-    service::{AuditList, AuditVerification},
+use clap::Subcommand;
+
+use super::{
+    failure::Failure,
+    output::{Output, emit},
+    table::table,
 };
+use crate::service::{AuditList, AuditVerification, IncidentService};
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain: exit 0 when intact, 1 naming the first bad entry
+    Verify {
+        /// An entry's `SEQ:HASH` kept outside the database (from `audit anchor`, a webhook's
+        /// `audit_anchor`, PagerDuty's custom details): also catches a rewrite of the whole chain.
+        /// Repeatable.
+        #[arg(long = "anchor", value_name = "SEQ:HASH")]
+        anchors: Vec<crate::domain::audit::AuditAnchor>,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Print the chain's head as `SEQ:HASH`, to keep somewhere the database's writers cannot reach
+    Anchor {
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Recent entries, newest first
+    List {
+        /// How many entries to list
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[command(flatten)]
+        out: Output,
+    },
+}
+
+pub async fn run(svc: &IncidentService, what: &AuditCommand) -> Result<(), Failure> {
+    match what {
+        AuditCommand::Verify { anchors, out } => {
+            let v = svc.audit_verify(anchors).await?;
+            emit(out, &v, verification)?;
+            match v.intact {
+                true => Ok(()),
+                false => Err(Failure {
+                    error_code: "conflict",
+                    printed: true,
+                    ..Failure::input(v.summary)
+                }),
+            }
+        }
+        AuditCommand::Anchor { out } => match svc.audit_anchor().await? {
+            Some(a) => emit(out, &a, |a| a.to_string()),
+            None => Err(Failure {
+                error_code: "not_found",
+                ..Failure::input("the audit log is empty: there is nothing to anchor yet")
+            }),
+        },
+        AuditCommand::List { limit, out } => emit(out, &svc.audit_recent(*limit).await?, list),
+    }
+}
 
 pub(crate) fn verification(v: &AuditVerification) -> String {
     // The head as `SEQ:HASH`, ready for a later `--anchor`.

@@ -2,10 +2,13 @@
 //! stderr; with `--format json` also a JSON document on stdout).
 
 use crate::{
-    cli::{EXIT_BACKEND, EXIT_INPUT, print_json},
     domain::{DomainError, IncidentId},
     service::{ErrorClass, ServiceError},
 };
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_INPUT: u8 = 1;
+pub const EXIT_BACKEND: u8 = 2;
 
 /// A failure with its exit code; the message is printed as one `Error: ...` line (and, with
 /// `--format json`, as `{"error", "error_code", "field"}` on stdout).
@@ -103,7 +106,9 @@ pub(crate) fn report(f: &Failure) {
         if let Some(field) = &f.field {
             v["field"] = serde_json::Value::String(field.clone());
         }
-        print_json(&v);
+        let text = serde_json::to_string_pretty(&v).unwrap_or_default();
+        tracing::debug!(output = ?text, "cli output");
+        println!("{text}");
     }
     eprintln!("Error: {}", f.message.replace('\n', " "));
 }

@@ -2,12 +2,11 @@
 
 use clap::{Args, Subcommand};
 
-use crate::{
-    IncidentService,
-    cli::inputs::{HookInput, Inputs},
-    cli::{Failure, cli_id},
-    service::*,
+use super::{
+    failure::{Failure, cli_id},
+    inputs::{HookInput, Inputs},
 };
+use crate::{IncidentService, service::*};
 
 #[derive(Debug, Args)]
 pub struct NotifyArgs {
@@ -104,12 +103,12 @@ pub async fn hook(svc: &IncidentService, args: &HookArgs, inputs: Option<&Inputs
                 name: args.name.clone(),
                 secret_env: args.secret_env.clone(),
             };
-            let saved = crate::cli::inputs::register(svc, std::slice::from_ref(&input)).await?;
+            let saved = super::inputs::register(svc, std::slice::from_ref(&input)).await?;
             serde_json::to_value(&saved[0]).unwrap_or_default()
         }
         (None, None, Some(i)) if !i.hooks.is_empty() => {
-            let saved = crate::cli::inputs::register(svc, &i.hooks).await?;
-            serde_json::to_value(crate::cli::inputs::HookListShown::from(saved)).unwrap_or_default()
+            let saved = super::inputs::register(svc, &i.hooks).await?;
+            serde_json::to_value(super::inputs::HookListShown::from(saved)).unwrap_or_default()
         }
         (None, None, _) => {
             return Err(Failure::input(
@@ -118,7 +117,7 @@ pub async fn hook(svc: &IncidentService, args: &HookArgs, inputs: Option<&Inputs
             ));
         }
     };
-    crate::cli::print_json(&out);
+    super::output::print_json(&out);
     Ok(())
 }
 
@@ -137,13 +136,13 @@ pub(crate) async fn hook_command(svc: &IncidentService, what: &HookCommand) -> R
                 events: events.clone(),
                 added_by: None,
             };
-            let saved = crate::cli::inputs::HookShown::from(svc.register_hook(hook, Caller::CLI).await?);
+            let saved = super::inputs::HookShown::from(svc.register_hook(hook, Caller::CLI).await?);
             serde_json::to_value(saved).unwrap_or_default()
         }
         HookCommand::List => {
-            let hooks: Vec<crate::cli::inputs::HookShown> =
+            let hooks: Vec<super::inputs::HookShown> =
                 svc.registered_hooks().await?.into_iter().map(Into::into).collect();
-            serde_json::to_value(crate::cli::inputs::HookListShown::from(hooks)).unwrap_or_default()
+            serde_json::to_value(super::inputs::HookListShown::from(hooks)).unwrap_or_default()
         }
         HookCommand::Remove { name } => match svc.remove_hook(name, Caller::CLI).await? {
             true => serde_json::json!({ "removed": name }),
@@ -187,11 +186,11 @@ pub async fn notify(svc: &IncidentService, args: &NotifyArgs) -> Result<(), Fail
         None => None,
     };
     let out = serde_json::json!({ "queued": queued, "delivery": report, "row": row });
-    crate::cli::print_json(&out);
+    super::output::print_json(&out);
     match row {
         Some(r) if r.status != crate::store::OutboxStatus::Sent => Err(Failure {
             printed: true,
-            ..crate::cli::backend(format!(
+            ..super::failure::backend(format!(
                 "notification {} not delivered ({}): {}",
                 r.id,
                 r.status.as_str(),
@@ -206,6 +205,6 @@ pub async fn notify(svc: &IncidentService, args: &NotifyArgs) -> Result<(), Fail
 pub async fn outbox(svc: &IncidentService, what: &OutboxCommand) -> Result<(), Failure> {
     let OutboxCommand::List { dead, limit } = what;
     let list = svc.outbox_list(*dead, *limit).await?;
-    crate::cli::print_json(&list);
+    super::output::print_json(&list);
     Ok(())
 }
