@@ -24,6 +24,7 @@ mod approvers;
 mod audit;
 mod canary_scan;
 mod cli;
+mod cli_surface;
 mod containments;
 mod contract;
 mod crash;

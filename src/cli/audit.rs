@@ -5,7 +5,7 @@ use clap::Subcommand;
 use super::{
     failure::Failure,
     output::{Output, emit},
-    table::table,
+    table::{table, utc},
 };
 use crate::service::{AuditList, AuditVerification, IncidentService};
 
@@ -76,7 +76,7 @@ pub(crate) fn list(l: &AuditList) -> String {
         .map(|e| {
             vec![
                 e.seq.to_string(),
-                e.at.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+                utc(&e.at),
                 e.kind.clone(),
                 e.actor.clone(),
                 e.incident_id.map(|i| i.to_string()).unwrap_or_default(),
@@ -85,5 +85,5 @@ pub(crate) fn list(l: &AuditList) -> String {
             ]
         })
         .collect();
-    table(&["SEQ", "AT", "KIND", "ACTOR", "INCIDENT", "PLAN", "HASH"], &rows)
+    table(&["SEQ", "AT (UTC)", "KIND", "ACTOR", "INCIDENT", "PLAN", "HASH"], &rows)
 }

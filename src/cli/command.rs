@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use super::{
     audit::AuditCommand,
     detect::{DetectArgs, ReplayArgs},
+    generate::CompletionsArgs,
     incidents::{AckArgs, AnalyzeArgs, GetArgs, ListArgs, ResolveArgs},
     notify::{HookArgs, NotifyArgs, OutboxCommand},
     plans::{ApplyArgs, ApproveArgs, ApproverCommand, CodeArgs, DenyArgs, PlanArgs, PlansArgs},
@@ -125,6 +126,11 @@ pub enum Command {
     /// Show an environment's sandbox, the simulated cluster of `[environments.NAME.cluster]
     /// kind = "sandbox"`: its objects and what containment changed on them
     Sandbox(SandboxArgs),
+    /// Print a shell completion script (bash, zsh or fish) on stdout, e.g.
+    /// `incident-mcp completions bash > /etc/bash_completion.d/incident-mcp`
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout, e.g. `incident-mcp man > incident-mcp.1`
+    Man,
     /// The tamper-evident audit log of proposals, approvals, refusals and actions
     Audit {
         #[command(subcommand)]

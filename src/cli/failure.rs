@@ -58,11 +58,19 @@ impl From<ServiceError> for Failure {
         } else {
             EXIT_INPUT
         };
+        // The CLI names its own commands as the next step.
+        let message = match &e {
+            ServiceError::NotFound(id) => format!("no incident {id}; `incident-mcp list` shows the incidents"),
+            ServiceError::UnknownPlan(id) => {
+                format!("no plan {id}; a plan id is what `incident-mcp contain` or `recover` printed (`incident-mcp plans` lists them)")
+            }
+            e => e.to_string(),
+        };
         Failure {
             code,
             error_code: e.code(),
             field: e.field().map(str::to_owned),
-            message: e.to_string(),
+            message,
             printed: false,
         }
     }

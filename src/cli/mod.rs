@@ -9,9 +9,11 @@
 mod approve;
 mod audit;
 mod command;
+mod database;
 mod detect;
 mod failure;
 mod flags;
+mod generate;
 mod identity;
 mod incidents;
 mod inputs;
@@ -65,18 +67,7 @@ pub fn main() -> ExitCode {
                     EXIT_OK
                 });
             }
-            let rendered = e.to_string();
-            let message = rendered
-                .lines()
-                .take_while(|l| !l.starts_with("Usage:"))
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
-                .collect::<Vec<_>>()
-                .join(" ");
-            report(&Failure::input(format!(
-                "{} (see incident-mcp --help)",
-                message.trim_start_matches("error: ")
-            )));
+            report(&Failure::input(clap_message(&e.to_string(), &command_named())));
             return ExitCode::from(EXIT_INPUT);
         }
     };
@@ -99,6 +90,50 @@ pub fn main() -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+/// clap's error as one line: the error, its "did you mean" tip, and where to read more
+/// (`incident-mcp SUBCOMMAND --help`, from clap's usage line).
+fn clap_message(rendered: &str, named: &str) -> String {
+    let mut parts = Vec::new();
+    let mut command = named.to_owned();
+    for line in rendered.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(usage) = line.strip_prefix("Usage:") {
+            let words: Vec<&str> = usage
+                .split_whitespace()
+                .take_while(|w| !w.starts_with(['[', '<', '-']))
+                .collect();
+            if !words.is_empty() {
+                command = words.join(" ");
+            }
+        } else if line.starts_with("For more information") {
+        } else if let Some(tip) = line.strip_prefix("tip:") {
+            let tip = tip.trim();
+            match tip.split_once(" exists: ") {
+                Some((_, names)) if tip.starts_with("a similar") || tip.starts_with("some similar") => {
+                    parts.push(format!("did you mean {names}?"))
+                }
+                _ => parts.push(tip.to_owned()),
+            }
+        } else {
+            parts.push(line.trim_start_matches("error: ").to_owned());
+        }
+    }
+    format!("{} (see {command} --help)", parts.join("; "))
+}
+
+/// The (sub)command the command line names, e.g. `incident-mcp audit verify`.
+fn command_named() -> String {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let mut words = vec!["incident-mcp".to_owned()];
+    for arg in std::env::args().skip(1) {
+        let Some(sub) = cmd.find_subcommand(&arg).cloned() else {
+            continue;
+        };
+        words.push(sub.get_name().to_owned());
+        cmd = sub;
+    }
+    words.join(" ")
 }
 
 fn init_tracing(cli: &Cli) -> Result<(), crate::logging::LogFileError> {
@@ -174,14 +209,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Score(args) => return score::run(args).map_err(Failure::from_exit),
         Command::Auth(a) => return remote::auth(a).await,
         Command::Approver { what } => return plans::approver(what),
+        Command::Completions(a) => return generate::completions(a),
+        Command::Man => return generate::man(),
         _ => {}
     }
     let (cfg, inputs) = load_config(&cli)?;
     if let Command::Config {
-        what: settings::ConfigCommand::Check,
+        what: settings::ConfigCommand::Check { out },
     } = &cli.command
     {
-        return settings::check(&cfg);
+        return settings::check(&cfg, out);
     }
     if inputs.is_some()
         && !matches!(
@@ -199,18 +236,30 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     {
         return remote_commands::run(&cli.command, &remote, inputs.as_ref()).await;
     }
+    // An explicitly named database must be in an existing directory.
+    match (&cli.db, &cfg.storage.db) {
+        (Some(db), _) => database::check_directory("--db", db)?,
+        (None, Some(db)) => database::check_directory("[storage] db", db)?,
+        (None, None) => {}
+    }
+    let searched = database::shown(&db_location(&cli, &cfg));
+    local(&cli, cfg, inputs).await.map_err(|f| database::name_in_not_found(f, &searched))
+}
+
+/// A command on the local store.
+async fn local(cli: &Cli, cfg: Config, inputs: Option<Inputs>) -> Result<(), Failure> {
     // What is checked before the store opens (a refused flag creates no database).
     match &cli.command {
         Command::Serve(a) => {
             let addr = serve::address(a, &cfg)?;
-            serve::run(service(&cli, cfg).await?, a, addr).await
+            serve::run(service(cli, cfg).await?, a, addr).await
         }
         Command::Detect(a) => {
             let req = detect::request(&cfg, a, inputs.as_ref())?;
-            detect::detect(&service(&cli, cfg).await?, req, &a.out).await
+            detect::detect(&service(cli, cfg).await?, req, &a.out).await
         }
         Command::Replay(a) => {
-            let location = db_location(&cli, &cfg);
+            let location = db_location(cli, &cfg);
             detect::replay(a, cfg, location, inputs.as_ref()).await
         }
         Command::Watch(args) => {
@@ -221,7 +270,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 ..Default::default()
             };
             let req = flags::detect_request(&cfg, flags, inputs.as_ref())?;
-            let svc = service(&cli, cfg).await?;
+            let svc = service(cli, cfg).await?;
             let _outbox = svc.spawn_dispatcher()?;
             let _responder = match args.no_response_tasks {
                 true => None,
@@ -230,7 +279,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             watch::run(svc, req, args).await.map_err(Failure::from_exit)
         }
         command => {
-            let svc = service(&cli, cfg).await?;
+            let svc = service(cli, cfg).await?;
             dispatch(&svc, command, inputs.as_ref()).await
         }
     }
@@ -265,6 +314,8 @@ async fn dispatch(svc: &IncidentService, command: &Command, inputs: Option<&Inpu
         | Command::Config { .. }
         | Command::Score(_)
         | Command::Auth(_)
-        | Command::Approver { .. } => unreachable!("handled in run"),
+        | Command::Approver { .. }
+        | Command::Completions(_)
+        | Command::Man => unreachable!("handled in run"),
     }
 }

@@ -48,3 +48,14 @@ pub(crate) fn emit<T: serde::Serialize>(out: &Output, value: &T, table: fn(&T) -
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{text}").map_err(backend)
 }
+
+/// As [`emit`], with the table text already rendered (for values assembled on the spot).
+pub(crate) fn emit_rendered<T: serde::Serialize>(out: &Output, value: &T, table: String) -> Result<(), Failure> {
+    let text = match out.resolved() {
+        Format::Json => serde_json::to_string_pretty(value).map_err(backend)?,
+        Format::Table => table,
+    };
+    tracing::debug!(output = ?text, "cli output");
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{text}").map_err(backend)
+}

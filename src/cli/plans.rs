@@ -138,11 +138,11 @@ pub async fn code(svc: &IncidentService, a: &CodeArgs) -> Result<(), Failure> {
     // Printed to the human only: never logged (the log file records other CLI output).
     tracing::debug!(plan = %issued.plan_id, approver = %issued.approver, "one-time code issued");
     println!(
-        "{}\none-time code for {} as {}, valid until {} (single use): type it into the agent's approval dialog",
+        "{}\none-time code for {} as {}, valid until {} UTC (single use): type it into the agent's approval dialog",
         issued.code,
         issued.plan_id,
         issued.approver,
-        issued.expires_at.to_rfc3339()
+        super::table::utc(&issued.expires_at)
     );
     Ok(())
 }

@@ -13,7 +13,7 @@ use super::{
     incidents::{AckArgs, AnalyzeArgs, GetArgs, ListArgs, ResolveArgs},
     inputs::{HookInput, HookListShown, HookShown, Inputs},
     notify::{HookArgs, HookCommand},
-    output::{emit, print_json},
+    output::{emit, emit_rendered, print_json},
     plans::{ApplyArgs, ApproveArgs, DenyArgs, PlanArgs, PlansArgs},
     remote::{Remote, body, query, removed, segment},
     respond::{self, ContainmentsArgs},
@@ -177,7 +177,8 @@ pub async fn run(cmd: &Command, r: &Remote, inputs: Option<&Inputs>) -> Result<(
             let q: NotifyReport = r
                 .call(Method::POST, &format!("/api/incident/notify/{id}"), Some(&b))
                 .await?;
-            print_json(&json!({ "queued": q, "delivery": null, "row": null }));
+            let shown = json!({ "queued": q, "delivery": null, "row": null });
+            emit_rendered(&a.out, &shown, q.summary.clone())?;
             Ok(())
         }
         Command::Hook(a) => hook(r, a, inputs).await,
@@ -241,7 +242,12 @@ pub async fn run(cmd: &Command, r: &Remote, inputs: Option<&Inputs>) -> Result<(
         Command::Outbox { .. } => Err(no_route("outbox")),
         Command::Replay(_) => Err(no_route("replay")),
         Command::Watch(_) => Err(no_route("watch")),
-        Command::Serve(_) | Command::Config { .. } | Command::Score(_) | Command::Auth(_) => {
+        Command::Serve(_)
+        | Command::Config { .. }
+        | Command::Score(_)
+        | Command::Auth(_)
+        | Command::Completions(_)
+        | Command::Man => {
             Err(Failure::input("this command runs locally"))
         }
     }
@@ -307,9 +313,9 @@ async fn hook(r: &Remote, a: &HookArgs, inputs: Option<&Inputs>) -> Result<(), F
             };
             serde_json::to_value(add_hook(r, &input).await?).unwrap_or_default()
         }
-        (Some(HookCommand::List), _, _) => {
+        (Some(HookCommand::List { out }), _, _) => {
             let list: HookListShown = r.call(Method::GET, "/api/hooks", None).await?;
-            serde_json::to_value(list).unwrap_or_default()
+            return emit(out, &list, super::notify::hooks_table);
         }
         (Some(HookCommand::Remove { name }), _, _) => {
             let path = format!("/api/hooks/{}", segment(name));

@@ -236,24 +236,23 @@ pub(crate) fn list_table(l: &PlanList) -> String {
     if l.plans.is_empty() {
         return format!("no plans{more}");
     }
-    let lines = l
+    let rows: Vec<Vec<String>> = l
         .plans
         .iter()
         .map(|p| {
-            format!(
-                "{}  {:<11} {:<9} approval: {:<7} {}",
-                p.plan_id,
+            vec![
+                p.plan_id.clone(),
                 serde_json::to_value(p.status)
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_owned))
                     .unwrap_or_default(),
-                p.principal,
-                p.approval.as_deref().unwrap_or("none"),
-                p.summary
-            )
+                p.principal.clone(),
+                p.approval.clone().unwrap_or_else(|| "none".into()),
+                p.summary.clone(),
+            ]
         })
-        .collect::<Vec<_>>()
-        .join("\n");
+        .collect();
+    let lines = tables::table(&["PLAN", "STATUS", "PROPOSED BY", "APPROVAL", "SUMMARY"], &rows);
     format!("{lines}{more}")
 }
 
@@ -263,11 +262,11 @@ pub(crate) fn view_table(v: &PlanView) -> String {
     t.push_str(&format!("\nproposed for: {}", v.principal));
     match &v.approval {
         Some(a) => t.push_str(&format!(
-            "\napproval: {} by {} (approved {}, expires {})",
+            "\napproval: {} by {} (approved {} UTC, expires {} UTC)",
             a.state,
             a.approver,
-            a.approved_at.to_rfc3339(),
-            a.expires_at.to_rfc3339()
+            tables::utc(&a.approved_at),
+            tables::utc(&a.expires_at)
         )),
         None => t.push_str("\napproval: none"),
     }
@@ -275,7 +274,7 @@ pub(crate) fn view_table(v: &PlanView) -> String {
         t.push_str(&format!(
             "\n  #{} {} {} by {}",
             e.seq,
-            e.at.to_rfc3339(),
+            tables::utc(&e.at),
             e.kind,
             e.actor
         ));

@@ -283,7 +283,7 @@ impl Config {
         let cfg: Config = match format {
             "json" => serde_json::from_str(text).map_err(|e| parse_err(e.to_string()))?,
             "yaml" | "yml" => serde_yaml_ng::from_str(text).map_err(|e| parse_err(e.to_string()))?,
-            "toml" => toml::from_str(text).map_err(|e| parse_err(e.message().to_owned()))?,
+            "toml" => toml::from_str(text).map_err(|e| parse_err(toml_located(text, &e)))?,
             other => {
                 return Err(parse_err(format!(
                     "unknown config format `.{other}` (use .toml, .json, .yaml)"
@@ -393,6 +393,25 @@ impl Config {
             rules::validate(name, &env.rules).map_err(ConfigError::Invalid)?;
         }
         Ok(())
+    }
+}
+
+/// A TOML error with where it is: `line 12, [environments.dev.rules]: unknown field ...`.
+fn toml_located(text: &str, e: &toml::de::Error) -> String {
+    let Some(span) = e.span() else {
+        return e.message().to_owned();
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let table = before
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|h| h.trim_start_matches('[').split(']').next().unwrap_or_default().trim().to_owned());
+    match table {
+        Some(t) => format!("line {line}, [{t}]: {}", e.message()),
+        None => format!("line {line}: {}", e.message()),
     }
 }
 
