@@ -11,7 +11,11 @@ use std::{
 };
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).expect("read src").flatten().map(|e| e.path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .expect("read src")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
@@ -63,7 +67,9 @@ fn product_code(text: &str) -> String {
 }
 
 fn ident_at(s: &str) -> &str {
-    let end = s.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(s.len());
+    let end = s
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(s.len());
     &s[..end]
 }
 
@@ -205,7 +211,13 @@ fn the_scanner_sees_grouped_imports_and_skips_comments_and_unit_tests() {
     let found: Vec<String> = referenced(&code).into_iter().collect();
     assert_eq!(found, ["a", "c", "d", "h"]);
     let mut graph = BTreeMap::new();
-    graph.insert("a".to_owned(), BTreeMap::from([("b".to_owned(), PathBuf::from("a.rs"))]));
-    graph.insert("b".to_owned(), BTreeMap::from([("a".to_owned(), PathBuf::from("b.rs"))]));
+    graph.insert(
+        "a".to_owned(),
+        BTreeMap::from([("b".to_owned(), PathBuf::from("a.rs"))]),
+    );
+    graph.insert(
+        "b".to_owned(),
+        BTreeMap::from([("a".to_owned(), PathBuf::from("b.rs"))]),
+    );
     assert_eq!(find_cycle(&graph), Some(vec!["a".into(), "b".into(), "a".into()]));
 }

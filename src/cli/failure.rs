@@ -60,10 +60,8 @@ impl From<ServiceError> for Failure {
         };
         // The CLI names its own commands as the next step.
         let message = match &e {
-            ServiceError::NotFound(id) => format!("no incident {id}; `incident-mcp list` shows the incidents"),
-            ServiceError::UnknownPlan(id) => {
-                format!("no plan {id}; a plan id is what `incident-mcp contain` or `recover` printed (`incident-mcp plans` lists them)")
-            }
+            ServiceError::NotFound(id) => not_found(&format!("no incident {id}")),
+            ServiceError::UnknownPlan(id) => not_found(&format!("no plan {id}")),
             e => e.to_string(),
         };
         Failure {
@@ -79,6 +77,16 @@ impl From<ServiceError> for Failure {
 impl From<DomainError> for Failure {
     fn from(e: DomainError) -> Self {
         Failure::from(ServiceError::from(e))
+    }
+}
+
+/// A "no incident X" / "no plan X" head as the CLI says it: with the CLI command to run next.
+pub(crate) fn not_found(head: &str) -> String {
+    match head.starts_with("no plan ") {
+        true => format!(
+            "{head}; a plan id is what `incident-mcp contain` or `recover` printed (`incident-mcp plans` lists them)"
+        ),
+        false => format!("{head}; `incident-mcp list` shows the incidents"),
     }
 }
 

@@ -30,7 +30,7 @@ pub struct ListArgs {
     /// Only incidents of this configured environment
     #[arg(long)]
     pub env: Option<String>,
-    /// Only incidents in this status (open, acknowledged, contained, resolved)
+    /// Only incidents in this status (open, acknowledged, contained, recovered, resolved)
     #[arg(long)]
     pub status: Option<String>,
     /// Only incidents of this type (network, app-vuln, auth, resource, availability,

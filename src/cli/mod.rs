@@ -243,7 +243,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         (None, None) => {}
     }
     let searched = database::shown(&db_location(&cli, &cfg));
-    local(&cli, cfg, inputs).await.map_err(|f| database::name_in_not_found(f, &searched))
+    local(&cli, cfg, inputs)
+        .await
+        .map_err(|f| database::name_in_not_found(f, &searched))
 }
 
 /// A command on the local store.

@@ -252,12 +252,24 @@ fn outbox_table(l: &OutboxList) -> String {
                 r.incident.map(|i| i.to_string()).unwrap_or_default(),
                 r.attempts.to_string(),
                 utc(&r.next_attempt_at),
-                r.last_error.as_deref().map(|e| crate::domain::clip(e, 60)).unwrap_or_default(),
+                r.last_error
+                    .as_deref()
+                    .map(|e| crate::domain::clip(e, 60))
+                    .unwrap_or_default(),
             ]
         })
         .collect();
     table(
-        &["ID", "STATUS", "TARGET", "EVENT", "INCIDENT", "ATTEMPTS", "NEXT ATTEMPT (UTC)", "LAST ERROR"],
+        &[
+            "ID",
+            "STATUS",
+            "TARGET",
+            "EVENT",
+            "INCIDENT",
+            "ATTEMPTS",
+            "NEXT ATTEMPT (UTC)",
+            "LAST ERROR",
+        ],
         &rows,
     )
 }

@@ -234,6 +234,11 @@ impl Remote {
             None => "backend_failed",
         };
         let message = match status {
+            // Phrased as the local command phrases it, naming the server that was searched.
+            StatusCode::NOT_FOUND if message.starts_with("no incident ") || message.starts_with("no plan ") => {
+                let head = message.split(';').next().unwrap_or_default();
+                super::failure::not_found(&format!("{head} on server {}", self.server()))
+            }
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
                 format!(
                     "{message} (server {}; run `incident-mcp auth --key ... --server ...`)",

@@ -247,9 +247,7 @@ pub async fn run(cmd: &Command, r: &Remote, inputs: Option<&Inputs>) -> Result<(
         | Command::Score(_)
         | Command::Auth(_)
         | Command::Completions(_)
-        | Command::Man => {
-            Err(Failure::input("this command runs locally"))
-        }
+        | Command::Man => Err(Failure::input("this command runs locally")),
     }
 }
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{
     failure::Failure,
-    output::{Output, emit},
+    output::{Format, Output, emit},
 };
 use crate::config::{Config, DEFAULT_TOML, SourceConfig};
 
@@ -46,8 +46,12 @@ pub fn check(cfg: &Config, out: &Output) -> Result<(), Failure> {
     })?;
     let environments = cfg.env_names();
     let summary = format!("configuration ok; environments: {}", environments.join(", "));
+    // A person reads this: text unless JSON is asked for.
+    let out = Output {
+        format: Some(out.format.unwrap_or(Format::Table)),
+    };
     emit(
-        out,
+        &out,
         &Checked {
             ok: true,
             environments,

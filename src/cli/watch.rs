@@ -102,8 +102,12 @@ fn shutdown_token() -> std::io::Result<CancellationToken> {
 
 /// Runs until SIGTERM/SIGINT (or one cycle with `--once`). Errors are (exit code, message).
 pub async fn run(svc: IncidentService, req: DetectRequest, args: &WatchArgs) -> Result<(), (u8, String)> {
-    let stop =
-        shutdown_token().map_err(|e| (super::failure::EXIT_BACKEND, format!("cannot install signal handlers: {e}")))?;
+    let stop = shutdown_token().map_err(|e| {
+        (
+            super::failure::EXIT_BACKEND,
+            format!("cannot install signal handlers: {e}"),
+        )
+    })?;
     let env = svc
         .env_or_default(req.env.as_ref())
         .map_err(|e| (super::failure::EXIT_INPUT, e.to_string()))?;

@@ -37,7 +37,10 @@ pub const DEFAULT_TOML: &str = concat!(
 /// Sample telemetry embedded so `detect --env dev` works from any directory.
 pub const BUILTIN_FILES: &[(&str, &str)] = &[
     ("dev-events.jsonl", include_str!("../../examples/dev-events.jsonl")),
-    ("staging-events.jsonl", include_str!("../../examples/staging-events.jsonl")),
+    (
+        "staging-events.jsonl",
+        include_str!("../../examples/staging-events.jsonl"),
+    ),
     ("prod-events.jsonl", include_str!("../../examples/prod-events.jsonl")),
 ];
 
@@ -403,16 +406,20 @@ fn toml_located(text: &str, e: &toml::de::Error) -> String {
     };
     let before = &text[..span.start.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let table = before
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| l.starts_with('['))
-        .map(|h| h.trim_start_matches('[').split(']').next().unwrap_or_default().trim().to_owned());
+    let table = before.lines().rev().map(str::trim).find_map(table_header);
     match table {
         Some(t) => format!("line {line}, [{t}]: {}", e.message()),
         None => format!("line {line}: {}", e.message()),
     }
+}
+
+/// The table a TOML line opens (`[a.b]` or `[[a.b]]`), or `None` for any other line.
+fn table_header(line: &str) -> Option<String> {
+    let inner = line.strip_prefix("[[").or_else(|| line.strip_prefix('['))?;
+    let (name, rest) = inner.split_once(']')?;
+    let rest = rest.trim_start_matches(']').trim();
+    let name_ok = !name.trim().is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.\"' ".contains(c));
+    (name_ok && (rest.is_empty() || rest.starts_with('#'))).then(|| name.trim().to_owned())
 }
 
 /// An `http(s)://host[:port][/path]` base without credentials, query or fragment.

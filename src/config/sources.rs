@@ -247,4 +247,3 @@ impl K8sLogsSource {
         Ok(())
     }
 }
-

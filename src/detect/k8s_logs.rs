@@ -17,7 +17,6 @@ use kube::{
     config::{Config, KubeConfigOptions, Kubeconfig},
 };
 
-
 use super::{
     event::{MAX_LINE_BYTES, ParseStats},
     logs::{clip_bytes, parse_log_line, split_timestamp},

@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::config::rules::{FieldCondition, LogPattern, MAX_PATTERN_CHARS, Scalar};
 
-
 /// Line times kept per persisted window (the score saturates at `min_count` anyway).
 pub const MAX_WINDOW_TIMES: usize = 10_000;
 
