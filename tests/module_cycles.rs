@@ -75,12 +75,17 @@ fn ident_at(s: &str) -> &str {
 
 /// Top-level module names a piece of code refers to through `crate::`.
 fn referenced(code: &str) -> BTreeSet<String> {
+    referenced_after(code, "crate::")
+}
+
+/// The first path segments after `prefix` (`crate::`, `super::`, `crate::cli::`).
+fn referenced_after(code: &str, prefix: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    for (i, _) in code.match_indices("crate::") {
-        if i > 0 && code[..i].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '$') {
-            continue; // `$crate::` in macros, `foo_crate::`
+    for (i, _) in code.match_indices(prefix) {
+        if i > 0 && code[..i].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == ':') {
+            continue; // `$crate::` in macros, `foo_crate::`, `a::super::`
         }
-        let rest = &code[i + "crate::".len()..];
+        let rest = &code[i + prefix.len()..];
         if let Some(group) = rest.strip_prefix('{') {
             // `crate::{a::b, c, d::{e, f}}`: the names at depth one.
             let mut depth = 1;
@@ -220,4 +225,48 @@ fn the_scanner_sees_grouped_imports_and_skips_comments_and_unit_tests() {
         BTreeMap::from([("a".to_owned(), PathBuf::from("b.rs"))]),
     );
     assert_eq!(find_cycle(&graph), Some(vec!["a".into(), "b".into(), "a".into()]));
+}
+
+/// The same rule inside `cli/`: the command files and shared helpers form no cycle, and no file
+/// imports from `cli/mod.rs` (which imports them all): an item of mod.rs used by a child counts
+/// as an edge to `mod`.
+#[test]
+fn no_import_cycle_between_cli_files() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cli");
+    let mut files = Vec::new();
+    rust_files(&dir, &mut files);
+    let name_of = |p: &Path| p.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
+    let names: BTreeSet<String> = files.iter().map(|p| name_of(p)).collect();
+    let mut graph: BTreeMap<String, BTreeMap<String, PathBuf>> = BTreeMap::new();
+    for f in &files {
+        let me = name_of(f);
+        let code = product_code(&std::fs::read_to_string(f).expect("read source"));
+        let mut deps = BTreeMap::new();
+        if me == "mod" {
+            for m in names
+                .iter()
+                .filter(|n| *n != "mod" && code.contains(&format!("mod {n};")))
+            {
+                deps.insert(m.clone(), f.clone());
+            }
+        } else {
+            let mut used = referenced_after(&code, "super::");
+            used.extend(referenced_after(&code, "crate::cli::"));
+            for u in used {
+                let target = if names.contains(&u) { u } else { "mod".to_owned() };
+                if target != me {
+                    deps.insert(target, f.clone());
+                }
+            }
+        }
+        graph.insert(me, deps);
+    }
+    assert!(graph["mod"].len() > 10, "{graph:?}");
+    if let Some(cycle) = find_cycle(&graph) {
+        let edges: Vec<String> = cycle
+            .windows(2)
+            .map(|w| format!("  {} -> {} (e.g. {})", w[0], w[1], graph[&w[0]][&w[1]].display()))
+            .collect();
+        panic!("import cycle in cli/: {}\n{}", cycle.join(" -> "), edges.join("\n"));
+    }
 }

@@ -209,8 +209,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Score(args) => return score::run(args).map_err(Failure::from_exit),
         Command::Auth(a) => return remote::auth(a).await,
         Command::Approver { what } => return plans::approver(what),
-        Command::Completions(a) => return generate::completions(a),
-        Command::Man => return generate::man(),
+        Command::Completions(a) => return generate::completions(a, <Cli as clap::CommandFactory>::command()),
+        Command::Man => return generate::man(<Cli as clap::CommandFactory>::command()),
         _ => {}
     }
     let (cfg, inputs) = load_config(&cli)?;
