@@ -333,6 +333,42 @@ fn tables_use_one_utc_timestamp_style_and_headers() {
 }
 
 #[test]
+fn pending_plans_outbox_and_hooks_have_table_headers() {
+    let cli = Cli::new();
+    let (code, _, err) = cli.run(&["detect", "--env", "dev", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = cli.run(&["contain", "--id", "INC-000001", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, plans, _) = cli.run(&["plans", "--pending", "--format", "table"]);
+    let mut lines = plans.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap()
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        header,
+        ["PLAN", "STATUS", "PROPOSED BY", "APPROVAL", "SUMMARY"],
+        "{plans}"
+    );
+    assert!(lines.next().unwrap().starts_with("plan-"), "{plans}");
+    let (code, outbox, err) = cli.run(&["outbox", "list", "--format", "table"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        outbox.starts_with("ID  STATUS  TARGET  EVENT  INCIDENT  ATTEMPTS  NEXT ATTEMPT (UTC)"),
+        "{outbox}"
+    );
+    let (code, hooks, err) = cli.run(&["hook", "list", "--format", "table"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(hooks.starts_with("NAME  ORIGIN  EVENTS  SECRET ENV"), "{hooks}");
+    // JSON stays the default for a pipe.
+    let (_, json, _) = cli.run(&["outbox", "list"]);
+    assert!(serde_json::from_str::<serde_json::Value>(&json).is_ok(), "{json}");
+}
+
+#[test]
 fn serve_http_prints_nothing_on_stdout() {
     let cli = Cli::new();
     let mut cmd = std::process::Command::new(common::bin());

@@ -1,6 +1,8 @@
 //! CLI failures: exit code, stable `error_code`, and how they are reported (one `Error:` line on
 //! stderr; with `--format json` also a JSON document on stdout).
 
+use std::io::Write;
+
 use crate::{
     domain::{DomainError, IncidentId},
     service::{ErrorClass, ServiceError},
@@ -124,7 +126,8 @@ pub(crate) fn report(f: &Failure) {
         }
         let text = serde_json::to_string_pretty(&v).unwrap_or_default();
         tracing::debug!(output = ?text, "cli output");
-        println!("{text}");
+        // A closed stdout (`| head`) must not turn a reported failure into a panic.
+        let _ = writeln!(std::io::stdout().lock(), "{text}");
     }
     eprintln!("Error: {}", f.message.replace('\n', " "));
 }
