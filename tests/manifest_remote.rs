@@ -95,8 +95,18 @@ fn mask(v: &mut Value) {
     }
 }
 
+/// Where a "no incident" / "no plan" error looked (`in database PATH` locally, `on server URL`
+/// remotely): the one part of an error that differs by design.
+fn searched_masked(text: &str) -> String {
+    regex::Regex::new(r"(no (?:incident|plan) \S+) (?:in database|on server) [^;\s]+;")
+        .unwrap()
+        .replace_all(text, "$1 in <store>;")
+        .into_owned()
+}
+
 /// stdout with wall-clock times masked (JSON), or as is (text).
 fn normalized(stdout: &str) -> String {
+    let stdout = &searched_masked(stdout);
     match serde_json::from_str::<Value>(stdout) {
         Ok(mut v) => {
             mask(&mut v);
@@ -107,8 +117,12 @@ fn normalized(stdout: &str) -> String {
 }
 
 /// The `Error:` lines of stderr (warnings and logs are the process's own business).
-fn errors(stderr: &str) -> Vec<&str> {
-    stderr.lines().filter(|l| l.starts_with("Error:")).collect()
+fn errors(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("Error:"))
+        .map(searched_masked)
+        .collect()
 }
 
 #[tokio::test]

@@ -1,11 +1,16 @@
 //! CLI failures: exit code, stable `error_code`, and how they are reported (one `Error:` line on
 //! stderr; with `--format json` also a JSON document on stdout).
 
+use std::io::Write;
+
 use crate::{
-    cli::{EXIT_BACKEND, EXIT_INPUT, print_json},
     domain::{DomainError, IncidentId},
     service::{ErrorClass, ServiceError},
 };
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_INPUT: u8 = 1;
+pub const EXIT_BACKEND: u8 = 2;
 
 /// A failure with its exit code; the message is printed as one `Error: ...` line (and, with
 /// `--format json`, as `{"error", "error_code", "field"}` on stdout).
@@ -55,8 +60,10 @@ impl crate::service::Phrasebook for CliPhrases {
     fn phrase(&self, step: &crate::service::NextStep) -> String {
         use crate::service::NextStep;
         match step {
-            NextStep::ListIncidents => "`incident-mcp list` shows existing incidents".into(),
-            NextStep::Propose => "a plan id is what `incident-mcp contain` or `incident-mcp recover` printed".into(),
+            NextStep::ListIncidents => "`incident-mcp list` shows the incidents".into(),
+            NextStep::Propose => {
+                "a plan id is what `incident-mcp contain` or `incident-mcp recover` printed (`incident-mcp plans` lists them)".into()
+            }
             NextStep::Apply { plan_id, principal } if principal == "cli" => {
                 format!("run `incident-mcp apply {plan_id}`")
             }
@@ -104,6 +111,16 @@ impl From<DomainError> for Failure {
     }
 }
 
+/// A "no incident X" / "no plan X" head as the CLI says it: with the CLI command to run next.
+pub(crate) fn not_found(head: &str) -> String {
+    match head.starts_with("no plan ") {
+        true => format!(
+            "{head}; a plan id is what `incident-mcp contain` or `recover` printed (`incident-mcp plans` lists them)"
+        ),
+        false => format!("{head}; `incident-mcp list` shows the incidents"),
+    }
+}
+
 pub(crate) fn backend(message: impl std::fmt::Display) -> Failure {
     Failure {
         code: EXIT_BACKEND,
@@ -136,7 +153,10 @@ pub(crate) fn report(f: &Failure) {
         if let Some(field) = &f.field {
             v["field"] = serde_json::Value::String(field.clone());
         }
-        print_json(&v);
+        let text = serde_json::to_string_pretty(&v).unwrap_or_default();
+        tracing::debug!(output = ?text, "cli output");
+        // A closed stdout (`| head`) must not turn a reported failure into a panic.
+        let _ = writeln!(std::io::stdout().lock(), "{text}");
     }
     eprintln!("Error: {}", f.message.replace('\n', " "));
 }

@@ -13,7 +13,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{cli::Failure, service::IncidentService, store::RegisteredHook};
+use super::failure::Failure;
+use crate::{service::IncidentService, store::RegisteredHook};
 
 /// The keys of an inputs file.
 pub const INPUT_KEYS: &[&str] = &["env", "type", "types", "threshold", "source", "analyze_depth", "hooks"];

@@ -2,12 +2,13 @@
 
 use clap::{Args, Subcommand};
 
-use crate::{
-    IncidentService,
-    cli::inputs::{HookInput, Inputs},
-    cli::{Failure, cli_id},
-    service::*,
+use super::{
+    failure::{Failure, cli_id},
+    inputs::{HookInput, HookListShown, Inputs},
+    output::{Output, emit, emit_rendered},
+    table::{table, utc},
 };
+use crate::{IncidentService, service::*};
 
 #[derive(Debug, Args)]
 pub struct NotifyArgs {
@@ -24,6 +25,8 @@ pub struct NotifyArgs {
     /// Only deliver what the outbox holds that is due now, then exit
     #[arg(long)]
     pub drain: bool,
+    #[command(flatten)]
+    pub out: Output,
 }
 
 #[derive(Debug, Subcommand)]
@@ -33,8 +36,11 @@ pub enum OutboxCommand {
         /// Only rows moved to the dead letters
         #[arg(long)]
         dead: bool,
+        /// How many rows to list
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        #[command(flatten)]
+        out: Output,
     },
 }
 
@@ -48,7 +54,8 @@ pub struct HookArgs {
     /// https:// URL to register (shorthand of `hook add`)
     #[arg(long)]
     pub url: Option<String>,
-    /// Lifecycle event to send (repeatable)
+    /// Lifecycle event to send: detect, analyze, acknowledge, contain, recover, resolve, approval,
+    /// action_failed (repeatable)
     #[arg(long = "event")]
     pub events: Vec<String>,
     /// Name [default: the URL's host, e.g. your-k8s-webhook-com]
@@ -80,16 +87,24 @@ pub enum HookCommand {
         events: Vec<String>,
     },
     /// Registered webhooks (config-file webhooks are not listed)
-    List,
+    List {
+        #[command(flatten)]
+        out: Output,
+    },
     /// Remove a registered webhook
     Remove {
+        /// The webhook's name (as `hook list` shows it)
         #[arg(long)]
         name: String,
     },
 }
 
-/// `hook`: JSON on stdout.
+/// `hook`: JSON on stdout (`hook list`: as `--format` says).
 pub async fn hook(svc: &IncidentService, args: &HookArgs, inputs: Option<&Inputs>) -> Result<(), Failure> {
+    if let Some(HookCommand::List { out }) = &args.what {
+        let hooks: Vec<super::inputs::HookShown> = svc.registered_hooks().await?.into_iter().map(Into::into).collect();
+        return emit(out, &HookListShown::from(hooks), hooks_table);
+    }
     let out = match (&args.what, &args.url, inputs) {
         (Some(what), _, _) => hook_command(svc, what).await?,
         (None, Some(url), _) => {
@@ -104,12 +119,12 @@ pub async fn hook(svc: &IncidentService, args: &HookArgs, inputs: Option<&Inputs
                 name: args.name.clone(),
                 secret_env: args.secret_env.clone(),
             };
-            let saved = crate::cli::inputs::register(svc, std::slice::from_ref(&input)).await?;
+            let saved = super::inputs::register(svc, std::slice::from_ref(&input)).await?;
             serde_json::to_value(&saved[0]).unwrap_or_default()
         }
         (None, None, Some(i)) if !i.hooks.is_empty() => {
-            let saved = crate::cli::inputs::register(svc, &i.hooks).await?;
-            serde_json::to_value(crate::cli::inputs::HookListShown::from(saved)).unwrap_or_default()
+            let saved = super::inputs::register(svc, &i.hooks).await?;
+            serde_json::to_value(super::inputs::HookListShown::from(saved)).unwrap_or_default()
         }
         (None, None, _) => {
             return Err(Failure::input(
@@ -118,7 +133,7 @@ pub async fn hook(svc: &IncidentService, args: &HookArgs, inputs: Option<&Inputs
             ));
         }
     };
-    crate::cli::print_json(&out);
+    super::output::print_json(&out);
     Ok(())
 }
 
@@ -137,13 +152,13 @@ pub(crate) async fn hook_command(svc: &IncidentService, what: &HookCommand) -> R
                 events: events.clone(),
                 added_by: None,
             };
-            let saved = crate::cli::inputs::HookShown::from(svc.register_hook(hook, Caller::CLI).await?);
+            let saved = super::inputs::HookShown::from(svc.register_hook(hook, Caller::CLI).await?);
             serde_json::to_value(saved).unwrap_or_default()
         }
-        HookCommand::List => {
-            let hooks: Vec<crate::cli::inputs::HookShown> =
+        HookCommand::List { .. } => {
+            let hooks: Vec<super::inputs::HookShown> =
                 svc.registered_hooks().await?.into_iter().map(Into::into).collect();
-            serde_json::to_value(crate::cli::inputs::HookListShown::from(hooks)).unwrap_or_default()
+            serde_json::to_value(super::inputs::HookListShown::from(hooks)).unwrap_or_default()
         }
         HookCommand::Remove { name } => match svc.remove_hook(name, Caller::CLI).await? {
             true => serde_json::json!({ "removed": name }),
@@ -186,12 +201,27 @@ pub async fn notify(svc: &IncidentService, args: &NotifyArgs) -> Result<(), Fail
         Some(q) => svc.outbox_row(q.outbox_id).await?,
         None => None,
     };
-    let out = serde_json::json!({ "queued": queued, "delivery": report, "row": row });
-    crate::cli::print_json(&out);
+    let shown = serde_json::json!({ "queued": queued, "delivery": report, "row": row });
+    let line = match (&queued, &row) {
+        (Some(q), Some(r)) => format!(
+            "{}\noutbox row {}: {} after {} attempt(s); delivered now: {} of {} due",
+            q.summary,
+            r.id,
+            r.status.as_str(),
+            r.attempts,
+            report.sent,
+            report.attempted
+        ),
+        _ => format!(
+            "outbox drained: {} due, {} sent, {} to retry, {} dead",
+            report.attempted, report.sent, report.retrying, report.dead
+        ),
+    };
+    emit_rendered(&args.out, &shown, line)?;
     match row {
         Some(r) if r.status != crate::store::OutboxStatus::Sent => Err(Failure {
             printed: true,
-            ..crate::cli::backend(format!(
+            ..super::failure::backend(format!(
                 "notification {} not delivered ({}): {}",
                 r.id,
                 r.status.as_str(),
@@ -202,10 +232,62 @@ pub async fn notify(svc: &IncidentService, args: &NotifyArgs) -> Result<(), Fail
     }
 }
 
-/// `outbox list [--dead]`: JSON rows, newest first.
+/// `outbox list [--dead]`: rows, newest first.
 pub async fn outbox(svc: &IncidentService, what: &OutboxCommand) -> Result<(), Failure> {
-    let OutboxCommand::List { dead, limit } = what;
+    let OutboxCommand::List { dead, limit, out } = what;
     let list = svc.outbox_list(*dead, *limit).await?;
-    crate::cli::print_json(&list);
-    Ok(())
+    emit(out, &list, outbox_table)
+}
+
+fn outbox_table(l: &OutboxList) -> String {
+    let rows: Vec<Vec<String>> = l
+        .rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.id.to_string(),
+                r.status.as_str().to_owned(),
+                r.target.clone(),
+                r.event.clone(),
+                r.incident.map(|i| i.to_string()).unwrap_or_default(),
+                r.attempts.to_string(),
+                utc(&r.next_attempt_at),
+                r.last_error
+                    .as_deref()
+                    .map(|e| crate::domain::clip(e, 60))
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID",
+            "STATUS",
+            "TARGET",
+            "EVENT",
+            "INCIDENT",
+            "ATTEMPTS",
+            "NEXT ATTEMPT (UTC)",
+            "LAST ERROR",
+        ],
+        &rows,
+    )
+}
+
+/// Registered webhooks, one a line.
+pub(crate) fn hooks_table(l: &HookListShown) -> String {
+    let rows: Vec<Vec<String>> = l
+        .hooks
+        .iter()
+        .map(|h| {
+            vec![
+                h.name.clone(),
+                h.origin.clone(),
+                h.events.join(","),
+                h.secret_env.clone(),
+                h.added_by.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(&["NAME", "ORIGIN", "EVENTS", "SECRET ENV", "ADDED BY"], &rows)
 }

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 
 use crate::{
-    cli::{Failure, backend},
+    cli::failure::{Failure, backend},
     domain::clip,
 };
 
@@ -222,18 +222,23 @@ impl Remote {
             | StatusCode::NOT_FOUND
             | StatusCode::CONFLICT
             | StatusCode::PAYLOAD_TOO_LARGE
-            | StatusCode::UNSUPPORTED_MEDIA_TYPE => crate::cli::EXIT_INPUT,
-            _ => crate::cli::EXIT_BACKEND,
+            | StatusCode::UNSUPPORTED_MEDIA_TYPE => super::failure::EXIT_INPUT,
+            _ => super::failure::EXIT_BACKEND,
         };
         let error_code = match err["error_code"].as_str() {
             Some(c) => crate::service::ERROR_CODES
                 .iter()
                 .find(|(known, _)| *known == c)
                 .map_or("backend_failed", |(known, _)| known),
-            None if code == crate::cli::EXIT_INPUT => "invalid_argument",
+            None if code == super::failure::EXIT_INPUT => "invalid_argument",
             None => "backend_failed",
         };
         let message = match status {
+            // Phrased as the local command phrases it, naming the server that was searched.
+            StatusCode::NOT_FOUND if message.starts_with("no incident ") || message.starts_with("no plan ") => {
+                let head = message.split(';').next().unwrap_or_default();
+                super::failure::not_found(&format!("{head} on server {}", self.server()))
+            }
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
                 format!(
                     "{message} (server {}; run `incident-mcp auth --key ... --server ...`)",

@@ -4,11 +4,22 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use super::{
+    approve,
+    command::Command,
+    detect::DetectArgs,
+    failure::{Failure, backend, cli_id},
+    flags::{DetectFlags, detect_request_as_given},
+    incidents::{AckArgs, AnalyzeArgs, GetArgs, ListArgs, ResolveArgs},
+    inputs::{HookInput, HookListShown, HookShown, Inputs},
+    notify::{HookArgs, HookCommand},
+    output::{emit, emit_rendered, print_json},
+    plans::{ApplyArgs, ApproveArgs, DenyArgs, PlanArgs, PlansArgs},
+    remote::{Remote, body, query, removed, segment},
+    respond::{self, ContainmentsArgs},
+    table,
+};
 use crate::{
-    cli::inputs::{HookInput, HookListShown, HookShown, Inputs},
-    cli::notify::{HookArgs, HookCommand},
-    cli::remote::{Remote, body, query, removed, segment},
-    cli::{Command, DetectFlags, Failure, cli_id, detect_request_as_given, emit},
     domain::{Env, IncidentType, Status},
     service::*,
 };
@@ -23,14 +34,14 @@ fn no_route(what: &str) -> Failure {
 /// Runs `cmd` against the server.
 pub async fn run(cmd: &Command, r: &Remote, inputs: Option<&Inputs>) -> Result<(), Failure> {
     match cmd {
-        Command::Detect {
+        Command::Detect(DetectArgs {
             env,
             kind,
             threshold,
             source,
             analyze_depth,
             out,
-        } => {
+        }) => {
             let flags = DetectFlags {
                 env: env.as_deref(),
                 kind: kind.as_deref(),
@@ -48,24 +59,24 @@ pub async fn run(cmd: &Command, r: &Remote, inputs: Option<&Inputs>) -> Result<(
                     "--source: the server cannot read this machine's files or stdin; name a configured source",
                 ));
             }
-            let b = serde_json::to_value(&req).map_err(crate::cli::backend)?;
+            let b = serde_json::to_value(&req).map_err(backend)?;
             let report: DetectReport = r.call(Method::POST, "/api/incident/detect", Some(&b)).await?;
-            emit(out, &report, crate::cli::table::detect)
+            emit(out, &report, table::detect)
         }
-        Command::Analyze { id, depth, out } => {
+        Command::Analyze(AnalyzeArgs { id, depth, out }) => {
             let id = cli_id(id)?;
             let depth = crate::domain::Depth::new(*depth)?;
             let path = format!("/api/incident/analyze/{id}?depth={}", depth.get());
             let a: Analysis = r.call(Method::GET, &path, None).await?;
-            emit(out, &a, crate::cli::table::analysis)
+            emit(out, &a, table::analysis)
         }
-        Command::List {
+        Command::List(ListArgs {
             env,
             status,
             kind,
             limit,
             out,
-        } => {
+        }) => {
             // The same checks and messages as the local command, before the call.
             let env = env.as_deref().map(Env::parse).transpose()?;
             let status = status.as_deref().map(str::parse::<Status>).transpose()?;
@@ -77,40 +88,40 @@ pub async fn run(cmd: &Command, r: &Remote, inputs: Option<&Inputs>) -> Result<(
                 ("limit", Some(limit.to_string())),
             ]);
             let l: IncidentList = r.call(Method::GET, &format!("/api/incidents{q}"), None).await?;
-            emit(out, &l, crate::cli::table::list)
+            emit(out, &l, table::list)
         }
-        Command::Get { id, out } => {
+        Command::Get(GetArgs { id, out }) => {
             let id = cli_id(id)?;
             let d: IncidentDetail = r.call(Method::GET, &format!("/api/incident/{id}"), None).await?;
-            emit(out, &d, crate::cli::table::detail)
+            emit(out, &d, table::detail)
         }
-        Command::Ack { id, note, out } => {
+        Command::Ack(AckArgs { id, note, out }) => {
             let id = cli_id(id)?;
             let b = body(json!({ "note": note }));
             let l: LifecycleResult = r
                 .call(Method::POST, &format!("/api/incident/ack/{id}"), Some(&b))
                 .await?;
-            emit(out, &l, crate::cli::table::lifecycle)
+            emit(out, &l, table::lifecycle)
         }
-        Command::Resolve {
+        Command::Resolve(ResolveArgs {
             id,
             note,
             keep_containments,
             out,
-        } => {
+        }) => {
             let id = cli_id(id)?;
             let b = json!({ "note": note, "keep_containments": keep_containments });
             let path = format!("/api/incident/resolve/{id}");
             let l: LifecycleResult = r.call(Method::POST, &path, Some(&b)).await?;
-            emit(out, &l, crate::cli::table::lifecycle)
+            emit(out, &l, table::lifecycle)
         }
-        Command::Approve {
+        Command::Approve(ApproveArgs {
             plan_id,
             ttl_secs,
             as_name,
             apply,
             out,
-        } => {
+        }) => {
             if as_name.is_some() {
                 return Err(Failure::input(
                     "--as: against a server, the stored key says who you are (`incident-mcp auth --key`)",
@@ -118,7 +129,7 @@ pub async fn run(cmd: &Command, r: &Remote, inputs: Option<&Inputs>) -> Result<(
             }
             let path = format!("/api/plans/{}", segment(plan_id));
             let view: PlanView = r.call(Method::GET, &path, None).await?;
-            crate::cli::approve::confirm(&view).map_err(|d| Failure::input(d.message))?;
+            approve::confirm(&view).map_err(|d| Failure::input(d.message))?;
             if *apply {
                 let done: PlanReport = r.call(Method::POST, &format!("{path}/approve-and-apply"), None).await?;
                 return emit(out, &done, |p| p.summary.clone());
@@ -127,29 +138,29 @@ pub async fn run(cmd: &Command, r: &Remote, inputs: Option<&Inputs>) -> Result<(
             let report: ApprovalReport = r.call(Method::POST, &format!("{path}/approve"), Some(&b)).await?;
             emit(out, &report, |a| a.summary.clone())
         }
-        Command::Plans {
+        Command::Plans(PlansArgs {
             pending,
             limit,
             before,
             out,
-        } => {
+        }) => {
             let q = query(&[
                 ("pending", pending.then(|| "true".to_owned())),
                 ("limit", Some(limit.to_string())),
                 ("before", before.clone()),
             ]);
             let list: PlanList = r.call(Method::GET, &format!("/api/plans{q}"), None).await?;
-            emit(out, &list, crate::cli::respond::list_table)
+            emit(out, &list, respond::list_table)
         }
-        Command::Plan { plan_id, out } => {
+        Command::Plan(PlanArgs { plan_id, out }) => {
             let path = format!("/api/plans/{}", segment(plan_id));
             let view: PlanView = r.call(Method::GET, &path, None).await?;
-            emit(out, &view, crate::cli::respond::view_table)
+            emit(out, &view, respond::view_table)
         }
-        Command::Apply { plan_id, out } => {
+        Command::Apply(ApplyArgs { plan_id, out }) => {
             let path = format!("/api/plans/{}/apply", segment(plan_id));
             let report: PlanReport = r.call(Method::POST, &path, None).await?;
-            emit(out, &report, crate::cli::respond::table)
+            emit(out, &report, respond::table)
         }
         Command::Notify(a) => {
             if a.drain {
@@ -166,7 +177,8 @@ pub async fn run(cmd: &Command, r: &Remote, inputs: Option<&Inputs>) -> Result<(
             let q: NotifyReport = r
                 .call(Method::POST, &format!("/api/incident/notify/{id}"), Some(&b))
                 .await?;
-            crate::cli::print_json(&json!({ "queued": q, "delivery": null, "row": null }));
+            let shown = json!({ "queued": q, "delivery": null, "row": null });
+            emit_rendered(&a.out, &shown, q.summary.clone())?;
             Ok(())
         }
         Command::Hook(a) => hook(r, a, inputs).await,
@@ -183,7 +195,7 @@ pub async fn run(cmd: &Command, r: &Remote, inputs: Option<&Inputs>) -> Result<(
             let report: PlanReport = r
                 .call(Method::PUT, &format!("/api/incident/contain/{id}"), Some(&b))
                 .await?;
-            crate::cli::respond::print(&report, a.format.as_deref())
+            respond::print(&report, a.format.as_deref())
         }
         Command::Recover(a) => {
             let id = a.id.as_deref().map(cli_id).transpose()?;
@@ -199,14 +211,14 @@ pub async fn run(cmd: &Command, r: &Remote, inputs: Option<&Inputs>) -> Result<(
                 None => "/api/incident/recover".to_owned(),
             };
             let report: PlanReport = r.call(Method::POST, &path, Some(&b)).await?;
-            crate::cli::respond::print(&report, a.format.as_deref())
+            respond::print(&report, a.format.as_deref())
         }
-        Command::Deny {
+        Command::Deny(DenyArgs {
             plan_id,
             reason,
             as_name,
             out,
-        } => {
+        }) => {
             if as_name.is_some() {
                 return Err(Failure::input(
                     "--as: against a server, the stored key says who you are (`incident-mcp auth --key`)",
@@ -217,22 +229,25 @@ pub async fn run(cmd: &Command, r: &Remote, inputs: Option<&Inputs>) -> Result<(
             let view: PlanView = r.call(Method::POST, &path, Some(&b)).await?;
             emit(out, &view, |v| v.plan.summary.clone())
         }
-        Command::Containments { env, id, out } => {
+        Command::Containments(ContainmentsArgs { env, id, out }) => {
             let id = id.as_deref().map(cli_id).transpose()?;
             let q = query(&[("env", env.clone()), ("id", id.map(|i| i.to_string()))]);
             let list: ContainmentList = r.call(Method::GET, &format!("/api/containments{q}"), None).await?;
-            emit(out, &list, crate::cli::table::containments)
+            emit(out, &list, table::containments)
         }
-        Command::Code { .. } => Err(no_route("code (approvers get codes on the approval page or in Slack)")),
-        Command::Sandbox { .. } => Err(no_route("sandbox")),
+        Command::Code(_) => Err(no_route("code (approvers get codes on the approval page or in Slack)")),
+        Command::Sandbox(_) => Err(no_route("sandbox")),
         Command::Approver { .. } => Err(Failure::input("this command runs locally")),
         Command::Audit { .. } => Err(no_route("audit")),
         Command::Outbox { .. } => Err(no_route("outbox")),
-        Command::Replay { .. } => Err(no_route("replay")),
+        Command::Replay(_) => Err(no_route("replay")),
         Command::Watch(_) => Err(no_route("watch")),
-        Command::Serve { .. } | Command::Config { .. } | Command::Score(_) | Command::Auth(_) => {
-            Err(Failure::input("this command runs locally"))
-        }
+        Command::Serve(_)
+        | Command::Config { .. }
+        | Command::Score(_)
+        | Command::Auth(_)
+        | Command::Completions(_)
+        | Command::Man => Err(Failure::input("this command runs locally")),
     }
 }
 
@@ -271,7 +286,7 @@ async fn check_env(r: &Remote, env: Option<&str>, id: crate::domain::IncidentId)
 async fn add_hook(r: &Remote, input: &HookInput) -> Result<HookShown, Failure> {
     // The server's default prefix; a server configured otherwise names its own in the refusal.
     let default_secret = crate::notify::NotifyConfig::default().default_hook_secret_env();
-    let hook = crate::cli::inputs::hook_from(input, &default_secret).map_err(Failure::input)?;
+    let hook = super::inputs::hook_from(input, &default_secret).map_err(Failure::input)?;
     let b = json!({ "name": hook.name, "url": hook.url, "events": hook.events, "secret_env": hook.secret_env });
     r.call(Method::POST, "/api/hooks", Some(&b)).await
 }
@@ -296,9 +311,9 @@ async fn hook(r: &Remote, a: &HookArgs, inputs: Option<&Inputs>) -> Result<(), F
             };
             serde_json::to_value(add_hook(r, &input).await?).unwrap_or_default()
         }
-        (Some(HookCommand::List), _, _) => {
+        (Some(HookCommand::List { out }), _, _) => {
             let list: HookListShown = r.call(Method::GET, "/api/hooks", None).await?;
-            serde_json::to_value(list).unwrap_or_default()
+            return emit(out, &list, super::notify::hooks_table);
         }
         (Some(HookCommand::Remove { name }), _, _) => {
             let path = format!("/api/hooks/{}", segment(name));
@@ -328,6 +343,6 @@ async fn hook(r: &Remote, a: &HookArgs, inputs: Option<&Inputs>) -> Result<(), F
             ));
         }
     };
-    crate::cli::print_json(&out);
+    print_json(&out);
     Ok(())
 }

@@ -6,10 +6,14 @@ use std::io::{IsTerminal, Write};
 
 use clap::Args;
 
+use super::{
+    failure::{Failure, backend, cli_id},
+    output::{Output, emit},
+    table as tables,
+};
 use crate::{
-    cli::{Failure, cli_id},
-    domain::IncidentId,
-    service::{ContainDraft, IncidentService, PlanList, PlanReport, PlanView, RecoverDraft},
+    domain::{Env, IncidentId},
+    service::{ContainDraft, ContainmentsRequest, IncidentService, PlanList, PlanReport, PlanView, RecoverDraft},
 };
 
 /// Whose plans the CLI makes.
@@ -73,8 +77,43 @@ pub struct RecoverArgs {
     /// A script argument (`resource script/ID`), repeatable
     #[arg(long = "arg", value_name = "NAME=VALUE")]
     pub args: Vec<String>,
+    /// Output format: json or table [default: table on a terminal]
     #[arg(long)]
     pub format: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ContainmentsArgs {
+    /// Only containments in this environment
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Only containments of this incident
+    #[arg(long)]
+    pub id: Option<String>,
+    #[command(flatten)]
+    pub out: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Environment whose sandbox to show
+    #[arg(long, default_value = "dev")]
+    pub env: String,
+    #[command(flatten)]
+    pub out: Output,
+}
+
+pub async fn containments(svc: &IncidentService, a: &ContainmentsArgs) -> Result<(), Failure> {
+    let req = ContainmentsRequest {
+        env: a.env.as_deref().map(Env::parse).transpose()?,
+        id: a.id.as_deref().map(cli_id).transpose()?,
+    };
+    emit(&a.out, &svc.containments(&req).await?, tables::containments)
+}
+
+pub async fn sandbox(svc: &IncidentService, a: &SandboxArgs) -> Result<(), Failure> {
+    let env = Env::parse(&a.env)?;
+    emit(&a.out, &svc.sandbox_view(&env).await?, tables::sandbox)
 }
 
 /// A flag's value parsed as the MCP tool parses the argument (same type, same message).
@@ -118,7 +157,7 @@ async fn check_env(svc: &IncidentService, env: Option<&str>, id: Option<Incident
 /// Audits a request refused before it reached the service (flags that do not parse, another
 /// environment's incident), then returns the failure.
 async fn rejected(svc: &IncidentService, tool: &str, f: Failure) -> Failure {
-    if f.code == crate::cli::EXIT_BACKEND {
+    if f.code == super::failure::EXIT_BACKEND {
         return f;
     }
     match svc.audit_rejected_request(CLI_PRINCIPAL, tool, &f.message).await {
@@ -201,24 +240,23 @@ pub(crate) fn list_table(l: &PlanList) -> String {
     if l.plans.is_empty() {
         return format!("no plans{more}");
     }
-    let lines = l
+    let rows: Vec<Vec<String>> = l
         .plans
         .iter()
         .map(|p| {
-            format!(
-                "{}  {:<11} {:<9} approval: {:<7} {}",
-                p.plan_id,
+            vec![
+                p.plan_id.clone(),
                 serde_json::to_value(p.status)
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_owned))
                     .unwrap_or_default(),
-                p.principal,
-                p.approval.as_deref().unwrap_or("none"),
-                p.summary
-            )
+                p.principal.clone(),
+                p.approval.clone().unwrap_or_else(|| "none".into()),
+                p.summary.clone(),
+            ]
         })
-        .collect::<Vec<_>>()
-        .join("\n");
+        .collect();
+    let lines = tables::table(&["PLAN", "STATUS", "PROPOSED BY", "APPROVAL", "SUMMARY"], &rows);
     format!("{lines}{more}")
 }
 
@@ -228,11 +266,11 @@ pub(crate) fn view_table(v: &PlanView) -> String {
     t.push_str(&format!("\nproposed for: {}", v.principal));
     match &v.approval {
         Some(a) => t.push_str(&format!(
-            "\napproval: {} by {} (approved {}, expires {})",
+            "\napproval: {} by {} (approved {} UTC, expires {} UTC)",
             a.state,
             a.approver,
-            a.approved_at.to_rfc3339(),
-            a.expires_at.to_rfc3339()
+            tables::utc(&a.approved_at),
+            tables::utc(&a.expires_at)
         )),
         None => t.push_str("\napproval: none"),
     }
@@ -240,7 +278,7 @@ pub(crate) fn view_table(v: &PlanView) -> String {
         t.push_str(&format!(
             "\n  #{} {} {} by {}",
             e.seq,
-            e.at.to_rfc3339(),
+            tables::utc(&e.at),
             e.kind,
             e.actor
         ));
@@ -257,10 +295,10 @@ pub(crate) fn print(r: &PlanReport, format: Option<&str>) -> Result<(), Failure>
     };
     let text = if json {
         let r = r.clone().phrase(&crate::cli::failure::CliPhrases);
-        serde_json::to_string_pretty(&r).map_err(crate::cli::backend)?
+        serde_json::to_string_pretty(&r).map_err(backend)?
     } else {
         table(r)
     };
     tracing::debug!(output = ?text, "cli output");
-    writeln!(std::io::stdout().lock(), "{text}").map_err(crate::cli::backend)
+    writeln!(std::io::stdout().lock(), "{text}").map_err(backend)
 }

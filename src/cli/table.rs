@@ -4,6 +4,12 @@ use std::fmt::Write;
 
 use crate::{domain::Incident, service::*};
 
+/// The one timestamp style of tables: UTC, ISO-8601 to the second (`2026-05-01T12:00:00Z`);
+/// column headers say `(UTC)`.
+pub(crate) fn utc(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
 pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for r in rows {
@@ -38,14 +44,14 @@ fn incident_rows(list: &[Incident]) -> Vec<Vec<String>> {
                 i.severity.to_string(),
                 i.kind.to_string(),
                 i.env.clone(),
-                i.last_seen.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+                utc(&i.last_seen),
                 i.title.clone(),
             ]
         })
         .collect()
 }
 
-const INCIDENT_HEADERS: &[&str] = &["ID", "STATUS", "SEVERITY", "TYPE", "ENV", "LAST SEEN", "TITLE"];
+const INCIDENT_HEADERS: &[&str] = &["ID", "STATUS", "SEVERITY", "TYPE", "ENV", "LAST SEEN (UTC)", "TITLE"];
 
 pub fn list(l: &IncidentList) -> String {
     if l.incidents.is_empty() {
@@ -116,7 +122,7 @@ pub fn detail(d: &IncidentDetail) -> String {
             .iter()
             .map(|s| {
                 vec![
-                    s.observed_at.to_rfc3339(),
+                    utc(&s.observed_at),
                     s.entity.clone(),
                     format!("{}", s.value),
                     format!("{:.2}", s.score),
@@ -175,7 +181,7 @@ pub fn analysis(a: &Analysis) -> String {
             let _ = write!(
                 out,
                 "\n{}  {:<13} {:<8} {}",
-                t.at.format("%Y-%m-%d %H:%M:%SZ"),
+                utc(&t.at),
                 t.kind.as_str(),
                 t.actor,
                 t.message
@@ -226,7 +232,7 @@ pub fn containments(l: &ContainmentList) -> String {
     if l.containments.is_empty() {
         return l.summary.clone();
     }
-    let time = |t: &chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%SZ").to_string();
+    let time = utc;
     let rows: Vec<Vec<String>> = l
         .containments
         .iter()

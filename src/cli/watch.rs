@@ -102,11 +102,15 @@ fn shutdown_token() -> std::io::Result<CancellationToken> {
 
 /// Runs until SIGTERM/SIGINT (or one cycle with `--once`). Errors are (exit code, message).
 pub async fn run(svc: IncidentService, req: DetectRequest, args: &WatchArgs) -> Result<(), (u8, String)> {
-    let stop =
-        shutdown_token().map_err(|e| (crate::cli::EXIT_BACKEND, format!("cannot install signal handlers: {e}")))?;
+    let stop = shutdown_token().map_err(|e| {
+        (
+            super::failure::EXIT_BACKEND,
+            format!("cannot install signal handlers: {e}"),
+        )
+    })?;
     let env = svc
         .env_or_default(req.env.as_ref())
-        .map_err(|e| (crate::cli::EXIT_INPUT, e.to_string()))?;
+        .map_err(|e| (super::failure::EXIT_INPUT, e.to_string()))?;
     let env_cfg = svc.config().env(&env);
     let sources: Vec<Option<String>> = match env_cfg {
         Some(e) if !e.sources.is_empty() => e.sources.iter().map(|s| Some(s.name().to_owned())).collect(),
@@ -181,7 +185,7 @@ pub async fn run(svc: IncidentService, req: DetectRequest, args: &WatchArgs) -> 
         if args.once {
             tracing::info!("watch stopped after 1 cycle (--once)");
             return if failed > 0 {
-                Err((crate::cli::EXIT_BACKEND, format!("{failed} source(s) failed")))
+                Err((super::failure::EXIT_BACKEND, format!("{failed} source(s) failed")))
             } else {
                 Ok(())
             };

@@ -16,86 +16,14 @@ use kube::{
     api::{ListParams, LogParams},
     config::{Config, KubeConfigOptions, Kubeconfig},
 };
-use serde::Deserialize;
 
 use super::{
     event::{MAX_LINE_BYTES, ParseStats},
     logs::{clip_bytes, parse_log_line, split_timestamp},
     source::{Fetched, SourceError},
 };
+pub use crate::config::K8sLogsSource;
 use crate::domain::sanitize_untrusted;
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct K8sLogsSource {
-    pub name: String,
-    pub namespace: String,
-    /// Label selector of the pods, e.g. `app=web,tier!=cache` (empty: every pod of the namespace).
-    #[serde(default)]
-    pub label_selector: String,
-    /// Container to read (default: the pod's only or default container).
-    #[serde(default)]
-    pub container: Option<String>,
-    /// Kubeconfig file (relative to the config file). Unset: `KUBECONFIG` / `~/.kube/config`, else
-    /// the in-cluster service account.
-    #[serde(default)]
-    pub kubeconfig: Option<String>,
-    /// Kubeconfig context (default: the current context).
-    #[serde(default)]
-    pub context: Option<String>,
-    /// Pods read per scan (by name order); the rest are skipped and reported.
-    #[serde(default = "default_max_pods")]
-    pub max_pods: usize,
-    /// `limitBytes` of each log request.
-    #[serde(default = "default_limit_bytes")]
-    pub limit_bytes: i64,
-    /// Lines kept per pod per scan.
-    #[serde(default = "default_max_lines")]
-    pub max_lines: usize,
-    /// A pod without a cursor is read from this many seconds ago.
-    #[serde(default = "default_initial_lookback")]
-    pub initial_lookback_secs: i64,
-    #[serde(default = "default_timeout")]
-    pub timeout_secs: u64,
-}
-
-fn default_max_pods() -> usize {
-    50
-}
-fn default_limit_bytes() -> i64 {
-    4 * 1024 * 1024
-}
-fn default_max_lines() -> usize {
-    20_000
-}
-fn default_initial_lookback() -> i64 {
-    3600
-}
-fn default_timeout() -> u64 {
-    10
-}
-
-impl K8sLogsSource {
-    /// Validation for `Config::validate`.
-    pub fn check(&self) -> Result<(), String> {
-        let dns = |s: &str| {
-            !s.is_empty()
-                && s.len() <= 63
-                && s.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        };
-        if !dns(&self.namespace) {
-            return Err("namespace must be a DNS label (lowercase letters, digits, -)".into());
-        }
-        if self.max_pods == 0 || self.max_lines == 0 || self.limit_bytes <= 0 || self.timeout_secs == 0 {
-            return Err("max_pods, max_lines, limit_bytes and timeout_secs must be above 0".into());
-        }
-        if self.initial_lookback_secs <= 0 {
-            return Err("initial_lookback_secs must be above 0".into());
-        }
-        Ok(())
-    }
-}
 
 /// Reads the pods' new log lines; any API failure fails the whole source (nothing is stored).
 pub async fn fetch(

@@ -137,20 +137,7 @@ pub async fn fetch(src: &PostgresSource, cursor: Option<&str>) -> Result<Fetched
     Ok(out)
 }
 
-/// Removes the URL and its password from a driver message, should one ever echo them.
-pub(crate) fn redact(msg: &str, url: &str) -> String {
-    let mut m = msg.replace(url, "<url>");
-    if let Some(pw) = url_password(url).filter(|p| !p.is_empty()) {
-        m = m.replace(&pw, "<redacted>");
-    }
-    m
-}
-
-fn url_password(url: &str) -> Option<String> {
-    let rest = url.split_once("://")?.1;
-    let userinfo = rest.split_once('@')?.0;
-    Some(userinfo.split_once(':')?.1.to_owned())
-}
+pub(crate) use crate::domain::redact_url as redact;
 
 #[cfg(test)]
 mod tests {

@@ -15,7 +15,7 @@ pub use incident::{Incident, IncidentId, IncidentType, Severity, Status};
 
 pub use digest::{canonical_json, same_digest, sha256_hex};
 pub use signal::{Signal, SignalKind, TimelineEntry, TimelineKind};
-pub use untrusted::{UNTRUSTED_NOTE, safe_component, sanitize_untrusted};
+pub use untrusted::{UNTRUSTED_NOTE, redact_url, safe_component, sanitize_untrusted};
 pub use values::{Depth, Env, Threshold};
 
 /// A value that breaks a domain rule, naming the offending field.

@@ -95,6 +95,21 @@ pub fn safe_component(v: &str) -> String {
     if s.is_empty() { "unknown".into() } else { s }
 }
 
+/// Removes the URL and its password from a driver message, should one ever echo them.
+pub fn redact_url(msg: &str, url: &str) -> String {
+    let mut m = msg.replace(url, "<url>");
+    if let Some(pw) = url_password(url).filter(|p| !p.is_empty()) {
+        m = m.replace(&pw, "<redacted>");
+    }
+    m
+}
+
+fn url_password(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let userinfo = rest.split_once('@')?.0;
+    Some(userinfo.split_once(':')?.1.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,10 +27,7 @@ pub fn is_human(identity: &str) -> bool {
     identity.strip_prefix(HUMAN_PREFIX).is_some_and(|n| !n.is_empty())
 }
 
-/// Whether `hash` is a PHC string argon2 can verify against.
-pub fn password_hash_is_valid(hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| h.algorithm.as_str().starts_with("argon2"))
-}
+pub use crate::config::password_hash_is_valid;
 
 /// An argon2id PHC string of `password` with a fresh random salt (`approver hash-password`).
 pub fn hash_password(password: &str) -> Result<String, String> {

@@ -59,7 +59,7 @@ impl PgStore {
     /// `migrations/postgres` (sqlx serialises concurrent migrators with an advisory lock, so
     /// replicas may start together). Errors never carry the URL or its password.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let scrub = |e: &dyn std::fmt::Display| crate::detect::postgres::redact(&e.to_string(), url);
+        let scrub = |e: &dyn std::fmt::Display| crate::domain::redact_url(&e.to_string(), url);
         // The parse error could echo the URL: say only that it is invalid.
         let opts = PgConnectOptions::from_str(url)
             .map_err(|_| StoreError::Database("the database URL is not a valid PostgreSQL URL".into()))?
