@@ -103,20 +103,21 @@ fn cli(args: &[&str]) -> (i32, String) {
 
 #[test]
 fn cli_errors_name_cli_commands() {
-    assert_eq!(
-        cli(&["analyze", "--id", "INC-000042"]),
-        (
-            1,
-            "Error: no incident INC-000042; `incident-mcp list` shows existing incidents\n".to_owned()
-        )
+    let (code, err) = cli(&["analyze", "--id", "INC-000042"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("Error: no incident INC-000042 in database ")
+            && err.ends_with("incidents.db; `incident-mcp list` shows the incidents\n"),
+        "{err}"
     );
-    assert_eq!(
-        cli(&["apply", "plan-0123456789abcdef"]),
-        (
-            1,
-            "Error: no plan plan-0123456789abcdef; a plan id is what `incident-mcp contain` or `incident-mcp recover` \
-             printed\n"
-                .to_owned()
-        )
+    let (code, err) = cli(&["apply", "plan-0123456789abcdef"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("Error: no plan plan-0123456789abcdef in database ")
+            && err.ends_with(
+                "incidents.db; a plan id is what `incident-mcp contain` or `incident-mcp recover` printed \
+                 (`incident-mcp plans` lists them)\n"
+            ),
+        "{err}"
     );
 }

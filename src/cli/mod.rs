@@ -42,11 +42,7 @@ use self::{
     failure::{Failure, backend, report},
     inputs::Inputs,
 };
-use crate::{
-    config::Config,
-    service::IncidentService,
-    store::StoreLocation,
-};
+use crate::{config::Config, service::IncidentService, store::StoreLocation};
 
 /// Entry point used by `main`.
 pub fn main() -> ExitCode {
