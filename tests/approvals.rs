@@ -13,7 +13,7 @@ use incident_mcp::{
         audit::{AuditKind, NewAuditEntry},
         plan::{Approval, ApprovalRefusal, BlastRadius, DEFAULT_APPROVAL_TTL, Plan, TargetVersion},
     },
-    store::{ApprovalUse, SqliteStore, Store},
+    store::{ApprovalUse, SqliteStore, ports::*},
 };
 use serde_json::{Value, json};
 use sqlx::{Connection, SqliteConnection};

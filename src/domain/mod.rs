@@ -2,6 +2,7 @@
 
 pub mod audit;
 mod digest;
+pub mod grouping;
 pub mod incident;
 pub mod k8s_names;
 pub mod plan;

@@ -1,73 +1,28 @@
-//! SQLite adapter: WAL, `synchronous=FULL`, `busy_timeout`, foreign keys, `BEGIN IMMEDIATE` writes.
+//! Incidents: detection merges (dedup by fingerprint), reads, lifecycle moves. Detection holds
+//! [`Lock::Incidents`] and locks the incident rows it changes, as transitions do.
 
-mod actions;
-mod alerts;
-mod audit;
-mod outbox;
-mod sandbox;
-
-use std::{collections::BTreeMap, path::Path, time::Duration};
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{
-    Row, SqliteConnection,
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous},
-};
+use sqlx::{AnyConnection, Row};
 
-use super::merge;
-use super::rows::{
-    from_micros, incident_from_row, metric_from_row, micros, parse, signal_from_row, signal_group_from_row,
-    timeline_from_row,
+use super::{Lock, SqlStore};
+use crate::domain::{grouping as merge, Incident, IncidentId, Severity, Signal, Status, TimelineEntry, TimelineKind};
+use crate::store::{
+    ChangeKind, DetectionBatch, DetectorSnapshot, IncidentChange, IncidentFilter, IncidentStore, MetricPoint,
+    NewFinding, NewOutboxRow, SignalGroup, StoreError, Transition,
+    rows::{
+        incident_from_row, metric_from_row, micros, parse, signal_from_row, signal_group_from_row, timeline_from_row,
+    },
 };
-use super::*;
-use crate::domain::TimelineKind;
 
 /// Upper bound on metric points kept for `metrics://recent`.
 const METRIC_POINTS_KEPT: i64 = 5000;
 
-pub struct SqliteStore {
-    pool: SqlitePool,
-}
-
-impl SqliteStore {
-    /// Opens (creating if needed) the database file and runs migrations.
-    pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Database(format!("cannot create {}: {e}", dir.display())))?;
-        }
-        let opts = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(opts)
-            .await
-            .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Migration(e.to_string()))?;
-        Ok(Self { pool })
-    }
-
-    /// Writes a consistent copy of the database to `dest` (which must not exist), for
-    /// what-if runs such as `replay` that must not touch the real store.
-    pub async fn snapshot_to(&self, dest: &Path) -> Result<(), StoreError> {
-        let dest = dest
-            .to_str()
-            .ok_or_else(|| StoreError::Database(format!("{} is not valid UTF-8", dest.display())))?;
-        sqlx::query("VACUUM INTO ?").bind(dest).execute(&self.pool).await?;
-        Ok(())
-    }
-
+impl SqlStore {
     async fn insert_timeline(
-        tx: &mut SqliteConnection,
+        tx: &mut AnyConnection,
         id: i64,
         at: DateTime<Utc>,
         kind: TimelineKind,
@@ -75,20 +30,22 @@ impl SqliteStore {
         message: &str,
         data: &BTreeMap<String, String>,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO timeline (incident_id, at, kind, actor, message, data) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(id)
-            .bind(micros(at))
-            .bind(kind.as_str())
-            .bind(actor)
-            .bind(message)
-            .bind(serde_json::to_string(data).unwrap_or_default())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO timeline (incident_id, at, kind, actor, message, data) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(micros(at))
+        .bind(kind.as_str())
+        .bind(actor)
+        .bind(message)
+        .bind(serde_json::to_string(data).unwrap_or_default())
+        .execute(&mut *tx)
+        .await?;
         Ok(())
     }
 
     async fn insert_incident(
-        tx: &mut SqliteConnection,
+        tx: &mut AnyConnection,
         env: &str,
         actor: &str,
         f: &NewFinding,
@@ -96,9 +53,9 @@ impl SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
         let first = f.signals.iter().map(|s| s.observed_at).min().unwrap_or(now);
-        let row = sqlx::query(
+        let id: i64 = sqlx::query_scalar(
             "INSERT INTO incidents (title, kind, env, severity, status, fingerprint, first_seen, last_seen, labels, created_at, updated_at, previous_id)
-             VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $8, $9, $10, $11) RETURNING id",
         )
         .bind(&f.title)
         .bind(f.kind.as_str())
@@ -113,18 +70,17 @@ impl SqliteStore {
         .bind(previous)
         .fetch_one(&mut *tx)
         .await?;
-        let id: i64 = row.get(0);
-        let (message, data) = merge::opened_entry(f, previous);
+        let (message, data) = merge::opened_entry(&f.title, f.severity, previous);
         Self::insert_timeline(tx, id, now, TimelineKind::Created, actor, &message, &data).await?;
         Ok(id)
     }
 
-    /// Whether a signal is already recorded on any incident of `fingerprint` (re-read data
-    /// never counts as a re-fire, whichever incident of the chain holds it).
-    async fn known_signal(tx: &mut SqliteConnection, fingerprint: &str, s: &Signal) -> Result<bool, StoreError> {
+    /// Whether a signal is already recorded on any incident of `fingerprint`.
+    async fn known_signal(tx: &mut AnyConnection, fingerprint: &str, s: &Signal) -> Result<bool, StoreError> {
         Ok(sqlx::query(
             "SELECT 1 FROM signals s JOIN incidents i ON i.id = s.incident_id
-             WHERE i.fingerprint = ? AND s.rule = ? AND s.series = ? AND s.entity = ? AND s.observed_at = ? AND s.value = ?
+             WHERE i.fingerprint = $1 AND s.rule = $2 AND s.series = $3 AND s.entity = $4
+               AND s.observed_at = $5 AND s.value = $6
              LIMIT 1",
         )
         .bind(fingerprint)
@@ -138,18 +94,22 @@ impl SqliteStore {
         .is_some())
     }
 
+    /// Merges one finding inside the caller's transaction, which holds [`Lock::Incidents`];
+    /// the incident row is locked too, so a concurrent transition waits or is waited for.
     async fn merge_finding(
-        tx: &mut SqliteConnection,
+        &self,
+        tx: &mut AnyConnection,
         env: &str,
         actor: &str,
         window_secs: u64,
         f: &NewFinding,
     ) -> Result<IncidentChange, StoreError> {
         let now = Utc::now();
-        let latest = sqlx::query(
+        let latest = sqlx::query(&format!(
             "SELECT id, status, severity, COALESCE(resolved_at, updated_at) AS resolved_at
-             FROM incidents WHERE fingerprint = ? ORDER BY id DESC LIMIT 1",
-        )
+             FROM incidents WHERE fingerprint = $1 ORDER BY id DESC LIMIT 1{}",
+            self.dialect.for_no_key_update("")
+        ))
         .bind(&f.fingerprint)
         .fetch_optional(&mut *tx)
         .await?;
@@ -188,8 +148,8 @@ impl SqliteStore {
         let mut added = 0usize;
         for s in fresh {
             let r = sqlx::query(
-                "INSERT OR IGNORE INTO signals (incident_id, kind, source, rule, series, entity, value, score, observed_at, message)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO signals (incident_id, kind, source, rule, series, entity, value, score, observed_at, message)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
             )
             .bind(id)
             .bind(s.kind.as_str())
@@ -214,17 +174,18 @@ impl SqliteStore {
         }
         let reopen = status == Status::Resolved;
         let m = merge::merge(added, status, severity, f.severity, created);
-        sqlx::query(
+        let (least, greatest) = (self.dialect.least(), self.dialect.greatest());
+        sqlx::query(&format!(
             "UPDATE incidents SET
-               signal_count = (SELECT COUNT(*) FROM signals WHERE incident_id = ?1),
-               first_seen = MIN(first_seen, (SELECT MIN(observed_at) FROM signals WHERE incident_id = ?1)),
-               last_seen = MAX(last_seen, (SELECT MAX(observed_at) FROM signals WHERE incident_id = ?1)),
-               status = CASE WHEN ?2 THEN 'open' ELSE status END,
-               resolved_at = CASE WHEN ?2 THEN NULL ELSE resolved_at END,
-               severity = COALESCE(?4, severity),
-               updated_at = ?3
-             WHERE id = ?1",
-        )
+               signal_count = (SELECT COUNT(*) FROM signals WHERE incident_id = $1),
+               first_seen = {least}(first_seen, (SELECT MIN(observed_at) FROM signals WHERE incident_id = $1)),
+               last_seen = {greatest}(last_seen, (SELECT MAX(observed_at) FROM signals WHERE incident_id = $1)),
+               status = CASE WHEN $2 THEN 'open' ELSE status END,
+               resolved_at = CASE WHEN $2 THEN NULL ELSE resolved_at END,
+               severity = COALESCE($4, severity),
+               updated_at = $3
+             WHERE id = $1"
+        ))
         .bind(id)
         .bind(reopen)
         .bind(micros(now))
@@ -239,17 +200,19 @@ impl SqliteStore {
         })
     }
 
-    /// A lifecycle move; `outbox` rows are inserted in the same transaction when it changes something.
-    async fn transition_tx(
+    /// A lifecycle move under the incident's row lock; `outbox` rows are inserted in the same
+    /// transaction when it changes something.
+    pub(super) async fn transition_tx(
         &self,
         id: IncidentId,
         to: Status,
         actor: &str,
         note: Option<&str>,
-        outbox: Vec<crate::store::NewOutboxRow>,
+        outbox: Vec<NewOutboxRow>,
     ) -> Result<Transition, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let current = Self::fetch_incident(&mut tx, id)
+        let mut tx = self.begin(Lock::Rows).await?;
+        let current = self
+            .fetch_incident(&mut tx, id, true)
             .await?
             .ok_or(StoreError::NotFound(id))?;
         let from = current.status;
@@ -263,8 +226,8 @@ impl SqliteStore {
         }
         let now = Utc::now();
         sqlx::query(
-            "UPDATE incidents SET status = ?1, updated_at = ?2, \
-             resolved_at = CASE WHEN ?1 = 'resolved' THEN ?2 ELSE NULL END WHERE id = ?3",
+            "UPDATE incidents SET status = $1, updated_at = $2, \
+             resolved_at = CASE WHEN $1 = 'resolved' THEN $2 ELSE NULL END WHERE id = $3",
         )
         .bind(to.as_str())
         .bind(micros(now))
@@ -283,7 +246,8 @@ impl SqliteStore {
         )
         .await?;
         Self::insert_outbox(&mut tx, &outbox, now).await?;
-        let incident = Self::fetch_incident(&mut tx, id)
+        let incident = self
+            .fetch_incident(&mut tx, id, false)
             .await?
             .ok_or(StoreError::NotFound(id))?;
         tx.commit().await?;
@@ -294,8 +258,17 @@ impl SqliteStore {
         })
     }
 
-    async fn fetch_incident(conn: &mut SqliteConnection, id: IncidentId) -> Result<Option<Incident>, StoreError> {
-        let row = sqlx::query("SELECT * FROM incidents WHERE id = ?")
+    /// `for_update` locks the row until the transaction ends. `NO KEY UPDATE`, as every incident
+    /// writer here takes: they serialise, while inserts that only reference the incident (a
+    /// signal, a timeline row) need no wait.
+    async fn fetch_incident(
+        &self,
+        conn: &mut AnyConnection,
+        id: IncidentId,
+        for_update: bool,
+    ) -> Result<Option<Incident>, StoreError> {
+        let lock = if for_update { self.dialect.for_no_key_update("") } else { String::new() };
+        let row = sqlx::query(&format!("SELECT * FROM incidents WHERE id = $1{lock}"))
             .bind(id.row())
             .fetch_optional(&mut *conn)
             .await?;
@@ -304,92 +277,22 @@ impl SqliteStore {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
-    async fn append_audit(&self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError> {
-        self.append_audit_tx(entry).await
-    }
-    async fn audit_page(&self, after: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
-        self.audit_page_q(after, limit).await
-    }
-    async fn audit_recent(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
-        self.audit_recent_q(limit).await
-    }
-    async fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
-        self.audit_head_q().await
-    }
-    async fn save_plan(&self, plan: &Plan, audit: NewAuditEntry) -> Result<StoredPlan, StoreError> {
-        self.save_plan_tx(plan, audit).await
-    }
-    async fn get_plan(&self, id: &str) -> Result<Option<StoredPlan>, StoreError> {
-        self.get_plan_q(id).await
-    }
-    async fn save_approval(&self, approval: &Approval, audit: NewAuditEntry) -> Result<(), StoreError> {
-        self.save_approval_tx(approval, audit).await
-    }
-    async fn use_approval(&self, req: ApprovalUse) -> Result<ApprovalUseResult, StoreError> {
-        self.use_approval_tx(req).await
-    }
-    async fn destructive_usage(
-        &self,
-        env: &str,
-        incident: Option<IncidentId>,
-        since: DateTime<Utc>,
-    ) -> Result<Usage, StoreError> {
-        self.destructive_usage_q(env, incident, since).await
-    }
-    async fn finish_action(&self, action: Option<&AppliedAction>, audit: Vec<NewAuditEntry>) -> Result<(), StoreError> {
-        self.finish_action_tx(action, audit).await
-    }
-    async fn open_actions(&self, q: OpenActions) -> Result<Vec<AppliedAction>, StoreError> {
-        self.open_actions_q(q).await
-    }
-
-    async fn record_action_failure(&self, f: ActionFailure, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.record_action_failure_tx(f, now).await
-    }
-    async fn mark_reverted(
-        &self,
-        plan_id: &str,
-        by: &str,
-        at: DateTime<Utc>,
-        audit: NewAuditEntry,
-    ) -> Result<bool, StoreError> {
-        self.mark_reverted_tx(plan_id, by, at, audit).await
-    }
-    async fn plan_proposal(&self, plan_id: &str) -> Result<Option<AuditEntry>, StoreError> {
-        self.plan_proposal_q(plan_id).await
-    }
-    async fn recent_plans(&self, before: Option<&str>, limit: u32) -> Result<Vec<StoredPlan>, StoreError> {
-        self.recent_plans_q(before, limit).await
-    }
-    async fn latest_approval(&self, plan_id: &str) -> Result<Option<Approval>, StoreError> {
-        self.latest_approval_q(plan_id).await
-    }
-    async fn plan_audit(&self, plan_id: &str, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
-        self.plan_audit_q(plan_id, limit).await
-    }
-    async fn incident_audit(&self, id: IncidentId, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
-        self.incident_audit_q(id, limit).await
-    }
-    async fn unfinished_intents(&self) -> Result<Vec<(String, Option<IncidentId>)>, StoreError> {
-        self.unfinished_intents_q().await
-    }
-
-    async fn record_alerts(&self, intake: &AlertIntake) -> Result<AlertIntakeResult, StoreError> {
-        self.record_alerts_tx(intake).await
-    }
-
+impl IncidentStore for SqlStore {
     async fn record_detection(&self, batch: DetectionBatch) -> Result<Vec<IncidentChange>, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin(Lock::Incidents).await?;
         let mut changes = Vec::with_capacity(batch.findings.len());
         for f in &batch.findings {
-            changes.push(Self::merge_finding(&mut tx, &batch.env, &batch.actor, batch.dedup_window_secs, f).await?);
+            changes.push(
+                self.merge_finding(&mut tx, &batch.env, &batch.actor, batch.dedup_window_secs, f)
+                    .await?,
+            );
         }
         Self::insert_detect_hooks(&mut tx, &batch.hooks, &batch.actor, &changes).await?;
         let now = micros(Utc::now());
         for m in &batch.metrics {
             sqlx::query(
-                "INSERT OR IGNORE INTO metric_points (env, source, name, labels, value, observed_at, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO metric_points (env, source, name, labels, value, observed_at, ingested_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
             )
             .bind(&m.env)
             .bind(&m.source)
@@ -403,7 +306,8 @@ impl Store for SqliteStore {
         }
         if !batch.metrics.is_empty() {
             sqlx::query(
-                "DELETE FROM metric_points WHERE id NOT IN (SELECT id FROM metric_points ORDER BY observed_at DESC, id DESC LIMIT ?)",
+                "DELETE FROM metric_points WHERE id NOT IN
+                   (SELECT id FROM metric_points ORDER BY observed_at DESC, id DESC LIMIT $1)",
             )
             .bind(METRIC_POINTS_KEPT)
             .execute(&mut *tx)
@@ -411,7 +315,7 @@ impl Store for SqliteStore {
         }
         for c in &batch.cursors {
             sqlx::query(
-                "INSERT INTO source_cursors (env, source, cursor, updated_at) VALUES (?, ?, ?, ?) \
+                "INSERT INTO source_cursors (env, source, cursor, updated_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (env, source) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
             )
             .bind(&batch.env)
@@ -423,7 +327,7 @@ impl Store for SqliteStore {
         }
         for d in &batch.detector_states {
             sqlx::query(
-                "INSERT INTO detector_state (env, rule, series, state, updated_at) VALUES (?, ?, ?, ?, ?) \
+                "INSERT INTO detector_state (env, rule, series, state, updated_at) VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT (env, rule, series) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
             )
             .bind(&batch.env)
@@ -439,7 +343,7 @@ impl Store for SqliteStore {
     }
 
     async fn detector_states(&self, env: &str) -> Result<Vec<DetectorSnapshot>, StoreError> {
-        let rows = sqlx::query("SELECT rule, series, state FROM detector_state WHERE env = ?")
+        let rows = sqlx::query("SELECT rule, series, state FROM detector_state WHERE env = $1")
             .bind(env)
             .fetch_all(&self.pool)
             .await?;
@@ -455,7 +359,7 @@ impl Store for SqliteStore {
 
     async fn source_cursor(&self, env: &str, source: &str) -> Result<Option<String>, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT cursor FROM source_cursors WHERE env = ? AND source = ?")
+            sqlx::query_scalar("SELECT cursor FROM source_cursors WHERE env = $1 AND source = $2")
                 .bind(env)
                 .bind(source)
                 .fetch_optional(&self.pool)
@@ -465,14 +369,15 @@ impl Store for SqliteStore {
 
     async fn get_incident(&self, id: IncidentId) -> Result<Option<Incident>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        Self::fetch_incident(&mut conn, id).await
+        self.fetch_incident(&mut conn, id, false).await
     }
 
     async fn list_incidents(&self, f: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
         let rows = sqlx::query(
             "SELECT * FROM incidents
-             WHERE (?1 IS NULL OR env = ?1) AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR kind = ?3)
-             ORDER BY updated_at DESC, id DESC LIMIT ?4",
+             WHERE (CAST($1 AS TEXT) IS NULL OR env = $1) AND (CAST($2 AS TEXT) IS NULL OR status = $2)
+               AND (CAST($3 AS TEXT) IS NULL OR kind = $3)
+             ORDER BY updated_at DESC, id DESC LIMIT $4",
         )
         .bind(f.env.as_deref())
         .bind(f.status.map(|s| s.as_str()))
@@ -485,7 +390,7 @@ impl Store for SqliteStore {
 
     async fn signals(&self, id: IncidentId, limit: u32) -> Result<Vec<Signal>, StoreError> {
         let rows =
-            sqlx::query("SELECT * FROM signals WHERE incident_id = ? ORDER BY observed_at DESC, id DESC LIMIT ?")
+            sqlx::query("SELECT * FROM signals WHERE incident_id = $1 ORDER BY observed_at DESC, id DESC LIMIT $2")
                 .bind(id.row())
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
@@ -497,7 +402,7 @@ impl Store for SqliteStore {
         let rows = sqlx::query(
             "SELECT rule, series, entity, COUNT(*) AS n, MIN(value) AS lo, MAX(value) AS hi, MAX(score) AS sc,
                     MIN(observed_at) AS t0, MAX(observed_at) AS t1
-             FROM signals WHERE incident_id = ? GROUP BY rule, series, entity ORDER BY t0, rule, series, entity",
+             FROM signals WHERE incident_id = $1 GROUP BY rule, series, entity ORDER BY t0, rule, series, entity",
         )
         .bind(id.row())
         .fetch_all(&self.pool)
@@ -506,7 +411,7 @@ impl Store for SqliteStore {
     }
 
     async fn timeline(&self, id: IncidentId) -> Result<Vec<TimelineEntry>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM timeline WHERE incident_id = ? ORDER BY id")
+        let rows = sqlx::query("SELECT * FROM timeline WHERE incident_id = $1 ORDER BY id")
             .bind(id.row())
             .fetch_all(&self.pool)
             .await?;
@@ -525,10 +430,10 @@ impl Store for SqliteStore {
 
     async fn related(&self, id: IncidentId, limit: u32) -> Result<Vec<Incident>, StoreError> {
         let rows = sqlx::query(
-            "SELECT * FROM incidents WHERE id != ?1 AND id IN (
+            "SELECT * FROM incidents WHERE id <> $1 AND id IN (
                 SELECT DISTINCT s2.incident_id FROM signals s1 JOIN signals s2 ON s1.entity = s2.entity
-                WHERE s1.incident_id = ?1)
-             ORDER BY updated_at DESC, id DESC LIMIT ?2",
+                WHERE s1.incident_id = $1)
+             ORDER BY updated_at DESC, id DESC LIMIT $2",
         )
         .bind(id.row())
         .bind(i64::from(limit))
@@ -538,7 +443,7 @@ impl Store for SqliteStore {
     }
 
     async fn recent_metrics(&self, limit: u32) -> Result<Vec<MetricPoint>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM metric_points ORDER BY observed_at DESC, id DESC LIMIT ?")
+        let rows = sqlx::query("SELECT * FROM metric_points ORDER BY observed_at DESC, id DESC LIMIT $1")
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;

@@ -1,68 +1,52 @@
-//! `record_alerts` for PostgreSQL: one Alertmanager notification in one transaction with a
-//! fixed number of statements, as in SQLite (rows travel as bound multi-row `VALUES` lists).
-//! The transaction holds [`INCIDENTS_LOCK`], so notifications and detection scans of every
-//! replica dedup against each other's committed rows, and locks the incidents it changes.
+//! `record_alerts`: one Alertmanager notification in one transaction with a fixed number of
+//! statements (rows travel as bound multi-row `VALUES` lists, chunked under the parameter
+//! limit, so a thousand alerts cost about as many round trips as one). The transaction holds
+//! [`Lock::Incidents`], so notifications and detection scans of every replica dedup against
+//! each other's committed rows, and locks the incidents it changes.
 
 use std::collections::HashSet;
 
-use sqlx::{PgConnection, Row, postgres::PgRow};
+use async_trait::async_trait;
+use sqlx::Row;
 
-use super::{INCIDENTS_LOCK, PgStore, lock, micros};
+use super::{Dialect, Lock, SqlStore, values};
 use crate::store::{
-    AlertIntake, AlertIntakeResult, StoreError,
-    alert_intake::{self, Arg, row},
+    AlertIntake, AlertIntakeResult, AlertStore, StoreError,
+    alert_intake::{self, row},
+    rows::micros,
 };
 
-/// Bound parameters per statement, under PostgreSQL's limit of 65535.
-const MAX_VARS: usize = 30_000;
+/// Notifications are written one at a time per process: concurrent webhook posts queue here
+/// (fairly) instead of spinning on SQLite's busy handler for the write lock.
+static INTAKE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Runs `{head} VALUES ($1, …), ($n, …) {tail}` over `rows` (all `cols` wide), chunked under
-/// the parameter limit, and returns every row the statements return.
-async fn values(
-    tx: &mut PgConnection,
-    head: &str,
-    tail: &str,
-    cols: usize,
-    rows: Vec<Vec<Arg>>,
-) -> Result<Vec<PgRow>, StoreError> {
-    let mut out = Vec::new();
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<Vec<Arg>> = rows.by_ref().take((MAX_VARS / cols).max(1)).collect();
-        let tuples: Vec<String> = (0..chunk.len())
-            .map(|r| {
-                let params: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
-                format!("({})", params.join(", "))
-            })
-            .collect();
-        let sql = format!("{head} VALUES {} {tail}", tuples.join(", "));
-        let mut q = sqlx::query(&sql).persistent(false);
-        for arg in chunk.into_iter().flatten() {
-            q = match arg {
-                Arg::Int(v) => q.bind(v),
-                Arg::Text(v) => q.bind(v),
-                Arg::OptInt(v) => q.bind(v),
-                Arg::OptText(v) => q.bind(v),
-            };
-        }
-        out.extend(q.fetch_all(&mut *tx).await?);
-    }
-    Ok(out)
-}
-
-impl PgStore {
-    pub(super) async fn record_alerts_tx(&self, intake: &AlertIntake) -> Result<AlertIntakeResult, StoreError> {
+#[async_trait]
+impl AlertStore for SqlStore {
+    async fn record_alerts(&self, intake: &AlertIntake) -> Result<AlertIntakeResult, StoreError> {
+        let _turn = INTAKE.lock().await;
+        let d = self.dialect;
         let now = micros(chrono::Utc::now());
-        let mut tx = self.pool.begin().await?;
-        lock(&mut tx, INCIDENTS_LOCK).await?;
-
+        let mut tx = self.begin(Lock::Incidents).await?;
+        if d == Dialect::Sqlite {
+            // A page cache that holds the alert and signal indexes (SQLite's default is 2 MiB),
+            // and checkpoints every 20000 WAL pages instead of 1000, so an index page that several
+            // notifications dirty is copied back to the database once.
+            sqlx::query("PRAGMA cache_size = -32768").execute(&mut *tx).await?;
+            sqlx::query("PRAGMA wal_autocheckpoint = 20000")
+                .execute(&mut *tx)
+                .await?;
+        }
         // 1. Which occurrences are already recorded, with their status and incident.
         let keys = alert_intake::key_rows(intake);
         let found = values(
+            d,
             &mut tx,
             "WITH k(i, env, fp, st) AS (",
-            ") SELECT k.i AS idx, a.status, a.incident_id FROM k JOIN alerts a
+            &format!(
+                ") SELECT k.i AS idx, a.status, a.incident_id FROM k {} alerts a
                ON a.env = k.env AND a.fingerprint = k.fp AND a.starts_at = k.st",
+                d.keyed_join()
+            ),
             4,
             keys,
         )
@@ -74,6 +58,7 @@ impl PgStore {
         let first_seen = alert_intake::first_seen(intake, &outcomes);
         let (needed, needed_rows) = alert_intake::needed(intake, &first_seen);
         let latest = values(
+            d,
             &mut tx,
             "WITH k(slot, fp) AS (",
             ") SELECT k.slot AS slot, i.id FROM k
@@ -91,6 +76,7 @@ impl PgStore {
                 .map(|&s| alert_intake::incident_row(intake, s, &first_seen, now))
                 .collect();
             let inserted = values(
+                d,
                 &mut tx,
                 "INSERT INTO incidents (title, kind, env, severity, status, fingerprint, first_seen, last_seen,
                                         labels, created_at, updated_at)",
@@ -108,11 +94,12 @@ impl PgStore {
         // 4. Signals (one per new occurrence), new alert rows, resolved alert rows.
         if !tallies.signal_rows.is_empty() {
             let added = values(
+                d,
                 &mut tx,
                 "INSERT INTO signals
                    (incident_id, kind, source, rule, series, entity, observed_at, message, value, score)
                  SELECT column1, column2, column3, column4, column5, column6, column7, column8, 1.0, 1.0 FROM (",
-                ") AS v ON CONFLICT DO NOTHING RETURNING incident_id, observed_at",
+                ") AS v WHERE true ON CONFLICT DO NOTHING RETURNING incident_id, observed_at",
                 8,
                 std::mem::take(&mut tallies.signal_rows),
             )
@@ -121,6 +108,7 @@ impl PgStore {
                 tallies.signal_added(r.get("incident_id"), r.get("observed_at"));
             }
             values(
+                d,
                 &mut tx,
                 "INSERT INTO alerts (env, fingerprint, starts_at, incident_id, alertname, status, ends_at, labels,
                                      received_at, updated_at)",
@@ -132,6 +120,7 @@ impl PgStore {
         }
         if !tallies.resolved_rows.is_empty() {
             values(
+                d,
                 &mut tx,
                 "WITH r(env, fp, st, en, now) AS (",
                 ") UPDATE alerts SET status = 'resolved', ends_at = COALESCE(r.en, r.now), updated_at = r.now
@@ -144,11 +133,15 @@ impl PgStore {
 
         // 5. Status and firing count of every touched incident, after the alert updates.
         let state = values(
+            d,
             &mut tx,
             "WITH k(id) AS (",
-            ") SELECT i.id, i.status,
+            &format!(
+                ") SELECT i.id, i.status,
                  (SELECT COUNT(*) FROM alerts a WHERE a.incident_id = i.id AND a.status = 'firing') AS firing
-               FROM k JOIN incidents i ON i.id = k.id FOR NO KEY UPDATE OF i",
+               FROM k JOIN incidents i ON i.id = k.id{}",
+                d.for_no_key_update("i")
+            ),
             1,
             tallies.order.iter().map(|id| row![*id]).collect(),
         )
@@ -158,16 +151,22 @@ impl PgStore {
         // 6. Incident updates and timeline entries.
         let mut decided = alert_intake::decide(intake, &tallies, &current, now)?;
         values(
+            d,
             &mut tx,
             "WITH u(id, n, first, last, status, now) AS (",
-            ") UPDATE incidents SET signal_count = signal_count + u.n, first_seen = LEAST(first_seen, u.first),
-                 last_seen = GREATEST(last_seen, u.last), status = u.status, updated_at = u.now
+            &format!(
+                ") UPDATE incidents SET signal_count = signal_count + u.n, first_seen = {}(first_seen, u.first),
+                 last_seen = {}(last_seen, u.last), status = u.status, updated_at = u.now
                FROM u WHERE incidents.id = u.id",
+                d.least(),
+                d.greatest()
+            ),
             6,
             std::mem::take(&mut decided.updates),
         )
         .await?;
         values(
+            d,
             &mut tx,
             "INSERT INTO timeline (incident_id, at, kind, actor, message, data)",
             "",
