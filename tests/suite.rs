@@ -17,6 +17,7 @@ use support::{
 
 mod agent_approval;
 mod alertmanager_e2e;
+mod alert_groups;
 mod alerts_api;
 mod approvals;
 mod approve_cli;

@@ -31,9 +31,12 @@ use super::alert_intake::Arg;
 const PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The store over one SQLite file or one PostgreSQL database.
+#[derive(Clone)]
 pub struct SqlStore {
     pool: AnyPool,
     dialect: Dialect,
+    /// Shared by clones (the alert writer task holds one).
+    intake: std::sync::Arc<alerts::IntakeQueue>,
 }
 
 /// The SQLite store (`SqlStore::open`).
@@ -79,6 +82,7 @@ impl SqlStore {
         Ok(Self {
             pool,
             dialect: Dialect::Sqlite,
+            intake: Default::default(),
         })
     }
 
@@ -141,6 +145,7 @@ impl SqlStore {
         Ok(Self {
             pool,
             dialect: Dialect::Postgres,
+            intake: Default::default(),
         })
     }
 
