@@ -44,7 +44,11 @@ fn intake(k: usize) -> AlertIntake {
             labels: BTreeMap::new(),
         }],
         // Two alerts of this caller's own, and one every caller sends (a re-sent occurrence).
-        alerts: vec![alert(&format!("own-{k}-a"), 1), alert(&format!("own-{k}-b"), 2), alert("shared", 0)],
+        alerts: vec![
+            alert(&format!("own-{k}-a"), 1),
+            alert(&format!("own-{k}-b"), 2),
+            alert("shared", 0),
+        ],
         hooks: DetectHooks::default(),
     }
 }
@@ -75,7 +79,11 @@ async fn concurrent_callers_get_their_own_answers(store: Arc<SqlStore>) {
         .await
         .unwrap();
     assert_eq!(incidents.len(), 1);
-    assert_eq!(incidents[0].signal_count, (2 * CALLERS + 1) as i64, "a signal per new occurrence");
+    assert_eq!(
+        incidents[0].signal_count,
+        (2 * CALLERS + 1) as i64,
+        "a signal per new occurrence"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -19,7 +19,7 @@ use incident_mcp::{
     store::{
         AlertIncident, AlertIntake, AlertOutcome, AlertRecord, AttemptOutcome, ChangeKind, DetectHooks, DetectionBatch,
         DetectorSnapshot, IncidentFilter, MetricPoint, NewFinding, NewOutboxRow, OutboxStatus, OutboxStore, PgStore,
-        SourceCursor, ports::*, StoreError,
+        SourceCursor, StoreError, ports::*,
     },
 };
 use serde_json::json;

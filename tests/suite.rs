@@ -16,8 +16,8 @@ use support::{
 };
 
 mod agent_approval;
-mod alertmanager_e2e;
 mod alert_groups;
+mod alertmanager_e2e;
 mod alerts_api;
 mod approvals;
 mod approve_cli;

@@ -37,7 +37,6 @@ pub enum AlertOutcome {
     Resolved,
 }
 
-
 /// The `Created` timeline entry (message, data) of an incident opened for `f`; `previous` is the
 /// resolved incident of the same fingerprint it follows.
 pub fn opened_entry(title: &str, severity: Severity, previous: Option<i64>) -> (String, BTreeMap<String, String>) {
@@ -293,14 +292,21 @@ mod tests {
             let d = decide_alerts(before, 0, &tally(0, 3, 0), None);
             assert_eq!(d.after, before, "{before}");
             assert!(!d.recovered);
-            assert!(d.entries[0].1.contains("a human resolves the incident"), "{:?}", d.entries);
+            assert!(
+                d.entries[0].1.contains("a human resolves the incident"),
+                "{:?}",
+                d.entries
+            );
         }
     }
 
     #[test]
     fn a_contained_incident_recovers_when_nothing_fires() {
         let d = decide_alerts(Status::Contained, 0, &tally(0, 2, 0), None);
-        assert_eq!((d.after, d.recovered, d.change), (Status::Recovered, true, ChangeKind::Updated));
+        assert_eq!(
+            (d.after, d.recovered, d.change),
+            (Status::Recovered, true, ChangeKind::Updated)
+        );
         assert_eq!(d.entries.last().unwrap().0, TimelineKind::StatusChange);
         let still = decide_alerts(Status::Contained, 1, &tally(0, 2, 0), None);
         assert_eq!((still.after, still.recovered), (Status::Contained, false));
@@ -337,7 +343,10 @@ mod tests {
         assert!(!window_expired(Status::Resolved, resolved_at, now, 600));
         assert!(!window_expired(Status::Open, resolved_at, now, 60));
         let m = merge(3, Status::Resolved, Severity::Low, Severity::Critical, false);
-        assert_eq!((m.change, m.escalated), (ChangeKind::Reopened, Some(Severity::Critical)));
+        assert_eq!(
+            (m.change, m.escalated),
+            (ChangeKind::Reopened, Some(Severity::Critical))
+        );
         let m = merge(1, Status::Open, Severity::Critical, Severity::Low, false);
         assert_eq!((m.change, m.escalated), (ChangeKind::Updated, None));
     }

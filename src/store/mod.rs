@@ -20,11 +20,11 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
 
+pub use crate::domain::grouping::{AlertOutcome, ChangeKind};
 use crate::domain::{Incident, IncidentId, IncidentType, Severity, Signal, Status};
 pub use actions::{ActionFailure, ActionState, AppliedAction, OpenActions, RevertAttempt};
 pub use alerts::{AlertIncident, AlertIntake, AlertIntakeResult, AlertRecord, IncidentAlertChange};
 pub use audit::{ApprovalUse, ApprovalUseResult, StoredPlan};
-pub use crate::domain::grouping::{AlertOutcome, ChangeKind};
 pub use open::{StoreLocation, open};
 pub use outbox::*;
 pub use ports::{ActionStore, AlertStore, AuditStore, IncidentStore, PlanStore, Store};
@@ -168,4 +168,3 @@ pub struct Transition {
     /// False when the incident already had the requested status (idempotent repeat).
     pub changed: bool,
 }
-

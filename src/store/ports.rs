@@ -5,12 +5,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::*;
+use crate::domain::{Incident, IncidentId, Signal, Status, TimelineEntry};
 use crate::domain::{
     audit::{AuditEntry, AuditHead, NewAuditEntry},
     plan::{Approval, Plan},
     policy::Usage,
 };
-use crate::domain::{Incident, IncidentId, Signal, Status, TimelineEntry};
 
 /// Incidents: detection merges, reads, lifecycle moves, detector state.
 #[async_trait]
@@ -125,6 +125,15 @@ pub trait Store:
 }
 
 impl<T> Store for T where
-    T: IncidentStore + AlertStore + AuditStore + PlanStore + ActionStore + OutboxStore + SandboxStore + Send + Sync + 'static
+    T: IncidentStore
+        + AlertStore
+        + AuditStore
+        + PlanStore
+        + ActionStore
+        + OutboxStore
+        + SandboxStore
+        + Send
+        + Sync
+        + 'static
 {
 }

@@ -113,7 +113,11 @@ impl SqlStore {
     }
 
     /// One notification inside the caller's transaction.
-    async fn apply_intake(&self, tx: &mut AnyConnection, intake: &AlertIntake) -> Result<AlertIntakeResult, StoreError> {
+    async fn apply_intake(
+        &self,
+        tx: &mut AnyConnection,
+        intake: &AlertIntake,
+    ) -> Result<AlertIntakeResult, StoreError> {
         let d = self.dialect;
         let now = micros(chrono::Utc::now());
         // 1. Which occurrences are already recorded, with their status and incident.

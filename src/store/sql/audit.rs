@@ -22,7 +22,10 @@ use crate::{
 
 impl SqlStore {
     /// Appends `entry` inside the caller's transaction, which must hold [`Lock::Audit`].
-    pub(super) async fn append_audit_in(tx: &mut AnyConnection, entry: NewAuditEntry) -> Result<AuditEntry, StoreError> {
+    pub(super) async fn append_audit_in(
+        tx: &mut AnyConnection,
+        entry: NewAuditEntry,
+    ) -> Result<AuditEntry, StoreError> {
         let head = Self::audit_head_in(tx).await?;
         let e = entry.chain(head.as_ref().map(|h| (h.seq, h.hash.as_str())), Utc::now());
         sqlx::query(

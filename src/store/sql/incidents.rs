@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, Row};
 
 use super::{Lock, SqlStore};
-use crate::domain::{grouping as merge, Incident, IncidentId, Severity, Signal, Status, TimelineEntry, TimelineKind};
+use crate::domain::{Incident, IncidentId, Severity, Signal, Status, TimelineEntry, TimelineKind, grouping as merge};
 use crate::store::{
     ChangeKind, DetectionBatch, DetectorSnapshot, IncidentChange, IncidentFilter, IncidentStore, MetricPoint,
     NewFinding, NewOutboxRow, SignalGroup, StoreError, Transition,
@@ -267,7 +267,11 @@ impl SqlStore {
         id: IncidentId,
         for_update: bool,
     ) -> Result<Option<Incident>, StoreError> {
-        let lock = if for_update { self.dialect.for_no_key_update("") } else { String::new() };
+        let lock = if for_update {
+            self.dialect.for_no_key_update("")
+        } else {
+            String::new()
+        };
         let row = sqlx::query(&format!("SELECT * FROM incidents WHERE id = $1{lock}"))
             .bind(id.row())
             .fetch_optional(&mut *conn)
