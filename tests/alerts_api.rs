@@ -15,7 +15,7 @@ use incident_mcp::{
     domain::{IncidentId, Status},
     notify::HookEvent,
     service::IncidentEvent,
-    store::{OutboxStore, SqliteStore, Store},
+    store::{OutboxStore, SqliteStore, ports::*},
 };
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};

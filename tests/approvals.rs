@@ -16,7 +16,7 @@ use incident_mcp::{
         plan::{Approval, ApprovalRefusal, BlastRadius, DEFAULT_APPROVAL_TTL, Plan, PlanKind, TargetVersion},
         policy::{Action, ActionRequest},
     },
-    store::{ApprovalUse, SqliteStore, Store},
+    store::{ApprovalUse, SqliteStore, ports::*},
 };
 use serde_json::{Value, json};
 use sqlx::{Connection, SqliteConnection};

@@ -14,7 +14,7 @@ use incident_mcp::{
     config::EXAMPLE_TOML,
     domain::sha256_hex,
     service::{PlanReport, RecoverRequest},
-    store::Store,
+    store::ports::*,
 };
 use respond::*;
 use serde_json::{Value, json};

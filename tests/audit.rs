@@ -11,7 +11,7 @@ use common::*;
 use incident_mcp::{
     domain::audit::{AuditKind, NewAuditEntry},
     mcp::ToolPolicy,
-    store::{SqliteStore, Store},
+    store::{SqliteStore, ports::*},
 };
 use rmcp::model::{ReadResourceRequestParams, ResourceContents};
 use serde_json::{Value, json};

@@ -8,7 +8,7 @@ use chrono::{TimeDelta, Utc};
 use incident_mcp::{
     mcp::ToolPolicy,
     service::{Caller, ContainmentsRequest, RecoverRequest, ResolveRequest, ServiceError},
-    store::Store,
+    store::ports::*,
 };
 use serde_json::{Value, json};
 

@@ -14,7 +14,7 @@ use common::{Harness, HttpServer, bin, secret};
 use incident_mcp::{
     config::EXAMPLE_TOML,
     mcp::ToolPolicy,
-    store::{OutboxStore, Store},
+    store::{OutboxStore, ports::*},
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

@@ -18,7 +18,7 @@ use incident_mcp::{
     config::Config,
     domain::audit::AuditKind,
     service::{Backends, ContainRequest, PlanReport, TTL_ACTOR},
-    store::{PgStore, Store},
+    store::{AuditStore, PgStore, Store},
 };
 use serde_json::json;
 

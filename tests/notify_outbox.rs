@@ -18,7 +18,7 @@ use incident_mcp::{
     Caller,
     notify::{Clock, HttpNotifier, Notifier},
     service::{AckRequest, NotifyRequest},
-    store::{OutboxStatus, OutboxStore, Store},
+    store::{OutboxStatus, OutboxStore, ports::*},
 };
 use notify_common::*;
 use serde_json::json;

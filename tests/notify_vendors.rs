@@ -9,7 +9,7 @@ use incident_mcp::{
     Caller,
     domain::audit::{AuditKind, NewAuditEntry},
     service::{NotifyRequest, ResolveRequest},
-    store::{OutboxStatus, OutboxStore, Store},
+    store::{OutboxStatus, OutboxStore, ports::*},
 };
 use notify_common::*;
 use serde_json::{Value, json};

@@ -13,7 +13,7 @@ use incident_mcp::{
         audit::{AuditKind, NewAuditEntry},
         policy::{Action, ActionRequest, PolicyDecision, RefusalKind},
     },
-    store::{SqliteStore, Store},
+    store::{SqliteStore, ports::*},
 };
 use serde_json::json;
 

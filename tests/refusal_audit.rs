@@ -15,7 +15,7 @@ use incident_mcp::{
     domain::sha256_hex,
     mcp::ToolPolicy,
     service::{ContainRequest, RecoverRequest, ServiceError},
-    store::Store,
+    store::ports::*,
 };
 use respond::*;
 use serde_json::{Value, json};

@@ -13,7 +13,7 @@ use incident_mcp::{
     },
     mcp::ToolPolicy,
     service::{ContainRequest, ErrorClass, PlanReport, ServiceError},
-    store::Store,
+    store::ports::*,
 };
 use respond::*;
 use serde_json::json;

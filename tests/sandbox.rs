@@ -10,7 +10,7 @@ use incident_mcp::{
     config::Config,
     domain::{Env, policy::Policy},
     service::{Backends, ContainRequest, PlanReport, PlanStatus, RecoverRequest},
-    store::{SandboxStore, Store},
+    store::{SandboxStore, ports::*},
 };
 use serde_json::{Value, json};
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use incident_mcp::{
     cluster::{Backend, DryRun, sandbox::SandboxBackend},
     config::Config,
-    store::{SandboxKey, SandboxStore, SandboxWrite, Store},
+    store::{SandboxKey, SandboxStore, SandboxWrite, ports::*},
 };
 use serde_json::{Value, json};
 

@@ -14,7 +14,7 @@ use incident_mcp::{
     config::EXAMPLE_TOML,
     domain::sha256_hex,
     service::RecoverRequest,
-    store::{OutboxStore, Store},
+    store::{OutboxStore, ports::*},
 };
 use reqwest::StatusCode;
 use respond::*;

@@ -9,6 +9,7 @@ use crate::{common, pg};
 mod cli;
 mod gate;
 mod replicas;
+mod unreachable;
 
 use std::collections::BTreeMap;
 
@@ -18,7 +19,7 @@ use incident_mcp::{
     store::{
         AlertIncident, AlertIntake, AlertOutcome, AlertRecord, AttemptOutcome, ChangeKind, DetectHooks, DetectionBatch,
         DetectorSnapshot, IncidentFilter, MetricPoint, NewFinding, NewOutboxRow, OutboxStatus, OutboxStore, PgStore,
-        SourceCursor, Store, StoreError,
+        SourceCursor, StoreError, ports::*,
     },
 };
 use serde_json::json;

@@ -16,6 +16,7 @@ use support::{
 };
 
 mod agent_approval;
+mod alert_groups;
 mod alertmanager_e2e;
 mod alerts_api;
 mod app_wiring;

@@ -16,7 +16,7 @@ use incident_mcp::{
     domain::{IncidentId, sha256_hex},
     notify::{Dispatcher, HttpNotifier, outbox::RetryPolicy},
     service::{Backends, ContainRequest, TTL_ACTOR},
-    store::{ActionState, OpenActions, SqliteStore, Store},
+    store::{ActionState, OpenActions, SqliteStore, ports::*},
 };
 use serde_json::{Value, json};
 use wiremock::{Mock, MockServer, ResponseTemplate, matchers::method};

@@ -27,7 +27,7 @@ use incident_mcp::{
         plan::Approval,
         sha256_hex,
     },
-    store::{SqliteStore, Store},
+    store::{SqliteStore, ports::*},
 };
 use serde_json::{Value, json};
 

@@ -16,7 +16,7 @@ use incident_mcp::{
     },
     mcp::ToolPolicy,
     service::hash_password,
-    store::Store,
+    store::ports::*,
 };
 use reqwest::{StatusCode, header};
 use respond::{POLICY, audit, backends, config, detect, refusals};

@@ -12,7 +12,7 @@ use incident_mcp::{
     config::Config,
     domain::sha256_hex,
     service::{Backends, ContainRequest, RecoverRequest},
-    store::Store,
+    store::ports::*,
 };
 use serde_json::json;
 

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod change;
 mod digest;
+pub mod grouping;
 pub mod incident;
 pub mod k8s_names;
 pub mod plan;

@@ -1,16 +1,18 @@
-//! The decisions of `record_alerts` shared by both adapters: which alerts are new, repeated or
-//! resolved, what each incident's tally is, and which incident updates and timeline entries
-//! follow. Each adapter runs the statements (SQL text, placeholders, locking); these functions
-//! take plain data read from the database and return the rows to write, as bound values.
+//! The bookkeeping of `record_alerts`: the rows read from the database in, the rows to write
+//! out (as bound values), with each alert's and incident's decision taken by
+//! `domain::grouping` (`alert_outcome`, `decide_alerts`). The adapter runs the statements.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::{
-    AlertIntake, AlertOutcome, ChangeKind, IncidentAlertChange, IncidentChange, StoreError,
+    AlertIntake, AlertOutcome, IncidentAlertChange, IncidentChange, StoreError,
     alerts::AlertRecord,
     rows::{Cols, micros, parse},
 };
-use crate::domain::{IncidentId, SignalKind, Status, TimelineKind};
+use crate::domain::{
+    IncidentId, SignalKind, Status,
+    grouping::{AlertTally, alert_outcome, decide_alerts},
+};
 
 /// A bound value.
 pub(super) enum Arg {
@@ -56,19 +58,13 @@ pub(super) use row;
 #[derive(Default)]
 pub(super) struct Tally {
     slot: usize,
-    created: bool,
-    new_firing: usize,
-    new_alerts: usize,
-    resolved: usize,
-    new_signals: usize,
     first: Option<i64>,
     last: Option<i64>,
-    names: Vec<String>,
+    counts: AlertTally,
 }
 
-fn data(pairs: &[(&str, String)]) -> String {
-    let m: BTreeMap<&str, &str> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    serde_json::to_string(&m).unwrap_or_else(|_| "{}".into())
+fn data(m: &BTreeMap<String, String>) -> String {
+    serde_json::to_string(m).unwrap_or_else(|_| "{}".into())
 }
 
 /// Step 1: what the notification does to each alert, given the recorded ones (`existing`,
@@ -78,11 +74,7 @@ pub(super) fn outcomes(intake: &AlertIntake, existing: &[Option<(bool, i64)>]) -
         .alerts
         .iter()
         .zip(existing)
-        .map(|(a, e)| match e {
-            None => AlertOutcome::New,
-            Some((true, _)) if !a.firing => AlertOutcome::Resolved,
-            Some(_) => AlertOutcome::Repeat,
-        })
+        .map(|(a, e)| alert_outcome(a.firing, e.map(|(was_firing, _)| was_firing)))
         .collect()
 }
 
@@ -225,7 +217,7 @@ impl Tallies {
     /// Counts a signal the database inserted (not a duplicate) for incident `id`.
     pub fn signal_added(&mut self, id: i64, at: i64) {
         if let Some(t) = self.tally.get_mut(&id) {
-            t.new_signals += 1;
+            t.counts.new_signals += 1;
             t.first = Some(t.first.map_or(at, |f| f.min(at)));
             t.last = Some(t.last.map_or(at, |l| l.max(at)));
         }
@@ -255,26 +247,30 @@ pub(super) fn tally(
             order.push(id);
             Tally {
                 slot: a.incident,
-                created: created_ids.contains(&id),
+                counts: AlertTally {
+                    created: created_ids.contains(&id),
+                    ..AlertTally::default()
+                },
                 ..Tally::default()
             }
         });
         match o {
             AlertOutcome::New => {
-                t.new_alerts += 1;
+                let c = &mut t.counts;
+                c.new_alerts += 1;
                 if a.firing {
-                    t.new_firing += 1;
+                    c.new_firing += 1;
                 } else {
-                    t.resolved += 1;
+                    c.resolved += 1;
                 }
-                if t.names.len() < 5 && !t.names.contains(&a.alertname) {
-                    t.names.push(a.alertname.clone());
+                if c.names.len() < 5 && !c.names.contains(&a.alertname) {
+                    c.names.push(a.alertname.clone());
                 }
                 alert_rows.push(alert_row(a, id, env, now));
                 signal_rows.push(signal_row(a, id, intake));
             }
             AlertOutcome::Resolved => {
-                t.resolved += 1;
+                t.counts.resolved += 1;
                 resolved_rows.push(row![
                     env,
                     a.fingerprint.as_str(),
@@ -338,84 +334,32 @@ pub(super) fn decide(
             .get(id)
             .copied()
             .ok_or(StoreError::NotFound(IncidentId::from_row(*id)))?;
-        let mut after = before;
-        let touched = t.new_signals > 0 || t.resolved > 0 || t.created;
-        let mut entry = |kind: TimelineKind, message: String, data: String| {
-            timeline.push(row![*id, now, kind.as_str(), actor, message, data]);
-        };
-        let change = if t.created {
-            let inc = &intake.incidents[t.slot];
-            entry(
-                TimelineKind::Created,
-                format!("opened: {}", inc.title),
-                data(&[("severity", inc.severity.to_string())]),
-            );
-            ChangeKind::Created
-        } else if before == Status::Resolved && t.new_firing > 0 && t.new_signals > 0 {
-            after = Status::Open;
-            ChangeKind::Reopened
-        } else if touched {
-            ChangeKind::Updated
-        } else {
-            ChangeKind::Unchanged
-        };
-        if t.new_signals > 0 {
-            let names = t.names.join(", ");
-            let d = data(&[("new_signals", t.new_signals.to_string()), ("alerts", names.clone())]);
-            if change == ChangeKind::Reopened {
-                let msg = format!("reopened: {} alert(s) fired again after resolve: {names}", t.new_firing);
-                entry(TimelineKind::Reopened, msg, d);
-            } else {
-                entry(
-                    TimelineKind::Signal,
-                    format!("{} new alert(s) received: {names}", t.new_alerts),
-                    d,
-                );
-            }
+        let inc = &intake.incidents[t.slot];
+        let d = decide_alerts(before, firing, &t.counts, Some((inc.title.as_str(), inc.severity)));
+        for (kind, message, entry) in &d.entries {
+            timeline.push(row![*id, now, kind.as_str(), actor, message.as_str(), data(entry)]);
         }
-        if t.resolved > 0 {
-            let msg = if firing == 0 {
-                format!(
-                    "{} alert(s) resolved; none still firing (a human resolves the incident with a note)",
-                    t.resolved
-                )
-            } else {
-                format!("{} alert(s) resolved; {firing} still firing", t.resolved)
-            };
-            let d = data(&[
-                ("alert_status", "resolved".into()),
-                ("resolved_alerts", t.resolved.to_string()),
-                ("firing_alerts", firing.to_string()),
-            ]);
-            entry(TimelineKind::Signal, msg, d);
-            if before == Status::Contained && firing == 0 {
-                after = Status::Recovered;
-                recovered.push(IncidentId::from_row(*id));
-                entry(
-                    TimelineKind::StatusChange,
-                    "contained → recovered: every alert resolved".into(),
-                    data(&[("from", "contained".into()), ("to", "recovered".into())]),
-                );
-            }
+        if d.recovered {
+            recovered.push(IncidentId::from_row(*id));
         }
-        if touched {
+        if d.touched {
             updates.push(row![
                 *id,
-                t.new_signals as i64,
+                t.counts.new_signals as i64,
                 t.first.unwrap_or(i64::MAX),
                 t.last.unwrap_or(i64::MIN),
-                after.as_str(),
+                d.after.as_str(),
                 now
             ]);
         }
         changes.push(IncidentAlertChange {
             id: IncidentId::from_row(*id),
             slot: t.slot,
-            change,
-            new_alerts: t.new_alerts,
-            resolved_alerts: t.resolved,
+            change: d.change,
+            new_alerts: t.counts.new_alerts,
+            resolved_alerts: t.counts.resolved,
             firing_alerts: firing,
-            status: after,
+            status: d.after,
         });
     }
     Ok(Decisions {

@@ -1,5 +1,6 @@
 //! What the store records for Alertmanager notifications (`POST /api/alerts`).
 
+use super::AlertOutcome;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -50,17 +51,6 @@ pub struct AlertIntake {
     pub alerts: Vec<AlertRecord>,
     /// Outbox rows for opened/reopened incidents, committed with the alerts.
     pub hooks: super::DetectHooks,
-}
-
-/// What a notification did to one alert occurrence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AlertOutcome {
-    /// First time seen: recorded, and a signal attached to its incident.
-    New,
-    /// Already recorded with this status (a re-sent notification): nothing changed.
-    Repeat,
-    /// Was firing, now resolved.
-    Resolved,
 }
 
 /// What a notification did to one incident.

@@ -14,7 +14,7 @@ use incident_mcp::{
     domain::{Env, IncidentId},
     notify::{Clock, Dispatcher, HttpNotifier, outbox::RetryPolicy},
     service::DetectRequest,
-    store::Store,
+    store::ports::*,
 };
 
 use crate::common::Harness;

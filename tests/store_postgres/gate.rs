@@ -9,7 +9,7 @@ use incident_mcp::{
         audit::{AuditEntry, AuditKind, ChainVerifier, NewAuditEntry},
         plan::{Approval, DEFAULT_APPROVAL_TTL, Plan},
     },
-    store::{AppliedAction, OpenActions, PgStore, Store},
+    store::{AppliedAction, OpenActions, PgStore, ports::*},
 };
 use serde_json::json;
 

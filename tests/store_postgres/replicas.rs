@@ -9,7 +9,7 @@ use incident_mcp::{
         IncidentId, Severity,
         audit::{AuditKind, NewAuditEntry},
     },
-    store::{AlertOutcome, ChangeKind, NewOutboxRow, OutboxStore, PgStore, Store},
+    store::{AlertOutcome, ChangeKind, NewOutboxRow, OutboxStore, PgStore, ports::*},
 };
 use serde_json::json;
 use tokio::sync::Barrier;

@@ -9,7 +9,7 @@ use incident_mcp::{
     config::{Config, EXAMPLE_TOML},
     domain::audit::AuditEntry,
     service::{Backends, Caller, DetectRequest},
-    store::Store,
+    store::ports::*,
 };
 use rmcp::{
     ClientHandler, ErrorData as McpError, RoleClient,

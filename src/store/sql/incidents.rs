@@ -1,93 +1,28 @@
-//! PostgreSQL adapter, for teams running several replicas on one database. Each method is one
-//! transaction, as in the SQLite adapter; where SQLite's single writer (`BEGIN IMMEDIATE`) made
-//! a read-then-write safe, this adapter takes a lock that every replica honours:
-//!
-//! - audit appends (and every write that carries an audit entry) hold the transaction-level
-//!   advisory lock [`AUDIT_LOCK`], so the chain never forks;
-//! - detection and alert intake hold [`INCIDENTS_LOCK`], so dedup by fingerprint holds under
-//!   concurrent scans, and lock the incident rows they change (`FOR NO KEY UPDATE`), as
-//!   transitions do;
-//! - outbox claims use `FOR UPDATE SKIP LOCKED`, so a row goes to exactly one replica;
-//! - an approval is spent with `UPDATE ... WHERE used_at IS NULL` under the audit lock.
+//! Incidents: detection merges (dedup by fingerprint), reads, lifecycle moves. Detection holds
+//! [`Lock::Incidents`] and locks the incident rows it changes, as transitions do.
 
-mod actions;
-mod alerts;
-mod audit;
-mod outbox;
-mod sandbox;
-
-use std::{collections::BTreeMap, str::FromStr, time::Duration};
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{
-    ConnectOptions, PgConnection, Row,
-    postgres::{PgConnectOptions, PgPool, PgPoolOptions},
-};
+use sqlx::{AnyConnection, Row};
 
-use super::merge;
-use super::rows::{
-    from_micros, incident_from_row, metric_from_row, micros, parse, signal_from_row, signal_group_from_row,
-    timeline_from_row,
+use super::{Lock, SqlStore};
+use crate::domain::{Incident, IncidentId, Severity, Signal, Status, TimelineEntry, TimelineKind, grouping as merge};
+use crate::store::{
+    ChangeKind, DetectionBatch, DetectorSnapshot, IncidentChange, IncidentFilter, IncidentStore, MetricPoint,
+    NewFinding, NewOutboxRow, SignalGroup, StoreError, Transition,
+    rows::{
+        incident_from_row, metric_from_row, micros, parse, signal_from_row, signal_group_from_row, timeline_from_row,
+    },
 };
-use super::*;
-use crate::domain::TimelineKind;
 
 /// Upper bound on metric points kept for `metrics://recent`.
 const METRIC_POINTS_KEPT: i64 = 5000;
 
-/// Advisory lock key serialising audit appends across replicas ("incident-mcp audit").
-const AUDIT_LOCK: i64 = 0x1c1d_a0d1_0000_0001;
-/// Advisory lock key serialising detection and alert intake (dedup by fingerprint).
-const INCIDENTS_LOCK: i64 = 0x1c1d_a0d1_0000_0002;
-
-pub struct PgStore {
-    pool: PgPool,
-}
-
-/// Takes a transaction-level advisory lock, released at commit or rollback.
-async fn lock(tx: &mut PgConnection, key: i64) -> Result<(), StoreError> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(key)
-        .execute(&mut *tx)
-        .await?;
-    Ok(())
-}
-
-impl PgStore {
-    /// Connects to a `postgres://` or `postgresql://` URL and runs the migrations of
-    /// `migrations/postgres` (sqlx serialises concurrent migrators with an advisory lock, so
-    /// replicas may start together). Errors never carry the URL or its password.
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let scrub = |e: &dyn std::fmt::Display| crate::domain::redact_url(&e.to_string(), url);
-        // The parse error could echo the URL: say only that it is invalid.
-        let opts = PgConnectOptions::from_str(url)
-            .map_err(|_| StoreError::Database("the database URL is not a valid PostgreSQL URL".into()))?
-            .application_name("incident-mcp")
-            .options([("TimeZone", "UTC")])
-            .disable_statement_logging();
-        let where_ = format!(
-            "PostgreSQL at {}:{}/{}",
-            opts.get_host(),
-            opts.get_port(),
-            opts.get_database().unwrap_or("")
-        );
-        let pool = PgPoolOptions::new()
-            .max_connections(8)
-            // A refused connection is retried (the server may be starting) until this runs out.
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(opts)
-            .await
-            .map_err(|e| StoreError::Database(format!("cannot connect to {where_}: {}", scrub(&e))))?;
-        sqlx::migrate!("./migrations/postgres")
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Migration(scrub(&e)))?;
-        Ok(Self { pool })
-    }
-
+impl SqlStore {
     async fn insert_timeline(
-        tx: &mut PgConnection,
+        tx: &mut AnyConnection,
         id: i64,
         at: DateTime<Utc>,
         kind: TimelineKind,
@@ -110,7 +45,7 @@ impl PgStore {
     }
 
     async fn insert_incident(
-        tx: &mut PgConnection,
+        tx: &mut AnyConnection,
         env: &str,
         actor: &str,
         f: &NewFinding,
@@ -135,13 +70,13 @@ impl PgStore {
         .bind(previous)
         .fetch_one(&mut *tx)
         .await?;
-        let (message, data) = merge::opened_entry(f, previous);
+        let (message, data) = merge::opened_entry(&f.title, f.severity, previous);
         Self::insert_timeline(tx, id, now, TimelineKind::Created, actor, &message, &data).await?;
         Ok(id)
     }
 
     /// Whether a signal is already recorded on any incident of `fingerprint`.
-    async fn known_signal(tx: &mut PgConnection, fingerprint: &str, s: &Signal) -> Result<bool, StoreError> {
+    async fn known_signal(tx: &mut AnyConnection, fingerprint: &str, s: &Signal) -> Result<bool, StoreError> {
         Ok(sqlx::query(
             "SELECT 1 FROM signals s JOIN incidents i ON i.id = s.incident_id
              WHERE i.fingerprint = $1 AND s.rule = $2 AND s.series = $3 AND s.entity = $4
@@ -159,20 +94,22 @@ impl PgStore {
         .is_some())
     }
 
-    /// Merges one finding inside the caller's transaction, which holds [`INCIDENTS_LOCK`];
+    /// Merges one finding inside the caller's transaction, which holds [`Lock::Incidents`];
     /// the incident row is locked too, so a concurrent transition waits or is waited for.
     async fn merge_finding(
-        tx: &mut PgConnection,
+        &self,
+        tx: &mut AnyConnection,
         env: &str,
         actor: &str,
         window_secs: u64,
         f: &NewFinding,
     ) -> Result<IncidentChange, StoreError> {
         let now = Utc::now();
-        let latest = sqlx::query(
+        let latest = sqlx::query(&format!(
             "SELECT id, status, severity, COALESCE(resolved_at, updated_at) AS resolved_at
-             FROM incidents WHERE fingerprint = $1 ORDER BY id DESC LIMIT 1 FOR NO KEY UPDATE",
-        )
+             FROM incidents WHERE fingerprint = $1 ORDER BY id DESC LIMIT 1{}",
+            self.dialect.for_no_key_update("")
+        ))
         .bind(&f.fingerprint)
         .fetch_optional(&mut *tx)
         .await?;
@@ -237,17 +174,18 @@ impl PgStore {
         }
         let reopen = status == Status::Resolved;
         let m = merge::merge(added, status, severity, f.severity, created);
-        sqlx::query(
+        let (least, greatest) = (self.dialect.least(), self.dialect.greatest());
+        sqlx::query(&format!(
             "UPDATE incidents SET
                signal_count = (SELECT COUNT(*) FROM signals WHERE incident_id = $1),
-               first_seen = LEAST(first_seen, (SELECT MIN(observed_at) FROM signals WHERE incident_id = $1)),
-               last_seen = GREATEST(last_seen, (SELECT MAX(observed_at) FROM signals WHERE incident_id = $1)),
+               first_seen = {least}(first_seen, (SELECT MIN(observed_at) FROM signals WHERE incident_id = $1)),
+               last_seen = {greatest}(last_seen, (SELECT MAX(observed_at) FROM signals WHERE incident_id = $1)),
                status = CASE WHEN $2 THEN 'open' ELSE status END,
                resolved_at = CASE WHEN $2 THEN NULL ELSE resolved_at END,
                severity = COALESCE($4, severity),
                updated_at = $3
-             WHERE id = $1",
-        )
+             WHERE id = $1"
+        ))
         .bind(id)
         .bind(reopen)
         .bind(micros(now))
@@ -264,7 +202,7 @@ impl PgStore {
 
     /// A lifecycle move under the incident's row lock; `outbox` rows are inserted in the same
     /// transaction when it changes something.
-    async fn transition_tx(
+    pub(super) async fn transition_tx(
         &self,
         id: IncidentId,
         to: Status,
@@ -272,8 +210,9 @@ impl PgStore {
         note: Option<&str>,
         outbox: Vec<NewOutboxRow>,
     ) -> Result<Transition, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let current = Self::fetch_incident(&mut tx, id, true)
+        let mut tx = self.begin(Lock::Rows).await?;
+        let current = self
+            .fetch_incident(&mut tx, id, true)
             .await?
             .ok_or(StoreError::NotFound(id))?;
         let from = current.status;
@@ -307,7 +246,8 @@ impl PgStore {
         )
         .await?;
         Self::insert_outbox(&mut tx, &outbox, now).await?;
-        let incident = Self::fetch_incident(&mut tx, id, false)
+        let incident = self
+            .fetch_incident(&mut tx, id, false)
             .await?
             .ok_or(StoreError::NotFound(id))?;
         tx.commit().await?;
@@ -322,102 +262,34 @@ impl PgStore {
     /// writer here takes: they serialise, while inserts that only reference the incident (a
     /// signal, a timeline row) need no wait.
     async fn fetch_incident(
-        conn: &mut PgConnection,
+        &self,
+        conn: &mut AnyConnection,
         id: IncidentId,
         for_update: bool,
     ) -> Result<Option<Incident>, StoreError> {
-        let sql = if for_update {
-            "SELECT * FROM incidents WHERE id = $1 FOR NO KEY UPDATE"
+        let lock = if for_update {
+            self.dialect.for_no_key_update("")
         } else {
-            "SELECT * FROM incidents WHERE id = $1"
+            String::new()
         };
-        let row = sqlx::query(sql).bind(id.row()).fetch_optional(&mut *conn).await?;
+        let row = sqlx::query(&format!("SELECT * FROM incidents WHERE id = $1{lock}"))
+            .bind(id.row())
+            .fetch_optional(&mut *conn)
+            .await?;
         row.as_ref().map(incident_from_row).transpose()
     }
 }
 
 #[async_trait]
-impl Store for PgStore {
-    async fn append_audit(&self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError> {
-        self.append_audit_tx(entry).await
-    }
-    async fn audit_page(&self, after: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
-        self.audit_page_q(after, limit).await
-    }
-    async fn audit_recent(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
-        self.audit_recent_q(limit).await
-    }
-    async fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
-        self.audit_head_q().await
-    }
-    async fn save_plan(&self, plan: &Plan, audit: NewAuditEntry) -> Result<StoredPlan, StoreError> {
-        self.save_plan_tx(plan, audit).await
-    }
-    async fn get_plan(&self, id: &str) -> Result<Option<StoredPlan>, StoreError> {
-        self.get_plan_q(id).await
-    }
-    async fn save_approval(&self, approval: &Approval, audit: NewAuditEntry) -> Result<(), StoreError> {
-        self.save_approval_tx(approval, audit).await
-    }
-    async fn use_approval(&self, req: ApprovalUse) -> Result<ApprovalUseResult, StoreError> {
-        self.use_approval_tx(req).await
-    }
-    async fn destructive_usage(
-        &self,
-        env: &str,
-        incident: Option<IncidentId>,
-        since: DateTime<Utc>,
-    ) -> Result<Usage, StoreError> {
-        self.destructive_usage_q(env, incident, since).await
-    }
-    async fn finish_action(&self, action: Option<&AppliedAction>, audit: Vec<NewAuditEntry>) -> Result<(), StoreError> {
-        self.finish_action_tx(action, audit).await
-    }
-    async fn open_actions(&self, q: OpenActions) -> Result<Vec<AppliedAction>, StoreError> {
-        self.open_actions_q(q).await
-    }
-
-    async fn record_action_failure(&self, f: ActionFailure, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.record_action_failure_tx(f, now).await
-    }
-    async fn mark_reverted(
-        &self,
-        plan_id: &str,
-        by: &str,
-        at: DateTime<Utc>,
-        audit: NewAuditEntry,
-    ) -> Result<bool, StoreError> {
-        self.mark_reverted_tx(plan_id, by, at, audit).await
-    }
-    async fn plan_proposal(&self, plan_id: &str) -> Result<Option<AuditEntry>, StoreError> {
-        self.plan_proposal_q(plan_id).await
-    }
-    async fn recent_plans(&self, before: Option<&str>, limit: u32) -> Result<Vec<StoredPlan>, StoreError> {
-        self.recent_plans_q(before, limit).await
-    }
-    async fn latest_approval(&self, plan_id: &str) -> Result<Option<Approval>, StoreError> {
-        self.latest_approval_q(plan_id).await
-    }
-    async fn plan_audit(&self, plan_id: &str, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
-        self.plan_audit_q(plan_id, limit).await
-    }
-    async fn incident_audit(&self, id: IncidentId, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
-        self.incident_audit_q(id, limit).await
-    }
-    async fn unfinished_intents(&self) -> Result<Vec<(String, Option<IncidentId>)>, StoreError> {
-        self.unfinished_intents_q().await
-    }
-
-    async fn record_alerts(&self, intake: &AlertIntake) -> Result<AlertIntakeResult, StoreError> {
-        self.record_alerts_tx(intake).await
-    }
-
+impl IncidentStore for SqlStore {
     async fn record_detection(&self, batch: DetectionBatch) -> Result<Vec<IncidentChange>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        lock(&mut tx, INCIDENTS_LOCK).await?;
+        let mut tx = self.begin(Lock::Incidents).await?;
         let mut changes = Vec::with_capacity(batch.findings.len());
         for f in &batch.findings {
-            changes.push(Self::merge_finding(&mut tx, &batch.env, &batch.actor, batch.dedup_window_secs, f).await?);
+            changes.push(
+                self.merge_finding(&mut tx, &batch.env, &batch.actor, batch.dedup_window_secs, f)
+                    .await?,
+            );
         }
         Self::insert_detect_hooks(&mut tx, &batch.hooks, &batch.actor, &changes).await?;
         let now = micros(Utc::now());
@@ -501,14 +373,14 @@ impl Store for PgStore {
 
     async fn get_incident(&self, id: IncidentId) -> Result<Option<Incident>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        Self::fetch_incident(&mut conn, id, false).await
+        self.fetch_incident(&mut conn, id, false).await
     }
 
     async fn list_incidents(&self, f: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
         let rows = sqlx::query(
             "SELECT * FROM incidents
-             WHERE ($1::text IS NULL OR env = $1) AND ($2::text IS NULL OR status = $2)
-               AND ($3::text IS NULL OR kind = $3)
+             WHERE (CAST($1 AS TEXT) IS NULL OR env = $1) AND (CAST($2 AS TEXT) IS NULL OR status = $2)
+               AND (CAST($3 AS TEXT) IS NULL OR kind = $3)
              ORDER BY updated_at DESC, id DESC LIMIT $4",
         )
         .bind(f.env.as_deref())

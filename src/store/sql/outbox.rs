@@ -1,14 +1,15 @@
-//! The outbox for SQLite: rows inserted inside the caller's transaction, claims and
-//! completions each in one `BEGIN IMMEDIATE` transaction.
+//! The outbox: rows inserted inside the caller's transaction; a claim leases the due rows it
+//! takes in one statement (PostgreSQL: locking them with `FOR UPDATE SKIP LOCKED`, so replicas
+//! claiming at once never get the same row); completions lock their row.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 
-use super::{SqliteStore, from_micros, micros};
+use super::{Lock, SqlStore};
 use crate::store::{
     outbox::{attempt_write, detect_hook_rows, recover_hook_rows},
-    rows::{attempt_from_row, outbox_from_row, webhook_from_row},
+    rows::{attempt_from_row, from_micros, micros, outbox_from_row, webhook_from_row},
 };
 use crate::{
     domain::{IncidentId, Status, audit::NewAuditEntry},
@@ -24,10 +25,10 @@ use crate::{
 const COLUMNS: &str = "id, target, event, incident_id, payload, status, attempts, next_attempt_at, lease_until, \
                        last_status, last_error, created_at, sent_at";
 
-impl SqliteStore {
+impl SqlStore {
     /// Inserts rows inside an open transaction.
     pub(super) async fn insert_outbox(
-        tx: &mut SqliteConnection,
+        tx: &mut AnyConnection,
         rows: &[NewOutboxRow],
         now: DateTime<Utc>,
     ) -> Result<Vec<i64>, StoreError> {
@@ -35,7 +36,7 @@ impl SqliteStore {
         for row in rows {
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO outbox (target, event, incident_id, payload, next_attempt_at, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
             )
             .bind(&row.target)
             .bind(&row.event)
@@ -52,7 +53,7 @@ impl SqliteStore {
 
     /// Detection hooks: one `detect` row per target for every created or reopened incident.
     pub(super) async fn insert_detect_hooks(
-        tx: &mut SqliteConnection,
+        tx: &mut AnyConnection,
         hooks: &DetectHooks,
         actor: &str,
         changes: &[IncidentChange],
@@ -64,7 +65,7 @@ impl SqliteStore {
     /// `recover` hooks for incidents that alert resolutions moved from contained to recovered,
     /// in the same transaction as the move.
     pub(super) async fn insert_recover_hooks(
-        tx: &mut SqliteConnection,
+        tx: &mut AnyConnection,
         hooks: &DetectHooks,
         actor: &str,
         recovered: &[IncidentId],
@@ -75,11 +76,11 @@ impl SqliteStore {
 }
 
 #[async_trait]
-impl OutboxStore for SqliteStore {
+impl OutboxStore for SqlStore {
     async fn save_webhook(&self, hook: &RegisteredHook, audit: NewAuditEntry) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin(Lock::Audit).await?;
         sqlx::query(
-            "INSERT INTO webhooks (name, url, secret_env, events, created_at, added_by) VALUES (?, ?, ?, ?, ?, ?) \
+            "INSERT INTO webhooks (name, url, secret_env, events, created_at, added_by) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (name) DO UPDATE SET url = excluded.url, secret_env = excluded.secret_env, \
              events = excluded.events, added_by = excluded.added_by",
         )
@@ -97,8 +98,8 @@ impl OutboxStore for SqliteStore {
     }
 
     async fn delete_webhook(&self, name: &str, audit: NewAuditEntry) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let r = sqlx::query("DELETE FROM webhooks WHERE name = ?")
+        let mut tx = self.begin(Lock::Audit).await?;
+        let r = sqlx::query("DELETE FROM webhooks WHERE name = $1")
             .bind(name)
             .execute(&mut *tx)
             .await?;
@@ -129,7 +130,7 @@ impl OutboxStore for SqliteStore {
     }
 
     async fn enqueue_outbox(&self, rows: Vec<NewOutboxRow>, now: DateTime<Utc>) -> Result<Vec<i64>, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin(Lock::Rows).await?;
         let ids = Self::insert_outbox(&mut tx, &rows, now).await?;
         tx.commit().await?;
         Ok(ids)
@@ -141,17 +142,22 @@ impl OutboxStore for SqliteStore {
         lease_secs: u64,
         limit: u32,
     ) -> Result<Vec<OutboxRow>, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin(Lock::Rows).await?;
         let lease = micros(now) + i64::try_from(lease_secs).unwrap_or(i64::MAX / 4) * 1_000_000;
+        // PostgreSQL locks the due rows as they are chosen; rows another replica holds are
+        // skipped, and a row another replica claimed and committed no longer passes the
+        // re-checked condition (READ COMMITTED re-reads the newest version of a row it locks).
         let rows = sqlx::query(&format!(
-            "UPDATE outbox SET status = 'inflight', lease_until = ?2 WHERE id IN (
+            "UPDATE outbox SET status = 'inflight', lease_until = $2 WHERE id IN (
                SELECT id FROM outbox o
-               WHERE ((status = 'pending' AND next_attempt_at <= ?1) OR (status = 'inflight' AND lease_until <= ?1))
+               WHERE ((status = 'pending' AND next_attempt_at <= $1) OR (status = 'inflight' AND lease_until <= $1))
                  -- In order per target and incident: an earlier undelivered row goes first.
-                 AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.target = o.target AND e.incident_id IS o.incident_id
+                 AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.target = o.target
+                                 AND e.incident_id IS NOT DISTINCT FROM o.incident_id
                                  AND e.id < o.id AND e.status IN ('pending', 'inflight'))
-               ORDER BY next_attempt_at, id LIMIT ?3)
-             RETURNING {COLUMNS}"
+               ORDER BY next_attempt_at, id LIMIT $3{})
+             RETURNING {COLUMNS}",
+            self.dialect.skip_locked("o")
         ))
         .bind(micros(now))
         .bind(lease)
@@ -165,18 +171,21 @@ impl OutboxStore for SqliteStore {
     }
 
     async fn finish_outbox(&self, id: i64, started: DateTime<Utc>, outcome: AttemptOutcome) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let attempts: i64 = sqlx::query_scalar("SELECT attempts FROM outbox WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::Database(format!("no outbox row {id}")))?;
+        let mut tx = self.begin(Lock::Rows).await?;
+        let attempts: i64 = sqlx::query_scalar(&format!(
+            "SELECT attempts FROM outbox WHERE id = $1{}",
+            self.dialect.for_update()
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::Database(format!("no outbox row {id}")))?;
         let attempt = attempts + 1;
         let w = attempt_write(&outcome);
         sqlx::query(
-            "UPDATE outbox SET status = ?2, attempts = ?3, last_status = ?4, last_error = ?5,
-               next_attempt_at = COALESCE(?6, next_attempt_at), sent_at = COALESCE(?7, sent_at), lease_until = NULL
-             WHERE id = ?1",
+            "UPDATE outbox SET status = $2, attempts = $3, last_status = $4, last_error = $5,
+               next_attempt_at = COALESCE($6, next_attempt_at), sent_at = COALESCE($7, sent_at), lease_until = NULL
+             WHERE id = $1",
         )
         .bind(id)
         .bind(w.status)
@@ -188,7 +197,9 @@ impl OutboxStore for SqliteStore {
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "INSERT OR REPLACE INTO outbox_attempts (outbox_id, attempt, at, http_status, outcome, error) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO outbox_attempts (outbox_id, attempt, at, http_status, outcome, error) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (outbox_id, attempt) DO UPDATE SET at = excluded.at, http_status = excluded.http_status,
+               outcome = excluded.outcome, error = excluded.error",
         )
         .bind(id)
         .bind(attempt)
@@ -204,7 +215,7 @@ impl OutboxStore for SqliteStore {
 
     async fn outbox_rows(&self, status: Option<OutboxStatus>, limit: u32) -> Result<Vec<OutboxRow>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM outbox WHERE (?1 IS NULL OR status = ?1) ORDER BY id DESC LIMIT ?2"
+            "SELECT {COLUMNS} FROM outbox WHERE (CAST($1 AS TEXT) IS NULL OR status = $1) ORDER BY id DESC LIMIT $2"
         ))
         .bind(status.map(OutboxStatus::as_str))
         .bind(i64::from(limit))
@@ -214,7 +225,7 @@ impl OutboxStore for SqliteStore {
     }
 
     async fn outbox_row(&self, id: i64) -> Result<Option<OutboxRow>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM outbox WHERE id = ?"))
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM outbox WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -222,7 +233,7 @@ impl OutboxStore for SqliteStore {
     }
 
     async fn outbox_attempts(&self, id: i64) -> Result<Vec<OutboxAttempt>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM outbox_attempts WHERE outbox_id = ? ORDER BY attempt")
+        let rows = sqlx::query("SELECT * FROM outbox_attempts WHERE outbox_id = $1 ORDER BY attempt")
             .bind(id)
             .fetch_all(&self.pool)
             .await?;
@@ -241,7 +252,7 @@ impl OutboxStore for SqliteStore {
 
     async fn notify_ref(&self, target: &str, incident: IncidentId) -> Result<Option<String>, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT value FROM notify_refs WHERE target = ? AND incident_id = ?")
+            sqlx::query_scalar("SELECT value FROM notify_refs WHERE target = $1 AND incident_id = $2")
                 .bind(target)
                 .bind(incident.row())
                 .fetch_optional(&self.pool)
@@ -250,15 +261,20 @@ impl OutboxStore for SqliteStore {
     }
 
     async fn set_notify_ref(&self, target: &str, incident: IncidentId, value: &str) -> Result<String, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("INSERT OR IGNORE INTO notify_refs (target, incident_id, value, created_at) VALUES (?, ?, ?, ?)")
-            .bind(target)
-            .bind(incident.row())
-            .bind(value)
-            .bind(micros(Utc::now()))
-            .execute(&mut *tx)
-            .await?;
-        let stored: String = sqlx::query_scalar("SELECT value FROM notify_refs WHERE target = ? AND incident_id = ?")
+        let mut tx = self.begin(Lock::Rows).await?;
+        // A concurrent insert of the same key makes this wait for it and then do nothing; the
+        // read below (a new snapshot) sees whichever value won.
+        sqlx::query(
+            "INSERT INTO notify_refs (target, incident_id, value, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (target, incident_id) DO NOTHING",
+        )
+        .bind(target)
+        .bind(incident.row())
+        .bind(value)
+        .bind(micros(Utc::now()))
+        .execute(&mut *tx)
+        .await?;
+        let stored: String = sqlx::query_scalar("SELECT value FROM notify_refs WHERE target = $1 AND incident_id = $2")
             .bind(target)
             .bind(incident.row())
             .fetch_one(&mut *tx)
@@ -273,17 +289,19 @@ impl OutboxStore for SqliteStore {
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("DELETE FROM seen_requests WHERE expires_at <= ?")
+        let mut tx = self.begin(Lock::Rows).await?;
+        sqlx::query("DELETE FROM seen_requests WHERE expires_at <= $1")
             .bind(micros(now))
             .execute(&mut *tx)
             .await?;
-        let added = sqlx::query("INSERT OR IGNORE INTO seen_requests (key, expires_at) VALUES (?, ?)")
-            .bind(key)
-            .bind(micros(expires_at))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        // Two replicas inserting one key: the second waits for the first and inserts nothing.
+        let added =
+            sqlx::query("INSERT INTO seen_requests (key, expires_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+                .bind(key)
+                .bind(micros(expires_at))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         tx.commit().await?;
         Ok(added == 1)
     }

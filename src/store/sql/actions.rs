@@ -1,24 +1,23 @@
-//! Applied actions and the audit queries that reconcile interrupted ones, for PostgreSQL.
+//! Applied actions and the audit query that finds interrupted ones. Every write carries audit
+//! entries, so it holds [`Lock::Audit`]; only one replica's revert wins (the conditional
+//! update under that lock).
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{PgStore, micros};
-use crate::store::rows::{action_from_row, audit_from_row, intent_from_row};
+use super::{Lock, SqlStore};
 use crate::{
-    domain::{
-        IncidentId,
-        audit::{AuditEntry, NewAuditEntry},
+    domain::{IncidentId, audit::NewAuditEntry},
+    store::{
+        ActionFailure, ActionStore, AppliedAction, OpenActions, StoreError,
+        rows::{action_from_row, intent_from_row, micros},
     },
-    store::{ActionFailure, AppliedAction, OpenActions, StoreError},
 };
 
-impl PgStore {
-    pub(super) async fn finish_action_tx(
-        &self,
-        action: Option<&AppliedAction>,
-        audit: Vec<NewAuditEntry>,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.begin_audited().await?;
+#[async_trait]
+impl ActionStore for SqlStore {
+    async fn finish_action(&self, action: Option<&AppliedAction>, audit: Vec<NewAuditEntry>) -> Result<(), StoreError> {
+        let mut tx = self.begin(Lock::Audit).await?;
         for entry in audit {
             Self::append_audit_in(&mut tx, entry).await?;
         }
@@ -39,28 +38,31 @@ impl PgStore {
         Ok(())
     }
 
-    pub(super) async fn open_actions_q(&self, q: OpenActions) -> Result<Vec<AppliedAction>, StoreError> {
+    async fn open_actions(&self, q: OpenActions) -> Result<Vec<AppliedAction>, StoreError> {
+        let order = self.dialect.actions_order();
         let rows = match q {
             OpenActions::Incident(id) => {
-                sqlx::query(
+                sqlx::query(&format!(
                     "SELECT * FROM actions WHERE reverted_at IS NULL AND incident_id = $1
-                     ORDER BY applied_at DESC, seq DESC",
-                )
+                     ORDER BY applied_at DESC, {order} DESC"
+                ))
                 .bind(id.row())
                 .fetch_all(&self.pool)
                 .await?
             }
             OpenActions::All => {
-                sqlx::query("SELECT * FROM actions WHERE reverted_at IS NULL ORDER BY applied_at DESC, seq DESC")
-                    .fetch_all(&self.pool)
-                    .await?
+                sqlx::query(&format!(
+                    "SELECT * FROM actions WHERE reverted_at IS NULL ORDER BY applied_at DESC, {order} DESC"
+                ))
+                .fetch_all(&self.pool)
+                .await?
             }
             OpenActions::DueBy(t) => {
-                sqlx::query(
+                sqlx::query(&format!(
                     "SELECT * FROM actions WHERE reverted_at IS NULL AND revert_failed_at IS NULL
                      AND expires_at IS NOT NULL AND expires_at <= $1
-                     AND (next_revert_at IS NULL OR next_revert_at <= $1) ORDER BY expires_at, seq",
-                )
+                     AND (next_revert_at IS NULL OR next_revert_at <= $1) ORDER BY expires_at, {order}"
+                ))
                 .bind(micros(t))
                 .fetch_all(&self.pool)
                 .await?
@@ -69,13 +71,8 @@ impl PgStore {
         rows.iter().map(action_from_row).collect()
     }
 
-    /// Only one replica's revert wins: the conditional update under the audit lock.
-    pub(super) async fn record_action_failure_tx(
-        &self,
-        f: ActionFailure,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.begin_audited().await?;
+    async fn record_action_failure(&self, f: ActionFailure, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut tx = self.begin(Lock::Audit).await?;
         for entry in f.audit {
             Self::append_audit_in(&mut tx, entry).await?;
         }
@@ -96,14 +93,14 @@ impl PgStore {
         Ok(())
     }
 
-    pub(super) async fn mark_reverted_tx(
+    async fn mark_reverted(
         &self,
         plan_id: &str,
         by: &str,
         at: DateTime<Utc>,
         audit: NewAuditEntry,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_audited().await?;
+        let mut tx = self.begin(Lock::Audit).await?;
         let done = sqlx::query(
             "UPDATE actions SET reverted_at = $1, reverted_by = $2 WHERE plan_id = $3 AND reverted_at IS NULL",
         )
@@ -121,17 +118,8 @@ impl PgStore {
         Ok(done)
     }
 
-    pub(super) async fn plan_proposal_q(&self, plan_id: &str) -> Result<Option<AuditEntry>, StoreError> {
-        let row =
-            sqlx::query("SELECT * FROM audit_log WHERE plan_id = $1 AND kind = 'proposal' ORDER BY seq DESC LIMIT 1")
-                .bind(plan_id)
-                .fetch_optional(&self.pool)
-                .await?;
-        row.as_ref().map(audit_from_row).transpose()
-    }
-
     /// Plan ids with an `intent` entry but no later `outcome` or `reconcile` entry.
-    pub(super) async fn unfinished_intents_q(&self) -> Result<Vec<(String, Option<IncidentId>)>, StoreError> {
+    async fn unfinished_intents(&self) -> Result<Vec<(String, Option<IncidentId>)>, StoreError> {
         let rows = sqlx::query(
             "SELECT i.plan_id, i.incident_id FROM audit_log i
              WHERE i.kind = 'intent' AND i.plan_id IS NOT NULL AND NOT EXISTS (

@@ -1,0 +1,258 @@
+//! The one SQL adapter: every port of the store implemented once over sqlx's `Any` driver, for
+//! SQLite (the embedded default: WAL, `synchronous=FULL`, `busy_timeout`, foreign keys) and
+//! PostgreSQL (several replicas on one database). Each method is one transaction; the few
+//! places where the two databases differ (transaction start, locks, a handful of functions)
+//! are [`Dialect`] calls. Every write that reports success has been committed.
+
+mod actions;
+mod alerts;
+mod audit;
+mod dialect;
+mod incidents;
+mod outbox;
+mod plans;
+mod sandbox;
+
+use std::{path::Path, str::FromStr, time::Duration};
+
+use sqlx::{
+    AnyConnection, AnyPool, ConnectOptions, Connection, Executor, Transaction,
+    any::{AnyConnectOptions, AnyPoolOptions, AnyRow},
+    postgres::PgConnectOptions,
+};
+
+pub use dialect::Dialect;
+use dialect::Lock;
+
+use super::StoreError;
+use super::alert_intake::Arg;
+
+/// How long opening a PostgreSQL connection may take before the store gives up.
+const PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The store over one SQLite file or one PostgreSQL database.
+#[derive(Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    dialect: Dialect,
+    /// Shared by clones (the alert writer task holds one).
+    intake: std::sync::Arc<alerts::IntakeQueue>,
+}
+
+/// The SQLite store (`SqlStore::open`).
+pub type SqliteStore = SqlStore;
+/// The PostgreSQL store (`SqlStore::connect`).
+pub type PgStore = SqlStore;
+
+impl SqlStore {
+    /// Opens (creating if needed) a SQLite database file and runs `migrations/sqlite`.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Database(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let abs = std::path::absolute(path)
+            .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
+        let file = abs
+            .to_str()
+            .ok_or_else(|| StoreError::Database(format!("{} is not valid UTF-8", path.display())))?;
+        let opts = AnyConnectOptions::from_str(&format!("sqlite://{}?mode=rwc", url_path(file)))
+            .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?
+            .disable_statement_logging();
+        let pool = AnyPoolOptions::new()
+            .max_connections(4)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
+                         PRAGMA foreign_keys = ON",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+            .connect_with(opts)
+            .await
+            .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))?;
+        Ok(Self {
+            pool,
+            dialect: Dialect::Sqlite,
+            intake: Default::default(),
+        })
+    }
+
+    /// Connects to a `postgres://` or `postgresql://` URL and runs `migrations/postgres` (sqlx
+    /// serialises concurrent migrators with an advisory lock, so replicas may start together).
+    /// An unreachable server fails within a few seconds, naming host and port. Errors never
+    /// carry the URL or its password.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let scrub = |e: &dyn std::fmt::Display| crate::domain::redact_url(&e.to_string(), url);
+        // The parse error could echo the URL: say only that it is invalid.
+        let invalid = || StoreError::Database("the database URL is not a valid PostgreSQL URL".into());
+        let pg = PgConnectOptions::from_str(url).map_err(|_| invalid())?;
+        let where_ = format!(
+            "PostgreSQL at {}:{}/{}",
+            pg.get_host(),
+            pg.get_port(),
+            pg.get_database().unwrap_or("")
+        );
+        let opts = AnyConnectOptions::from_str(url)
+            .map_err(|_| invalid())?
+            .disable_statement_logging();
+        // One direct attempt first: the pool would retry a refused connection until its
+        // acquire timeout and then report only "pool timed out".
+        match tokio::time::timeout(PG_CONNECT_TIMEOUT, AnyConnection::connect_with(&opts)).await {
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+            }
+            Ok(Err(e)) => {
+                return Err(StoreError::Database(format!(
+                    "cannot connect to {where_}: {}",
+                    connect_error(&e, &scrub)
+                )));
+            }
+            Err(_) => {
+                return Err(StoreError::Database(format!(
+                    "cannot connect to {where_}: no answer within {} s",
+                    PG_CONNECT_TIMEOUT.as_secs()
+                )));
+            }
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            // A connection lost later is retried (the server may be restarting) until this runs out.
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("SET application_name = 'incident-mcp'; SET TimeZone = 'UTC'")
+                        .await?;
+                    Ok(())
+                })
+            })
+            .connect_with(opts)
+            .await
+            .map_err(|e| StoreError::Database(format!("cannot connect to {where_}: {}", scrub(&e))))?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Migration(scrub(&e)))?;
+        Ok(Self {
+            pool,
+            dialect: Dialect::Postgres,
+            intake: Default::default(),
+        })
+    }
+
+    /// Which database this store talks to.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Writes a consistent copy of a SQLite database to `dest` (which must not exist), for
+    /// what-if runs such as `replay` that must not touch the real store.
+    pub async fn snapshot_to(&self, dest: &Path) -> Result<(), StoreError> {
+        if self.dialect != Dialect::Sqlite {
+            return Err(StoreError::Database("snapshots are only taken of SQLite stores".into()));
+        }
+        let dest = dest
+            .to_str()
+            .ok_or_else(|| StoreError::Database(format!("{} is not valid UTF-8", dest.display())))?;
+        sqlx::query("VACUUM INTO $1").bind(dest).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Opens a write transaction holding `lock` (see [`Dialect`]).
+    async fn begin(&self, lock: Lock) -> Result<Transaction<'static, sqlx::Any>, StoreError> {
+        let mut tx = match self.dialect.begin() {
+            Some(sql) => self.pool.begin_with(sql).await?,
+            None => self.pool.begin().await?,
+        };
+        if let Some(key) = self.dialect.lock_key(lock) {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(tx)
+    }
+}
+
+/// "connection refused" and friends in words, else the driver's (scrubbed) message.
+fn connect_error(e: &sqlx::Error, scrub: &dyn Fn(&dyn std::fmt::Display) -> String) -> String {
+    match e {
+        sqlx::Error::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+            std::io::ErrorKind::TimedOut => "connection timed out".into(),
+            _ => scrub(io),
+        },
+        _ => scrub(e),
+    }
+}
+
+/// Percent-encodes what a `sqlite://` URL's path cannot carry literally.
+fn url_path(file: &str) -> String {
+    let mut out = String::with_capacity(file.len());
+    for c in file.chars() {
+        if c.is_control() || " \"#<>?`{}%".contains(c) {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Runs `{head} VALUES ($1, …), ($n, …) {tail}` over `rows` (all `cols` wide), chunked under the
+/// parameter limit, and returns every row the statements return.
+async fn values(
+    dialect: Dialect,
+    tx: &mut AnyConnection,
+    head: &str,
+    tail: &str,
+    cols: usize,
+    rows: Vec<Vec<Arg>>,
+) -> Result<Vec<AnyRow>, StoreError> {
+    let mut out = Vec::new();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Vec<Arg>> = rows.by_ref().take((dialect.max_params() / cols).max(1)).collect();
+        let tuples: Vec<String> = (0..chunk.len())
+            .map(|r| {
+                let params: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
+                format!("({})", params.join(", "))
+            })
+            .collect();
+        let sql = format!("{head} VALUES {} {tail}", tuples.join(", "));
+        let mut q = sqlx::query(&sql).persistent(false);
+        for arg in chunk.into_iter().flatten() {
+            q = match arg {
+                Arg::Int(v) => q.bind(v),
+                Arg::Text(v) => q.bind(v),
+                Arg::OptInt(v) => q.bind(v),
+                Arg::OptText(v) => q.bind(v),
+            };
+        }
+        out.extend(q.fetch_all(&mut *tx).await?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_path;
+
+    #[test]
+    fn sqlite_paths_survive_the_url() {
+        assert_eq!(url_path("/var/lib/a b/x#1?.db"), "/var/lib/a%20b/x%231%3F.db");
+        assert_eq!(url_path("/tmp/100%.db"), "/tmp/100%25.db");
+    }
+}
