@@ -16,7 +16,7 @@ use rmcp::{
 };
 use serde_json::{Value, json};
 
-const TOOLS: [&str; 12] = [
+const TOOLS: [&str; 13] = [
     "incident_ack",
     "incident_analyze",
     "incident_apply",
@@ -26,6 +26,7 @@ const TOOLS: [&str; 12] = [
     "incident_get",
     "incident_list",
     "incident_notify",
+    "incident_outbox_retry",
     "incident_plan",
     "incident_recover",
     "incident_resolve",

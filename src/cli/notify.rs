@@ -33,8 +33,18 @@ pub enum OutboxCommand {
         /// Only rows moved to the dead letters
         #[arg(long)]
         dead: bool,
+        /// Rows to show, at most 1000
         #[arg(long, default_value_t = 50)]
         limit: u32,
+    },
+    /// Queue dead notifications again (due now; audited): one row by id, or every dead row
+    Retry {
+        /// Outbox row id (see `outbox list --dead`)
+        #[arg(required_unless_present = "dead", conflicts_with = "dead")]
+        id: Option<i64>,
+        /// Every row in the dead letters
+        #[arg(long)]
+        dead: bool,
     },
 }
 
@@ -202,10 +212,14 @@ pub async fn notify(svc: &IncidentService, args: &NotifyArgs) -> Result<(), Fail
     }
 }
 
-/// `outbox list [--dead]`: JSON rows, newest first.
+/// `outbox list [--dead]`: JSON rows, newest first. `outbox retry ID|--dead`: JSON report.
 pub async fn outbox(svc: &IncidentService, what: &OutboxCommand) -> Result<(), Failure> {
-    let OutboxCommand::List { dead, limit } = what;
-    let list = svc.outbox_list(*dead, *limit).await?;
-    crate::cli::print_json(&list);
+    match what {
+        OutboxCommand::List { dead, limit } => crate::cli::print_json(&svc.outbox_list(*dead, *limit).await?),
+        OutboxCommand::Retry { id, dead } => {
+            let req = OutboxRetryRequest { id: *id, all_dead: *dead };
+            crate::cli::print_json(&svc.retry_outbox(req.target()?, Caller::CLI).await?);
+        }
+    }
     Ok(())
 }

@@ -195,6 +195,27 @@ durable outbox and delivered at least once, retried on 429/5xx; each call sends 
     ) -> Result<Json<NotifyReport>, ToolError> {
         Ok(Json(self.svc.notify(req, Caller::MCP).await?))
     }
+
+    /// Queue dead notifications again.
+    #[tool(
+        name = "incident_outbox_retry",
+        title = "Retry dead notifications",
+        description = "Queue dead notifications (incident://outbox/dead) again, due now: one by `id`, or all with \
+`all_dead: true`. Audited. Use it once the cause (a missing secret, a bad URL) is fixed.",
+        annotations(
+            title = "Retry dead notifications",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn incident_outbox_retry(
+        &self,
+        Parameters(req): Parameters<OutboxRetryRequest>,
+    ) -> Result<Json<OutboxRetry>, ToolError> {
+        Ok(Json(self.svc.retry_outbox(req.target()?, Caller::MCP).await?))
+    }
 }
 
 /// All tools of the product (conformance fixtures are added separately).

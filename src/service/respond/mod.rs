@@ -399,7 +399,8 @@ impl IncidentService {
         if let Some(b) = &req.before
             && self.store.get_plan(b).await?.is_none_or(|p| p.id != *b)
         {
-            return Err(invalid("before", format!("no plan {}", crate::domain::clip(b, 40))));
+            // Like `plan_view`: a well-formed id of no plan is not found (404), not bad input.
+            return Err(ServiceError::UnknownPlanCursor(crate::domain::clip(b, 40)));
         }
         let mut plans = Vec::new();
         let mut cursor = req.before.clone();

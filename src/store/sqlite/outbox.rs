@@ -7,7 +7,7 @@ use sqlx::SqliteConnection;
 
 use super::{SqliteStore, from_micros, micros};
 use crate::store::{
-    outbox::{attempt_write, detect_hook_rows, recover_hook_rows},
+    outbox::{attempt_write, detect_hook_rows, recover_hook_rows, with_requeued_rows},
     rows::{attempt_from_row, outbox_from_row, webhook_from_row},
 };
 use crate::{
@@ -200,6 +200,29 @@ impl OutboxStore for SqliteStore {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn requeue_dead_outbox(
+        &self,
+        id: Option<i64>,
+        now: DateTime<Utc>,
+        audit: NewAuditEntry,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut ids: Vec<i64> = sqlx::query_scalar(
+            "UPDATE outbox SET status = 'pending', next_attempt_at = ?1, lease_until = NULL \
+             WHERE status = 'dead' AND (?2 IS NULL OR id = ?2) RETURNING id",
+        )
+        .bind(micros(now))
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        ids.sort_unstable();
+        if !ids.is_empty() {
+            Self::append_audit_in(&mut tx, with_requeued_rows(audit, &ids)).await?;
+        }
+        tx.commit().await?;
+        Ok(ids)
     }
 
     async fn outbox_rows(&self, status: Option<OutboxStatus>, limit: u32) -> Result<Vec<OutboxRow>, StoreError> {
