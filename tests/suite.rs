@@ -44,6 +44,7 @@ mod notify_e2e;
 mod notify_hooks;
 mod notify_hooks_mcp;
 mod notify_outbox;
+mod notify_outbox_retry;
 mod notify_rest;
 mod notify_vendors;
 mod plans_rest;

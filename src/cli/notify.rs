@@ -205,7 +205,10 @@ pub async fn notify(svc: &IncidentService, args: &NotifyArgs) -> Result<(), Fail
                 "notification {} not delivered ({}): {}",
                 r.id,
                 r.status.as_str(),
-                r.last_error.unwrap_or_default()
+                r.last_error
+                    .unwrap_or_else(|| "not attempted yet: it waits for an earlier notification of the \
+                                                 same target and incident"
+                        .into())
             ))
         }),
         _ => Ok(()),
@@ -217,7 +220,10 @@ pub async fn outbox(svc: &IncidentService, what: &OutboxCommand) -> Result<(), F
     match what {
         OutboxCommand::List { dead, limit } => crate::cli::print_json(&svc.outbox_list(*dead, *limit).await?),
         OutboxCommand::Retry { id, dead } => {
-            let req = OutboxRetryRequest { id: *id, all_dead: *dead };
+            let req = OutboxRetryRequest {
+                id: *id,
+                all_dead: *dead,
+            };
             crate::cli::print_json(&svc.retry_outbox(req.target()?, Caller::CLI).await?);
         }
     }

@@ -248,7 +248,12 @@ async fn retry_row(
         .parse::<i64>()
         .ok()
         .filter(|i| *i >= 1 && !raw.starts_with('+'))
-        .ok_or_else(|| invalid("id", format!("`{}` is not an outbox row id (a positive integer)", clip(&raw, 40))))?;
+        .ok_or_else(|| {
+            invalid(
+                "id",
+                format!("`{}` is not an outbox row id (a positive integer)", clip(&raw, 40)),
+            )
+        })?;
     Ok(Json(svc.retry_outbox(RetryTarget::Row(id), Caller::REST).await?))
 }
 

@@ -114,7 +114,8 @@ impl ServiceError {
             ServiceError::Invalid(_) | ServiceError::UnknownEnv { .. } | ServiceError::UnknownSource { .. } => {
                 ErrorClass::Input
             }
-            ServiceError::NotFound(_) | ServiceError::UnknownPlan(_)
+            ServiceError::NotFound(_)
+            | ServiceError::UnknownPlan(_)
             | ServiceError::UnknownPlanCursor(_)
             | ServiceError::UnknownOutboxRow(_) => ErrorClass::NotFound,
             ServiceError::Conflict(_) => ErrorClass::Conflict,

@@ -39,7 +39,9 @@ impl OutboxRetryRequest {
         match (self.id, self.all_dead) {
             (Some(id), false) => Ok(RetryTarget::Row(id)),
             (None, true) => Ok(RetryTarget::AllDead),
-            _ => Err(DomainError::invalid("id", "name one dead row by `id`, or pass `all_dead: true` (not both)").into()),
+            _ => {
+                Err(DomainError::invalid("id", "name one dead row by `id`, or pass `all_dead: true` (not both)").into())
+            }
         }
     }
 }
@@ -80,7 +82,11 @@ impl IncidentService {
         let requeued = self.store.requeue_dead_outbox(id, chrono::Utc::now(), audit).await?;
         if let (Some(id), true) = (id, requeued.is_empty()) {
             // Another process requeued (or delivered) it between the read and the write.
-            let status = self.store.outbox_row(id).await?.map_or(OutboxStatus::Pending, |r| r.status);
+            let status = self
+                .store
+                .outbox_row(id)
+                .await?
+                .map_or(OutboxStatus::Pending, |r| r.status);
             return Err(not_dead(id, status));
         }
         let summary = match requeued.len() {

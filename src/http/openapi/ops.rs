@@ -9,8 +9,8 @@ use crate::http::respond::{ContainBody, RecoverBody};
 use crate::http::rest::{AckBody, AnalyzeQuery, ResolveBody};
 use crate::service::{
     AlertIntakeReport, AlertmanagerPayload, Analysis, ApprovalReport, ContainmentList, ContainmentsRequest,
-    DetectReport, DetectRequest, IncidentDetail, IncidentList, LifecycleResult, ListRequest, NotifyReport, OutboxRetry, PlanList,
-    PlanListRequest, PlanReport, PlanView,
+    DetectReport, DetectRequest, IncidentDetail, IncidentList, LifecycleResult, ListRequest, NotifyReport, OutboxRetry,
+    PlanList, PlanListRequest, PlanReport, PlanView,
 };
 
 /// Every operation but `/healthz`, in document order.
