@@ -71,6 +71,7 @@ mod server_modes;
 mod slack_interactions;
 mod stdio_approval;
 mod store_postgres;
+mod tool_schemas;
 mod ttl_undo_failure;
 mod ui_browser;
 mod ui_page;

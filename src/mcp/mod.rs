@@ -9,6 +9,7 @@ mod progress;
 mod prompts;
 mod resources;
 mod respond_tools;
+pub mod schema;
 mod tools;
 
 use std::{collections::BTreeMap, sync::Arc};
@@ -224,6 +225,10 @@ impl ServerHandler for IncidentServer {
             ))]);
             r.meta = Some(convert::error_meta("conflict", None));
             return Ok(r.into());
+        }
+        let mut request = request;
+        if let Err(bad) = schema::check_arguments(&request.name, &mut request.arguments) {
+            return self.invalid_arguments(&request, &context, bad).await;
         }
         if let Some(message) = respond_tools::unparsable(&request) {
             let who = respond_tools::principal(&context);
