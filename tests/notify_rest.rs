@@ -253,13 +253,12 @@ async fn hooks_are_registered_listed_notified_and_removed_without_echoing_their_
         .await;
     assert_eq!(r.0, StatusCode::CREATED, "{}", r.1);
     assert!(!r.1.to_string().contains(&query_token), "{}", r.1);
-    assert_eq!(
+    assert!(
         api.h
             .svc
             .remove_hook("with-query", incident_mcp::Caller::CLI)
             .await
-            .unwrap(),
-        true
+            .unwrap()
     );
     for (body, field) in bad {
         let r = api.post("/api/hooks", body.clone()).await;
