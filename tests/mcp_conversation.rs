@@ -16,7 +16,7 @@ use rmcp::{
 };
 use serde_json::{Value, json};
 
-const TOOLS: [&str; 12] = [
+const TOOLS: [&str; 13] = [
     "incident_ack",
     "incident_analyze",
     "incident_apply",
@@ -26,6 +26,7 @@ const TOOLS: [&str; 12] = [
     "incident_get",
     "incident_list",
     "incident_notify",
+    "incident_outbox_retry",
     "incident_plan",
     "incident_recover",
     "incident_resolve",
@@ -181,11 +182,15 @@ async fn conversation<C: ClientHandler>(client: RunningService<RoleClient, C>, p
     // SEP-1303: the model can correct itself); a request for an unknown tool is a JSON-RPC
     // invalid_params error. Neither changes anything.
     for (bad, expect) in [
-        (json!({ "env": "dev", "threshold": 5 }), "threshold: 5 is outside 0..1"),
-        (json!({ "types": ["network", "weather"] }), "unknown variant `weather`"),
-        (json!({ "env": "dev", "extra": 1 }), "unknown field `extra`"),
-        (json!({ "env": "DEV!" }), "`DEV!` is not a valid environment name"),
-        (json!({ "env": "dev", "type": "weather" }), "unknown variant `weather`"),
+        // Checked against the published input schema first: the JSON pointer and the rule.
+        (
+            json!({ "env": "dev", "threshold": 5 }),
+            "/threshold: 5 is greater than the maximum of 1",
+        ),
+        (json!({ "types": ["network", "weather"] }), "/types/1: "),
+        (json!({ "env": "dev", "extra": 1 }), "/extra: "),
+        (json!({ "env": "DEV!" }), "/env: \"DEV!\" does not match"),
+        (json!({ "env": "dev", "type": "weather" }), "/type: "),
     ] {
         let text = err_text(&call(&client, "incident_detect", bad.clone()).await);
         assert!(text.contains(expect), "{bad}: {text}");
@@ -193,7 +198,7 @@ async fn conversation<C: ClientHandler>(client: RunningService<RoleClient, C>, p
     let text = err_text(&call(&client, "incident_analyze", json!({ "id": "INC-1", "depth": 9 })).await);
     assert!(text.contains("depth"), "{text}");
     let text = err_text(&call(&client, "incident_get", json!({ "id": "1; DROP TABLE incidents" })).await);
-    assert!(text.contains("is not an incident id"), "{text}");
+    assert!(text.contains("/id: \"1; DROP TABLE incidents\" is not valid"), "{text}");
     let e = client
         .call_tool(
             rmcp::model::CallToolRequestParams::new("incident_delete_everything").with_arguments(args(json!({}))),

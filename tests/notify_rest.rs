@@ -228,7 +228,6 @@ async fn hooks_are_registered_listed_notified_and_removed_without_echoing_their_
         (hook("h1", "http://10.0.0.1/x", json!(["detect"])), "url"),
         (hook("h1", "http://127.0.0.1:9/x", json!(["detect"])), "url"),
         (hook("h1", &with_pass, json!(["detect"])), "url"),
-        (hook("h1", &with_query, json!(["detect"])), "url"),
         (hook("h1", "file:///etc/passwd", json!(["detect"])), "url"),
         (json!({ "name": "h1", "events": ["detect"] }), "url"),
         (hook("jira", ok_url, json!(["detect"])), "name"),
@@ -248,6 +247,19 @@ async fn hooks_are_registered_listed_notified_and_removed_without_echoing_their_
             "secret",
         ),
     ];
+    // A query is accepted, as by the CLI's `hook add`; shown by origin only, the token never echoed.
+    let r = api
+        .post("/api/hooks", hook("with-query", &with_query, json!(["detect"])))
+        .await;
+    assert_eq!(r.0, StatusCode::CREATED, "{}", r.1);
+    assert!(!r.1.to_string().contains(&query_token), "{}", r.1);
+    assert!(
+        api.h
+            .svc
+            .remove_hook("with-query", incident_mcp::Caller::CLI)
+            .await
+            .unwrap()
+    );
     for (body, field) in bad {
         let r = api.post("/api/hooks", body.clone()).await;
         assert_field(&r, StatusCode::BAD_REQUEST, field, &body.to_string());
@@ -296,4 +308,79 @@ async fn hooks_are_registered_listed_notified_and_removed_without_echoing_their_
     assert!(api.hook_names().await.is_empty());
     let (_, list) = api.send(Method::GET, "/api/hooks", None, Some(&key())).await;
     assert_eq!(list, json!({ "hooks": [], "count": 0 }));
+}
+
+/// Issue 13 item 6: `POST /api/hooks` and the CLI's `hook add` share the service's URL check:
+/// hyphens in labels, ports up to 65535, upper case and more than five labels are accepted by
+/// both, the OpenAPI pattern describes each of them, and both refuse the same URLs with the
+/// same message.
+#[tokio::test]
+async fn rest_and_cli_accept_and_refuse_the_same_hook_urls() {
+    let api = Api::start().await;
+    let (_, doc) = api.send(Method::GET, "/api/openapi.json", None, Some(&key())).await;
+    let body = &doc["paths"]["/api/hooks"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+    let body = match body["$ref"].as_str() {
+        Some(r) => doc.pointer(r.trim_start_matches('#')).unwrap(),
+        None => body,
+    };
+    let pattern = regex::Regex::new(body["properties"]["url"]["pattern"].as_str().expect("a url pattern")).unwrap();
+    let accepted = [
+        "https://my-hooks.example-corp.com/in",
+        "https://hooks.example.com:65535/in",
+        "https://hooks.example.com:10000",
+        "https://Hooks.EXAMPLE.com/In",
+        "https://a.b.c.d.e.f.example.com/x/y",
+        "https://hooks.example.com/x?team=ops",
+    ];
+    for (i, url) in accepted.iter().enumerate() {
+        assert!(pattern.is_match(url), "the OpenAPI pattern must describe {url}");
+        let r = api
+            .post(
+                "/api/hooks",
+                json!({ "name": format!("rest-{i}"), "url": url, "events": ["detect"] }),
+            )
+            .await;
+        assert_eq!(r.0, StatusCode::CREATED, "REST {url}: {}", r.1);
+        let cli = incident_mcp::store::RegisteredHook {
+            name: format!("cli-{i}"),
+            url: (*url).to_owned(),
+            secret_env: "INCIDENT_MCP_HOOK_SECRET".into(),
+            events: vec!["detect".into()],
+            added_by: None,
+        };
+        // What `hook add` calls (src/cli/notify.rs `hook_command`).
+        api.h
+            .svc
+            .register_hook(cli, incident_mcp::Caller::CLI)
+            .await
+            .unwrap_or_else(|e| panic!("CLI {url}: {e}"));
+    }
+    for (url, why) in [
+        ("https://hooks.example.com:65536/in", "invalid url: not a valid URL"),
+        ("http://hooks.example.com/in", "invalid url: must be https"),
+        ("ftp://hooks.example.com/in", "invalid url: must be an https URL"),
+    ] {
+        assert!(!pattern.is_match(url), "{url}");
+        let r = api
+            .post("/api/hooks", json!({ "name": "bad", "url": url, "events": ["detect"] }))
+            .await;
+        assert_field(&r, StatusCode::BAD_REQUEST, "url", url);
+        let cli = incident_mcp::store::RegisteredHook {
+            name: "bad".into(),
+            url: url.to_owned(),
+            secret_env: "INCIDENT_MCP_HOOK_SECRET".into(),
+            events: vec!["detect".into()],
+            added_by: None,
+        };
+        let e = api
+            .h
+            .svc
+            .register_hook(cli, incident_mcp::Caller::CLI)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert_eq!(r.1["error"].as_str(), Some(e.as_str()), "{url}: one message on both");
+        assert!(e.starts_with(why), "{url}: {e}");
+    }
+    assert_eq!(api.hook_names().await.len(), 2 * accepted.len());
 }

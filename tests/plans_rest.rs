@@ -126,11 +126,31 @@ async fn the_agent_proposes_a_human_approves_with_their_own_key_and_the_agent_ap
         "limit=x",
         "pending=maybe",
         "other=1",
-        "before=plan-0000000000000000",
+        "before=plan-XYZ",
     ] {
         let (status, e) = api.call("GET", &format!("/api/plans?{bad}"), Some(&alice), None).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {e}");
     }
+    // A well-formed cursor of no plan is not found, as GET /api/plans/{that id} is.
+    for path in [
+        "/api/plans?before=plan-0000000000000000",
+        "/api/plans/plan-0000000000000000",
+    ] {
+        let (status, e) = api.call("GET", path, Some(&alice), None).await;
+        assert_eq!(
+            (status, &e["error_code"]),
+            (StatusCode::NOT_FOUND, &json!("not_found")),
+            "{path}: {e}"
+        );
+    }
+    let (_, e) = api
+        .call("GET", "/api/plans?before=plan-0000000000000000", Some(&alice), None)
+        .await;
+    assert_eq!(e["field"], "before", "{e}");
+    assert_eq!(
+        e["error"], "before: no plan plan-0000000000000000; pass the next_before of an earlier page",
+        "{e}"
+    );
 
     // Alice approves, within the allowed validity.
     let (status, e) = api

@@ -36,11 +36,20 @@ pub enum OutboxCommand {
         /// Only rows moved to the dead letters
         #[arg(long)]
         dead: bool,
-        /// How many rows to list
+        /// Rows to show, at most 1000
         #[arg(long, default_value_t = 50)]
         limit: u32,
         #[command(flatten)]
         out: Output,
+    },
+    /// Queue dead notifications again (due now; audited): one row by id, or every dead row
+    Retry {
+        /// Outbox row id (see `outbox list --dead`)
+        #[arg(required_unless_present = "dead", conflicts_with = "dead")]
+        id: Option<i64>,
+        /// Every row in the dead letters
+        #[arg(long)]
+        dead: bool,
     },
 }
 
@@ -225,7 +234,10 @@ pub async fn notify(svc: &IncidentService, args: &NotifyArgs) -> Result<(), Fail
                 "notification {} not delivered ({}): {}",
                 r.id,
                 r.status.as_str(),
-                r.last_error.unwrap_or_default()
+                r.last_error
+                    .unwrap_or_else(|| "not attempted yet: it waits for an earlier notification of the \
+                                                 same target and incident"
+                        .into())
             ))
         }),
         _ => Ok(()),
@@ -233,10 +245,22 @@ pub async fn notify(svc: &IncidentService, args: &NotifyArgs) -> Result<(), Fail
 }
 
 /// `outbox list [--dead]`: rows, newest first.
+/// `outbox retry ID|--dead`: the requeued rows as JSON.
 pub async fn outbox(svc: &IncidentService, what: &OutboxCommand) -> Result<(), Failure> {
-    let OutboxCommand::List { dead, limit, out } = what;
-    let list = svc.outbox_list(*dead, *limit).await?;
-    emit(out, &list, outbox_table)
+    match what {
+        OutboxCommand::List { dead, limit, out } => {
+            let list = svc.outbox_list(*dead, *limit).await?;
+            emit(out, &list, outbox_table)
+        }
+        OutboxCommand::Retry { id, dead } => {
+            let req = OutboxRetryRequest {
+                id: *id,
+                all_dead: *dead,
+            };
+            crate::cli::output::print_json(&svc.retry_outbox(req.target()?, Caller::CLI).await?);
+            Ok(())
+        }
+    }
 }
 
 fn outbox_table(l: &OutboxList) -> String {

@@ -43,6 +43,8 @@ super::incident::string_enum! {
         Hook = "hook",
         /// A person opened an incident by asking to contain something no incident named.
         Declaration = "declaration",
+        /// Dead notifications were put back in the outbox's queue (`outbox retry`).
+        Outbox = "outbox",
     }
 }
 

@@ -100,10 +100,13 @@ impl JsonSchema for IncidentId {
         "IncidentId".into()
     }
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        // The number alone is accepted as a JSON number too (MCP clients send bare ids): the
+        // schema says so, since tool arguments are validated against it.
         schemars::json_schema!({
-            "type": "string",
-            "pattern": ID_PATTERN,
-            "maxLength": ID_MAX_LEN,
+            "anyOf": [
+                { "type": "string", "pattern": ID_PATTERN, "maxLength": ID_MAX_LEN },
+                { "type": "integer", "minimum": 1, "maximum": 999_999_999_999_i64 }
+            ],
             "description": "Incident id as detection or the incident list returned it, e.g. INC-000123; the number alone (123) names the same incident."
         })
     }

@@ -1,6 +1,7 @@
 //! `POST /api/incident/notify/{id}` (queue a notification through the outbox, 202) and the
 //! run-time webhooks: `POST /api/hooks` (201), `GET /api/hooks`, `DELETE /api/hooks/{name}`
-//! (204/404; 403 for a hook the agent's key did not add). Hooks are shown by origin only: a
+//! (204/404; 403 for a hook the agent's key did not add); `POST /api/outbox/{id}/retry` and
+//! `POST /api/outbox/retry-dead` queue dead notifications again (200; 404/409). Hooks are shown by origin only: a
 //! URL's path and query may carry a token.
 
 use axum::{
@@ -29,10 +30,16 @@ pub const HOOK_SECRET_ENV_PATTERN: &str = "^INCIDENT_MCP_HOOK_[A-Za-z0-9_]{1,110
 /// Names the REST API accepts for a hook (what the service accepts, as a regex).
 pub const HOOK_NAME_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}$";
 
-/// An https URL the SSRF guard and the URL parser accept: lower-case DNS labels (hyphens
-/// inside; the last one starting with a letter, so it is never read as an IPv4 address), an
-/// optional port and a path of unreserved characters. No credentials, query or fragment.
-pub const HOOK_URL_PATTERN: &str = r"^https://([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.){0,4}[a-z]([a-z0-9-]{0,61}[a-z0-9])?(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]{0,64}){0,8}$";
+/// The https URLs of host names that the service's URL check (`notify::config::check_url`,
+/// shared with the CLI's `hook add`) accepts, as a regex for the OpenAPI document: DNS labels of
+/// either case with inner hyphens, any number of them (the last starting with a letter, so it
+/// is never read as an IPv4 address), a port up to 65535, a path and a query. The check itself
+/// decides (it also takes IP literals); this pattern is never stricter about what it describes.
+pub const HOOK_URL_PATTERN: &str = concat!(
+    r"^https://([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?",
+    r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0))?",
+    r"(/([A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2})*)*(\?([A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?$"
+);
 
 /// Body of `POST /api/incident/notify/{id}`: `incident_notify`'s arguments without `id`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -133,6 +140,8 @@ pub fn routes(svc: IncidentService) -> Router {
         .route("/api/incident/notify/{id}", post(notify))
         .route("/api/hooks", post(add_hook).get(list_hooks))
         .route("/api/hooks/{name}", delete(remove_hook))
+        .route("/api/outbox/{id}/retry", post(retry_row))
+        .route("/api/outbox/retry-dead", post(retry_dead))
         .with_state(svc)
 }
 
@@ -165,16 +174,7 @@ async fn add_hook(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<HookView>), RestError> {
     let b: HookBody = json_body(&headers, body, None)?;
-    // Exactly what the schema describes (the service alone would accept more URLs).
-    static URL: std::sync::LazyLock<regex::Regex> =
-        std::sync::LazyLock::new(|| regex::Regex::new(HOOK_URL_PATTERN).expect("valid pattern"));
-    if !URL.is_match(&b.url) {
-        return Err(invalid(
-            "url",
-            "must be an https:// URL of lower-case host labels, an optional port and a plain path, \
-             without credentials, query or fragment",
-        ));
-    }
+    // The URL is checked by the service, as for the CLI's `hook add`.
     if b.events.is_empty() || b.events.len() > LIFECYCLE.len() {
         return Err(invalid(
             "events",
@@ -236,4 +236,28 @@ async fn remove_hook(
         &format!("no registered webhook named `{name}`"),
         Some("name"),
     ))
+}
+
+/// `POST /api/outbox/{id}/retry`: one dead row queued again (404 unknown, 409 not dead).
+async fn retry_row(
+    State(svc): State<IncidentService>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<OutboxRetry>, RestError> {
+    let Path(raw) = id.map_err(|r| invalid("id", r.body_text()))?;
+    let id = raw
+        .parse::<i64>()
+        .ok()
+        .filter(|i| *i >= 1 && !raw.starts_with('+'))
+        .ok_or_else(|| {
+            invalid(
+                "id",
+                format!("`{}` is not an outbox row id (a positive integer)", clip(&raw, 40)),
+            )
+        })?;
+    Ok(Json(svc.retry_outbox(RetryTarget::Row(id), Caller::REST).await?))
+}
+
+/// `POST /api/outbox/retry-dead`: every dead row queued again (none: an empty list).
+async fn retry_dead(State(svc): State<IncidentService>) -> Result<Json<OutboxRetry>, RestError> {
+    Ok(Json(svc.retry_outbox(RetryTarget::AllDead, Caller::REST).await?))
 }

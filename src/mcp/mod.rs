@@ -10,6 +10,7 @@ mod progress;
 mod prompts;
 mod resources;
 mod respond_tools;
+pub mod schema;
 pub mod sessions;
 mod stdio;
 mod tools;
@@ -269,6 +270,10 @@ impl ServerHandler for IncidentServer {
             ))]);
             r.meta = Some(convert::error_meta("conflict", None));
             return Ok(r.into());
+        }
+        let mut request = request;
+        if let Err(bad) = schema::check_arguments(&request.name, &mut request.arguments) {
+            return self.invalid_arguments(&request, &context, bad).await;
         }
         if let Some(message) = respond_tools::unparsable(&request) {
             let who = respond_tools::principal(&context);

@@ -88,6 +88,18 @@ impl Dispatcher {
                         next_at,
                     }
                 }
+                // Not the row's fault: queued again soon (the base delay, however many attempts
+                // were made), for a process that has what this one lacks.
+                Err(NotifyError::NotHere { message }) => {
+                    report.retrying += 1;
+                    let next_at = self.policy.next_at(self.clock.now(), 1, None);
+                    tracing::warn!(outbox = row.id, target = %row.target, attempts, error = %message, next = %next_at, "this process cannot deliver the notification; it stays queued");
+                    AttemptOutcome::Retry {
+                        http_status: None,
+                        error: message,
+                        next_at,
+                    }
+                }
                 Err(e) => {
                     report.dead += 1;
                     let (http_status, error) = match e {
@@ -95,6 +107,7 @@ impl Dispatcher {
                         NotifyError::Retryable {
                             http_status, message, ..
                         } => (http_status, format!("gave up after {attempts} attempts: {message}")),
+                        NotifyError::NotHere { message } => (None, message),
                     };
                     tracing::warn!(outbox = row.id, target = %row.target, attempts, error = %error, "notification moved to the dead letters");
                     AttemptOutcome::Dead { http_status, error }

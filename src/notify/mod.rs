@@ -52,9 +52,14 @@ pub enum NotifyError {
         retry_after: Option<RetryAfter>,
         message: String,
     },
-    /// Any other failure (4xx, missing secret, unknown target): dead letter, no retry.
+    /// Any other failure (4xx, unknown target, a URL the guard refuses): dead letter, no retry.
     #[error("{message}")]
     Permanent { http_status: Option<u16>, message: String },
+    /// This process cannot deliver the row (a secret variable it needs is not set here): the
+    /// process's problem, not the row's. The row stays queued for a process that can (the
+    /// server): retried, never moved to the dead letters for this.
+    #[error("{message}")]
+    NotHere { message: String },
 }
 
 /// Delivers one outbox row. Adapters: `HttpNotifier`; tests may record instead.
@@ -114,9 +119,8 @@ impl HttpNotifier {
     pub(crate) fn secret(&self, var: &str) -> Result<SecretString, NotifyError> {
         (self.env)(var)
             .map(SecretString::from)
-            .ok_or_else(|| NotifyError::Permanent {
-                http_status: None,
-                message: format!("environment variable {var} is not set"),
+            .ok_or_else(|| NotifyError::NotHere {
+                message: format!("secret variable {var} is not set in this process"),
             })
     }
 

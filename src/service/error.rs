@@ -41,6 +41,12 @@ pub enum ServiceError {
     /// No stored plan has this id (the id comes from the answer that proposed the plan).
     #[error("no plan {0}")]
     UnknownPlan(String),
+    /// A list's `before` cursor names no stored plan (a well-formed id: 404, like the plan).
+    #[error("before: no plan {0}; pass the next_before of an earlier page")]
+    UnknownPlanCursor(String),
+    /// No outbox row has this id.
+    #[error("no outbox row {0}; `outbox list` (or incident://outbox/dead) shows the rows")]
+    UnknownOutboxRow(i64),
     #[error("{0}")]
     Conflict(String),
     /// The caller may not do this; the message says who may.
@@ -126,7 +132,10 @@ impl ServiceError {
             ServiceError::Invalid(_) | ServiceError::UnknownEnv { .. } | ServiceError::UnknownSource { .. } => {
                 ErrorClass::Input
             }
-            ServiceError::NotFound(_) | ServiceError::UnknownPlan(_) => ErrorClass::NotFound,
+            ServiceError::NotFound(_)
+            | ServiceError::UnknownPlan(_)
+            | ServiceError::UnknownPlanCursor(_)
+            | ServiceError::UnknownOutboxRow(_) => ErrorClass::NotFound,
             ServiceError::Conflict(_) => ErrorClass::Conflict,
             ServiceError::Forbidden(_) => ErrorClass::Forbidden,
             ServiceError::Source(_) | ServiceError::Store(_) | ServiceError::Backend(_) => ErrorClass::Backend,
@@ -156,6 +165,8 @@ impl ServiceError {
             ServiceError::UnknownSource { .. } => "unknown_source".into(),
             ServiceError::NotFound(_) => "unknown_incident".into(),
             ServiceError::UnknownPlan(_) => "unknown_plan".into(),
+            ServiceError::UnknownPlanCursor(_) => "unknown_plan".into(),
+            ServiceError::UnknownOutboxRow(_) => "unknown_outbox_row".into(),
             ServiceError::Conflict(_) => "conflict".into(),
             ServiceError::Forbidden(_) => "forbidden".into(),
             ServiceError::Source(_) => "source_error".into(),
@@ -171,7 +182,10 @@ impl ServiceError {
             ServiceError::Invalid(_) => "invalid_argument",
             ServiceError::UnknownEnv { .. } => "unknown_env",
             ServiceError::UnknownSource { .. } => "unknown_source",
-            ServiceError::NotFound(_) | ServiceError::UnknownPlan(_) => "not_found",
+            ServiceError::NotFound(_)
+            | ServiceError::UnknownPlan(_)
+            | ServiceError::UnknownPlanCursor(_)
+            | ServiceError::UnknownOutboxRow(_) => "not_found",
             ServiceError::Conflict(_) => "conflict",
             ServiceError::Forbidden(_) => "forbidden",
             ServiceError::Source(_) => "source_unavailable",
@@ -188,6 +202,8 @@ impl ServiceError {
             ServiceError::UnknownSource { .. } => Some("source"),
             ServiceError::NotFound(_) => Some("id"),
             ServiceError::UnknownPlan(_) => Some("plan_id"),
+            ServiceError::UnknownPlanCursor(_) => Some("before"),
+            ServiceError::UnknownOutboxRow(_) => Some("id"),
             _ => None,
         }
     }

@@ -149,6 +149,15 @@ pub trait OutboxStore: Send + Sync {
     -> Result<Vec<OutboxRow>, StoreError>;
     /// Records attempt number `row.attempts + 1` that started at `started` and its outcome.
     async fn finish_outbox(&self, id: i64, started: DateTime<Utc>, outcome: AttemptOutcome) -> Result<(), StoreError>;
+    /// Puts dead rows back in the queue, due at `now`: row `id`, or every dead row when `None`.
+    /// Appends `audit` (its payload gains `rows`: the requeued ids) in the same transaction,
+    /// only when a row was requeued. Attempts and their history are kept. The ids, ascending.
+    async fn requeue_dead_outbox(
+        &self,
+        id: Option<i64>,
+        now: DateTime<Utc>,
+        audit: NewAuditEntry,
+    ) -> Result<Vec<i64>, StoreError>;
     /// Rows newest first, optionally only one status.
     async fn outbox_rows(&self, status: Option<OutboxStatus>, limit: u32) -> Result<Vec<OutboxRow>, StoreError>;
     async fn outbox_row(&self, id: i64) -> Result<Option<OutboxRow>, StoreError>;
@@ -208,6 +217,16 @@ pub(super) fn recover_hook_rows(hooks: &DetectHooks, actor: &str, recovered: &[I
             })
         })
         .collect()
+}
+
+/// The audit entry of a requeue, naming the rows it requeued.
+pub(super) fn with_requeued_rows(mut audit: NewAuditEntry, ids: &[i64]) -> NewAuditEntry {
+    let mut v = audit.payload.value().clone();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("rows".into(), serde_json::json!(ids));
+    }
+    audit.payload = crate::domain::audit::AuditPayload::new(v);
+    audit
 }
 
 /// What finishing an attempt writes to its `outbox` row and its `outbox_attempts` row.

@@ -3,7 +3,8 @@
 # OpenAPI 3.1 document the server itself serves at /api/openapi.json.
 #
 # Usage: tests/rest/schemathesis.sh            (from anywhere; builds target/debug/incident-mcp)
-# Env:   SCHEMATHESIS_MAX_EXAMPLES (default 40)  SCHEMATHESIS_SEED (default 20240601)
+# Env:   SCHEMATHESIS_MAX_EXAMPLES (default 80)  SCHEMATHESIS_SEED (default: random, printed; set it
+#        to replay a run)
 #        INCIDENT_MCP_BIN (default: cargo build + target/debug/incident-mcp)
 # Exits non-zero when schemathesis reports any failure or error, or the server cannot start.
 set -euo pipefail
@@ -11,8 +12,8 @@ set -euo pipefail
 SCHEMATHESIS_VERSION=4.32.5
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENV="$ROOT/.ci-tools/venv-schemathesis"
-MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-40}"
-SEED="${SCHEMATHESIS_SEED:-20240601}"
+MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-80}"
+SEED="${SCHEMATHESIS_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}"
 API_KEY="${INCIDENT_MCP_TEST_CANARY:-cnry}-schemathesis-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 # A human approver's own key (`[[approvers]]`), for `POST /api/plans/{plan_id}/approve`.
 APPROVER_KEY="${INCIDENT_MCP_TEST_CANARY:-cnry}-approver-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
@@ -56,8 +57,8 @@ trap cleanup EXIT INT TERM
 log "starting $BIN"
 : >"$WORK/server.log" # exists before the reader below looks at it
 # The built-in configuration plus one webhook target, so that `POST /api/incident/notify/{id}`
-# has a schema-valid `service`. Its secret variable is unset: a queued row goes to the dead
-# letters without any network traffic.
+# has a schema-valid `service`. Its secret variable is unset: a queued row stays queued (this
+# process cannot sign it) without any network traffic.
 # A policy and a harmless allowlisted script let planning succeed (so a plan can be seeded for
 # the plan operations), and one approver is configured.
 # The built-in default minus its dev policy (the sandbox's), which the table below replaces.
@@ -124,6 +125,28 @@ curl --silent --fail --max-time 30 -H "Authorization: Bearer $API_KEY" -H 'Conte
     -d '{"name":"seed-hook","url":"https://hooks.example.invalid/seed","events":["resolve"],"secret_env":"INCIDENT_MCP_HOOK_SCHEMATHESIS_UNSET"}' \
     "$BASE/api/hooks" >/dev/null
 
+# And a dead notification, so that `POST /api/outbox/{id}/retry` reaches 200 (then 409): queued for
+# a registered hook that is removed before it can be delivered ("not configured any more" is final).
+curl --silent --fail --max-time 30 -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json' \
+    -d '{"name":"seed-dead","url":"https://hooks.example.invalid/dead","events":["resolve"],"secret_env":"INCIDENT_MCP_HOOK_SCHEMATHESIS_UNSET"}' \
+    "$BASE/api/hooks" >/dev/null
+SEEDED_OUTBOX_ID="$(curl --silent --fail --max-time 30 -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json' \
+    -d '{"service":"seed-dead"}' "$BASE/api/incident/notify/INC-000002" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["outbox_id"])')"
+curl --silent --fail --max-time 30 -H "Authorization: Bearer $API_KEY" -X DELETE "$BASE/api/hooks/seed-dead" >/dev/null
+export SEEDED_OUTBOX_ID
+# The server's dispatcher retries the row (its secret is unset here) until it finds the hook gone:
+# bounded wait for the dead letter, read from the server's database with the CLI.
+for _ in $(seq 1 300); do
+    if "$BIN" --db "$WORK/incidents.db" --config "$WORK/config.toml" outbox list --dead 2>/dev/null |
+        python3 -c 'import json, os, sys; sys.exit(0 if any(str(r["id"]) == os.environ["SEEDED_OUTBOX_ID"] for r in json.load(sys.stdin)["rows"]) else 1)'; then
+        break
+    fi
+    # Paces the poll; the condition above decides.
+    sleep 0.1
+done
+log "seeded dead outbox row $SEEDED_OUTBOX_ID"
+
 # And a pending plan, so that the plan operations reach their 200/409 paths (schemathesis.toml
 # pins `plan_id` to it).
 SEEDED_PLAN_ID="$(curl --silent --fail --max-time 30 -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json' \
@@ -156,6 +179,7 @@ st_run() {
 # list it, so a negative notify test could name a hook the run itself created. Registering
 # therefore runs last, alone, after every other operation.
 log "running schemathesis $SCHEMATHESIS_VERSION (max $MAX_EXAMPLES examples per operation, seed $SEED)"
+log "replay this run with: SCHEMATHESIS_SEED=$SEED tests/rest/schemathesis.sh"
 # Approving takes an approver's key, not the agent's: it runs in a pass of its own, last
 # (it approves the seeded plan, which the first pass could then have applied).
 st_run "$API_KEY" --exclude-operation-id addHook --exclude-operation-id approvePlan \

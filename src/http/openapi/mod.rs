@@ -172,8 +172,8 @@ impl Responses<'_> {
         for code in codes {
             let (k, d) = match code {
                 Code::BadRequest => ("400", "Invalid input; `field` names the bad or missing field"),
-                Code::NotFound => ("404", "No such incident (or plan)"),
-                Code::Conflict => ("409", "Illegal lifecycle transition"),
+                Code::NotFound => ("404", "No such incident, plan or outbox row"),
+                Code::Conflict => ("409", "Not possible in the current state"),
                 Code::Unavailable => ("503", "Telemetry source or storage unavailable"),
             };
             m.insert(k.into(), self.json(d));

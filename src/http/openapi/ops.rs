@@ -9,8 +9,8 @@ use crate::http::respond::{ContainBody, RecoverBody};
 use crate::http::rest::{AckBody, AnalyzeQuery, ResolveBody};
 use crate::service::{
     AlertIntakeReport, AlertmanagerPayload, Analysis, ApprovalReport, ContainmentList, ContainmentsRequest,
-    DetectReport, DetectRequest, IncidentDetail, IncidentList, LifecycleResult, ListRequest, NotifyReport, PlanList,
-    PlanListRequest, PlanReport, PlanView,
+    DetectReport, DetectRequest, IncidentDetail, IncidentList, LifecycleResult, ListRequest, NotifyReport, OutboxRetry,
+    PlanList, PlanListRequest, PlanReport, PlanView,
 };
 
 /// Every operation but `/healthz`, in document order.
@@ -200,13 +200,36 @@ pub(super) fn operations(s: &mut Schemas, dep: Option<&Deployment>) -> Vec<Op> {
             body: None,
         },
         Op {
+            method: "post",
+            path: "/api/outbox/{id}/retry",
+            id: "retryOutboxRow",
+            summary: "Queue a dead notification again, due now (audited); 404 for an unknown row, 409 for a row \
+                      that is not dead",
+            ok: s.resp::<OutboxRetry>(),
+            codes: &[BadRequest, NotFound, Conflict, Unavailable],
+            params: vec![json!({ "name": "id", "in": "path", "required": true,
+                "schema": { "type": "string", "pattern": OUTBOX_ID_PATTERN, "minLength": 1, "maxLength": 18 },
+                "description": "Outbox row id (`outbox list --dead`, incident://outbox/dead)", "example": "1" })],
+            body: None,
+        },
+        Op {
+            method: "post",
+            path: "/api/outbox/retry-dead",
+            id: "retryDeadOutbox",
+            summary: "Queue every dead notification again, due now (audited); none dead: an empty list",
+            ok: s.resp::<OutboxRetry>(),
+            codes: &[Unavailable],
+            params: vec![],
+            body: None,
+        },
+        Op {
             method: "get",
             path: "/api/plans",
             id: "listPlans",
             summary: "Containment/recovery plans newest first, paged by before=next_before, or with pending=true only those waiting for a human \
                       (the agent's key or an approver's key reads them)",
             ok: s.resp::<PlanList>(),
-            codes: &[BadRequest, Unavailable],
+            codes: &[BadRequest, NotFound, Unavailable],
             params: s.query_params::<PlanListRequest>(),
             body: None,
         },
@@ -298,6 +321,9 @@ fn plan_id_param() -> Value {
             "schema": { "type": "string", "pattern": PLAN_ID_PATTERN, "minLength": 21, "maxLength": 21 },
             "description": "Plan id from the 202 answer of contain/recover", "example": "plan-0123456789abcdef" })
 }
+
+/// An outbox row id as the handler parses it: a positive integer without sign or leading zero.
+const OUTBOX_ID_PATTERN: &str = "^[1-9][0-9]{0,17}$";
 
 /// Exactly what the handlers accept: 1-12 digits, not all zero, after an optional `INC-`.
 fn id_param() -> Value {

@@ -399,10 +399,21 @@ impl IncidentService {
         if !(1..=200).contains(&limit) {
             return Err(invalid("limit", format!("{limit} is outside 1..=200")));
         }
+        let well_formed = |b: &str| {
+            b.len() == 21 && b.starts_with("plan-") && b[5..].bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+        };
+        if let Some(b) = req.before.as_deref().filter(|b| !well_formed(b)) {
+            let shown = crate::domain::clip(b, 40);
+            return Err(invalid(
+                "before",
+                format!("`{shown}` is not a plan id (plan- and 16 hex digits)"),
+            ));
+        }
         if let Some(b) = &req.before
             && self.store.get_plan(b).await?.is_none_or(|p| p.id != *b)
         {
-            return Err(invalid("before", format!("no plan {}", crate::domain::clip(b, 40))));
+            // Like `plan_view`: a well-formed id of no plan is not found (404), not bad input.
+            return Err(ServiceError::UnknownPlanCursor(crate::domain::clip(b, 40)));
         }
         let mut plans = Vec::new();
         let mut cursor = req.before.clone();

@@ -8,7 +8,7 @@ use sqlx::AnyConnection;
 
 use super::{Lock, SqlStore};
 use crate::store::{
-    outbox::{attempt_write, detect_hook_rows, recover_hook_rows},
+    outbox::{attempt_write, detect_hook_rows, recover_hook_rows, with_requeued_rows},
     rows::{attempt_from_row, from_micros, micros, outbox_from_row, webhook_from_row},
 };
 use crate::{
@@ -211,6 +211,29 @@ impl OutboxStore for SqlStore {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn requeue_dead_outbox(
+        &self,
+        id: Option<i64>,
+        now: DateTime<Utc>,
+        audit: NewAuditEntry,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut tx = self.begin(Lock::Audit).await?;
+        let mut ids: Vec<i64> = sqlx::query_scalar(
+            "UPDATE outbox SET status = 'pending', next_attempt_at = $1, lease_until = NULL \
+             WHERE status = 'dead' AND (CAST($2 AS BIGINT) IS NULL OR id = $2) RETURNING id",
+        )
+        .bind(micros(now))
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        ids.sort_unstable();
+        if !ids.is_empty() {
+            Self::append_audit_in(&mut tx, with_requeued_rows(audit, &ids)).await?;
+        }
+        tx.commit().await?;
+        Ok(ids)
     }
 
     async fn outbox_rows(&self, status: Option<OutboxStatus>, limit: u32) -> Result<Vec<OutboxRow>, StoreError> {
