@@ -185,7 +185,9 @@ async fn a_schema_violating_call_of_each_tool_names_the_pointer_and_changes_noth
             .unwrap()
             .is_empty()
     );
-    let audit = incident_mcp::store::AuditStore::audit_recent(&*h.store, 1000).await.unwrap();
+    let audit = incident_mcp::store::AuditStore::audit_recent(&*h.store, 1000)
+        .await
+        .unwrap();
     let refusals: Vec<String> = audit[..audit.len() - audit_before]
         .iter()
         .map(|e| e.payload["tool"].as_str().unwrap_or_default().to_owned())

@@ -112,7 +112,7 @@ impl JsonSchema for Threshold {
     }
 }
 
-/// How much detail `incident_analyze` returns, 0 (summary) to 3 (raw signals and related incidents).
+/// How much detail an analysis returns, 0 (summary) to 3 (raw signals and related incidents).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Depth(u8);
 

@@ -1,6 +1,6 @@
 //! Active containments: what is isolated, blocked, paused or cordoned right now (applied, with
 //! something to undo, not reverted by hand or by TTL), with who proposed and who approved it.
-//! Read by `incident_containments`, `incident://containments`, `GET /api/containments` and
+//! Read by the containments tool, `incident://containments`, `GET /api/containments` and
 //! `incident-mcp containments`; resolving an incident checks it.
 
 use chrono::{DateTime, Utc};
@@ -13,7 +13,7 @@ use crate::{
     store::{AppliedAction, OpenActions, StoredPlan},
 };
 
-/// Arguments of `incident_containments` (query of `GET /api/containments`).
+/// Which active containments to show.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContainmentsRequest {

@@ -21,7 +21,7 @@ pub enum NextStep {
 
 /// How an adapter names a [`NextStep`] for its callers.
 pub trait Phrasebook {
-    /// The step as an imperative phrase, e.g. `call incident_list to see existing incidents`.
+    /// The step as an imperative phrase in the caller's terms (a tool, a route or a command).
     fn phrase(&self, step: &NextStep) -> String;
 }
 

@@ -16,7 +16,7 @@ use crate::{
     store::{DetectHooks, NewOutboxRow, OutboxRow, OutboxStatus, RegisteredHook},
 };
 
-/// Arguments of `incident_notify`.
+/// A notification request: which incident, which service, what message.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotifyRequest {
@@ -32,7 +32,7 @@ pub struct NotifyRequest {
     pub message: Option<String>,
 }
 
-/// Result of `incident_notify`: the notification is queued in the outbox.
+/// A queued notification: it waits in the outbox for delivery.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct NotifyReport {
     /// Outbox row id; receivers see it as the `Idempotency-Key`.

@@ -1,6 +1,6 @@
 //! `outbox retry`: dead notifications put back in the queue, one by id or all of them. One
 //! method for the CLI, `POST /api/outbox/{id}/retry` / `POST /api/outbox/retry-dead` and the
-//! `incident_outbox_retry` tool; audited (`outbox` entries naming the requeued rows).
+//! retry tool; audited (`outbox` entries naming the requeued rows).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,7 @@ use crate::{
     store::OutboxStatus,
 };
 
-/// Arguments of `incident_outbox_retry`: exactly one of `id` and `all_dead`.
+/// Which dead notifications to queue again: exactly one of `id` and `all_dead`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutboxRetryRequest {

@@ -9,7 +9,7 @@ use crate::{
     store::{ChangeKind, SignalGroup},
 };
 
-/// Arguments of `incident_detect` / `POST /api/incident/detect`.
+/// A detection request: which environment, which types, which threshold.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DetectRequest {
@@ -150,7 +150,7 @@ pub struct DetectReport {
     pub analyses: Option<Vec<Analysis>>,
 }
 
-/// Arguments of `incident_analyze`.
+/// An analysis request: which incident, how deep.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnalyzeRequest {
@@ -207,7 +207,7 @@ pub struct Analysis {
     pub untrusted_data_note: String,
 }
 
-/// Arguments of `incident_list`.
+/// Which incidents to list.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListRequest {
@@ -254,7 +254,7 @@ pub struct IncidentDetail {
     pub untrusted_data_note: String,
 }
 
-/// Arguments of `incident_ack`.
+/// An acknowledgement of one incident.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AckRequest {
@@ -266,7 +266,7 @@ pub struct AckRequest {
     pub note: Option<String>,
 }
 
-/// Arguments of `incident_resolve`.
+/// A resolution of one incident.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveRequest {
@@ -277,7 +277,7 @@ pub struct ResolveRequest {
     pub note: String,
     /// Resolve even though containments of this incident are still in place, leaving them in
     /// place (noted in the timeline). Without it, resolving such an incident is refused, naming
-    /// them: revert them first (incident_recover with method revert).
+    /// them: revert them first (a recovery with method revert).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keep_containments: bool,
 }

@@ -1,4 +1,4 @@
-//! Request and response types of `incident_contain`, `incident_recover` and `incident_apply`
+//! Request and response types of containment, recovery and applying a plan
 //! (MCP, REST and CLI alike). None of them carries anything that counts as approval: unknown
 //! fields such as `confirm` are rejected.
 
@@ -81,7 +81,7 @@ pub fn whole_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>,
         .ok_or_else(|| D::Error::custom(format!("expected a whole number of seconds, got {n}")))
 }
 
-/// Arguments of `incident_contain` (body of `PUT /api/incident/contain/{id}` without `id`).
+/// A containment request: what to isolate, pause, block, cordon or delete, where.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContainRequest {
@@ -106,7 +106,7 @@ pub struct ContainRequest {
     pub args: BTreeMap<String, String>,
 }
 
-/// Arguments of `incident_recover` (body of `POST /api/incident/recover/{id}` without `id`).
+/// A recovery request: how to bring the incident's target back.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecoverRequest {
@@ -132,20 +132,20 @@ pub struct RecoverRequest {
     pub args: BTreeMap<String, String>,
 }
 
-/// Arguments of `incident_apply`: a plan a human approved out of band.
+/// Applying a plan a human approved out of band.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplyRequest {
-    /// Plan id (plan-...) returned by incident_contain or incident_recover.
+    /// Plan id (plan-...) a containment or recovery returned.
     #[schemars(length(min = 5, max = 64))]
     pub plan_id: String,
 }
 
-/// Arguments of `incident_plan`: which plan to look at.
+/// Which plan to look at.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanRequest {
-    /// Plan id (plan-...) returned by incident_contain or incident_recover.
+    /// Plan id (plan-...) a containment or recovery returned.
     #[schemars(length(min = 5, max = 64))]
     pub plan_id: String,
 }
