@@ -71,7 +71,7 @@ pub struct RecoverBody {
     /// Workload for rollback/restore (`deployment/NAME`) or `script/ID`; omit for revert and to
     /// take the incident's workload.
     #[serde(default)]
-    #[schemars(length(min = 1, max = 253), pattern(RESOURCE_PATTERN))]
+    #[schemars(length(min = 1, max = 253), pattern(RECOVER_RESOURCE_PATTERN))]
     pub resource: Option<String>,
     /// Namespace of the workload (`scope` is accepted too).
     #[serde(default, alias = "scope")]

@@ -28,10 +28,23 @@ fn workload<'a>(
     let ns = namespace(spec)?;
     let owned = match spec.resource.contains('/') {
         true => None,
-        false => w
-            .get(&key("Pod", Some(&ns), &spec.resource))
-            .and_then(|pod| super::plan::owner(w, &ns, pod))
-            .map(|(workload, _)| workload),
+        // A bare name is a pod's, standing for the workload that owns it.
+        false => match w.get(&key("Pod", Some(&ns), &spec.resource)) {
+            None => {
+                let need = match deployments_only {
+                    true => "deployment/NAME",
+                    false => "deployment/NAME or statefulset/NAME",
+                };
+                return Err(BackendError::NotFound {
+                    what: format!(
+                        "pod {ns}/{} (simulated; a bare name stands for a pod, else action {} needs {need})",
+                        crate::domain::clip(&spec.resource, 63),
+                        spec.action
+                    ),
+                });
+            }
+            Some(pod) => super::plan::owner(w, &ns, pod).map(|(workload, _)| workload),
+        },
     };
     let resource = owned.as_deref().unwrap_or(&spec.resource);
     let (kind, n) = match resource.split_once('/') {

@@ -143,8 +143,21 @@ impl IncidentService {
     /// place). Every refusal is audited.
     pub async fn propose_recover(&self, req: &RecoverRequest, principal: &str) -> Result<PlanReport, ServiceError> {
         let args = serde_json::to_value(req).unwrap_or_default();
-        let r = match req.method {
-            RecoverMethod::Revert => self.propose_revert(req, principal).await,
+        let r = match (req.method, req.resource.as_deref().and_then(|r| r.split_once('/'))) {
+            // What RECOVER_RESOURCE_PATTERN says: no other prefix names anything a recovery acts on.
+            (_, Some((kind, _))) if !matches!(
+                kind,
+                "deployment" | "deployments" | "deploy" | "statefulset" | "statefulsets" | "sts" | "script"
+            ) => Err(invalid(
+                "resource",
+                format!(
+                    "`{}/...` is not something a recovery acts on: use deployment/NAME, statefulset/NAME, script/ID \
+                     or a pod's name",
+                    crate::domain::clip(kind, 40)
+                ),
+            )
+            .into()),
+            (RecoverMethod::Revert, _) => self.propose_revert(req, principal).await,
             _ => self.recover_plan(req, args.clone(), principal).await,
         };
         let at = Request {

@@ -60,6 +60,11 @@ pub enum RecoverMethod {
 /// Schema pattern of a target: an optional `KIND/` prefix (`deployment/`, `script/`, or the
 /// address of a CIDR) and a DNS-1123 name, which the service requires of the part after it.
 pub const RESOURCE_PATTERN: &str = r"^([a-z0-9.:]+/)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+/// A recovery's target: a workload (`deployment/NAME`, `statefulset/NAME`, or the short forms
+/// `deploy/`, `sts/`, plurals), a configured script
+/// (`script/ID`), or a bare name (a pod stands for the workload that owns it). No other prefix
+/// names anything a recovery can act on, so the schema refuses it.
+pub const RECOVER_RESOURCE_PATTERN: &str = r"^((deployments?|deploy|statefulsets?|sts|script)/)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
 
 /// Schema pattern of a namespace: a DNS-1123 label.
 pub const NAMESPACE_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
@@ -117,7 +122,7 @@ pub struct RecoverRequest {
     /// Workload for rollback/restore (`deployment/NAME`, `statefulset/NAME`) or `script/ID`;
     /// omit for revert.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 253), pattern(RESOURCE_PATTERN))]
+    #[schemars(length(min = 1, max = 253), pattern(RECOVER_RESOURCE_PATTERN))]
     pub resource: Option<String>,
     /// Namespace of the workload (`scope` is accepted too).
     #[serde(default, alias = "scope", skip_serializing_if = "Option::is_none")]
