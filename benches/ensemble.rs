@@ -7,16 +7,17 @@
 //!
 //! `cargo bench --bench ensemble`
 
-use std::time::Duration;
+mod support;
 
 use criterion::{
     BatchSize, Criterion, Throughput, criterion_group, criterion_main,
-    measurement::{Measurement, ValueFormatter, WallTime},
+    measurement::{Measurement, WallTime},
 };
 use incident_mcp::detect::{
     ensemble::{Ensemble, EnsembleParams},
     hst::Mt19937,
 };
+use support::ThreadCpu;
 
 const ROWS: usize = 20_000;
 
@@ -33,46 +34,6 @@ fn stream(step: f64, k: usize) -> (Vec<f64>, Vec<f64>) {
         }
     }
     (ts, values)
-}
-
-/// The calling thread's CPU time, in nanoseconds as a `Duration`.
-fn thread_cpu_time() -> Duration {
-    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID).expect("thread CPU clock");
-    Duration::new(ts.tv_sec() as u64, ts.tv_nsec() as u32)
-}
-
-/// Criterion measurement of the benchmark thread's CPU time (formatted like wall time).
-struct ThreadCpu {
-    wall: WallTime,
-}
-
-impl Measurement for ThreadCpu {
-    type Intermediate = Duration;
-    type Value = Duration;
-
-    fn start(&self) -> Duration {
-        thread_cpu_time()
-    }
-
-    fn end(&self, started: Duration) -> Duration {
-        thread_cpu_time().saturating_sub(started)
-    }
-
-    fn add(&self, a: &Duration, b: &Duration) -> Duration {
-        *a + *b
-    }
-
-    fn zero(&self) -> Duration {
-        Duration::ZERO
-    }
-
-    fn to_f64(&self, v: &Duration) -> f64 {
-        v.as_nanos() as f64
-    }
-
-    fn formatter(&self) -> &dyn ValueFormatter {
-        self.wall.formatter()
-    }
 }
 
 fn bench_rows<M: Measurement>(c: &mut Criterion<M>, group_name: &str, name: &str, step: f64, k: usize) {
