@@ -177,3 +177,34 @@ async fn guessed_replayed_and_foreign_codes_approve_nothing_and_five_wrong_ones_
     // A human channel still approves the locked plan.
     svc.approve_plan(&other, "human:carol", 60).await.unwrap();
 }
+
+/// Two dialogs typing one code at once (a replay racing the real answer) approve once: the
+/// code is spent in the same transaction that checks it is unspent, and the loser is refused
+/// and audited.
+#[tokio::test]
+async fn one_code_typed_in_two_dialogs_at_once_approves_once() {
+    let (h, _server, _b) = keyed().await;
+    let svc = &h.svc;
+    let req = serde_json::from_value(contain_args("web-1", "shop")).unwrap();
+    let plan = svc.propose_contain(&req, "mcp:agent").await.unwrap().plan_id;
+    let code = svc.issue_code(&plan, "human:bob").await.unwrap().code;
+    let (a, b) = tokio::join!(
+        svc.approve_with_code(&plan, &code, "mcp:agent"),
+        svc.approve_with_code(&plan, &code, "mcp:agent-2"),
+    );
+    let (won, lost): (Vec<_>, Vec<_>) = [a, b].into_iter().partition(Result::is_ok);
+    assert_eq!((won.len(), lost.len()), (1, 1), "exactly one dialog approves");
+    let e = lost.into_iter().next().unwrap().unwrap_err().to_string();
+    assert!(
+        e.contains("was used already") || e.contains("not a live one-time code"),
+        "{e}"
+    );
+    let used = audit(&h)
+        .await
+        .into_iter()
+        .filter(|e| e.kind == "code" && e.payload["event"] == "used")
+        .count();
+    assert_eq!(used, 1, "the code is spent once");
+    let approvals = audit(&h).await.into_iter().filter(|e| e.kind == "approval").count();
+    assert_eq!(approvals, 1);
+}

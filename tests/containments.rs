@@ -307,3 +307,94 @@ async fn the_cli_lists_containments_and_resolves_only_with_keep_containments() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("\"resolved\""), "{out}");
 }
+
+/// What `resource`'s schema admits, the service plans or refuses as a conflict naming why: a
+/// target that does not fit the action is refused (audited, nothing planned), a bare IPv6
+/// address and a CIDR written with host bits plan a block of the network the approver reads.
+#[tokio::test]
+async fn a_target_that_does_not_fit_the_action_is_refused_naming_the_action_that_fits() {
+    let h = sandbox_harness().await;
+    for (action, resource, why) in [
+        (
+            "isolate",
+            "deployment/web",
+            "isolate does not act on a deployment: pause it",
+        ),
+        ("cordon", "10.0.0.0/8", "cordon does not act on an address: block it"),
+        ("block", "web-7", "block acts on an IP address or CIDR, not on a name"),
+    ] {
+        let req = contain("INC-000001", action, resource, Some("shop"));
+        match h.svc.propose_contain(&req, "mcp:agent").await {
+            Err(ServiceError::Conflict(m)) => {
+                assert!(m.contains(why) && m.ends_with("nothing was changed"), "{m}")
+            }
+            other => panic!("{action} {resource}: {other:?}"),
+        }
+    }
+    assert_eq!(refusals(&h).await, ["target_mismatch"; 3], "every refusal is audited");
+    let req = contain("INC-000001", "block", "2001:db8::7", Some("bastion"));
+    match h.svc.propose_contain(&req, "mcp:agent").await {
+        Err(ServiceError::Conflict(m)) => assert!(
+            m.contains("2001:db8::7 matches no resource pattern allowed in env dev"),
+            "{m}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // The policy judges a network by its canonical form: the sandbox allows `203.0.113.*`.
+    let req = contain("INC-000001", "block", "203.0.113.77/28", Some("bastion"));
+    let p = h.svc.propose_contain(&req, "mcp:agent").await.unwrap();
+    let plan = serde_json::to_string(&p.changes).unwrap();
+    assert!(plan.contains("203.0.113.64/28"), "{plan}");
+    approve_and_apply(&h, &p, "mcp:agent").await;
+    // Undoing it is judged by the same name: the revert plans.
+    let r: RecoverRequest = serde_json::from_value(json!({"id": "INC-000001", "method": "revert"})).unwrap();
+    let undo = h.svc.propose_recover(&r, "mcp:agent").await.unwrap();
+    assert!(
+        serde_json::to_string(&undo.changes).unwrap().contains("delete"),
+        "{undo:?}"
+    );
+    assert_eq!(undo.target, "203.0.113.64/28");
+    // A second block where the first one's policy would widen it is a conflict with the
+    // cluster's state (409), not a malformed request.
+    let again = contain("INC-000001", "block", "203.0.113.9", Some("bastion"));
+    match h.svc.propose_contain(&again, "mcp:agent").await {
+        Err(ServiceError::Conflict(m)) => assert!(m.contains("would widen what it allows"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Over REST, what the body's schema admits is never a 400: a scope that contradicts the
+/// action, and a target the action does not act on, are 409 refusals naming both; a field the
+/// schema refuses is still a 400 naming it.
+#[tokio::test]
+async fn rest_answers_contradicting_but_well_formed_bodies_with_409() {
+    let h = sandbox_harness().await;
+    let server = h.http_server(ToolPolicy::default()).await;
+    let http = reqwest::Client::new();
+    let contain = |body: Value| {
+        http.put(format!("{}/api/incident/contain/INC-000001", server.base()))
+            .json(&body)
+            .send()
+    };
+    for (body, says) in [
+        (
+            json!({"action": "block", "scope": "cluster"}),
+            "scope cluster does not fit action block",
+        ),
+        (
+            json!({"action": "isolate", "resource": "deploy/web", "namespace": "shop"}),
+            "isolate does not act on a deployment",
+        ),
+    ] {
+        let r = contain(body.clone()).await.unwrap();
+        assert_eq!(r.status(), 409, "{body}");
+        let e: Value = r.json().await.unwrap();
+        assert!(e["error"].as_str().unwrap().contains(says), "{e}");
+    }
+    let r = contain(json!({"action": "isolate", "resource": "54/msy93.0.o-jp"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["field"], "resource", "{e}");
+}

@@ -102,8 +102,8 @@ async fn every_hostile_input_gets_its_error_and_one_refusal_entry() {
         (
             "script path traversal",
             contain("script/../x", "shop", json!({})),
-            "script",
-            "unknown_target",
+            "`script/../x` is none of",
+            "invalid_resource",
         ),
         (
             "upper-case name",

@@ -86,6 +86,10 @@ pub enum BackendError {
     /// The request is not something this backend can do.
     #[error("{0}")]
     Invalid(String),
+    /// The request is well-formed but the target's current state rules it out (a block that
+    /// another NetworkPolicy would widen).
+    #[error("{0}")]
+    Conflict(String),
     /// The backend refused or failed (HTTP status, script exit code, timeout).
     #[error("{0}")]
     Failed(String),

@@ -230,7 +230,11 @@ impl IncidentService {
         if let Some(id) = incident {
             used = used.incident(id);
         }
-        self.store.append_audit(used).await?;
+        if !self.store.spend_code(used, &hash).await? {
+            let (p, e) = refuse("code_spent", format!("that code for plan {plan_id} was used already"));
+            self.audit_refusal(caller, incident, Some(plan_id), p).await?;
+            return Err(e);
+        }
         let ttl = TimeDelta::minutes(2).num_seconds() as u64;
         self.approve_plan(plan_id, &approver, ttl).await
     }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{GetRequest, IncidentDetail, IncidentService, PlanView, ServiceError, respond::target_name};
+use super::{GetRequest, IncidentDetail, IncidentService, PlanView, ServiceError, respond::plan_target};
 use crate::{
     domain::{
         IncidentId, TimelineEntry,
@@ -111,7 +111,7 @@ impl IncidentService {
                 let revert = ActionRequest {
                     action: Action::Revert,
                     namespace: namespace.clone(),
-                    name: target_name(&resource).to_owned(),
+                    name: plan_target(&resource),
                     labels: BTreeMap::new(),
                     script: resource.strip_prefix("script/").map(str::to_owned),
                     pods: plan.blast_radius.pods,

@@ -74,6 +74,10 @@ pub trait AuditStore: Send + Sync {
     async fn plan_audit(&self, plan_id: &str, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
     /// An incident's newest `limit` audit entries, oldest first.
     async fn incident_audit(&self, id: IncidentId, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Spends a one-time code: appends `used` (a `code` entry whose payload names `code_hash`)
+    /// unless the plan's history already records that hash as used, in one transaction under
+    /// the audit lock, so two dialogs typing one code approve once. False when already spent.
+    async fn spend_code(&self, used: NewAuditEntry, code_hash: &str) -> Result<bool, StoreError>;
 }
 
 /// Plans and their approvals (each write with its audit entry).

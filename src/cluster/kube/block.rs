@@ -38,7 +38,7 @@ use crate::{
     },
 };
 
-/// A canonical CIDR: a bare address is a host route; host bits must be zero; `/0` is refused.
+/// A canonical CIDR: a bare address is a host route; host bits are cleared; `/0` is refused.
 pub fn parse_cidr(raw: &str) -> Result<(IpAddr, u8), BackendError> {
     let bad = || invalid(format!("`{}` is not an IP address or CIDR", super::clip(raw)));
     let (addr, prefix) = match raw.split_once('/') {
@@ -66,13 +66,9 @@ pub fn parse_cidr(raw: &str) -> Result<(IpAddr, u8), BackendError> {
         IpAddr::V4(a) => IpAddr::V4(Ipv4Addr::from(u32::from(a) & (u32::MAX << (32 - u32::from(prefix))))),
         IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(u128::from(a) & (u128::MAX << (128 - u32::from(prefix))))),
     };
-    if canonical != addr {
-        return Err(invalid(format!(
-            "{} has host bits set; did you mean {canonical}/{prefix}?",
-            super::clip(raw)
-        )));
-    }
-    Ok((addr, prefix))
+    // Host bits are cleared, as `ip route` does: the plan the human approves shows the network
+    // that will be blocked, never the address as typed.
+    Ok((canonical, prefix))
 }
 
 /// `k=v,k2=v2` (equality only) as `matchLabels`.
@@ -136,7 +132,7 @@ pub(super) async fn block(b: &KubeBackend, spec: &ActionSpec) -> Result<BackendP
         let other = np.metadata.name.unwrap_or_default();
         let sel = np.spec.and_then(|s| s.pod_selector).unwrap_or_default();
         if other != name && selected.iter().any(|l| selects(&sel, l)) {
-            return Err(invalid(format!(
+            return Err(BackendError::Conflict(format!(
                 "NetworkPolicy {} already selects pods the block would select; NetworkPolicies only add \
                  allowed traffic, so an allow-all-but-{cidr} policy would widen what it allows. Block refused",
                 super::clip(&other)

@@ -224,6 +224,7 @@ fn partial(e: BackendError, applied: usize, total: usize) -> BackendError {
         BackendError::Unavailable(m) => BackendError::Unavailable(m + &note),
         BackendError::Invalid(m) => BackendError::Invalid(m + &note),
         BackendError::Refused(m) => BackendError::Refused(m + &note),
+        BackendError::Conflict(m) => BackendError::Conflict(m + &note),
         BackendError::NotFound { what } => BackendError::NotFound { what: what + &note },
     }
 }

@@ -280,7 +280,7 @@ pub(super) fn block(w: &World, spec: &ActionSpec) -> Result<BackendPlan, Backend
         .collect();
     for (other, policy) in w.list("NetworkPolicy", Some(&ns)) {
         if other.name != np.name && selected.iter().any(|l| selects(&policy["spec"]["podSelector"], l)) {
-            return Err(invalid(format!(
+            return Err(BackendError::Conflict(format!(
                 "NetworkPolicy {} already selects pods the block would select; NetworkPolicies only add \
                  allowed traffic, so an allow-all-but-{cidr} policy would widen what it allows. Block refused",
                 clip(&other.name)

@@ -243,7 +243,10 @@ impl Policy {
         if !self.actions.contains(&a) {
             return refuse(K::ActionNotAllowed, format!("action {a} is not allowed in env {env}"));
         }
-        if !is_dns1123_subdomain(&req.name) {
+        // A blocked network's name is its canonical address or CIDR (resource patterns such as
+        // `203.0.113.*` match it); every other target is a Kubernetes name.
+        let network = matches!(a, Action::Block | Action::Revert) && req.script.is_none() && is_network(&req.name);
+        if !network && !is_dns1123_subdomain(&req.name) {
             let shown = super::clip(&req.name, 70);
             return refuse(K::InvalidName, format!("`{shown}` is not a valid DNS-1123 name"));
         }
@@ -362,3 +365,9 @@ mod explain;
 
 #[cfg(test)]
 mod tests;
+
+/// `ADDRESS` or `ADDRESS/PREFIX`, as the block planner writes a network.
+fn is_network(s: &str) -> bool {
+    let (addr, prefix) = s.split_once('/').unwrap_or((s, "0"));
+    addr.parse::<std::net::IpAddr>().is_ok() && prefix.parse::<u8>().is_ok()
+}

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::service::{IncidentService, ServiceError, respond::invalid, respond::types::*};
 use crate::{
-    domain::{Env, Incident, IncidentId},
+    domain::{Env, Incident, IncidentId, policy::Action},
     store::OpenActions,
 };
 
@@ -197,15 +197,15 @@ impl IncidentService {
     /// Fills a containment in (see the module docs); may open a declared incident.
     pub async fn resolve_contain(&self, d: ContainDraft, principal: &str) -> Result<ContainRequest, ServiceError> {
         let action = match (d.action, d.scope) {
+            // Both are well-formed on their own; together they ask for two different things.
             (Some(a), Some(s)) if ContainScope::of(a) != s => {
-                return Err(invalid(
-                    "scope",
-                    format!(
-                        "scope {} does not fit action {}: isolate, pause and delete-pod act on a workload, block on a namespace's traffic, cordon on a node (cluster)",
-                        s.as_str(),
-                        serde_json::to_value(a).unwrap_or_default().as_str().unwrap_or_default()
-                    ),
-                ));
+                return Err(ServiceError::Conflict(format!(
+                    "refused: scope {} does not fit action {}: isolate, pause and delete-pod act on a workload, \
+                     block on a namespace's traffic, cordon on a node (cluster); leave one of them out; nothing was \
+                     changed",
+                    s.as_str(),
+                    Action::from(a)
+                )));
             }
             (Some(a), _) => a,
             (None, s) => s.unwrap_or(ContainScope::Workload).default_action(),

@@ -63,11 +63,38 @@ pub(super) fn target_name(resource: &str) -> &str {
     resource.rsplit_once('/').map_or(resource, |(_, n)| n)
 }
 
+/// The name policy judges and reports show: a blocked network's canonical address or CIDR (as
+/// the approver reads it), else the part of `resource` after its `KIND/` prefix.
+fn policy_name(action: Action, resource: &str, script: bool) -> Result<String, ServiceError> {
+    if action != Action::Block || script {
+        return Ok(target_name(resource).to_owned());
+    }
+    let (addr, prefix) = crate::cluster::kube::parse_cidr(resource).map_err(backend_error)?;
+    Ok(network_name(addr, prefix))
+}
+
+/// The name of what a stored plan acts on, as [`policy_name`] gave it: the undo of a block
+/// names the network alike.
+pub(in crate::service) fn plan_target(resource: &str) -> String {
+    match crate::cluster::kube::parse_cidr(resource) {
+        Ok((addr, prefix)) if !resource.starts_with(SCRIPT_PREFIX) => network_name(addr, prefix),
+        _ => target_name(resource).to_owned(),
+    }
+}
+
+fn network_name(addr: std::net::IpAddr, prefix: u8) -> String {
+    match (addr, prefix) {
+        (std::net::IpAddr::V4(_), 32) | (std::net::IpAddr::V6(_), 128) => addr.to_string(),
+        _ => format!("{addr}/{prefix}"),
+    }
+}
+
 pub(super) fn backend_error(e: BackendError) -> ServiceError {
     match e {
-        e @ (BackendError::Changed { .. } | BackendError::Refused(_) | BackendError::NotFound { .. }) => {
-            ServiceError::Conflict(e.to_string())
-        }
+        e @ (BackendError::Changed { .. }
+        | BackendError::Refused(_)
+        | BackendError::NotFound { .. }
+        | BackendError::Conflict(_)) => ServiceError::Conflict(e.to_string()),
         BackendError::Invalid(m) => invalid("resource", m),
         e => ServiceError::Backend(e.to_string()),
     }
@@ -128,6 +155,19 @@ impl IncidentService {
             && !(60..=604_800).contains(&t)
         {
             return Err(invalid("ttl_secs", format!("{t} is outside 60..=604800 seconds")).into());
+        }
+        let Some(form) = ContainTarget::parse(&req.resource) else {
+            let shown = crate::domain::clip(&req.resource, 70);
+            return Err(invalid(
+                "resource",
+                format!("`{shown}` is none of: a DNS-1123 name, deployment/NAME, script/ID, an IP address or CIDR"),
+            )
+            .into());
+        };
+        if let Some(why) = form.mismatch(req.action) {
+            return Err(coded("target_mismatch")(ServiceError::Conflict(format!(
+                "refused: {why}; nothing was changed"
+            ))));
         }
         let target = Target {
             action: req.action.into(),
@@ -214,8 +254,9 @@ impl IncidentService {
         let incident = self.store.get_incident(id).await?.ok_or(ServiceError::NotFound(id))?;
         let env = Env::parse(&incident.env)?;
         let script = resource.strip_prefix(SCRIPT_PREFIX).map(str::to_owned);
-        let name = target_name(&resource).to_owned();
-        if !is_dns1123_subdomain(&name) {
+        let network = action == Action::Block && script.is_none();
+        let name = policy_name(action, &resource, script.is_some())?;
+        if !network && !is_dns1123_subdomain(&name) {
             let shown = crate::domain::clip(&name, 70);
             return Err(invalid("resource", format!("`{shown}` is not a valid DNS-1123 name")).into());
         }
@@ -353,7 +394,7 @@ impl IncidentService {
         let ar = ActionRequest {
             action: Action::Revert,
             namespace: namespace.clone(),
-            name: target_name(&resource).to_owned(),
+            name: plan_target(&resource),
             labels: BTreeMap::new(),
             script: undo_script.clone(),
             pods: o.blast_radius.pods,
@@ -524,7 +565,7 @@ pub(super) fn report(
     outcome: Option<Vec<Value>>,
 ) -> PlanReport {
     let p = &s.plan;
-    let target = target_name(&p.resource).to_owned();
+    let target = plan_target(&p.resource);
     // The proposer's own step (apply once approved, revert once applied) is data: each adapter
     // phrases it for its callers. Approving is always a human's, on the approval channels.
     let next = match (status, p.kind, p.incident_id) {

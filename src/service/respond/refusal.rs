@@ -61,6 +61,7 @@ pub(in crate::service) fn plan_refusal(e: BackendError, script: bool) -> Refusal
         e @ BackendError::NotFound { .. } => coded("unknown_target")(crate::service::respond::backend_error(e)),
         e @ BackendError::Changed { .. } => coded("target_changed")(crate::service::respond::backend_error(e)),
         e @ BackendError::Refused(_) => coded("backend_refused")(crate::service::respond::backend_error(e)),
+        e @ BackendError::Conflict(_) => coded("target_conflict")(crate::service::respond::backend_error(e)),
         e => crate::service::respond::backend_error(e).into(),
     }
 }

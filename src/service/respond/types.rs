@@ -57,9 +57,97 @@ pub enum RecoverMethod {
     Revert,
 }
 
-/// Schema pattern of a target: an optional `KIND/` prefix (`deployment/`, `script/`, or the
-/// address of a CIDR) and a DNS-1123 name, which the service requires of the part after it.
-pub const RESOURCE_PATTERN: &str = r"^([a-z0-9.:]+/)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+// Pieces of the target patterns, as literals so that `concat!` can join them into consts.
+macro_rules! dns_subdomain {
+    () => {
+        r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+    };
+}
+macro_rules! ipv4 {
+    () => {
+        r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}"
+    };
+}
+macro_rules! ipv6 {
+    () => {
+        concat!(
+            r"(([0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}|([0-9a-fA-F]{1,4}:){1,7}:",
+            r"|([0-9a-fA-F]{1,4}:){1,6}:[0-9a-fA-F]{1,4}|([0-9a-fA-F]{1,4}:){1,5}(:[0-9a-fA-F]{1,4}){1,2}",
+            r"|([0-9a-fA-F]{1,4}:){1,4}(:[0-9a-fA-F]{1,4}){1,3}|([0-9a-fA-F]{1,4}:){1,3}(:[0-9a-fA-F]{1,4}){1,4}",
+            r"|([0-9a-fA-F]{1,4}:){1,2}(:[0-9a-fA-F]{1,4}){1,5}|[0-9a-fA-F]{1,4}:(:[0-9a-fA-F]{1,4}){1,6}",
+            r"|:((:[0-9a-fA-F]{1,4}){1,7}|:))"
+        )
+    };
+}
+
+/// Schema pattern of a containment target, exactly the forms the service tells apart (see
+/// [`ContainTarget::parse`]): `script/ID`, `deployment/NAME` (or `deployments/`, `deploy/`), a
+/// DNS-1123 name (a pod, a node, or a bare IPv4 address), an IPv4 CIDR (`/1` to `/32`), or an
+/// IPv6 address in hex with an optional prefix (`/1` to `/128`).
+pub const RESOURCE_PATTERN: &str = concat!(
+    "^(script/",
+    dns_subdomain!(),
+    "|(deployments?|deploy)/",
+    dns_subdomain!(),
+    "|",
+    dns_subdomain!(),
+    "|",
+    ipv4!(),
+    "/(3[0-2]|[12][0-9]|[1-9])|",
+    ipv6!(),
+    "(/(12[0-8]|1[01][0-9]|[1-9][0-9]|[1-9]))?)$"
+);
+
+/// What a containment's `resource` names, by its form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainTarget<'a> {
+    /// `script/ID`: a configured script, whatever the action.
+    Script(&'a str),
+    /// `deployment/NAME`: only pause acts on a workload.
+    Deployment(&'a str),
+    /// A bare DNS-1123 name: a pod (isolate, delete-pod, pause through its owner) or a node
+    /// (cordon); a bare IPv4 address is one too, and block takes it as a host.
+    Name(&'a str),
+    /// An address with a prefix, or a bare IPv6 address: only block acts on it.
+    Network(&'a str),
+}
+
+impl<'a> ContainTarget<'a> {
+    /// Sorts `resource` by [`RESOURCE_PATTERN`]; `None` when it matches none of its forms.
+    pub fn parse(resource: &'a str) -> Option<Self> {
+        static PATTERN: std::sync::LazyLock<regex::Regex> =
+            std::sync::LazyLock::new(|| regex::Regex::new(RESOURCE_PATTERN).expect("RESOURCE_PATTERN compiles"));
+        if resource.len() > 253 || !PATTERN.is_match(resource) {
+            return None;
+        }
+        Some(match resource.split_once('/') {
+            Some(("script", id)) => Self::Script(id),
+            Some(("deployment" | "deployments" | "deploy", n)) => Self::Deployment(n),
+            Some(_) => Self::Network(resource),
+            None if resource.contains(':') => Self::Network(resource),
+            None => Self::Name(resource),
+        })
+    }
+
+    /// Why `action` cannot act on this target, if it cannot.
+    pub fn mismatch(self, action: ContainAction) -> Option<String> {
+        let bare_ipv4 = |n: &str| n.parse::<std::net::Ipv4Addr>().is_ok();
+        match (self, action) {
+            (Self::Script(_), _)
+            | (Self::Deployment(_), ContainAction::Pause)
+            | (Self::Network(_), ContainAction::Block) => None,
+            (Self::Name(n), ContainAction::Block) if bare_ipv4(n) => None,
+            (Self::Name(_), ContainAction::Block) => Some("block acts on an IP address or CIDR, not on a name".into()),
+            (Self::Name(_), _) => None,
+            (Self::Deployment(_), a) => Some(format!(
+                "{} does not act on a deployment: pause it, or name one of its pods",
+                Action::from(a)
+            )),
+            (Self::Network(_), a) => Some(format!("{} does not act on an address: block it", Action::from(a))),
+        }
+    }
+}
+
 /// A recovery's target: a workload (`deployment/NAME`, `statefulset/NAME`, or the short forms
 /// `deploy/`, `sts/`, plurals), a configured script
 /// (`script/ID`), or a bare name (a pod stands for the workload that owns it). No other prefix
@@ -341,5 +429,76 @@ impl Backends {
             script: (!cfg.scripts.is_empty())
                 .then(|| Arc::new(ScriptBackend::new(cfg.scripts.clone())) as Arc<dyn Backend>),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::{cluster::kube::parse_cidr, domain::k8s_names::is_dns1123_subdomain};
+
+    /// The pattern without its anchors, for proptest's generator.
+    fn body() -> &'static str {
+        &RESOURCE_PATTERN[1..RESOURCE_PATTERN.len() - 1]
+    }
+
+    proptest! {
+        /// Whatever the published schema lets through, the service and its backends take as
+        /// the form it is sorted into: no schema-valid target is refused as malformed.
+        #[test]
+        fn every_schema_valid_target_is_well_formed(s in proptest::string::string_regex(body()).unwrap()) {
+            prop_assume!(s.len() <= 253);
+            let form = ContainTarget::parse(&s);
+            prop_assert!(form.is_some(), "{s} matches the pattern but is not sorted");
+            match form.unwrap() {
+                ContainTarget::Network(n) => prop_assert!(parse_cidr(n).is_ok(), "{n}: {:?}", parse_cidr(n)),
+                ContainTarget::Name(n) | ContainTarget::Deployment(n) | ContainTarget::Script(n) => {
+                    prop_assert!(is_dns1123_subdomain(n), "{n}")
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn targets_are_sorted_by_form_and_matched_to_actions() {
+        use ContainAction::*;
+        let cases = [
+            ("web-7d9f", Some(ContainTarget::Name("web-7d9f"))),
+            ("deployment/web", Some(ContainTarget::Deployment("web"))),
+            ("deploy/web", Some(ContainTarget::Deployment("web"))),
+            ("script/drain", Some(ContainTarget::Script("drain"))),
+            ("10.0.0.0/8", Some(ContainTarget::Network("10.0.0.0/8"))),
+            ("fd00::/8", Some(ContainTarget::Network("fd00::/8"))),
+            ("fd00::1", Some(ContainTarget::Network("fd00::1"))),
+            ("10.0.0.1", Some(ContainTarget::Name("10.0.0.1"))),
+            ("54/msy93.0.o-jp", None),
+            ("statefulset/db", None),
+            ("10.0.0.0/0", None),
+            ("10.0.0.0/33", None),
+            ("::ffff:1.2.3.4", None),
+            ("Web", None),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(ContainTarget::parse(raw), want, "{raw}");
+        }
+        let t = |s| ContainTarget::parse(s).unwrap();
+        assert_eq!(t("10.0.0.1").mismatch(Block), None);
+        assert_eq!(t("10.0.0.1").mismatch(Cordon), None);
+        assert_eq!(t("deployment/web").mismatch(Pause), None);
+        assert_eq!(t("script/drain").mismatch(Isolate), None);
+        assert_eq!(
+            t("deployment/web").mismatch(Isolate).unwrap(),
+            "isolate does not act on a deployment: pause it, or name one of its pods"
+        );
+        assert_eq!(
+            t("10.0.0.0/8").mismatch(DeletePod).unwrap(),
+            "delete-pod does not act on an address: block it"
+        );
+        assert_eq!(
+            t("web").mismatch(Block).unwrap(),
+            "block acts on an IP address or CIDR, not on a name"
+        );
     }
 }

@@ -132,6 +132,23 @@ impl AuditStore for SqlStore {
         rows.iter().map(audit_from_row).collect()
     }
 
+    async fn spend_code(&self, used: NewAuditEntry, code_hash: &str) -> Result<bool, StoreError> {
+        let mut tx = self.begin(Lock::Audit).await?;
+        let rows = sqlx::query("SELECT * FROM audit_log WHERE plan_id = $1 AND kind = 'code'")
+            .bind(&used.plan_id)
+            .fetch_all(&mut *tx)
+            .await?;
+        for row in &rows {
+            let e = audit_from_row(row)?;
+            if e.payload["event"] == "used" && e.payload["code_hash"] == code_hash {
+                return Ok(false);
+            }
+        }
+        Self::append_audit_in(&mut tx, used).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn incident_audit(&self, id: IncidentId, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
         let rows = sqlx::query(
             "SELECT * FROM (SELECT * FROM audit_log WHERE incident_id = $1 ORDER BY seq DESC LIMIT $2) AS newest \
