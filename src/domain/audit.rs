@@ -81,6 +81,10 @@ fn redact(v: Value) -> Value {
                 .collect(),
         ),
         Value::Array(items) => Value::Array(items.into_iter().map(redact).collect()),
+        // A salted argon2id hash (a one-time code's) is ours, never a secret in clear; its random
+        // base64 can spell a secret-looking key (`pwd`) next to its `v=19`, so the sanitiser
+        // would take it for `key=value` text and destroy it.
+        Value::String(s) if is_argon2id_phc(&s) => Value::String(s),
         Value::String(s) => {
             // Keep the text as is unless the sanitiser finds a secret in it.
             let clean = sanitize_untrusted(&s);
@@ -92,6 +96,18 @@ fn redact(v: Value) -> Value {
         }
         other => other,
     }
+}
+
+/// Exactly an argon2id PHC string: parameters, then base64 salt and hash (no `=`, no spaces, so
+/// no `key=value` text can hide in one).
+fn is_argon2id_phc(s: &str) -> bool {
+    static PHC: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"^\$argon2id\$v=19\$m=[0-9]{1,7},t=[0-9]{1,3},p=[0-9]{1,3}\$[A-Za-z0-9+/]{16,64}\$[A-Za-z0-9+/]{16,128}$",
+        )
+        .expect("PHC pattern compiles")
+    });
+    PHC.is_match(s)
 }
 
 /// An entry before it is chained: the store assigns `seq`, `at`, `prev_hash` and `hash`.
@@ -359,6 +375,26 @@ impl ChainVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A code's salted hash whose random base64 spells `pwd` survives the redactor (it once
+    /// turned into `$argon2id$v=[REDACTED]`, so a freshly issued code failed to verify); text
+    /// dressed as one with a `key=value` inside is still redacted.
+    #[test]
+    fn argon2_hashes_are_kept_and_lookalikes_are_still_redacted() {
+        let phc = "$argon2id$v=19$m=19456,t=2,p=1$BdT4GnqPwDliSZspPQn9Bj$tJ2bFlGwfj18caHVll4e59N+VfWpq+Y0Hb01RdXRy70";
+        let p = AuditPayload::new(json!({"code_hash": phc, "note": "v=1 pwd"}));
+        assert_eq!(p.value()["code_hash"], phc);
+        for fake in [
+            "$argon2id$v=19$password=hunter2",
+            "$argon2id$v=19$m=1,t=1,p=1$pwd=hunter2hunter2hunter2$AAAAAAAAAAAAAAAAAAAA",
+        ] {
+            let p = AuditPayload::new(json!({ "code_hash": fake }));
+            assert!(
+                p.value()["code_hash"].as_str().unwrap().contains("[REDACTED]"),
+                "{fake}"
+            );
+        }
+    }
 
     fn chain(n: usize) -> Vec<AuditEntry> {
         let mut out: Vec<AuditEntry> = Vec::new();
