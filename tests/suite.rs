@@ -53,6 +53,7 @@ mod notify_outbox;
 mod notify_outbox_retry;
 mod notify_rest;
 mod notify_vendors;
+mod pagination;
 mod plans_rest;
 mod policy_gate;
 mod postgres_source;

@@ -37,9 +37,12 @@ pub struct ListArgs {
     /// explainability, other)
     #[arg(long = "type")]
     pub kind: Option<String>,
-    /// How many incidents to list
+    /// How many incidents to list (1-200)
     #[arg(long, default_value_t = 20)]
     pub limit: u32,
+    /// Continue after an earlier page: the `next_cursor` it printed
+    #[arg(long)]
+    pub cursor: Option<String>,
     #[command(flatten)]
     pub out: Output,
 }
@@ -104,6 +107,7 @@ pub async fn list(svc: &IncidentService, a: &ListArgs) -> Result<(), Failure> {
             .transpose()
             .map_err(|e| field("type", e))?,
         limit: Some(a.limit),
+        cursor: a.cursor.clone(),
     };
     emit(&a.out, &svc.list(req).await?, table::list)
 }

@@ -75,6 +75,7 @@ pub async fn run(cmd: &Command, r: &Remote, inputs: Option<&Inputs>) -> Result<(
             status,
             kind,
             limit,
+            cursor,
             out,
         }) => {
             // The same checks and messages as the local command, before the call.
@@ -86,6 +87,7 @@ pub async fn run(cmd: &Command, r: &Remote, inputs: Option<&Inputs>) -> Result<(
                 ("status", status.map(|s| s.to_string())),
                 ("type", kind.map(|k| k.to_string())),
                 ("limit", Some(limit.to_string())),
+                ("cursor", cursor.clone()),
             ]);
             let l: IncidentList = r.call(Method::GET, &format!("/api/incidents{q}"), None).await?;
             emit(out, &l, table::list)

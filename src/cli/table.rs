@@ -57,7 +57,11 @@ pub fn list(l: &IncidentList) -> String {
     if l.incidents.is_empty() {
         return "no incidents".into();
     }
-    table(INCIDENT_HEADERS, &incident_rows(&l.incidents))
+    let mut out = table(INCIDENT_HEADERS, &incident_rows(&l.incidents));
+    if let Some(c) = &l.next_cursor {
+        let _ = write!(out, "\nmore: rerun with --cursor {c}");
+    }
+    out
 }
 
 pub fn detect(r: &DetectReport) -> String {

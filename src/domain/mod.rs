@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod change;
+mod cursor;
 mod digest;
 pub mod grouping;
 pub mod incident;
@@ -12,6 +13,7 @@ mod signal;
 mod untrusted;
 mod values;
 
+pub use cursor::{INCIDENT_CURSOR_PATTERN, IncidentCursor};
 pub use incident::{Incident, IncidentId, IncidentType, Severity, Status};
 
 pub use digest::{canonical_json, same_digest, sha256_hex};

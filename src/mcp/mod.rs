@@ -300,16 +300,21 @@ impl ServerHandler for IncidentServer {
 
     async fn list_resources(
         &self,
-        _r: Option<PaginatedRequestParams>,
+        r: Option<PaginatedRequestParams>,
         _c: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
+        let cursor = r.and_then(|r| r.cursor);
         #[allow(unused_mut)]
-        let mut items = resources::list(&self.svc)
+        let (mut items, next) = resources::list(&self.svc, cursor.clone())
             .await
             .map_err(|e| convert::to_protocol_error(e, None))?;
         #[cfg(feature = "conformance")]
-        items.extend(conformance::resources());
-        Ok(ListResourcesResult::with_all_items(items))
+        if cursor.is_none() {
+            items.extend(conformance::resources());
+        }
+        let mut page = ListResourcesResult::with_all_items(items);
+        page.next_cursor = next;
+        Ok(page)
     }
 
     async fn list_resource_templates(

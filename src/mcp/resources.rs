@@ -38,8 +38,14 @@ pub fn is_ours(uri: &str) -> bool {
             .is_some_and(|id| id.parse::<IncidentId>().is_ok())
 }
 
-pub async fn list(svc: &IncidentService) -> Result<Vec<Resource>, ServiceError> {
-    let mut out = vec![
+pub async fn list(
+    svc: &IncidentService,
+    cursor: Option<String>,
+) -> Result<(Vec<Resource>, Option<String>), ServiceError> {
+    // The fixed resources head the first page; incidents follow, 50 a page.
+    let mut out = match cursor {
+        Some(_) => Vec::new(),
+        None => vec![
         Resource::new(INCIDENTS_URI, "incidents")
             .with_title("Recent incidents")
             .with_description("The 50 most recently active incidents, newest first (JSON)")
@@ -64,10 +70,12 @@ pub async fn list(svc: &IncidentService) -> Result<Vec<Resource>, ServiceError> 
             .with_title("Undeliverable notifications")
             .with_description("Notifications moved to the dead letters (4xx answers or retries exhausted), newest first (JSON)")
             .with_mime_type("application/json"),
-    ];
+        ],
+    };
     let recent = svc
         .list(ListRequest {
             limit: Some(LISTED_INCIDENTS),
+            cursor,
             ..Default::default()
         })
         .await?;
@@ -77,7 +85,7 @@ pub async fn list(svc: &IncidentService) -> Result<Vec<Resource>, ServiceError> 
             .with_description(crate::domain::clip(&i.title, 200))
             .with_mime_type("application/json")
     }));
-    Ok(out)
+    Ok((out, recent.next_cursor))
 }
 
 pub fn templates() -> Vec<ResourceTemplate> {

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::{
-    domain::{Status, UNTRUSTED_NOTE},
+    domain::{IncidentCursor, Status, UNTRUSTED_NOTE},
     store::IncidentFilter,
 };
 
@@ -12,16 +12,25 @@ impl IncidentService {
         if !(1..=200).contains(&limit) {
             return Err(crate::domain::DomainError::invalid("limit", format!("{limit} is outside 1..200")).into());
         }
+        let after = req.cursor.as_deref().map(IncidentCursor::decode).transpose()?;
+        // One more than asked says whether another page exists.
         let filter = IncidentFilter {
             env: req.env.map(|e| e.to_string()),
             status: req.status,
             kind: req.kind,
-            limit,
+            limit: limit + 1,
+            after,
         };
-        let incidents = self.store.list_incidents(&filter).await?;
+        let mut incidents = self.store.list_incidents(&filter).await?;
+        let more = incidents.len() > limit as usize;
+        incidents.truncate(limit as usize);
+        let next_cursor = more
+            .then(|| incidents.last().map(|i| IncidentCursor::after(i).encode()))
+            .flatten();
         Ok(IncidentList {
             count: incidents.len(),
             incidents,
+            next_cursor,
         })
     }
 

@@ -224,6 +224,10 @@ pub struct ListRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 200))]
     pub limit: Option<u32>,
+    /// Continue after the previous page: its `next_cursor`, as is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 3, max = 37), pattern(crate::domain::INCIDENT_CURSOR_PATTERN))]
+    pub cursor: Option<String>,
 }
 
 /// A page of incidents.
@@ -233,6 +237,9 @@ pub struct IncidentList {
     pub incidents: Vec<Incident>,
     /// Number returned.
     pub count: usize,
+    /// Where the next page starts (pass it as `cursor`); absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 /// Arguments naming one incident.

@@ -161,6 +161,8 @@ pub struct IncidentFilter {
     pub status: Option<Status>,
     pub kind: Option<IncidentType>,
     pub limit: u32,
+    /// Only incidents listed after this one (most recently active first).
+    pub after: Option<crate::domain::IncidentCursor>,
 }
 
 /// Result of a lifecycle move.

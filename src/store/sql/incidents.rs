@@ -381,12 +381,15 @@ impl IncidentStore for SqlStore {
             "SELECT * FROM incidents
              WHERE (CAST($1 AS TEXT) IS NULL OR env = $1) AND (CAST($2 AS TEXT) IS NULL OR status = $2)
                AND (CAST($3 AS TEXT) IS NULL OR kind = $3)
+               AND (CAST($5 AS BIGINT) IS NULL OR updated_at < $5 OR (updated_at = $5 AND id < $6))
              ORDER BY updated_at DESC, id DESC LIMIT $4",
         )
         .bind(f.env.as_deref())
         .bind(f.status.map(|s| s.as_str()))
         .bind(f.kind.map(|k| k.as_str()))
         .bind(i64::from(f.limit))
+        .bind(f.after.map(|c| c.updated_micros))
+        .bind(f.after.map_or(0, |c| c.row))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(incident_from_row).collect()
