@@ -206,7 +206,7 @@ async fn block_is_refused_where_it_would_widen_another_policy_and_skips_quaranti
         .await
         .unwrap_err();
     let first = object_label("incident-mcp-block", "198.51.100.7/32");
-    assert!(matches!(&err, BackendError::Invalid(m) if m.contains(&first)), "{err}");
+    assert!(matches!(&err, BackendError::Conflict(m) if m.contains(&first)), "{err}");
     assert_no_mutation(&f.take_requests());
     b.apply("prod", &policy(), &a.inverse).await.expect("unblock");
     // Any other policy selecting the same pods, even a default deny, would be widened.
@@ -219,7 +219,7 @@ async fn block_is_refused_where_it_would_widen_another_policy_and_skips_quaranti
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, BackendError::Invalid(m) if m.contains("only-frontend")),
+        matches!(&err, BackendError::Conflict(m) if m.contains("only-frontend")),
         "{err}"
     );
     let mut db_only = spec(Action::Block, Some("shop"), "192.0.2.0/24");
