@@ -88,20 +88,23 @@ async fn a_denied_plan_is_final_and_the_agent_sees_who_denied_it_and_why() {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{e}");
     assert!(refusals(&api.h).await.contains(&"agent_cannot_approve".to_owned()));
-    // A reason is required.
-    let (status, e) = api
-        .call(
-            "POST",
-            &format!("/api/plans/{id}/deny"),
-            &alice,
-            Some(json!({"reason": "  "})),
-        )
-        .await;
-    assert_eq!(
-        (status, &e["field"]),
-        (StatusCode::BAD_REQUEST, &json!("reason")),
-        "{e}"
-    );
+    // A reason is required: spaces (as JSON Schema's `\s` counts them) and control characters
+    // are none, exactly as the body's schema pattern says.
+    for blank in ["  ", "\t", "\u{feff}\u{3000}", "\u{1}\u{85}"] {
+        let (status, e) = api
+            .call(
+                "POST",
+                &format!("/api/plans/{id}/deny"),
+                &alice,
+                Some(json!({ "reason": blank })),
+            )
+            .await;
+        assert_eq!(
+            (status, &e["field"]),
+            (StatusCode::BAD_REQUEST, &json!("reason")),
+            "{blank:?}: {e}"
+        );
+    }
 
     let (status, view) = api
         .call(

@@ -136,7 +136,7 @@ async fn a_400_is_a_dead_letter_and_never_retried() {
     assert!(r.dead >= 1 && r.retrying == 0, "{r:?}");
     clock.advance(86_400);
     assert_eq!(d.drain().await.unwrap().attempted, 0, "nothing retried");
-    let dead = h.svc.outbox_list(true, 10).await.unwrap();
+    let dead = h.svc.outbox_list(true, 10, None).await.unwrap();
     let ours = dead.rows.iter().find(|r| r.id == row).expect("in the dead letters");
     assert_eq!((ours.attempts, ours.last_status), (1, Some(400)));
     assert!(

@@ -473,7 +473,7 @@ async fn slack_ok_false_is_a_dead_letter_and_targets_are_names_not_urls() {
     let d = dispatcher(&h, &[("SLACK_TOKEN", token.as_str())], ManualClock::new());
     h.svc.notify(req(id, "slack", None), Caller::MCP).await.unwrap();
     assert_eq!(d.drain().await.unwrap().dead, 1);
-    let dead = h.svc.outbox_list(true, 10).await.unwrap();
+    let dead = h.svc.outbox_list(true, 10, None).await.unwrap();
     assert!(
         dead.rows[0]
             .last_error
@@ -523,7 +523,7 @@ async fn slack_incoming_webhook_url_is_a_secret_checked_by_the_ssrf_guard() {
     let d = dispatcher(&h, &[("SLACK_HOOK", metadata.as_str())], ManualClock::new());
     h.svc.notify(req(id, "slack", None), Caller::MCP).await.unwrap();
     assert_eq!(d.drain().await.unwrap().dead, 1);
-    let dead = h.svc.outbox_list(true, 1).await.unwrap();
+    let dead = h.svc.outbox_list(true, 1, None).await.unwrap();
     let error = dead.rows[0].last_error.clone().unwrap();
     assert!(
         error.contains("the URL in SLACK_HOOK: must be https") && !error.contains("169.254"),

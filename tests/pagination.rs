@@ -11,7 +11,7 @@ use incident_mcp::{
     domain::{IncidentType, Severity, Signal, SignalKind},
     mcp::ToolPolicy,
     service::ListRequest,
-    store::{DetectHooks, DetectionBatch, NewFinding, ports::*},
+    store::{DetectHooks, DetectionBatch, NewFinding, OutboxStore, ports::*},
 };
 use serde_json::{Value, json};
 
@@ -219,4 +219,112 @@ async fn a_thousand_incidents_page_through_the_service_rest_cli_and_mcp() {
         .unwrap_err();
     assert!(e.to_string().contains("cursor"), "{e}");
     client.cancel().await.unwrap();
+}
+
+/// The audit log and the outbox page by `before` (the previous page's `next_before`) on REST and
+/// the CLI: every entry once, newest first, and the last page says it is the last.
+#[tokio::test]
+async fn the_audit_log_and_the_outbox_page_by_before_on_rest_and_the_cli() {
+    let h = Harness::new().await;
+    for i in 0..120 {
+        h.store
+            .append_audit(incident_mcp::domain::audit::NewAuditEntry::new(
+                "cli",
+                incident_mcp::domain::audit::AuditKind::Hook,
+                json!({"op": "add", "n": i}),
+            ))
+            .await
+            .unwrap();
+    }
+    let server = h.http_server(ToolPolicy::default()).await;
+    let http = reqwest::Client::new();
+    let rest = |path: &'static str, key: &'static str| {
+        let (http, base) = (http.clone(), server.base().to_owned());
+        move |before: Option<i64>| {
+            let url = match before {
+                Some(b) => format!("{base}{path}?limit=50&before={b}"),
+                None => format!("{base}{path}?limit=50"),
+            };
+            let http = http.clone();
+            async move {
+                let r = http.get(url).send().await.unwrap();
+                assert_eq!(r.status(), 200);
+                let v: Value = r.json().await.unwrap();
+                let keys: Vec<i64> = v[key]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["seq"].as_i64().or(e["id"].as_i64()).unwrap())
+                    .collect();
+                (keys, v["next_before"].as_i64())
+            }
+        }
+    };
+    let mut seqs = Vec::new();
+    let mut page = rest("/api/audit", "entries");
+    let mut before = None;
+    let mut pages = 0;
+    loop {
+        let (keys, next) = page(before).await;
+        pages += 1;
+        seqs.extend(keys);
+        match next {
+            Some(b) => before = Some(b),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(
+        seqs,
+        (1..=120).rev().collect::<Vec<i64>>(),
+        "every entry once, newest first"
+    );
+    let r = http
+        .get(format!("{}/api/audit?before=0", server.base()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // The CLI, on the same file: `--before` continues, the table says how.
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(bin())
+            .arg("--db")
+            .arg(&h.db)
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let first: Value = serde_json::from_str(&run(&["audit", "list", "--limit", "100", "--format", "json"])).unwrap();
+    assert_eq!(first["next_before"], 21);
+    let rest_of: Value = serde_json::from_str(&run(&[
+        "audit", "list", "--limit", "100", "--before", "21", "--format", "json",
+    ]))
+    .unwrap();
+    assert_eq!(rest_of["count"], 20);
+    assert!(rest_of.get("next_before").is_none(), "{rest_of}");
+    let table = run(&["audit", "list", "--limit", "5", "--format", "table"]);
+    assert!(table.contains("more: rerun with --before 116"), "{table}");
+
+    // The outbox: an empty one is one empty page; 70 queued rows are two pages.
+    let mut outbox = rest("/api/outbox", "rows");
+    let (keys, next) = outbox(None).await;
+    assert!(keys.is_empty() && next.is_none(), "an empty outbox is one empty page");
+    let rows = (0..70)
+        .map(|i| incident_mcp::store::NewOutboxRow {
+            target: "ops".into(),
+            event: "notify".into(),
+            incident: None,
+            payload: json!({"n": i}),
+        })
+        .collect();
+    h.store.enqueue_outbox(rows, Utc::now()).await.unwrap();
+    let (first, next) = outbox(None).await;
+    assert_eq!((first.len(), next), (50, Some(21)));
+    let (last, next) = outbox(Some(21)).await;
+    assert_eq!((last, next), ((1..=20).rev().collect::<Vec<i64>>(), None));
+    let dead: Value = serde_json::from_str(&run(&["outbox", "list", "--dead", "--format", "json"])).unwrap();
+    assert_eq!(dead["count"], 0, "--dead lists only dead letters");
 }

@@ -854,6 +854,8 @@ async fn openapi_document_is_valid_openapi_3_1_and_matches_the_routes() {
         ("post", "/api/plans/{plan_id}/deny"),
         ("post", "/api/outbox/{id}/retry"),
         ("post", "/api/outbox/retry-dead"),
+        ("get", "/api/outbox"),
+        ("get", "/api/audit"),
         ("post", "/api/plans/{plan_id}/apply"),
         ("get", "/healthz"),
         // Not documented on purpose: POST /api/slack/interactions (only Slack calls it, with a

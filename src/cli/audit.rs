@@ -28,9 +28,12 @@ pub enum AuditCommand {
     },
     /// Recent entries, newest first
     List {
-        /// How many entries to list
+        /// How many entries to list (1-1000)
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// Only entries older than this sequence number: the `next_before` of an earlier page
+        #[arg(long)]
+        before: Option<i64>,
         #[command(flatten)]
         out: Output,
     },
@@ -57,7 +60,7 @@ pub async fn run(svc: &IncidentService, what: &AuditCommand) -> Result<(), Failu
                 ..Failure::input("the audit log is empty: there is nothing to anchor yet")
             }),
         },
-        AuditCommand::List { limit, out } => emit(out, &svc.audit_recent(*limit).await?, list),
+        AuditCommand::List { limit, before, out } => emit(out, &svc.audit_recent(*limit, *before).await?, list),
     }
 }
 
@@ -85,5 +88,6 @@ pub(crate) fn list(l: &AuditList) -> String {
             ]
         })
         .collect();
-    table(&["SEQ", "AT (UTC)", "KIND", "ACTOR", "INCIDENT", "PLAN", "HASH"], &rows)
+    let shown = table(&["SEQ", "AT (UTC)", "KIND", "ACTOR", "INCIDENT", "PLAN", "HASH"], &rows);
+    crate::cli::table::with_more(shown, l.next_before)
 }

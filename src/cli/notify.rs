@@ -39,6 +39,9 @@ pub enum OutboxCommand {
         /// Rows to show, at most 1000
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// Only rows older than this id: the `next_before` of an earlier page
+        #[arg(long)]
+        before: Option<i64>,
         #[command(flatten)]
         out: Output,
     },
@@ -248,8 +251,13 @@ pub async fn notify(svc: &IncidentService, args: &NotifyArgs) -> Result<(), Fail
 /// `outbox retry ID|--dead`: the requeued rows as JSON.
 pub async fn outbox(svc: &IncidentService, what: &OutboxCommand) -> Result<(), Failure> {
     match what {
-        OutboxCommand::List { dead, limit, out } => {
-            let list = svc.outbox_list(*dead, *limit).await?;
+        OutboxCommand::List {
+            dead,
+            limit,
+            before,
+            out,
+        } => {
+            let list = svc.outbox_list(*dead, *limit, *before).await?;
             emit(out, &list, outbox_table)
         }
         OutboxCommand::Retry { id, dead } => {
@@ -283,7 +291,7 @@ fn outbox_table(l: &OutboxList) -> String {
             ]
         })
         .collect();
-    table(
+    let shown = table(
         &[
             "ID",
             "STATUS",
@@ -295,7 +303,8 @@ fn outbox_table(l: &OutboxList) -> String {
             "LAST ERROR",
         ],
         &rows,
-    )
+    );
+    crate::cli::table::with_more(shown, l.next_before)
 }
 
 /// Registered webhooks, one a line.

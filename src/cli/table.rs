@@ -273,3 +273,11 @@ pub fn containments(l: &ContainmentList) -> String {
         &rows,
     )
 }
+
+/// A table followed by how to get the next page, when there is one.
+pub fn with_more(table: String, next_before: Option<i64>) -> String {
+    match next_before {
+        Some(b) => format!("{table}\nmore: rerun with --before {b}"),
+        None => table,
+    }
+}

@@ -174,7 +174,11 @@ pub struct AuditEntry {
     pub actor: String,
     /// proposal, approval, refusal, intent, application, outcome, revert, reconcile, hook.
     pub kind: String,
+    /// The incident the entry concerns, if any (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incident_id: Option<IncidentId>,
+    /// The plan the entry concerns, if any (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan_id: Option<String>,
     /// Details, secrets redacted.
     pub payload: Value,

@@ -140,9 +140,22 @@ pub fn routes(svc: IncidentService) -> Router {
         .route("/api/incident/notify/{id}", post(notify))
         .route("/api/hooks", post(add_hook).get(list_hooks))
         .route("/api/hooks/{name}", delete(remove_hook))
+        .route("/api/outbox", axum::routing::get(list_outbox))
         .route("/api/outbox/{id}/retry", post(retry_row))
         .route("/api/outbox/retry-dead", post(retry_dead))
         .with_state(svc)
+}
+
+/// The query string is the service's own [`OutboxListRequest`].
+async fn list_outbox(
+    State(svc): State<IncidentService>,
+    q: Result<axum::extract::Query<OutboxListRequest>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<OutboxList>, RestError> {
+    let axum::extract::Query(q) = q?;
+    Ok(Json(
+        svc.outbox_list(q.dead.unwrap_or(false), q.limit.unwrap_or(50), q.before)
+            .await?,
+    ))
 }
 
 fn invalid(field: &str, msg: impl Into<String>) -> RestError {

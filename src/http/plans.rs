@@ -251,8 +251,9 @@ async fn approve_and_apply(
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DenyBody {
-    /// Why the plan is denied (1-500 characters); the agent sees it.
-    #[schemars(length(min = 1, max = 500))]
+    /// Why the plan is denied (1-500 characters, something besides spaces and control
+    /// characters); the agent sees it.
+    #[schemars(length(min = 1, max = 500), pattern(crate::service::REASON_PATTERN))]
     pub reason: String,
 }
 

@@ -327,6 +327,7 @@ pub fn routes(svc: IncidentService) -> Router {
         .route("/api/incident/resolve/{id}", post(resolve))
         .route("/api/incident/{id}", get(get_one))
         .route("/api/incidents", get(list))
+        .route("/api/audit", get(audit))
         .with_state(svc)
 }
 
@@ -357,6 +358,15 @@ async fn get_one(State(svc): State<IncidentService>, id: Result<Path<String>, Pa
 async fn list(State(svc): State<IncidentService>, q: Result<Query<ListRequest>, QueryRejection>) -> Rest<IncidentList> {
     let Query(q) = q?;
     Ok(Json(svc.list(q).await?))
+}
+
+/// The query string is the service's own [`AuditListRequest`].
+async fn audit(
+    State(svc): State<IncidentService>,
+    q: Result<Query<AuditListRequest>, QueryRejection>,
+) -> Rest<AuditList> {
+    let Query(q) = q?;
+    Ok(Json(svc.audit_recent(q.limit.unwrap_or(50), q.before).await?))
 }
 
 async fn ack(

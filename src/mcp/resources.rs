@@ -116,12 +116,12 @@ pub async fn read(svc: &IncidentService, uri: &str) -> Result<Read, ServiceError
         let points = svc.recent_metrics(200).await?;
         json!({ "points": points, "count": points.len(), "untrusted_data_note": UNTRUSTED_NOTE })
     } else if uri == AUDIT_URI {
-        let list = svc.audit_recent(AUDIT_ENTRIES).await?;
+        let list = svc.audit_recent(AUDIT_ENTRIES, None).await?;
         json!({ "entries": list.entries, "count": list.count, "untrusted_data_note": UNTRUSTED_NOTE })
     } else if uri == CONTAINMENTS_URI {
         serde_json::to_value(svc.containments(&ContainmentsRequest::default()).await?).unwrap_or_default()
     } else if uri == OUTBOX_DEAD_URI {
-        serde_json::to_value(svc.outbox_list(true, 100).await?).unwrap_or_default()
+        serde_json::to_value(svc.outbox_list(true, 100, None).await?).unwrap_or_default()
     } else if let Some(raw) = uri.strip_prefix(INCIDENT_PREFIX) {
         let id: IncidentId = raw.parse()?;
         serde_json::to_value(svc.get(GetRequest { id }).await?).unwrap_or_default()

@@ -84,8 +84,9 @@ impl IncidentService {
     /// `denied` in the plan view, so the agent learns a human said no. A valid approval given
     /// earlier is void from then on (applying checks for the denial).
     pub async fn deny_plan(&self, plan_id: &str, approver: &str, reason: &str) -> Result<PlanView, ServiceError> {
+        let shown = reason.chars().any(|c| !c.is_control() && !is_schema_space(c));
         let reason = crate::domain::clip(&crate::domain::sanitize_untrusted(reason.trim()), 500);
-        if reason.is_empty() {
+        if !shown || reason.trim().is_empty() {
             return Err(DomainError::invalid("reason", "say why the plan is denied (1-500 characters)").into());
         }
         let view = self.plan_view(plan_id).await?;
@@ -175,4 +176,17 @@ fn status_word(s: PlanStatus) -> &'static str {
         PlanStatus::NotApplied => "not applied (its apply failed)",
         PlanStatus::Denied => "denied",
     }
+}
+
+/// Schema pattern of a denial's reason: one character that is neither white space (as JSON
+/// Schema's `\s` counts it) nor a control character, which is what `deny_plan` requires.
+pub const REASON_PATTERN: &str = r"[^\s\x00-\x1f\x7f-\x9f]";
+
+/// White space as ECMAScript's `\s` (JSON Schema patterns) counts it.
+fn is_schema_space(c: char) -> bool {
+    matches!(
+        c,
+        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}' | '\u{feff}'
+    )
 }

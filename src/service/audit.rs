@@ -14,6 +14,23 @@ const VERIFY_PAGE: u32 = 1000;
 pub struct AuditList {
     pub entries: Vec<AuditEntry>,
     pub count: usize,
+    /// The next page: pass it as `before` (absent on the last page).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<i64>,
+}
+
+/// Which audit entries to list: the newest, or those before an earlier page's end.
+#[derive(Debug, Clone, Default, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditListRequest {
+    /// Entries returned, 1-1000 (default 50), newest first.
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 1000))]
+    pub limit: Option<u32>,
+    /// Only entries with a smaller sequence number: the previous page's `next_before`.
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub before: Option<i64>,
 }
 
 /// Result of checking the whole chain.
@@ -35,11 +52,15 @@ pub struct AuditVerification {
 }
 
 impl IncidentService {
-    pub async fn audit_recent(&self, limit: u32) -> Result<AuditList, ServiceError> {
-        let entries = self.store.audit_recent(limit.clamp(1, 1000)).await?;
+    /// The newest `limit` entries (1-1000) with `seq < before`, and where the next page starts.
+    pub async fn audit_recent(&self, limit: u32, before: Option<i64>) -> Result<AuditList, ServiceError> {
+        page_bounds(limit, before)?;
+        let mut entries = self.store.audit_older(before.unwrap_or(i64::MAX), limit + 1).await?;
+        let next_before = page_end(&mut entries, limit, |e| e.seq);
         Ok(AuditList {
             count: entries.len(),
             entries,
+            next_before,
         })
     }
 
@@ -99,4 +120,23 @@ impl IncidentService {
             },
         })
     }
+}
+
+/// A page of 1-1000 rows, before a positive key: anything else is refused naming the field.
+pub(super) fn page_bounds(limit: u32, before: Option<i64>) -> Result<(), ServiceError> {
+    use crate::domain::DomainError;
+    if !(1..=1000).contains(&limit) {
+        return Err(DomainError::invalid("limit", format!("{limit} is outside 1..1000")).into());
+    }
+    if let Some(b) = before.filter(|b| *b < 1) {
+        return Err(DomainError::invalid("before", format!("{b} is not a positive sequence number or id")).into());
+    }
+    Ok(())
+}
+
+/// Cuts a page read with one row too many to `limit`; the key of its last row when more remain.
+pub(super) fn page_end<T>(rows: &mut Vec<T>, limit: u32, key: impl Fn(&T) -> i64) -> Option<i64> {
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    more.then(|| rows.last().map(key)).flatten()
 }

@@ -35,15 +35,15 @@ pub use alerts::{
     ALERT_ACTOR, ALERT_SOURCE, AlertIncidentReport, AlertIntakeReport, AlertStatus, AlertmanagerPayload, WebhookAlert,
     alert_entity,
 };
-pub use approval::{ApprovalReport, MAX_APPROVAL_TTL_SECS};
+pub use approval::{ApprovalReport, MAX_APPROVAL_TTL_SECS, REASON_PATTERN};
 pub use approvers::{ApproverDirectory, KeyOwner, hash_password, human, is_human, password_hash_is_valid};
-pub use audit::{AuditList, AuditVerification};
+pub use audit::{AuditList, AuditListRequest, AuditVerification};
 pub use codes::{IssuedCode, MAX_CODE_FAILURES};
 pub use containments::{ActiveContainment, ContainmentList, ContainmentsRequest};
 pub use detect_summary::alert_line;
 pub use error::{ERROR_CODES, ErrorClass, ServiceError};
 pub use next::{NextStep, Phrasebook, with_step};
-pub use notify::{DispatcherGuard, NotifyReport, NotifyRequest, OutboxList, origin};
+pub use notify::{DispatcherGuard, NotifyReport, NotifyRequest, OutboxList, OutboxListRequest, origin};
 pub use outbox::{OutboxRetry, OutboxRetryRequest, RetryTarget};
 pub use progress::{NoProgress, Progress};
 pub use respond::confirm::{Answer, Confirmation, Question};

@@ -47,11 +47,31 @@ pub struct NotifyReport {
     pub summary: String,
 }
 
+/// Which outbox rows to list.
+#[derive(Debug, Clone, Default, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxListRequest {
+    /// Only rows moved to the dead letters.
+    #[serde(default)]
+    pub dead: Option<bool>,
+    /// Rows returned, 1-1000 (default 50), newest first.
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 1000))]
+    pub limit: Option<u32>,
+    /// Only rows with a smaller id: the previous page's `next_before`.
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub before: Option<i64>,
+}
+
 /// Outbox rows (dead letters or all), newest first.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct OutboxList {
     pub rows: Vec<OutboxRow>,
     pub count: usize,
+    /// The next page: pass it as `before` (absent on the last page).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<i64>,
 }
 
 /// Stops the background dispatcher when dropped.
@@ -381,13 +401,24 @@ impl IncidentService {
         Ok(self.store.outbox_row(id).await?)
     }
 
-    /// Outbox rows, newest first: dead letters only, or all.
-    pub async fn outbox_list(&self, dead_only: bool, limit: u32) -> Result<OutboxList, ServiceError> {
+    /// Outbox rows with `id < before`, newest first: dead letters only, or all.
+    pub async fn outbox_list(
+        &self,
+        dead_only: bool,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Result<OutboxList, ServiceError> {
         let status = dead_only.then_some(OutboxStatus::Dead);
-        let rows = self.store.outbox_rows(status, limit.clamp(1, 1000)).await?;
+        super::audit::page_bounds(limit, before)?;
+        let mut rows = self
+            .store
+            .outbox_rows_before(status, before.unwrap_or(i64::MAX), limit + 1)
+            .await?;
+        let next_before = super::audit::page_end(&mut rows, limit, |r| r.id);
         Ok(OutboxList {
             count: rows.len(),
             rows,
+            next_before,
         })
     }
 

@@ -159,7 +159,16 @@ pub trait OutboxStore: Send + Sync {
         audit: NewAuditEntry,
     ) -> Result<Vec<i64>, StoreError>;
     /// Rows newest first, optionally only one status.
-    async fn outbox_rows(&self, status: Option<OutboxStatus>, limit: u32) -> Result<Vec<OutboxRow>, StoreError>;
+    async fn outbox_rows(&self, status: Option<OutboxStatus>, limit: u32) -> Result<Vec<OutboxRow>, StoreError> {
+        self.outbox_rows_before(status, i64::MAX, limit).await
+    }
+    /// Rows with `id < before`, newest first: the next page of [`Self::outbox_rows`].
+    async fn outbox_rows_before(
+        &self,
+        status: Option<OutboxStatus>,
+        before: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxRow>, StoreError>;
     async fn outbox_row(&self, id: i64) -> Result<Option<OutboxRow>, StoreError>;
     /// Oldest first.
     async fn outbox_attempts(&self, id: i64) -> Result<Vec<OutboxAttempt>, StoreError>;

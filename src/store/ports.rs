@@ -59,7 +59,11 @@ pub trait AuditStore: Send + Sync {
     /// Audit entries with `seq > after`, oldest first.
     async fn audit_page(&self, after: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
     /// Newest first.
-    async fn audit_recent(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
+    async fn audit_recent(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        self.audit_older(i64::MAX, limit).await
+    }
+    /// Entries with `seq < before`, newest first: the next page of [`Self::audit_recent`].
+    async fn audit_older(&self, before: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
     /// The recorded last seq and hash of the chain.
     async fn audit_head(&self) -> Result<Option<AuditHead>, StoreError>;
     /// Destructive `application` entries (payload `{"env", "destructive": true}`) of `env`: for

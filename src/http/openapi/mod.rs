@@ -463,7 +463,7 @@ mod tests {
     fn every_ref_resolves() {
         let doc = openapi_document();
         refs_resolve(&doc);
-        assert_eq!(doc["paths"].as_object().unwrap().len(), 23);
+        assert_eq!(doc["paths"].as_object().unwrap().len(), 25);
         assert!(doc["paths"]["/api/incident/recover"]["post"]["responses"]["202"].is_object());
         // Approving takes an approver's key, never the agent's, whatever the agent's key is.
         let approve = &doc["paths"]["/api/plans/{plan_id}/approve"]["post"];

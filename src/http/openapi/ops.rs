@@ -8,9 +8,9 @@ use crate::http::plans::{ApproveBody, DenyBody, PLAN_ID_PATTERN};
 use crate::http::respond::{ContainBody, RecoverBody};
 use crate::http::rest::{AckBody, AnalyzeQuery, ResolveBody};
 use crate::service::{
-    AlertIntakeReport, AlertmanagerPayload, Analysis, ApprovalReport, ContainmentList, ContainmentsRequest,
-    DetectReport, DetectRequest, IncidentDetail, IncidentList, LifecycleResult, ListRequest, NotifyReport, OutboxRetry,
-    PlanList, PlanListRequest, PlanReport, PlanView,
+    AlertIntakeReport, AlertmanagerPayload, Analysis, ApprovalReport, AuditList, AuditListRequest, ContainmentList,
+    ContainmentsRequest, DetectReport, DetectRequest, IncidentDetail, IncidentList, LifecycleResult, ListRequest,
+    NotifyReport, OutboxList, OutboxListRequest, OutboxRetry, PlanList, PlanListRequest, PlanReport, PlanView,
 };
 
 /// Every operation but `/healthz`, in document order.
@@ -176,6 +176,27 @@ pub(super) fn operations(s: &mut Schemas, dep: Option<&Deployment>) -> Vec<Op> {
                 true,
                 json!({ "name": "ops-hook", "url": "https://hooks.example.com/incidents", "events": ["detect", "resolve"] }),
             )),
+        },
+        Op {
+            method: "get",
+            path: "/api/audit",
+            id: "listAudit",
+            summary: "Hash-chained audit entries newest first, paged by before=next_before",
+            ok: s.resp::<AuditList>(),
+            codes: &[BadRequest, Unavailable],
+            params: s.query_params::<AuditListRequest>(),
+            body: None,
+        },
+        Op {
+            method: "get",
+            path: "/api/outbox",
+            id: "listOutbox",
+            summary: "Queued, sent and dead notifications newest first (dead=true: only the dead letters), paged by \
+                      before=next_before",
+            ok: s.resp::<OutboxList>(),
+            codes: &[BadRequest, Unavailable],
+            params: s.query_params::<OutboxListRequest>(),
+            body: None,
         },
         Op {
             method: "get",

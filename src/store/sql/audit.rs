@@ -84,8 +84,9 @@ impl AuditStore for SqlStore {
         rows.iter().map(audit_from_row).collect()
     }
 
-    async fn audit_recent(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM audit_log ORDER BY seq DESC LIMIT $1")
+    async fn audit_older(&self, before: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM audit_log WHERE seq < $1 ORDER BY seq DESC LIMIT $2")
+            .bind(before)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;

@@ -236,12 +236,19 @@ impl OutboxStore for SqlStore {
         Ok(ids)
     }
 
-    async fn outbox_rows(&self, status: Option<OutboxStatus>, limit: u32) -> Result<Vec<OutboxRow>, StoreError> {
+    async fn outbox_rows_before(
+        &self,
+        status: Option<OutboxStatus>,
+        before: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM outbox WHERE (CAST($1 AS TEXT) IS NULL OR status = $1) ORDER BY id DESC LIMIT $2"
+            "SELECT {COLUMNS} FROM outbox WHERE (CAST($1 AS TEXT) IS NULL OR status = $1) AND id < $3
+             ORDER BY id DESC LIMIT $2"
         ))
         .bind(status.map(OutboxStatus::as_str))
         .bind(i64::from(limit))
+        .bind(before)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(outbox_from_row).collect()
