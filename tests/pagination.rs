@@ -261,7 +261,7 @@ async fn the_audit_log_and_the_outbox_page_by_before_on_rest_and_the_cli() {
         }
     };
     let mut seqs = Vec::new();
-    let mut page = rest("/api/audit", "entries");
+    let page = rest("/api/audit", "entries");
     let mut before = None;
     let mut pages = 0;
     loop {
@@ -309,7 +309,7 @@ async fn the_audit_log_and_the_outbox_page_by_before_on_rest_and_the_cli() {
     assert!(table.contains("more: rerun with --before 116"), "{table}");
 
     // The outbox: an empty one is one empty page; 70 queued rows are two pages.
-    let mut outbox = rest("/api/outbox", "rows");
+    let outbox = rest("/api/outbox", "rows");
     let (keys, next) = outbox(None).await;
     assert!(keys.is_empty() && next.is_none(), "an empty outbox is one empty page");
     let rows = (0..70)
