@@ -174,6 +174,13 @@ async fn a_schema_violating_call_of_each_tool_names_the_pointer_and_changes_noth
     );
     let r = call(&c, "incident_get", json!({})).await;
     assert!(text(&r).contains("/id: \"id\" is a required property"), "{}", text(&r));
+    // An id of neither form says what an id is, not which `anyOf` branch failed.
+    let r = call(&c, "incident_get", json!({ "id": "INC-12x" })).await;
+    assert_eq!(
+        text(&r),
+        "invalid arguments for incident_get: /id: \"INC-12x\" is not an incident id: expected INC- followed by \
+         digits, e.g. INC-000001, or the number alone, e.g. 1; nothing was done"
+    );
     // Nothing ran: no incident was detected, only the destructive tools' refusals were audited.
     let all = incident_mcp::store::IncidentFilter {
         limit: 100,

@@ -365,7 +365,22 @@ fn describe(e: &jsonschema::ValidationError<'_>) -> (String, String) {
         _ if at.is_empty() => "/".to_owned(),
         _ => at,
     };
-    (pointer, crate::domain::clip(&e.to_string(), 300))
+    let rule = match e.kind() {
+        // `anyOf` says only that no branch matched: name what the field takes instead.
+        jsonschema::error::ValidationErrorKind::AnyOf { .. } => {
+            let value = crate::domain::clip(&e.instance().to_string(), 80);
+            match pointer.rsplit('/').next() {
+                Some("id") => format!(
+                    "{value} is not an incident id: expected INC- followed by digits, e.g. INC-000001, or the number \
+                     alone, e.g. 1"
+                ),
+                Some(name) => format!("{value} is none of the forms `{name}` accepts (see the tool's input schema)"),
+                None => format!("{value} is none of the accepted forms"),
+            }
+        }
+        _ => crate::domain::clip(&e.to_string(), 300),
+    };
+    (pointer, rule)
 }
 
 #[cfg(test)]
