@@ -227,7 +227,7 @@ async fn values(
         let chunk: Vec<Vec<Arg>> = rows.by_ref().take((dialect.max_params() / cols).max(1)).collect();
         let tuples: Vec<String> = (0..chunk.len())
             .map(|r| {
-                let params: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
+                let params: Vec<String> = (1..=cols).map(|c| dialect.placeholder(r * cols + c)).collect();
                 format!("({})", params.join(", "))
             })
             .collect();
