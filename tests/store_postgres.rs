@@ -491,3 +491,65 @@ async fn notify_refs_keep_the_first_value_and_webhooks_are_replaced_by_name() {
         .collect();
     assert_eq!(kinds, ["\"remove\"", "\"add\"", "\"add\""]);
 }
+
+/// Issue 12 item 5 on PostgreSQL: incidents page by keyset (ties on `updated_at` broken by id),
+/// the audit log and the outbox by `before`; every row once, newest first.
+#[tokio::test(flavor = "multi_thread")]
+async fn incidents_audit_and_outbox_page_on_postgres() {
+    let db = database().await;
+    let s = db.store().await;
+    let findings = (0..25)
+        .map(|i| {
+            finding(
+                &format!("host-{i:02}"),
+                Severity::Low,
+                vec![signal(&format!("node/host-{i:02}"), 1, 0.9)],
+            )
+        })
+        .collect();
+    s.record_detection(batch(findings, 3600)).await.unwrap();
+    let (mut seen, mut after) = (Vec::new(), None);
+    loop {
+        let page = s
+            .list_incidents(&IncidentFilter {
+                limit: 10,
+                after,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        seen.extend(page.iter().map(|i| i.id));
+        match page.last() {
+            Some(last) if page.len() == 10 => after = Some(incident_mcp::domain::IncidentCursor::after(last)),
+            _ => break,
+        }
+    }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!((seen.len(), unique.len()), (25, 25), "{seen:?}");
+
+    for i in 0..8 {
+        s.append_audit(incident_mcp::domain::audit::NewAuditEntry::new(
+            "cli",
+            incident_mcp::domain::audit::AuditKind::Hook,
+            json!({ "n": i }),
+        ))
+        .await
+        .unwrap();
+    }
+    let head = s.audit_recent(5).await.unwrap();
+    let older = s.audit_older(head.last().unwrap().seq, 1000).await.unwrap();
+    assert!(
+        older.iter().all(|e| e.seq < head[4].seq) && older.len() == 3,
+        "{older:?}"
+    );
+    assert_eq!(head.len() + older.len(), s.audit_recent(1000).await.unwrap().len());
+
+    let rows = s.outbox_rows(None, 2).await.unwrap();
+    let rest = s.outbox_rows_before(None, rows[1].id, 1000).await.unwrap();
+    assert!(
+        rest.iter().all(|r| r.id < rows[1].id) && rest.len() == 23,
+        "one detect row per incident"
+    );
+}
