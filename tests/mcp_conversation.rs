@@ -198,7 +198,10 @@ async fn conversation<C: ClientHandler>(client: RunningService<RoleClient, C>, p
     let text = err_text(&call(&client, "incident_analyze", json!({ "id": "INC-1", "depth": 9 })).await);
     assert!(text.contains("depth"), "{text}");
     let text = err_text(&call(&client, "incident_get", json!({ "id": "1; DROP TABLE incidents" })).await);
-    assert!(text.contains("/id: \"1; DROP TABLE incidents\" is not valid"), "{text}");
+    assert!(
+        text.contains("/id: \"1; DROP TABLE incidents\" is not an incident id"),
+        "{text}"
+    );
     let e = client
         .call_tool(
             rmcp::model::CallToolRequestParams::new("incident_delete_everything").with_arguments(args(json!({}))),
