@@ -135,7 +135,7 @@ pub(super) fn page_bounds(limit: u32, before: Option<i64>) -> Result<(), Service
 }
 
 /// Cuts a page read with one row too many to `limit`; the key of its last row when more remain.
-pub(super) fn page_end<T>(rows: &mut Vec<T>, limit: u32, key: impl Fn(&T) -> i64) -> Option<i64> {
+pub(super) fn page_end<T, K>(rows: &mut Vec<T>, limit: u32, key: impl Fn(&T) -> K) -> Option<K> {
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     more.then(|| rows.last().map(key)).flatten()

@@ -22,11 +22,7 @@ impl IncidentService {
             after,
         };
         let mut incidents = self.store.list_incidents(&filter).await?;
-        let more = incidents.len() > limit as usize;
-        incidents.truncate(limit as usize);
-        let next_cursor = more
-            .then(|| incidents.last().map(|i| IncidentCursor::after(i).encode()))
-            .flatten();
+        let next_cursor = super::audit::page_end(&mut incidents, limit, |i| IncidentCursor::after(i).encode());
         Ok(IncidentList {
             count: incidents.len(),
             incidents,
