@@ -1,0 +1,780 @@
+//! Prometheus metrics: the process's one registry, every series it exports, and the small
+//! calls the service layer and the adapters record through ([`global`]). `/metrics` (the HTTP
+//! listener and `--metrics-addr`) encodes it in the OpenMetrics text format, after the service
+//! refreshed the values computed from the store at scrape time (incidents, outbox).
+//!
+//! **Cardinality.** No label value is caller text taken as is. Fixed vocabularies are
+//! `&'static str` (interfaces, outcomes, channels, states); names that come from our own
+//! routers or code (tool names, route templates, reason codes) pass [`LabelValues`] in capped
+//! mode: a safe alphabet, a length limit and a cap on distinct values, past which everything
+//! is `other`; names that come from the configuration (notification targets, sources) pass it
+//! in allowlist mode: only the configured names, everything else is `other`.
+//!
+//! A leaf module: it imports nothing from the crate, so every module may record into it.
+
+use std::{
+    collections::HashSet,
+    sync::{LazyLock, Mutex, RwLock},
+    time::Duration,
+};
+
+use prometheus_client::{
+    encoding::{EncodeLabelSet, text},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram, info::Info},
+    registry::{Registry, Unit},
+};
+
+/// The bucket every value outside a label's allowed set falls into.
+pub const OTHER: &str = "other";
+
+/// Longest label value kept (a route template with its method, a tool name).
+pub const MAX_LABEL_LEN: usize = 80;
+
+/// Distinct values a capped label may take before new ones become `other`.
+pub const MAX_NAMES: usize = 128;
+
+/// Where a call came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interface {
+    /// An MCP `tools/call` (stdio or streamable HTTP).
+    Mcp,
+    /// An HTTP request to the REST API, the approval page, `/mcp` or `/metrics`.
+    Rest,
+    /// A CLI command in a long-running process (`watch` scans).
+    Cli,
+}
+
+impl Interface {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Interface::Mcp => "mcp",
+            Interface::Rest => "rest",
+            Interface::Cli => "cli",
+        }
+    }
+}
+
+/// How a call ended, the same words on every interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    /// Bad input: a malformed argument, an unknown environment or source, a body too large.
+    Input,
+    NotFound,
+    /// Refused by policy or the current state.
+    Conflict,
+    Forbidden,
+    Unauthorized,
+    /// A source, the database, a backend or a notification target failed.
+    Backend,
+    /// A JSON-RPC error (the request could not be routed or parsed).
+    Protocol,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Input => "input",
+            Outcome::NotFound => "not_found",
+            Outcome::Conflict => "conflict",
+            Outcome::Forbidden => "forbidden",
+            Outcome::Unauthorized => "unauthorized",
+            Outcome::Backend => "backend",
+            Outcome::Protocol => "protocol",
+        }
+    }
+
+    /// The outcome of a stable `error_code` (README "Error codes"); unknown codes are `backend`.
+    pub fn of_error_code(code: &str) -> Self {
+        match code {
+            "invalid_argument" | "unknown_env" | "unknown_source" | "payload_too_large" | "unsupported_media_type" => {
+                Outcome::Input
+            }
+            "not_found" => Outcome::NotFound,
+            "conflict" => Outcome::Conflict,
+            "forbidden" => Outcome::Forbidden,
+            "unauthorized" => Outcome::Unauthorized,
+            _ => Outcome::Backend,
+        }
+    }
+
+    /// The outcome of an HTTP status.
+    pub fn of_http_status(status: u16) -> Self {
+        match status {
+            100..=399 => Outcome::Ok,
+            401 => Outcome::Unauthorized,
+            403 => Outcome::Forbidden,
+            404 => Outcome::NotFound,
+            409 => Outcome::Conflict,
+            400..=499 => Outcome::Input,
+            _ => Outcome::Backend,
+        }
+    }
+}
+
+/// Who approved or denied a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// The approval page (signed in).
+    Page,
+    /// REST with an approver's key.
+    Rest,
+    /// `incident-mcp approve` / `deny` at a terminal.
+    Terminal,
+    /// A Slack button press (verified signature).
+    Slack,
+    /// A one-time code typed into the agent's MCP dialog.
+    Code,
+    /// The target's name typed on the stdio opt-in dialog.
+    Dialog,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Page => "page",
+            Channel::Rest => "rest",
+            Channel::Terminal => "terminal",
+            Channel::Slack => "slack",
+            Channel::Code => "code",
+            Channel::Dialog => "dialog",
+        }
+    }
+}
+
+/// A human's decision on a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Approved,
+    Denied,
+}
+
+impl Decision {
+    fn as_str(self) -> &'static str {
+        match self {
+            Decision::Approved => "approved",
+            Decision::Denied => "denied",
+        }
+    }
+}
+
+/// What became of an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionOutcome {
+    /// An approved plan was applied.
+    Applied,
+    /// An approved plan failed to apply.
+    Failed,
+    /// A containment was undone when its TTL ran out.
+    Reverted,
+    /// An automatic revert attempt failed.
+    RevertFailed,
+}
+
+impl ActionOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            ActionOutcome::Applied => "applied",
+            ActionOutcome::Failed => "failed",
+            ActionOutcome::Reverted => "reverted",
+            ActionOutcome::RevertFailed => "revert_failed",
+        }
+    }
+}
+
+/// How a delivery attempt of an outbox row ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    Sent,
+    Retry,
+    Dead,
+}
+
+impl Delivery {
+    fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Sent => "sent",
+            Delivery::Retry => "retry",
+            Delivery::Dead => "dead",
+        }
+    }
+}
+
+/// A label's allowed values: an allowlist (configured names), optionally open to new values
+/// of a safe shape up to a cap (names from our own code). Everything else is [`OTHER`].
+pub struct LabelValues {
+    allowed: RwLock<HashSet<String>>,
+    /// New values admitted while fewer than this many are known (0: allowlist only).
+    cap: usize,
+}
+
+impl LabelValues {
+    /// Only values passed to [`Self::allow`].
+    pub fn allowlist() -> Self {
+        Self {
+            allowed: RwLock::default(),
+            cap: 0,
+        }
+    }
+
+    /// Any safe value until `cap` distinct values are known.
+    pub fn capped(cap: usize) -> Self {
+        Self {
+            allowed: RwLock::default(),
+            cap,
+        }
+    }
+
+    /// Whether `v` may be a label value at all: short, printable ASCII of the shapes our names
+    /// take (`incident_list`, `POST /api/plans/{plan_id}/approve`, `prod-logs.1`).
+    pub fn safe(v: &str) -> bool {
+        !v.is_empty()
+            && v.len() <= MAX_LABEL_LEN
+            && v.bytes().all(|b| b.is_ascii_alphanumeric() || b" _-./{}:".contains(&b))
+    }
+
+    /// Adds configured names (unsafe ones are ignored and stay `other`).
+    pub fn allow<'a>(&self, names: impl IntoIterator<Item = &'a str>) {
+        let mut set = self.allowed.write().unwrap_or_else(|p| p.into_inner());
+        for n in names.into_iter().filter(|n| Self::safe(n)) {
+            if set.len() >= MAX_NAMES * 4 {
+                break;
+            }
+            set.insert(n.to_owned());
+        }
+    }
+
+    /// The label value for `v`: itself when allowed (or admitted now), else [`OTHER`].
+    pub fn value(&self, v: &str) -> String {
+        if self.allowed.read().unwrap_or_else(|p| p.into_inner()).contains(v) {
+            return v.to_owned();
+        }
+        if self.cap == 0 || !Self::safe(v) {
+            return OTHER.to_owned();
+        }
+        let mut set = self.allowed.write().unwrap_or_else(|p| p.into_inner());
+        if set.contains(v) || set.len() < self.cap {
+            set.insert(v.to_owned());
+            v.to_owned()
+        } else {
+            OTHER.to_owned()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    interface: &'static str,
+    name: String,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallKey {
+    interface: &'static str,
+    name: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ApprovalLabels {
+    channel: &'static str,
+    decision: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabels {
+    action: String,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DetectionLabels {
+    source: String,
+    change: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabels {
+    source: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    target: String,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutboxLabels {
+    target: String,
+    state: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IncidentLabels {
+    state: &'static str,
+    r#type: &'static str,
+    severity: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TransportLabels {
+    transport: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+
+/// Seconds, from a millisecond tool call to a minute-long scan.
+const CALL_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Seconds from the first anomalous point to the incident: a second to a day (replays of old
+/// data land in +Inf).
+const LAG_BUCKETS: [f64; 12] = [
+    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 21600.0, 86400.0,
+];
+
+fn call_histogram() -> Histogram {
+    Histogram::new(CALL_BUCKETS)
+}
+
+fn lag_histogram() -> Histogram {
+    Histogram::new(LAG_BUCKETS)
+}
+
+/// One row of the incident tally the store reports at scrape time (already mapped to closed
+/// sets by the caller).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IncidentCount {
+    pub state: &'static str,
+    pub kind: &'static str,
+    pub severity: &'static str,
+    pub count: i64,
+}
+
+/// One target's undelivered rows at scrape time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxCount {
+    pub target: String,
+    /// `pending`, `inflight` or `dead`.
+    pub state: &'static str,
+    pub rows: i64,
+    /// Age of the oldest such row.
+    pub oldest_age: Duration,
+}
+
+/// The registry and its series.
+pub struct Metrics {
+    registry: Registry,
+    calls: Family<CallLabels, Counter>,
+    call_duration: HistogramFamily<CallKey>,
+    refusals: Family<ReasonLabels, Counter>,
+    approvals: Family<ApprovalLabels, Counter>,
+    actions: Family<ActionLabels, Counter>,
+    detections: Family<DetectionLabels, Counter>,
+    detection_lag: HistogramFamily<SourceLabels>,
+    deliveries: Family<DeliveryLabels, Counter>,
+    outbox_rows: Family<OutboxLabels, Gauge>,
+    outbox_oldest: Family<OutboxLabels, FloatGauge>,
+    incidents: Family<IncidentLabels, Gauge>,
+    sessions: Family<TransportLabels, Gauge>,
+    store_errors: Family<KindLabels, Counter>,
+    /// Call names per interface: tool names, `METHOD /route/{template}`, commands.
+    names: [LabelValues; 3],
+    reasons: LabelValues,
+    actions_seen: LabelValues,
+    /// Configured notification targets.
+    targets: LabelValues,
+    /// Configured sources, plus `file`, `stdin` and `alertmanager`.
+    sources: LabelValues,
+    /// Held while scrape-time values are replaced and while encoding, so no scrape sees them
+    /// half replaced.
+    scrape: Mutex<()>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The process's registry.
+pub fn global() -> &'static Metrics {
+    static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+    &METRICS
+}
+
+impl Metrics {
+    /// A fresh registry with every series registered (and none recorded yet).
+    pub fn new() -> Self {
+        let mut r = Registry::with_prefix("incident_mcp");
+        let calls = Family::default();
+        r.register(
+            "calls",
+            "Calls by interface (mcp tool, rest route, cli command), name and outcome",
+            Family::clone(&calls),
+        );
+        let call_duration: HistogramFamily<CallKey> = Family::new_with_constructor(call_histogram);
+        r.register_with_unit(
+            "call_duration",
+            "Latency of calls by interface and name",
+            Unit::Seconds,
+            call_duration.clone(),
+        );
+        let refusals = Family::default();
+        r.register(
+            "refusals",
+            "Refused requests by reason (policy, approval check, server mode, request)",
+            Family::clone(&refusals),
+        );
+        let approvals = Family::default();
+        r.register(
+            "approvals",
+            "Human decisions on plans by channel and decision",
+            Family::clone(&approvals),
+        );
+        let actions = Family::default();
+        r.register(
+            "actions",
+            "Containment and recovery actions by action and outcome (applied, failed, reverted, revert_failed)",
+            Family::clone(&actions),
+        );
+        let detections = Family::default();
+        r.register(
+            "detections",
+            "Incidents found by detection or Alertmanager, by source and change (created, updated, reopened, unchanged)",
+            Family::clone(&detections),
+        );
+        let detection_lag: HistogramFamily<SourceLabels> = Family::new_with_constructor(lag_histogram);
+        r.register_with_unit(
+            "detection_lag",
+            "Time from the first anomalous point (or alert start) to the incident being opened, by source",
+            Unit::Seconds,
+            detection_lag.clone(),
+        );
+        let deliveries = Family::default();
+        r.register(
+            "notifications",
+            "Outbox delivery attempts by target and outcome (sent, retry, dead)",
+            Family::clone(&deliveries),
+        );
+        let outbox_rows = Family::default();
+        r.register(
+            "outbox_rows",
+            "Undelivered outbox rows by target and state (pending, inflight, dead), at scrape time",
+            Family::clone(&outbox_rows),
+        );
+        let outbox_oldest = Family::default();
+        r.register_with_unit(
+            "outbox_oldest_age",
+            "Age of the oldest undelivered outbox row by target and state, at scrape time",
+            Unit::Seconds,
+            Family::clone(&outbox_oldest),
+        );
+        let incidents = Family::default();
+        r.register(
+            "incidents",
+            "Incidents by state, type and severity, at scrape time",
+            Family::clone(&incidents),
+        );
+        let sessions = Family::default();
+        r.register(
+            "sessions_open",
+            "MCP sessions held, by transport (http, stdio)",
+            Family::clone(&sessions),
+        );
+        let store_errors = Family::default();
+        r.register("store_errors", "Database errors by kind", Family::clone(&store_errors));
+        r.register(
+            "build",
+            "The running build",
+            Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
+        );
+        let sources = LabelValues::allowlist();
+        sources.allow(["file", "stdin", "alertmanager"]);
+        Self {
+            registry: r,
+            calls,
+            call_duration,
+            refusals,
+            approvals,
+            actions,
+            detections,
+            detection_lag,
+            deliveries,
+            outbox_rows,
+            outbox_oldest,
+            incidents,
+            sessions,
+            store_errors,
+            names: [
+                LabelValues::capped(MAX_NAMES),
+                LabelValues::capped(MAX_NAMES),
+                LabelValues::capped(MAX_NAMES),
+            ],
+            reasons: LabelValues::capped(64),
+            actions_seen: LabelValues::capped(32),
+            targets: LabelValues::allowlist(),
+            sources,
+            scrape: Mutex::new(()),
+        }
+    }
+
+    fn names(&self, i: Interface) -> &LabelValues {
+        &self.names[i as usize]
+    }
+
+    /// Notification targets from the configuration (others count as `other`).
+    pub fn allow_targets<'a>(&self, names: impl IntoIterator<Item = &'a str>) {
+        self.targets.allow(names);
+    }
+
+    /// Source names from the configuration (others count as `other`).
+    pub fn allow_sources<'a>(&self, names: impl IntoIterator<Item = &'a str>) {
+        self.sources.allow(names);
+    }
+
+    /// A call on `interface`: `name` is `None` when it is not one of ours (an unknown tool, an
+    /// unrouted path), and counts as `other`.
+    pub fn call(&self, interface: Interface, name: Option<&str>, outcome: Outcome, took: Duration) {
+        let name = name.map_or_else(|| OTHER.to_owned(), |n| self.names(interface).value(n));
+        self.call_duration
+            .get_or_create(&CallKey {
+                interface: interface.as_str(),
+                name: name.clone(),
+            })
+            .observe(took.as_secs_f64());
+        self.calls
+            .get_or_create(&CallLabels {
+                interface: interface.as_str(),
+                name,
+                outcome: outcome.as_str(),
+            })
+            .inc();
+    }
+
+    /// A refused request, by its reason code.
+    pub fn refusal(&self, reason: &str) {
+        let reason = self.reasons.value(reason);
+        self.refusals.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
+    /// A human's decision on a plan (`None`: a channel no adapter named, counted as `other`).
+    pub fn approval(&self, channel: Option<Channel>, decision: Decision) {
+        self.approvals
+            .get_or_create(&ApprovalLabels {
+                channel: channel.map_or(OTHER, Channel::as_str),
+                decision: decision.as_str(),
+            })
+            .inc();
+    }
+
+    /// An action's outcome; `action` is the plan's action (`isolate`, `rollback`, ...).
+    pub fn action(&self, action: &str, outcome: ActionOutcome) {
+        let action = self.actions_seen.value(action);
+        self.actions
+            .get_or_create(&ActionLabels {
+                action,
+                outcome: outcome.as_str(),
+            })
+            .inc();
+    }
+
+    /// An incident change by detection from `source` (`change`: created, updated, reopened,
+    /// unchanged), with the lag from its first anomalous point when it was opened.
+    pub fn detection(&self, source: &str, change: &'static str, lag: Option<Duration>) {
+        let source = self.sources.value(source);
+        if let Some(lag) = lag {
+            self.detection_lag
+                .get_or_create(&SourceLabels { source: source.clone() })
+                .observe(lag.as_secs_f64());
+        }
+        self.detections.get_or_create(&DetectionLabels { source, change }).inc();
+    }
+
+    /// One delivery attempt of an outbox row to `target`.
+    pub fn delivery(&self, target: &str, outcome: Delivery) {
+        self.deliveries
+            .get_or_create(&DeliveryLabels {
+                target: self.targets.value(target),
+                outcome: outcome.as_str(),
+            })
+            .inc();
+    }
+
+    /// MCP sessions held on `transport` now.
+    pub fn sessions_open(&self, transport: &'static str, n: usize) {
+        self.sessions
+            .get_or_create(&TransportLabels { transport })
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// One more (`+1`) or one fewer (`-1`) session on `transport`.
+    pub fn session_delta(&self, transport: &'static str, delta: i64) {
+        self.sessions
+            .get_or_create(&TransportLabels { transport })
+            .inc_by(delta);
+    }
+
+    /// A database error; `kind` from the driver's error kinds.
+    pub fn store_error(&self, kind: &'static str) {
+        self.store_errors.get_or_create(&KindLabels { kind }).inc();
+    }
+
+    /// Replaces the incident tally (`None`: unknown, the series are dropped).
+    pub fn set_incidents(&self, rows: Option<&[IncidentCount]>) {
+        let _scrape = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
+        self.incidents.clear();
+        for r in rows.unwrap_or_default() {
+            self.incidents
+                .get_or_create(&IncidentLabels {
+                    state: r.state,
+                    r#type: r.kind,
+                    severity: r.severity,
+                })
+                .inc_by(r.count);
+        }
+    }
+
+    /// Replaces the outbox depth and ages (`None`: unknown, the series are dropped). Rows of
+    /// targets outside the configuration add up under `other`.
+    pub fn set_outbox(&self, rows: Option<&[OutboxCount]>) {
+        let _scrape = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
+        self.outbox_rows.clear();
+        self.outbox_oldest.clear();
+        for r in rows.unwrap_or_default() {
+            let labels = OutboxLabels {
+                target: self.targets.value(&r.target),
+                state: r.state,
+            };
+            self.outbox_rows.get_or_create(&labels).inc_by(r.rows);
+            let oldest = self.outbox_oldest.get_or_create(&labels);
+            let age = r.oldest_age.as_secs_f64();
+            if age > oldest.get() {
+                oldest.set(age);
+            }
+        }
+    }
+
+    /// The exposition: OpenMetrics text, ending in `# EOF`.
+    pub fn encode(&self) -> String {
+        let _scrape = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// The `Content-Type` of [`Metrics::encode`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(text: &str, metric: &str) -> Vec<String> {
+        text.lines()
+            .filter(|l| !l.starts_with('#') && l.starts_with(metric))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn capped_names_stop_at_the_cap_and_refuse_unsafe_text() {
+        let m = Metrics::new();
+        for i in 0..(MAX_NAMES + 50) {
+            m.call(
+                Interface::Rest,
+                Some(&format!("GET /api/x{i}")),
+                Outcome::Ok,
+                Duration::ZERO,
+            );
+        }
+        let long = "a".repeat(MAX_LABEL_LEN + 1);
+        for hostile in ["evil\"} 1\nincident_mcp_up 0", "ünïcode", long.as_str(), ""] {
+            m.call(Interface::Mcp, Some(hostile), Outcome::Ok, Duration::ZERO);
+        }
+        let text = m.encode();
+        let rest = series(&text, "incident_mcp_calls_total{interface=\"rest\"");
+        assert_eq!(rest.len(), MAX_NAMES + 1, "the cap plus `other`");
+        assert!(rest.iter().any(|l| l.contains("name=\"other\"") && l.ends_with(" 50")));
+        let mcp = series(&text, "incident_mcp_calls_total{interface=\"mcp\"");
+        assert_eq!(
+            mcp,
+            ["incident_mcp_calls_total{interface=\"mcp\",name=\"other\",outcome=\"ok\"} 4"]
+        );
+        assert!(!text.contains("evil") && !text.contains("incident_mcp_up"));
+    }
+
+    #[test]
+    fn allowlisted_labels_admit_only_configured_names() {
+        let m = Metrics::new();
+        m.allow_targets(["ops-hook", "bad\"name"]);
+        m.delivery("ops-hook", Delivery::Sent);
+        m.delivery("registered-at-run-time", Delivery::Dead);
+        m.delivery("bad\"name", Delivery::Dead);
+        m.detection("/etc/passwd", "created", Some(Duration::from_secs(3)));
+        m.detection("file", "created", None);
+        let text = m.encode();
+        assert!(text.contains("incident_mcp_notifications_total{target=\"ops-hook\",outcome=\"sent\"} 1"));
+        assert!(text.contains("incident_mcp_notifications_total{target=\"other\",outcome=\"dead\"} 2"));
+        assert!(text.contains("incident_mcp_detections_total{source=\"other\",change=\"created\"} 1"));
+        assert!(text.contains("incident_mcp_detections_total{source=\"file\",change=\"created\"} 1"));
+        assert!(text.contains("incident_mcp_detection_lag_seconds_count{source=\"other\"} 1"));
+        assert!(!text.contains("passwd") && !text.contains("registered-at-run-time"));
+    }
+
+    #[test]
+    fn scrape_time_values_are_replaced_not_accumulated() {
+        let m = Metrics::new();
+        let row = |state, count| IncidentCount {
+            state,
+            kind: "network",
+            severity: "high",
+            count,
+        };
+        m.set_incidents(Some(&[row("open", 3), row("resolved", 1)]));
+        m.set_incidents(Some(&[row("open", 2)]));
+        let text = m.encode();
+        assert!(text.contains("incident_mcp_incidents{state=\"open\",type=\"network\",severity=\"high\"} 2"));
+        assert!(!text.contains("state=\"resolved\""));
+        m.allow_targets(["hook"]);
+        let ob = |target: &str, rows, secs| OutboxCount {
+            target: target.into(),
+            state: "pending",
+            rows,
+            oldest_age: Duration::from_secs(secs),
+        };
+        m.set_outbox(Some(&[ob("hook", 2, 5), ob("x1", 1, 9), ob("x2", 4, 7)]));
+        let text = m.encode();
+        assert!(text.contains("incident_mcp_outbox_rows{target=\"other\",state=\"pending\"} 5"));
+        assert!(text.contains("incident_mcp_outbox_oldest_age_seconds{target=\"other\",state=\"pending\"} 9.0"));
+        assert!(text.contains("incident_mcp_outbox_rows{target=\"hook\",state=\"pending\"} 2"));
+        m.set_outbox(None);
+        assert!(!m.encode().contains("incident_mcp_outbox_rows{"));
+    }
+
+    #[test]
+    fn outcomes_map_codes_and_statuses() {
+        assert_eq!(Outcome::of_error_code("unknown_env"), Outcome::Input);
+        assert_eq!(Outcome::of_error_code("storage_unavailable"), Outcome::Backend);
+        assert_eq!(Outcome::of_http_status(202), Outcome::Ok);
+        assert_eq!(Outcome::of_http_status(413), Outcome::Input);
+        assert_eq!(Outcome::of_http_status(401), Outcome::Unauthorized);
+        assert_eq!(Outcome::of_http_status(503), Outcome::Backend);
+    }
+}
