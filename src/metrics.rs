@@ -131,6 +131,15 @@ pub enum Channel {
 }
 
 impl Channel {
+    const ALL: [Channel; 6] = [
+        Channel::Page,
+        Channel::Rest,
+        Channel::Terminal,
+        Channel::Slack,
+        Channel::Code,
+        Channel::Dialog,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::Page => "page",
@@ -182,6 +191,21 @@ impl ActionOutcome {
         }
     }
 }
+
+/// The kinds of database errors (`incident_mcp_store_errors_total{kind}`), all exported from
+/// the start at 0.
+pub const STORE_ERROR_KINDS: [&str; 7] = [
+    "database",
+    "pool",
+    "connection",
+    "row_not_found",
+    "decode",
+    "migration",
+    "other",
+];
+
+/// The undelivered states of an outbox row.
+const OUTBOX_STATES: [&str; 3] = ["pending", "inflight", "dead"];
 
 /// How a delivery attempt of an outbox row ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -243,6 +267,12 @@ impl LabelValues {
             }
             set.insert(n.to_owned());
         }
+    }
+
+    /// The values allowed so far.
+    fn known(&self) -> Vec<String> {
+        let set = self.allowed.read().unwrap_or_else(|p| p.into_inner());
+        set.iter().cloned().collect()
     }
 
     /// The label value for `v`: itself when allowed (or admitted now), else [`OTHER`].
@@ -505,6 +535,19 @@ impl Metrics {
         );
         let sources = LabelValues::allowlist();
         sources.allow(["file", "stdin", "alertmanager"]);
+        // Error counters and the closed vocabularies exist at 0 from the start, so `rate()`
+        // and `increase()` see their first event and a dashboard shows 0, not "no data".
+        for kind in STORE_ERROR_KINDS {
+            let _ = store_errors.get_or_create(&KindLabels { kind });
+        }
+        for channel in Channel::ALL {
+            for decision in [Decision::Approved, Decision::Denied] {
+                let _ = approvals.get_or_create(&ApprovalLabels {
+                    channel: channel.as_str(),
+                    decision: decision.as_str(),
+                });
+            }
+        }
         Self {
             registry: r,
             calls,
@@ -537,9 +580,18 @@ impl Metrics {
         &self.names[i as usize]
     }
 
-    /// Notification targets from the configuration (others count as `other`).
+    /// Notification targets from the configuration (others count as `other`); their delivery
+    /// counters exist at 0 from now on.
     pub fn allow_targets<'a>(&self, names: impl IntoIterator<Item = &'a str>) {
         self.targets.allow(names);
+        for target in self.targets.known() {
+            for outcome in [Delivery::Sent, Delivery::Retry, Delivery::Dead] {
+                let _ = self.deliveries.get_or_create(&DeliveryLabels {
+                    target: target.clone(),
+                    outcome: outcome.as_str(),
+                });
+            }
+        }
     }
 
     /// Source names from the configuration (others count as `other`).
@@ -629,7 +681,7 @@ impl Metrics {
             .inc_by(delta);
     }
 
-    /// A database error; `kind` from the driver's error kinds.
+    /// A database error; `kind` is one of [`STORE_ERROR_KINDS`].
     pub fn store_error(&self, kind: &'static str) {
         self.store_errors.get_or_create(&KindLabels { kind }).inc();
     }
@@ -650,12 +702,26 @@ impl Metrics {
     }
 
     /// Replaces the outbox depth and ages (`None`: unknown, the series are dropped). Rows of
-    /// targets outside the configuration add up under `other`.
+    /// targets outside the configuration add up under `other`; configured targets without
+    /// undelivered rows show 0.
     pub fn set_outbox(&self, rows: Option<&[OutboxCount]>) {
         let _scrape = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
         self.outbox_rows.clear();
         self.outbox_oldest.clear();
-        for r in rows.unwrap_or_default() {
+        let Some(rows) = rows else {
+            return;
+        };
+        for target in self.targets.known() {
+            for state in OUTBOX_STATES {
+                let labels = OutboxLabels {
+                    target: target.clone(),
+                    state,
+                };
+                let _ = self.outbox_rows.get_or_create(&labels);
+                let _ = self.outbox_oldest.get_or_create(&labels);
+            }
+        }
+        for r in rows {
             let labels = OutboxLabels {
                 target: self.targets.value(&r.target),
                 state: r.state,

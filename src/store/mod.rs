@@ -71,7 +71,7 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-/// The kind of a database error, a closed set for `incident_mcp_store_errors_total`.
+/// The kind of a database error, one of `metrics::STORE_ERROR_KINDS`.
 fn error_kind(e: &sqlx::Error) -> &'static str {
     match e {
         sqlx::Error::Database(_) => "database",
