@@ -45,6 +45,7 @@ pub struct AtCapacity {
 
 impl Sessions {
     pub fn new(max: usize) -> Arc<Self> {
+        crate::metrics::global().sessions_open("http", 0);
         Arc::new(Self {
             local: LocalSessionManager::default(),
             book: Mutex::new(HashMap::new()),
