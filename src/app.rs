@@ -54,6 +54,15 @@ pub async fn open(location: &StoreLocation, cfg: Config) -> Result<IncidentServi
 /// `[notify]` targets, and `outside`'s clock.
 pub fn assemble(store: Arc<dyn Store>, cfg: Config, outside: Environment) -> Result<IncidentService, AppError> {
     let config = Arc::new(cfg);
+    // The configured names are the metrics' label values for targets and sources.
+    let metrics = crate::metrics::global();
+    metrics.allow_targets(config.notify.target_names());
+    metrics.allow_sources(
+        config
+            .environments
+            .values()
+            .flat_map(|e| e.sources.iter().map(|s| s.name())),
+    );
     let backends = Backends::from_config(&config, &store);
     let notifier = HttpNotifier::new(config.notify.clone(), store.clone(), outside.env)
         .map_err(AppError::Notifier)?

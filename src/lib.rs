@@ -15,6 +15,7 @@ pub mod http;
 pub mod leader;
 pub mod logging;
 pub mod mcp;
+pub mod metrics;
 pub mod notify;
 pub mod service;
 pub mod store;

@@ -692,6 +692,7 @@ async fn foreign_host_or_origin_is_403_everywhere() {
     let api = Api::start().await;
     let paths = [
         (Method::GET, "/healthz"),
+        (Method::GET, "/metrics"),
         (Method::GET, "/api/openapi.json"),
         (Method::GET, "/api/incidents"),
         (Method::POST, "/api/incident/detect"),
@@ -859,7 +860,8 @@ async fn openapi_document_is_valid_openapi_3_1_and_matches_the_routes() {
         ("post", "/api/plans/{plan_id}/apply"),
         ("get", "/healthz"),
         // Not documented on purpose: POST /api/slack/interactions (only Slack calls it, with a
-        // form body and Slack's signature scheme; see src/http/slack.rs).
+        // form body and Slack's signature scheme; see src/http/slack.rs), and GET /metrics (the
+        // Prometheus exposition, not JSON: README "Metrics", src/http/metrics.rs).
     ];
     let want: BTreeSet<(String, String)> = routes.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned())).collect();
     assert_eq!(documented, want);

@@ -44,6 +44,7 @@ mod manifest_with_a_cluster;
 mod mcp_conversation;
 mod mcp_meta_session;
 mod mcp_notifications;
+mod metrics;
 mod module_cycles;
 mod notify_cli;
 mod notify_e2e;

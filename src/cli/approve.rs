@@ -57,12 +57,14 @@ pub(crate) async fn approve(
     }
     if apply {
         return svc
+            .via(crate::metrics::Channel::Terminal)
             .approve_and_apply(plan_id, approver)
             .await
             .map(|r| Approved::Applied(Box::new(r.phrase(&crate::cli::failure::CliPhrases))))
             .map_err(Refused::Service);
     }
-    svc.approve_plan(plan_id, approver, ttl_secs)
+    svc.via(crate::metrics::Channel::Terminal)
+        .approve_plan(plan_id, approver, ttl_secs)
         .await
         .map(Approved::Granted)
         .map_err(Refused::Service)

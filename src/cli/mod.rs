@@ -273,6 +273,7 @@ async fn local(cli: &Cli, cfg: Config, inputs: Option<Inputs>) -> Result<(), Fai
             let req = flags::detect_request(&cfg, flags, inputs.as_ref())?;
             let location = db_location(cli, &cfg);
             let svc = service(cli, cfg).await?;
+            let _metrics = serve::metrics_listener(&svc, args.metrics_addr).await?;
             let _outbox = svc.spawn_dispatcher()?;
             let _responder = match args.no_response_tasks {
                 true => None,

@@ -122,7 +122,10 @@ pub async fn deny(svc: &IncidentService, a: &DenyArgs) -> Result<(), Failure> {
         ));
     }
     let approver = terminal_approver(svc.approvers(), a.as_name.as_deref()).map_err(Failure::input)?;
-    let view = svc.deny_plan(&a.plan_id, &approver, &a.reason).await?;
+    let view = svc
+        .via(crate::metrics::Channel::Terminal)
+        .deny_plan(&a.plan_id, &approver, &a.reason)
+        .await?;
     emit(&a.out, &view, |v| v.plan.summary.clone())
 }
 

@@ -27,6 +27,24 @@ pub struct ServeArgs {
     /// replica (several replicas on one PostgreSQL database: exactly one runs them)
     #[arg(long)]
     pub no_response_tasks: bool,
+    /// Also serve Prometheus metrics at http://ADDR/metrics (for stdio deployments; with
+    /// --http they are at /metrics there too)
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+/// Starts the `--metrics-addr` listener, if one was asked for.
+pub async fn metrics_listener(
+    svc: &IncidentService,
+    addr: Option<SocketAddr>,
+) -> Result<Option<crate::http::MetricsListener>, Failure> {
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
+    crate::http::serve_metrics(svc.clone(), addr)
+        .await
+        .map(Some)
+        .map_err(|e| backend(format!("--metrics-addr: cannot listen on {addr}: {e}")))
 }
 
 /// The HTTP address to listen on (`None`: stdio), checked before any store opens.
@@ -56,6 +74,7 @@ pub async fn run(
         read_only: a.read_only,
         disable_destructive: a.disable_destructive,
     };
+    let _metrics = metrics_listener(&svc, a.metrics_addr).await?;
     let _outbox = svc.spawn_dispatcher()?;
     let _responder = match a.no_response_tasks {
         true => None,

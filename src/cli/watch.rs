@@ -15,7 +15,10 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::service::{Caller, DetectRequest, IncidentService};
+use crate::{
+    metrics::{Interface, Outcome},
+    service::{Caller, DetectRequest, IncidentService},
+};
 
 /// Timelines name `watch` as the actor; it scans configured sources only (never files or stdin,
 /// even if a source happens to be named `stdin`).
@@ -44,6 +47,9 @@ pub struct WatchArgs {
     /// Leave TTL reverts and start-up reconciliation to another replica (see `serve`)
     #[arg(long)]
     pub no_response_tasks: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics while watching
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// Parses `500ms`, `30s`, `5m`, `1h` or a bare number of seconds; must be above zero.
@@ -155,7 +161,13 @@ pub async fn run(svc: IncidentService, req: DetectRequest, args: &WatchArgs) -> 
                 ..req.clone()
             };
             let name = slot.source.as_deref().unwrap_or("(all)");
-            match svc.detect(one, WATCH).await {
+            let started = std::time::Instant::now();
+            let scan = svc.detect(one, WATCH).await;
+            let outcome = scan
+                .as_ref()
+                .map_or_else(|e| Outcome::of_error_code(e.code()), |_| Outcome::Ok);
+            crate::metrics::global().call(Interface::Cli, Some("watch"), outcome, started.elapsed());
+            match scan {
                 Ok(r) => {
                     scanned += 1;
                     slot.failures = 0;

@@ -1,11 +1,13 @@
-//! The HTTP adapter: streamable HTTP MCP at `/mcp`, the REST API at `/api`, `/healthz`, the
-//! approval page at `/ui/` (its own session sign-in, not the bearer key), behind Host/Origin
-//! validation, a body limit and (when configured) a bearer key.
+//! The HTTP adapter: streamable HTTP MCP at `/mcp`, the REST API at `/api`, `/healthz`,
+//! `/metrics` (its own optional scrape key, never the agent's), the approval page at `/ui/`
+//! (its own session sign-in, not the bearer key), behind Host/Origin validation, a body limit
+//! and (when configured) a bearer key.
 
 mod alerts;
 mod guard;
 mod keep_alive;
 mod mcp_gate;
+mod metrics;
 mod mode;
 mod notify;
 mod openapi;
@@ -24,6 +26,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
 
+pub use metrics::{METRICS_KEY_ENV, MetricsListener, serve_metrics};
 pub use openapi::openapi_document;
 
 use crate::{
@@ -80,7 +83,8 @@ pub fn app(svc: IncidentService, policy: ToolPolicy, ct: CancellationToken) -> R
         .merge(protected)
         .merge(plans::approver_routes(svc.clone(), policy))
         .merge(slack::routes(svc.clone()))
-        .merge(ui::routes(svc, policy))
+        .merge(ui::routes(svc.clone(), policy))
+        .merge(metrics::routes(svc))
         .route(
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
@@ -90,6 +94,7 @@ pub fn app(svc: IncidentService, policy: ToolPolicy, ct: CancellationToken) -> R
         .layer(middleware::from_fn_with_state(guard, guard::host_and_origin))
         .layer(middleware::from_fn(trace::log_response))
         .layer(middleware::from_fn(keep_alive::hygiene))
+        .layer(middleware::from_fn(metrics::record))
 }
 
 /// Refuses a non-loopback bind without an API key.
@@ -131,7 +136,7 @@ pub async fn serve(svc: IncidentService, addr: SocketAddr, policy: ToolPolicy) -
     let app = app(svc, policy, ct.child_token());
     tracing::info!(%bound, "listening: MCP at http://{bound}/mcp, REST at http://{bound}/api");
     eprintln!(
-        "incident-mcp listening on http://{bound} (MCP: /mcp, REST: /api, approval page: /ui/, health: /healthz)"
+        "incident-mcp listening on http://{bound} (MCP: /mcp, REST: /api, approval page: /ui/, health: /healthz, metrics: /metrics)"
     );
     // The peer address keys the approval page's sign-in throttling.
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())

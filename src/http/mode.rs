@@ -85,6 +85,9 @@ impl ModeRefusal {
             if let Err(e) = svc.audit_refusal(actor, incident, plan.as_deref(), payload).await {
                 return RestError::from(e).into_response();
             }
+        } else {
+            // Not audited (nothing destructive was asked), still counted.
+            crate::metrics::global().refusal(self.reason);
         }
         let what = if self.destructive {
             "containment, recovery, applying and approving plans are refused"

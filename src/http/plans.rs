@@ -224,6 +224,7 @@ async fn approve(
     };
     async {
         let b: ApproveBody = json_body(&headers, body, Some(ApproveBody::default()))?;
+        let svc = svc.via(crate::metrics::Channel::Rest);
         Ok::<_, RestError>(Json(svc.approve_plan(&id, &approver, b.ttl_secs.unwrap_or(300)).await?))
     }
     .await
@@ -241,7 +242,11 @@ async fn approve_and_apply(
         Ok(d) => d,
         Err(r) => return r,
     };
-    match svc.approve_and_apply(&id, &approver).await {
+    match svc
+        .via(crate::metrics::Channel::Rest)
+        .approve_and_apply(&id, &approver)
+        .await
+    {
         Ok(r) => Json(r.phrase(&RestPhrases)).into_response(),
         Err(e) => RestError::from(e).into_response(),
     }
@@ -271,7 +276,11 @@ async fn deny(
     };
     async {
         let b: DenyBody = json_body(&headers, body, None)?;
-        Ok::<_, RestError>(Json(svc.deny_plan(&id, &approver, &b.reason).await?))
+        Ok::<_, RestError>(Json(
+            svc.via(crate::metrics::Channel::Rest)
+                .deny_plan(&id, &approver, &b.reason)
+                .await?,
+        ))
     }
     .await
     .into_response()

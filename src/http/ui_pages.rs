@@ -224,7 +224,12 @@ async fn approve(
     if let Err(r) = typed_target(&st, &s, &id, &form.confirm_name).await {
         return r;
     }
-    match st.svc.approve_plan(&id, &human(&s.approver), ttl).await {
+    match st
+        .svc
+        .via(crate::metrics::Channel::Page)
+        .approve_plan(&id, &human(&s.approver), ttl)
+        .await
+    {
         Ok(a) => page(
             StatusCode::OK,
             ui::approve_result(&viewer(&s), &id, ApproveOutcome::Approved(&a)),
@@ -247,7 +252,12 @@ async fn approve_and_apply(
     if let Err(r) = typed_target(&st, &s, &id, &form.confirm_name).await {
         return r;
     }
-    match st.svc.approve_and_apply(&id, &human(&s.approver)).await {
+    match st
+        .svc
+        .via(crate::metrics::Channel::Page)
+        .approve_and_apply(&id, &human(&s.approver))
+        .await
+    {
         Ok(report) => page(
             StatusCode::OK,
             ui::approve_result(&viewer(&s), &id, ApproveOutcome::Applied(&report)),
@@ -267,7 +277,12 @@ async fn deny(
         Ok(v) => v,
         Err(r) => return r,
     };
-    match st.svc.deny_plan(&id, &human(&s.approver), &form.reason).await {
+    match st
+        .svc
+        .via(crate::metrics::Channel::Page)
+        .deny_plan(&id, &human(&s.approver), &form.reason)
+        .await
+    {
         // Post/redirect/get: the plan page shows the denial.
         Ok(_) => Redirect::to(&format!("/ui/plans/{id}")).into_response(),
         Err(e) => plan_answer(&st, &s, &id, status_of(&e), Some(&e.to_string())).await,

@@ -6,6 +6,7 @@
 mod convert;
 pub mod jsonrpc;
 mod notifications;
+mod observe;
 mod progress;
 mod prompts;
 mod resources;
@@ -136,6 +137,7 @@ impl IncidentServer {
 
     /// Serves this server over stdin/stdout until the client disconnects.
     pub async fn serve_stdio(self) -> anyhow::Result<()> {
+        let _open = observe::StdioSession::open();
         let this = self.on_stdio();
         let server = &this.svc.config().server;
         let limits = stdio::LineLimits {
@@ -187,6 +189,42 @@ impl IncidentServer {
     #[cfg(feature = "conformance")]
     pub(crate) async fn log_level(&self) -> Option<LoggingLevel> {
         *self.log_level.lock().await
+    }
+
+    /// `tools/call`: the hidden-tool refusal, the schema check, then the tool.
+    async fn run_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let context = self.pin_session(context);
+        if let Some(reason) = self.tool_router.get(&request.name).and_then(|t| self.policy.hides(t)) {
+            tracing::warn!(tool = %request.name, reason, "refused a hidden tool");
+            let payload = serde_json::json!({"by": "tool_policy", "reason": "tool_disabled", "tool": request.name, "message": reason});
+            let who = respond_tools::principal(&context);
+            if let Err(e) = self.svc.audit_refusal(&who, None, None, payload).await {
+                return Err(convert::to_protocol_error(e, None));
+            }
+            let mut r = CallToolResult::error(vec![ContentBlock::text(format!(
+                "tool {} is disabled: {reason}; nothing was done",
+                request.name
+            ))]);
+            r.meta = Some(convert::error_meta("conflict", None));
+            return Ok(r.into());
+        }
+        let mut request = request;
+        if let Err(bad) = schema::check_arguments(&request.name, &mut request.arguments) {
+            return self.invalid_arguments(&request, &context, bad).await;
+        }
+        if let Some(message) = respond_tools::unparsable(&request) {
+            let who = respond_tools::principal(&context);
+            if let Err(e) = self.svc.audit_rejected_request(&who, &request.name, &message).await {
+                return Err(convert::to_protocol_error(e, None));
+            }
+        }
+        let tcc = ToolCallContext::new(self, request, context);
+        let resp = self.tool_router.call(tcc).await?;
+        Ok(convert::with_error_code(resp, "invalid_argument"))
     }
 
     /// The tools the client may see.
@@ -256,34 +294,12 @@ impl ServerHandler for IncidentServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let context = self.pin_session(context);
-        if let Some(reason) = self.tool_router.get(&request.name).and_then(|t| self.policy.hides(t)) {
-            tracing::warn!(tool = %request.name, reason, "refused a hidden tool");
-            let payload = serde_json::json!({"by": "tool_policy", "reason": "tool_disabled", "tool": request.name, "message": reason});
-            let who = respond_tools::principal(&context);
-            if let Err(e) = self.svc.audit_refusal(&who, None, None, payload).await {
-                return Err(convert::to_protocol_error(e, None));
-            }
-            let mut r = CallToolResult::error(vec![ContentBlock::text(format!(
-                "tool {} is disabled: {reason}; nothing was done",
-                request.name
-            ))]);
-            r.meta = Some(convert::error_meta("conflict", None));
-            return Ok(r.into());
-        }
-        let mut request = request;
-        if let Err(bad) = schema::check_arguments(&request.name, &mut request.arguments) {
-            return self.invalid_arguments(&request, &context, bad).await;
-        }
-        if let Some(message) = respond_tools::unparsable(&request) {
-            let who = respond_tools::principal(&context);
-            if let Err(e) = self.svc.audit_rejected_request(&who, &request.name, &message).await {
-                return Err(convert::to_protocol_error(e, None));
-            }
-        }
-        let tcc = ToolCallContext::new(self, request, context);
-        let resp = self.tool_router.call(tcc).await?;
-        Ok(convert::with_error_code(resp, "invalid_argument"))
+        let started = std::time::Instant::now();
+        // Only our router's names become a label; anything else is `other`.
+        let name = self.tool_router.get(&request.name).map(|t| t.name.clone());
+        let answer = self.run_tool(request, context).await;
+        observe::tool_call(name.as_deref(), &answer, started.elapsed());
+        answer
     }
 
     async fn list_tools(

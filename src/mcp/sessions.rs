@@ -45,6 +45,7 @@ pub struct AtCapacity {
 
 impl Sessions {
     pub fn new(max: usize) -> Arc<Self> {
+        crate::metrics::global().sessions_open("http", 0);
         Arc::new(Self {
             local: LocalSessionManager::default(),
             book: Mutex::new(HashMap::new()),
@@ -61,6 +62,11 @@ impl Sessions {
             e.last_used = Instant::now();
             e.open_streams = e.open_streams.saturating_add_signed(open);
         }
+    }
+
+    /// Publishes how many sessions are held (`incident_mcp_sessions_open{transport="http"}`).
+    fn publish(&self, held: usize) {
+        crate::metrics::global().sessions_open("http", held);
     }
 
     /// Sessions currently held.
@@ -85,6 +91,7 @@ impl Sessions {
         let victim = {
             let mut book = self.book();
             book.retain(|id, _| alive.contains(id));
+            self.publish(book.len());
             if book.len() < self.max {
                 return Ok(());
             }
@@ -97,7 +104,12 @@ impl Sessions {
             return Err(AtCapacity { max: self.max });
         };
         tracing::info!(session = %victim, max = self.max, "closing the oldest idle MCP session to admit a new one");
-        self.book().remove(&victim);
+        let held = {
+            let mut book = self.book();
+            book.remove(&victim);
+            book.len()
+        };
+        self.publish(held);
         if let Err(e) = self.local.close_session(&victim).await {
             tracing::warn!(session = %victim, error = %e, "closing an evicted session failed");
         }
@@ -151,7 +163,12 @@ impl SessionManager for BoundedSessions {
             open_streams: 0,
             initialized: false,
         };
-        self.0.book().insert(id.clone(), entry);
+        let held = {
+            let mut book = self.0.book();
+            book.insert(id.clone(), entry);
+            book.len()
+        };
+        self.0.publish(held);
         Ok((id, transport))
     }
 
@@ -169,7 +186,12 @@ impl SessionManager for BoundedSessions {
     }
 
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
-        self.0.book().remove(id);
+        let held = {
+            let mut book = self.0.book();
+            book.remove(id);
+            book.len()
+        };
+        self.0.publish(held);
         self.0.local.close_session(id).await
     }
 

@@ -9,7 +9,10 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::{Notifier, NotifyError, outbox::RetryPolicy};
-use crate::store::{AttemptOutcome, Store, StoreError};
+use crate::{
+    metrics::Delivery,
+    store::{AttemptOutcome, Store, StoreError},
+};
 
 /// The dispatcher's notion of now (tests drive it by hand).
 pub trait Clock: Send + Sync {
@@ -113,7 +116,13 @@ impl Dispatcher {
                     AttemptOutcome::Dead { http_status, error }
                 }
             };
+            let delivery = match &outcome {
+                AttemptOutcome::Sent { .. } => Delivery::Sent,
+                AttemptOutcome::Retry { .. } => Delivery::Retry,
+                AttemptOutcome::Dead { .. } => Delivery::Dead,
+            };
             self.store.finish_outbox(row.id, started, outcome).await?;
+            crate::metrics::global().delivery(&row.target, delivery);
         }
         Ok(report)
     }

@@ -310,6 +310,13 @@ impl IncidentService {
         let mut reports = Vec::with_capacity(result.incidents.len());
         for ch in &result.incidents {
             self.announce_change(ch.id, ch.change, &mut tally);
+            let first = intake
+                .alerts
+                .iter()
+                .filter(|a| a.incident == ch.slot)
+                .map(|a| a.starts_at)
+                .min();
+            super::exposition::record_detection(ALERT_SOURCE, ch.change, first);
             let inc = &intake.incidents[ch.slot];
             reports.push(AlertIncidentReport {
                 id: ch.id,

@@ -65,6 +65,7 @@ impl IncidentService {
             audit = audit.incident(id);
         }
         self.store.save_approval(&approval, audit).await?;
+        crate::metrics::global().approval(self.channel, crate::metrics::Decision::Approved);
         Ok(ApprovalReport {
             summary: format!(
                 "approved {} for {} until {}",
@@ -112,6 +113,7 @@ impl IncidentService {
             audit = audit.incident(id);
         }
         self.store.append_audit(audit).await?;
+        crate::metrics::global().approval(self.channel, crate::metrics::Decision::Denied);
         self.plan_view(plan_id).await
     }
 

@@ -236,7 +236,9 @@ impl IncidentService {
             return Err(e);
         }
         let ttl = TimeDelta::minutes(2).num_seconds() as u64;
-        self.approve_plan(plan_id, &approver, ttl).await
+        self.via(crate::metrics::Channel::Code)
+            .approve_plan(plan_id, &approver, ttl)
+            .await
     }
 }
 

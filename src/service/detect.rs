@@ -175,8 +175,10 @@ impl IncidentService {
 
         let mut incidents = Vec::new();
         let mut tally = (0, 0);
-        for ((_, f), ch) in findings.iter().zip(&changes) {
+        for ((source, f), ch) in findings.iter().zip(&changes) {
             self.announce_change(ch.id, ch.change, &mut tally);
+            let first = f.signals.iter().map(|s| s.observed_at).min();
+            super::exposition::record_detection(source, ch.change, first);
             incidents.push(DetectedIncident {
                 id: ch.id,
                 change: ch.change.into(),

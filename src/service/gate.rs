@@ -32,10 +32,7 @@ impl IncidentService {
         let usage = self.store.destructive_usage(env.as_str(), incident, since).await?;
         let decision = env_cfg.policy.evaluate(env.as_str(), req, usage);
         if let PolicyDecision::Refuse { kind, reason } = &decision {
-            let mut entry = NewAuditEntry::new(
-                actor,
-                AuditKind::Refusal,
-                json!({
+            let payload = json!({
                     "env": env.as_str(),
                     "by": "policy",
                     "reason": kind,
@@ -46,8 +43,9 @@ impl IncidentService {
                     "script": req.script,
                     "pods": req.pods,
                     "nodes": req.nodes,
-                }),
-            );
+            });
+            super::exposition::record_refusal(&payload);
+            let mut entry = NewAuditEntry::new(actor, AuditKind::Refusal, payload);
             if let Some(id) = incident {
                 entry = entry.incident(id);
             }

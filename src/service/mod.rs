@@ -14,6 +14,7 @@ mod defaults;
 mod detect;
 mod detect_summary;
 mod error;
+mod exposition;
 mod gate;
 mod lifecycle;
 mod next;
@@ -110,6 +111,8 @@ pub struct IncidentService {
     approvers: Arc<ApproverDirectory>,
     /// Delivers the outbox, with the dispatcher's clock (wired by `app`; none: no delivery).
     notifier: Option<(Arc<dyn crate::notify::Notifier>, Arc<dyn crate::notify::Clock>)>,
+    /// The human channel an adapter decides plans on ([`Self::via`]), for the metrics.
+    channel: Option<crate::metrics::Channel>,
 }
 
 impl IncidentService {
@@ -122,7 +125,17 @@ impl IncidentService {
             backends: Arc::default(),
             approvers: Arc::new(ApproverDirectory::from_config(&config)),
             notifier: None,
+            channel: None,
             config,
+        }
+    }
+
+    /// The same service, deciding plans on `channel` (counted in
+    /// `incident_mcp_approvals_total`; approvals and denials are the same either way).
+    pub fn via(&self, channel: crate::metrics::Channel) -> Self {
+        Self {
+            channel: Some(channel),
+            ..self.clone()
         }
     }
 

@@ -86,13 +86,11 @@ impl IncidentService {
             return Ok(None);
         };
         let message = format!("this containment could not be undone: its revert would be refused ({reason})");
-        let mut entry = NewAuditEntry::new(
-            actor,
-            AuditKind::Refusal,
-            json!({"env": env.as_str(), "by": "policy", "reason": "undo_not_allowed", "undo_refusal": kind,
-                   "message": message, "action": original.action, "namespace": original.namespace,
-                   "name": original.name, "undo_script": script}),
-        );
+        let payload = json!({"env": env.as_str(), "by": "policy", "reason": "undo_not_allowed", "undo_refusal": kind,
+                             "message": message, "action": original.action, "namespace": original.namespace,
+                             "name": original.name, "undo_script": script});
+        super::exposition::record_refusal(&payload);
+        let mut entry = NewAuditEntry::new(actor, AuditKind::Refusal, payload);
         if let Some(id) = incident {
             entry = entry.incident(id);
         }

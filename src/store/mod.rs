@@ -66,8 +66,31 @@ impl From<crate::domain::grouping::IllegalTransition> for StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
+        crate::metrics::global().store_error(error_kind(&e));
         StoreError::Database(e.to_string())
     }
+}
+
+/// The kind of a database error, one of `metrics::STORE_ERROR_KINDS`.
+fn error_kind(e: &sqlx::Error) -> &'static str {
+    match e {
+        sqlx::Error::Database(_) => "database",
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => "pool",
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => "connection",
+        sqlx::Error::RowNotFound => "row_not_found",
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::ColumnNotFound(_) => "decode",
+        sqlx::Error::Migrate(_) => "migration",
+        _ => "other",
+    }
+}
+
+/// Incidents of one (status, type, severity), as stored: the words are the store's, unchecked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentTally {
+    pub status: String,
+    pub kind: String,
+    pub severity: String,
+    pub count: i64,
 }
 
 /// One rule firing for one entity, ready to be merged into incidents.

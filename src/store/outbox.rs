@@ -110,6 +110,17 @@ pub struct OutboxAttempt {
     pub error: Option<String>,
 }
 
+/// Undelivered rows of one target in one state (`/metrics`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxTally {
+    pub target: String,
+    /// `Pending`, `Inflight` or `Dead`.
+    pub status: OutboxStatus,
+    pub rows: i64,
+    /// When the oldest of them was queued.
+    pub oldest: DateTime<Utc>,
+}
+
 /// A webhook registered at run time (`hook add`); the secret is an environment variable name.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct RegisteredHook {
@@ -172,6 +183,8 @@ pub trait OutboxStore: Send + Sync {
     async fn outbox_row(&self, id: i64) -> Result<Option<OutboxRow>, StoreError>;
     /// Oldest first.
     async fn outbox_attempts(&self, id: i64) -> Result<Vec<OutboxAttempt>, StoreError>;
+    /// Rows not delivered (pending, in flight, dead) by target and status, with the oldest's age.
+    async fn outbox_tally(&self) -> Result<Vec<OutboxTally>, StoreError>;
     /// The earliest `next_attempt_at` (or lease end) of rows still to deliver.
     async fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// A target's external reference for an incident (Jira issue key, Slack thread ts).

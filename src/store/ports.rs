@@ -41,6 +41,8 @@ pub trait IncidentStore: Send + Sync {
     async fn source_cursor(&self, env: &str, source: &str) -> Result<Option<String>, StoreError>;
     /// Newest first.
     async fn recent_metrics(&self, limit: u32) -> Result<Vec<MetricPoint>, StoreError>;
+    /// How many incidents there are of each (status, type, severity), as stored (`/metrics`).
+    async fn incident_tally(&self) -> Result<Vec<IncidentTally>, StoreError>;
 }
 
 /// Alertmanager intake.

@@ -20,6 +20,7 @@ use crate::{
         plan::PlanKind,
         policy::{Action, PolicyDecision},
     },
+    metrics::ActionOutcome,
     store::{ActionFailure, AppliedAction, ApprovalUse, StoredPlan},
 };
 
@@ -167,6 +168,7 @@ impl IncidentService {
             })
             .await?;
         if let Err(refusal) = used {
+            crate::metrics::global().refusal(refusal.code());
             return Err(Refusal::Audited(ServiceError::Conflict(format!(
                 "{refusal}; nothing was changed"
             ))));
@@ -220,6 +222,7 @@ impl IncidentService {
                     outbox,
                 };
                 self.store.record_action_failure(failure, Utc::now()).await?;
+                crate::metrics::global().action(action.as_str(), ActionOutcome::Failed);
                 return Err(backend_error(err));
             }
         };
@@ -251,6 +254,7 @@ impl IncidentService {
         ];
         let record = (plan.kind == PlanKind::Contain).then_some(&applied);
         self.store.finish_action(record, entries).await?;
+        crate::metrics::global().action(action.as_str(), ActionOutcome::Applied);
         if let Some(reverted) = plan.reverts.as_deref() {
             let entry = with_ids(NewAuditEntry::new(
                 actor,

@@ -132,7 +132,9 @@ impl IncidentService {
                 Some(("wrong_name", "the name typed is not the target's"))
             }
             (Answer::Typed(_), Confirmation::TargetName { approver }) => {
-                self.approve_plan(&plan.plan_id, approver, DIALOG_APPROVAL_TTL).await?;
+                self.via(crate::metrics::Channel::Dialog)
+                    .approve_plan(&plan.plan_id, approver, DIALOG_APPROVAL_TTL)
+                    .await?;
                 None
             }
             (Answer::Typed(code), Confirmation::Code) => {

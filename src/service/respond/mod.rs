@@ -125,6 +125,7 @@ impl IncidentService {
         plan_id: Option<&str>,
         payload: Value,
     ) -> Result<(), ServiceError> {
+        crate::service::exposition::record_refusal(&payload);
         let mut e = NewAuditEntry::new(actor, AuditKind::Refusal, payload);
         if let Some(id) = incident {
             e = e.incident(id);

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+use crate::metrics::ActionOutcome;
 use crate::service::{IncidentService, ServiceError};
 use crate::{
     cluster::Change,
@@ -59,6 +60,7 @@ impl IncidentService {
                 // Reverted meanwhile by someone else (a recovery plan).
                 Ok(false) => {}
                 Err(e) => {
+                    crate::metrics::global().action(Action::Revert.as_str(), ActionOutcome::RevertFailed);
                     if let Err(rec) = self.revert_failed_attempt(&a, &e.to_string(), now).await {
                         tracing::error!(plan = %a.plan_id, error = %rec, "cannot record a failed TTL revert");
                     }
@@ -125,6 +127,7 @@ impl IncidentService {
             .await?;
         if done {
             tracing::info!(plan = %a.plan_id, "reverted an expired containment (TTL)");
+            crate::metrics::global().action(Action::Revert.as_str(), ActionOutcome::Reverted);
         }
         if done && let Some(id) = a.incident_id {
             let note = format!("containment {} expired (TTL) and was reverted", a.plan_id);

@@ -192,7 +192,8 @@ impl IncidentService {
         let approver = human(&name);
         let approve = action.action_id == APPROVE_ACTION;
         let decided = if approve {
-            self.approve_plan(&plan_id, &approver, SLACK_APPROVAL_TTL_SECS)
+            self.via(crate::metrics::Channel::Slack)
+                .approve_plan(&plan_id, &approver, SLACK_APPROVAL_TTL_SECS)
                 .await
                 .map(|r| {
                     format!(
@@ -202,7 +203,8 @@ impl IncidentService {
                     )
                 })
         } else {
-            self.deny_plan(&plan_id, &approver, &format!("denied in Slack by {name}"))
+            self.via(crate::metrics::Channel::Slack)
+                .deny_plan(&plan_id, &approver, &format!("denied in Slack by {name}"))
                 .await
                 .map(|_| format!("Denied by {name}"))
         };

@@ -10,8 +10,8 @@ use sqlx::{AnyConnection, Row};
 use super::{Lock, SqlStore};
 use crate::domain::{Incident, IncidentId, Severity, Signal, Status, TimelineEntry, TimelineKind, grouping as merge};
 use crate::store::{
-    ChangeKind, DetectionBatch, DetectorSnapshot, IncidentChange, IncidentFilter, IncidentStore, MetricPoint,
-    NewFinding, NewOutboxRow, SignalGroup, StoreError, Transition,
+    ChangeKind, DetectionBatch, DetectorSnapshot, IncidentChange, IncidentFilter, IncidentStore, IncidentTally,
+    MetricPoint, NewFinding, NewOutboxRow, SignalGroup, StoreError, Transition,
     rows::{
         incident_from_row, metric_from_row, micros, parse, signal_from_row, signal_group_from_row, timeline_from_row,
     },
@@ -447,6 +447,23 @@ impl IncidentStore for SqlStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(incident_from_row).collect()
+    }
+
+    async fn incident_tally(&self) -> Result<Vec<IncidentTally>, StoreError> {
+        let rows =
+            sqlx::query("SELECT status, kind, severity, COUNT(*) AS n FROM incidents GROUP BY status, kind, severity")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(IncidentTally {
+                    status: r.try_get("status")?,
+                    kind: r.try_get("kind")?,
+                    severity: r.try_get("severity")?,
+                    count: r.try_get("n")?,
+                })
+            })
+            .collect()
     }
 
     async fn recent_metrics(&self, limit: u32) -> Result<Vec<MetricPoint>, StoreError> {

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, Row};
 
 use super::{Lock, SqlStore};
 use crate::store::{
@@ -17,7 +17,7 @@ use crate::{
         IncidentChange, StoreError, Transition,
         outbox::{
             AttemptOutcome, DetectHooks, NewOutboxRow, OutboxAttempt, OutboxRow, OutboxStatus, OutboxStore,
-            RegisteredHook,
+            OutboxTally, RegisteredHook,
         },
     },
 };
@@ -268,6 +268,25 @@ impl OutboxStore for SqlStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(attempt_from_row).collect()
+    }
+
+    async fn outbox_tally(&self) -> Result<Vec<OutboxTally>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT target, status, COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox
+             WHERE status IN ('pending', 'inflight', 'dead') GROUP BY target, status",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OutboxTally {
+                    target: r.try_get("target")?,
+                    status: OutboxStatus::parse(r.try_get("status")?)?,
+                    rows: r.try_get("n")?,
+                    oldest: from_micros(r.try_get("oldest")?)?,
+                })
+            })
+            .collect()
     }
 
     async fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
