@@ -94,21 +94,29 @@ impl SqlStore {
 
     /// One transaction for `intakes`, applied in order.
     async fn write_intakes(&self, intakes: &[&AlertIntake]) -> Result<Vec<AlertIntakeResult>, StoreError> {
-        let mut tx = self.begin(Lock::Incidents).await?;
-        if self.dialect == Dialect::Sqlite {
+        let sqlite = self.dialect == Dialect::Sqlite;
+        let mut conn = self.pool.acquire().await?;
+        if sqlite {
             // A page cache that holds the alert and signal indexes (SQLite's default is 2 MiB),
             // and checkpoints every 20000 WAL pages instead of 1000, so an index page that several
             // notifications dirty is copied back to the database once.
-            sqlx::query("PRAGMA cache_size = -32768").execute(&mut *tx).await?;
+            sqlx::query("PRAGMA cache_size = -32768").execute(&mut *conn).await?;
             sqlx::query("PRAGMA wal_autocheckpoint = 20000")
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await?;
         }
+        let mut tx = self.begin_on(&mut conn, Lock::Incidents).await?;
         let mut results = Vec::with_capacity(intakes.len());
         for intake in intakes {
             results.push(self.apply_intake(&mut tx, intake).await?);
         }
         tx.commit().await?;
+        if sqlite && self.intake.pending.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+            // Nothing else queued: the connection goes back to the pool with SQLite's default
+            // cache (lowering the size frees the pages over it), so a burst of alerts does not
+            // leave up to 32 MiB behind on every pooled connection it happened to use.
+            sqlx::query("PRAGMA cache_size = -2000").execute(&mut *conn).await?;
+        }
         Ok(results)
     }
 

@@ -173,10 +173,31 @@ impl SqlStore {
 
     /// Opens a write transaction holding `lock` (see [`Dialect`]).
     async fn begin(&self, lock: Lock) -> Result<Transaction<'static, sqlx::Any>, StoreError> {
-        let mut tx = match self.dialect.begin() {
+        let tx = match self.dialect.begin() {
             Some(sql) => self.pool.begin_with(sql).await?,
             None => self.pool.begin().await?,
         };
+        self.take_lock(tx, lock).await
+    }
+
+    /// [`SqlStore::begin`] on a connection the caller holds (to set it up before and after).
+    async fn begin_on<'c>(
+        &self,
+        conn: &'c mut AnyConnection,
+        lock: Lock,
+    ) -> Result<Transaction<'c, sqlx::Any>, StoreError> {
+        let tx = match self.dialect.begin() {
+            Some(sql) => sqlx::Connection::begin_with(conn, sql).await?,
+            None => sqlx::Connection::begin(conn).await?,
+        };
+        self.take_lock(tx, lock).await
+    }
+
+    async fn take_lock<'c>(
+        &self,
+        mut tx: Transaction<'c, sqlx::Any>,
+        lock: Lock,
+    ) -> Result<Transaction<'c, sqlx::Any>, StoreError> {
         if let Some(key) = self.dialect.lock_key(lock) {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(key)
