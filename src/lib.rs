@@ -16,6 +16,7 @@ pub mod leader;
 pub mod logging;
 pub mod mcp;
 pub mod notify;
+pub mod oauth;
 pub mod service;
 pub mod store;
 pub mod ui;

@@ -27,6 +27,8 @@ const SESSION_HEADER: &str = "mcp-session-id";
 const RETRY_AFTER_SECS: &str = "1";
 
 pub struct McpGate {
+    /// With `[oauth]`: refuses messages outside the request's token scopes (403).
+    pub scope: Option<super::oauth::ScopeGate>,
     pub sessions: Arc<Sessions>,
     pub max_body: usize,
     pub max_depth: usize,
@@ -79,6 +81,11 @@ async fn post(g: &McpGate, req: Request, next: Next) -> Response {
             return rpc_error(status, &r);
         }
     };
+    if let Some(scope) = &g.scope
+        && let Some(refused) = scope.refuse(parts.extensions.get(), &probe).await
+    {
+        return refused;
+    }
     let session = parts.headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok());
     if let (Some(method), Some(id)) = (probe.method.as_deref(), probe.id.as_ref()) {
         match session {

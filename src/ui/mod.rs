@@ -17,12 +17,15 @@ use sha2::{Digest, Sha256};
 
 pub use incident_page::incident_page;
 pub use plan_page::{ApproveOutcome, approve_result, code_page, plan_page};
-pub use views::{containments_page, error_page, queue_page, sign_in_page};
+pub use views::{containments_page, error_page, queue_page, sign_in_page, signed_in_page};
 
 /// Cookie carrying the session id.
 pub const SESSION_COOKIE: &str = "incident_ui";
 /// Cookie carrying the sign-in form's anti-forgery token (before there is a session).
 pub const SIGN_IN_COOKIE: &str = "incident_ui_signin";
+/// Cookie naming a pending single sign-on (`SameSite=Lax`: it must come back on the identity
+/// provider's cross-site redirect to the callback).
+pub const OIDC_COOKIE: &str = "incident_ui_oidc";
 
 /// Who is signed in, as the pages need it.
 #[derive(Debug, Clone)]
