@@ -32,6 +32,8 @@ pub struct IssuerMetadata {
     pub authorization_endpoint: Option<String>,
     #[serde(default)]
     pub token_endpoint: Option<String>,
+    #[serde(default)]
+    pub userinfo_endpoint: Option<String>,
     /// RFC 9207: the authorization response carries `iss`.
     #[serde(default)]
     pub authorization_response_iss_parameter_supported: bool,
@@ -129,6 +131,7 @@ impl Discovery {
             ("jwks_uri", Some(&m.jwks_uri)),
             ("authorization_endpoint", m.authorization_endpoint.as_ref()),
             ("token_endpoint", m.token_endpoint.as_ref()),
+            ("userinfo_endpoint", m.userinfo_endpoint.as_ref()),
         ] {
             if let Some(u) = u {
                 crate::config::oauth::check_endpoint_url(u)

@@ -4,8 +4,12 @@
 //! authorization URL. [`OAuth::finish_sign_in`] takes the pending login out (once: a callback
 //! replayed finds nothing), checks `state` (and the RFC 9207 `iss`), redeems the code with the
 //! verifier, and checks the ID token: signature by the issuer's key, `iss`, `aud` = the client
-//! id (`azp` too when present), `exp`/`nbf`/`iat`, and the `nonce` it was sent with. Who the
-//! identity is, is the caller's question (the approver directory).
+//! id (`azp` too when present), `exp`/`nbf`/`iat`, and the `nonce` it was sent with. An ID
+//! token without the email claims (issuers that keep them for the UserInfo endpoint, as OIDC
+//! Core §5.4 has it for the code flow) is completed from the issuer's UserInfo endpoint with
+//! the access token the code was redeemed for, whose `sub` must be the ID token's (§5.3.2);
+//! that token goes to that endpoint only. Who the identity is, is the caller's question (the
+//! approver directory).
 
 use std::{
     collections::HashMap,
@@ -249,12 +253,53 @@ impl OAuth {
         let endpoint = meta.token_endpoint.ok_or_else(|| {
             SignInError::Unavailable(FetchError::new("the issuer's metadata has no token_endpoint"))
         })?;
-        let id_token = self.redeem(s, &endpoint, code, &pending.verifier).await?;
-        self.check_id_token(s, &id_token, &pending.nonce).await
+        let (id_token, access_token) = self.redeem(s, &endpoint, code, &pending.verifier).await?;
+        let mut identity = self.check_id_token(s, &id_token, &pending.nonce).await?;
+        if identity.email.is_none()
+            && let (Some(url), Some(token)) = (meta.userinfo_endpoint.as_deref(), access_token.as_deref())
+        {
+            self.complete_from_userinfo(&mut identity, url, token).await?;
+        }
+        Ok(identity)
     }
 
-    /// The ID token the token endpoint gives for `code`.
-    async fn redeem(&self, s: &SignIn, endpoint: &str, code: &str, verifier: &str) -> Result<String, SignInError> {
+    /// Adds the email claims of the UserInfo endpoint's answer, whose `sub` must be the
+    /// identity's.
+    async fn complete_from_userinfo(&self, identity: &mut Identity, url: &str, token: &str) -> Result<(), SignInError> {
+        let resp = self
+            .discovery
+            .http()
+            .get(url)
+            .bearer_auth(token)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| SignInError::Exchange(format!("GET {url}: {}", e.without_url())))?;
+        let doc = read_json(resp, url)
+            .await
+            .map_err(|e| SignInError::Exchange(e.to_string()))?;
+        if doc.get("sub").and_then(Value::as_str) != Some(identity.subject.as_str()) {
+            return Err(SignInError::IdToken(
+                "the UserInfo answer is about another subject".into(),
+            ));
+        }
+        identity.email = doc
+            .get("email")
+            .and_then(Value::as_str)
+            .filter(|e| !e.is_empty() && e.len() <= 254)
+            .map(str::to_owned);
+        identity.email_verified = verified(doc.get("email_verified"));
+        Ok(())
+    }
+
+    /// The ID token (and the access token, if any) the token endpoint gives for `code`.
+    async fn redeem(
+        &self,
+        s: &SignIn,
+        endpoint: &str,
+        code: &str,
+        verifier: &str,
+    ) -> Result<(String, Option<String>), SignInError> {
         let mut form = vec![
             ("grant_type", "authorization_code"),
             ("code", code),
@@ -279,10 +324,13 @@ impl OAuth {
         let doc = read_json(resp, endpoint)
             .await
             .map_err(|e| SignInError::Exchange(e.to_string()))?;
-        doc.get("id_token")
+        let id_token = doc
+            .get("id_token")
             .and_then(Value::as_str)
             .map(str::to_owned)
-            .ok_or_else(|| SignInError::Exchange("the token endpoint's answer has no id_token".into()))
+            .ok_or_else(|| SignInError::Exchange("the token endpoint's answer has no id_token".into()))?;
+        let access_token = doc.get("access_token").and_then(Value::as_str).map(str::to_owned);
+        Ok((id_token, access_token))
     }
 
     async fn check_id_token(&self, s: &SignIn, token: &str, nonce: &str) -> Result<Identity, SignInError> {
@@ -311,14 +359,17 @@ impl OAuth {
         if c.sub.is_empty() || c.sub.len() > 255 {
             return Err(SignInError::IdToken("the subject is empty or too long".into()));
         }
-        let email_verified = matches!(&c.email_verified, Some(Value::Bool(true)))
-            || matches!(&c.email_verified, Some(Value::String(v)) if v == "true");
         Ok(Identity {
             subject: c.sub,
             email: c.email.filter(|e| !e.is_empty() && e.len() <= 254),
-            email_verified,
+            email_verified: verified(c.email_verified.as_ref()),
         })
     }
+}
+
+/// `email_verified` as `true` (or the string `"true"`, as some issuers write it).
+fn verified(v: Option<&Value>) -> bool {
+    matches!(v, Some(Value::Bool(true))) || matches!(v, Some(Value::String(s)) if s == "true")
 }
 
 #[derive(Deserialize)]

@@ -170,3 +170,124 @@ pub fn assert_not_logged(needles: &[&str]) {
         assert!(!text.contains(n), "secret {i} of this test is in the suite log {path:?}");
     }
 }
+
+/// The real `incident-mcp serve --http 127.0.0.1:PORT`, killed (and reaped) on drop; its
+/// stderr is kept for assertions.
+pub struct Served {
+    child: std::process::Child,
+    pub base: String,
+    pub stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the server on `port` with `cfg`, a fresh `db` and `envs`; returns once it listens.
+pub fn serve_binary(db: &Path, cfg: &Path, port: u16, envs: &[(&str, String)]) -> Served {
+    use std::io::{BufRead, BufReader};
+    let mut cmd = Command::new(crate::common::bin());
+    cmd.args(["--db", db.to_str().unwrap(), "--config", cfg.to_str().unwrap()])
+        .args(["serve", "--http", &format!("127.0.0.1:{port}")])
+        .env_remove("OPENCLAW_API_KEY")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn incident-mcp serve");
+    let mut lines = BufReader::new(child.stderr.take().expect("piped stderr"));
+    let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = lines.read_line(&mut line).expect("read the server's stderr");
+        stderr.lock().unwrap().push_str(&line);
+        assert!(n > 0, "the server exited before listening:\n{}", stderr.lock().unwrap());
+        if line.contains("listening on http://") {
+            break;
+        }
+    }
+    let keep = stderr.clone();
+    // Reads on, so the server never blocks on a full pipe.
+    std::thread::spawn(move || {
+        for l in lines.lines().map_while(Result::ok) {
+            keep.lock().unwrap().push_str(&(l + "\n"));
+        }
+    });
+    Served {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        stderr,
+    }
+}
+
+/// An approval page with single sign-on against a real provider, served by the real binary.
+pub struct Site {
+    pub provider: Provider,
+    pub server: Served,
+    pub db: PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+/// The agent's static key of a [`Site`].
+pub fn site_agent_key() -> String {
+    secret("oauth-site-agent-key")
+}
+
+/// The provider's accounts of a [`Site`]: `robert` has bob's email, verified; `eve` has it
+/// unverified; anyone else is `NAME@example.test`, verified.
+pub fn site_accounts() -> Value {
+    serde_json::json!({
+        "robert": {"email": "bob@example.test", "email_verified": true},
+        "eve": {"email": "bob@example.test", "email_verified": false},
+    })
+}
+
+/// Starts a [`Site`]: the provider (registering the page's callback on a port picked first),
+/// then the server with the built-in config, `[oauth]` with `[oauth.sign_in]`, and `approvers`
+/// (TOML `[[approvers]]` tables).
+pub async fn site(approvers: &str) -> Site {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let resource = format!("{base}/mcp");
+    let callback = format!("{base}/ui/oidc/callback");
+    let provider = Provider::start(
+        dir.path(),
+        "oidc-provider",
+        &Setup {
+            resources: &[&resource],
+            redirect_uris: &[&callback],
+            accounts: site_accounts(),
+            keys: &dir.path().join("keys.json"),
+            port: 0,
+        },
+    )
+    .await;
+    let toml = format!(
+        "{}\n[oauth]\nissuer = '{}'\nresource = '{resource}'\n\n[oauth.sign_in]\nclient_id = 'approvals'\n\
+         client_secret_env = '{APPROVALS_SECRET_ENV}'\nredirect_uri = '{callback}'\nlabel = 'Sign in with the test provider'\n\n{approvers}",
+        incident_mcp::config::DEFAULT_TOML,
+        provider.issuer
+    );
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, toml).unwrap();
+    let db = dir.path().join("incidents.db");
+    let envs = [
+        ("OPENCLAW_API_KEY", site_agent_key()),
+        (APPROVALS_SECRET_ENV, approvals_secret()),
+    ];
+    // Blocks until the server listens; nothing else of the test runs meanwhile.
+    let server = serve_binary(&db, &cfg, port, &envs);
+    Site {
+        provider,
+        server,
+        db,
+        dir,
+    }
+}
