@@ -12,7 +12,11 @@ use crate::oidc_provider::{self, Provider, Setup, assert_not_logged, claims, hea
 use crate::procs::eventually;
 
 use base64::Engine;
-use incident_mcp::{config::Config, mcp::ToolPolicy, store::ports::{AuditStore, PlanStore}};
+use incident_mcp::{
+    config::Config,
+    mcp::ToolPolicy,
+    store::ports::{AuditStore, PlanStore},
+};
 use reqwest::{StatusCode, header::HeaderMap};
 use rmcp::{
     ServiceExt,
@@ -192,12 +196,18 @@ fn challenge(headers: &HeaderMap) -> std::collections::BTreeMap<String, String> 
         .expect("a WWW-Authenticate header")
         .to_str()
         .unwrap();
-    let rest = raw.strip_prefix("Bearer ").unwrap_or_else(|| panic!("not a Bearer challenge: {raw}"));
+    let rest = raw
+        .strip_prefix("Bearer ")
+        .unwrap_or_else(|| panic!("not a Bearer challenge: {raw}"));
     let re = regex::Regex::new(r#"([a-z_]+)="([^"]*)""#).unwrap();
-    re.captures_iter(rest).map(|c| (c[1].to_owned(), c[2].to_owned())).collect()
+    re.captures_iter(rest)
+        .map(|c| (c[1].to_owned(), c[2].to_owned()))
+        .collect()
 }
 
-async fn tool_names(client: &rmcp::service::RunningService<rmcp::RoleClient, rmcp::model::ClientConfig>) -> Vec<String> {
+async fn tool_names(
+    client: &rmcp::service::RunningService<rmcp::RoleClient, rmcp::model::ClientConfig>,
+) -> Vec<String> {
     let mut names: Vec<String> = client
         .list_all_tools()
         .await
@@ -220,9 +230,15 @@ async fn protected_resource_metadata_and_the_401_challenge_name_each_other() {
     let metadata_url = format!("{}/.well-known/oauth-protected-resource/mcp", rs.base());
     assert_eq!(c.get("resource_metadata"), Some(&metadata_url), "{c:?}");
     assert_eq!(c.get("scope").map(String::as_str), Some("incidents:read"), "{c:?}");
-    assert!(!c.contains_key("error"), "no token, no error code (RFC 6750 §3.1): {c:?}");
+    assert!(
+        !c.contains_key("error"),
+        "no token, no error code (RFC 6750 §3.1): {c:?}"
+    );
 
-    for url in [metadata_url, format!("{}/.well-known/oauth-protected-resource", rs.base())] {
+    for url in [
+        metadata_url,
+        format!("{}/.well-known/oauth-protected-resource", rs.base()),
+    ] {
         let resp = rs.http.get(&url).send().await.unwrap();
         assert_eq!(resp.status(), 200, "{url}");
         let doc: Value = resp.json().await.unwrap();
@@ -283,7 +299,10 @@ async fn a_valid_token_lists_and_calls_the_tools() {
         .unwrap()
         .unwrap();
     let principal = &stored.plan.principal;
-    assert!(principal.starts_with("mcp:") && principal.ends_with("/oauth:mcp-agent"), "{principal}");
+    assert!(
+        principal.starts_with("mcp:") && principal.ends_with("/oauth:mcp-agent"),
+        "{principal}"
+    );
     client.cancel().await.unwrap();
 
     // ES256 tokens verify too.
@@ -306,7 +325,10 @@ async fn bad_tokens_are_refused_with_invalid_token_and_change_nothing() {
     // A signature with one byte changed.
     let mut sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).unwrap();
     sig[10] ^= 0x55;
-    let bad_signature = format!("{h}.{p}.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sig));
+    let bad_signature = format!(
+        "{h}.{p}.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sig)
+    );
     // The payload changed under the provider's signature (more scope, another subject).
     let mut more = claims(&good);
     more["sub"] = "someone-else".into();
@@ -345,11 +367,7 @@ async fn bad_tokens_are_refused_with_invalid_token_and_change_nothing() {
             rs.provider.token("mcp-agent", OTHER_RESOURCE, Some(ALL)).await,
             "another resource",
         ),
-        (
-            "expired",
-            rs.token("mcp-agent-backdated", Some(ALL)).await,
-            "expired",
-        ),
+        ("expired", rs.token("mcp-agent-backdated", Some(ALL)).await, "expired"),
         (
             "not valid yet",
             rs.token("mcp-agent-early", Some(ALL)).await,
@@ -373,7 +391,11 @@ async fn bad_tokens_are_refused_with_invalid_token_and_change_nothing() {
         let (status, headers, answer) = rs.post(Some(token), None, body).await;
         assert_eq!(status, 401, "{what}: {answer}");
         let c = challenge(&headers);
-        assert_eq!(c.get("error").map(String::as_str), Some("invalid_token"), "{what}: {c:?}");
+        assert_eq!(
+            c.get("error").map(String::as_str),
+            Some("invalid_token"),
+            "{what}: {c:?}"
+        );
         assert_eq!(
             c.get("resource_metadata"),
             Some(&format!("{}/.well-known/oauth-protected-resource/mcp", rs.base())),
@@ -381,7 +403,10 @@ async fn bad_tokens_are_refused_with_invalid_token_and_change_nothing() {
         );
         let said = c.get("error_description").cloned().unwrap_or_default();
         assert!(said.contains(description), "{what}: {said}");
-        assert!(!answer.to_string().contains(token.as_str()), "{what}: the token is echoed");
+        assert!(
+            !answer.to_string().contains(token.as_str()),
+            "{what}: the token is echoed"
+        );
     }
     assert_eq!(rs.incidents().await, 0, "no refused request ran a tool");
     // The good token, for contrast, does.
@@ -389,7 +414,11 @@ async fn bad_tokens_are_refused_with_invalid_token_and_change_nothing() {
     let (status, _, answer) = rs.call(&good, &sid, "incident_detect", json!({"env": "dev"})).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(rs.incidents().await, 2);
-    let tokens: Vec<&str> = cases.iter().map(|(_, t, _)| t.as_str()).filter(|t| t.len() > 100).collect();
+    let tokens: Vec<&str> = cases
+        .iter()
+        .map(|(_, t, _)| t.as_str())
+        .filter(|t| t.len() > 100)
+        .collect();
     assert_not_logged(&tokens);
 }
 
@@ -405,7 +434,10 @@ async fn scopes_narrow_the_tools_and_a_missing_scope_is_403_insufficient_scope()
     let (status, _, answer) = rs.call(&read, &sid, "incident_list", json!({})).await;
     assert_eq!(status, 200, "{answer}");
     let contain = json!({"id": "INC-000001", "action": "isolate", "resource": "web-7", "namespace": "shop"});
-    for (tool, arguments) in [("incident_contain", contain), ("incident_detect", json!({"env": "dev"}))] {
+    for (tool, arguments) in [
+        ("incident_contain", contain),
+        ("incident_detect", json!({"env": "dev"})),
+    ] {
         let (status, headers, answer) = rs.call(&read, &sid, tool, arguments).await;
         assert_eq!(status, 403, "{tool}: {answer}");
         let c = challenge(&headers);
@@ -496,19 +528,27 @@ async fn a_token_signed_by_a_new_key_refetches_the_keys() {
     assert_ne!(header(&new)["kid"].as_str().unwrap(), old_kid);
     // Refetches are spaced by jwks_min_refresh_secs (1 here): poll until the new key is known.
     let rs = &rs;
-    eventually("the token signed by the new key to be accepted", Duration::from_secs(20), || {
-        let new = new.clone();
-        async move {
-            let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+    eventually(
+        "the token signed by the new key to be accepted",
+        Duration::from_secs(20),
+        || {
+            let new = new.clone();
+            async move {
+                let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
                 "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "x", "version": "1"}}});
-            let (status, _, _) = rs.post(Some(&new), None, init).await;
-            (status == 200).then_some(())
-        }
-    })
+                let (status, _, _) = rs.post(Some(&new), None, init).await;
+                (status == 200).then_some(())
+            }
+        },
+    )
     .await;
     // The old key is gone from the issuer's set: its tokens no longer verify.
     let (status, headers, _) = rs
-        .post(Some(&old), None, json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .post(
+            Some(&old),
+            None,
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+        )
         .await;
     assert_eq!(status, 401);
     assert!(challenge(&headers)["error_description"].contains("not signed by a key of the issuer"));

@@ -150,7 +150,10 @@ async fn approvers_sign_in_by_subject_or_verified_email() {
         let (status, body, session) = visit(&client, &callback).await;
         assert_eq!(status, 200, "{login}: {body}");
         assert!(session, "{login}: the session cookie is set");
-        assert!(body.contains(&format!("Signed in as <strong>{approver}</strong>")), "{body}");
+        assert!(
+            body.contains(&format!("Signed in as <strong>{approver}</strong>")),
+            "{body}"
+        );
         assert!(body.contains("http-equiv=\"refresh\""), "moves on to the queue");
         assert_eq!(signed_in_as(&site, &client).await.as_deref(), Some(approver), "{login}");
     }
@@ -158,7 +161,10 @@ async fn approvers_sign_in_by_subject_or_verified_email() {
     let stderr = site.server.stderr.lock().unwrap().clone();
     assert!(stderr.contains("signed in with single sign-on"), "{stderr}");
     for c in &codes {
-        assert!(c.len() >= 16 && !stderr.contains(c.as_str()), "an authorization code is in the log");
+        assert!(
+            c.len() >= 16 && !stderr.contains(c.as_str()),
+            "an authorization code is in the log"
+        );
     }
     let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
     assert_not_logged(&codes);
@@ -208,7 +214,11 @@ async fn a_callback_is_single_use_and_bound_to_the_browser_that_started_it() {
     let (status, _, session) = visit(&alice, &tampered).await;
     assert_eq!((status, session), (StatusCode::FORBIDDEN, false));
     let (status, _, session) = visit(&alice, &callback).await;
-    assert_eq!((status, session), (StatusCode::FORBIDDEN, false), "spent by the forged state");
+    assert_eq!(
+        (status, session),
+        (StatusCode::FORBIDDEN, false),
+        "spent by the forged state"
+    );
 
     // ...and a callback that worked once does not work twice.
     let client = browser();
@@ -235,7 +245,10 @@ async fn a_callback_is_single_use_and_bound_to_the_browser_that_started_it() {
         assert!(cookie.contains(attribute), "{cookie}");
     }
     let authorize = start.headers()["location"].to_str().unwrap().to_owned();
-    assert!(authorize.starts_with(&format!("{}/auth?", site.provider.issuer)), "{authorize}");
+    assert!(
+        authorize.starts_with(&format!("{}/auth?", site.provider.issuer)),
+        "{authorize}"
+    );
     for (k, v) in [
         ("response_type", "code"),
         ("client_id", "approvals"),
@@ -245,7 +258,10 @@ async fn a_callback_is_single_use_and_bound_to_the_browser_that_started_it() {
         assert_eq!(query_param(&authorize, k), v, "{authorize}");
     }
     for k in ["state", "nonce", "code_challenge"] {
-        assert!(query_param(&authorize, k).len() >= 43, "{k} is 256 random bits: {authorize}");
+        assert!(
+            query_param(&authorize, k).len() >= 43,
+            "{k} is 256 random bits: {authorize}"
+        );
     }
     let cancelled = format!(
         "{}/ui/oidc/callback?error=access_denied&state={}&iss={}",

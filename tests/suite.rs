@@ -54,6 +54,7 @@ mod notify_outbox_retry;
 mod notify_rest;
 mod notify_vendors;
 mod oauth;
+mod oauth_browser;
 mod oauth_sign_in;
 mod pagination;
 mod plans_rest;

@@ -384,7 +384,11 @@ impl Config {
             o.check(self.public_url()).map_err(ConfigError::Invalid)?;
         }
         let sign_in = self.oauth.as_ref().is_some_and(|o| o.sign_in.is_some());
-        if let Some(a) = self.approvers.iter().find(|a| !sign_in && (a.oidc_subject.is_some() || a.email.is_some())) {
+        if let Some(a) = self
+            .approvers
+            .iter()
+            .find(|a| !sign_in && (a.oidc_subject.is_some() || a.email.is_some()))
+        {
             return bad(format!(
                 "approvers.{}: oidc_subject and email are for the OpenID Connect sign-in, which needs [oauth.sign_in]",
                 a.name

@@ -142,7 +142,10 @@ impl OAuthConfig {
         check_url(&resource, false).map_err(|why| format!("oauth.resource: {why}"))?;
         let names = self.scopes.names();
         let all = names.all();
-        if !all.iter().all(|s| ScopeNames::is_valid_scope(s)) || all[0] == all[1] || all[1] == all[2] || all[0] == all[2]
+        if !all.iter().all(|s| ScopeNames::is_valid_scope(s))
+            || all[0] == all[1]
+            || all[1] == all[2]
+            || all[0] == all[2]
         {
             return Err(
                 "oauth.scopes: read, respond and notify must be three different scope names (printable ASCII, no \
@@ -156,7 +159,12 @@ impl OAuthConfig {
         if !(1..=3600).contains(&self.jwks_min_refresh_secs) {
             return Err("oauth.jwks_min_refresh_secs: must be in 1..=3600".into());
         }
-        if self.algorithms.is_empty() || !self.algorithms.iter().all(|a| ASYMMETRIC_ALGORITHMS.contains(&a.as_str())) {
+        if self.algorithms.is_empty()
+            || !self
+                .algorithms
+                .iter()
+                .all(|a| ASYMMETRIC_ALGORITHMS.contains(&a.as_str()))
+        {
             return Err(format!(
                 "oauth.algorithms: give one or more of {}",
                 ASYMMETRIC_ALGORITHMS.join(", ")
@@ -169,7 +177,9 @@ impl OAuthConfig {
             if let Some(v) = &s.client_secret_env
                 && (v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
             {
-                return Err("oauth.sign_in.client_secret_env: must name an environment variable (letters, digits, _)".into());
+                return Err(
+                    "oauth.sign_in.client_secret_env: must name an environment variable (letters, digits, _)".into(),
+                );
             }
             if s.client_secret_env.as_deref() == Some(super::API_KEY_ENV) {
                 return Err(format!(
@@ -177,15 +187,13 @@ impl OAuthConfig {
                     super::API_KEY_ENV
                 ));
             }
-            let redirect = self.redirect_uri(public_url).ok_or(
-                "oauth.sign_in.redirect_uri: set it (https://HOST/ui/oidc/callback) or server.public_url",
-            )?;
+            let redirect = self
+                .redirect_uri(public_url)
+                .ok_or("oauth.sign_in.redirect_uri: set it (https://HOST/ui/oidc/callback) or server.public_url")?;
             check_url(&redirect, false).map_err(|why| format!("oauth.sign_in.redirect_uri: {why}"))?;
             let path_ok = reqwest::Url::parse(&redirect).is_ok_and(|u| u.path() == CALLBACK_PATH);
             if !path_ok {
-                return Err(format!(
-                    "oauth.sign_in.redirect_uri: its path must be {CALLBACK_PATH}"
-                ));
+                return Err(format!("oauth.sign_in.redirect_uri: its path must be {CALLBACK_PATH}"));
             }
             if !s.scopes.iter().all(|x| ScopeNames::is_valid_scope(x)) {
                 return Err("oauth.sign_in.scopes: scope names are printable ASCII without spaces or quotes".into());
@@ -245,8 +253,14 @@ mod tests {
         assert_eq!(ok.algorithms, ["RS256", "ES256"]);
         assert_eq!(ok.leeway_secs, 30);
         let cases = [
-            ("issuer = 'http://id.example.com'\nresource = 'https://a/mcp'", "oauth.issuer"),
-            ("issuer = 'https://id.example.com?x=1'\nresource = 'https://a/mcp'", "oauth.issuer"),
+            (
+                "issuer = 'http://id.example.com'\nresource = 'https://a/mcp'",
+                "oauth.issuer",
+            ),
+            (
+                "issuer = 'https://id.example.com?x=1'\nresource = 'https://a/mcp'",
+                "oauth.issuer",
+            ),
             ("issuer = 'https://id.example.com'", "oauth.resource"),
             (
                 "issuer = 'https://i'\nresource = 'https://a/mcp'\nalgorithms = ['HS256']",

@@ -69,7 +69,10 @@ impl ScopeNames {
     /// Whether `name` is a usable scope token (RFC 6749 §3.3: printable ASCII without space,
     /// `"` or `\`), short enough to echo in a challenge.
     pub fn is_valid_scope(name: &str) -> bool {
-        (1..=128).contains(&name.len()) && name.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\')
+        (1..=128).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\')
     }
 }
 
@@ -235,7 +238,11 @@ mod tests {
         let odd = Grant::new("a b\"c", [], &names()).subject_label();
         assert!(odd.starts_with("sha256:") && odd.len() == 23, "{odd}");
         assert_ne!(odd, Grant::new("a b\"d", [], &names()).subject_label());
-        assert!(Grant::new(&"x".repeat(65), [], &names()).subject_label().starts_with("sha256:"));
+        assert!(
+            Grant::new(&"x".repeat(65), [], &names())
+                .subject_label()
+                .starts_with("sha256:")
+        );
     }
 
     #[test]

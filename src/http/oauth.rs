@@ -56,8 +56,7 @@ fn challenge(params: &[(&str, &str)]) -> HeaderValue {
         .iter()
         .map(|(k, v)| format!("{k}=\"{}\"", v.replace(['"', '\\'], "")))
         .collect();
-    HeaderValue::from_str(&format!("Bearer {}", list.join(", ")))
-        .unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
+    HeaderValue::from_str(&format!("Bearer {}", list.join(", "))).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
 }
 
 fn with_challenge(status: StatusCode, msg: &str, value: HeaderValue) -> Response {

@@ -63,7 +63,8 @@ async fn start(State(st): State<UiState>) -> Response {
         }
         Err(e) => {
             tracing::warn!(error = %e, "approval page: cannot start a single sign-on");
-            let msg = "The identity provider cannot be reached right now. Try again, or sign in with your password or key.";
+            let msg =
+                "The identity provider cannot be reached right now. Try again, or sign in with your password or key.";
             sign_in_answer(&st, StatusCode::SERVICE_UNAVAILABLE, "", Some(msg))
         }
     }
@@ -108,7 +109,11 @@ async fn callback(
         tracing::warn!(subject = %shown(&identity.subject), "approval page: single sign-on by an identity that is not an approver");
         let msg = format!(
             "You signed in at the identity provider as {}, who is not an approver here. Nothing was done.",
-            identity.email.as_deref().filter(|_| identity.email_verified).map_or_else(|| shown(&identity.subject), shown)
+            identity
+                .email
+                .as_deref()
+                .filter(|_| identity.email_verified)
+                .map_or_else(|| shown(&identity.subject), shown)
         );
         let mut resp = sign_in_answer(&st, StatusCode::FORBIDDEN, "", Some(&msg));
         resp.headers_mut().append(header::SET_COOKIE, clear);

@@ -64,7 +64,11 @@ const NOTIFY_TOOLS: [&str; 2] = ["incident_notify", "incident_outbox_retry"];
 /// What an OAuth token needs to call `tool`: read for tools annotated read-only, notify for the
 /// notification tools, respond for everything else (unannotated tools count as destructive).
 fn capability_of(tool: &Tool) -> Capability {
-    let read_only = tool.annotations.as_ref().and_then(|a| a.read_only_hint).unwrap_or(false);
+    let read_only = tool
+        .annotations
+        .as_ref()
+        .and_then(|a| a.read_only_hint)
+        .unwrap_or(false);
     if read_only {
         Capability::Read
     } else if NOTIFY_TOOLS.contains(&tool.name.as_ref()) {
@@ -80,7 +84,11 @@ pub fn tool_capability(name: &str) -> Option<(Capability, bool)> {
     static TOOLS: std::sync::OnceLock<Vec<Tool>> = std::sync::OnceLock::new();
     let tools = TOOLS.get_or_init(|| tools::all().list_all());
     let tool = tools.iter().find(|t| t.name == name)?;
-    let destructive = tool.annotations.as_ref().and_then(|a| a.destructive_hint).unwrap_or(true);
+    let destructive = tool
+        .annotations
+        .as_ref()
+        .and_then(|a| a.destructive_hint)
+        .unwrap_or(true);
     Some((capability_of(tool), destructive))
 }
 
@@ -348,7 +356,9 @@ impl ServerHandler for IncidentServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(self.visible_tools_for(grant_of(&context))))
+        Ok(ListToolsResult::with_all_items(
+            self.visible_tools_for(grant_of(&context)),
+        ))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {

@@ -292,7 +292,9 @@ pub(super) async fn read_json(mut resp: reqwest::Response, url: &str) -> Result<
         .map_err(|e| FetchError::new(format!("{url}: {}", e.without_url())))?
     {
         if body.len() + chunk.len() > MAX_DOCUMENT {
-            return Err(FetchError::new(format!("{url}: the answer is over {MAX_DOCUMENT} bytes")));
+            return Err(FetchError::new(format!(
+                "{url}: the answer is over {MAX_DOCUMENT} bytes"
+            )));
         }
         body.extend_from_slice(&chunk);
     }

@@ -77,7 +77,10 @@ impl OAuth {
         let algorithms = o
             .algorithms
             .iter()
-            .map(|a| a.parse::<Algorithm>().map_err(|_| format!("oauth.algorithms: unknown {a}")))
+            .map(|a| {
+                a.parse::<Algorithm>()
+                    .map_err(|_| format!("oauth.algorithms: unknown {a}"))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))

@@ -186,8 +186,7 @@ impl SignIn {
     /// Takes the pending login `cookie` names out of the table, if it is there and young.
     fn take(&self, cookie: &str) -> Option<Pending> {
         let mut map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        map.remove(&key(cookie))
-            .filter(|p| p.created.elapsed() < PENDING_TTL)
+        map.remove(&key(cookie)).filter(|p| p.created.elapsed() < PENDING_TTL)
     }
 }
 
@@ -249,10 +248,14 @@ impl OAuth {
                 .collect();
             return Err(SignInError::Refused(code));
         }
-        let code = cb.code.as_deref().filter(|c| !c.is_empty()).ok_or(SignInError::NoCode)?;
-        let endpoint = meta.token_endpoint.ok_or_else(|| {
-            SignInError::Unavailable(FetchError::new("the issuer's metadata has no token_endpoint"))
-        })?;
+        let code = cb
+            .code
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .ok_or(SignInError::NoCode)?;
+        let endpoint = meta
+            .token_endpoint
+            .ok_or_else(|| SignInError::Unavailable(FetchError::new("the issuer's metadata has no token_endpoint")))?;
         let (id_token, access_token) = self.redeem(s, &endpoint, code, &pending.verifier).await?;
         let mut identity = self.check_id_token(s, &id_token, &pending.nonce).await?;
         if identity.email.is_none()
@@ -351,7 +354,9 @@ impl OAuth {
         };
         // OIDC Core §3.1.3.7: several audiences need an `azp`, and an `azp` must be us.
         if c.azp.as_deref().is_some_and(|a| a != s.client_id) || (audiences.len() > 1 && c.azp.is_none()) {
-            return Err(SignInError::IdToken("the ID token was issued to another client (azp)".into()));
+            return Err(SignInError::IdToken(
+                "the ID token was issued to another client (azp)".into(),
+            ));
         }
         if !c.nonce.as_deref().is_some_and(|n| same(n, nonce)) {
             return Err(SignInError::IdToken("the nonce does not match this sign-in".into()));

@@ -58,6 +58,7 @@ form.decide{display:grid;gap:.4rem;margin:.6rem 0}\
 label{font-weight:600}input,textarea,select,button{font:inherit;padding:.45rem;max-width:100%}\
 input[type=text],input[type=password],textarea{width:100%}\
 button{border:0;border-radius:4px;padding:.55rem 1rem;cursor:pointer;background:#2c5d8a;color:#fff}\
+a.button{display:inline-block;border-radius:4px;padding:.55rem 1rem;background:#2c5d8a;color:#fff;text-decoration:none}\
 button.danger{background:#a33}button.apply{background:#1f6b35}button.link{background:none;color:#fff;border:1px solid #fff}\
 ul.queue{list-style:none;padding:0;margin:0}ul.queue li{padding:.5rem 0;border-bottom:1px solid #eee}\
 .muted{color:#666;font-size:.9rem}\

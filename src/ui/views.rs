@@ -67,7 +67,7 @@ pub fn sign_in_page(token: &str, name: &str, error: Option<&str>, sso: Option<&s
             section #sso {
                 // A link, not a form: the answer redirects to the issuer, which `form-action
                 // 'self'` would block after a form post.
-                p { a #sso-sign-in href="/ui/oidc/start" { (label) } }
+                p { a #sso-sign-in.button href="/ui/oidc/start" { (label) } }
                 p.muted { "Signs you in with the organisation's identity provider; your identity must be an approver's oidc_subject or verified email." }
             }
         }

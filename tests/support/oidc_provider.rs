@@ -167,7 +167,10 @@ pub fn assert_not_logged(needles: &[&str]) {
     let text = std::fs::read_to_string(&path).unwrap_or_default();
     for (i, n) in needles.iter().enumerate() {
         assert!(n.len() >= 16, "needle {i} is too short to mean anything");
-        assert!(!text.contains(n), "secret {i} of this test is in the suite log {path:?}");
+        assert!(
+            !text.contains(n),
+            "secret {i} of this test is in the suite log {path:?}"
+        );
     }
 }
 
