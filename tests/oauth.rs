@@ -553,3 +553,29 @@ async fn a_token_signed_by_a_new_key_refetches_the_keys() {
     assert_eq!(status, 401);
     assert!(challenge(&headers)["error_description"].contains("not signed by a key of the issuer"));
 }
+
+#[tokio::test]
+async fn a_session_opened_with_one_subjects_token_is_not_anothers() {
+    let rs = setup(None, "").await;
+    let mine = rs.token("mcp-agent", Some(ALL)).await;
+    let theirs = rs.token("mcp-agent-es", Some(ALL)).await;
+    assert_ne!(claims(&mine)["sub"], claims(&theirs)["sub"]);
+    let sid = rs.session(&mine).await;
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    let (status, _, answer) = rs.post(Some(&theirs), Some(&sid), list.clone()).await;
+    assert_eq!(status, 404, "another subject's token cannot use the session: {answer}");
+    let (status, _, answer) = rs.post(Some(&mine), Some(&sid), list).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["result"]["tools"].as_array().map(Vec::len), Some(13));
+    // A fresh token of the same subject keeps the session (tokens are short-lived; sessions are not).
+    let again = rs.token("mcp-agent", Some(ALL)).await;
+    assert_ne!(again, mine);
+    let (status, _, _) = rs
+        .post(
+            Some(&again),
+            Some(&sid),
+            json!({"jsonrpc": "2.0", "id": 3, "method": "ping"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+}

@@ -36,10 +36,25 @@ pub struct McpGate {
 }
 
 pub async fn gate(State(g): State<Arc<McpGate>>, req: Request, next: Next) -> Response {
+    let session = req
+        .headers()
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(scope) = &g.scope
+        && let Some(refused) = scope.foreign_session(req.extensions().get(), session.as_deref())
+    {
+        return refused;
+    }
     match *req.method() {
         Method::POST => post(&g, req, next).await,
         Method::DELETE => {
             let mut resp = next.run(req).await;
+            if let (Some(scope), Some(sid)) = (&g.scope, &session)
+                && resp.status().is_success()
+            {
+                scope.forget(sid);
+            }
             if resp.status() == StatusCode::ACCEPTED {
                 *resp.status_mut() = StatusCode::NO_CONTENT;
                 *resp.body_mut() = Body::empty();
@@ -114,7 +129,14 @@ async fn post(g: &McpGate, req: Request, next: Next) -> Response {
     }
     // Long-lived streams stay SSE whatever comes first.
     let convert = g.json_response && probe.is_request() && probe.method.as_deref() != Some("subscriptions/listen");
+    let opening = session.is_none() && probe.method.as_deref() == Some("initialize");
+    let grant = parts.extensions.get::<crate::domain::access::Grant>().cloned();
     let resp = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    if let (true, Some(scope), Some(grant)) = (opening, &g.scope, &grant)
+        && let Some(sid) = resp.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok())
+    {
+        scope.bind(sid, grant);
+    }
     let is_sse = resp
         .headers()
         .get(header::CONTENT_TYPE)

@@ -73,10 +73,7 @@ pub fn try_app(svc: IncidentService, policy: ToolPolicy, ct: CancellationToken) 
         mcp_config,
     );
     let gate = Arc::new(mcp_gate::McpGate {
-        scope: oauth.clone().map(|oauth| oauth::ScopeGate {
-            oauth,
-            svc: svc.clone(),
-        }),
+        scope: oauth.clone().map(|oauth| oauth::ScopeGate::new(oauth, svc.clone())),
         sessions,
         max_body: cfg.server.max_body_bytes,
         max_depth: cfg.server.max_json_depth,

@@ -6,7 +6,11 @@
 //! per-request [`Grant`] the MCP server narrows its tools by. A token is only checked here: it is
 //! taken off the request before rmcp sees it and goes nowhere else.
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Instant,
+};
 
 use axum::{
     Router,
@@ -132,13 +136,59 @@ fn insufficient(oauth: &OAuth, grant: &Grant, needed: Capability) -> Response {
     )
 }
 
+/// MCP sessions opened with an access token, by session id: the token's subject (the MCP
+/// authorization spec's advice to bind a session to its user). At most this many are kept; the
+/// oldest is forgotten first (its session then takes any valid token, as before binding).
+const MAX_BOUND_SESSIONS: usize = 4096;
+
 /// What `/mcp`'s gate checks of a token's grant.
 pub(super) struct ScopeGate {
     pub oauth: Arc<OAuth>,
     pub svc: IncidentService,
+    owners: Mutex<HashMap<String, (String, Instant)>>,
 }
 
 impl ScopeGate {
+    pub(super) fn new(oauth: Arc<OAuth>, svc: IncidentService) -> Self {
+        Self {
+            oauth,
+            svc,
+            owners: Mutex::default(),
+        }
+    }
+
+    /// Records that `grant`'s subject opened session `sid`.
+    pub(super) fn bind(&self, sid: &str, grant: &Grant) {
+        let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        if owners.len() >= MAX_BOUND_SESSIONS
+            && let Some(oldest) = owners.iter().min_by_key(|(_, (_, at))| *at).map(|(k, _)| k.clone())
+        {
+            owners.remove(&oldest);
+        }
+        owners.insert(sid.to_owned(), (grant.subject().to_owned(), Instant::now()));
+    }
+
+    pub(super) fn forget(&self, sid: &str) {
+        self.owners.lock().unwrap_or_else(|e| e.into_inner()).remove(sid);
+    }
+
+    /// 404 (as for an unknown session) when `sid` was opened with a token of another subject
+    /// than `grant`'s: a session id is not a credential.
+    pub(super) fn foreign_session(&self, grant: Option<&Grant>, sid: Option<&str>) -> Option<Response> {
+        let (grant, sid) = (grant?, sid?);
+        let owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        let (owner, _) = owners.get(sid)?;
+        if owner == grant.subject() {
+            return None;
+        }
+        tracing::warn!(subject = %grant.subject_label(), "oauth: refused a session opened by another subject");
+        Some(error_body(
+            StatusCode::NOT_FOUND,
+            "session not found: this MCP session was opened with another identity's token; initialize a new one",
+            None,
+        ))
+    }
+
     /// The refusal of a message whose capability the request's grant lacks (`tools/call` of a
     /// tool that changes something needs respond or notify; everything else needs read), or
     /// `None`. A refused call of a destructive tool is audited.
