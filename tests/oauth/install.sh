@@ -28,5 +28,9 @@ if [[ "$(cat "$STAMP" 2>/dev/null || true)" != "$want" || ! -x "$NODE" ]]; then
     echo "$want" >"$STAMP"
 fi
 # ES modules resolve packages from their own directory: the script runs from beside node_modules.
-cp "$SRC/provider.mjs" "$DIR/provider.mjs"
+# Replaced by a rename, never rewritten in place: another test's provider may be reading it.
+if ! cmp -s "$SRC/provider.mjs" "$DIR/provider.mjs"; then
+    cp "$SRC/provider.mjs" "$DIR/provider.mjs.new"
+    mv -f "$DIR/provider.mjs.new" "$DIR/provider.mjs"
+fi
 echo "$DIR"
