@@ -3,7 +3,9 @@
 //! `tools/call` without a string name → -32602); `initialize` is admitted against the session
 //! cap (503 + `Retry-After` when every session is busy); a session's requests before its
 //! `notifications/initialized` are refused; `DELETE` answers 204; and a request whose stream
-//! carries nothing but its answer is answered as `application/json` (one write, no SSE).
+//! carries nothing but its answer is answered as `application/json` (one write, no SSE). With
+//! `[oauth]`, a message outside the request's token scopes is refused (403 `insufficient_scope`)
+//! and a session opened with one subject's token is unknown (404) to another subject's.
 
 use std::sync::Arc;
 

@@ -1,6 +1,8 @@
 //! The HTTP adapter: streamable HTTP MCP at `/mcp`, the REST API at `/api`, `/healthz`, the
 //! approval page at `/ui/` (its own session sign-in, not the bearer key), behind Host/Origin
-//! validation, a body limit and (when configured) a bearer key.
+//! validation, a body limit and (when configured) a bearer key; with `[oauth]`, `/mcp` is also an
+//! OAuth 2.1 resource server (`oauth.rs`, metadata under `/.well-known/`) and the approval page
+//! offers single sign-on (`ui_oidc.rs`).
 
 mod alerts;
 mod guard;
