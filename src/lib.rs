@@ -17,6 +17,7 @@ pub mod logging;
 pub mod mcp;
 pub mod metrics;
 pub mod notify;
+pub mod oauth;
 pub mod service;
 pub mod store;
 pub mod ui;

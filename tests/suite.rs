@@ -12,7 +12,7 @@ mod notify_common;
 mod support;
 use support::{
     canary as canary_value, fake_kube, fake_kube_api as fake, hst_common, kube_fixtures as fixtures, kube_respond,
-    kube_server, pg, procs, recording_backend, respond,
+    kube_server, oidc_provider, pg, procs, recording_backend, respond,
 };
 
 mod agent_approval;
@@ -54,6 +54,9 @@ mod notify_outbox;
 mod notify_outbox_retry;
 mod notify_rest;
 mod notify_vendors;
+mod oauth;
+mod oauth_browser;
+mod oauth_sign_in;
 mod pagination;
 mod plans_rest;
 mod policy_gate;

@@ -60,7 +60,7 @@ pub fn address(a: &ServeArgs, cfg: &Config) -> Result<Option<SocketAddr>, Failur
     let addr: SocketAddr = raw
         .parse()
         .map_err(|_| Failure::input(format!("--http: `{raw}` is not an address like 127.0.0.1:8787")))?;
-    crate::http::check_bind(&addr, cfg.api_key().is_some()).map_err(Failure::input)?;
+    crate::http::check_bind(&addr, cfg.api_key().is_some() || cfg.oauth.is_some()).map_err(Failure::input)?;
     Ok(Some(addr))
 }
 

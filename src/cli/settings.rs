@@ -62,7 +62,7 @@ pub fn check(cfg: &Config, out: &Output) -> Result<(), Failure> {
 }
 
 /// What the file alone cannot show: named kubeconfig files exist (relative to the config file's
-/// directory) and approver key variables are set. Messages name variables, never their values.
+/// directory) and approver key variables (and the OIDC client secret's) are set. Messages name variables, never their values.
 fn machine_checks(cfg: &Config) -> Result<(), String> {
     let exists = |raw: &str| {
         let p = Path::new(raw);
@@ -98,6 +98,17 @@ fn machine_checks(cfg: &Config) -> Result<(), String> {
                 a.name
             ));
         }
+    }
+    if let Some(var) = cfg
+        .oauth
+        .as_ref()
+        .and_then(|o| o.sign_in.as_ref())
+        .and_then(|s| s.client_secret_env.as_deref())
+        && std::env::var_os(var).is_none_or(|v| v.is_empty())
+    {
+        return Err(format!(
+            "oauth.sign_in.client_secret_env: the environment variable {var} is not set in this process"
+        ));
     }
     Ok(())
 }

@@ -23,12 +23,22 @@ pub struct ApproverConfig {
     /// Slack user id (`U…`/`W…`) whose button presses on approval messages count as this approver's.
     #[serde(default)]
     pub slack_user_id: Option<String>,
+    /// The subject (`sub`) of this approver's ID tokens from `[oauth]`'s issuer: signing in to
+    /// the approval page with OpenID Connect as that subject is signing in as this approver.
+    #[serde(default)]
+    pub oidc_subject: Option<String>,
+    /// This approver's email address: an ID token from `[oauth]`'s issuer carrying it as a
+    /// verified email (`email_verified: true`) signs in as this approver (case-insensitive).
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 /// Unique names of a safe alphabet, a credential each, keys of their own, unique Slack ids.
 pub(super) fn validate(approvers: &[ApproverConfig]) -> Result<(), String> {
     let mut names = std::collections::HashSet::new();
     let mut slack = std::collections::HashSet::new();
+    let mut subjects = std::collections::HashSet::new();
+    let mut emails = std::collections::HashSet::new();
     let env_name_ok = |v: &str| !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     for a in approvers {
         let name_ok =
@@ -40,10 +50,33 @@ pub(super) fn validate(approvers: &[ApproverConfig]) -> Result<(), String> {
             ));
         }
         let n = &a.name;
-        if a.key_env.is_none() && a.password_hash.is_none() && a.slack_user_id.is_none() {
+        if a.key_env.is_none()
+            && a.password_hash.is_none()
+            && a.slack_user_id.is_none()
+            && a.oidc_subject.is_none()
+            && a.email.is_none()
+        {
             return Err(format!(
-                "approvers.{n}: give at least one credential: key_env, password_hash or slack_user_id"
+                "approvers.{n}: give at least one credential: key_env, password_hash, slack_user_id, oidc_subject or email"
             ));
+        }
+        if let Some(s) = &a.oidc_subject
+            && (s.is_empty() || s.len() > 255 || s.chars().any(char::is_control) || !subjects.insert(s.as_str()))
+        {
+            return Err(format!(
+                "approvers.{n}.oidc_subject: must be a unique subject of 1-255 printable characters"
+            ));
+        }
+        if let Some(e) = &a.email {
+            let ok = e.len() <= 254
+                && e.split_once('@').is_some_and(|(l, d)| !l.is_empty() && !d.is_empty())
+                && !e.chars().any(|c| c.is_whitespace() || c.is_control());
+            if !ok || !emails.insert(e.to_ascii_lowercase()) {
+                return Err(format!(
+                    "approvers.{n}.email: `{}` must be a unique email address",
+                    crate::domain::clip(e, 64)
+                ));
+            }
         }
         if let Some(k) = &a.key_env {
             if !env_name_ok(k) {

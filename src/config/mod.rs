@@ -12,12 +12,14 @@ use serde::Deserialize;
 use crate::domain::{Env, IncidentType, Severity};
 
 pub mod approvers;
+pub mod oauth;
 pub mod rules;
 pub mod sources;
 #[cfg(test)]
 mod tests;
 
 pub use approvers::{ApproverConfig, password_hash_is_valid};
+pub use oauth::{OAuthConfig, SignInConfig};
 pub use rules::{DetectorKind, FieldCondition, LogPattern, RuleConfig, Scalar};
 pub use sources::{FileSource, K8sLogsSource, PostgresSource, PromQuery, PrometheusSource, SourceConfig};
 
@@ -85,6 +87,10 @@ pub struct Config {
     /// `[respond]`: how expired containments are reverted (retries of a failing undo).
     #[serde(default)]
     pub respond: RespondConfig,
+    /// `[oauth]`: `/mcp` accepts the issuer's JWT access tokens (besides the static key), and
+    /// approvers may sign in to the approval page with the same issuer.
+    #[serde(default)]
+    pub oauth: Option<OAuthConfig>,
     /// Directory relative source paths resolve against (the config file's directory).
     #[serde(skip)]
     pub base_dir: Option<PathBuf>,
@@ -373,6 +379,20 @@ impl Config {
         approvers::validate(&self.approvers).map_err(ConfigError::Invalid)?;
         if let Some(u) = &self.server.public_url {
             check_public_url(u).map_err(|why| ConfigError::Invalid(format!("server.public_url: {why}")))?;
+        }
+        if let Some(o) = &self.oauth {
+            o.check(self.public_url()).map_err(ConfigError::Invalid)?;
+        }
+        let sign_in = self.oauth.as_ref().is_some_and(|o| o.sign_in.is_some());
+        if let Some(a) = self
+            .approvers
+            .iter()
+            .find(|a| !sign_in && (a.oidc_subject.is_some() || a.email.is_some()))
+        {
+            return bad(format!(
+                "approvers.{}: oidc_subject and email are for the OpenID Connect sign-in, which needs [oauth.sign_in]",
+                a.name
+            ));
         }
         if let Some(d) = &self.default_env
             && !self.environments.contains_key(d)

@@ -79,6 +79,41 @@ fn approvers_need_unique_names_and_their_own_key_variable() {
 }
 
 #[test]
+fn approvers_may_sign_in_with_oidc_only_when_the_sign_in_is_configured() {
+    let sign_in = "[oauth]\nissuer = 'https://id.example.com'\nresource = 'https://i.example.com/mcp'\n\
+                   [oauth.sign_in]\nclient_id = 'approvals'\nredirect_uri = 'https://i.example.com/ui/oidc/callback'\n";
+    let parse = |extra: &str| Config::parse_str(&format!("{EXAMPLE_TOML}\n{extra}"), "toml", "t");
+    let ok = parse(&format!(
+        "{sign_in}[[approvers]]\nname = 'alice'\noidc_subject = 's-1'\n[[approvers]]\nname = 'bob'\nemail = 'bob@example.com'\n"
+    ))
+    .unwrap();
+    assert_eq!(ok.approvers[1].email.as_deref(), Some("bob@example.com"));
+    for (extra, needle) in [
+        (
+            "[[approvers]]\nname = 'alice'\noidc_subject = 's-1'\n".to_owned(),
+            "needs [oauth.sign_in]",
+        ),
+        (
+            format!("{sign_in}[[approvers]]\nname = 'a'\nemail = 'x@y'\n[[approvers]]\nname = 'b'\nemail = 'X@Y'\n"),
+            "unique email",
+        ),
+        (
+            format!(
+                "{sign_in}[[approvers]]\nname = 'a'\noidc_subject = 's'\n[[approvers]]\nname = 'b'\noidc_subject = 's'\n"
+            ),
+            "unique subject",
+        ),
+        (
+            format!("{sign_in}[[approvers]]\nname = 'a'\nemail = 'nobody'\n"),
+            "email address",
+        ),
+    ] {
+        let e = parse(&extra).unwrap_err().to_string();
+        assert!(e.contains(needle), "{extra}: {e}");
+    }
+}
+
+#[test]
 fn the_default_environment_is_default_env_else_the_only_one() {
     let builtin = Config::builtin();
     assert_eq!(builtin.env_names(), ["dev", "prod", "staging"]);

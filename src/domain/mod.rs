@@ -1,5 +1,6 @@
 //! Pure domain types and rules. No I/O happens in this module.
 
+pub mod access;
 pub mod audit;
 pub mod change;
 mod cursor;

@@ -1,5 +1,6 @@
 //! Request guards shared by every route: Host/Origin allowlists (DNS-rebinding defence,
-//! 403) and the bearer key (401, constant-time compare).
+//! 403) and the bearer key (401, constant-time compare); with `[oauth]`, `/mcp` also takes the
+//! issuer's access tokens (`oauth.rs`).
 
 use std::sync::Arc;
 
@@ -20,6 +21,9 @@ pub struct GuardConfig {
     pub api_key: Option<Arc<str>>,
     /// Approvers' keys also open the API; their requests act as `human:NAME`.
     pub approvers: Option<crate::service::IncidentService>,
+    /// `[oauth]`: `/mcp` accepts the issuer's access tokens; and without a static key nothing
+    /// is open to a request without credentials.
+    pub oauth: Option<Arc<crate::oauth::OAuth>>,
 }
 
 /// Who a REST request acts as: `rest` (the agent's key, or no key configured) or
@@ -98,13 +102,19 @@ pub async fn bearer(State(cfg): State<Arc<GuardConfig>>, mut req: Request, next:
         _ => None,
     };
     let agent = match cfg.api_key.as_deref() {
-        None => true,
+        None => cfg.oauth.is_none(),
         Some(expected) => presented.is_some_and(|p| bool::from(p.as_bytes().ct_eq(expected.as_bytes()))),
     };
     if agent || approver.is_some() {
         let principal = approver.unwrap_or_else(|| super::respond::REST_PRINCIPAL.to_owned());
         req.extensions_mut().insert(RestPrincipal(principal));
         return next.run(req).await;
+    }
+    if let Some(oauth) = &cfg.oauth
+        && req.uri().path() == "/mcp"
+    {
+        let presented = presented.map(str::to_owned);
+        return super::oauth::guard_mcp(oauth, presented, req, next).await;
     }
     // RFC 6750 §3: no credentials → just the challenge; wrong ones → `error="invalid_token"`.
     let (msg, challenge) = if presented.is_some() {
@@ -157,6 +167,7 @@ mod tests {
             allowed_origins: vec!["http://localhost:*".into(), "https://ops.example.com:443".into()],
             api_key: None,
             approvers: None,
+            oauth: None,
         }
     }
 

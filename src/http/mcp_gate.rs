@@ -3,7 +3,9 @@
 //! `tools/call` without a string name → -32602); `initialize` is admitted against the session
 //! cap (503 + `Retry-After` when every session is busy); a session's requests before its
 //! `notifications/initialized` are refused; `DELETE` answers 204; and a request whose stream
-//! carries nothing but its answer is answered as `application/json` (one write, no SSE).
+//! carries nothing but its answer is answered as `application/json` (one write, no SSE). With
+//! `[oauth]`, a message outside the request's token scopes is refused (403 `insufficient_scope`)
+//! and a session opened with one subject's token is unknown (404) to another subject's.
 
 use std::sync::Arc;
 
@@ -27,6 +29,8 @@ const SESSION_HEADER: &str = "mcp-session-id";
 const RETRY_AFTER_SECS: &str = "1";
 
 pub struct McpGate {
+    /// With `[oauth]`: refuses messages outside the request's token scopes (403).
+    pub scope: Option<super::oauth::ScopeGate>,
     pub sessions: Arc<Sessions>,
     pub max_body: usize,
     pub max_depth: usize,
@@ -34,10 +38,25 @@ pub struct McpGate {
 }
 
 pub async fn gate(State(g): State<Arc<McpGate>>, req: Request, next: Next) -> Response {
+    let session = req
+        .headers()
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(scope) = &g.scope
+        && let Some(refused) = scope.foreign_session(req.extensions().get(), session.as_deref())
+    {
+        return refused;
+    }
     match *req.method() {
         Method::POST => post(&g, req, next).await,
         Method::DELETE => {
             let mut resp = next.run(req).await;
+            if let (Some(scope), Some(sid)) = (&g.scope, &session)
+                && resp.status().is_success()
+            {
+                scope.forget(sid);
+            }
             if resp.status() == StatusCode::ACCEPTED {
                 *resp.status_mut() = StatusCode::NO_CONTENT;
                 *resp.body_mut() = Body::empty();
@@ -79,6 +98,11 @@ async fn post(g: &McpGate, req: Request, next: Next) -> Response {
             return rpc_error(status, &r);
         }
     };
+    if let Some(scope) = &g.scope
+        && let Some(refused) = scope.refuse(parts.extensions.get(), &probe).await
+    {
+        return refused;
+    }
     let session = parts.headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok());
     if let (Some(method), Some(id)) = (probe.method.as_deref(), probe.id.as_ref()) {
         match session {
@@ -107,7 +131,14 @@ async fn post(g: &McpGate, req: Request, next: Next) -> Response {
     }
     // Long-lived streams stay SSE whatever comes first.
     let convert = g.json_response && probe.is_request() && probe.method.as_deref() != Some("subscriptions/listen");
+    let opening = session.is_none() && probe.method.as_deref() == Some("initialize");
+    let grant = parts.extensions.get::<crate::domain::access::Grant>().cloned();
     let resp = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    if let (true, Some(scope), Some(grant)) = (opening, &g.scope, &grant)
+        && let Some(sid) = resp.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok())
+    {
+        scope.bind(sid, grant);
+    }
     let is_sse = resp
         .headers()
         .get(header::CONTENT_TYPE)

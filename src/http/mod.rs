@@ -1,7 +1,9 @@
 //! The HTTP adapter: streamable HTTP MCP at `/mcp`, the REST API at `/api`, `/healthz`,
 //! `/metrics` (its own optional scrape key, never the agent's), the approval page at `/ui/`
 //! (its own session sign-in, not the bearer key), behind Host/Origin validation, a body limit
-//! and (when configured) a bearer key.
+//! and (when configured) a bearer key; with `[oauth]`, `/mcp` is also an OAuth 2.1 resource
+//! server (`oauth.rs`, metadata under `/.well-known/`) and the approval page offers single
+//! sign-on (`ui_oidc.rs`).
 
 mod alerts;
 mod guard;
@@ -10,6 +12,7 @@ mod mcp_gate;
 mod metrics;
 mod mode;
 mod notify;
+mod oauth;
 mod openapi;
 mod plans;
 mod respond;
@@ -17,6 +20,7 @@ mod rest;
 mod slack;
 mod trace;
 mod ui;
+mod ui_oidc;
 mod ui_pages;
 
 use std::{net::SocketAddr, sync::Arc};
@@ -38,13 +42,27 @@ use crate::{
 };
 
 /// Builds the whole HTTP application.
+///
+/// # Panics
+/// When [`try_app`] fails (an `[oauth.sign_in]` whose client secret variable is unset): a
+/// server must not come up with its OAuth half missing. `serve` uses [`try_app`].
 pub fn app(svc: IncidentService, policy: ToolPolicy, ct: CancellationToken) -> Router {
+    match try_app(svc, policy, ct) {
+        Ok(app) => app,
+        Err(e) => panic!("cannot build the HTTP app: {e}"),
+    }
+}
+
+/// Builds the whole HTTP application, or says why the configuration cannot be served.
+pub fn try_app(svc: IncidentService, policy: ToolPolicy, ct: CancellationToken) -> anyhow::Result<Router> {
     let cfg = svc.config().clone();
+    let oauth = crate::oauth::OAuth::from_config(&cfg).map_err(anyhow::Error::msg)?;
     let guard = Arc::new(guard::GuardConfig {
         allowed_hosts: cfg.server.allowed_hosts.clone(),
         allowed_origins: cfg.server.allowed_origins.clone(),
         api_key: cfg.api_key().map(Arc::from),
         approvers: Some(svc.clone()),
+        oauth: oauth.clone(),
     });
     let mcp_config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(cfg.server.allowed_hosts.clone())
@@ -60,6 +78,7 @@ pub fn app(svc: IncidentService, policy: ToolPolicy, ct: CancellationToken) -> R
         mcp_config,
     );
     let gate = Arc::new(mcp_gate::McpGate {
+        scope: oauth.clone().map(|oauth| oauth::ScopeGate::new(oauth, svc.clone())),
         sessions,
         max_body: cfg.server.max_body_bytes,
         max_depth: cfg.server.max_json_depth,
@@ -79,11 +98,16 @@ pub fn app(svc: IncidentService, policy: ToolPolicy, ct: CancellationToken) -> R
         // `--read-only` / `--disable-destructive` (after the bearer check, which wraps it).
         .layer(middleware::from_fn_with_state((svc.clone(), policy), mode::enforce))
         .layer(middleware::from_fn_with_state(guard.clone(), guard::bearer));
-    Router::new()
+    let mut open = Router::new();
+    if let Some(o) = &oauth {
+        open = open.merge(oauth::routes(o.clone()));
+    }
+    Ok(Router::new()
         .merge(protected)
+        .merge(open)
         .merge(plans::approver_routes(svc.clone(), policy))
         .merge(slack::routes(svc.clone()))
-        .merge(ui::routes(svc.clone(), policy))
+        .merge(ui::routes(svc.clone(), policy, oauth))
         .merge(metrics::routes(svc))
         .route(
             "/healthz",
@@ -94,16 +118,16 @@ pub fn app(svc: IncidentService, policy: ToolPolicy, ct: CancellationToken) -> R
         .layer(middleware::from_fn_with_state(guard, guard::host_and_origin))
         .layer(middleware::from_fn(trace::log_response))
         .layer(middleware::from_fn(keep_alive::hygiene))
-        .layer(middleware::from_fn(metrics::record))
+        .layer(middleware::from_fn(metrics::record)))
 }
 
-/// Refuses a non-loopback bind without an API key.
+/// Refuses a non-loopback bind without credentials: an API key or `[oauth]`.
 pub fn check_bind(addr: &SocketAddr, has_key: bool) -> Result<(), String> {
     if addr.ip().is_loopback() || has_key {
         Ok(())
     } else {
         Err(format!(
-            "refusing to listen on non-loopback address {addr} without an API key: set {} (and list the public host in server.allowed_hosts)",
+            "refusing to listen on non-loopback address {addr} without an API key or [oauth]: set {} or configure [oauth] (and list the public host in server.allowed_hosts)",
             crate::config::API_KEY_ENV
         ))
     }
@@ -130,10 +154,11 @@ fn no_delay(tcp: &mut tokio::net::TcpStream) {
 
 /// Serves until SIGINT/SIGTERM. Prints the bound address to stderr.
 pub async fn serve(svc: IncidentService, addr: SocketAddr, policy: ToolPolicy) -> anyhow::Result<()> {
-    check_bind(&addr, svc.config().api_key().is_some()).map_err(anyhow::Error::msg)?;
-    let (listener, bound) = bind(addr).await?;
+    let credentials = svc.config().api_key().is_some() || svc.config().oauth.is_some();
+    check_bind(&addr, credentials).map_err(anyhow::Error::msg)?;
     let ct = CancellationToken::new();
-    let app = app(svc, policy, ct.child_token());
+    let app = try_app(svc, policy, ct.child_token())?;
+    let (listener, bound) = bind(addr).await?;
     tracing::info!(%bound, "listening: MCP at http://{bound}/mcp, REST at http://{bound}/api");
     eprintln!(
         "incident-mcp listening on http://{bound} (MCP: /mcp, REST: /api, approval page: /ui/, health: /healthz, metrics: /metrics)"

@@ -4,6 +4,8 @@
 //! `[server] secure_cookies`). Every form carries a CSRF token compared in constant time; sign-in
 //! is throttled per (name, client address). Each refused sign-in, lockout and CSRF or session
 //! failure is audited as a refusal. The Host/Origin and body-limit guards apply as everywhere.
+//! With `[oauth.sign_in]` approvers may also sign in with the issuer (`ui_oidc.rs`), into the
+//! same kind of session.
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -21,6 +23,7 @@ use serde_json::json;
 use crate::{
     domain::{IncidentId, clip, sanitize_untrusted},
     mcp::ToolPolicy,
+    oauth::OAuth,
     service::{IncidentService, KeyOwner},
     ui::{
         self, SESSION_COOKIE, SIGN_IN_COOKIE, Viewer,
@@ -37,24 +40,28 @@ pub(super) struct UiState {
     pub svc: IncidentService,
     pub sessions: Arc<Sessions>,
     limiter: Arc<SignInLimiter>,
-    secure: bool,
+    pub secure: bool,
     /// `--read-only` refuses every decision; `--disable-destructive` refuses Approve & apply.
     pub policy: ToolPolicy,
+    /// `[oauth]` with `[oauth.sign_in]`: single sign-on with the issuer.
+    pub oauth: Option<Arc<OAuth>>,
 }
 
-pub fn routes(svc: IncidentService, policy: ToolPolicy) -> Router {
+pub fn routes(svc: IncidentService, policy: ToolPolicy, oauth: Option<Arc<OAuth>>) -> Router {
     let state = UiState {
         policy,
         secure: svc.config().server.secure_cookies,
         svc,
         sessions: Arc::default(),
         limiter: Arc::default(),
+        oauth: oauth.filter(|o| o.sign_in_label().is_some()),
     };
     Router::new()
         .route("/ui", get(|| async { Redirect::to("/ui/plans") }))
         .route("/ui/", get(|| async { Redirect::to("/ui/plans") }))
         .route("/ui/sign-in", get(sign_in_form).post(sign_in))
         .route("/ui/sign-out", post(sign_out))
+        .merge(super::ui_oidc::routes())
         .merge(super::ui_pages::routes())
         .layer(middleware::map_response(security_headers))
         .with_state(state)
@@ -72,7 +79,7 @@ async fn security_headers(mut resp: Response) -> Response {
 }
 
 /// `Set-Cookie` for `name`; `max_age` 0 deletes it.
-fn cookie(name: &str, value: &str, max_age: u64, secure: bool) -> HeaderValue {
+pub(super) fn cookie(name: &str, value: &str, max_age: u64, secure: bool) -> HeaderValue {
     let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
         "{name}={value}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
@@ -81,7 +88,7 @@ fn cookie(name: &str, value: &str, max_age: u64, secure: bool) -> HeaderValue {
 }
 
 /// The value of cookie `name`, if the request carries one made of token characters.
-fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(super) fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -94,6 +101,19 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 impl UiState {
+    /// Signs `approver` in: a new session, its cookie set on `resp` and the sign-in form's
+    /// token cookie cleared. Returns the session's info.
+    pub(super) fn start_session(&self, resp: &mut Response, approver: &str) -> SessionInfo {
+        let (id, info) = self.sessions.create(approver);
+        let h = resp.headers_mut();
+        h.append(
+            header::SET_COOKIE,
+            cookie(SESSION_COOKIE, &id, session::MAX_AGE.as_secs(), self.secure),
+        );
+        h.append(header::SET_COOKIE, cookie(SIGN_IN_COOKIE, "", 0, self.secure));
+        info
+    }
+
     /// The session the request's cookie names, if it is live.
     pub(super) fn session(&self, headers: &HeaderMap) -> Option<(String, SessionInfo)> {
         let id = cookie_value(headers, SESSION_COOKIE)?;
@@ -150,9 +170,10 @@ async fn sign_in_form(State(st): State<UiState>, headers: HeaderMap) -> Response
 }
 
 /// The sign-in form with a fresh anti-forgery token (also set as a cookie).
-fn sign_in_answer(st: &UiState, status: StatusCode, name: &str, error: Option<&str>) -> Response {
+pub(super) fn sign_in_answer(st: &UiState, status: StatusCode, name: &str, error: Option<&str>) -> Response {
     let token = session::random_token();
-    let mut resp = page(status, ui::sign_in_page(&token, name, error));
+    let sso = st.oauth.as_ref().and_then(|o| o.sign_in_label());
+    let mut resp = page(status, ui::sign_in_page(&token, name, error, sso));
     let c = cookie(SIGN_IN_COOKIE, &token, 1800, st.secure);
     resp.headers_mut().append(header::SET_COOKIE, c);
     resp
@@ -202,15 +223,9 @@ async fn sign_in(
     let (verdict, why) = check_credentials(&st.svc, &name, form.secret).await;
     if verdict {
         st.limiter.succeed(&name, &addr);
-        let (id, _) = st.sessions.create(&name);
         tracing::info!(approver = %name, client = %addr, "approval page: signed in");
         let mut resp = Redirect::to("/ui/plans").into_response();
-        let h = resp.headers_mut();
-        h.append(
-            header::SET_COOKIE,
-            cookie(SESSION_COOKIE, &id, session::MAX_AGE.as_secs(), st.secure),
-        );
-        h.append(header::SET_COOKIE, cookie(SIGN_IN_COOKIE, "", 0, st.secure));
+        st.start_session(&mut resp, &name);
         return resp;
     }
     let locked = st.limiter.fail(&name, &addr);

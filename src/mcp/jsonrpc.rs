@@ -19,6 +19,8 @@ pub struct Probe {
     pub method: Option<String>,
     /// `id`, when present (a request, or a response from the client).
     pub id: Option<Value>,
+    /// The tool a `tools/call` names.
+    pub tool: Option<String>,
 }
 
 impl Probe {
@@ -133,9 +135,12 @@ pub fn check(bytes: &[u8], max_depth: usize) -> Result<Probe, Rejection> {
             ));
         }
     };
+    let mut tool = None;
     if method.as_deref() == Some("tools/call") {
         let name = raw.params.as_ref().and_then(|p| p.get("name"));
-        if !matches!(name, Some(Value::String(_))) {
+        if let Some(Value::String(n)) = name {
+            tool = Some(n.clone());
+        } else {
             let got = match name {
                 None => "missing".to_owned(),
                 Some(v) => format!("a {}", json_type(v)),
@@ -147,7 +152,7 @@ pub fn check(bytes: &[u8], max_depth: usize) -> Result<Probe, Rejection> {
             ));
         }
     }
-    Ok(Probe { method, id })
+    Ok(Probe { method, id, tool })
 }
 
 fn parse_error(bytes: &[u8]) -> Rejection {

@@ -31,7 +31,10 @@ pub use prompts::PromptCatalog;
 pub use resources::{INCIDENT_TEMPLATE, INCIDENTS_URI, METRICS_URI};
 pub use respond_tools::MCP_PRINCIPAL;
 
-use crate::service::IncidentService;
+use crate::{
+    domain::access::{Capability, Grant},
+    service::IncidentService,
+};
 
 const INSTRUCTIONS: &str = "incident-mcp runs the incident-response lifecycle. Typical flow: incident_detect (scan an \
 environment, e.g. env=dev) → incident_list / incident_get → incident_analyze (depth 0-3) → incident_ack → ... → \
@@ -55,7 +58,59 @@ pub struct ToolPolicy {
     pub disable_destructive: bool,
 }
 
+/// Tools that send notifications (the OAuth notify scope), besides being neither read-only nor
+/// respond tools.
+const NOTIFY_TOOLS: [&str; 2] = ["incident_notify", "incident_outbox_retry"];
+
+/// What an OAuth token needs to call `tool`: read for tools annotated read-only, notify for the
+/// notification tools, respond for everything else (unannotated tools count as destructive).
+fn capability_of(tool: &Tool) -> Capability {
+    let read_only = tool
+        .annotations
+        .as_ref()
+        .and_then(|a| a.read_only_hint)
+        .unwrap_or(false);
+    if read_only {
+        Capability::Read
+    } else if NOTIFY_TOOLS.contains(&tool.name.as_ref()) {
+        Capability::Notify
+    } else {
+        Capability::Respond
+    }
+}
+
+/// The capability the incident tool `name` needs and whether it is destructive; `None` for a
+/// name that is not one of the incident tools.
+pub fn tool_capability(name: &str) -> Option<(Capability, bool)> {
+    static TOOLS: std::sync::OnceLock<Vec<Tool>> = std::sync::OnceLock::new();
+    let tools = TOOLS.get_or_init(|| tools::all().list_all());
+    let tool = tools.iter().find(|t| t.name == name)?;
+    let destructive = tool
+        .annotations
+        .as_ref()
+        .and_then(|a| a.destructive_hint)
+        .unwrap_or(true);
+    Some((capability_of(tool), destructive))
+}
+
+/// The OAuth grant of the HTTP request behind `ctx` (set by the HTTP adapter's bearer check;
+/// `None` over stdio and for the static key).
+pub(crate) fn grant_of(ctx: &RequestContext<RoleServer>) -> Option<&Grant> {
+    ctx.extensions
+        .get::<http::request::Parts>()
+        .and_then(|p| p.extensions.get::<Grant>())
+}
+
 impl ToolPolicy {
+    /// Why a tool is hidden from a request with `grant`, if it is.
+    fn hides_for(&self, tool: &Tool, grant: Option<&Grant>) -> Option<&'static str> {
+        self.hides(tool).or_else(|| {
+            grant
+                .filter(|g| !g.allows(capability_of(tool)))
+                .map(|_| "the access token's scopes do not include it")
+        })
+    }
+
     /// Why a tool is hidden, if it is.
     fn hides(&self, tool: &Tool) -> Option<&'static str> {
         let a = tool.annotations.as_ref();
@@ -198,7 +253,12 @@ impl IncidentServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let context = self.pin_session(context);
-        if let Some(reason) = self.tool_router.get(&request.name).and_then(|t| self.policy.hides(t)) {
+        let grant = grant_of(&context);
+        if let Some(reason) = self
+            .tool_router
+            .get(&request.name)
+            .and_then(|t| self.policy.hides_for(t, grant))
+        {
             tracing::warn!(tool = %request.name, reason, "refused a hidden tool");
             let payload = serde_json::json!({"by": "tool_policy", "reason": "tool_disabled", "tool": request.name, "message": reason});
             let who = respond_tools::principal(&context);
@@ -229,10 +289,15 @@ impl IncidentServer {
 
     /// The tools the client may see.
     pub fn visible_tools(&self) -> Vec<Tool> {
+        self.visible_tools_for(None)
+    }
+
+    /// The tools a request with OAuth `grant` may see.
+    fn visible_tools_for(&self, grant: Option<&Grant>) -> Vec<Tool> {
         self.tool_router
             .list_all()
             .into_iter()
-            .filter(|t| self.policy.hides(t).is_none())
+            .filter(|t| self.policy.hides_for(t, grant).is_none())
             .collect()
     }
 }
@@ -305,9 +370,11 @@ impl ServerHandler for IncidentServer {
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(self.visible_tools()))
+        Ok(ListToolsResult::with_all_items(
+            self.visible_tools_for(grant_of(&context)),
+        ))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {

@@ -33,7 +33,8 @@ pub const MCP_PRINCIPAL: &str = "mcp";
 /// in a session; in the request's `_meta` for stateless clients), so the audit log tells
 /// agents apart and a plan approved for one client cannot be applied by another. The name is
 /// self-declared: this attributes, it does not authenticate (the bearer key does). It survives
-/// reconnects, so an agent that comes back after the human approved can still apply.
+/// reconnects, so an agent that comes back after the human approved can still apply. A request
+/// with an OAuth access token adds `/oauth:<subject>` (the token's `sub`).
 pub(crate) fn principal(ctx: &RequestContext<RoleServer>) -> String {
     let name: String = ctx
         .client_info()
@@ -43,9 +44,15 @@ pub(crate) fn principal(ctx: &RequestContext<RoleServer>) -> String {
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
         .take(64)
         .collect();
-    match name.is_empty() {
+    let base = match name.is_empty() {
         true => MCP_PRINCIPAL.to_owned(),
         false => format!("{MCP_PRINCIPAL}:{name}"),
+    };
+    // Over OAuth the authorization server's subject is part of it: one user's approved plan
+    // is not another user's to apply, whatever client name both declare.
+    match super::grant_of(ctx) {
+        Some(g) => format!("{base}/oauth:{}", g.subject_label()),
+        None => base,
     }
 }
 /// Why the arguments of a destructive tool do not parse (an unknown field such as `confirm`,

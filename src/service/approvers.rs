@@ -53,6 +53,8 @@ struct Entry {
     key: Option<SecretString>,
     password_hash: Option<String>,
     slack_user_id: Option<String>,
+    oidc_subject: Option<String>,
+    email: Option<String>,
 }
 
 /// The configured approvers with their credentials (keys read from their variables once).
@@ -80,6 +82,8 @@ impl ApproverDirectory {
                     key,
                     password_hash: a.password_hash.clone(),
                     slack_user_id: a.slack_user_id.clone(),
+                    oidc_subject: a.oidc_subject.clone(),
+                    email: a.email.clone(),
                 }
             })
             .collect();
@@ -143,6 +147,20 @@ impl ApproverDirectory {
         self.entries.iter().any(|e| e.name == name && e.password_hash.is_some())
     }
 
+    /// The approver an OpenID Connect identity from `[oauth]`'s issuer maps to: the one whose
+    /// `oidc_subject` is `subject`, else the one whose `email` is `email` (case-insensitive),
+    /// and only when the issuer says that email is verified.
+    pub fn by_oidc(&self, subject: &str, email: Option<&str>, email_verified: bool) -> Option<&str> {
+        let by_subject = self.entries.iter().find(|e| e.oidc_subject.as_deref() == Some(subject));
+        let by_email = || {
+            let email = email.filter(|_| email_verified)?;
+            self.entries
+                .iter()
+                .find(|e| e.email.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(email)))
+        };
+        by_subject.or_else(by_email).map(|e| e.name.as_str())
+    }
+
     /// The approver a Slack user id maps to.
     pub fn by_slack_user(&self, user_id: &str) -> Option<&str> {
         self.entries
@@ -176,6 +194,26 @@ mod tests {
         assert_eq!(d.by_slack_user("U0BOB"), Some("bob"));
         assert_eq!(d.by_slack_user("U0ALICE"), None);
         assert_eq!(d.names().collect::<Vec<_>>(), ["alice", "bob"]);
+    }
+
+    #[test]
+    fn oidc_identities_map_by_subject_or_verified_email() {
+        let oauth = "[oauth]\nissuer = 'https://id.example.com'\nresource = 'https://i.example.com/mcp'\n\
+                     [oauth.sign_in]\nclient_id = 'approvals'\nredirect_uri = 'https://i.example.com/ui/oidc/callback'\n";
+        let d = dir(&format!(
+            "{oauth}[[approvers]]\nname = \"alice\"\noidc_subject = \"248289761001\"\n\
+             [[approvers]]\nname = \"bob\"\nemail = \"Bob@Example.com\"\n"
+        ));
+        assert_eq!(d.by_oidc("248289761001", None, false), Some("alice"));
+        assert_eq!(d.by_oidc("x", Some("bob@example.com"), true), Some("bob"));
+        assert_eq!(d.by_oidc("x", Some("bob@example.com"), false), None, "unverified email");
+        assert_eq!(d.by_oidc("x", Some("carol@example.com"), true), None);
+        assert_eq!(d.by_oidc("alice", None, true), None, "a name is not a subject");
+        assert_eq!(
+            d.by_oidc("248289761001", Some("bob@example.com"), true),
+            Some("alice"),
+            "the subject wins"
+        );
     }
 
     #[test]

@@ -17,12 +17,15 @@ use sha2::{Digest, Sha256};
 
 pub use incident_page::incident_page;
 pub use plan_page::{ApproveOutcome, approve_result, code_page, plan_page};
-pub use views::{containments_page, error_page, queue_page, sign_in_page};
+pub use views::{containments_page, error_page, queue_page, sign_in_page, signed_in_page};
 
 /// Cookie carrying the session id.
 pub const SESSION_COOKIE: &str = "incident_ui";
 /// Cookie carrying the sign-in form's anti-forgery token (before there is a session).
 pub const SIGN_IN_COOKIE: &str = "incident_ui_signin";
+/// Cookie naming a pending single sign-on (`SameSite=Lax`: it must come back on the identity
+/// provider's cross-site redirect to the callback).
+pub const OIDC_COOKIE: &str = "incident_ui_oidc";
 
 /// Who is signed in, as the pages need it.
 #[derive(Debug, Clone)]
@@ -55,6 +58,7 @@ form.decide{display:grid;gap:.4rem;margin:.6rem 0}\
 label{font-weight:600}input,textarea,select,button{font:inherit;padding:.45rem;max-width:100%}\
 input[type=text],input[type=password],textarea{width:100%}\
 button{border:0;border-radius:4px;padding:.55rem 1rem;cursor:pointer;background:#2c5d8a;color:#fff}\
+a.button{display:inline-block;border-radius:4px;padding:.55rem 1rem;background:#2c5d8a;color:#fff;text-decoration:none}\
 button.danger{background:#a33}button.apply{background:#1f6b35}button.link{background:none;color:#fff;border:1px solid #fff}\
 ul.queue{list-style:none;padding:0;margin:0}ul.queue li{padding:.5rem 0;border-bottom:1px solid #eee}\
 .muted{color:#666;font-size:.9rem}\

@@ -8,6 +8,11 @@ use crate::service::{ContainmentList, PlanSummary};
 
 /// A whole page around `body`; the header shows who is signed in and the sign-out button.
 pub(crate) fn layout(title: &str, viewer: Option<&Viewer>, body: Markup) -> String {
+    layout_with_head(title, viewer, html! {}, body)
+}
+
+/// [`layout`] with more in `<head>`.
+fn layout_with_head(title: &str, viewer: Option<&Viewer>, head_extra: Markup, body: Markup) -> String {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -16,6 +21,7 @@ pub(crate) fn layout(title: &str, viewer: Option<&Viewer>, body: Markup) -> Stri
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · incident-mcp" }
                 style { (PreEscaped(CSS)) }
+                (head_extra)
             }
             body {
                 header {
@@ -37,8 +43,9 @@ pub(crate) fn layout(title: &str, viewer: Option<&Viewer>, body: Markup) -> Stri
     .into_string()
 }
 
-/// The sign-in form; `token` is the form's anti-forgery token (also in a cookie).
-pub fn sign_in_page(token: &str, name: &str, error: Option<&str>) -> String {
+/// The sign-in form; `token` is the form's anti-forgery token (also in a cookie); `sso` is the
+/// label of the single sign-on link when `[oauth.sign_in]` is configured.
+pub fn sign_in_page(token: &str, name: &str, error: Option<&str>, sso: Option<&str>) -> String {
     let body = html! {
         h1 { "Sign in as an approver" }
         @if let Some(e) = error {
@@ -56,8 +63,30 @@ pub fn sign_in_page(token: &str, name: &str, error: Option<&str>) -> String {
             }
             p.muted { "Approvers are configured in [[approvers]]. The agent's API key cannot sign in." }
         }
+        @if let Some(label) = sso {
+            section #sso {
+                // A link, not a form: the answer redirects to the issuer, which `form-action
+                // 'self'` would block after a form post.
+                p { a #sso-sign-in.button href="/ui/oidc/start" { (label) } }
+                p.muted { "Signs you in with the organisation's identity provider; your identity must be an approver's oidc_subject or verified email." }
+            }
+        }
     };
     layout("Sign in", None, body)
+}
+
+/// After a single sign-on: the session is set; this page moves on to the queue. A page rather
+/// than a redirect: the browser arrived from the identity provider's site, and a redirect in
+/// that chain would not yet carry the `SameSite=Strict` session cookie; a refresh from this
+/// page is a same-site navigation that does.
+pub fn signed_in_page(viewer: &Viewer) -> String {
+    let head = html! { meta http-equiv="refresh" content="0;url=/ui/plans"; };
+    let body = html! {
+        h1 { "Signed in" }
+        p.ok { "Signed in as " strong { (viewer.approver) } "." }
+        p { a #continue href="/ui/plans" { "Continue to the queue" } }
+    };
+    layout_with_head("Signed in", Some(viewer), head, body)
 }
 
 fn plan_line(p: &PlanSummary, now: DateTime<Utc>, extra: Markup) -> Markup {

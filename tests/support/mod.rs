@@ -9,6 +9,7 @@ pub mod hst_common;
 pub mod kube_fixtures;
 pub mod kube_respond;
 pub mod kube_server;
+pub mod oidc_provider;
 pub mod pg;
 pub mod procs;
 pub mod recording_backend;
