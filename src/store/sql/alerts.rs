@@ -112,10 +112,12 @@ impl SqlStore {
         }
         tx.commit().await?;
         if sqlite && self.intake.pending.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
-            // Nothing else queued: the connection goes back to the pool with SQLite's default
-            // cache (lowering the size frees the pages over it), so a burst of alerts does not
-            // leave up to 32 MiB behind on every pooled connection it happened to use.
-            sqlx::query("PRAGMA cache_size = -2000").execute(&mut *conn).await?;
+            // Nothing else queued: the connection goes back to the pool with the readers' cache
+            // size (lowering it frees the pages over it), so a burst of alerts does not leave up
+            // to 32 MiB behind on every pooled connection it happened to use.
+            sqlx::query(&format!("PRAGMA cache_size = {}", super::READ_CACHE_SIZE))
+                .execute(&mut *conn)
+                .await?;
         }
         Ok(results)
     }
