@@ -11,12 +11,14 @@ use serde::Deserialize;
 
 use crate::domain::{Env, IncidentType, Severity};
 
+pub mod analysis;
 pub mod approvers;
 pub mod rules;
 pub mod sources;
 #[cfg(test)]
 mod tests;
 
+pub use analysis::{AnalysisConfig, EntityPattern};
 pub use approvers::{ApproverConfig, password_hash_is_valid};
 pub use rules::{DetectorKind, FieldCondition, LogPattern, RuleConfig, Scalar};
 pub use sources::{FileSource, K8sLogsSource, PostgresSource, PromQuery, PrometheusSource, SourceConfig};
@@ -85,6 +87,9 @@ pub struct Config {
     /// `[respond]`: how expired containments are reverted (retries of a failing undo).
     #[serde(default)]
     pub respond: RespondConfig,
+    /// `[analysis]`: entity extraction and the correlation walk of `analyze`.
+    #[serde(default)]
+    pub analysis: AnalysisConfig,
     /// Directory relative source paths resolve against (the config file's directory).
     #[serde(skip)]
     pub base_dir: Option<PathBuf>,
@@ -385,6 +390,7 @@ impl Config {
         }
         self.notify.validate().map_err(ConfigError::Invalid)?;
         self.respond.check().map_err(ConfigError::Invalid)?;
+        self.analysis.check().map_err(ConfigError::Invalid)?;
         crate::cluster::script::validate_scripts(&self.scripts).map_err(ConfigError::Invalid)?;
         for (name, env) in &self.environments {
             if Env::parse(name).is_err() {

@@ -362,6 +362,9 @@ impl Policy {
 }
 
 mod explain;
+mod preview;
+
+pub use preview::{Preview, Unknowns};
 
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, Row};
 
-use super::{Lock, SqlStore};
+use super::{Lock, SqlStore, entities::NewLinks};
 use crate::domain::{Incident, IncidentId, Severity, Signal, Status, TimelineEntry, TimelineKind, grouping as merge};
 use crate::store::{
     ChangeKind, DetectionBatch, DetectorSnapshot, IncidentChange, IncidentFilter, IncidentStore, IncidentTally,
@@ -114,9 +114,9 @@ impl SqlStore {
         .fetch_optional(&mut *tx)
         .await?;
         let mut fresh = Vec::with_capacity(f.signals.len());
-        for s in &f.signals {
+        for (i, s) in f.signals.iter().enumerate() {
             if latest.is_none() || !Self::known_signal(tx, &f.fingerprint, s).await? {
-                fresh.push(s);
+                fresh.push(i);
             }
         }
         let (id, status, severity, created) = match latest {
@@ -145,11 +145,12 @@ impl SqlStore {
                 true,
             ),
         };
-        let mut added = 0usize;
-        for s in fresh {
-            let r = sqlx::query(
+        let mut inserted: Vec<(usize, i64)> = Vec::with_capacity(fresh.len());
+        for i in fresh {
+            let s = &f.signals[i];
+            let signal_id: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO signals (incident_id, kind, source, rule, series, entity, value, score, observed_at, message)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING id",
             )
             .bind(id)
             .bind(s.kind.as_str())
@@ -161,10 +162,25 @@ impl SqlStore {
             .bind(s.score)
             .bind(micros(s.observed_at))
             .bind(&s.message)
-            .execute(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
-            added += r.rows_affected() as usize;
+            if let Some(sid) = signal_id {
+                inserted.push((i, sid));
+            }
         }
+        let added = inserted.len();
+        let entities: Vec<_> = inserted.iter().map(|(i, _)| f.entities_of(*i)).collect();
+        let links: Vec<NewLinks<'_>> = inserted
+            .iter()
+            .zip(&entities)
+            .map(|((i, sid), e)| NewLinks {
+                incident_id: id,
+                signal_id: *sid,
+                observed_at: micros(f.signals[*i].observed_at),
+                entities: e,
+            })
+            .collect();
+        self.link_entities(tx, env, &links).await?;
         if added == 0 {
             return Ok(IncidentChange {
                 id: IncidentId::from_row(id),
