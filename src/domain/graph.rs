@@ -30,7 +30,8 @@ pub struct Reached {
     pub kind: EntityKind,
     pub key: String,
     pub depth: u8,
-    /// Entities of the previous depth it is linked to, with the signals naming both, most first.
+    /// Entities of the previous depth it is linked to, with the signals naming both, most first
+    /// (then by key).
     pub via: Vec<(i64, i64)>,
     /// A signal linking it to `via[0]`.
     pub example: Option<i64>,
@@ -125,7 +126,8 @@ impl Walk {
         let mut fresh: Vec<Reached> = fresh.into_values().collect();
         for r in &mut fresh {
             r.example = best.get(&r.id).map(|b| b.1);
-            r.via.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            let key = |id: i64| self.index.get(&id).map(|&i| self.reached[i].key.as_str());
+            r.via.sort_by(|a, b| b.1.cmp(&a.1).then(key(a.0).cmp(&key(b.0))));
             r.stop = self.stop_kinds.contains(&r.kind);
         }
         let weight = |r: &Reached| r.via.iter().map(|v| v.1).sum::<i64>();
