@@ -8,7 +8,6 @@
 -- signal_id). `signal_entities_by_entity` finds the signals naming an entity within a time
 -- window (observed_at is the signal's). `incident_entities` is each incident's entity set, for
 -- finding similar incidents by shared entities without reading every signal.
--- Signals recorded before this migration have no links: only new evidence is correlated.
 CREATE TABLE entities (
     id     INTEGER PRIMARY KEY,
     env    TEXT    NOT NULL,
@@ -32,3 +31,34 @@ CREATE TABLE incident_entities (
     PRIMARY KEY (incident_id, entity_id)
 ) WITHOUT ROWID;
 CREATE INDEX incident_entities_by_entity ON incident_entities (entity_id, incident_id);
+
+-- Signals recorded before this migration: each names its subject (the entity its rule fired
+-- for), typed by its prefix as `domain::entity::EntityKind::of_prefix` does. What their labels
+-- and messages named besides was not kept, so only new signals link several entities.
+INSERT INTO entities (env, kind, entity)
+SELECT DISTINCT i.env,
+    CASE lower(substr(s.entity, 1, instr(s.entity, '/') - 1))
+        WHEN 'ip' THEN 'ip' WHEN 'addr' THEN 'ip' WHEN 'address' THEN 'ip'
+        WHEN 'user' THEN 'user' WHEN 'username' THEN 'user' WHEN 'login' THEN 'user' WHEN 'account' THEN 'user'
+        WHEN 'session' THEN 'session'
+        WHEN 'host' THEN 'host' WHEN 'hostname' THEN 'host' WHEN 'instance' THEN 'host'
+        WHEN 'pod' THEN 'pod'
+        WHEN 'workload' THEN 'workload' WHEN 'deployment' THEN 'workload' WHEN 'deploy' THEN 'workload'
+        WHEN 'statefulset' THEN 'workload' WHEN 'sts' THEN 'workload' WHEN 'daemonset' THEN 'workload'
+        WHEN 'ds' THEN 'workload' WHEN 'replicaset' THEN 'workload' WHEN 'rs' THEN 'workload'
+        WHEN 'cronjob' THEN 'workload'
+        WHEN 'namespace' THEN 'namespace' WHEN 'ns' THEN 'namespace'
+        WHEN 'service' THEN 'service' WHEN 'svc' THEN 'service'
+        WHEN 'node' THEN 'node'
+        WHEN 'feature' THEN 'feature'
+        ELSE 'other' END,
+    s.entity
+FROM signals s JOIN incidents i ON i.id = s.incident_id
+WHERE instr(s.entity, '/') > 1 AND length(s.entity) > instr(s.entity, '/') AND length(s.entity) <= 240;
+
+INSERT INTO signal_entities (incident_id, signal_id, entity_id, observed_at)
+SELECT s.incident_id, s.id, e.id, s.observed_at
+FROM signals s JOIN incidents i ON i.id = s.incident_id JOIN entities e ON e.env = i.env AND e.entity = s.entity;
+
+INSERT INTO incident_entities (incident_id, entity_id)
+SELECT DISTINCT incident_id, entity_id FROM signal_entities;

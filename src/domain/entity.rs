@@ -91,9 +91,9 @@ impl EntityKind {
 }
 
 /// The entity a signal's `entity` field names: its kind from the prefix, its key the text
-/// itself (an address in canonical form). `None` for text that names nothing (no `kind/`).
+/// itself, verbatim (as the signal stores it, so the store can find a signal's subject by its
+/// text). `None` for text that names nothing (no `kind/`, or longer than [`MAX_KEY_CHARS`]).
 pub fn subject(entity: &str) -> Option<EntityRef> {
-    let entity = entity.trim();
     let (prefix, rest) = entity.split_once('/')?;
     if prefix.is_empty() || rest.is_empty() || entity.chars().count() > MAX_KEY_CHARS {
         return None;
@@ -101,15 +101,10 @@ pub fn subject(entity: &str) -> Option<EntityRef> {
     if entity.chars().any(char::is_control) {
         return None;
     }
-    let kind = EntityKind::of_prefix(prefix);
-    let key = match kind {
-        Kind::Ip => match parse_addr(rest) {
-            Some(addr) => format!("{prefix}/{addr}"),
-            None => entity.to_owned(),
-        },
-        _ => entity.to_owned(),
-    };
-    Some(EntityRef { kind, key })
+    Some(EntityRef {
+        kind: EntityKind::of_prefix(prefix),
+        key: entity.to_owned(),
+    })
 }
 
 /// The entities a signal names: its subject, then what its labels name, then what the

@@ -5,7 +5,8 @@
 //! What is suggested, by entity (the incident's subjects first, most signals first):
 //! - a pod: `isolate` for security incidents (network, app-vuln, auth), else `delete-pod`;
 //! - a Deployment: `pause` for security incidents; a Deployment or StatefulSet: `rollback`;
-//! - an IP address of a security incident: `block`;
+//! - an IP address of a security incident: `block` (into the namespace the evidence names, else
+//!   into each the policy allows, at most three);
 //! - a node the incident fired for: `cordon`;
 //! - a containment of the incident still in place: `revert`.
 //!
@@ -38,6 +39,8 @@ use crate::{
 
 /// Suggestions listed, at most.
 const MAX_SUGGESTIONS: usize = 8;
+/// Namespaces a block is suggested into when the evidence names none, at most.
+const MAX_BLOCK_NAMESPACES: usize = 3;
 
 /// An entity of the incident, split: kind, namespace, name.
 struct Target {
@@ -162,10 +165,28 @@ impl IncidentService {
                         ));
                     }
                 }
-                EntityKind::Ip if security => {
-                    let why = format!("{whose} address {}: block its traffic", t.name);
-                    calls.extend(contain(ContainAction::Block, &t.name, ns, why));
-                }
+                EntityKind::Ip if security => match ns {
+                    Some(ns) => {
+                        let why = format!("{whose} address {}: block its traffic", t.name);
+                        calls.extend(contain(ContainAction::Block, &t.name, Some(ns), why));
+                    }
+                    // The evidence names no namespace: a block into each the policy allows.
+                    None => {
+                        let allowed = self.config.env(&env).map(|e| e.policy.allowed_namespaces()).unwrap_or_default();
+                        if allowed.is_empty() {
+                            let why = format!("{whose} address {}: block its traffic", t.name);
+                            calls.extend(contain(ContainAction::Block, &t.name, None, why));
+                        }
+                        for ns in allowed.into_iter().take(MAX_BLOCK_NAMESPACES) {
+                            let why = format!(
+                                "{whose} address {}: block its traffic to the pods of namespace {ns} (the evidence \
+                                 names no namespace: pick the one it reaches)",
+                                t.name
+                            );
+                            calls.extend(contain(ContainAction::Block, &t.name, Some(ns), why));
+                        }
+                    }
+                },
                 EntityKind::Node if t.subject && is_dns1123_subdomain(&t.name) => {
                     let why = format!("the incident fired for node {}: keep new pods off it", t.name);
                     calls.extend(contain(ContainAction::Cordon, &t.name, None, why));

@@ -33,7 +33,7 @@ fn keys(v: &[EntityRef]) -> Vec<&str> {
 fn a_subject_is_typed_by_its_prefix_and_kept_verbatim() {
     let s = |e: &str| subject(e).map(|r| (r.kind, r.key));
     assert_eq!(s("ip/203.0.113.9"), Some((Kind::Ip, "ip/203.0.113.9".into())));
-    assert_eq!(s("ip/2001:DB8::1"), Some((Kind::Ip, "ip/2001:db8::1".into())), "canonical");
+    assert_eq!(s("ip/2001:DB8::1"), Some((Kind::Ip, "ip/2001:DB8::1".into())), "verbatim");
     assert_eq!(s("pod/shop/web-7"), Some((Kind::Pod, "pod/shop/web-7".into())));
     assert_eq!(s("svc/api"), Some((Kind::Service, "svc/api".into())));
     assert_eq!(s("deployment/shop/api"), Some((Kind::Workload, "deployment/shop/api".into())));

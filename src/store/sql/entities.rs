@@ -433,3 +433,29 @@ impl EntityStore for SqlStore {
         Ok(out.into_values().collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::domain::entity::EntityKind;
+
+    /// The migrations type the subjects of signals recorded before them as `subject` types new
+    /// ones: every prefix they name maps to the same kind.
+    #[test]
+    fn the_backfill_types_subjects_as_the_domain_does() {
+        let pair = regex::Regex::new(r"WHEN '([a-z]+)' THEN '([a-z]+)'").unwrap();
+        for sql in [
+            include_str!("../../../migrations/sqlite/0015_entities.sql"),
+            include_str!("../../../migrations/postgres/0007_entities.sql"),
+        ] {
+            let pairs: Vec<(&str, &str)> = pair
+                .captures_iter(sql)
+                .map(|c| (c.get(1).unwrap().as_str(), c.get(2).unwrap().as_str()))
+                .collect();
+            assert_eq!(pairs.len(), 28, "every alias of EntityKind::of_prefix");
+            for (prefix, kind) in pairs {
+                assert_eq!(EntityKind::of_prefix(prefix).as_str(), kind, "{prefix}");
+            }
+            assert!(sql.contains("ELSE 'other' END"));
+        }
+    }
+}

@@ -452,10 +452,15 @@ impl IncidentStore for SqlStore {
     }
 
     async fn related(&self, id: IncidentId, limit: u32) -> Result<Vec<Incident>, StoreError> {
+        // Through the entities its signals fired for (their text, as `entities` stores a subject)
+        // and each entity's incidents: no join of signals with signals, whatever their number.
         let rows = sqlx::query(
             "SELECT * FROM incidents WHERE id <> $1 AND id IN (
-                SELECT DISTINCT s2.incident_id FROM signals s1 JOIN signals s2 ON s1.entity = s2.entity
-                WHERE s1.incident_id = $1)
+                SELECT o.incident_id FROM incidents me
+                JOIN entities e ON e.env = me.env
+                  AND e.entity IN (SELECT DISTINCT entity FROM signals WHERE incident_id = $1)
+                JOIN incident_entities o ON o.entity_id = e.id
+                WHERE me.id = $1)
              ORDER BY updated_at DESC, id DESC LIMIT $2",
         )
         .bind(id.row())
