@@ -8,3 +8,4 @@ mod graph;
 mod hostile;
 mod similar;
 mod suggest;
+mod upgrade;
