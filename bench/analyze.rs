@@ -37,7 +37,9 @@ max_entities = 1000
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
 }
 
 struct Line {
@@ -154,7 +156,10 @@ async fn main() {
         })
         .collect();
     store.record_detection(batch(logins)).await.expect("record the logins");
-    store.record_detection(batch(sessions)).await.expect("record the sessions");
+    store
+        .record_detection(batch(sessions))
+        .await
+        .expect("record the sessions");
     let loaded = started.elapsed();
 
     let svc = incident_mcp::app::assemble(Arc::new(store), cfg, incident_mcp::app::Environment::process())

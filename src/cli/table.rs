@@ -291,7 +291,11 @@ fn insight(a: &Analysis, out: &mut String) {
             "\n\nentities by depth (signals from {} to {}; added per depth: {}{})\n",
             utc(&c.window_from),
             utc(&c.window_to),
-            c.added_per_depth.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+            c.added_per_depth
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
             if c.truncated { "; truncated" } else { "" }
         );
         let rows: Vec<Vec<String>> = c
@@ -304,11 +308,18 @@ fn insight(a: &Analysis, out: &mut String) {
                     e.kind.to_string(),
                     e.signals.to_string(),
                     e.incidents.to_string(),
-                    if e.stop { "(not walked) ".to_owned() } else { String::new() } + &e.via.join(","),
+                    if e.stop {
+                        "(not walked) ".to_owned()
+                    } else {
+                        String::new()
+                    } + &e.via.join(","),
                 ]
             })
             .collect();
-        out.push_str(&table(&["DEPTH", "ENTITY", "KIND", "SIGNALS", "INCIDENTS", "VIA"], &rows));
+        out.push_str(&table(
+            &["DEPTH", "ENTITY", "KIND", "SIGNALS", "INCIDENTS", "VIA"],
+            &rows,
+        ));
         if !c.incidents.is_empty() {
             let rows: Vec<Vec<String>> = c
                 .incidents

@@ -159,11 +159,7 @@ impl AnalysisConfig {
                     ));
                 }
             };
-            if let Some(c) = re
-                .capture_names()
-                .flatten()
-                .find(|c| !self.names.contains_key(*c))
-            {
+            if let Some(c) = re.capture_names().flatten().find(|c| !self.names.contains_key(*c)) {
                 return Err(format!(
                     "{at}.patterns.{}: capture `{c}` names no entity kind; add it to analysis.names",
                     p.name
@@ -189,8 +185,10 @@ mod tests {
         let mut bad = AnalysisConfig::default();
         bad.names.insert("x".into(), EntityKind::Other);
         assert!(bad.check().is_err());
-        let mut bad = AnalysisConfig::default();
-        bad.max_entities = 0;
+        let bad = AnalysisConfig {
+            max_entities: 0,
+            ..AnalysisConfig::default()
+        };
         assert!(bad.check().is_err());
     }
 

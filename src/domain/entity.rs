@@ -177,7 +177,11 @@ pub fn entity_of(kind: EntityKind, name: &str, value: &str, namespace: Option<&s
         Kind::Pod | Kind::Workload => {
             let ns = namespace.map(str::trim).filter(|n| !is_placeholder(n));
             let ns = safe_component(ns.unwrap_or("unknown"));
-            let prefix = if kind == Kind::Pod { "pod" } else { workload_prefix(name) };
+            let prefix = if kind == Kind::Pod {
+                "pod"
+            } else {
+                workload_prefix(name)
+            };
             format!("{prefix}/{ns}/{}", safe_component(value))
         }
         Kind::Other => return None,
@@ -202,7 +206,9 @@ fn workload_prefix(name: &str) -> &'static str {
 /// `10.0.0.1:9100` → `10.0.0.1`; `host:8080` → `host`; anything else unchanged.
 fn strip_port(v: &str) -> &str {
     match v.rsplit_once(':') {
-        Some((h, p)) if !h.is_empty() && !h.contains(':') && !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => h,
+        Some((h, p)) if !h.is_empty() && !h.contains(':') && !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+            h
+        }
         _ => v,
     }
 }

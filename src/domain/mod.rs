@@ -11,8 +11,8 @@ pub mod incident;
 pub mod k8s_names;
 pub mod plan;
 pub mod policy;
-pub mod similarity;
 mod signal;
+pub mod similarity;
 mod untrusted;
 mod values;
 

@@ -128,10 +128,20 @@ mod tests {
         let l2 = BTreeMap::from([("host".to_string(), "bastion-2".to_string())]);
         let t = p("fp1", "ssh", "SSH brute force on ip/203.0.113.9", &l1, 4);
         // The same finding again: everything matches.
-        let same = similarity(&t, &p("fp1", "ssh", "SSH brute force on ip/203.0.113.9", &l1, 4), 4, false);
+        let same = similarity(
+            &t,
+            &p("fp1", "ssh", "SSH brute force on ip/203.0.113.9", &l1, 4),
+            4,
+            false,
+        );
         assert_eq!(same.score, 1.0);
         // Same rule, another address, no shared entity: rule + part of the title.
-        let other = similarity(&t, &p("fp2", "ssh", "SSH brute force on ip/198.51.100.7", &l2, 3), 0, false);
+        let other = similarity(
+            &t,
+            &p("fp2", "ssh", "SSH brute force on ip/198.51.100.7", &l2, 3),
+            0,
+            false,
+        );
         assert!(!other.same_fingerprint && other.same_rule);
         // {ssh, brute, force, ip} shared of {ssh, brute, force, ip, 203, 113, 198, 51, 100}.
         assert!((other.title_similarity - 4.0 / 9.0).abs() < 1e-9, "{other:?}");

@@ -308,8 +308,8 @@ impl IncidentService {
             let patterns = config.analysis.compiled();
             prepare(&config.alerts, &config.analysis.rules(&patterns), &env_owned, &payload)
         })
-            .await
-            .map_err(|e| ServiceError::Store(format!("alert intake task failed: {e}")))?;
+        .await
+        .map_err(|e| ServiceError::Store(format!("alert intake task failed: {e}")))?;
         intake.hooks = self.detect_hooks().await?;
         let result = if intake.alerts.is_empty() {
             crate::store::AlertIntakeResult {

@@ -100,12 +100,18 @@ impl IncidentService {
                 id,
                 action,
                 resource: resource.to_owned(),
-                namespace: if action == ContainAction::Cordon { None } else { namespace },
+                namespace: if action == ContainAction::Cordon {
+                    None
+                } else {
+                    namespace
+                },
                 ttl_secs: None,
                 args: BTreeMap::new(),
             };
             let form = ContainTarget::parse(&req.resource)?;
-            form.mismatch(action).is_none().then_some((SuggestedArguments::Contain(req), why))
+            form.mismatch(action)
+                .is_none()
+                .then_some((SuggestedArguments::Contain(req), why))
         };
         let mut calls: Vec<(SuggestedArguments, String)> = Vec::new();
         let open = self.open_containments(OpenActions::Incident(id)).await?;
@@ -128,7 +134,11 @@ impl IncidentService {
         }
         for t in &targets {
             let ns = t.namespace.clone().or_else(|| fallback_ns.clone());
-            let whose = if t.subject { "the incident fired for" } else { "its signals name" };
+            let whose = if t.subject {
+                "the incident fired for"
+            } else {
+                "its signals name"
+            };
             match t.kind {
                 EntityKind::Pod if is_dns1123_subdomain(&t.name) => {
                     let (action, what) = if security {
@@ -172,7 +182,11 @@ impl IncidentService {
                     }
                     // The evidence names no namespace: a block into each the policy allows.
                     None => {
-                        let allowed = self.config.env(&env).map(|e| e.policy.allowed_namespaces()).unwrap_or_default();
+                        let allowed = self
+                            .config
+                            .env(&env)
+                            .map(|e| e.policy.allowed_namespaces())
+                            .unwrap_or_default();
                         if allowed.is_empty() {
                             let why = format!("{whose} address {}: block its traffic", t.name);
                             calls.extend(contain(ContainAction::Block, &t.name, None, why));
@@ -377,7 +391,8 @@ impl IncidentService {
             Preview::Allow { deferred } => deferred,
         };
         if let Some(undo) = undo
-            && let Preview::Refuse { reason, .. } = env_cfg.policy.preview(env.as_str(), undo, Usage::default(), unknown)
+            && let Preview::Refuse { reason, .. } =
+                env_cfg.policy.preview(env.as_str(), undo, Usage::default(), unknown)
         {
             return refused(format!(
                 "this containment could not be undone: its revert would be refused ({reason})"

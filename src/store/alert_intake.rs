@@ -392,13 +392,16 @@ fn alert_row(a: &AlertRecord, id: i64, env: &str, now: i64) -> Vec<Arg> {
     ]
 }
 
+/// A signal just inserted: its incident, row id, time, and the entities it names.
+pub(super) type SignalEntities<'a> = (i64, i64, i64, std::borrow::Cow<'a, [crate::domain::entity::EntityRef]>);
+
 /// The signals just inserted (rows of `id`, `incident_id`, `series`, `observed_at`) with the
 /// entities each names: its alert's, else its incident's entity alone.
 pub(super) fn signal_links<'a>(
     intake: &'a AlertIntake,
     signal_alerts: &[(i64, usize)],
     added: &[impl Cols],
-) -> Result<Vec<(i64, i64, i64, std::borrow::Cow<'a, [crate::domain::entity::EntityRef]>)>, StoreError> {
+) -> Result<Vec<SignalEntities<'a>>, StoreError> {
     let by_key: HashMap<(i64, &str, i64), usize> = signal_alerts
         .iter()
         .map(|&(id, i)| {

@@ -26,9 +26,9 @@ use crate::domain::{Incident, IncidentId, IncidentType, Severity, Signal, Status
 pub use actions::{ActionFailure, ActionState, AppliedAction, OpenActions, RevertAttempt};
 pub use alerts::{AlertIncident, AlertIntake, AlertIntakeResult, AlertRecord, IncidentAlertChange};
 pub use audit::{ApprovalUse, ApprovalUseResult, StoredPlan};
+pub use entities::EntityStore;
 pub use open::{StoreLocation, open};
 pub use outbox::*;
-pub use entities::EntityStore;
 pub use ports::{ActionStore, AlertStore, AuditStore, IncidentStore, PlanStore, Store};
 pub use sandbox::{SandboxKey, SandboxObject, SandboxStore, SandboxWrite};
 pub use sql::{Dialect, PgStore, SqlStore, SqliteStore};

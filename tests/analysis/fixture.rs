@@ -15,21 +15,53 @@ use incident_mcp::{
     IncidentService,
     config::Config,
     domain::{Env, IncidentId},
-    service::{Analysis, AnalyzeRequest, AlertmanagerPayload, Caller, DetectRequest},
+    service::{AlertmanagerPayload, Analysis, AnalyzeRequest, Caller, DetectRequest},
     store::SqlStore,
 };
 use serde_json::{Value, json};
 
 /// The auth log: JSON lines as the `jsonl` source reads them.
 const AUTH_LOG: &[(&str, &str, &str)] = &[
-    ("2026-11-01T10:00:00Z", "Failed password for alice from 203.0.113.9 port 41800 ssh2", "bastion-1"),
-    ("2026-11-01T10:00:05Z", "Failed password for bob from 203.0.113.9 port 41801 ssh2", "bastion-1"),
-    ("2026-11-01T10:00:10Z", "Failed password for invalid user carol from 203.0.113.9 port 41802 ssh2", "bastion-1"),
-    ("2026-11-01T10:00:15Z", "Failed password for alice from 203.0.113.9 port 41803 ssh2", "bastion-1"),
-    ("2026-11-01T10:05:00Z", "Accepted password for alice from 198.51.100.7 port 5022 ssh2 session=4711", "bastion-1"),
-    ("2026-11-01T10:07:00Z", "session 4711: connected to db-1 port 5432", "db-1"),
-    ("2026-11-01T10:09:00Z", "session 5000: connected to db-1 port 5432", "db-1"),
-    ("2026-11-03T10:00:00Z", "Accepted password for bob from 192.0.2.50 port 6000 ssh2 session=9000", "bastion-1"),
+    (
+        "2026-11-01T10:00:00Z",
+        "Failed password for alice from 203.0.113.9 port 41800 ssh2",
+        "bastion-1",
+    ),
+    (
+        "2026-11-01T10:00:05Z",
+        "Failed password for bob from 203.0.113.9 port 41801 ssh2",
+        "bastion-1",
+    ),
+    (
+        "2026-11-01T10:00:10Z",
+        "Failed password for invalid user carol from 203.0.113.9 port 41802 ssh2",
+        "bastion-1",
+    ),
+    (
+        "2026-11-01T10:00:15Z",
+        "Failed password for alice from 203.0.113.9 port 41803 ssh2",
+        "bastion-1",
+    ),
+    (
+        "2026-11-01T10:05:00Z",
+        "Accepted password for alice from 198.51.100.7 port 5022 ssh2 session=4711",
+        "bastion-1",
+    ),
+    (
+        "2026-11-01T10:07:00Z",
+        "session 4711: connected to db-1 port 5432",
+        "db-1",
+    ),
+    (
+        "2026-11-01T10:09:00Z",
+        "session 5000: connected to db-1 port 5432",
+        "db-1",
+    ),
+    (
+        "2026-11-03T10:00:00Z",
+        "Accepted password for bob from 192.0.2.50 port 6000 ssh2 session=9000",
+        "bastion-1",
+    ),
 ];
 
 pub fn config(log: &Path, extra: &str) -> Config {
@@ -133,10 +165,22 @@ pub fn crash_alerts() -> Vec<Value> {
             "2026-11-01T12:00:00Z",
             json!({"namespace": "shop", "deployment": "web", "revision": "7", "incident_type": "other"}),
         ),
-        alert("KubePodCrashLooping", "2026-11-01T12:02:00Z", k("web-7d9f-abcde", "web", "node-2")),
+        alert(
+            "KubePodCrashLooping",
+            "2026-11-01T12:02:00Z",
+            k("web-7d9f-abcde", "web", "node-2"),
+        ),
         alert("NodeMemoryPressure", "2026-11-01T12:03:00Z", json!({"node": "node-2"})),
-        alert("KubePodCrashLooping", "2026-11-01T12:04:00Z", k("cart-5f6-xyz", "cart", "node-2")),
-        alert("KubePodCrashLooping", "2026-11-01T12:05:00Z", k("cart-5f6-qqq", "cart", "node-3")),
+        alert(
+            "KubePodCrashLooping",
+            "2026-11-01T12:04:00Z",
+            k("cart-5f6-xyz", "cart", "node-2"),
+        ),
+        alert(
+            "KubePodCrashLooping",
+            "2026-11-01T12:05:00Z",
+            k("cart-5f6-qqq", "cart", "node-3"),
+        ),
     ]
 }
 
@@ -146,7 +190,10 @@ pub async fn load(store: SqlStore, cfg: Config) -> (IncidentService, Vec<(String
     let svc = incident_mcp::app::assemble(Arc::new(store), cfg, incident_mcp::app::Environment::process())
         .expect("wire the service");
     let report = svc
-        .detect(serde_json::from_value::<DetectRequest>(json!({"env": "corr"})).unwrap(), Caller::CLI)
+        .detect(
+            serde_json::from_value::<DetectRequest>(json!({"env": "corr"})).unwrap(),
+            Caller::CLI,
+        )
         .await
         .expect("detect");
     let mut ids: Vec<(String, IncidentId)> = report.incidents.iter().map(|i| (i.entity.clone(), i.id)).collect();

@@ -53,7 +53,12 @@ async fn depths_grow_as_the_graph_says(store: SqlStore) {
     assert_eq!(session.via, ["host/bastion-1", "user/alice"], "{session:?}");
     let link = session.link.as_ref().expect("an example signal");
     assert_eq!(link.rule, "login-accepted");
-    assert!(link.message.as_deref().unwrap().contains("Accepted password for alice from 198.51.100.7"));
+    assert!(
+        link.message
+            .as_deref()
+            .unwrap()
+            .contains("Accepted password for alice from 198.51.100.7")
+    );
     assert_eq!(link.incident_id, id_of(&ids, "user/alice"));
     // Counts: alice is named by 2 failed logins and her login, bob only by his failed login
     // (his login two days later is outside the window).

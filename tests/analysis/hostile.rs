@@ -57,25 +57,45 @@ async fn hostile_telemetry_yields_confined_capped_entities() {
     for (k, v) in &labels {
         a["labels"][k] = json!(v);
     }
-    a["annotations"]["summary"] = json!(format!("user={long} session=\u{1b}[31m Failed password for x from 1.2.3.4"));
+    a["annotations"]["summary"] = json!(format!(
+        "user={long} session=\u{1b}[31m Failed password for x from 1.2.3.4"
+    ));
     let env = Env::parse("corr").unwrap();
-    let report = svc.ingest_alerts(&env, payload(vec![a])).await.expect("hostile alert recorded");
+    let report = svc
+        .ingest_alerts(&env, payload(vec![a]))
+        .await
+        .expect("hostile alert recorded");
     let id = report.incidents[0].id;
     let analysis = analyze(&svc, id, 3).await;
     let c = analysis.correlation.as_ref().unwrap();
-    let own: Vec<&str> = c.entities.iter().filter(|e| e.depth <= 1).map(|e| e.entity.as_str()).collect();
+    let own: Vec<&str> = c
+        .entities
+        .iter()
+        .filter(|e| e.depth <= 1)
+        .map(|e| e.entity.as_str())
+        .collect();
     assert!(own.len() <= 5, "at most max_entities_per_signal: {own:?}");
     for e in &c.entities {
         assert!(e.entity.chars().count() <= 240, "{}", e.entity);
         assert!(
-            e.entity.chars().all(|ch| ch.is_ascii_alphanumeric() || "._:-/".contains(ch)),
+            e.entity
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "._:-/".contains(ch)),
             "{}",
             e.entity
         );
         assert!(e.entity.matches('/').count() <= 2, "{}", e.entity);
     }
-    assert_eq!(c.entities[0].entity, "pod/kube-system_.._x/.._.._etc_passwd", "{:?}", c.entities);
-    let ip = c.entities.iter().find(|e| e.entity.starts_with("ip/")).map(|e| e.entity.as_str());
+    assert_eq!(
+        c.entities[0].entity, "pod/kube-system_.._x/.._.._etc_passwd",
+        "{:?}",
+        c.entities
+    );
+    let ip = c
+        .entities
+        .iter()
+        .find(|e| e.entity.starts_with("ip/"))
+        .map(|e| e.entity.as_str());
     assert_eq!(ip, None, "`203.0.113.9; rm -rf /` is no address");
 
     let from_logs = analyze(&svc, id_of(&ids, "ip/203.0.113.77"), 3).await;

@@ -87,7 +87,10 @@ async fn record(h: &Harness, p: &Past<'_>, window: u64) -> IncidentId {
 async fn similar_past_incidents_rank_as_expected_among_fifty_with_their_resolution() {
     let mut h = Harness::new().await;
     let store: Arc<dyn Store> = h.store.clone();
-    h.svc = h.svc.clone().with_backends(Backends::from_config(h.svc.config(), &store));
+    h.svc = h
+        .svc
+        .clone()
+        .with_backends(Backends::from_config(h.svc.config(), &store));
 
     // 45 unrelated incidents, some in the same namespace.
     let mut noise = Vec::new();
@@ -119,9 +122,24 @@ async fn similar_past_incidents_rank_as_expected_among_fifty_with_their_resoluti
     // of the deployment, another rule on the same pod, the same rule elsewhere.
     let first = pod("KubePodCrashLooping", "shop", "web-7", "web", "node-a", at(1, 10));
     let p1 = record(&h, &first, 3600).await;
-    let p2 = record(&h, &pod("KubePodCrashLooping", "shop", "web-1", "web", "node-a", at(1, 11)), 3600).await;
-    let p3 = record(&h, &pod("HighMemory", "shop", "web-7", "web", "node-a", at(1, 12)), 3600).await;
-    let p4 = record(&h, &pod("KubePodCrashLooping", "pay", "api-1", "api", "node-c", at(1, 13)), 3600).await;
+    let p2 = record(
+        &h,
+        &pod("KubePodCrashLooping", "shop", "web-1", "web", "node-a", at(1, 11)),
+        3600,
+    )
+    .await;
+    let p3 = record(
+        &h,
+        &pod("HighMemory", "shop", "web-7", "web", "node-a", at(1, 12)),
+        3600,
+    )
+    .await;
+    let p4 = record(
+        &h,
+        &pod("KubePodCrashLooping", "pay", "api-1", "api", "node-c", at(1, 13)),
+        3600,
+    )
+    .await;
 
     let restart: ContainRequest =
         serde_json::from_value(json!({"id": p1, "action": "delete-pod", "resource": "web-7", "namespace": "shop"}))
@@ -147,9 +165,17 @@ async fn similar_past_incidents_rank_as_expected_among_fifty_with_their_resoluti
     again.fingerprint = first.fingerprint;
     let target = record(&h, &again, 0).await;
     assert_ne!(target, p1);
-    assert_eq!(h.store.get_incident(target).await.unwrap().unwrap().previous_id, Some(p1));
+    assert_eq!(
+        h.store.get_incident(target).await.unwrap().unwrap().previous_id,
+        Some(p1)
+    );
     // A similar incident opened later is not a past one.
-    let later = record(&h, &pod("KubePodCrashLooping", "shop", "web-2", "web", "node-a", at(3, 10)), 3600).await;
+    let later = record(
+        &h,
+        &pod("KubePodCrashLooping", "shop", "web-2", "web", "node-a", at(3, 10)),
+        3600,
+    )
+    .await;
     assert_eq!(noise.len() + 4 + 1, 50, "fifty incidents before the later one");
 
     let a = analyze(&h.svc, target, 1).await;
@@ -178,7 +204,11 @@ async fn similar_past_incidents_rank_as_expected_among_fifty_with_their_resoluti
     let acted = &similar[0].actions;
     assert_eq!(acted.len(), 1, "{acted:?}");
     assert_eq!(
-        (acted[0].action.as_str(), acted[0].resource.as_str(), acted[0].namespace.as_deref()),
+        (
+            acted[0].action.as_str(),
+            acted[0].resource.as_str(),
+            acted[0].namespace.as_deref()
+        ),
         ("delete-pod", "web-7", Some("shop"))
     );
     assert_eq!(acted[0].approved_by.as_deref(), Some("human:alice"));

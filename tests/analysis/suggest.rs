@@ -18,7 +18,13 @@ use crate::common::{Harness, Proto, call, err_text, modern_client, ok};
 
 fn keys(s: &[SuggestedAction]) -> Vec<(Operation, Value, PolicyAnswer)> {
     s.iter()
-        .map(|a| (a.operation, serde_json::to_value(&a.arguments).unwrap(), a.policy.decision))
+        .map(|a| {
+            (
+                a.operation,
+                serde_json::to_value(&a.arguments).unwrap(),
+                a.policy.decision,
+            )
+        })
         .collect()
 }
 
@@ -26,7 +32,10 @@ fn keys(s: &[SuggestedAction]) -> Vec<(Operation, Value, PolicyAnswer)> {
 async fn suggested_actions_pass_the_real_tools_as_reported() {
     let mut h = Harness::new().await;
     let store: Arc<dyn Store> = h.store.clone();
-    h.svc = h.svc.clone().with_backends(Backends::from_config(h.svc.config(), &store));
+    h.svc = h
+        .svc
+        .clone()
+        .with_backends(Backends::from_config(h.svc.config(), &store));
     let env = Env::parse("dev").unwrap();
     let alerts = vec![
         // A crash loop in the sandbox's shop/web (availability).
@@ -139,7 +148,10 @@ async fn suggested_actions_pass_the_real_tools_as_reported() {
 async fn revert_is_suggested_while_contained_and_no_cluster_refuses() {
     let mut h = Harness::new().await;
     let store: Arc<dyn Store> = h.store.clone();
-    h.svc = h.svc.clone().with_backends(Backends::from_config(h.svc.config(), &store));
+    h.svc = h
+        .svc
+        .clone()
+        .with_backends(Backends::from_config(h.svc.config(), &store));
     let env = Env::parse("dev").unwrap();
     let a = alert(
         "EgressSpike",

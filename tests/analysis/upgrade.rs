@@ -20,7 +20,8 @@ const SEED: &[(i64, &str, &str)] = &[
     (3, "c", "svc/checkout"),
     (4, "d", "no-prefix"),
 ];
-const INCIDENT: &str = "INSERT INTO incidents (id, title, kind, env, severity, status, fingerprint, first_seen, last_seen,
+const INCIDENT: &str =
+    "INSERT INTO incidents (id, title, kind, env, severity, status, fingerprint, first_seen, last_seen,
                                     labels, created_at, updated_at)
              VALUES ($1, 'old', 'auth', 'prod', 'high', 'open', $2, 1, 1, '{}', $1, $1)";
 const SIGNAL: &str = "INSERT INTO signals (incident_id, kind, source, rule, series, entity, value, score, observed_at)
@@ -31,10 +32,19 @@ async fn upgraded(store: SqlStore) {
     let id = IncidentId::from_row;
     let own = store.incident_entities(id(1)).await.unwrap();
     assert_eq!(own.len(), 1);
-    assert_eq!((own[0].kind, own[0].entity.as_str()), (EntityKind::Ip, "ip/203.0.113.9"));
+    assert_eq!(
+        (own[0].kind, own[0].entity.as_str()),
+        (EntityKind::Ip, "ip/203.0.113.9")
+    );
     let svc = store.incident_entities(id(3)).await.unwrap();
-    assert_eq!((svc[0].kind, svc[0].entity.as_str()), (EntityKind::Service, "svc/checkout"));
-    assert!(store.incident_entities(id(4)).await.unwrap().is_empty(), "no kind/ prefix: no entity");
+    assert_eq!(
+        (svc[0].kind, svc[0].entity.as_str()),
+        (EntityKind::Service, "svc/checkout")
+    );
+    assert!(
+        store.incident_entities(id(4)).await.unwrap().is_empty(),
+        "no kind/ prefix: no entity"
+    );
     let related: Vec<IncidentId> = store.related(id(1), 10).await.unwrap().iter().map(|i| i.id).collect();
     assert_eq!(related, [id(2)]);
     let window = incident_mcp::store::entities::Window {
@@ -42,7 +52,11 @@ async fn upgraded(store: SqlStore) {
         to: chrono::DateTime::from_timestamp_micros(100).unwrap(),
     };
     let tallies = store.entity_tallies(&[own[0].id], window).await.unwrap();
-    assert_eq!(tallies.iter().map(|t| t.signals).sum::<i64>(), 4, "both incidents' two signals each");
+    assert_eq!(
+        tallies.iter().map(|t| t.signals).sum::<i64>(),
+        4,
+        "both incidents' two signals each"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -54,9 +68,20 @@ async fn signals_recorded_before_the_upgrade_name_their_subject_on_postgres() {
     assert_eq!(old.migrations.len(), 6);
     old.run(&mut conn).await.unwrap();
     for (id, fp, entity) in SEED {
-        sqlx::query(INCIDENT).bind(id).bind(fp).execute(&mut conn).await.unwrap();
+        sqlx::query(INCIDENT)
+            .bind(id)
+            .bind(fp)
+            .execute(&mut conn)
+            .await
+            .unwrap();
         for t in [10_i64, 20] {
-            sqlx::query(SIGNAL).bind(id).bind(entity).bind(t).execute(&mut conn).await.unwrap();
+            sqlx::query(SIGNAL)
+                .bind(id)
+                .bind(entity)
+                .bind(t)
+                .execute(&mut conn)
+                .await
+                .unwrap();
         }
     }
     conn.close().await.unwrap();
@@ -76,9 +101,20 @@ async fn signals_recorded_before_the_upgrade_name_their_subject() {
     assert_eq!(old.migrations.len(), 14);
     old.run(&mut conn).await.unwrap();
     for (id, fp, entity) in SEED {
-        sqlx::query(INCIDENT).bind(id).bind(fp).execute(&mut conn).await.unwrap();
+        sqlx::query(INCIDENT)
+            .bind(id)
+            .bind(fp)
+            .execute(&mut conn)
+            .await
+            .unwrap();
         for t in [10_i64, 20] {
-            sqlx::query(SIGNAL).bind(id).bind(entity).bind(t).execute(&mut conn).await.unwrap();
+            sqlx::query(SIGNAL)
+                .bind(id)
+                .bind(entity)
+                .bind(t)
+                .execute(&mut conn)
+                .await
+                .unwrap();
         }
     }
     conn.close().await.unwrap();

@@ -33,11 +33,21 @@ fn keys(v: &[EntityRef]) -> Vec<&str> {
 fn a_subject_is_typed_by_its_prefix_and_kept_verbatim() {
     let s = |e: &str| subject(e).map(|r| (r.kind, r.key));
     assert_eq!(s("ip/203.0.113.9"), Some((Kind::Ip, "ip/203.0.113.9".into())));
-    assert_eq!(s("ip/2001:DB8::1"), Some((Kind::Ip, "ip/2001:DB8::1".into())), "verbatim");
+    assert_eq!(
+        s("ip/2001:DB8::1"),
+        Some((Kind::Ip, "ip/2001:DB8::1".into())),
+        "verbatim"
+    );
     assert_eq!(s("pod/shop/web-7"), Some((Kind::Pod, "pod/shop/web-7".into())));
     assert_eq!(s("svc/api"), Some((Kind::Service, "svc/api".into())));
-    assert_eq!(s("deployment/shop/api"), Some((Kind::Workload, "deployment/shop/api".into())));
-    assert_eq!(s("instance/10.0.0.1:9100"), Some((Kind::Host, "instance/10.0.0.1:9100".into())));
+    assert_eq!(
+        s("deployment/shop/api"),
+        Some((Kind::Workload, "deployment/shop/api".into()))
+    );
+    assert_eq!(
+        s("instance/10.0.0.1:9100"),
+        Some((Kind::Host, "instance/10.0.0.1:9100".into()))
+    );
     assert_eq!(s("alert/DiskFull"), Some((Kind::Other, "alert/DiskFull".into())));
     assert_eq!(s("feature/age"), Some((Kind::Feature, "feature/age".into())));
     assert_eq!(s("nothing"), None);
@@ -51,7 +61,10 @@ fn a_subject_is_typed_by_its_prefix_and_kept_verbatim() {
 fn labels_and_named_captures_name_entities() {
     let names = names();
     let patterns =
-        [Regex::new(r"Accepted password for (?P<user>\S+) from (?P<ip>\S+) port \d+; session (?P<session>\d+)").unwrap()];
+        [
+            Regex::new(r"Accepted password for (?P<user>\S+) from (?P<ip>\S+) port \d+; session (?P<session>\d+)")
+                .unwrap(),
+        ];
     let rules = EntityRules {
         names: &names,
         patterns: &patterns,
@@ -100,7 +113,11 @@ fn labels_and_named_captures_name_entities() {
     );
     assert_eq!(pod[1].kind, Kind::Workload);
     let no_ns = extract(&rules, "x", None, &labels(&[("pod", "web-1")]));
-    assert_eq!(keys(&no_ns), ["pod/unknown/web-1"], "as alert entities name a pod without namespace");
+    assert_eq!(
+        keys(&no_ns),
+        ["pod/unknown/web-1"],
+        "as alert entities name a pod without namespace"
+    );
 }
 
 #[test]
@@ -116,7 +133,9 @@ fn hostile_values_are_confined_capped_or_dropped() {
     let got = extract(
         &rules,
         "ip/not-an-address",
-        Some(&format!("user=../../etc/passwd user={long} user=[REDACTED] user=- user=bob user=carol")),
+        Some(&format!(
+            "user=../../etc/passwd user={long} user=[REDACTED] user=- user=bob user=carol"
+        )),
         &labels(&[
             ("src_ip", "999.1.1.1"),
             ("ip", "10.0.0.1; DROP TABLE entities"),
@@ -143,22 +162,47 @@ fn hostile_values_are_confined_capped_or_dropped() {
         "an address that does not parse is no ip entity; separators cannot add structure"
     );
     // A value of 5000 characters is clipped to one component; a path stays one component.
-    let one = extract(&rules, "", Some(&format!("user={long} user=../../etc/passwd")), &BTreeMap::new());
-    assert_eq!(keys(&one), [format!("user/{}", "a".repeat(100)).as_str(), "user/.._.._etc_passwd"]);
+    let one = extract(
+        &rules,
+        "",
+        Some(&format!("user={long} user=../../etc/passwd")),
+        &BTreeMap::new(),
+    );
+    assert_eq!(
+        keys(&one),
+        [format!("user/{}", "a".repeat(100)).as_str(), "user/.._.._etc_passwd"]
+    );
     assert!(extract(&rules, "", Some("user=- user=[REDACTED] user=null"), &BTreeMap::new()).is_empty());
 }
 
 #[test]
 fn addresses_parse_with_ports_and_brackets() {
-    assert_eq!(entity_of(Kind::Ip, "ip", "203.0.113.9:4000", None).unwrap().key, "ip/203.0.113.9");
-    assert_eq!(entity_of(Kind::Ip, "ip", "[2001:db8::1]:443", None).unwrap().key, "ip/2001:db8::1");
-    assert_eq!(entity_of(Kind::Ip, "ip", "2001:DB8::A", None).unwrap().key, "ip/2001:db8::a");
+    assert_eq!(
+        entity_of(Kind::Ip, "ip", "203.0.113.9:4000", None).unwrap().key,
+        "ip/203.0.113.9"
+    );
+    assert_eq!(
+        entity_of(Kind::Ip, "ip", "[2001:db8::1]:443", None).unwrap().key,
+        "ip/2001:db8::1"
+    );
+    assert_eq!(
+        entity_of(Kind::Ip, "ip", "2001:DB8::A", None).unwrap().key,
+        "ip/2001:db8::a"
+    );
     assert!(entity_of(Kind::Ip, "ip", "1.2.3", None).is_none());
-    assert!(entity_of(Kind::Other, "x", "y", None).is_none(), "other is only ever a subject");
+    assert!(
+        entity_of(Kind::Other, "x", "y", None).is_none(),
+        "other is only ever a subject"
+    );
     assert_eq!(entity_of(Kind::Host, "host", "web:8080", None).unwrap().key, "host/web");
     assert_eq!(
-        entity_of(Kind::Workload, "daemonsets", "agent", Some("ops")).unwrap().key,
+        entity_of(Kind::Workload, "daemonsets", "agent", Some("ops"))
+            .unwrap()
+            .key,
         "daemonset/ops/agent"
     );
-    assert_eq!(entity_of(Kind::Workload, "owner", "x", Some("ops")).unwrap().key, "workload/ops/x");
+    assert_eq!(
+        entity_of(Kind::Workload, "owner", "x", Some("ops")).unwrap().key,
+        "workload/ops/x"
+    );
 }

@@ -109,25 +109,46 @@ mod tests {
             }
         );
         // Evaluate itself refuses what is unknown: the preview is not a decision.
-        assert!(!p.evaluate("prod", &req(Action::Isolate, "shop", "web-1"), Usage::default()).is_allowed());
+        assert!(
+            !p.evaluate("prod", &req(Action::Isolate, "shop", "web-1"), Usage::default())
+                .is_allowed()
+        );
         let refused = p.preview("prod", &req(Action::Isolate, "pay", "web-1"), Usage::default(), all);
-        assert!(matches!(refused, Preview::Refuse { kind: RefusalKind::NamespaceNotAllowed, .. }), "{refused:?}");
+        assert!(
+            matches!(
+                refused,
+                Preview::Refuse {
+                    kind: RefusalKind::NamespaceNotAllowed,
+                    ..
+                }
+            ),
+            "{refused:?}"
+        );
         let spent = Usage {
             destructive_for_incident: 3,
             destructive_last_hour: 0,
         };
         let refused = p.preview("prod", &req(Action::Pause, "shop", "web"), spent, all);
-        assert!(matches!(refused, Preview::Refuse { kind: RefusalKind::IncidentBudget, .. }), "{refused:?}");
+        assert!(
+            matches!(
+                refused,
+                Preview::Refuse {
+                    kind: RefusalKind::IncidentBudget,
+                    ..
+                }
+            ),
+            "{refused:?}"
+        );
         // Known values are checked: two pods where one is allowed.
         let mut two = req(Action::Isolate, "shop", "web-1");
         two.pods = 2;
-        let known = Unknowns {
-            pods: false,
-            ..all
-        };
+        let known = Unknowns { pods: false, ..all };
         assert!(matches!(
             policy(&[]).preview("prod", &two, Usage::default(), known),
-            Preview::Refuse { kind: RefusalKind::PodBudget, .. }
+            Preview::Refuse {
+                kind: RefusalKind::PodBudget,
+                ..
+            }
         ));
     }
 }

@@ -291,13 +291,14 @@ impl EntityStore for SqlStore {
         for r in &shared_rows {
             shared.insert(r.int("incident_id")?, r.int("shared")?);
         }
-        let same_fp: Vec<i64> =
-            sqlx::query_scalar("SELECT id FROM incidents WHERE fingerprint = $1 AND id <> $2 ORDER BY id DESC LIMIT $3")
-                .bind(&incident.fingerprint)
-                .bind(id)
-                .bind(limit)
-                .fetch_all(&mut *conn)
-                .await?;
+        let same_fp: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM incidents WHERE fingerprint = $1 AND id <> $2 ORDER BY id DESC LIMIT $3",
+        )
+        .bind(&incident.fingerprint)
+        .bind(id)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
         let recent: Vec<i64> = sqlx::query_scalar(
             "SELECT id FROM incidents WHERE env = $1 AND id <> $2 ORDER BY updated_at DESC, id DESC LIMIT $3",
         )
