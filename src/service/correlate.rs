@@ -53,7 +53,11 @@ impl IncidentService {
         let mut cut = false;
         for _ in 0..depth {
             let frontier = walk.frontier();
-            let links = self.store.entity_links(&frontier, window, MAX_LINKS_PER_HOP).await?;
+            let reached: Vec<i64> = walk.reached().iter().map(|r| r.id).collect();
+            let links = self
+                .store
+                .entity_links(&frontier, &reached, window, MAX_LINKS_PER_HOP)
+                .await?;
             cut |= links.len() >= MAX_LINKS_PER_HOP as usize;
             added_per_depth.push(walk.step(&links));
         }

@@ -94,9 +94,15 @@ pub trait EntityStore: Send + Sync {
     async fn find_entities(&self, env: &str, entities: &[String]) -> Result<Vec<StoredEntity>, StoreError>;
     /// The entities the signals of one incident name.
     async fn incident_entities(&self, id: IncidentId) -> Result<Vec<StoredEntity>, StoreError>;
-    /// One hop: the entities named together with any of `from` by a signal observed in `window`,
-    /// per (from, to) pair, at most `limit` pairs.
-    async fn entity_links(&self, from: &[i64], window: Window, limit: u32) -> Result<Vec<Link>, StoreError>;
+    /// One hop: the entities, except those in `reached`, named together with any of `from` by a
+    /// signal observed in `window`, per (from, to) pair, at most `limit` pairs.
+    async fn entity_links(
+        &self,
+        from: &[i64],
+        reached: &[i64],
+        window: Window,
+        limit: u32,
+    ) -> Result<Vec<Link>, StoreError>;
     /// Per (entity, incident): the signals observed in `window` naming each of `entities`.
     async fn entity_tallies(&self, entities: &[i64], window: Window) -> Result<Vec<EntityTally>, StoreError>;
     /// Signals by row id.

@@ -164,7 +164,13 @@ impl EntityStore for SqlStore {
         rows.iter().map(entity_from_row).collect()
     }
 
-    async fn entity_links(&self, from: &[i64], window: Window, limit: u32) -> Result<Vec<Link>, StoreError> {
+    async fn entity_links(
+        &self,
+        from: &[i64],
+        reached: &[i64],
+        window: Window,
+        limit: u32,
+    ) -> Result<Vec<Link>, StoreError> {
         if from.is_empty() {
             return Ok(Vec::new());
         }
@@ -175,15 +181,18 @@ impl EntityStore for SqlStore {
              FROM f {} signal_entities a ON a.entity_id = f.id AND a.observed_at >= $2 AND a.observed_at <= $3 \
              JOIN signal_entities b ON b.incident_id = a.incident_id AND b.signal_id = a.signal_id \
                                    AND b.entity_id <> a.entity_id \
+                                   AND b.entity_id NOT IN ({}) \
              JOIN entities e ON e.id = b.entity_id \
              GROUP BY a.entity_id, b.entity_id, e.kind, e.entity LIMIT $4",
             d.id_list("$1"),
-            d.keyed_join()
+            d.keyed_join(),
+            d.id_list("$5"),
         ))
         .bind(json_ids(from.iter().copied()))
         .bind(micros(window.from))
         .bind(micros(window.to))
         .bind(i64::from(limit))
+        .bind(json_ids(reached.iter().copied()))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
