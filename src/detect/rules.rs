@@ -620,6 +620,17 @@ mod tests {
             .find(|m| m.contains("IGNORE"))
             .unwrap();
         assert!(injected.contains("password=[REDACTED]") && !injected.contains("hunter2"));
+        // Each signal keeps its event's labels, with a log rule's named captures, for entity
+        // extraction.
+        for f in &found {
+            assert_eq!(f.signal_labels.len(), f.signals.len());
+        }
+        assert_eq!(found[0].signal_labels[0]["node"], "node-a");
+        let log = &found[1].signal_labels[0];
+        assert_eq!(
+            (log["host"].as_str(), log["service"].as_str(), log["src_ip"].as_str()),
+            ("bastion-1", "sshd", "203.0.113.9")
+        );
     }
 
     #[test]
