@@ -24,7 +24,7 @@ use incident_mcp::{
     config::Config,
     domain::{Depth, IncidentType, Severity, Signal, SignalKind, entity::extract},
     service::AnalyzeRequest,
-    store::{DetectHooks, DetectionBatch, NewFinding, SqlStore, ports::IncidentStore},
+    store::{DetectHooks, DetectionBatch, EntityStore, NewFinding, SqlStore, entities::Window, ports::IncidentStore},
 };
 
 const CONFIG: &str = r#"
@@ -162,8 +162,12 @@ async fn main() {
         .expect("record the sessions");
     let loaded = started.elapsed();
 
-    let svc = incident_mcp::app::assemble(Arc::new(store), cfg, incident_mcp::app::Environment::process())
-        .expect("wire the service");
+    let store = Arc::new(store);
+    if std::env::args().any(|a| a == "--breakdown") {
+        breakdown(&store, target).await;
+    }
+    let svc =
+        incident_mcp::app::assemble(store, cfg, incident_mcp::app::Environment::process()).expect("wire the service");
     let req = || AnalyzeRequest {
         id: target,
         depth: Some(Depth::new(3).unwrap()),
@@ -200,4 +204,65 @@ async fn main() {
         pct(0.99),
         ms[ms.len() - 1]
     );
+}
+
+/// Median time of each store read `analyze` makes, in the order it makes them.
+async fn breakdown(store: &SqlStore, id: incident_mcp::domain::IncidentId) {
+    async fn median<F, Fut, T>(name: &str, mut f: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
+        let mut ms = Vec::new();
+        for _ in 0..30 {
+            let t = Instant::now();
+            std::hint::black_box(f().await);
+            ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        ms.sort_by(f64::total_cmp);
+        println!("  {name}: {:.2} ms", ms[ms.len() / 2]);
+    }
+    let incident = store.get_incident(id).await.unwrap().unwrap();
+    let window = Window {
+        from: incident.first_seen - TimeDelta::hours(1),
+        to: incident.last_seen + TimeDelta::hours(1),
+    };
+    println!("store reads (median of 30):");
+    median("get_incident", || store.get_incident(id)).await;
+    median("signal_groups", || store.signal_groups(id)).await;
+    median("timeline", || store.timeline(id)).await;
+    median("signals(50)", || store.signals(id, 50)).await;
+    median("related(10)", || store.related(id, 10)).await;
+    let seeds = store
+        .find_entities("bench", &["ip/203.0.113.9".to_owned()])
+        .await
+        .unwrap();
+    let mut reached: Vec<i64> = seeds.iter().map(|e| e.id).collect();
+    let mut frontier = reached.clone();
+    for hop in 1..=3 {
+        let (f, r) = (frontier.clone(), reached.clone());
+        median(&format!("entity_hop {hop} ({} from)", f.len()), || {
+            store.entity_hop(&f, &r, window, 50_000)
+        })
+        .await;
+        let links = store
+            .entity_hop(&frontier, &reached, window, 50_000)
+            .await
+            .unwrap()
+            .links;
+        frontier = links
+            .iter()
+            .map(|l| l.to)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        reached.extend(&frontier);
+    }
+    median(
+        &format!("entity_tallies of the last depth ({} entities)", frontier.len()),
+        || store.entity_tallies(&frontier, window),
+    )
+    .await;
+    median("similar_candidates", || store.similar_candidates(&incident, 200)).await;
+    median("incident_entities", || store.incident_entities(id)).await;
 }

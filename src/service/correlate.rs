@@ -51,19 +51,28 @@ impl IncidentService {
         );
         let mut added_per_depth = vec![walk.reached().len()];
         let mut cut = false;
+        // Each hop also tallies the entities it starts from; the last depth's are tallied after.
+        let mut tallies = Vec::new();
+        let mut tallied: std::collections::HashSet<i64> = std::collections::HashSet::new();
         for _ in 0..depth {
             let frontier = walk.frontier();
             let reached: Vec<i64> = walk.reached().iter().map(|r| r.id).collect();
-            let links = self
+            let hop = self
                 .store
-                .entity_links(&frontier, &reached, window, MAX_LINKS_PER_HOP)
+                .entity_hop(&frontier, &reached, window, MAX_LINKS_PER_HOP)
                 .await?;
-            cut |= links.len() >= MAX_LINKS_PER_HOP as usize;
-            added_per_depth.push(walk.step(&links));
+            cut |= hop.links.len() >= MAX_LINKS_PER_HOP as usize;
+            tallies.extend(hop.tallies);
+            tallied.extend(frontier);
+            added_per_depth.push(walk.step(&hop.links));
         }
-
-        let ids: Vec<i64> = walk.reached().iter().map(|r| r.id).collect();
-        let tallies = self.store.entity_tallies(&ids, window).await?;
+        let untallied: Vec<i64> = walk
+            .reached()
+            .iter()
+            .map(|r| r.id)
+            .filter(|id| !tallied.contains(id))
+            .collect();
+        tallies.extend(self.store.entity_tallies(&untallied, window).await?);
         let mut per_entity: HashMap<i64, (i64, BTreeSet<IncidentId>, Option<_>, Option<_>)> = HashMap::new();
         // Other incidents: (shared entities, signals, nearest depth).
         let mut touched: BTreeMap<IncidentId, (i64, i64, u8)> = BTreeMap::new();

@@ -34,6 +34,13 @@ pub struct EntityTally {
     pub last_at: DateTime<Utc>,
 }
 
+/// One hop of the walk: the links found, and the tallies of the entities it started from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Hop {
+    pub links: Vec<Link>,
+    pub tallies: Vec<EntityTally>,
+}
+
 /// A signal with its row id and incident.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinkedSignal {
@@ -95,14 +102,9 @@ pub trait EntityStore: Send + Sync {
     /// The entities the signals of one incident name.
     async fn incident_entities(&self, id: IncidentId) -> Result<Vec<StoredEntity>, StoreError>;
     /// One hop: the entities, except those in `reached`, named together with any of `from` by a
-    /// signal observed in `window`, per (from, to) pair, at most `limit` pairs.
-    async fn entity_links(
-        &self,
-        from: &[i64],
-        reached: &[i64],
-        window: Window,
-        limit: u32,
-    ) -> Result<Vec<Link>, StoreError>;
+    /// signal observed in `window`, per (from, to) pair, at most `limit` pairs; and the tallies
+    /// of `from` (read from the same rows).
+    async fn entity_hop(&self, from: &[i64], reached: &[i64], window: Window, limit: u32) -> Result<Hop, StoreError>;
     /// Per (entity, incident): the signals observed in `window` naming each of `entities`.
     async fn entity_tallies(&self, entities: &[i64], window: Window) -> Result<Vec<EntityTally>, StoreError>;
     /// Signals by row id.

@@ -19,7 +19,7 @@ use crate::{
         StoreError,
         alert_intake::row,
         entities::{
-            AppliedRecord, Candidate, Candidates, EntityStore, EntityTally, Link, LinkedSignal, ResolutionRecord,
+            AppliedRecord, Candidate, Candidates, EntityStore, EntityTally, Hop, Link, LinkedSignal, ResolutionRecord,
             StoredEntity, Window,
         },
         rows::{Cols, from_micros, incident_from_row, micros, parse, signal_from_row},
@@ -164,29 +164,32 @@ impl EntityStore for SqlStore {
         rows.iter().map(entity_from_row).collect()
     }
 
-    async fn entity_links(
-        &self,
-        from: &[i64],
-        reached: &[i64],
-        window: Window,
-        limit: u32,
-    ) -> Result<Vec<Link>, StoreError> {
+    async fn entity_hop(&self, from: &[i64], reached: &[i64], window: Window, limit: u32) -> Result<Hop, StoreError> {
         if from.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Hop::default());
         }
         let d = self.dialect;
+        // `a`: the signals in the window naming a frontier entity, read once, for both the links
+        // (through each signal's other entities, those not reached yet, grouped before the
+        // entity rows are read) and the frontier's tallies.
         let rows = sqlx::query(&format!(
-            "WITH f(id) AS ({}) \
-             SELECT a.entity_id AS src, b.entity_id AS dst, e.kind, e.entity, COUNT(*) AS n, MIN(a.signal_id) AS sig \
-             FROM f {} signal_entities a ON a.entity_id = f.id AND a.observed_at >= $2 AND a.observed_at <= $3 \
-             JOIN signal_entities b ON b.incident_id = a.incident_id AND b.signal_id = a.signal_id \
-                                   AND b.entity_id <> a.entity_id \
-                                   AND b.entity_id NOT IN ({}) \
-             JOIN entities e ON e.id = b.entity_id \
-             GROUP BY a.entity_id, b.entity_id, e.kind, e.entity LIMIT $4",
-            d.id_list("$1"),
-            d.keyed_join(),
-            d.id_list("$5"),
+            "WITH f(id) AS ({ids}), \
+             a AS MATERIALIZED (SELECT x.entity_id, x.incident_id, x.signal_id, x.observed_at \
+               FROM f {join} signal_entities x ON x.entity_id = f.id AND x.observed_at >= $2 AND x.observed_at <= $3), \
+             p AS (SELECT a.entity_id AS src, b.entity_id AS dst, COUNT(*) AS n, MIN(a.signal_id) AS sig \
+               FROM a JOIN signal_entities b ON b.incident_id = a.incident_id AND b.signal_id = a.signal_id \
+                 AND b.entity_id <> a.entity_id AND b.entity_id NOT IN ({reached}) \
+               GROUP BY a.entity_id, b.entity_id LIMIT $4) \
+             SELECT 1 AS link, p.src, p.dst, e.kind, e.entity, p.n, p.sig, \
+                    CAST(NULL AS BIGINT) AS t0, CAST(NULL AS BIGINT) AS t1 \
+               FROM p JOIN entities e ON e.id = p.dst \
+             UNION ALL \
+             SELECT 0, a.entity_id, a.incident_id, CAST(NULL AS TEXT), CAST(NULL AS TEXT), COUNT(*), \
+                    CAST(NULL AS BIGINT), MIN(a.observed_at), MAX(a.observed_at) \
+               FROM a GROUP BY a.entity_id, a.incident_id",
+            ids = d.id_list("$1"),
+            join = d.keyed_join(),
+            reached = d.id_list("$5"),
         ))
         .bind(json_ids(from.iter().copied()))
         .bind(micros(window.from))
@@ -195,18 +198,28 @@ impl EntityStore for SqlStore {
         .bind(json_ids(reached.iter().copied()))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Link {
+        let mut hop = Hop::default();
+        for r in &rows {
+            if r.int("link")? == 1 {
+                hop.links.push(Link {
                     from: r.int("src")?,
                     to: r.int("dst")?,
                     to_kind: parse(&r.text("kind")?, "entity kind")?,
                     to_key: r.text("entity")?,
                     signals: r.int("n")?,
                     example: r.int("sig")?,
-                })
-            })
-            .collect()
+                });
+            } else {
+                hop.tallies.push(EntityTally {
+                    entity: r.int("src")?,
+                    incident: IncidentId::from_row(r.int("dst")?),
+                    signals: r.int("n")?,
+                    first_at: r.time("t0")?,
+                    last_at: r.time("t1")?,
+                });
+            }
+        }
+        Ok(hop)
     }
 
     async fn entity_tallies(&self, entities: &[i64], window: Window) -> Result<Vec<EntityTally>, StoreError> {

@@ -412,12 +412,17 @@ impl IncidentStore for SqlStore {
     }
 
     async fn signals(&self, id: IncidentId, limit: u32) -> Result<Vec<Signal>, StoreError> {
-        let rows =
-            sqlx::query("SELECT * FROM signals WHERE incident_id = $1 ORDER BY observed_at DESC, id DESC LIMIT $2")
-                .bind(id.row())
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?;
+        // The newest ids first, sorted from the incident's index entries alone (they carry the
+        // time and the row id), then only those rows read.
+        let rows = sqlx::query(
+            "SELECT * FROM signals WHERE id IN
+               (SELECT id FROM signals WHERE incident_id = $1 ORDER BY observed_at DESC, id DESC LIMIT $2)
+             ORDER BY observed_at DESC, id DESC",
+        )
+        .bind(id.row())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(signal_from_row).collect()
     }
 
