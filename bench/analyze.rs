@@ -24,7 +24,11 @@ use incident_mcp::{
     config::Config,
     domain::{Depth, IncidentType, Severity, Signal, SignalKind, entity::extract},
     service::AnalyzeRequest,
-    store::{DetectHooks, DetectionBatch, EntityStore, NewFinding, SqlStore, entities::Window, ports::IncidentStore},
+    store::{
+        DetectHooks, DetectionBatch, EntityStore, NewFinding, SqlStore,
+        entities::{HopQuery, Window},
+        ports::IncidentStore,
+    },
 };
 
 const CONFIG: &str = r#"
@@ -239,17 +243,25 @@ async fn breakdown(store: &SqlStore, id: incident_mcp::domain::IncidentId) {
         .unwrap();
     let mut reached: Vec<i64> = seeds.iter().map(|e| e.id).collect();
     let mut frontier = reached.clone();
+    median("subject_links (hop 1, own signals)", || {
+        store.subject_links(id, reached[0])
+    })
+    .await;
     for hop in 1..=3 {
         let (f, r) = (frontier.clone(), reached.clone());
-        median(&format!("entity_hop {hop} ({} from)", f.len()), || {
-            store.entity_hop(&f, &r, window, 50_000)
-        })
-        .await;
-        let links = store
-            .entity_hop(&frontier, &reached, window, 50_000)
-            .await
-            .unwrap()
-            .links;
+        let skip = (hop == 1).then_some(id);
+        let q = HopQuery {
+            from: &f,
+            reached: &r,
+            window,
+            limit: 50_000,
+            skip,
+        };
+        median(&format!("entity_hop {hop} ({} from)", f.len()), || store.entity_hop(q)).await;
+        let mut links = store.entity_hop(q).await.unwrap().links;
+        if hop == 1 {
+            links.extend(store.subject_links(id, f[0]).await.unwrap());
+        }
         frontier = links
             .iter()
             .map(|l| l.to)

@@ -19,8 +19,11 @@ CREATE TABLE signal_entities (
 CREATE INDEX signal_entities_by_entity ON signal_entities (entity_id, observed_at) INCLUDE (incident_id, signal_id);
 
 CREATE TABLE incident_entities (
-    incident_id BIGINT NOT NULL REFERENCES incidents (id) ON DELETE CASCADE,
-    entity_id   BIGINT NOT NULL REFERENCES entities (id),
+    incident_id  BIGINT NOT NULL REFERENCES incidents (id) ON DELETE CASCADE,
+    entity_id    BIGINT NOT NULL REFERENCES entities (id),
+    -- How many of the incident's signals name it, and the first of them.
+    signals      BIGINT NOT NULL,
+    first_signal BIGINT NOT NULL,
     PRIMARY KEY (incident_id, entity_id)
 );
 CREATE INDEX incident_entities_by_entity ON incident_entities (entity_id, incident_id);
@@ -53,5 +56,5 @@ INSERT INTO signal_entities (incident_id, signal_id, entity_id, observed_at)
 SELECT s.incident_id, s.id, e.id, s.observed_at
 FROM signals s JOIN incidents i ON i.id = s.incident_id JOIN entities e ON e.env = i.env AND e.entity = s.entity;
 
-INSERT INTO incident_entities (incident_id, entity_id)
-SELECT DISTINCT incident_id, entity_id FROM signal_entities;
+INSERT INTO incident_entities (incident_id, entity_id, signals, first_signal)
+SELECT incident_id, entity_id, COUNT(*), MIN(signal_id) FROM signal_entities GROUP BY incident_id, entity_id;

@@ -116,11 +116,20 @@ impl Walk {
                 example: None,
                 stop: false,
             });
-            r.via.push((l.from, l.signals));
+            // One entry per entity of the previous depth: links of one pair found twice (through
+            // different signals) add up.
+            match r.via.iter_mut().find(|v| v.0 == l.from) {
+                Some(v) => v.1 += l.signals,
+                None => r.via.push((l.from, l.signals)),
+            }
             // The example follows the strongest link (then the lowest signal id, for determinism).
             let b = best.entry(l.to).or_insert((l.signals, l.example));
             if (l.signals, -l.example) > (b.0, -b.1) {
                 *b = (l.signals, l.example);
+            }
+            // Equally strong: the earliest signal.
+            if l.signals == b.0 {
+                b.1 = b.1.min(l.example);
             }
         }
         let mut fresh: Vec<Reached> = fresh.into_values().collect();

@@ -11,7 +11,10 @@ use super::{
 };
 use crate::{
     domain::{Incident, IncidentId, entity::subject, graph::Walk},
-    store::{SignalGroup, entities::Window},
+    store::{
+        SignalGroup,
+        entities::{HopQuery, Window},
+    },
 };
 
 /// Entity pairs one hop reads at most; past it the walk is reported truncated.
@@ -54,14 +57,27 @@ impl IncidentService {
         // Each hop also tallies the entities it starts from; the last depth's are tallied after.
         let mut tallies = Vec::new();
         let mut tallied: std::collections::HashSet<i64> = std::collections::HashSet::new();
-        for _ in 0..depth {
+        for hop_no in 0..depth {
             let frontier = walk.frontier();
             let reached: Vec<i64> = walk.reached().iter().map(|r| r.id).collect();
-            let hop = self
+            // The first hop from the incident's one subject: through its own signals, every one
+            // of which names the subject, the links are its entity counts (no signal is read).
+            let own = match (hop_no, frontier.as_slice()) {
+                (0, [subject]) => Some(self.store.subject_links(incident.id, *subject).await?),
+                _ => None,
+            };
+            let mut hop = self
                 .store
-                .entity_hop(&frontier, &reached, window, MAX_LINKS_PER_HOP)
+                .entity_hop(HopQuery {
+                    from: &frontier,
+                    reached: &reached,
+                    window,
+                    limit: MAX_LINKS_PER_HOP,
+                    skip: own.as_ref().map(|_| incident.id),
+                })
                 .await?;
             cut |= hop.links.len() >= MAX_LINKS_PER_HOP as usize;
+            hop.links.extend(own.into_iter().flatten());
             tallies.extend(hop.tallies);
             tallied.extend(frontier);
             added_per_depth.push(walk.step(&hop.links));

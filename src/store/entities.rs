@@ -34,6 +34,19 @@ pub struct EntityTally {
     pub last_at: DateTime<Utc>,
 }
 
+/// What one hop of the walk reads: the signals observed in `window` naming an entity of `from`,
+/// and through them the other entities they name, except those in `reached` and except through
+/// the signals of incident `skip` (whose links the caller has from [`EntityStore::subject_links`]);
+/// at most `limit` (from, to) pairs.
+#[derive(Debug, Clone, Copy)]
+pub struct HopQuery<'a> {
+    pub from: &'a [i64],
+    pub reached: &'a [i64],
+    pub window: Window,
+    pub limit: u32,
+    pub skip: Option<IncidentId>,
+}
+
 /// One hop of the walk: the links found, and the tallies of the entities it started from.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Hop {
@@ -101,10 +114,13 @@ pub trait EntityStore: Send + Sync {
     async fn find_entities(&self, env: &str, entities: &[String]) -> Result<Vec<StoredEntity>, StoreError>;
     /// The entities the signals of one incident name.
     async fn incident_entities(&self, id: IncidentId) -> Result<Vec<StoredEntity>, StoreError>;
-    /// One hop: the entities, except those in `reached`, named together with any of `from` by a
-    /// signal observed in `window`, per (from, to) pair, at most `limit` pairs; and the tallies
-    /// of `from` (read from the same rows).
-    async fn entity_hop(&self, from: &[i64], reached: &[i64], window: Window, limit: u32) -> Result<Hop, StoreError>;
+    /// One hop (see [`HopQuery`]): the links to entities not reached yet, per (from, to) pair,
+    /// and the tallies of `from` (read from the same rows).
+    async fn entity_hop(&self, q: HopQuery<'_>) -> Result<Hop, StoreError>;
+    /// The links from `subject` through the signals of incident `id`, every one of which names
+    /// it (an incident's signals share their subject): per other entity of the incident, how many
+    /// of its signals name it and the first of them. No signal is read.
+    async fn subject_links(&self, id: IncidentId, subject: i64) -> Result<Vec<Link>, StoreError>;
     /// Per (entity, incident): the signals observed in `window` naming each of `entities`.
     async fn entity_tallies(&self, entities: &[i64], window: Window) -> Result<Vec<EntityTally>, StoreError>;
     /// Signals by row id.

@@ -19,8 +19,8 @@ use crate::{
         StoreError,
         alert_intake::row,
         entities::{
-            AppliedRecord, Candidate, Candidates, EntityStore, EntityTally, Hop, Link, LinkedSignal, ResolutionRecord,
-            StoredEntity, Window,
+            AppliedRecord, Candidate, Candidates, EntityStore, EntityTally, Hop, HopQuery, Link, LinkedSignal,
+            ResolutionRecord, StoredEntity, Window,
         },
         rows::{Cols, from_micros, incident_from_row, micros, parse, signal_from_row},
     },
@@ -97,7 +97,8 @@ impl SqlStore {
             ids.insert(r.text("entity")?, r.int("id")?);
         }
         let mut link_rows = Vec::new();
-        let mut incident_pairs: BTreeSet<(i64, i64)> = BTreeSet::new();
+        // Per (incident, entity): signals naming it, the first of them.
+        let mut per_incident: BTreeMap<(i64, i64), (i64, i64)> = BTreeMap::new();
         for l in links {
             let mut seen: BTreeSet<i64> = BTreeSet::new();
             for e in l.entities {
@@ -106,7 +107,9 @@ impl SqlStore {
                 };
                 if seen.insert(id) {
                     link_rows.push(row![l.incident_id, l.signal_id, id, l.observed_at]);
-                    incident_pairs.insert((l.incident_id, id));
+                    let t = per_incident.entry((l.incident_id, id)).or_insert((0, l.signal_id));
+                    t.0 += 1;
+                    t.1 = t.1.min(l.signal_id);
                 }
             }
         }
@@ -122,10 +125,13 @@ impl SqlStore {
         values(
             d,
             tx,
-            "INSERT INTO incident_entities (incident_id, entity_id)",
-            "ON CONFLICT DO NOTHING",
-            2,
-            incident_pairs.into_iter().map(|(i, e)| row![i, e]).collect(),
+            "INSERT INTO incident_entities (incident_id, entity_id, signals, first_signal)",
+            "ON CONFLICT (incident_id, entity_id) DO UPDATE SET signals = incident_entities.signals + excluded.signals",
+            4,
+            per_incident
+                .into_iter()
+                .map(|((i, e), (n, first))| row![i, e, n, first])
+                .collect(),
         )
         .await?;
         Ok(())
@@ -164,21 +170,26 @@ impl EntityStore for SqlStore {
         rows.iter().map(entity_from_row).collect()
     }
 
-    async fn entity_hop(&self, from: &[i64], reached: &[i64], window: Window, limit: u32) -> Result<Hop, StoreError> {
-        if from.is_empty() {
+    async fn entity_hop(&self, q: HopQuery<'_>) -> Result<Hop, StoreError> {
+        if q.from.is_empty() {
             return Ok(Hop::default());
         }
         let d = self.dialect;
-        // `a`: the signals in the window naming a frontier entity, read once, for both the links
-        // (through each signal's other entities, those not reached yet, grouped before the
-        // entity rows are read) and the frontier's tallies.
+        // `a`: the signals in the window naming a frontier entity, read once, for the frontier's
+        // tallies and for the links. Links come only from incidents with an entity not reached
+        // yet (an incident whose entities are all reached adds nothing) and not `skip`; pairs are
+        // grouped before the entity rows are read.
         let rows = sqlx::query(&format!(
-            "WITH f(id) AS ({ids}), \
+            "WITH f(id) AS ({ids}), r(id) AS ({reached}), \
              a AS MATERIALIZED (SELECT x.entity_id, x.incident_id, x.signal_id, x.observed_at \
                FROM f {join} signal_entities x ON x.entity_id = f.id AND x.observed_at >= $2 AND x.observed_at <= $3), \
+             live AS (SELECT i.incident_id FROM (SELECT DISTINCT incident_id FROM a) i \
+               WHERE i.incident_id <> $6 AND EXISTS (SELECT 1 FROM incident_entities ie \
+                 WHERE ie.incident_id = i.incident_id AND ie.entity_id NOT IN (SELECT id FROM r))), \
              p AS (SELECT a.entity_id AS src, b.entity_id AS dst, COUNT(*) AS n, MIN(a.signal_id) AS sig \
                FROM a JOIN signal_entities b ON b.incident_id = a.incident_id AND b.signal_id = a.signal_id \
-                 AND b.entity_id <> a.entity_id AND b.entity_id NOT IN ({reached}) \
+                 AND b.entity_id <> a.entity_id AND b.entity_id NOT IN (SELECT id FROM r) \
+               WHERE a.incident_id IN (SELECT incident_id FROM live) \
                GROUP BY a.entity_id, b.entity_id LIMIT $4) \
              SELECT 1 AS link, p.src, p.dst, e.kind, e.entity, p.n, p.sig, \
                     CAST(NULL AS BIGINT) AS t0, CAST(NULL AS BIGINT) AS t1 \
@@ -191,11 +202,12 @@ impl EntityStore for SqlStore {
             join = d.keyed_join(),
             reached = d.id_list("$5"),
         ))
-        .bind(json_ids(from.iter().copied()))
-        .bind(micros(window.from))
-        .bind(micros(window.to))
-        .bind(i64::from(limit))
-        .bind(json_ids(reached.iter().copied()))
+        .bind(json_ids(q.from.iter().copied()))
+        .bind(micros(q.window.from))
+        .bind(micros(q.window.to))
+        .bind(i64::from(q.limit))
+        .bind(json_ids(q.reached.iter().copied()))
+        .bind(q.skip.map_or(0, IncidentId::row))
         .fetch_all(&self.pool)
         .await?;
         let mut hop = Hop::default();
@@ -220,6 +232,30 @@ impl EntityStore for SqlStore {
             }
         }
         Ok(hop)
+    }
+
+    async fn subject_links(&self, id: IncidentId, subject: i64) -> Result<Vec<Link>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT ie.entity_id, e.kind, e.entity, ie.signals, ie.first_signal
+             FROM incident_entities ie JOIN entities e ON e.id = ie.entity_id
+             WHERE ie.incident_id = $1 AND ie.entity_id <> $2",
+        )
+        .bind(id.row())
+        .bind(subject)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Link {
+                    from: subject,
+                    to: r.int("entity_id")?,
+                    to_kind: parse(&r.text("kind")?, "entity kind")?,
+                    to_key: r.text("entity")?,
+                    signals: r.int("signals")?,
+                    example: r.int("first_signal")?,
+                })
+            })
+            .collect()
     }
 
     async fn entity_tallies(&self, entities: &[i64], window: Window) -> Result<Vec<EntityTally>, StoreError> {
