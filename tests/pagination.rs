@@ -42,6 +42,7 @@ async fn thousand() -> Harness {
                 observed_at: now,
                 message: None,
             }],
+            entities: Vec::new(),
         })
         .collect();
     h.store

@@ -78,6 +78,7 @@ fn finding(fingerprint: &str, severity: Severity, signals: Vec<Signal>) -> NewFi
         severity,
         labels: BTreeMap::from([("host".into(), fingerprint.into())]),
         signals,
+        entities: Vec::new(),
     }
 }
 
@@ -291,6 +292,7 @@ fn alert(fp: &str, min: u32, firing: bool) -> AlertRecord {
         incident: 0,
         labels: BTreeMap::from([("service".into(), "checkout".into())]),
         message: Some("p99 above 2s".into()),
+        entities: Vec::new(),
     }
 }
 

@@ -19,6 +19,7 @@ mod agent_approval;
 mod alert_groups;
 mod alertmanager_e2e;
 mod alerts_api;
+mod analysis;
 mod app_wiring;
 mod approvals;
 mod approve_cli;

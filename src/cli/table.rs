@@ -198,6 +198,7 @@ pub fn analysis(a: &Analysis) -> String {
         out.push_str("\n\nrelated incidents\n");
         out.push_str(&table(INCIDENT_HEADERS, &incident_rows(rel)));
     }
+    insight(a, &mut out);
     out.push_str("\n\nnext steps");
     for s in &a.next_steps {
         let _ = write!(out, "\n- {s}");
@@ -279,5 +280,99 @@ pub fn with_more(table: String, next_before: Option<i64>) -> String {
     match next_before {
         Some(b) => format!("{table}\nmore: rerun with --before {b}"),
         None => table,
+    }
+}
+
+/// The correlation graph (what each depth adds), similar incidents and suggestions of an analysis.
+fn insight(a: &Analysis, out: &mut String) {
+    if let Some(c) = &a.correlation {
+        let _ = write!(
+            out,
+            "\n\nentities by depth (signals from {} to {}; added per depth: {}{})\n",
+            utc(&c.window_from),
+            utc(&c.window_to),
+            c.added_per_depth
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            if c.truncated { "; truncated" } else { "" }
+        );
+        let rows: Vec<Vec<String>> = c
+            .entities
+            .iter()
+            .map(|e| {
+                vec![
+                    e.depth.to_string(),
+                    e.entity.clone(),
+                    e.kind.to_string(),
+                    e.signals.to_string(),
+                    e.incidents.to_string(),
+                    if e.stop {
+                        "(not walked) ".to_owned()
+                    } else {
+                        String::new()
+                    } + &e.via.join(","),
+                ]
+            })
+            .collect();
+        out.push_str(&table(
+            &["DEPTH", "ENTITY", "KIND", "SIGNALS", "INCIDENTS", "VIA"],
+            &rows,
+        ));
+        if !c.incidents.is_empty() {
+            let rows: Vec<Vec<String>> = c
+                .incidents
+                .iter()
+                .map(|i| {
+                    vec![
+                        i.id.to_string(),
+                        i.status.to_string(),
+                        i.shared_entities.to_string(),
+                        i.nearest_depth.to_string(),
+                        i.title.clone(),
+                    ]
+                })
+                .collect();
+            out.push_str("\n\nincidents these entities touch\n");
+            out.push_str(&table(&["ID", "STATUS", "SHARED", "DEPTH", "TITLE"], &rows));
+        }
+    }
+    if let Some(similar) = a.similar_incidents.as_ref().filter(|s| !s.is_empty()) {
+        let rows: Vec<Vec<String>> = similar
+            .iter()
+            .map(|s| {
+                let resolved = s.resolution.as_ref().map_or_else(
+                    || "not resolved".to_owned(),
+                    |r| format!("{} s: {}", r.time_to_resolve_secs, r.note.as_deref().unwrap_or("")),
+                );
+                vec![s.id.to_string(), format!("{:.2}", s.score), s.title.clone(), resolved]
+            })
+            .collect();
+        out.push_str("\n\nsimilar past incidents\n");
+        out.push_str(&table(&["ID", "SCORE", "TITLE", "RESOLVED (TIME, NOTE)"], &rows));
+    }
+    if !a.suggested_actions.is_empty() {
+        let rows: Vec<Vec<String>> = a
+            .suggested_actions
+            .iter()
+            .map(|s| {
+                let policy = serde_json::to_value(s.policy.decision)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                let operation = match s.operation {
+                    Operation::Contain => "contain",
+                    Operation::Recover => "recover",
+                };
+                vec![
+                    operation.to_owned(),
+                    serde_json::to_string(&s.arguments).unwrap_or_default(),
+                    policy + &s.policy.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default(),
+                ]
+            })
+            .collect();
+        out.push_str("\n\nsuggested actions (nothing runs until planned and approved)\n");
+        out.push_str(&table(&["OPERATION", "ARGUMENTS", "POLICY"], &rows));
     }
 }

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::domain::{Env, IncidentType, Severity};
 
+pub mod analysis;
 pub mod approvers;
 pub mod oauth;
 pub mod rules;
@@ -18,6 +19,7 @@ pub mod sources;
 #[cfg(test)]
 mod tests;
 
+pub use analysis::{AnalysisConfig, EntityPattern};
 pub use approvers::{ApproverConfig, password_hash_is_valid};
 pub use oauth::{OAuthConfig, SignInConfig};
 pub use rules::{DetectorKind, FieldCondition, LogPattern, RuleConfig, Scalar};
@@ -91,6 +93,9 @@ pub struct Config {
     /// approvers may sign in to the approval page with the same issuer.
     #[serde(default)]
     pub oauth: Option<OAuthConfig>,
+    /// `[analysis]`: entity extraction and the correlation walk of `analyze`.
+    #[serde(default)]
+    pub analysis: AnalysisConfig,
     /// Directory relative source paths resolve against (the config file's directory).
     #[serde(skip)]
     pub base_dir: Option<PathBuf>,
@@ -405,6 +410,7 @@ impl Config {
         }
         self.notify.validate().map_err(ConfigError::Invalid)?;
         self.respond.check().map_err(ConfigError::Invalid)?;
+        self.analysis.check().map_err(ConfigError::Invalid)?;
         crate::cluster::script::validate_scripts(&self.scripts).map_err(ConfigError::Invalid)?;
         for (name, env) in &self.environments {
             if Env::parse(name).is_err() {

@@ -266,17 +266,21 @@ pub struct Finding {
     pub labels: BTreeMap<String, String>,
     /// Anomalous points, oldest first, at most `MAX_SIGNALS_PER_FINDING`.
     pub signals: Vec<Signal>,
+    /// The labels of each signal's event with the rule's named captures (parallel to
+    /// `signals`), sanitized: what entity extraction reads besides the message.
+    pub signal_labels: Vec<BTreeMap<String, String>>,
     /// Number of anomalous points, including those not kept.
     pub crossings: usize,
     pub max_score: f64,
 }
 
 impl Finding {
-    fn push(&mut self, signal: Signal) {
+    fn push(&mut self, signal: Signal, labels: impl FnOnce() -> BTreeMap<String, String>) {
         self.crossings += 1;
         self.max_score = self.max_score.max(signal.score);
         if self.signals.len() < MAX_SIGNALS_PER_FINDING {
             self.signals.push(signal);
+            self.signal_labels.push(labels());
         }
     }
 }
@@ -357,7 +361,9 @@ pub fn evaluate(
                             e.ts,
                             Some(text),
                         );
-                        finding_for(&mut by_entity, rule, &entity, &e.labels).push(signal);
+                        let caps = caps.as_ref().map(|(r, c)| (*r, c));
+                        finding_for(&mut by_entity, rule, &entity, &e.labels)
+                            .push(signal, || signal_labels(&e.labels, caps));
                     }
                 }
                 if states.incremental {
@@ -438,7 +444,7 @@ fn push_metric_signal(
         e.ts,
         None,
     );
-    finding_for(by_entity, rule, &entity, &e.labels).push(signal);
+    finding_for(by_entity, rule, &entity, &e.labels).push(signal, || signal_labels(&e.labels, None));
 }
 
 /// Identifies a series: source, metric and labels.
@@ -512,9 +518,41 @@ fn finding_for<'a>(
             })
             .collect(),
         signals: Vec::new(),
+        signal_labels: Vec::new(),
         crossings: 0,
         max_score: 0.0,
     })
+}
+
+/// Labels kept per signal for entity extraction, at most.
+const MAX_SIGNAL_LABELS: usize = 32;
+
+/// An event's labels and the rule's named captures (a capture wins over a label of its name),
+/// clipped and redacted like the finding's labels.
+fn signal_labels(
+    labels: &BTreeMap<String, String>,
+    caps: Option<(&Regex, &regex::Captures)>,
+) -> BTreeMap<String, String> {
+    let clean = |k: &str, v: &str| -> (String, String) {
+        (
+            sanitize_untrusted(k).chars().take(64).collect(),
+            sanitize_untrusted(v).chars().take(256).collect(),
+        )
+    };
+    let mut out: BTreeMap<String, String> = labels
+        .iter()
+        .take(MAX_SIGNAL_LABELS)
+        .map(|(k, v)| clean(k, v))
+        .collect();
+    if let Some((re, c)) = caps {
+        for name in re.capture_names().flatten().take(MAX_SIGNAL_LABELS) {
+            if let Some(m) = c.name(name) {
+                let (k, v) = clean(name, m.as_str());
+                out.insert(k, v);
+            }
+        }
+    }
+    out
 }
 
 /// Fills `{name}` from labels or named captures; values are restricted to a safe alphabet.
@@ -582,6 +620,17 @@ mod tests {
             .find(|m| m.contains("IGNORE"))
             .unwrap();
         assert!(injected.contains("password=[REDACTED]") && !injected.contains("hunter2"));
+        // Each signal keeps its event's labels, with a log rule's named captures, for entity
+        // extraction.
+        for f in &found {
+            assert_eq!(f.signal_labels.len(), f.signals.len());
+        }
+        assert_eq!(found[0].signal_labels[0]["node"], "node-a");
+        let log = &found[1].signal_labels[0];
+        assert_eq!(
+            (log["host"].as_str(), log["service"].as_str(), log["src_ip"].as_str()),
+            ("bastion-1", "sshd", "203.0.113.9")
+        );
     }
 
     #[test]

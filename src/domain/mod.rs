@@ -5,12 +5,15 @@ pub mod audit;
 pub mod change;
 mod cursor;
 mod digest;
+pub mod entity;
+pub mod graph;
 pub mod grouping;
 pub mod incident;
 pub mod k8s_names;
 pub mod plan;
 pub mod policy;
 mod signal;
+pub mod similarity;
 mod untrusted;
 mod values;
 

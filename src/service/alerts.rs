@@ -15,7 +15,11 @@ use sha2::{Digest, Sha256};
 use super::{detect::fingerprint, *};
 use crate::{
     config::AlertsConfig,
-    domain::{Env, IncidentType, Severity, Status, safe_component, sanitize_untrusted},
+    domain::{
+        Env, IncidentType, Severity, Status,
+        entity::{EntityRules, extract},
+        safe_component, sanitize_untrusted,
+    },
     store::{AlertIncident, AlertIntake, AlertOutcome, AlertRecord},
 };
 
@@ -202,7 +206,12 @@ fn alert_message(a: &WebhookAlert) -> Option<String> {
 }
 
 /// Maps a notification to what the store records (pure CPU work: sanitising, hashing).
-fn prepare(cfg: &AlertsConfig, env: &Env, payload: &AlertmanagerPayload) -> (AlertIntake, Vec<String>) {
+fn prepare(
+    cfg: &AlertsConfig,
+    rules: &EntityRules<'_>,
+    env: &Env,
+    payload: &AlertmanagerPayload,
+) -> (AlertIntake, Vec<String>) {
     let mut warnings = Vec::new();
     if payload.truncated_alerts > 0 {
         warn(
@@ -252,6 +261,9 @@ fn prepare(cfg: &AlertsConfig, env: &Env, payload: &AlertmanagerPayload) -> (Ale
             }
         };
         seen.insert(key, alerts.len());
+        let labels = sanitize_labels(&a.labels);
+        let message = alert_message(a);
+        let entities = extract(rules, &incidents[slot].entity, message.as_deref(), &labels);
         alerts.push(AlertRecord {
             fingerprint: fp,
             starts_at: a.starts_at,
@@ -259,8 +271,9 @@ fn prepare(cfg: &AlertsConfig, env: &Env, payload: &AlertmanagerPayload) -> (Ale
             firing,
             alertname,
             incident: slot,
-            labels: sanitize_labels(&a.labels),
-            message: alert_message(a),
+            labels,
+            message,
+            entities,
         });
     }
     let intake = AlertIntake {
@@ -291,9 +304,12 @@ impl IncidentService {
         // Off the async workers: a large notification takes milliseconds of CPU, and the
         // notification holding the database must not wait behind it.
         let (config, env_owned) = (self.config.clone(), env.clone());
-        let (mut intake, warnings) = tokio::task::spawn_blocking(move || prepare(&config.alerts, &env_owned, &payload))
-            .await
-            .map_err(|e| ServiceError::Store(format!("alert intake task failed: {e}")))?;
+        let (mut intake, warnings) = tokio::task::spawn_blocking(move || {
+            let patterns = config.analysis.compiled();
+            prepare(&config.alerts, &config.analysis.rules(&patterns), &env_owned, &payload)
+        })
+        .await
+        .map_err(|e| ServiceError::Store(format!("alert intake task failed: {e}")))?;
         intake.hooks = self.detect_hooks().await?;
         let result = if intake.alerts.is_empty() {
             crate::store::AlertIntakeResult {

@@ -62,9 +62,19 @@ impl IncidentService {
         } else {
             (None, None)
         };
+        let correlation = self.correlate(&incident, &groups, depth).await?;
+        let similar_incidents = if depth >= 1 {
+            Some(self.similar_incidents(&incident).await?)
+        } else {
+            None
+        };
+        let suggested_actions = self.suggested_actions(&incident, &groups).await?;
         self.enqueue_hooks(crate::notify::HookEvent::Analyze, req.id, "analyze")
             .await?;
         Ok(Analysis {
+            correlation: Some(correlation),
+            similar_incidents,
+            suggested_actions,
             next_steps: next_steps(&incident),
             incident,
             depth,

@@ -62,6 +62,8 @@ impl IncidentService {
             kind: IncidentType::Other,
             severity: Severity::Medium,
             labels: BTreeMap::from([("declared_by".to_owned(), principal.to_owned())]),
+            // The declared target alone: the message is our own text, not telemetry.
+            entities: vec![crate::domain::entity::subject(&signal.entity).into_iter().collect()],
             signals: vec![signal],
         };
         let batch = DetectionBatch {

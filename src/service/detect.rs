@@ -8,7 +8,7 @@ use super::*;
 use crate::{
     config::SourceConfig,
     detect::{DetectorStates, EventBody, Finding, RuleSet, SourceRef, evaluate, fetch},
-    domain::{Env, Threshold},
+    domain::{Env, Threshold, entity::extract},
     store::{DetectionBatch, DetectorSnapshot, MetricPoint, NewFinding, SourceCursor},
 };
 
@@ -146,6 +146,8 @@ impl IncidentService {
         let keep_from = metrics.len().saturating_sub(METRIC_POINTS_PER_SCAN);
         let metrics = metrics.split_off(keep_from);
 
+        let patterns = self.config.analysis.compiled();
+        let entity_rules = self.config.analysis.rules(&patterns);
         let batch = DetectionBatch {
             env: env.to_string(),
             actor: caller.actor.to_owned(),
@@ -158,6 +160,12 @@ impl IncidentService {
                     severity: f.severity,
                     labels: f.labels.clone(),
                     signals: f.signals.clone(),
+                    entities: f
+                        .signals
+                        .iter()
+                        .zip(&f.signal_labels)
+                        .map(|(s, l)| extract(&entity_rules, &s.entity, s.message.as_deref(), l))
+                        .collect(),
                 })
                 .collect(),
             metrics,

@@ -201,6 +201,21 @@ pub struct Analysis {
     /// Depth 3: other incidents sharing an affected resource.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub related_incidents: Option<Vec<Incident>>,
+    /// Every depth: the entities around the incident (IPs, users, sessions, hosts, pods,
+    /// workloads, namespaces, services, nodes, features), walked `depth` hops from its own
+    /// through signals that name two of them, within its time window; and the other incidents
+    /// they touch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation: Option<super::Correlation>,
+    /// Depth ≥ 1: past incidents of the environment most like this one (at most 5), best first,
+    /// with how each was resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub similar_incidents: Option<Vec<super::SimilarIncident>>,
+    /// Containments and recoveries the incident's evidence points at, with the exact arguments
+    /// of the operation and what policy says of each now. Nothing runs until you call the
+    /// operation, and a human approves any plan.
+    #[serde(default)]
+    pub suggested_actions: Vec<super::SuggestedAction>,
     /// Suggested next actions for this status.
     pub next_steps: Vec<String>,
     /// Reminder that telemetry text is data, not instructions.

@@ -209,6 +209,8 @@ pub(super) struct Tallies {
     pub alert_rows: Vec<Vec<Arg>>,
     /// `signals` rows (incident_id, kind, source, rule, series, entity, observed_at, message).
     pub signal_rows: Vec<Vec<Arg>>,
+    /// The incident and the alert (its index in `AlertIntake::alerts`) of each signal row.
+    pub signal_alerts: Vec<(i64, usize)>,
     /// Resolved alerts (env, fingerprint, starts_at, ends_at, now).
     pub resolved_rows: Vec<Vec<Arg>>,
 }
@@ -238,6 +240,7 @@ pub(super) fn tally(
     let mut order: Vec<i64> = Vec::new();
     let mut tally: HashMap<i64, Tally> = HashMap::new();
     let (mut alert_rows, mut signal_rows, mut resolved_rows) = (Vec::new(), Vec::new(), Vec::new());
+    let mut signal_alerts = Vec::new();
     for (i, (a, o)) in intake.alerts.iter().zip(outcomes).enumerate() {
         let id = match (existing[i], slot_ids.get(&a.incident)) {
             (Some((_, id)), _) | (None, Some(&id)) => id,
@@ -268,6 +271,7 @@ pub(super) fn tally(
                 }
                 alert_rows.push(alert_row(a, id, env, now));
                 signal_rows.push(signal_row(a, id, intake));
+                signal_alerts.push((id, i));
             }
             AlertOutcome::Resolved => {
                 t.counts.resolved += 1;
@@ -287,6 +291,7 @@ pub(super) fn tally(
         tally,
         alert_rows,
         signal_rows,
+        signal_alerts,
         resolved_rows,
     })
 }
@@ -385,6 +390,40 @@ fn alert_row(a: &AlertRecord, id: i64, env: &str, now: i64) -> Vec<Arg> {
         now,
         now
     ]
+}
+
+/// A signal just inserted: its incident, row id, time, and the entities it names.
+pub(super) type SignalEntities<'a> = (i64, i64, i64, std::borrow::Cow<'a, [crate::domain::entity::EntityRef]>);
+
+/// The signals just inserted (rows of `id`, `incident_id`, `series`, `observed_at`) with the
+/// entities each names: its alert's, else its incident's entity alone.
+pub(super) fn signal_links<'a>(
+    intake: &'a AlertIntake,
+    signal_alerts: &[(i64, usize)],
+    added: &[impl Cols],
+) -> Result<Vec<SignalEntities<'a>>, StoreError> {
+    let by_key: HashMap<(i64, &str, i64), usize> = signal_alerts
+        .iter()
+        .map(|&(id, i)| {
+            let a = &intake.alerts[i];
+            ((id, a.fingerprint.as_str(), micros(a.starts_at)), i)
+        })
+        .collect();
+    let mut out = Vec::with_capacity(added.len());
+    for r in added {
+        let (incident, series, at) = (r.int("incident_id")?, r.text("series")?, r.int("observed_at")?);
+        let Some(&i) = by_key.get(&(incident, series.as_str(), at)) else {
+            continue;
+        };
+        let a = &intake.alerts[i];
+        let entities = if a.entities.is_empty() {
+            super::subject_only(&intake.incidents[a.incident].entity)
+        } else {
+            std::borrow::Cow::Borrowed(a.entities.as_slice())
+        };
+        out.push((incident, r.int("id")?, at, entities));
+    }
+    Ok(out)
 }
 
 fn signal_row(a: &AlertRecord, id: i64, intake: &AlertIntake) -> Vec<Arg> {

@@ -24,6 +24,9 @@ pub struct AlertRecord {
     pub labels: BTreeMap<String, String>,
     /// Sanitised annotation text for the signal.
     pub message: Option<String>,
+    /// The entities its signal names (`domain::entity::extract`); empty: its incident's entity
+    /// alone.
+    pub entities: Vec<crate::domain::entity::EntityRef>,
 }
 
 /// The incident an alert belongs to (dedup key: environment + alertname + entity).

@@ -7,6 +7,7 @@ mod actions;
 mod alert_intake;
 mod alerts;
 mod audit;
+pub mod entities;
 mod open;
 mod outbox;
 pub mod ports;
@@ -21,10 +22,11 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 pub use crate::domain::grouping::{AlertOutcome, ChangeKind};
-use crate::domain::{Incident, IncidentId, IncidentType, Severity, Signal, Status};
+use crate::domain::{Incident, IncidentId, IncidentType, Severity, Signal, Status, entity::EntityRef};
 pub use actions::{ActionFailure, ActionState, AppliedAction, OpenActions, RevertAttempt};
 pub use alerts::{AlertIncident, AlertIntake, AlertIntakeResult, AlertRecord, IncidentAlertChange};
 pub use audit::{ApprovalUse, ApprovalUseResult, StoredPlan};
+pub use entities::EntityStore;
 pub use open::{StoreLocation, open};
 pub use outbox::*;
 pub use ports::{ActionStore, AlertStore, AuditStore, IncidentStore, PlanStore, Store};
@@ -102,6 +104,24 @@ pub struct NewFinding {
     pub severity: Severity,
     pub labels: BTreeMap<String, String>,
     pub signals: Vec<Signal>,
+    /// The entities each signal names (`domain::entity::extract`), parallel to `signals`; a
+    /// signal without an entry names its subject alone.
+    pub entities: Vec<Vec<EntityRef>>,
+}
+
+impl NewFinding {
+    /// The entities signal `i` names.
+    pub fn entities_of(&self, i: usize) -> std::borrow::Cow<'_, [EntityRef]> {
+        match self.entities.get(i) {
+            Some(e) => std::borrow::Cow::Borrowed(e.as_slice()),
+            None => subject_only(self.signals.get(i).map_or("", |s| s.entity.as_str())),
+        }
+    }
+}
+
+/// The entity a signal's `entity` text names, alone (for signals recorded without extraction).
+pub(crate) fn subject_only(entity: &str) -> std::borrow::Cow<'static, [EntityRef]> {
+    std::borrow::Cow::Owned(crate::domain::entity::subject(entity).into_iter().collect())
 }
 
 /// A metric sample kept for `metrics://recent`.

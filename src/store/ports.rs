@@ -136,7 +136,17 @@ pub trait ActionStore: Send + Sync {
 
 /// Every port of the store.
 pub trait Store:
-    IncidentStore + AlertStore + AuditStore + PlanStore + ActionStore + OutboxStore + SandboxStore + Send + Sync + 'static
+    IncidentStore
+    + AlertStore
+    + AuditStore
+    + PlanStore
+    + ActionStore
+    + OutboxStore
+    + SandboxStore
+    + EntityStore
+    + Send
+    + Sync
+    + 'static
 {
 }
 
@@ -148,6 +158,7 @@ impl<T> Store for T where
         + ActionStore
         + OutboxStore
         + SandboxStore
+        + EntityStore
         + Send
         + Sync
         + 'static

@@ -228,6 +228,11 @@ impl Policy {
         }
     }
 
+    /// The namespaces this policy allows, as configured.
+    pub fn allowed_namespaces(&self) -> Vec<String> {
+        self.namespaces.iter().map(ToString::to_string).collect()
+    }
+
     /// Whether script `id` is allowlisted; the script backend re-checks this before running one.
     pub fn allows_script(&self, id: &str) -> bool {
         self.scripts.iter().any(|s| s == id)
@@ -362,6 +367,9 @@ impl Policy {
 }
 
 mod explain;
+mod preview;
+
+pub use preview::{Preview, Unknowns};
 
 #[cfg(test)]
 mod tests;

@@ -65,7 +65,7 @@ pub(super) fn target_name(resource: &str) -> &str {
 
 /// The name policy judges and reports show: a blocked network's canonical address or CIDR (as
 /// the approver reads it), else the part of `resource` after its `KIND/` prefix.
-fn policy_name(action: Action, resource: &str, script: bool) -> Result<String, ServiceError> {
+pub(super) fn policy_name(action: Action, resource: &str, script: bool) -> Result<String, ServiceError> {
     if action != Action::Block || script {
         return Ok(target_name(resource).to_owned());
     }

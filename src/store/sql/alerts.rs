@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use sqlx::{AnyConnection, Row};
 use tokio::sync::oneshot;
 
-use super::{Dialect, Lock, SqlStore, values};
+use super::{Dialect, Lock, SqlStore, entities::NewLinks, values};
 use crate::store::{
     AlertIntake, AlertIntakeResult, AlertStore, StoreError,
     alert_intake::{self, row},
@@ -185,7 +185,7 @@ impl SqlStore {
                 "INSERT INTO signals
                    (incident_id, kind, source, rule, series, entity, observed_at, message, value, score)
                  SELECT column1, column2, column3, column4, column5, column6, column7, column8, 1.0, 1.0 FROM (",
-                ") AS v WHERE true ON CONFLICT DO NOTHING RETURNING incident_id, observed_at",
+                ") AS v WHERE true ON CONFLICT DO NOTHING RETURNING id, incident_id, series, observed_at",
                 8,
                 std::mem::take(&mut tallies.signal_rows),
             )
@@ -193,6 +193,17 @@ impl SqlStore {
             for r in &added {
                 tallies.signal_added(r.get("incident_id"), r.get("observed_at"));
             }
+            let linked = alert_intake::signal_links(intake, &tallies.signal_alerts, &added)?;
+            let links: Vec<NewLinks<'_>> = linked
+                .iter()
+                .map(|(incident_id, signal_id, observed_at, entities)| NewLinks {
+                    incident_id: *incident_id,
+                    signal_id: *signal_id,
+                    observed_at: *observed_at,
+                    entities,
+                })
+                .collect();
+            self.link_entities(tx, &intake.env, &links).await?;
             values(
                 d,
                 tx,

@@ -139,4 +139,22 @@ impl Dialect {
     pub(super) fn max_params(self) -> usize {
         30_000
     }
+
+    /// A one-column `SELECT` of the ids in the JSON array bound at `param` (`[1,2,3]`).
+    pub(super) fn id_list(self, param: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("SELECT value FROM json_each({param})"),
+            Dialect::Postgres => {
+                format!("SELECT CAST(value AS BIGINT) FROM jsonb_array_elements_text(CAST({param} AS jsonb))")
+            }
+        }
+    }
+
+    /// A one-column `SELECT` of the strings in the JSON array bound at `param`.
+    pub(super) fn text_list(self, param: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("SELECT value FROM json_each({param})"),
+            Dialect::Postgres => format!("SELECT value FROM jsonb_array_elements_text(CAST({param} AS jsonb))"),
+        }
+    }
 }

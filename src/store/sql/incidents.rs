@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, Row};
 
-use super::{Lock, SqlStore};
+use super::{Lock, SqlStore, entities::NewLinks};
 use crate::domain::{Incident, IncidentId, Severity, Signal, Status, TimelineEntry, TimelineKind, grouping as merge};
 use crate::store::{
     ChangeKind, DetectionBatch, DetectorSnapshot, IncidentChange, IncidentFilter, IncidentStore, IncidentTally,
@@ -114,9 +114,9 @@ impl SqlStore {
         .fetch_optional(&mut *tx)
         .await?;
         let mut fresh = Vec::with_capacity(f.signals.len());
-        for s in &f.signals {
+        for (i, s) in f.signals.iter().enumerate() {
             if latest.is_none() || !Self::known_signal(tx, &f.fingerprint, s).await? {
-                fresh.push(s);
+                fresh.push(i);
             }
         }
         let (id, status, severity, created) = match latest {
@@ -145,11 +145,12 @@ impl SqlStore {
                 true,
             ),
         };
-        let mut added = 0usize;
-        for s in fresh {
-            let r = sqlx::query(
+        let mut inserted: Vec<(usize, i64)> = Vec::with_capacity(fresh.len());
+        for i in fresh {
+            let s = &f.signals[i];
+            let signal_id: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO signals (incident_id, kind, source, rule, series, entity, value, score, observed_at, message)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING id",
             )
             .bind(id)
             .bind(s.kind.as_str())
@@ -161,10 +162,25 @@ impl SqlStore {
             .bind(s.score)
             .bind(micros(s.observed_at))
             .bind(&s.message)
-            .execute(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
-            added += r.rows_affected() as usize;
+            if let Some(sid) = signal_id {
+                inserted.push((i, sid));
+            }
         }
+        let added = inserted.len();
+        let entities: Vec<_> = inserted.iter().map(|(i, _)| f.entities_of(*i)).collect();
+        let links: Vec<NewLinks<'_>> = inserted
+            .iter()
+            .zip(&entities)
+            .map(|((i, sid), e)| NewLinks {
+                incident_id: id,
+                signal_id: *sid,
+                observed_at: micros(f.signals[*i].observed_at),
+                entities: e,
+            })
+            .collect();
+        self.link_entities(tx, env, &links).await?;
         if added == 0 {
             return Ok(IncidentChange {
                 id: IncidentId::from_row(id),
@@ -445,10 +461,15 @@ impl IncidentStore for SqlStore {
     }
 
     async fn related(&self, id: IncidentId, limit: u32) -> Result<Vec<Incident>, StoreError> {
+        // Through the entities its signals fired for (their text, as `entities` stores a subject)
+        // and each entity's incidents: no join of signals with signals, whatever their number.
         let rows = sqlx::query(
             "SELECT * FROM incidents WHERE id <> $1 AND id IN (
-                SELECT DISTINCT s2.incident_id FROM signals s1 JOIN signals s2 ON s1.entity = s2.entity
-                WHERE s1.incident_id = $1)
+                SELECT o.incident_id FROM incidents me
+                JOIN entities e ON e.env = me.env
+                  AND e.entity IN (SELECT DISTINCT entity FROM signals WHERE incident_id = $1)
+                JOIN incident_entities o ON o.entity_id = e.id
+                WHERE me.id = $1)
              ORDER BY updated_at DESC, id DESC LIMIT $2",
         )
         .bind(id.row())
@@ -485,10 +506,16 @@ impl IncidentStore for SqlStore {
 }
 
 async fn newest_signals(conn: &mut AnyConnection, id: IncidentId, limit: u32) -> Result<Vec<Signal>, StoreError> {
-    let rows = sqlx::query("SELECT * FROM signals WHERE incident_id = $1 ORDER BY observed_at DESC, id DESC LIMIT $2")
-        .bind(id.row())
-        .bind(i64::from(limit))
-        .fetch_all(&mut *conn)
-        .await?;
+    // The newest ids first, sorted from the incident's index entries alone (they carry the
+    // time and the row id), then only those rows read.
+    let rows = sqlx::query(
+        "SELECT * FROM signals WHERE id IN
+           (SELECT id FROM signals WHERE incident_id = $1 ORDER BY observed_at DESC, id DESC LIMIT $2)
+         ORDER BY observed_at DESC, id DESC",
+    )
+    .bind(id.row())
+    .bind(i64::from(limit))
+    .fetch_all(&mut *conn)
+    .await?;
     rows.iter().map(signal_from_row).collect()
 }

@@ -8,6 +8,7 @@ mod actions;
 mod alerts;
 mod audit;
 mod dialect;
+mod entities;
 mod incidents;
 mod outbox;
 mod plans;
