@@ -27,6 +27,7 @@ fn alert(fp: &str, min: u32) -> AlertRecord {
         incident: 0,
         labels: BTreeMap::new(),
         message: None,
+        annotations: Vec::new(),
     }
 }
 

@@ -291,6 +291,7 @@ fn alert(fp: &str, min: u32, firing: bool) -> AlertRecord {
         incident: 0,
         labels: BTreeMap::from([("service".into(), "checkout".into())]),
         message: Some("p99 above 2s".into()),
+        annotations: Vec::new(),
     }
 }
 

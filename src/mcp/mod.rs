@@ -5,6 +5,7 @@
 
 mod convert;
 pub mod jsonrpc;
+mod manage_tools;
 mod notifications;
 mod observe;
 mod progress;

@@ -15,7 +15,11 @@ use sha2::{Digest, Sha256};
 use super::{detect::fingerprint, *};
 use crate::{
     config::AlertsConfig,
-    domain::{Env, IncidentType, Severity, Status, safe_component, sanitize_untrusted},
+    domain::{
+        Env, IncidentType, Severity, Status,
+        runbook::{LinkKind, sanitize_url},
+        safe_component, sanitize_untrusted,
+    },
     store::{AlertIncident, AlertIntake, AlertOutcome, AlertRecord},
 };
 
@@ -201,6 +205,39 @@ fn alert_message(a: &WebhookAlert) -> Option<String> {
     (!parts.is_empty()).then(|| sanitize_untrusted(&parts.join(" — ")))
 }
 
+/// The annotations of an alert kept for its incident: the runbook and dashboard URLs and the
+/// rule's expression link (`generatorURL`), checked as data (a refused one is reported in
+/// `warnings`, never kept), and the description, sanitised as telemetry.
+fn kept_annotations(a: &WebhookAlert, at: &str, warnings: &mut Vec<String>) -> Vec<(String, String)> {
+    let ann = |names: &[&str]| {
+        names.iter().find_map(|n| {
+            a.annotations
+                .get(*n)
+                .map(|v| (format!("{at}.annotations.{n}"), v.as_str()))
+        })
+    };
+    let generator = Some((format!("{at}.generatorURL"), a.generator_url.as_str()));
+    let urls = [
+        (LinkKind::Runbook, ann(&["runbook_url", "runbook"])),
+        (LinkKind::Dashboard, ann(&["dashboard", "dashboard_url"])),
+        (LinkKind::Generator, generator),
+    ];
+    let mut out = Vec::new();
+    for (kind, found) in urls {
+        let Some((path, raw)) = found.filter(|(_, v)| !v.trim().is_empty()) else {
+            continue;
+        };
+        match sanitize_url(raw) {
+            Ok(url) => out.push((kind.as_str().to_owned(), url)),
+            Err(why) => warn(warnings, format!("{path}: {why}; the link was not kept")),
+        }
+    }
+    if let Some(d) = a.annotations.get("description").filter(|d| !d.trim().is_empty()) {
+        out.push(("description".to_owned(), sanitize_untrusted(d)));
+    }
+    out
+}
+
 /// Maps a notification to what the store records (pure CPU work: sanitising, hashing).
 fn prepare(cfg: &AlertsConfig, env: &Env, payload: &AlertmanagerPayload) -> (AlertIntake, Vec<String>) {
     let mut warnings = Vec::new();
@@ -261,6 +298,7 @@ fn prepare(cfg: &AlertsConfig, env: &Env, payload: &AlertmanagerPayload) -> (Ale
             incident: slot,
             labels: sanitize_labels(&a.labels),
             message: alert_message(a),
+            annotations: kept_annotations(a, &at, &mut warnings),
         });
     }
     let intake = AlertIntake {

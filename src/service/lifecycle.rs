@@ -1,4 +1,4 @@
-//! `list`, `get`, `ack`, `resolve`.
+//! `list`, `get`, `resolve` (`ack` is in `manage`: it is allowed at any active status).
 
 use super::*;
 use crate::{
@@ -38,15 +38,11 @@ impl IncidentService {
             .ok_or(ServiceError::NotFound(req.id))?;
         let recent_signals = self.store.signals(req.id, 10).await?;
         Ok(IncidentDetail {
+            runbooks: self.runbooks(&incident).await?,
             incident,
             recent_signals,
             untrusted_data_note: UNTRUSTED_NOTE.into(),
         })
-    }
-
-    pub async fn ack(&self, req: AckRequest, caller: Caller) -> Result<LifecycleResult, ServiceError> {
-        self.move_to(req.id, Status::Acknowledged, caller, req.note.as_deref())
-            .await
     }
 
     pub async fn resolve(&self, req: ResolveRequest, caller: Caller) -> Result<LifecycleResult, ServiceError> {

@@ -24,6 +24,9 @@ pub struct AlertRecord {
     pub labels: BTreeMap<String, String>,
     /// Sanitised annotation text for the signal.
     pub message: Option<String>,
+    /// Annotations kept for the incident (`runbook_url`, `dashboard`, `generator_url`,
+    /// `description`), sanitised: URLs checked, text redacted.
+    pub annotations: Vec<(String, String)>,
 }
 
 /// The incident an alert belongs to (dedup key: environment + alertname + entity).

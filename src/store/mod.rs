@@ -7,6 +7,7 @@ mod actions;
 mod alert_intake;
 mod alerts;
 mod audit;
+pub mod manage;
 mod open;
 mod outbox;
 pub mod ports;
@@ -25,6 +26,7 @@ use crate::domain::{Incident, IncidentId, IncidentType, Severity, Signal, Status
 pub use actions::{ActionFailure, ActionState, AppliedAction, OpenActions, RevertAttempt};
 pub use alerts::{AlertIncident, AlertIntake, AlertIntakeResult, AlertRecord, IncidentAlertChange};
 pub use audit::{ApprovalUse, ApprovalUseResult, StoredPlan};
+pub use manage::{Declaration, ManageOutcome, ManageStore, ManageWrite, StoredAnnotation};
 pub use open::{StoreLocation, open};
 pub use outbox::*;
 pub use ports::{ActionStore, AlertStore, AuditStore, IncidentStore, PlanStore, Store};

@@ -130,7 +130,17 @@ pub trait ActionStore: Send + Sync {
 
 /// Every port of the store.
 pub trait Store:
-    IncidentStore + AlertStore + AuditStore + PlanStore + ActionStore + OutboxStore + SandboxStore + Send + Sync + 'static
+    IncidentStore
+    + AlertStore
+    + AuditStore
+    + PlanStore
+    + ActionStore
+    + OutboxStore
+    + SandboxStore
+    + ManageStore
+    + Send
+    + Sync
+    + 'static
 {
 }
 
@@ -142,6 +152,7 @@ impl<T> Store for T where
         + ActionStore
         + OutboxStore
         + SandboxStore
+        + ManageStore
         + Send
         + Sync
         + 'static

@@ -9,6 +9,7 @@ mod alerts;
 mod audit;
 mod dialect;
 mod incidents;
+mod manage;
 mod outbox;
 mod plans;
 mod sandbox;
