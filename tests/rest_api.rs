@@ -760,7 +760,7 @@ fn expected_codes(method: &str, path: &str) -> BTreeSet<&'static str> {
             codes.remove("200");
             codes.insert("202");
         }
-        ("post", "/api/hooks") => {
+        ("post", "/api/hooks" | "/api/incident/declare") => {
             codes.remove("200");
             codes.insert("201");
         }
@@ -839,6 +839,10 @@ async fn openapi_document_is_valid_openapi_3_1_and_matches_the_routes() {
         ("get", "/api/incidents"),
         ("post", "/api/incident/ack/{id}"),
         ("post", "/api/incident/resolve/{id}"),
+        ("post", "/api/incident/declare"),
+        ("post", "/api/incident/note/{id}"),
+        ("post", "/api/incident/assign/{id}"),
+        ("post", "/api/incident/severity/{id}"),
         ("post", "/api/alerts"),
         ("put", "/api/incident/contain/{id}"),
         ("post", "/api/incident/recover/{id}"),
