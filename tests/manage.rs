@@ -556,9 +556,16 @@ async fn postmortem_of_contain_approve_apply_revert_resolve_names_the_approver_a
         .await
         .unwrap();
     let text = &p.messages[0].content.as_text().unwrap().text;
-    let start = text.rfind("<incident-data>").unwrap() + "<incident-data>".len();
+    let start = text.find("<incident-data>").unwrap() + "<incident-data>".len();
     let end = text.rfind("</incident-data>").unwrap();
-    let record: Value = serde_json::from_str(&text[start..end]).unwrap();
+    // The analysis, then the post-mortem record, in the one fence.
+    let docs: Vec<Value> = serde_json::Deserializer::from_str(&text[start..end])
+        .into_iter::<Value>()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(docs.len(), 2);
+    assert_eq!(docs[0]["depth"], 3);
+    let record = docs[1].clone();
     assert_eq!(record["resolved"], true);
     assert_eq!(record["resolution_note"], "cause: leaked token; fix: rotated it");
     let plans = record["plans"].as_array().unwrap();

@@ -951,7 +951,11 @@ async fn openapi_document_is_valid_openapi_3_1_and_matches_the_routes() {
         }
         let mut rb = api.req(method.to_uppercase().parse().unwrap(), &concrete);
         let plans = path.contains("/contain/") || path.contains("/recover");
-        let examples = path == "/api/alerts" || path.contains("/notify/") || (method == "post" && path == "/api/hooks");
+        let manage = ["/declare", "/note/", "/assign/", "/severity/"]
+            .iter()
+            .any(|p| path.contains(p));
+        let examples =
+            path == "/api/alerts" || path.contains("/notify/") || (method == "post" && path == "/api/hooks") || manage;
         if examples || plans {
             rb = rb.json(&op["requestBody"]["content"]["application/json"]["example"]);
         } else if path == "/api/incident/detect" {
@@ -971,7 +975,7 @@ async fn openapi_document_is_valid_openapi_3_1_and_matches_the_routes() {
                 _,
                 "/api/plans/{plan_id}/approve" | "/api/plans/{plan_id}/approve-and-apply" | "/api/plans/{plan_id}/deny",
             ) => StatusCode::FORBIDDEN,
-            ("post", "/api/hooks") => StatusCode::CREATED,
+            ("post", "/api/hooks" | "/api/incident/declare") => StatusCode::CREATED,
             // No outbox row 1 here.
             (_, "/api/outbox/{id}/retry") => StatusCode::NOT_FOUND,
             ("delete", _) => StatusCode::NO_CONTENT,

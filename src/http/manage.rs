@@ -17,11 +17,40 @@ use serde::Deserialize;
 use super::rest::{RestError, json_body, parse_id};
 use crate::{
     domain::{
-        Severity,
-        manage::{PERSON_PATTERN, TEXT_PATTERN},
+        Env, IncidentType, Severity,
+        manage::{ENTITY_PATTERN, PERSON_PATTERN, TEXT_PATTERN, TITLE_PATTERN},
     },
     service::*,
 };
+
+/// Body of `POST /api/incident/declare`: `incident_declare`'s arguments, with the service's
+/// text rules as patterns.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeclareBody {
+    /// Environment, as configured; omit for the server's default environment.
+    #[serde(default)]
+    pub env: Option<Env>,
+    /// One line saying what is wrong, e.g. `Checkout returns 502 for some users` (1-200
+    /// characters, no control characters, not blank).
+    #[schemars(length(min = 1, max = 200), pattern(TITLE_PATTERN))]
+    pub title: String,
+    /// Incident type (default other).
+    #[serde(rename = "type", default)]
+    pub kind: Option<IncidentType>,
+    /// Severity (default medium).
+    #[serde(default)]
+    pub severity: Option<Severity>,
+    /// Affected entities, `kind/name` or `kind/namespace/name` (`service/checkout`,
+    /// `pod/shop/web-1`, `ip/203.0.113.9`), at most 20.
+    #[serde(default)]
+    #[schemars(length(max = 20), inner(length(min = 3, max = 540), pattern(ENTITY_PATTERN)))]
+    pub entities: Vec<String>,
+    /// A first note for the timeline: what was seen, by whom (line breaks are fine).
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 2000), pattern(TEXT_PATTERN))]
+    pub note: Option<String>,
+}
 
 /// Body of `POST /api/incident/note/{id}`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -77,7 +106,15 @@ async fn declare(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<IncidentUpdate>), RestError> {
-    let req: DeclareRequest = json_body(&headers, body, None)?;
+    let b: DeclareBody = json_body(&headers, body, None)?;
+    let req = DeclareRequest {
+        env: b.env,
+        title: b.title,
+        kind: b.kind,
+        severity: b.severity,
+        entities: b.entities,
+        note: b.note,
+    };
     Ok((StatusCode::CREATED, Json(svc.declare(req, Caller::REST).await?)))
 }
 

@@ -13,9 +13,8 @@ impl IncidentServer {
     #[tool(
         name = "incident_declare",
         title = "Declare an incident",
-        description = "Open an incident by hand when a person saw something no rule detected: title, type, severity, \
-affected entities (`service/checkout`, `pod/shop/web-1`, `ip/203.0.113.9`) and an optional first note. Each call opens \
-a new incident (it never merges into another): call it once. Audited.",
+        description = "Open an incident by hand when someone saw something no rule detected: title, type, severity, \
+affected entities, a first note. Each call opens a new incident: call it once. Audited.",
         annotations(
             title = "Declare an incident",
             read_only_hint = false,
@@ -35,8 +34,8 @@ a new incident (it never merges into another): call it once. Audited.",
     #[tool(
         name = "incident_note",
         title = "Add a note",
-        description = "Add a note to an incident's timeline: what was found, tried or decided. Notes appear in the \
-timeline, incident_analyze (depth >= 2) and the post-mortem. Any status, resolved included. Audited.",
+        description = "Add a note to an incident's timeline (any status): what was found, tried or decided. It shows \
+in incident_analyze (depth >= 2) and the post-mortem. Audited.",
         annotations(
             title = "Add a note",
             read_only_hint = false,
@@ -56,8 +55,8 @@ timeline, incident_analyze (depth >= 2) and the post-mortem. Any status, resolve
     #[tool(
         name = "incident_assign",
         title = "Assign owner and commander",
-        description = "Assign an incident's owner and/or incident commander (people's names or handles, as the user \
-gives them; never invent one). Repeating the same assignment changes nothing. Audited.",
+        description = "Assign an incident's owner and/or incident commander, names as the user gives them (never \
+invent one). Audited.",
         annotations(
             title = "Assign owner and commander",
             read_only_hint = false,
@@ -77,8 +76,8 @@ gives them; never invent one). Repeating the same assignment changes nothing. Au
     #[tool(
         name = "incident_severity",
         title = "Change severity",
-        description = "Change an incident's severity (info, low, medium, high, critical) and say why; the reason is \
-recorded in the timeline and the audit log. New evidence may still raise it later. Audited.",
+        description = "Change an incident's severity, saying why (the reason lands in the timeline). New evidence may \
+still raise it. Audited.",
         annotations(
             title = "Change severity",
             read_only_hint = false,

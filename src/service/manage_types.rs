@@ -1,6 +1,7 @@
 //! Request and response types of incident management by people (declare, note, assign,
 //! severity, the postmortem's record), shared by the MCP tools, the REST API and the CLI.
-//! Doc comments become the JSON Schema descriptions that models read.
+//! Doc comments become the JSON Schema descriptions that models read. Free text is checked by
+//! the service (`domain::manage`); the REST bodies state the same rules as patterns.
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -8,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{
     Env, Incident, IncidentId, IncidentType, Severity, TimelineEntry,
-    manage::{ENTITY_PATTERN, PERSON_PATTERN, Phase, TEXT_PATTERN, TITLE_PATTERN},
+    manage::{ENTITY_PATTERN, PERSON_PATTERN, Phase},
 };
 
 /// An incident declared by a person: nothing detected it (yet), someone saw it.
@@ -18,9 +19,8 @@ pub struct DeclareRequest {
     /// Environment, as configured; omit for the server's default environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<Env>,
-    /// One line saying what is wrong, e.g. `Checkout returns 502 for some users` (1-200
-    /// characters, no control characters).
-    #[schemars(length(min = 1, max = 200), pattern(TITLE_PATTERN))]
+    /// One line: what is wrong, e.g. `Checkout returns 502 for some users`.
+    #[schemars(length(min = 1, max = 200))]
     pub title: String,
     /// Incident type (default other).
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
@@ -28,14 +28,13 @@ pub struct DeclareRequest {
     /// Severity (default medium).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity: Option<Severity>,
-    /// Affected entities, `kind/name` or `kind/namespace/name` (`service/checkout`,
-    /// `pod/shop/web-1`, `ip/203.0.113.9`), at most 20.
+    /// Affected entities: `service/checkout`, `pod/shop/web-1`, `ip/203.0.113.9`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 20), inner(length(min = 3, max = 540), pattern(ENTITY_PATTERN)))]
     pub entities: Vec<String>,
     /// A first note for the timeline: what was seen, by whom.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 2000), pattern(TEXT_PATTERN))]
+    #[schemars(length(min = 1, max = 2000))]
     pub note: Option<String>,
 }
 
@@ -45,8 +44,8 @@ pub struct DeclareRequest {
 pub struct NoteRequest {
     /// Incident id, e.g. INC-000001.
     pub id: IncidentId,
-    /// The note: what was found, tried or decided (1-2000 characters; line breaks are fine).
-    #[schemars(length(min = 1, max = 2000), pattern(TEXT_PATTERN))]
+    /// What was found, tried or decided.
+    #[schemars(length(min = 1, max = 2000))]
     pub note: String,
 }
 
@@ -56,11 +55,11 @@ pub struct NoteRequest {
 pub struct AssignRequest {
     /// Incident id, e.g. INC-000001.
     pub id: IncidentId,
-    /// The owner: a person's name or handle (`alice`, `alice@example.com`).
+    /// The owner's name or handle, e.g. `alice`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64), pattern(PERSON_PATTERN))]
     pub owner: Option<String>,
-    /// The incident commander: a person's name or handle.
+    /// The incident commander's name or handle.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64), pattern(PERSON_PATTERN))]
     pub commander: Option<String>,
@@ -74,8 +73,8 @@ pub struct SeverityRequest {
     pub id: IncidentId,
     /// The new severity.
     pub severity: Severity,
-    /// Why (recorded in the timeline and the audit log), e.g. `all checkouts fail, not some`.
-    #[schemars(length(min = 1, max = 2000), pattern(TEXT_PATTERN))]
+    /// Why, e.g. `all checkouts fail, not some`.
+    #[schemars(length(min = 1, max = 2000))]
     pub reason: String,
 }
 

@@ -388,7 +388,7 @@ fn build(dep: Option<&Deployment>) -> Value {
 /// `env` of a declared incident: one of the configured environments; left out (or null) only
 /// when the server has a default environment.
 fn narrow_declare_env(schemas: &mut Map<String, Value>, d: &Deployment) {
-    let Some(body) = schemas.get_mut("DeclareRequest") else {
+    let Some(body) = schemas.get_mut("DeclareBody") else {
         return;
     };
     let desc = body["properties"]["env"]["description"].clone();

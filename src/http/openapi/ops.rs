@@ -3,16 +3,16 @@
 use serde_json::{Value, json};
 
 use super::{Code, Deployment, Op, Schemas};
-use crate::http::manage::{AssignBody, NoteBody, SeverityBody};
+use crate::http::manage::{AssignBody, DeclareBody, NoteBody, SeverityBody};
 use crate::http::notify::{HOOK_NAME_PATTERN, HookBody, HookList, HookView, NotifyBody};
 use crate::http::plans::{ApproveBody, DenyBody, PLAN_ID_PATTERN};
 use crate::http::respond::{ContainBody, RecoverBody};
 use crate::http::rest::{AckBody, AnalyzeQuery, ResolveBody};
 use crate::service::{
     AlertIntakeReport, AlertmanagerPayload, Analysis, ApprovalReport, AuditList, AuditListRequest, ContainmentList,
-    ContainmentsRequest, DeclareRequest, DetectReport, DetectRequest, IncidentDetail, IncidentList, IncidentUpdate,
-    LifecycleResult, ListRequest, NotifyReport, OutboxList, OutboxListRequest, OutboxRetry, PlanList, PlanListRequest,
-    PlanReport, PlanView,
+    ContainmentsRequest, DetectReport, DetectRequest, IncidentDetail, IncidentList, IncidentUpdate, LifecycleResult,
+    ListRequest, NotifyReport, OutboxList, OutboxListRequest, OutboxRetry, PlanList, PlanListRequest, PlanReport,
+    PlanView,
 };
 
 /// Every operation but `/healthz`, in document order.
@@ -95,7 +95,7 @@ pub(super) fn operations(s: &mut Schemas, dep: Option<&Deployment>) -> Vec<Op> {
             codes: &[BadRequest, Unavailable],
             params: vec![],
             body: Some((
-                s.req::<DeclareRequest>(),
+                s.req::<DeclareBody>(),
                 true,
                 json!({ "env": example_env, "title": "Checkout returns 502 for some users", "type": "availability",
                         "severity": "high", "entities": ["service/checkout"], "note": "reported by support" }),
