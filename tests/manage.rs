@@ -755,3 +755,91 @@ async fn runbook_annotations_of_an_alertmanager_payload_are_kept_as_data_and_sho
         "{table}"
     );
 }
+
+#[tokio::test]
+async fn on_postgresql_the_management_writes_and_alert_annotations_round_trip() {
+    use incident_mcp::{
+        Caller,
+        config::Config,
+        domain::Env,
+        service::{
+            AckRequest, AlertmanagerPayload, AssignRequest, DeclareRequest, IncidentService, NoteRequest,
+            SeverityRequest,
+        },
+    };
+    let db = crate::store_postgres::database().await;
+    let store = std::sync::Arc::new(db.store().await);
+    let svc = IncidentService::new(store, std::sync::Arc::new(Config::builtin()));
+    let declare: DeclareRequest =
+        serde_json::from_value(json!({"title": "Payments slow", "entities": ["service/payments"], "note": "seen"}))
+            .unwrap();
+    let d = svc.declare(declare, Caller::REST).await.unwrap();
+    let id = d.incident.id;
+    let note = NoteRequest {
+        id,
+        note: "queue depth rising".into(),
+    };
+    assert!(svc.note(note, Caller::REST).await.unwrap().changed);
+    let assign = AssignRequest {
+        id,
+        owner: Some("alice".into()),
+        commander: None,
+    };
+    assert_eq!(
+        svc.assign(assign, Caller::REST)
+            .await
+            .unwrap()
+            .incident
+            .owner
+            .as_deref(),
+        Some("alice")
+    );
+    let sev = SeverityRequest {
+        id,
+        severity: incident_mcp::domain::Severity::High,
+        reason: "card payments fail".into(),
+    };
+    assert!(svc.set_severity(sev, Caller::REST).await.unwrap().changed);
+    let ack = AckRequest { id, note: None };
+    let acked = svc.ack(ack, Caller::REST).await.unwrap();
+    assert_eq!(acked.incident.acknowledged_by.as_deref(), Some("rest"));
+    let tl = svc.incident_timeline(id).await.unwrap();
+    let kinds: Vec<&str> = tl.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "created",
+            "signal",
+            "note",
+            "note",
+            "assignment",
+            "severity",
+            "status_change"
+        ]
+    );
+    let v = svc.audit_verify(&[]).await.unwrap();
+    assert!(v.intact && v.entries == 5, "{}", v.summary);
+
+    // Two alerts of one incident in one notification, both with a runbook: one row per name.
+    let mut payload = alertmanager_payload();
+    payload["alerts"][1]["labels"]["pod"] = json!("web-7");
+    payload["alerts"][1]["annotations"]["runbook_url"] = json!("https://runbooks.example.com/second");
+    let payload = AlertmanagerPayload::from_json(&payload).unwrap();
+    let report = svc.ingest_alerts(&Env::parse("dev").unwrap(), payload).await.unwrap();
+    assert_eq!(report.incidents.len(), 1, "{report:?}");
+    let got = svc
+        .get(incident_mcp::service::GetRequest {
+            id: report.incidents[0].id,
+        })
+        .await
+        .unwrap();
+    let runbooks: Vec<&str> = got
+        .runbooks
+        .links
+        .iter()
+        .filter(|l| l.kind == incident_mcp::domain::runbook::LinkKind::Runbook)
+        .map(|l| l.url.as_str())
+        .collect();
+    assert_eq!(runbooks.len(), 1, "{:?}", got.runbooks);
+    assert!(got.runbooks.description.as_deref().unwrap().contains("[REDACTED]"));
+}

@@ -212,13 +212,14 @@ pub fn analysis(a: &Analysis) -> String {
     if let Some(tl) = &a.timeline {
         out.push_str("\n\ntimeline (UTC)");
         for t in tl {
+            // A note's later lines stay under its first, not in the time column.
             let _ = write!(
                 out,
                 "\n{}  {:<13} {:<8} {}",
                 utc(&t.at),
                 t.kind.as_str(),
                 t.actor,
-                t.message
+                t.message.replace('\n', "\n                                        ")
             );
         }
     }
