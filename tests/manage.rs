@@ -843,3 +843,136 @@ async fn on_postgresql_the_management_writes_and_alert_annotations_round_trip() 
     assert_eq!(runbooks.len(), 1, "{:?}", got.runbooks);
     assert!(got.runbooks.description.as_deref().unwrap().contains("[REDACTED]"));
 }
+
+// Multi-threaded: the in-process server answers while the test waits for the CLI process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_in_remote_mode_declares_notes_assigns_and_changes_severity_over_rest() {
+    let key = secret("manage-remote-key");
+    let (h, server) = keyed_app(&key, |_| {}).await;
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(bin())
+            .env_remove("INCIDENT_MCP_CONFIG")
+            .env_remove("OPENCLAW_API_KEY")
+            .env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path().join(".config"))
+            .env("INCIDENT_MCP_DB", home.path().join("never.db"))
+            .args(args)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        // The command line is not shown: `auth` carries the key.
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            args[0],
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str::<Value>(&stdout).unwrap_or(Value::String(stdout))
+    };
+    run(&["auth", "--key", &key, "--server", &server.base()]);
+    let d = run(&[
+        "declare",
+        "--title",
+        "VPN drops",
+        "--type",
+        "network",
+        "--entity",
+        "service/vpn",
+        "--format",
+        "json",
+    ]);
+    let id = d["incident"]["id"].as_str().unwrap().to_owned();
+    run(&["note", "--id", &id, "--note", "only EU users", "--format", "json"]);
+    let a = run(&["assign", "--id", &id, "--owner", "frank", "--format", "json"]);
+    assert_eq!(a["incident"]["owner"], "frank");
+    let s = run(&[
+        "severity",
+        "--id",
+        &id,
+        "--severity",
+        "critical",
+        "--reason",
+        "all users",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(s["incident"]["severity"], "critical");
+    let k = run(&["ack", "--id", &id, "--format", "json"]);
+    assert_eq!(k["incident"]["acknowledged_by"], "rest", "the server acknowledged it");
+    assert!(
+        !home.path().join("never.db").exists(),
+        "remote mode never opens a local store"
+    );
+    // What the server stored, and audited.
+    let kinds = audit_kinds(&h).await;
+    assert_eq!(
+        kinds,
+        ["declaration", "note", "assignment", "severity", "acknowledgement"]
+    );
+}
+
+#[tokio::test]
+async fn configured_rule_runbooks_are_shown_and_bad_ones_refused_at_load() {
+    // A rule's runbook_url: on every incident of that rule.
+    let text = incident_mcp::config::EXAMPLE_TOML.replace(
+        "entity = \"pod/{namespace}/{pod}\"\n# A runbook",
+        "entity = \"pod/{namespace}/{pod}\"\nrunbook_url = \"https://runbooks.example.com/egress\"\n# A runbook",
+    );
+    assert_ne!(
+        text,
+        incident_mcp::config::EXAMPLE_TOML,
+        "the example has the egress-spike rule"
+    );
+    let cfg = incident_mcp::config::Config::parse_str(&text, "toml", "<test>").unwrap();
+    let h = Harness::with_config(cfg).await;
+    respond::detect(&h).await;
+    let got = h
+        .svc
+        .get(incident_mcp::service::GetRequest {
+            id: "INC-000001".parse().unwrap(),
+        })
+        .await
+        .unwrap();
+    let links: Vec<(&str, &str)> = got
+        .runbooks
+        .links
+        .iter()
+        .map(|l| (l.rule.as_str(), l.url.as_str()))
+        .collect();
+    assert_eq!(links, [("egress-spike", "https://runbooks.example.com/egress")]);
+    let other = h
+        .svc
+        .get(incident_mcp::service::GetRequest {
+            id: "INC-000002".parse().unwrap(),
+        })
+        .await
+        .unwrap();
+    assert!(other.runbooks.is_empty(), "{:?}", other.runbooks);
+    // URLs that are not plain http(s) data are refused when the configuration loads.
+    for (bad, why) in [
+        ("javascript:alert(1)", "not an absolute http(s) URL"),
+        ("https://user:pw@wiki.example.com/x", "credentials"),
+        ("https://wiki.example.com/<b>", "whitespace, control characters"),
+    ] {
+        let text = incident_mcp::config::EXAMPLE_TOML.replace(
+            "entity = \"pod/{namespace}/{pod}\"\n# A runbook",
+            &format!("entity = \"pod/{{namespace}}/{{pod}}\"\nrunbook_url = \"{bad}\"\n# A runbook"),
+        );
+        let e = incident_mcp::config::Config::parse_str(&text, "toml", "<test>")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("rules.egress-spike.runbook_url") && e.contains(why),
+            "{bad}: {e}"
+        );
+    }
+    let e = incident_mcp::config::Config::parse_str(
+        &format!("{}\n", incident_mcp::config::EXAMPLE_TOML).replace("runbooks = {}", "runbooks = { X = \"ftp://x\" }"),
+        "toml",
+        "<test>",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("alerts.runbooks.X"), "{e}");
+}
