@@ -317,10 +317,11 @@ pub fn decide(
                     id,
                     from,
                     to: Status::Acknowledged,
-                    allowed: "open, acknowledged, contained, recovered (any active status)".into(),
+                    allowed: "any active status: open, acknowledged, contained, recovered".into(),
                 });
             }
-            let already = from == Status::Acknowledged || i.acknowledged_at.is_some();
+            // An open incident always moves (it may have reopened after an earlier acknowledgement).
+            let already = from == Status::Acknowledged || (from != Status::Open && i.acknowledged_at.is_some());
             if already {
                 let by = match (&i.acknowledged_by, i.acknowledged_at) {
                     (Some(b), Some(t)) => format!(" by {b} at {}", super::display_time(&t)),
@@ -332,8 +333,11 @@ pub fn decide(
                     format!("{id} was already acknowledged{by}; nothing changed"),
                 ));
             }
-            fields.acknowledged_at = Some(now);
-            fields.acknowledged_by = Some(actor.to_owned());
+            // The first acknowledgement is kept (time to acknowledge is measured to it).
+            if fields.acknowledged_at.is_none() {
+                fields.acknowledged_at = Some(now);
+                fields.acknowledged_by = Some(actor.to_owned());
+            }
             let (entries, message, moved_from) = if from == Status::Open {
                 fields.status = Status::Acknowledged;
                 let (m, d) = transition_entry(from, Status::Acknowledged, note.as_deref());
@@ -577,6 +581,13 @@ mod tests {
         );
         let e = decide(&incident(Status::Resolved), "cli", &ack, now).unwrap_err();
         assert!(e.allowed.contains("contained"));
+        // Reopened after an earlier acknowledgement: it moves again, the first one is kept.
+        let mut reopened = incident(Status::Open);
+        reopened.acknowledged_at = Some(now - chrono::TimeDelta::hours(1));
+        reopened.acknowledged_by = Some("rest".into());
+        let d = decide(&reopened, "cli", &ack, now).unwrap();
+        assert_eq!((d.changed, d.fields.status), (true, Status::Acknowledged));
+        assert_eq!(d.fields.acknowledged_by.as_deref(), Some("rest"));
     }
 
     #[test]
