@@ -298,9 +298,44 @@ fn the_deployment_is_hardened_and_its_command_serves_healthz() {
             a.as_str()
                 .unwrap()
                 .replace("0.0.0.0:8080", "127.0.0.1:0")
+                .replace("0.0.0.0:9464", "127.0.0.1:0")
                 .replace("/etc/incident-mcp/config.toml", config.to_str().unwrap())
         })
         .collect();
+    // /metrics has its own listener (Prometheus scrapes the pod IP, which the main listener's
+    // Host check refuses), declared as a container port and let in by the NetworkPolicy.
+    let raw: Vec<&str> = c["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let at = raw
+        .iter()
+        .position(|a| *a == "--metrics-addr")
+        .expect("--metrics-addr in args");
+    let metrics_port: u64 = raw[at + 1].rsplit(':').next().unwrap().parse().unwrap();
+    assert!(
+        c["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["containerPort"] == metrics_port),
+        "no container port {metrics_port}"
+    );
+    let np = manifest("networkpolicy.yaml", "NetworkPolicy", "incident-mcp");
+    assert!(
+        np["spec"]["ingress"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|rule| rule["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["port"] == metrics_port)),
+        "the NetworkPolicy does not let Prometheus reach port {metrics_port}"
+    );
     let mut cmd = Command::new(common::bin());
     cmd.args(&args).arg("--db").arg(dir.path().join("x.db"));
     let (mut child, url) = common::spawn_http_server(cmd, |_| {});

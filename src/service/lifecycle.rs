@@ -31,12 +31,11 @@ impl IncidentService {
     }
 
     pub async fn get(&self, req: GetRequest) -> Result<IncidentDetail, ServiceError> {
-        let incident = self
+        let (incident, recent_signals) = self
             .store
-            .get_incident(req.id)
+            .incident_with_signals(req.id, 10)
             .await?
             .ok_or(ServiceError::NotFound(req.id))?;
-        let recent_signals = self.store.signals(req.id, 10).await?;
         Ok(IncidentDetail {
             runbooks: self.runbooks(&incident).await?,
             incident,

@@ -22,6 +22,12 @@ pub trait IncidentStore: Send + Sync {
     async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError>;
     /// Newest first.
     async fn signals(&self, id: IncidentId, limit: u32) -> Result<Vec<Signal>, StoreError>;
+    /// The incident and its newest `limit` signals, read on one connection.
+    async fn incident_with_signals(
+        &self,
+        id: IncidentId,
+        limit: u32,
+    ) -> Result<Option<(Incident, Vec<Signal>)>, StoreError>;
     async fn signal_groups(&self, id: IncidentId) -> Result<Vec<SignalGroup>, StoreError>;
     /// Oldest first.
     async fn timeline(&self, id: IncidentId) -> Result<Vec<TimelineEntry>, StoreError>;

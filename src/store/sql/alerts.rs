@@ -111,12 +111,6 @@ impl SqlStore {
             results.push(self.apply_intake(&mut tx, intake).await?);
         }
         tx.commit().await?;
-        if sqlite && self.intake.pending.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
-            // Nothing else queued: the connection goes back to the pool with SQLite's default
-            // cache (lowering the size frees the pages over it), so a burst of alerts does not
-            // leave up to 32 MiB behind on every pooled connection it happened to use.
-            sqlx::query("PRAGMA cache_size = -2000").execute(&mut *conn).await?;
-        }
         Ok(results)
     }
 

@@ -396,13 +396,22 @@ impl IncidentStore for SqlStore {
     }
 
     async fn signals(&self, id: IncidentId, limit: u32) -> Result<Vec<Signal>, StoreError> {
-        let rows =
-            sqlx::query("SELECT * FROM signals WHERE incident_id = $1 ORDER BY observed_at DESC, id DESC LIMIT $2")
-                .bind(id.row())
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?;
-        rows.iter().map(signal_from_row).collect()
+        let mut conn = self.pool.acquire().await?;
+        newest_signals(&mut conn, id, limit).await
+    }
+
+    async fn incident_with_signals(
+        &self,
+        id: IncidentId,
+        limit: u32,
+    ) -> Result<Option<(Incident, Vec<Signal>)>, StoreError> {
+        // One acquire: sqlx tests every connection it takes back (on SQLite a round trip to the
+        // connection's thread), so two reads on one connection cost one test, not two.
+        let mut conn = self.pool.acquire().await?;
+        let Some(incident) = self.fetch_incident(&mut conn, id, false).await? else {
+            return Ok(None);
+        };
+        Ok(Some((incident, newest_signals(&mut conn, id, limit).await?)))
     }
 
     async fn signal_groups(&self, id: IncidentId) -> Result<Vec<SignalGroup>, StoreError> {
@@ -473,4 +482,13 @@ impl IncidentStore for SqlStore {
             .await?;
         rows.iter().map(metric_from_row).collect()
     }
+}
+
+async fn newest_signals(conn: &mut AnyConnection, id: IncidentId, limit: u32) -> Result<Vec<Signal>, StoreError> {
+    let rows = sqlx::query("SELECT * FROM signals WHERE incident_id = $1 ORDER BY observed_at DESC, id DESC LIMIT $2")
+        .bind(id.row())
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(signal_from_row).collect()
 }
