@@ -246,7 +246,13 @@ impl IncidentService {
             }
         }
         let mut description = None;
-        for a in self.store.annotations(incident.id).await? {
+        // Only alerts carry annotations, and every alert has an `alertname` label (copied to its
+        // incident): other incidents skip the read (`incident_get` is a hot path).
+        let annotations = match incident.labels.contains_key("alertname") {
+            true => self.store.annotations(incident.id).await?,
+            false => Vec::new(),
+        };
+        for a in annotations {
             match LinkKind::of(&a.name) {
                 Some(kind) => links.push(RunbookLink {
                     kind,
