@@ -28,6 +28,7 @@ fn alert(fp: &str, min: u32) -> AlertRecord {
         labels: BTreeMap::new(),
         message: None,
         entities: Vec::new(),
+        annotations: Vec::new(),
     }
 }
 

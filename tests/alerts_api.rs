@@ -342,11 +342,20 @@ async fn contained_incident_recovers_when_its_last_alert_resolves() {
     api.ok(&again).await;
     assert_eq!(recover_rows().await.len(), 1);
     let a = api.analyze(&id.to_string()).await;
-    let last = a["timeline"].as_array().unwrap().last().unwrap().clone();
+    // The move to recovered, then the recover notification it queued (the timeline shows both).
+    let timeline = a["timeline"].as_array().unwrap();
+    let [.., moved, queued] = timeline.as_slice() else {
+        panic!("{timeline:?}")
+    };
     assert_eq!(
-        (&last["kind"], &last["data"]["to"]),
+        (&moved["kind"], &moved["data"]["to"]),
         (&json!("status_change"), &json!("recovered")),
-        "{last}"
+        "{moved}"
+    );
+    assert_eq!(
+        (&queued["kind"], &queued["data"]["event"], &queued["data"]["target"]),
+        (&json!("notification"), &json!("recover"), &json!("ops")),
+        "{queued}"
     );
 }
 

@@ -75,7 +75,15 @@ if [ $? -eq 1 ]; then echo \"Error: Invalid environment\"; exit 1; fi",
 ];
 
 /// Fields holding when something was written (different in two stores by nature).
-const WALL_CLOCK: &[&str] = &["created_at", "updated_at", "at", "approved_at", "expires_at", "used_at"];
+const WALL_CLOCK: &[&str] = &[
+    "created_at",
+    "updated_at",
+    "at",
+    "approved_at",
+    "expires_at",
+    "used_at",
+    "acknowledged_at",
+];
 
 fn mask(v: &mut Value) {
     match v {
@@ -83,7 +91,7 @@ fn mask(v: &mut Value) {
             for (k, v) in m.iter_mut() {
                 if WALL_CLOCK.contains(&k.as_str()) && v.is_string() {
                     *v = Value::String("<time>".into());
-                } else if (k == "actor" || k == "added_by") && (v == "cli" || v == "rest") {
+                } else if (k == "actor" || k == "added_by" || k == "acknowledged_by") && (v == "cli" || v == "rest") {
                     *v = Value::String("<adapter>".into());
                 } else {
                     mask(v);

@@ -16,20 +16,24 @@ use rmcp::{
 };
 use serde_json::{Value, json};
 
-const TOOLS: [&str; 13] = [
+const TOOLS: [&str; 17] = [
     "incident_ack",
     "incident_analyze",
     "incident_apply",
+    "incident_assign",
     "incident_contain",
     "incident_containments",
+    "incident_declare",
     "incident_detect",
     "incident_get",
     "incident_list",
+    "incident_note",
     "incident_notify",
     "incident_outbox_retry",
     "incident_plan",
     "incident_recover",
     "incident_resolve",
+    "incident_severity",
 ];
 
 fn protocol_error_code(e: ServiceError) -> ErrorCode {

@@ -272,7 +272,7 @@ async fn a_valid_token_lists_and_calls_the_tools() {
 
     let client = rs.client(&token).await;
     let names = tool_names(&client).await;
-    assert_eq!(names.len(), 13, "{names:?}");
+    assert_eq!(names.len(), 17, "{names:?}");
     let detected = client
         .call_tool(CallToolRequestParams::new("incident_detect").with_arguments(args(json!({"env": "dev"}))))
         .await
@@ -485,7 +485,7 @@ async fn the_static_key_keeps_working_beside_oauth_and_tokens_do_not_open_the_re
     let key = secret("oauth-static-key");
     let rs = setup(Some(&key), "").await;
     let client = rs.client(&key).await;
-    assert_eq!(tool_names(&client).await.len(), 13, "the static key sees every tool");
+    assert_eq!(tool_names(&client).await.len(), 17, "the static key sees every tool");
     client.cancel().await.unwrap();
 
     let token = rs.token("mcp-agent", Some(ALL)).await;
@@ -515,7 +515,7 @@ async fn a_token_signed_by_a_new_key_refetches_the_keys() {
     let mut rs = setup_in(dir, port, None, "jwks_min_refresh_secs = 1\n").await;
     let old = rs.token("mcp-agent", Some(ALL)).await;
     let client = rs.client(&old).await;
-    assert_eq!(tool_names(&client).await.len(), 13);
+    assert_eq!(tool_names(&client).await.len(), 17);
     client.cancel().await.unwrap();
 
     // The provider restarts with new keys (a rotation).
@@ -566,7 +566,7 @@ async fn a_session_opened_with_one_subjects_token_is_not_anothers() {
     assert_eq!(status, 404, "another subject's token cannot use the session: {answer}");
     let (status, _, answer) = rs.post(Some(&mine), Some(&sid), list).await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["result"]["tools"].as_array().map(Vec::len), Some(13));
+    assert_eq!(answer["result"]["tools"].as_array().map(Vec::len), Some(17));
     // A fresh token of the same subject keeps the session (tokens are short-lived; sessions are not).
     let again = rs.token("mcp-agent", Some(ALL)).await;
     assert_ne!(again, mine);

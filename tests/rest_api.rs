@@ -760,7 +760,7 @@ fn expected_codes(method: &str, path: &str) -> BTreeSet<&'static str> {
             codes.remove("200");
             codes.insert("202");
         }
-        ("post", "/api/hooks") => {
+        ("post", "/api/hooks" | "/api/incident/declare") => {
             codes.remove("200");
             codes.insert("201");
         }
@@ -839,6 +839,10 @@ async fn openapi_document_is_valid_openapi_3_1_and_matches_the_routes() {
         ("get", "/api/incidents"),
         ("post", "/api/incident/ack/{id}"),
         ("post", "/api/incident/resolve/{id}"),
+        ("post", "/api/incident/declare"),
+        ("post", "/api/incident/note/{id}"),
+        ("post", "/api/incident/assign/{id}"),
+        ("post", "/api/incident/severity/{id}"),
         ("post", "/api/alerts"),
         ("put", "/api/incident/contain/{id}"),
         ("post", "/api/incident/recover/{id}"),
@@ -947,7 +951,11 @@ async fn openapi_document_is_valid_openapi_3_1_and_matches_the_routes() {
         }
         let mut rb = api.req(method.to_uppercase().parse().unwrap(), &concrete);
         let plans = path.contains("/contain/") || path.contains("/recover");
-        let examples = path == "/api/alerts" || path.contains("/notify/") || (method == "post" && path == "/api/hooks");
+        let manage = ["/declare", "/note/", "/assign/", "/severity/"]
+            .iter()
+            .any(|p| path.contains(p));
+        let examples =
+            path == "/api/alerts" || path.contains("/notify/") || (method == "post" && path == "/api/hooks") || manage;
         if examples || plans {
             rb = rb.json(&op["requestBody"]["content"]["application/json"]["example"]);
         } else if path == "/api/incident/detect" {
@@ -967,7 +975,7 @@ async fn openapi_document_is_valid_openapi_3_1_and_matches_the_routes() {
                 _,
                 "/api/plans/{plan_id}/approve" | "/api/plans/{plan_id}/approve-and-apply" | "/api/plans/{plan_id}/deny",
             ) => StatusCode::FORBIDDEN,
-            ("post", "/api/hooks") => StatusCode::CREATED,
+            ("post", "/api/hooks" | "/api/incident/declare") => StatusCode::CREATED,
             // No outbox row 1 here.
             (_, "/api/outbox/{id}/retry") => StatusCode::NOT_FOUND,
             ("delete", _) => StatusCode::NO_CONTENT,

@@ -293,6 +293,7 @@ fn alert(fp: &str, min: u32, firing: bool) -> AlertRecord {
         labels: BTreeMap::from([("service".into(), "checkout".into())]),
         message: Some("p99 above 2s".into()),
         entities: Vec::new(),
+        annotations: Vec::new(),
     }
 }
 

@@ -39,6 +39,7 @@ mod hst_river;
 mod kube_backend;
 mod leader_election;
 mod log_sources;
+mod manage;
 mod manifest;
 mod manifest_remote;
 mod manifest_with_a_cluster;

@@ -46,7 +46,7 @@ fn strict(schema: &Value) -> Result<jsonschema::Validator, String> {
 async fn every_tool_schema_is_strict_portable_json_schema_2020_12() {
     let h = Harness::new().await;
     let tools = tools(&h).await;
-    assert_eq!(tools.len(), 13);
+    assert_eq!(tools.len(), 17);
     for t in &tools {
         let mut schemas = vec![("input", Value::Object((*t.input_schema).clone()))];
         if let Some(o) = &t.output_schema {
@@ -92,9 +92,11 @@ async fn tools_list_is_lean_and_fits_a_64_kib_line() {
     let h = Harness::new().await;
     let tools = tools(&h).await;
     let list = serde_json::to_string(&json!({ "tools": tools })).unwrap();
+    // 17 tools since issue 14 added the management tools (declare, note, assign, severity),
+    // about 1.3 KB each; free-text patterns are left to the REST bodies to keep them small.
     assert!(
-        list.len() <= 24 * 1024,
-        "tools/list is {} bytes, more than 24 KB",
+        list.len() <= 30 * 1024,
+        "tools/list is {} bytes, more than 30 KB",
         list.len()
     );
     // The JSON-RPC line a stdio client reads, with room to spare under asyncio's 64 KiB limit.

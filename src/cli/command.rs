@@ -10,6 +10,7 @@ use super::{
     detect::{DetectArgs, ReplayArgs},
     generate::CompletionsArgs,
     incidents::{AckArgs, AnalyzeArgs, GetArgs, ListArgs, ResolveArgs},
+    manage::{AssignArgs, DeclareArgs, NoteArgs, SeverityArgs},
     notify::{HookArgs, NotifyArgs, OutboxCommand},
     plans::{ApplyArgs, ApproveArgs, ApproverCommand, CodeArgs, DenyArgs, PlanArgs, PlansArgs},
     remote::AuthArgs,
@@ -64,11 +65,19 @@ pub enum Command {
     List(ListArgs),
     /// Show one incident
     Get(GetArgs),
-    /// Acknowledge an open incident
+    /// Acknowledge an incident at any active status (an open one becomes acknowledged)
     Ack(AckArgs),
     /// Resolve an incident with a note (refused while containments of it are in place, unless
     /// --keep-containments)
     Resolve(ResolveArgs),
+    /// Declare an incident by hand: title, type, severity, affected entities, a first note
+    Declare(DeclareArgs),
+    /// Add a note to an incident's timeline
+    Note(NoteArgs),
+    /// Assign an incident's owner and/or incident commander
+    Assign(AssignArgs),
+    /// Change an incident's severity, saying why
+    Severity(SeverityArgs),
     /// Run recorded telemetry (JSON lines) through the whole detect pipeline of an environment
     /// against a copy of the store: reports the incidents it would open or update, changes nothing
     Replay(ReplayArgs),

@@ -17,6 +17,7 @@ mod generate;
 mod identity;
 mod incidents;
 mod inputs;
+mod manage;
 mod notify;
 mod output;
 mod plans;
@@ -296,6 +297,10 @@ async fn dispatch(svc: &IncidentService, command: &Command, inputs: Option<&Inpu
         Command::Get(a) => incidents::get(svc, a).await,
         Command::Ack(a) => incidents::ack(svc, a).await,
         Command::Resolve(a) => incidents::resolve(svc, a).await,
+        Command::Declare(a) => manage::declare(svc, a).await,
+        Command::Note(a) => manage::note(svc, a).await,
+        Command::Assign(a) => manage::assign(svc, a).await,
+        Command::Severity(a) => manage::severity(svc, a).await,
         Command::Approve(a) => plans::approve(svc, a).await,
         Command::Deny(a) => plans::deny(svc, a).await,
         Command::Code(a) => plans::code(svc, a).await,

@@ -12,6 +12,7 @@ use super::{
     flags::{DetectFlags, detect_request_as_given},
     incidents::{AckArgs, AnalyzeArgs, GetArgs, ListArgs, ResolveArgs},
     inputs::{HookInput, HookListShown, HookShown, Inputs},
+    manage::{AssignArgs, NoteArgs, SeverityArgs, parse_severity},
     notify::{HookArgs, HookCommand},
     output::{emit, emit_rendered, print_json},
     plans::{ApplyArgs, ApproveArgs, DenyArgs, PlanArgs, PlansArgs},
@@ -116,6 +117,47 @@ pub async fn run(cmd: &Command, r: &Remote, inputs: Option<&Inputs>) -> Result<(
             let path = format!("/api/incident/resolve/{id}");
             let l: LifecycleResult = r.call(Method::POST, &path, Some(&b)).await?;
             emit(out, &l, table::lifecycle)
+        }
+        Command::Declare(a) => {
+            let req = a.request(None)?;
+            let b = serde_json::to_value(&req).map_err(backend)?;
+            let u: IncidentUpdate = r.call(Method::POST, "/api/incident/declare", Some(&b)).await?;
+            emit(&a.out, &u, table::update)
+        }
+        Command::Note(NoteArgs { id, note, out }) => {
+            let id = cli_id(id)?;
+            let b = json!({ "note": note });
+            let u: IncidentUpdate = r
+                .call(Method::POST, &format!("/api/incident/note/{id}"), Some(&b))
+                .await?;
+            emit(out, &u, table::update)
+        }
+        Command::Assign(AssignArgs {
+            id,
+            owner,
+            commander,
+            out,
+        }) => {
+            let id = cli_id(id)?;
+            let b = body(json!({ "owner": owner, "commander": commander }));
+            let u: IncidentUpdate = r
+                .call(Method::POST, &format!("/api/incident/assign/{id}"), Some(&b))
+                .await?;
+            emit(out, &u, table::update)
+        }
+        Command::Severity(SeverityArgs {
+            id,
+            severity,
+            reason,
+            out,
+        }) => {
+            let id = cli_id(id)?;
+            let severity = parse_severity(Some(severity))?;
+            let b = json!({ "severity": severity, "reason": reason });
+            let u: IncidentUpdate = r
+                .call(Method::POST, &format!("/api/incident/severity/{id}"), Some(&b))
+                .await?;
+            emit(out, &u, table::update)
         }
         Command::Approve(ApproveArgs {
             plan_id,

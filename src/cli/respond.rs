@@ -266,7 +266,7 @@ pub(crate) fn view_table(v: &PlanView) -> String {
     t.push_str(&format!("\nproposed for: {}", v.principal));
     match &v.approval {
         Some(a) => t.push_str(&format!(
-            "\napproval: {} by {} (approved {} UTC, expires {} UTC)",
+            "\napproval: {} by {} (approved {}, expires {})",
             a.state,
             a.approver,
             tables::utc(&a.approved_at),

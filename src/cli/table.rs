@@ -7,7 +7,7 @@ use crate::{domain::Incident, service::*};
 /// The one timestamp style of tables: UTC, ISO-8601 to the second (`2026-05-01T12:00:00Z`);
 /// column headers say `(UTC)`.
 pub(crate) fn utc(t: &chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    crate::domain::display_time(t)
 }
 
 pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
@@ -113,8 +113,17 @@ pub fn detail(d: &IncidentDetail) -> String {
     let i = &d.incident;
     let mut out = format!(
         "{}  {}\nstatus {}  severity {}  type {}  env {}\nfirst seen {}  last seen {}  signals {}",
-        i.id, i.title, i.status, i.severity, i.kind, i.env, i.first_seen, i.last_seen, i.signal_count
+        i.id,
+        i.title,
+        i.status,
+        i.severity,
+        i.kind,
+        i.env,
+        utc(&i.first_seen),
+        utc(&i.last_seen),
+        i.signal_count
     );
+    people(&mut out, i);
     if let Some(p) = i.previous_id {
         out.push_str(&format!(
             "\nfollows {p} (fired again after it was resolved and the grouping window passed)"
@@ -136,15 +145,36 @@ pub fn detail(d: &IncidentDetail) -> String {
             .collect();
         out.push_str("\n\n");
         out.push_str(&table(
-            &["TIME", "ENTITY", "VALUE", "SCORE", "MESSAGE (untrusted)"],
+            &["TIME (UTC)", "ENTITY", "VALUE", "SCORE", "MESSAGE (untrusted)"],
             &rows,
         ));
     }
+    runbooks(&mut out, &d.runbooks);
     out
+}
+
+/// Owner, commander and the first acknowledgement, when there are any.
+fn people(out: &mut String, i: &Incident) {
+    let mut parts = Vec::new();
+    if let Some(o) = &i.owner {
+        parts.push(format!("owner {o}"));
+    }
+    if let Some(c) = &i.commander {
+        parts.push(format!("commander {c}"));
+    }
+    if let Some(t) = &i.acknowledged_at {
+        let by = i.acknowledged_by.as_deref().unwrap_or("?");
+        parts.push(format!("acknowledged {} by {by}", utc(t)));
+    }
+    if !parts.is_empty() {
+        out.push('\n');
+        out.push_str(&parts.join("  "));
+    }
 }
 
 pub fn analysis(a: &Analysis) -> String {
     let mut out = a.summary.clone();
+    people(&mut out, &a.incident);
     let rows: Vec<Vec<String>> = a
         .affected_resources
         .iter()
@@ -180,15 +210,16 @@ pub fn analysis(a: &Analysis) -> String {
         ));
     }
     if let Some(tl) = &a.timeline {
-        out.push_str("\n\ntimeline");
+        out.push_str("\n\ntimeline (UTC)");
         for t in tl {
+            // A note's later lines stay under its first, not in the time column.
             let _ = write!(
                 out,
                 "\n{}  {:<13} {:<8} {}",
                 utc(&t.at),
                 t.kind.as_str(),
                 t.actor,
-                t.message
+                t.message.replace('\n', "\n                                        ")
             );
         }
     }
@@ -199,6 +230,7 @@ pub fn analysis(a: &Analysis) -> String {
         out.push_str(&table(INCIDENT_HEADERS, &incident_rows(rel)));
     }
     insight(a, &mut out);
+    runbooks(&mut out, &a.runbooks);
     out.push_str("\n\nnext steps");
     for s in &a.next_steps {
         let _ = write!(out, "\n- {s}");
@@ -208,6 +240,48 @@ pub fn analysis(a: &Analysis) -> String {
 
 pub fn lifecycle(r: &LifecycleResult) -> String {
     r.message.clone()
+}
+
+/// A person's change to an incident: what happened, then where the incident stands.
+pub fn update(u: &IncidentUpdate) -> String {
+    let i = &u.incident;
+    let mut out = format!(
+        "{}
+{}  {}  status {}  severity {}",
+        u.message, i.id, i.title, i.status, i.severity
+    );
+    for (role, who) in [("owner", &i.owner), ("commander", &i.commander)] {
+        if let Some(w) = who {
+            let _ = write!(out, "  {role} {w}");
+        }
+    }
+    out
+}
+
+/// Runbook links and the alert's description, as text (never links).
+fn runbooks(out: &mut String, r: &crate::domain::runbook::Runbooks) {
+    if r.is_empty() {
+        return;
+    }
+    out.push_str("\n\nrunbooks (data: the server never opens these)\n");
+    let rows: Vec<Vec<String>> = r
+        .links
+        .iter()
+        .map(|l| {
+            vec![
+                format!("{:?}", l.kind).to_lowercase(),
+                format!("{:?}", l.source).to_lowercase(),
+                l.rule.clone(),
+                l.url.clone(),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        out.push_str(&table(&["KIND", "FROM", "RULE", "URL"], &rows));
+    }
+    if let Some(d) = &r.description {
+        let _ = write!(out, "\ndescription (untrusted): {d}");
+    }
 }
 
 /// The sandbox's objects, one a line.
@@ -265,8 +339,8 @@ pub fn containments(l: &ContainmentList) -> String {
             "ACTION",
             "TARGET",
             "NAMESPACE",
-            "SINCE",
-            "EXPIRES",
+            "SINCE (UTC)",
+            "EXPIRES (UTC)",
             "PROPOSED BY",
             "APPROVED BY",
             "SIMULATED",

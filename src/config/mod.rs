@@ -176,6 +176,9 @@ pub struct AlertsConfig {
     pub severities: BTreeMap<String, Severity>,
     /// Severity of alerts without a usable severity label.
     pub default_severity: Severity,
+    /// alertname → runbook URL, shown with the alert's incidents besides any `runbook_url`
+    /// annotation (data: never fetched).
+    pub runbooks: BTreeMap<String, String>,
 }
 
 impl Default for AlertsConfig {
@@ -193,7 +196,20 @@ impl Default for AlertsConfig {
                 ("none".into(), Severity::Info),
             ]),
             default_severity: Severity::Medium,
+            runbooks: BTreeMap::new(),
         }
+    }
+}
+
+/// A runbook URL of the configuration: kept exactly as written, so it must pass
+/// `domain::runbook::sanitize_url` unchanged (http(s), no credentials or secret query values).
+pub(crate) fn check_runbook_url(at: &str, url: &str) -> Result<(), String> {
+    match crate::domain::runbook::sanitize_url(url) {
+        Ok(kept) if kept == url => Ok(()),
+        Ok(_) => Err(format!(
+            "{at}: write the URL without spaces around it, credentials or secret-looking query values"
+        )),
+        Err(why) => Err(format!("{at}: {why}")),
     }
 }
 
@@ -407,6 +423,9 @@ impl Config {
                 crate::domain::clip(d, 63),
                 self.env_names().join(", ")
             ));
+        }
+        for (alert, url) in &self.alerts.runbooks {
+            check_runbook_url(&format!("alerts.runbooks.{alert}"), url).map_err(ConfigError::Invalid)?;
         }
         self.notify.validate().map_err(ConfigError::Invalid)?;
         self.respond.check().map_err(ConfigError::Invalid)?;

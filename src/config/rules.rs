@@ -54,6 +54,9 @@ pub struct RuleConfig {
     /// e.g. `{ high = 0.9, critical = 0.99 }`. `severity` applies below every cut-off.
     #[serde(default)]
     pub severity_by_score: BTreeMap<Severity, f64>,
+    /// A runbook for this rule's incidents, shown with them (data: never fetched).
+    #[serde(default)]
+    pub runbook_url: Option<String>,
 }
 
 impl RuleConfig {
@@ -94,6 +97,9 @@ pub(super) fn validate(name: &str, rules: &[RuleConfig]) -> Result<(), String> {
         let at = format!("environments.{name}.rules.{}", r.name);
         if !seen.insert(&r.name) {
             return Err(format!("{at}: duplicate rule name"));
+        }
+        if let Some(url) = &r.runbook_url {
+            super::check_runbook_url(&format!("{at}.runbook_url"), url)?;
         }
         if r.severity_by_score.values().any(|v| !(0.0..=1.0).contains(v)) {
             return Err(format!("{at}: severity_by_score values must be scores in 0..1"));

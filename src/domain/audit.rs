@@ -45,6 +45,14 @@ super::incident::string_enum! {
         Declaration = "declaration",
         /// Dead notifications were put back in the outbox's queue (`outbox retry`).
         Outbox = "outbox",
+        /// Someone acknowledged an incident.
+        Acknowledgement = "acknowledgement",
+        /// A note was added to an incident's timeline.
+        Note = "note",
+        /// An incident's owner or commander was assigned.
+        Assignment = "assignment",
+        /// An incident's severity was changed by a person.
+        Severity = "severity",
     }
 }
 

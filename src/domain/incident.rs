@@ -242,6 +242,18 @@ pub struct Incident {
     /// again after that one was resolved and the grouping window had passed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_id: Option<IncidentId>,
+    /// Who owns the incident (assigned by a person); absent until assigned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// The incident commander (assigned by a person); absent until assigned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commander: Option<String>,
+    /// When it was first acknowledged; absent until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    /// Who first acknowledged it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_by: Option<String>,
 }
 
 #[cfg(test)]

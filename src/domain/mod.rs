@@ -10,8 +10,10 @@ pub mod graph;
 pub mod grouping;
 pub mod incident;
 pub mod k8s_names;
+pub mod manage;
 pub mod plan;
 pub mod policy;
+pub mod runbook;
 mod signal;
 pub mod similarity;
 mod untrusted;
@@ -22,7 +24,7 @@ pub use incident::{Incident, IncidentId, IncidentType, Severity, Status};
 
 pub use digest::{canonical_json, same_digest, sha256_hex};
 pub use signal::{Signal, SignalKind, TimelineEntry, TimelineKind};
-pub use untrusted::{UNTRUSTED_NOTE, redact_url, safe_component, sanitize_untrusted};
+pub use untrusted::{UNTRUSTED_NOTE, redact_secrets, redact_url, safe_component, sanitize_untrusted};
 pub use values::{Depth, Env, Threshold};
 
 /// A value that breaks a domain rule, naming the offending field.
@@ -42,6 +44,12 @@ impl DomainError {
             message: message.into(),
         }
     }
+}
+
+/// The one way times are shown to people (tables, summaries, messages): UTC, ISO 8601 to the
+/// second, e.g. `2026-05-01T12:00:00Z`.
+pub fn display_time(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// Cuts `s` to at most `max` characters for safe echoing in error messages.

@@ -191,12 +191,12 @@ impl fmt::Display for ApprovalRefusal {
             Self::Expired { expired_at } => write!(
                 f,
                 "the approval expired at {}; ask for a new approval",
-                expired_at.to_rfc3339()
+                super::display_time(expired_at)
             ),
             Self::Used { used_at } => write!(
                 f,
                 "the approval was already used at {}; approvals are single-use",
-                used_at.to_rfc3339()
+                super::display_time(used_at)
             ),
             Self::HashMismatch => write!(
                 f,

@@ -52,6 +52,24 @@ string_enum! {
         StatusChange = "status_change",
         Reopened = "reopened",
         Note = "note",
+        /// Acknowledged without a status change (it was already contained or recovered).
+        Acknowledged = "acknowledged",
+        /// Owner or incident commander assigned.
+        Assignment = "assignment",
+        /// Severity changed by a person, with the reason.
+        SeverityChange = "severity",
+        /// A containment or recovery plan was proposed (from the audit log).
+        Plan = "plan",
+        /// A human approved a plan (from the audit log).
+        Approval = "approval",
+        /// A human denied a plan (from the audit log).
+        Denial = "denial",
+        /// A plan was applied, or applying it failed (from the audit log).
+        Action = "action",
+        /// A containment was reverted (from the audit log).
+        Revert = "revert",
+        /// A notification was queued (from the outbox).
+        Notification = "notification",
     }
 }
 
@@ -62,7 +80,7 @@ pub struct TimelineEntry {
     pub at: DateTime<Utc>,
     /// Entry kind.
     pub kind: TimelineKind,
-    /// Who did it: `detector`, `mcp`, `cli`, `rest`.
+    /// Who did it: `detector`, `mcp`, `cli`, `rest`, an approver (`human:alice`).
     pub actor: String,
     /// What happened.
     pub message: String,

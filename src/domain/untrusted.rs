@@ -35,6 +35,21 @@ pub fn sanitize_untrusted(s: &str) -> String {
         .map(|c| if c.is_control() { ' ' } else { c })
         .take(MAX_CHARS)
         .collect();
+    let mut out = redact_words(&cleaned);
+    if s.chars().count() > MAX_CHARS {
+        out.push('…');
+    }
+    out
+}
+
+/// Redacts secret-looking `key=value` / `key: value` values and bearer tokens in text a person
+/// wrote (a note, a title), line by line, keeping its length and line breaks otherwise.
+pub fn redact_secrets(s: &str) -> String {
+    s.split('\n').map(redact_words).collect::<Vec<_>>().join("\n")
+}
+
+/// The redaction of [`sanitize_untrusted`] over one line of text.
+fn redact_words(cleaned: &str) -> String {
     let mut out = String::with_capacity(cleaned.len());
     let mut redact_next = false;
     for (i, word) in cleaned.split(' ').enumerate() {
@@ -70,9 +85,6 @@ pub fn sanitize_untrusted(s: &str) -> String {
             }
         }
         out.push_str(word);
-    }
-    if s.chars().count() > MAX_CHARS {
-        out.push('…');
     }
     out
 }
@@ -128,5 +140,9 @@ mod tests {
         assert_eq!(sanitize_untrusted("a\u{1b}[31mb\nc"), "a [31mb c");
         let long = "x".repeat(2000);
         assert_eq!(sanitize_untrusted(&long).chars().count(), MAX_CHARS + 1);
+        assert_eq!(
+            redact_secrets("rotated it\npassword=hunter2 ok\n\tdone"),
+            "rotated it\npassword=[REDACTED] ok\n\tdone"
+        );
     }
 }

@@ -8,6 +8,7 @@
 mod alerts;
 mod guard;
 mod keep_alive;
+mod manage;
 mod mcp_gate;
 mod metrics;
 mod mode;
@@ -95,6 +96,7 @@ pub fn try_app(svc: IncidentService, policy: ToolPolicy, ct: CancellationToken) 
         .merge(notify::routes(svc.clone()))
         .merge(plans::agent_routes(svc.clone()))
         .merge(rest::routes(svc.clone()))
+        .merge(manage::routes(svc.clone()))
         // `--read-only` / `--disable-destructive` (after the bearer check, which wraps it).
         .layer(middleware::from_fn_with_state((svc.clone(), policy), mode::enforce))
         .layer(middleware::from_fn_with_state(guard.clone(), guard::bearer));

@@ -1,5 +1,6 @@
 //! MCP prompts loaded from `prompts/*.md` (YAML front-matter + template body), embedded at build time.
-//! `{{incident_json}}` is replaced by the incident's analysis at the prompt's `depth`.
+//! `{{incident_json}}` is replaced by the incident's analysis at the prompt's `depth`, and
+//! `{{postmortem_json}}` by its post-mortem record (phases, plans and approvers, timeline).
 
 use std::collections::BTreeMap;
 
@@ -137,6 +138,11 @@ impl PromptCatalog {
             let json = serde_json::to_string_pretty(&analysis).unwrap_or_default();
             values.push(("incident_id", id.to_string()));
             values.push(("incident_json", fence_safe_json(&json)));
+            if p.body.contains("{{postmortem_json}}") {
+                let record = svc.postmortem(id).await?;
+                let json = serde_json::to_string_pretty(&record).unwrap_or_default();
+                values.push(("postmortem_json", fence_safe_json(&json)));
+            }
         }
         let audience = args
             .get("audience")

@@ -111,8 +111,9 @@ what is still open.",
     #[tool(
         name = "incident_ack",
         title = "Acknowledge an incident",
-        description = "Acknowledge an open incident: records in its timeline that it is being handled. Repeating it is \
-harmless.",
+        description = "Acknowledge an incident at any active status: records in its timeline who is handling it (an \
+open incident becomes acknowledged; a contained or recovered one keeps its status). Repeating it is harmless; a \
+resolved incident is refused.",
         annotations(
             title = "Acknowledge an incident",
             read_only_hint = false,
@@ -219,7 +220,8 @@ call sends a new message.",
 /// All tools of the product (conformance fixtures are added separately), with their schemas as
 /// published (`super::schema::publish`: portable 2020-12, lean).
 pub(crate) fn all() -> ToolRouter<IncidentServer> {
-    let mut router = IncidentServer::incident_tools() + IncidentServer::respond_tools();
+    let mut router =
+        IncidentServer::incident_tools() + IncidentServer::respond_tools() + IncidentServer::manage_tools();
     for route in router.map.values_mut() {
         super::schema::publish(&mut route.attr);
     }

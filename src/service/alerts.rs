@@ -18,6 +18,7 @@ use crate::{
     domain::{
         Env, IncidentType, Severity, Status,
         entity::{EntityRules, extract},
+        runbook::{LinkKind, sanitize_url},
         safe_component, sanitize_untrusted,
     },
     store::{AlertIncident, AlertIntake, AlertOutcome, AlertRecord},
@@ -205,6 +206,39 @@ fn alert_message(a: &WebhookAlert) -> Option<String> {
     (!parts.is_empty()).then(|| sanitize_untrusted(&parts.join(" — ")))
 }
 
+/// The annotations of an alert kept for its incident: the runbook and dashboard URLs and the
+/// rule's expression link (`generatorURL`), checked as data (a refused one is reported in
+/// `warnings`, never kept), and the description, sanitised as telemetry.
+fn kept_annotations(a: &WebhookAlert, at: &str, warnings: &mut Vec<String>) -> Vec<(String, String)> {
+    let ann = |names: &[&str]| {
+        names.iter().find_map(|n| {
+            a.annotations
+                .get(*n)
+                .map(|v| (format!("{at}.annotations.{n}"), v.as_str()))
+        })
+    };
+    let generator = Some((format!("{at}.generatorURL"), a.generator_url.as_str()));
+    let urls = [
+        (LinkKind::Runbook, ann(&["runbook_url", "runbook"])),
+        (LinkKind::Dashboard, ann(&["dashboard", "dashboard_url"])),
+        (LinkKind::Generator, generator),
+    ];
+    let mut out = Vec::new();
+    for (kind, found) in urls {
+        let Some((path, raw)) = found.filter(|(_, v)| !v.trim().is_empty()) else {
+            continue;
+        };
+        match sanitize_url(raw) {
+            Ok(url) => out.push((kind.as_str().to_owned(), url)),
+            Err(why) => warn(warnings, format!("{path}: {why}; the link was not kept")),
+        }
+    }
+    if let Some(d) = a.annotations.get("description").filter(|d| !d.trim().is_empty()) {
+        out.push(("description".to_owned(), sanitize_untrusted(d)));
+    }
+    out
+}
+
 /// Maps a notification to what the store records (pure CPU work: sanitising, hashing).
 fn prepare(
     cfg: &AlertsConfig,
@@ -274,6 +308,7 @@ fn prepare(
             labels,
             message,
             entities,
+            annotations: kept_annotations(a, &at, &mut warnings),
         });
     }
     let intake = AlertIntake {

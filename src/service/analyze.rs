@@ -44,13 +44,13 @@ impl IncidentService {
             incident.env,
             incident.signal_count,
             affected_resources.len(),
-            incident.first_seen.to_rfc3339(),
-            incident.last_seen.to_rfc3339(),
+            crate::domain::display_time(&incident.first_seen),
+            crate::domain::display_time(&incident.last_seen),
             peak,
             incident.status,
         );
         let timeline = if depth >= 2 {
-            Some(self.store.timeline(req.id).await?)
+            Some(self.incident_timeline(req.id).await?)
         } else {
             None
         };
@@ -75,6 +75,7 @@ impl IncidentService {
             correlation: Some(correlation),
             similar_incidents,
             suggested_actions,
+            runbooks: self.runbooks(&incident).await?,
             next_steps: next_steps(&incident),
             incident,
             depth,

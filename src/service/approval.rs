@@ -71,7 +71,7 @@ impl IncidentService {
                 "approved {} for {} until {}",
                 approval.plan_id,
                 approval.principal,
-                approval.expires_at.to_rfc3339()
+                crate::domain::display_time(&approval.expires_at)
             ),
             plan_id: approval.plan_id,
             plan_hash: approval.plan_hash,

@@ -1,4 +1,4 @@
-//! `list`, `get`, `ack`, `resolve`.
+//! `list`, `get`, `resolve` (`ack` is in `manage`: it is allowed at any active status).
 
 use super::*;
 use crate::{
@@ -37,15 +37,11 @@ impl IncidentService {
             .await?
             .ok_or(ServiceError::NotFound(req.id))?;
         Ok(IncidentDetail {
+            runbooks: self.runbooks(&incident).await?,
             incident,
             recent_signals,
             untrusted_data_note: UNTRUSTED_NOTE.into(),
         })
-    }
-
-    pub async fn ack(&self, req: AckRequest, caller: Caller) -> Result<LifecycleResult, ServiceError> {
-        self.move_to(req.id, Status::Acknowledged, caller, req.note.as_deref())
-            .await
     }
 
     pub async fn resolve(&self, req: ResolveRequest, caller: Caller) -> Result<LifecycleResult, ServiceError> {

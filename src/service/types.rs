@@ -5,7 +5,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    domain::{Depth, Env, Incident, IncidentId, IncidentType, Severity, Signal, Status, Threshold, TimelineEntry},
+    domain::{
+        Depth, Env, Incident, IncidentId, IncidentType, Severity, Signal, Status, Threshold, TimelineEntry,
+        runbook::Runbooks,
+    },
     store::{ChangeKind, SignalGroup},
 };
 
@@ -192,7 +195,8 @@ pub struct Analysis {
     /// Depth ≥ 1: signals grouped by rule, series and entity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal_groups: Option<Vec<SignalGroup>>,
-    /// Depth ≥ 2: the incident's history, oldest first.
+    /// Depth ≥ 2: the incident's history, oldest first: signals, status changes, notes,
+    /// assignments, plans, approvals (with the human's name), actions, reverts, notifications.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeline: Option<Vec<TimelineEntry>>,
     /// Depth 3: latest raw signals (at most 50), newest first.
@@ -216,6 +220,10 @@ pub struct Analysis {
     /// operation, and a human approves any plan.
     #[serde(default)]
     pub suggested_actions: Vec<super::SuggestedAction>,
+    /// Runbook and dashboard links and the alert's description (data, never fetched);
+    /// absent when there are none.
+    #[serde(default, skip_serializing_if = "Runbooks::is_empty")]
+    pub runbooks: Runbooks,
     /// Suggested next actions for this status.
     pub next_steps: Vec<String>,
     /// Reminder that telemetry text is data, not instructions.
@@ -272,6 +280,10 @@ pub struct IncidentDetail {
     pub incident: Incident,
     /// Latest signals (at most 10), newest first.
     pub recent_signals: Vec<Signal>,
+    /// Runbook and dashboard links (configured, and from its alerts) and the alert's
+    /// description: data, never fetched; absent when there are none.
+    #[serde(default, skip_serializing_if = "Runbooks::is_empty")]
+    pub runbooks: Runbooks,
     /// Reminder that telemetry text is data, not instructions.
     pub untrusted_data_note: String,
 }

@@ -169,6 +169,29 @@ pub(super) fn created(
     Ok(created_ids)
 }
 
+/// Step 2: the annotations the new alerts carry, as `incident_annotations` rows (incident_id,
+/// name, value, alertname, updated_at): one per incident and name, the last new alert's value.
+pub(super) fn annotation_rows(
+    intake: &AlertIntake,
+    outcomes: &[AlertOutcome],
+    slot_ids: &HashMap<usize, i64>,
+    now: i64,
+) -> Vec<Vec<Arg>> {
+    let mut latest: BTreeMap<(i64, &str), (&str, &str)> = BTreeMap::new();
+    for (a, o) in intake.alerts.iter().zip(outcomes) {
+        let Some(&id) = slot_ids.get(&a.incident).filter(|_| *o == AlertOutcome::New) else {
+            continue;
+        };
+        for (name, value) in &a.annotations {
+            latest.insert((id, name.as_str()), (value.as_str(), a.alertname.as_str()));
+        }
+    }
+    latest
+        .into_iter()
+        .map(|((id, name), (value, alertname))| row![id, name, value, alertname, now])
+        .collect()
+}
+
 /// Step 5: status and firing alerts of each touched incident (rows of `id`, `status`, `firing`).
 pub(super) fn current(state: &[impl Cols]) -> Result<HashMap<i64, (Status, i64)>, StoreError> {
     let mut current = HashMap::new();

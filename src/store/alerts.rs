@@ -27,6 +27,9 @@ pub struct AlertRecord {
     /// The entities its signal names (`domain::entity::extract`); empty: its incident's entity
     /// alone.
     pub entities: Vec<crate::domain::entity::EntityRef>,
+    /// Annotations kept for the incident (`runbook_url`, `dashboard`, `generator_url`,
+    /// `description`), sanitised: URLs checked, text redacted.
+    pub annotations: Vec<(String, String)>,
 }
 
 /// The incident an alert belongs to (dedup key: environment + alertname + entity).

@@ -8,6 +8,7 @@ mod alert_intake;
 mod alerts;
 mod audit;
 pub mod entities;
+pub mod manage;
 mod open;
 mod outbox;
 pub mod ports;
@@ -27,6 +28,7 @@ pub use actions::{ActionFailure, ActionState, AppliedAction, OpenActions, Revert
 pub use alerts::{AlertIncident, AlertIntake, AlertIntakeResult, AlertRecord, IncidentAlertChange};
 pub use audit::{ApprovalUse, ApprovalUseResult, StoredPlan};
 pub use entities::EntityStore;
+pub use manage::{Declaration, ManageOutcome, ManageStore, ManageWrite, StoredAnnotation};
 pub use open::{StoreLocation, open};
 pub use outbox::*;
 pub use ports::{ActionStore, AlertStore, AuditStore, IncidentStore, PlanStore, Store};

@@ -144,6 +144,7 @@ pub trait Store:
     + OutboxStore
     + SandboxStore
     + EntityStore
+    + ManageStore
     + Send
     + Sync
     + 'static
@@ -159,6 +160,7 @@ impl<T> Store for T where
         + OutboxStore
         + SandboxStore
         + EntityStore
+        + ManageStore
         + Send
         + Sync
         + 'static

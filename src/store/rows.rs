@@ -98,6 +98,10 @@ pub(super) fn incident_from_row(r: &impl Cols) -> Result<Incident, StoreError> {
         created_at: r.time("created_at")?,
         updated_at: r.time("updated_at")?,
         previous_id: r.incident_id("previous_id")?,
+        owner: r.opt_text("owner")?,
+        commander: r.opt_text("commander")?,
+        acknowledged_at: r.opt_time("acknowledged_at")?,
+        acknowledged_by: r.opt_text("acknowledged_by")?,
     })
 }
 

@@ -125,8 +125,8 @@ expect_auth_error() {
 # --- the main pass: every kind of call, on a fresh db --------------------------------------------
 main_pass() {
     insp --method tools/list --strict
-    expect 0 'sorted(t["name"] for t in r["tools"]) == sorted(["incident_ack", "incident_analyze", "incident_apply", "incident_contain", "incident_containments", "incident_detect", "incident_get", "incident_list", "incident_notify", "incident_outbox_retry", "incident_plan", "incident_recover", "incident_resolve"])' \
-        "tools/list has the thirteen incident tools (and --strict finds no schema error)"
+    expect 0 'sorted(t["name"] for t in r["tools"]) == sorted(["incident_ack", "incident_analyze", "incident_apply", "incident_assign", "incident_contain", "incident_containments", "incident_declare", "incident_detect", "incident_get", "incident_list", "incident_note", "incident_notify", "incident_outbox_retry", "incident_plan", "incident_recover", "incident_resolve", "incident_severity"])' \
+        "tools/list has the seventeen incident tools (and --strict finds no schema error)"
     expect 0 'sorted(t["name"] for t in r["tools"] if t["annotations"]["destructiveHint"]) == ["incident_apply", "incident_contain", "incident_recover"]' \
         "exactly incident_apply, incident_contain and incident_recover are annotated destructive"
     expect 0 'all(isinstance(t.get("annotations"), dict) and isinstance(t["annotations"].get("readOnlyHint"), bool) and isinstance(t["annotations"].get("destructiveHint"), bool) for t in r["tools"])' \
@@ -197,7 +197,7 @@ main_pass() {
 # --- a short pass in the 2026-07-28 era, on the state the main pass left -------------------------
 modern_pass() {
     insp --protocol-era modern --method tools/list
-    expect 0 'len(r["tools"]) == 13' "tools/list has the thirteen incident tools"
+    expect 0 'len(r["tools"]) == 17' "tools/list has the seventeen incident tools"
     insp --protocol-era modern --method tools/call --tool-name incident_get --tool-arg id=INC-000001
     expect 0 'sc["incident"]["status"] == "resolved"' "tools/call incident_get: INC-000001 is resolved"
     insp --protocol-era modern --method tools/call --tool-name incident_get --tool-arg id=INC-000999

@@ -35,7 +35,8 @@ from mcp.shared.exceptions import MCPError
 
 TOOLS = {"incident_detect", "incident_list", "incident_get", "incident_analyze", "incident_ack", "incident_resolve",
          "incident_contain", "incident_recover", "incident_apply", "incident_plan", "incident_notify",
-         "incident_containments", "incident_outbox_retry"}
+         "incident_containments", "incident_outbox_retry", "incident_declare", "incident_note", "incident_assign",
+         "incident_severity"}
 PROMPTS = {"incident-triage", "incident-containment", "incident-postmortem"}
 NET_ID, AUTH_ID = "INC-000001", "INC-000002"
 NET_TITLE, AUTH_TITLE = "Egress traffic spike on pod/shop/web-7", "SSH brute force on ip/203.0.113.9"
@@ -138,7 +139,7 @@ async def conversation(session: ClientSession, c: Checks, era: str) -> None:
     with anyio.fail_after(CALL_TIMEOUT):
         tools = (await session.list_tools()).tools
     names = {t.name for t in tools}
-    c.eq(names, TOOLS, "tools/list has exactly the thirteen incident tools")
+    c.eq(names, TOOLS, "tools/list has exactly the seventeen incident tools")
     c.ok(all(t.annotations is not None and t.annotations.read_only_hint is not None for t in tools),
          "every tool has annotations with readOnlyHint")
     by = {t.name: t for t in tools}

@@ -303,7 +303,7 @@ fn build(dep: Option<&Deployment>) -> Value {
                 | "/api/incident/recover"
                 | "/api/incident/notify/{id}",
             ) => "202",
-            ("post", "/api/hooks") => "201",
+            ("post", "/api/hooks" | "/api/incident/declare") => "201",
             ("delete", _) => "204",
             _ => "200",
         };
@@ -360,6 +360,9 @@ fn build(dep: Option<&Deployment>) -> Value {
             detect_request_for(&generic, &d.envs, d.default_env.as_deref()),
         );
     }
+    if let Some(d) = dep.filter(|d| !d.envs.is_empty()) {
+        narrow_declare_env(&mut schemas, d);
+    }
     narrow_notify_schemas(&mut schemas, dep);
     let mut components = json!({ "schemas": schemas, "securitySchemes": {
         "approver": { "type": "http", "scheme": "bearer",
@@ -380,6 +383,28 @@ fn build(dep: Option<&Deployment>) -> Value {
         "paths": paths,
         "components": components
     })
+}
+
+/// `env` of a declared incident: one of the configured environments; left out (or null) only
+/// when the server has a default environment.
+fn narrow_declare_env(schemas: &mut Map<String, Value>, d: &Deployment) {
+    let Some(body) = schemas.get_mut("DeclareBody") else {
+        return;
+    };
+    let desc = body["properties"]["env"]["description"].clone();
+    let mut names: Vec<Value> = d.envs.iter().map(|(n, _)| json!(n)).collect();
+    body["properties"]["env"] = match &d.default_env {
+        Some(_) => {
+            names.push(Value::Null);
+            json!({ "type": ["string", "null"], "enum": names, "description": desc })
+        }
+        None => {
+            let mut required = body["required"].as_array().cloned().unwrap_or_default();
+            required.push(json!("env"));
+            body["required"] = Value::Array(required);
+            json!({ "type": "string", "enum": names, "description": desc })
+        }
+    };
 }
 
 /// The served document knows the configured targets: `service` of a notification is one of
@@ -463,7 +488,10 @@ mod tests {
     fn every_ref_resolves() {
         let doc = openapi_document();
         refs_resolve(&doc);
-        assert_eq!(doc["paths"].as_object().unwrap().len(), 25);
+        assert_eq!(doc["paths"].as_object().unwrap().len(), 29);
+        assert!(doc["paths"]["/api/incident/declare"]["post"]["responses"]["201"].is_object());
+        let assign = &doc["components"]["schemas"]["AssignBody"];
+        assert_eq!(assign["anyOf"].as_array().map(Vec::len), Some(2), "{assign}");
         assert!(doc["paths"]["/api/incident/recover"]["post"]["responses"]["202"].is_object());
         // Approving takes an approver's key, never the agent's, whatever the agent's key is.
         let approve = &doc["paths"]["/api/plans/{plan_id}/approve"]["post"];

@@ -3,14 +3,16 @@
 use serde_json::{Value, json};
 
 use super::{Code, Deployment, Op, Schemas};
+use crate::http::manage::{AssignBody, DeclareBody, NoteBody, SeverityBody};
 use crate::http::notify::{HOOK_NAME_PATTERN, HookBody, HookList, HookView, NotifyBody};
 use crate::http::plans::{ApproveBody, DenyBody, PLAN_ID_PATTERN};
 use crate::http::respond::{ContainBody, RecoverBody};
 use crate::http::rest::{AckBody, AnalyzeQuery, ResolveBody};
 use crate::service::{
     AlertIntakeReport, AlertmanagerPayload, Analysis, ApprovalReport, AuditList, AuditListRequest, ContainmentList,
-    ContainmentsRequest, DetectReport, DetectRequest, IncidentDetail, IncidentList, LifecycleResult, ListRequest,
-    NotifyReport, OutboxList, OutboxListRequest, OutboxRetry, PlanList, PlanListRequest, PlanReport, PlanView,
+    ContainmentsRequest, DetectReport, DetectRequest, IncidentDetail, IncidentList, IncidentUpdate, LifecycleResult,
+    ListRequest, NotifyReport, OutboxList, OutboxListRequest, OutboxRetry, PlanList, PlanListRequest, PlanReport,
+    PlanView,
 };
 
 /// Every operation but `/healthz`, in document order.
@@ -76,11 +78,70 @@ pub(super) fn operations(s: &mut Schemas, dep: Option<&Deployment>) -> Vec<Op> {
             method: "post",
             path: "/api/incident/ack/{id}",
             id: "ack",
-            summary: "Acknowledge an open incident (the body is optional: no body means no note)",
+            summary: "Acknowledge an incident at any active status (an open one becomes acknowledged); 409 for a \
+                      resolved one (the body is optional: no body means no note)",
             ok: s.resp::<LifecycleResult>(),
             codes: &[BadRequest, NotFound, Conflict, Unavailable],
             params: id(),
             body: Some((s.req::<AckBody>(), false, json!({ "note": "on-call is looking at it" }))),
+        },
+        Op {
+            method: "post",
+            path: "/api/incident/declare",
+            id: "declare",
+            summary: "Declare an incident by hand (title, type, severity, entities, first note); 201 with the new \
+                      incident (each call opens a new one)",
+            ok: s.resp::<IncidentUpdate>(),
+            codes: &[BadRequest, Unavailable],
+            params: vec![],
+            body: Some((
+                s.req::<DeclareBody>(),
+                true,
+                json!({ "env": example_env, "title": "Checkout returns 502 for some users", "type": "availability",
+                        "severity": "high", "entities": ["service/checkout"], "note": "reported by support" }),
+            )),
+        },
+        Op {
+            method: "post",
+            path: "/api/incident/note/{id}",
+            id: "note",
+            summary: "Add a note to an incident's timeline (any status)",
+            ok: s.resp::<IncidentUpdate>(),
+            codes: &[BadRequest, NotFound, Unavailable],
+            params: id(),
+            body: Some((
+                s.req::<NoteBody>(),
+                true,
+                json!({ "note": "rolled back the 10:02 deploy; errors dropping" }),
+            )),
+        },
+        Op {
+            method: "post",
+            path: "/api/incident/assign/{id}",
+            id: "assign",
+            summary: "Assign an incident's owner and/or incident commander (repeating it changes nothing)",
+            ok: s.resp::<IncidentUpdate>(),
+            codes: &[BadRequest, NotFound, Unavailable],
+            params: id(),
+            body: Some((
+                s.req::<AssignBody>(),
+                true,
+                json!({ "owner": "alice", "commander": "bob" }),
+            )),
+        },
+        Op {
+            method: "post",
+            path: "/api/incident/severity/{id}",
+            id: "setSeverity",
+            summary: "Change an incident's severity, saying why (repeating it changes nothing)",
+            ok: s.resp::<IncidentUpdate>(),
+            codes: &[BadRequest, NotFound, Unavailable],
+            params: id(),
+            body: Some((
+                s.req::<SeverityBody>(),
+                true,
+                json!({ "severity": "critical", "reason": "every checkout fails, not some" }),
+            )),
         },
         Op {
             method: "post",

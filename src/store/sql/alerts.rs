@@ -173,6 +173,19 @@ impl SqlStore {
             .await?;
             created_ids = alert_intake::created(intake, &to_create, &inserted, &mut slot_ids)?;
         }
+        let annotations = alert_intake::annotation_rows(intake, &outcomes, &slot_ids, now);
+        if !annotations.is_empty() {
+            values(
+                d,
+                tx,
+                "INSERT INTO incident_annotations (incident_id, name, value, alertname, updated_at)",
+                "ON CONFLICT (incident_id, name) DO UPDATE SET value = excluded.value,
+                   alertname = excluded.alertname, updated_at = excluded.updated_at",
+                5,
+                annotations,
+            )
+            .await?;
+        }
 
         // 3. Tally per incident, in order of first mention.
         let mut tallies = alert_intake::tally(intake, &outcomes, &existing, &slot_ids, &created_ids, now)?;

@@ -21,7 +21,7 @@ use crate::store::{
 const METRIC_POINTS_KEPT: i64 = 5000;
 
 impl SqlStore {
-    async fn insert_timeline(
+    pub(super) async fn insert_timeline(
         tx: &mut AnyConnection,
         id: i64,
         at: DateTime<Utc>,
@@ -96,7 +96,7 @@ impl SqlStore {
 
     /// Merges one finding inside the caller's transaction, which holds [`Lock::Incidents`];
     /// the incident row is locked too, so a concurrent transition waits or is waited for.
-    async fn merge_finding(
+    pub(super) async fn merge_finding(
         &self,
         tx: &mut AnyConnection,
         env: &str,
@@ -277,7 +277,7 @@ impl SqlStore {
     /// `for_update` locks the row until the transaction ends. `NO KEY UPDATE`, as every incident
     /// writer here takes: they serialise, while inserts that only reference the incident (a
     /// signal, a timeline row) need no wait.
-    async fn fetch_incident(
+    pub(super) async fn fetch_incident(
         &self,
         conn: &mut AnyConnection,
         id: IncidentId,

@@ -10,6 +10,7 @@ mod audit;
 mod dialect;
 mod entities;
 mod incidents;
+mod manage;
 mod outbox;
 mod plans;
 mod sandbox;
