@@ -42,6 +42,11 @@ fn json_ids(ids: impl IntoIterator<Item = i64>) -> String {
     serde_json::to_string(&v).unwrap_or_else(|_| "[]".into())
 }
 
+/// The rows a [`Dialect::json_rows`] query returned in its one column `j`.
+fn json_rows<T: serde::de::DeserializeOwned>(row: &impl Cols) -> Result<Vec<T>, StoreError> {
+    serde_json::from_str(&row.text("j")?).map_err(|e| StoreError::Corrupt(format!("json rows: {e}")))
+}
+
 fn entity_from_row(r: &impl Cols) -> Result<StoredEntity, StoreError> {
     Ok(StoredEntity {
         id: r.int("id")?,
@@ -178,8 +183,8 @@ impl EntityStore for SqlStore {
         // `a`: the signals in the window naming a frontier entity, read once, for the frontier's
         // tallies and for the links. Links come only from incidents with an entity not reached
         // yet (an incident whose entities are all reached adds nothing) and not `skip`; pairs are
-        // grouped before the entity rows are read.
-        let rows = sqlx::query(&format!(
+        // grouped before the entity rows are read. The rows travel as one JSON document.
+        let row = sqlx::query(&format!(
             "WITH f(id) AS ({ids}), r(id) AS ({reached}), \
              a AS MATERIALIZED (SELECT x.entity_id, x.incident_id, x.signal_id, x.observed_at \
                FROM f {join} signal_entities x ON x.entity_id = f.id AND x.observed_at >= $2 AND x.observed_at <= $3), \
@@ -191,13 +196,15 @@ impl EntityStore for SqlStore {
                  AND b.entity_id <> a.entity_id AND b.entity_id NOT IN (SELECT id FROM r) \
                WHERE a.incident_id IN (SELECT incident_id FROM live) \
                GROUP BY a.entity_id, b.entity_id LIMIT $4) \
-             SELECT 1 AS link, p.src, p.dst, e.kind, e.entity, p.n, p.sig, \
-                    CAST(NULL AS BIGINT) AS t0, CAST(NULL AS BIGINT) AS t1 \
-               FROM p JOIN entities e ON e.id = p.dst \
-             UNION ALL \
-             SELECT 0, a.entity_id, a.incident_id, CAST(NULL AS TEXT), CAST(NULL AS TEXT), COUNT(*), \
-                    CAST(NULL AS BIGINT), MIN(a.observed_at), MAX(a.observed_at) \
-               FROM a GROUP BY a.entity_id, a.incident_id",
+             SELECT {agg} AS j FROM ( \
+               SELECT 1 AS link, p.src, p.dst, e.kind, e.entity, p.n, p.sig, \
+                      CAST(NULL AS BIGINT) AS t0, CAST(NULL AS BIGINT) AS t1 \
+                 FROM p JOIN entities e ON e.id = p.dst \
+               UNION ALL \
+               SELECT 0, a.entity_id, a.incident_id, CAST(NULL AS TEXT), CAST(NULL AS TEXT), COUNT(*), \
+                      CAST(NULL AS BIGINT), MIN(a.observed_at), MAX(a.observed_at) \
+                 FROM a GROUP BY a.entity_id, a.incident_id) u",
+            agg = d.json_rows("u.link, u.src, u.dst, u.kind, u.entity, u.n, u.sig, u.t0, u.t1"),
             ids = d.id_list("$1"),
             join = d.keyed_join(),
             reached = d.id_list("$5"),
@@ -208,26 +215,37 @@ impl EntityStore for SqlStore {
         .bind(i64::from(q.limit))
         .bind(json_ids(q.reached.iter().copied()))
         .bind(q.skip.map_or(0, IncidentId::row))
-        .fetch_all(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
+        type HopRow = (
+            i64,
+            i64,
+            i64,
+            Option<String>,
+            Option<String>,
+            i64,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+        );
         let mut hop = Hop::default();
-        for r in &rows {
-            if r.int("link")? == 1 {
+        for (link, src, dst, kind, entity, n, sig, t0, t1) in json_rows::<HopRow>(&row)? {
+            if link == 1 {
                 hop.links.push(Link {
-                    from: r.int("src")?,
-                    to: r.int("dst")?,
-                    to_kind: parse(&r.text("kind")?, "entity kind")?,
-                    to_key: r.text("entity")?,
-                    signals: r.int("n")?,
-                    example: r.int("sig")?,
+                    from: src,
+                    to: dst,
+                    to_kind: parse(kind.as_deref().unwrap_or_default(), "entity kind")?,
+                    to_key: entity.unwrap_or_default(),
+                    signals: n,
+                    example: sig.unwrap_or_default(),
                 });
             } else {
                 hop.tallies.push(EntityTally {
-                    entity: r.int("src")?,
-                    incident: IncidentId::from_row(r.int("dst")?),
-                    signals: r.int("n")?,
-                    first_at: r.time("t0")?,
-                    last_at: r.time("t1")?,
+                    entity: src,
+                    incident: IncidentId::from_row(dst),
+                    signals: n,
+                    first_at: from_micros(t0.unwrap_or_default())?,
+                    last_at: from_micros(t1.unwrap_or_default())?,
                 });
             }
         }
@@ -235,24 +253,26 @@ impl EntityStore for SqlStore {
     }
 
     async fn subject_links(&self, id: IncidentId, subject: i64) -> Result<Vec<Link>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT ie.entity_id, e.kind, e.entity, ie.signals, ie.first_signal
-             FROM incident_entities ie JOIN entities e ON e.id = ie.entity_id
+        let row = sqlx::query(&format!(
+            "SELECT {} AS j FROM incident_entities ie JOIN entities e ON e.id = ie.entity_id
              WHERE ie.incident_id = $1 AND ie.entity_id <> $2",
-        )
+            self.dialect
+                .json_rows("ie.entity_id, e.kind, e.entity, ie.signals, ie.first_signal")
+        ))
         .bind(id.row())
         .bind(subject)
-        .fetch_all(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
+        json_rows::<(i64, String, String, i64, i64)>(&row)?
+            .into_iter()
+            .map(|(to, kind, entity, signals, example)| {
                 Ok(Link {
                     from: subject,
-                    to: r.int("entity_id")?,
-                    to_kind: parse(&r.text("kind")?, "entity kind")?,
-                    to_key: r.text("entity")?,
-                    signals: r.int("signals")?,
-                    example: r.int("first_signal")?,
+                    to,
+                    to_kind: parse(&kind, "entity kind")?,
+                    to_key: entity,
+                    signals,
+                    example,
                 })
             })
             .collect()
@@ -263,27 +283,29 @@ impl EntityStore for SqlStore {
             return Ok(Vec::new());
         }
         let d = self.dialect;
-        let rows = sqlx::query(&format!(
-            "WITH f(id) AS ({}) \
-             SELECT s.entity_id, s.incident_id, COUNT(*) AS n, MIN(s.observed_at) AS t0, MAX(s.observed_at) AS t1 \
-             FROM f {} signal_entities s ON s.entity_id = f.id AND s.observed_at >= $2 AND s.observed_at <= $3 \
-             GROUP BY s.entity_id, s.incident_id",
+        let row = sqlx::query(&format!(
+            "WITH f(id) AS ({}) SELECT {} AS j FROM ( \
+               SELECT s.entity_id, s.incident_id, COUNT(*) AS n, MIN(s.observed_at) AS t0, MAX(s.observed_at) AS t1 \
+               FROM f {} signal_entities s ON s.entity_id = f.id AND s.observed_at >= $2 AND s.observed_at <= $3 \
+               GROUP BY s.entity_id, s.incident_id) t",
             d.id_list("$1"),
+            d.json_rows("t.entity_id, t.incident_id, t.n, t.t0, t.t1"),
             d.keyed_join()
         ))
         .bind(json_ids(entities.iter().copied()))
         .bind(micros(window.from))
         .bind(micros(window.to))
-        .fetch_all(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
+        json_rows::<(i64, i64, i64, i64, i64)>(&row)?
+            .into_iter()
+            .map(|(entity, incident, signals, t0, t1)| {
                 Ok(EntityTally {
-                    entity: r.int("entity_id")?,
-                    incident: IncidentId::from_row(r.int("incident_id")?),
-                    signals: r.int("n")?,
-                    first_at: r.time("t0")?,
-                    last_at: r.time("t1")?,
+                    entity,
+                    incident: IncidentId::from_row(incident),
+                    signals,
+                    first_at: from_micros(t0)?,
+                    last_at: from_micros(t1)?,
                 })
             })
             .collect()
