@@ -276,5 +276,5 @@ async fn breakdown(store: &SqlStore, id: incident_mcp::domain::IncidentId) {
     )
     .await;
     median("similar_candidates", || store.similar_candidates(&incident, 200)).await;
-    median("incident_entities", || store.incident_entities(id)).await;
+    median("incident_entities", || store.incident_entities(id, &[])).await;
 }

@@ -164,15 +164,29 @@ impl EntityStore for SqlStore {
         rows.iter().map(entity_from_row).collect()
     }
 
-    async fn incident_entities(&self, id: IncidentId) -> Result<Vec<StoredEntity>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT e.id, e.kind, e.entity FROM incident_entities ie JOIN entities e ON e.id = ie.entity_id
-             WHERE ie.incident_id = $1",
-        )
+    async fn incident_entities(&self, id: IncidentId, kinds: &[EntityKind]) -> Result<Vec<StoredEntity>, StoreError> {
+        let d = self.dialect;
+        let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+        let row = sqlx::query(&format!(
+            "SELECT {} AS j FROM incident_entities ie JOIN entities e ON e.id = ie.entity_id
+             WHERE ie.incident_id = $1 AND ($2 = '[]' OR e.kind IN ({}))",
+            d.json_rows("e.id, e.kind, e.entity"),
+            d.text_list("$2")
+        ))
         .bind(id.row())
-        .fetch_all(&self.pool)
+        .bind(serde_json::to_string(&kinds).unwrap_or_else(|_| "[]".into()))
+        .fetch_one(&self.pool)
         .await?;
-        rows.iter().map(entity_from_row).collect()
+        json_rows::<(i64, String, String)>(&row)?
+            .into_iter()
+            .map(|(id, kind, entity)| {
+                Ok(StoredEntity {
+                    id,
+                    kind: parse(&kind, "entity kind")?,
+                    entity,
+                })
+            })
+            .collect()
     }
 
     async fn entity_hop(&self, q: HopQuery<'_>) -> Result<Hop, StoreError> {
