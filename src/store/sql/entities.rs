@@ -102,8 +102,8 @@ impl SqlStore {
             ids.insert(r.text("entity")?, r.int("id")?);
         }
         let mut link_rows = Vec::new();
-        // Per (incident, entity): signals naming it, the first of them.
-        let mut per_incident: BTreeMap<(i64, i64), (i64, i64)> = BTreeMap::new();
+        // Per (incident, entity): signals naming it, the first of them, the first and last time.
+        let mut per_incident: BTreeMap<(i64, i64), (i64, i64, i64, i64)> = BTreeMap::new();
         for l in links {
             let mut seen: BTreeSet<i64> = BTreeSet::new();
             for e in l.entities {
@@ -112,9 +112,16 @@ impl SqlStore {
                 };
                 if seen.insert(id) {
                     link_rows.push(row![l.incident_id, l.signal_id, id, l.observed_at]);
-                    let t = per_incident.entry((l.incident_id, id)).or_insert((0, l.signal_id));
+                    let t = per_incident.entry((l.incident_id, id)).or_insert((
+                        0,
+                        l.signal_id,
+                        l.observed_at,
+                        l.observed_at,
+                    ));
                     t.0 += 1;
                     t.1 = t.1.min(l.signal_id);
+                    t.2 = t.2.min(l.observed_at);
+                    t.3 = t.3.max(l.observed_at);
                 }
             }
         }
@@ -130,12 +137,18 @@ impl SqlStore {
         values(
             d,
             tx,
-            "INSERT INTO incident_entities (incident_id, entity_id, signals, first_signal)",
-            "ON CONFLICT (incident_id, entity_id) DO UPDATE SET signals = incident_entities.signals + excluded.signals",
-            4,
+            "INSERT INTO incident_entities (incident_id, entity_id, signals, first_signal, first_at, last_at)",
+            &format!(
+                "ON CONFLICT (incident_id, entity_id) DO UPDATE SET signals = incident_entities.signals + excluded.signals, \
+                 first_at = {least}(incident_entities.first_at, excluded.first_at), \
+                 last_at = {greatest}(incident_entities.last_at, excluded.last_at)",
+                least = d.least(),
+                greatest = d.greatest()
+            ),
+            6,
             per_incident
                 .into_iter()
-                .map(|((i, e), (n, first))| row![i, e, n, first])
+                .map(|((i, e), (n, first, t0, t1))| row![i, e, n, first, t0, t1])
                 .collect(),
         )
         .await?;
@@ -194,14 +207,23 @@ impl EntityStore for SqlStore {
             return Ok(Hop::default());
         }
         let d = self.dialect;
-        // `a`: the signals in the window naming a frontier entity, read once, for the frontier's
-        // tallies and for the links. Links come only from incidents with an entity not reached
-        // yet (an incident whose entities are all reached adds nothing) and not `skip`; pairs are
-        // grouped before the entity rows are read. The rows travel as one JSON document.
+        // `w`: incidents naming a frontier entity that lie wholly in the window and add no link
+        // (all their entities are reached, or the caller has their links: `skip`); their counts
+        // come from `incident_entities`, none of their signals is read. `a`: the other signals in
+        // the window naming a frontier entity, read once, for the frontier's tallies and for the
+        // links. Links come only from incidents with an entity not reached yet, and not `skip`;
+        // pairs are grouped before the entity rows are read. The rows travel as one JSON document.
         let row = sqlx::query(&format!(
             "WITH f(id) AS ({ids}), r(id) AS ({reached}), \
+             w AS (SELECT c.incident_id FROM \
+                 (SELECT DISTINCT ie.incident_id FROM f {join} incident_entities ie ON ie.entity_id = f.id) c \
+               JOIN incidents i ON i.id = c.incident_id \
+               WHERE i.first_seen >= $2 AND i.last_seen <= $3 AND (c.incident_id = $6 OR NOT EXISTS \
+                 (SELECT 1 FROM incident_entities u WHERE u.incident_id = c.incident_id \
+                    AND u.entity_id NOT IN (SELECT id FROM r)))), \
              a AS MATERIALIZED (SELECT x.entity_id, x.incident_id, x.signal_id, x.observed_at \
-               FROM f {join} signal_entities x ON x.entity_id = f.id AND x.observed_at >= $2 AND x.observed_at <= $3), \
+               FROM f {join} signal_entities x ON x.entity_id = f.id AND x.observed_at >= $2 AND x.observed_at <= $3 \
+               WHERE x.incident_id NOT IN (SELECT incident_id FROM w)), \
              live AS (SELECT i.incident_id FROM (SELECT DISTINCT incident_id FROM a) i \
                WHERE i.incident_id <> $6 AND EXISTS (SELECT 1 FROM incident_entities ie \
                  WHERE ie.incident_id = i.incident_id AND ie.entity_id NOT IN (SELECT id FROM r))), \
@@ -217,7 +239,12 @@ impl EntityStore for SqlStore {
                UNION ALL \
                SELECT 0, a.entity_id, a.incident_id, CAST(NULL AS TEXT), CAST(NULL AS TEXT), COUNT(*), \
                       CAST(NULL AS BIGINT), MIN(a.observed_at), MAX(a.observed_at) \
-                 FROM a GROUP BY a.entity_id, a.incident_id) u",
+                 FROM a GROUP BY a.entity_id, a.incident_id \
+               UNION ALL \
+               SELECT 0, ie.entity_id, ie.incident_id, CAST(NULL AS TEXT), CAST(NULL AS TEXT), ie.signals, \
+                      CAST(NULL AS BIGINT), ie.first_at, ie.last_at \
+                 FROM f {join} incident_entities ie ON ie.entity_id = f.id \
+                 WHERE ie.incident_id IN (SELECT incident_id FROM w)) u",
             agg = d.json_rows("u.link, u.src, u.dst, u.kind, u.entity, u.n, u.sig, u.t0, u.t1"),
             ids = d.id_list("$1"),
             join = d.keyed_join(),
