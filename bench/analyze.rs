@@ -1,7 +1,7 @@
 //! `analyze` latency at depth 3 for an incident with 10,000 signals whose correlation graph has
 //! 1,000 entities (issue 14, acceptance 4). Not a timed test: it prints figures.
 //!
-//! `cargo bench --bench analyze [-- --runs N] [-- --pg postgres://...]`
+//! `cargo bench --bench analyze [-- --runs N] [--breakdown] [--db PATH | --pg postgres://...]`
 //!
 //! The graph is built through the real store (a temp SQLite file, or the PostgreSQL database
 //! `--pg` names, which must be empty) with entities extracted by the configured rules, as
@@ -109,10 +109,10 @@ async fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (store, backend) = match arg("--pg") {
         Some(url) => (SqlStore::connect(&url).await.expect("connect"), "PostgreSQL"),
-        None => (
-            SqlStore::open(&dir.path().join("bench.db")).await.expect("open"),
-            "SQLite",
-        ),
+        None => {
+            let path = arg("--db").map_or_else(|| dir.path().join("bench.db"), std::path::PathBuf::from);
+            (SqlStore::open(&path).await.expect("open"), "SQLite")
+        }
     };
     let started = Instant::now();
     let attack: Vec<Line> = (0..10_000)
@@ -276,5 +276,5 @@ async fn breakdown(store: &SqlStore, id: incident_mcp::domain::IncidentId) {
     )
     .await;
     median("similar_candidates", || store.similar_candidates(&incident, 200)).await;
-    median("incident_entities", || store.incident_entities(id)).await;
+    median("incident_entities", || store.incident_entities(id, &[])).await;
 }

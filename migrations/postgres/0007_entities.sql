@@ -21,9 +21,12 @@ CREATE INDEX signal_entities_by_entity ON signal_entities (entity_id, observed_a
 CREATE TABLE incident_entities (
     incident_id  BIGINT NOT NULL REFERENCES incidents (id) ON DELETE CASCADE,
     entity_id    BIGINT NOT NULL REFERENCES entities (id),
-    -- How many of the incident's signals name it, and the first of them.
+    -- How many of the incident's signals name it, the first of them, and when the first and
+    -- the last of them were observed.
     signals      BIGINT NOT NULL,
     first_signal BIGINT NOT NULL,
+    first_at     BIGINT NOT NULL,
+    last_at      BIGINT NOT NULL,
     PRIMARY KEY (incident_id, entity_id)
 );
 CREATE INDEX incident_entities_by_entity ON incident_entities (entity_id, incident_id);
@@ -56,5 +59,6 @@ INSERT INTO signal_entities (incident_id, signal_id, entity_id, observed_at)
 SELECT s.incident_id, s.id, e.id, s.observed_at
 FROM signals s JOIN incidents i ON i.id = s.incident_id JOIN entities e ON e.env = i.env AND e.entity = s.entity;
 
-INSERT INTO incident_entities (incident_id, entity_id, signals, first_signal)
-SELECT incident_id, entity_id, COUNT(*), MIN(signal_id) FROM signal_entities GROUP BY incident_id, entity_id;
+INSERT INTO incident_entities (incident_id, entity_id, signals, first_signal, first_at, last_at)
+SELECT incident_id, entity_id, COUNT(*), MIN(signal_id), MIN(observed_at), MAX(observed_at)
+FROM signal_entities GROUP BY incident_id, entity_id;

@@ -7,9 +7,9 @@
 -- and a hop of the walk reaches the other entities of a signal through (incident_id,
 -- signal_id). `signal_entities_by_entity` finds the signals naming an entity within a time
 -- window (observed_at is the signal's). `incident_entities` is each incident's entity set with
--- how many of its signals name each: similar incidents by shared entities, and the first hop
--- from an incident's own entity (every signal of an incident names its subject), without
--- reading every signal.
+-- how many of its signals name each, and when: similar incidents by shared entities, the first
+-- hop from an incident's own entity (every signal of an incident names its subject), and the
+-- counts of incidents lying wholly in a walk's window, without reading their signals.
 CREATE TABLE entities (
     id     INTEGER PRIMARY KEY,
     env    TEXT    NOT NULL,
@@ -30,9 +30,12 @@ CREATE INDEX signal_entities_by_entity ON signal_entities (entity_id, observed_a
 CREATE TABLE incident_entities (
     incident_id  INTEGER NOT NULL REFERENCES incidents (id) ON DELETE CASCADE,
     entity_id    INTEGER NOT NULL REFERENCES entities (id),
-    -- How many of the incident's signals name it, and the first of them.
+    -- How many of the incident's signals name it, the first of them, and when the first and
+    -- the last of them were observed.
     signals      INTEGER NOT NULL,
     first_signal INTEGER NOT NULL,
+    first_at     INTEGER NOT NULL,
+    last_at      INTEGER NOT NULL,
     PRIMARY KEY (incident_id, entity_id)
 ) WITHOUT ROWID;
 CREATE INDEX incident_entities_by_entity ON incident_entities (entity_id, incident_id);
@@ -65,5 +68,6 @@ INSERT INTO signal_entities (incident_id, signal_id, entity_id, observed_at)
 SELECT s.incident_id, s.id, e.id, s.observed_at
 FROM signals s JOIN incidents i ON i.id = s.incident_id JOIN entities e ON e.env = i.env AND e.entity = s.entity;
 
-INSERT INTO incident_entities (incident_id, entity_id, signals, first_signal)
-SELECT incident_id, entity_id, COUNT(*), MIN(signal_id) FROM signal_entities GROUP BY incident_id, entity_id;
+INSERT INTO incident_entities (incident_id, entity_id, signals, first_signal, first_at, last_at)
+SELECT incident_id, entity_id, COUNT(*), MIN(signal_id), MIN(observed_at), MAX(observed_at)
+FROM signal_entities GROUP BY incident_id, entity_id;

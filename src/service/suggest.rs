@@ -250,7 +250,15 @@ impl IncidentService {
         }
         let mut subjects: Vec<(String, i64)> = counts.into_iter().collect();
         subjects.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        let mut own = self.store.incident_entities(incident.id).await?;
+        // What a suggestion can act on, and where: pods, workloads, addresses, nodes, namespaces.
+        let kinds = [
+            EntityKind::Pod,
+            EntityKind::Workload,
+            EntityKind::Ip,
+            EntityKind::Node,
+            EntityKind::Namespace,
+        ];
+        let mut own = self.store.incident_entities(incident.id, &kinds).await?;
         let rank = |k: EntityKind| match k {
             EntityKind::Pod => 0,
             EntityKind::Workload => 1,

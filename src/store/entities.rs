@@ -112,8 +112,8 @@ pub struct ResolutionRecord {
 pub trait EntityStore: Send + Sync {
     /// The stored entities of `env` among `entities` (entity texts).
     async fn find_entities(&self, env: &str, entities: &[String]) -> Result<Vec<StoredEntity>, StoreError>;
-    /// The entities the signals of one incident name.
-    async fn incident_entities(&self, id: IncidentId) -> Result<Vec<StoredEntity>, StoreError>;
+    /// The entities the signals of one incident name, of the given kinds (all when empty).
+    async fn incident_entities(&self, id: IncidentId, kinds: &[EntityKind]) -> Result<Vec<StoredEntity>, StoreError>;
     /// One hop (see [`HopQuery`]): the links to entities not reached yet, per (from, to) pair,
     /// and the tallies of `from` (read from the same rows).
     async fn entity_hop(&self, q: HopQuery<'_>) -> Result<Hop, StoreError>;

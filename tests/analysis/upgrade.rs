@@ -30,19 +30,19 @@ const SIGNAL: &str = "INSERT INTO signals (incident_id, kind, source, rule, seri
 /// What the upgraded store reads of the seed.
 async fn upgraded(store: SqlStore) {
     let id = IncidentId::from_row;
-    let own = store.incident_entities(id(1)).await.unwrap();
+    let own = store.incident_entities(id(1), &[]).await.unwrap();
     assert_eq!(own.len(), 1);
     assert_eq!(
         (own[0].kind, own[0].entity.as_str()),
         (EntityKind::Ip, "ip/203.0.113.9")
     );
-    let svc = store.incident_entities(id(3)).await.unwrap();
+    let svc = store.incident_entities(id(3), &[]).await.unwrap();
     assert_eq!(
         (svc[0].kind, svc[0].entity.as_str()),
         (EntityKind::Service, "svc/checkout")
     );
     assert!(
-        store.incident_entities(id(4)).await.unwrap().is_empty(),
+        store.incident_entities(id(4), &[]).await.unwrap().is_empty(),
         "no kind/ prefix: no entity"
     );
     let related: Vec<IncidentId> = store.related(id(1), 10).await.unwrap().iter().map(|i| i.id).collect();

@@ -157,4 +157,14 @@ impl Dialect {
             Dialect::Postgres => format!("SELECT value FROM jsonb_array_elements_text(CAST({param} AS jsonb))"),
         }
     }
+
+    /// An aggregate turning the rows of a `SELECT` into one JSON array of arrays of `cols` (`[]`
+    /// when there are none): a large result travels as one value instead of a row each (the
+    /// driver hands each row over between threads).
+    pub(super) fn json_rows(self, cols: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("json_group_array(json_array({cols}))"),
+            Dialect::Postgres => format!("COALESCE(json_agg(json_build_array({cols})), '[]'::json)::text"),
+        }
+    }
 }

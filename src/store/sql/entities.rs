@@ -42,6 +42,11 @@ fn json_ids(ids: impl IntoIterator<Item = i64>) -> String {
     serde_json::to_string(&v).unwrap_or_else(|_| "[]".into())
 }
 
+/// The rows a [`Dialect::json_rows`] query returned in its one column `j`.
+fn json_rows<T: serde::de::DeserializeOwned>(row: &impl Cols) -> Result<Vec<T>, StoreError> {
+    serde_json::from_str(&row.text("j")?).map_err(|e| StoreError::Corrupt(format!("json rows: {e}")))
+}
+
 fn entity_from_row(r: &impl Cols) -> Result<StoredEntity, StoreError> {
     Ok(StoredEntity {
         id: r.int("id")?,
@@ -97,8 +102,8 @@ impl SqlStore {
             ids.insert(r.text("entity")?, r.int("id")?);
         }
         let mut link_rows = Vec::new();
-        // Per (incident, entity): signals naming it, the first of them.
-        let mut per_incident: BTreeMap<(i64, i64), (i64, i64)> = BTreeMap::new();
+        // Per (incident, entity): signals naming it, the first of them, the first and last time.
+        let mut per_incident: BTreeMap<(i64, i64), (i64, i64, i64, i64)> = BTreeMap::new();
         for l in links {
             let mut seen: BTreeSet<i64> = BTreeSet::new();
             for e in l.entities {
@@ -107,9 +112,16 @@ impl SqlStore {
                 };
                 if seen.insert(id) {
                     link_rows.push(row![l.incident_id, l.signal_id, id, l.observed_at]);
-                    let t = per_incident.entry((l.incident_id, id)).or_insert((0, l.signal_id));
+                    let t = per_incident.entry((l.incident_id, id)).or_insert((
+                        0,
+                        l.signal_id,
+                        l.observed_at,
+                        l.observed_at,
+                    ));
                     t.0 += 1;
                     t.1 = t.1.min(l.signal_id);
+                    t.2 = t.2.min(l.observed_at);
+                    t.3 = t.3.max(l.observed_at);
                 }
             }
         }
@@ -125,12 +137,18 @@ impl SqlStore {
         values(
             d,
             tx,
-            "INSERT INTO incident_entities (incident_id, entity_id, signals, first_signal)",
-            "ON CONFLICT (incident_id, entity_id) DO UPDATE SET signals = incident_entities.signals + excluded.signals",
-            4,
+            "INSERT INTO incident_entities (incident_id, entity_id, signals, first_signal, first_at, last_at)",
+            &format!(
+                "ON CONFLICT (incident_id, entity_id) DO UPDATE SET signals = incident_entities.signals + excluded.signals, \
+                 first_at = {least}(incident_entities.first_at, excluded.first_at), \
+                 last_at = {greatest}(incident_entities.last_at, excluded.last_at)",
+                least = d.least(),
+                greatest = d.greatest()
+            ),
+            6,
             per_incident
                 .into_iter()
-                .map(|((i, e), (n, first))| row![i, e, n, first])
+                .map(|((i, e), (n, first, t0, t1))| row![i, e, n, first, t0, t1])
                 .collect(),
         )
         .await?;
@@ -159,15 +177,29 @@ impl EntityStore for SqlStore {
         rows.iter().map(entity_from_row).collect()
     }
 
-    async fn incident_entities(&self, id: IncidentId) -> Result<Vec<StoredEntity>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT e.id, e.kind, e.entity FROM incident_entities ie JOIN entities e ON e.id = ie.entity_id
-             WHERE ie.incident_id = $1",
-        )
+    async fn incident_entities(&self, id: IncidentId, kinds: &[EntityKind]) -> Result<Vec<StoredEntity>, StoreError> {
+        let d = self.dialect;
+        let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+        let row = sqlx::query(&format!(
+            "SELECT {} AS j FROM incident_entities ie JOIN entities e ON e.id = ie.entity_id
+             WHERE ie.incident_id = $1 AND ($2 = '[]' OR e.kind IN ({}))",
+            d.json_rows("e.id, e.kind, e.entity"),
+            d.text_list("$2")
+        ))
         .bind(id.row())
-        .fetch_all(&self.pool)
+        .bind(serde_json::to_string(&kinds).unwrap_or_else(|_| "[]".into()))
+        .fetch_one(&self.pool)
         .await?;
-        rows.iter().map(entity_from_row).collect()
+        json_rows::<(i64, String, String)>(&row)?
+            .into_iter()
+            .map(|(id, kind, entity)| {
+                Ok(StoredEntity {
+                    id,
+                    kind: parse(&kind, "entity kind")?,
+                    entity,
+                })
+            })
+            .collect()
     }
 
     async fn entity_hop(&self, q: HopQuery<'_>) -> Result<Hop, StoreError> {
@@ -175,14 +207,23 @@ impl EntityStore for SqlStore {
             return Ok(Hop::default());
         }
         let d = self.dialect;
-        // `a`: the signals in the window naming a frontier entity, read once, for the frontier's
-        // tallies and for the links. Links come only from incidents with an entity not reached
-        // yet (an incident whose entities are all reached adds nothing) and not `skip`; pairs are
-        // grouped before the entity rows are read.
-        let rows = sqlx::query(&format!(
+        // `w`: incidents naming a frontier entity that lie wholly in the window and add no link
+        // (all their entities are reached, or the caller has their links: `skip`); their counts
+        // come from `incident_entities`, none of their signals is read. `a`: the other signals in
+        // the window naming a frontier entity, read once, for the frontier's tallies and for the
+        // links. Links come only from incidents with an entity not reached yet, and not `skip`;
+        // pairs are grouped before the entity rows are read. The rows travel as one JSON document.
+        let row = sqlx::query(&format!(
             "WITH f(id) AS ({ids}), r(id) AS ({reached}), \
+             w AS (SELECT c.incident_id FROM \
+                 (SELECT DISTINCT ie.incident_id FROM f {join} incident_entities ie ON ie.entity_id = f.id) c \
+               JOIN incidents i ON i.id = c.incident_id \
+               WHERE i.first_seen >= $2 AND i.last_seen <= $3 AND (c.incident_id = $6 OR NOT EXISTS \
+                 (SELECT 1 FROM incident_entities u WHERE u.incident_id = c.incident_id \
+                    AND u.entity_id NOT IN (SELECT id FROM r)))), \
              a AS MATERIALIZED (SELECT x.entity_id, x.incident_id, x.signal_id, x.observed_at \
-               FROM f {join} signal_entities x ON x.entity_id = f.id AND x.observed_at >= $2 AND x.observed_at <= $3), \
+               FROM f {join} signal_entities x ON x.entity_id = f.id AND x.observed_at >= $2 AND x.observed_at <= $3 \
+               WHERE x.incident_id NOT IN (SELECT incident_id FROM w)), \
              live AS (SELECT i.incident_id FROM (SELECT DISTINCT incident_id FROM a) i \
                WHERE i.incident_id <> $6 AND EXISTS (SELECT 1 FROM incident_entities ie \
                  WHERE ie.incident_id = i.incident_id AND ie.entity_id NOT IN (SELECT id FROM r))), \
@@ -191,13 +232,20 @@ impl EntityStore for SqlStore {
                  AND b.entity_id <> a.entity_id AND b.entity_id NOT IN (SELECT id FROM r) \
                WHERE a.incident_id IN (SELECT incident_id FROM live) \
                GROUP BY a.entity_id, b.entity_id LIMIT $4) \
-             SELECT 1 AS link, p.src, p.dst, e.kind, e.entity, p.n, p.sig, \
-                    CAST(NULL AS BIGINT) AS t0, CAST(NULL AS BIGINT) AS t1 \
-               FROM p JOIN entities e ON e.id = p.dst \
-             UNION ALL \
-             SELECT 0, a.entity_id, a.incident_id, CAST(NULL AS TEXT), CAST(NULL AS TEXT), COUNT(*), \
-                    CAST(NULL AS BIGINT), MIN(a.observed_at), MAX(a.observed_at) \
-               FROM a GROUP BY a.entity_id, a.incident_id",
+             SELECT {agg} AS j FROM ( \
+               SELECT 1 AS link, p.src, p.dst, e.kind, e.entity, p.n, p.sig, \
+                      CAST(NULL AS BIGINT) AS t0, CAST(NULL AS BIGINT) AS t1 \
+                 FROM p JOIN entities e ON e.id = p.dst \
+               UNION ALL \
+               SELECT 0, a.entity_id, a.incident_id, CAST(NULL AS TEXT), CAST(NULL AS TEXT), COUNT(*), \
+                      CAST(NULL AS BIGINT), MIN(a.observed_at), MAX(a.observed_at) \
+                 FROM a GROUP BY a.entity_id, a.incident_id \
+               UNION ALL \
+               SELECT 0, ie.entity_id, ie.incident_id, CAST(NULL AS TEXT), CAST(NULL AS TEXT), ie.signals, \
+                      CAST(NULL AS BIGINT), ie.first_at, ie.last_at \
+                 FROM f {join} incident_entities ie ON ie.entity_id = f.id \
+                 WHERE ie.incident_id IN (SELECT incident_id FROM w)) u",
+            agg = d.json_rows("u.link, u.src, u.dst, u.kind, u.entity, u.n, u.sig, u.t0, u.t1"),
             ids = d.id_list("$1"),
             join = d.keyed_join(),
             reached = d.id_list("$5"),
@@ -208,26 +256,37 @@ impl EntityStore for SqlStore {
         .bind(i64::from(q.limit))
         .bind(json_ids(q.reached.iter().copied()))
         .bind(q.skip.map_or(0, IncidentId::row))
-        .fetch_all(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
+        type HopRow = (
+            i64,
+            i64,
+            i64,
+            Option<String>,
+            Option<String>,
+            i64,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+        );
         let mut hop = Hop::default();
-        for r in &rows {
-            if r.int("link")? == 1 {
+        for (link, src, dst, kind, entity, n, sig, t0, t1) in json_rows::<HopRow>(&row)? {
+            if link == 1 {
                 hop.links.push(Link {
-                    from: r.int("src")?,
-                    to: r.int("dst")?,
-                    to_kind: parse(&r.text("kind")?, "entity kind")?,
-                    to_key: r.text("entity")?,
-                    signals: r.int("n")?,
-                    example: r.int("sig")?,
+                    from: src,
+                    to: dst,
+                    to_kind: parse(kind.as_deref().unwrap_or_default(), "entity kind")?,
+                    to_key: entity.unwrap_or_default(),
+                    signals: n,
+                    example: sig.unwrap_or_default(),
                 });
             } else {
                 hop.tallies.push(EntityTally {
-                    entity: r.int("src")?,
-                    incident: IncidentId::from_row(r.int("dst")?),
-                    signals: r.int("n")?,
-                    first_at: r.time("t0")?,
-                    last_at: r.time("t1")?,
+                    entity: src,
+                    incident: IncidentId::from_row(dst),
+                    signals: n,
+                    first_at: from_micros(t0.unwrap_or_default())?,
+                    last_at: from_micros(t1.unwrap_or_default())?,
                 });
             }
         }
@@ -235,24 +294,26 @@ impl EntityStore for SqlStore {
     }
 
     async fn subject_links(&self, id: IncidentId, subject: i64) -> Result<Vec<Link>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT ie.entity_id, e.kind, e.entity, ie.signals, ie.first_signal
-             FROM incident_entities ie JOIN entities e ON e.id = ie.entity_id
+        let row = sqlx::query(&format!(
+            "SELECT {} AS j FROM incident_entities ie JOIN entities e ON e.id = ie.entity_id
              WHERE ie.incident_id = $1 AND ie.entity_id <> $2",
-        )
+            self.dialect
+                .json_rows("ie.entity_id, e.kind, e.entity, ie.signals, ie.first_signal")
+        ))
         .bind(id.row())
         .bind(subject)
-        .fetch_all(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
+        json_rows::<(i64, String, String, i64, i64)>(&row)?
+            .into_iter()
+            .map(|(to, kind, entity, signals, example)| {
                 Ok(Link {
                     from: subject,
-                    to: r.int("entity_id")?,
-                    to_kind: parse(&r.text("kind")?, "entity kind")?,
-                    to_key: r.text("entity")?,
-                    signals: r.int("signals")?,
-                    example: r.int("first_signal")?,
+                    to,
+                    to_kind: parse(&kind, "entity kind")?,
+                    to_key: entity,
+                    signals,
+                    example,
                 })
             })
             .collect()
@@ -263,27 +324,29 @@ impl EntityStore for SqlStore {
             return Ok(Vec::new());
         }
         let d = self.dialect;
-        let rows = sqlx::query(&format!(
-            "WITH f(id) AS ({}) \
-             SELECT s.entity_id, s.incident_id, COUNT(*) AS n, MIN(s.observed_at) AS t0, MAX(s.observed_at) AS t1 \
-             FROM f {} signal_entities s ON s.entity_id = f.id AND s.observed_at >= $2 AND s.observed_at <= $3 \
-             GROUP BY s.entity_id, s.incident_id",
+        let row = sqlx::query(&format!(
+            "WITH f(id) AS ({}) SELECT {} AS j FROM ( \
+               SELECT s.entity_id, s.incident_id, COUNT(*) AS n, MIN(s.observed_at) AS t0, MAX(s.observed_at) AS t1 \
+               FROM f {} signal_entities s ON s.entity_id = f.id AND s.observed_at >= $2 AND s.observed_at <= $3 \
+               GROUP BY s.entity_id, s.incident_id) t",
             d.id_list("$1"),
+            d.json_rows("t.entity_id, t.incident_id, t.n, t.t0, t.t1"),
             d.keyed_join()
         ))
         .bind(json_ids(entities.iter().copied()))
         .bind(micros(window.from))
         .bind(micros(window.to))
-        .fetch_all(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
+        json_rows::<(i64, i64, i64, i64, i64)>(&row)?
+            .into_iter()
+            .map(|(entity, incident, signals, t0, t1)| {
                 Ok(EntityTally {
-                    entity: r.int("entity_id")?,
-                    incident: IncidentId::from_row(r.int("incident_id")?),
-                    signals: r.int("n")?,
-                    first_at: r.time("t0")?,
-                    last_at: r.time("t1")?,
+                    entity,
+                    incident: IncidentId::from_row(incident),
+                    signals,
+                    first_at: from_micros(t0)?,
+                    last_at: from_micros(t1)?,
                 })
             })
             .collect()
