@@ -99,17 +99,19 @@ fn call_names(text: &str, interface: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// Sum of the instant vector `q` in Prometheus (`None`: no series).
+/// Sum of the instant vector `q` in Prometheus (`None`: no series, or Prometheus still
+/// starting: it logs "Listening on" before its query API is ready and answers 503 until then).
 async fn prom_value(http: &reqwest::Client, prom: SocketAddr, q: &str) -> Option<f64> {
-    let r: Value = http
+    let answer = http
         .get(format!("http://{prom}/api/v1/query"))
         .query(&[("query", q)])
         .send()
         .await
-        .expect("Prometheus query API")
-        .json()
-        .await
-        .expect("JSON answer");
+        .expect("Prometheus query API");
+    if answer.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+        return None;
+    }
+    let r: Value = answer.json().await.expect("JSON answer");
     assert_eq!(r["status"], "success", "{q}: {r}");
     let result = r["data"]["result"].as_array().expect("vector result");
     if result.is_empty() {
