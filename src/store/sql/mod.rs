@@ -13,6 +13,7 @@ mod incidents;
 mod outbox;
 mod plans;
 mod sandbox;
+mod similar;
 
 use std::{path::Path, str::FromStr, time::Duration};
 
