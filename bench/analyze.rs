@@ -164,6 +164,12 @@ async fn main() {
         .record_detection(batch(sessions))
         .await
         .expect("record the sessions");
+    if let Some(url) = arg("--pg") {
+        // Planner statistics, as autovacuum would have gathered them by now.
+        use sqlx::{Connection, Executor};
+        let mut c = sqlx::PgConnection::connect(&url).await.expect("connect");
+        c.execute("ANALYZE").await.expect("analyze");
+    }
     let loaded = started.elapsed();
 
     let store = Arc::new(store);

@@ -26,6 +26,14 @@ const MAX_VIA: usize = 5;
 /// Other incidents listed, at most.
 const MAX_TOUCHED: usize = 20;
 
+/// The signals in the window naming one entity.
+struct Counts {
+    signals: i64,
+    incidents: BTreeSet<IncidentId>,
+    first_at: chrono::DateTime<chrono::Utc>,
+    last_at: chrono::DateTime<chrono::Utc>,
+}
+
 impl IncidentService {
     /// Walks `depth` hops from the entities `incident`'s signals fired for (`groups`).
     pub(super) async fn correlate(
@@ -89,15 +97,20 @@ impl IncidentService {
             .filter(|id| !tallied.contains(id))
             .collect();
         tallies.extend(self.store.entity_tallies(&untallied, window).await?);
-        let mut per_entity: HashMap<i64, (i64, BTreeSet<IncidentId>, Option<_>, Option<_>)> = HashMap::new();
+        let mut per_entity: HashMap<i64, Counts> = HashMap::new();
         // Other incidents: (shared entities, signals, nearest depth).
         let mut touched: BTreeMap<IncidentId, (i64, i64, u8)> = BTreeMap::new();
         for t in &tallies {
-            let e = per_entity.entry(t.entity).or_insert((0, BTreeSet::new(), None, None));
-            e.0 += t.signals;
-            e.1.insert(t.incident);
-            e.2 = Some(e.2.map_or(t.first_at, |f: chrono::DateTime<chrono::Utc>| f.min(t.first_at)));
-            e.3 = Some(e.3.map_or(t.last_at, |l: chrono::DateTime<chrono::Utc>| l.max(t.last_at)));
+            let e = per_entity.entry(t.entity).or_insert_with(|| Counts {
+                signals: 0,
+                incidents: BTreeSet::new(),
+                first_at: t.first_at,
+                last_at: t.last_at,
+            });
+            e.signals += t.signals;
+            e.incidents.insert(t.incident);
+            e.first_at = e.first_at.min(t.first_at);
+            e.last_at = e.last_at.max(t.last_at);
             if t.incident != incident.id {
                 let depth = walk.get(t.entity).map_or(u8::MAX, |r| r.depth);
                 let i = touched.entry(t.incident).or_insert((0, 0, u8::MAX));
@@ -142,17 +155,17 @@ impl IncidentService {
         let entities = reached
             .iter()
             .map(|r| {
-                let stats = per_entity.get(&r.id);
+                let counts = per_entity.get(&r.id);
                 CorrelatedEntity {
                     entity: r.key.clone(),
                     kind: r.kind,
                     depth: r.depth,
                     via: r.via.iter().take(MAX_VIA).filter_map(|(id, _)| key_of(*id)).collect(),
                     link: r.example.and_then(|e| examples.get(&e).cloned()),
-                    signals: stats.map_or(0, |s| s.0),
-                    incidents: stats.map_or(0, |s| s.1.len() as i64),
-                    first_at: stats.and_then(|s| s.2),
-                    last_at: stats.and_then(|s| s.3),
+                    signals: counts.map_or(0, |c| c.signals),
+                    incidents: counts.map_or(0, |c| c.incidents.len() as i64),
+                    first_at: counts.map(|c| c.first_at),
+                    last_at: counts.map(|c| c.last_at),
                     stop: r.stop,
                 }
             })

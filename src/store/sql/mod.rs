@@ -14,6 +14,7 @@ mod manage;
 mod outbox;
 mod plans;
 mod sandbox;
+mod similar;
 
 use std::{path::Path, str::FromStr, time::Duration};
 
