@@ -39,6 +39,8 @@ pub struct SqlStore {
     dialect: Dialect,
     /// Shared by clones (the alert writer task holds one).
     intake: std::sync::Arc<alerts::IntakeQueue>,
+    /// Ids of committed entities, shared by clones.
+    entity_ids: std::sync::Arc<entities::EntityIds>,
 }
 
 /// The SQLite store (`SqlStore::open`).
@@ -89,6 +91,7 @@ impl SqlStore {
             pool,
             dialect: Dialect::Sqlite,
             intake: Default::default(),
+            entity_ids: Default::default(),
         })
     }
 
@@ -152,6 +155,7 @@ impl SqlStore {
             pool,
             dialect: Dialect::Postgres,
             intake: Default::default(),
+            entity_ids: Default::default(),
         })
     }
 
