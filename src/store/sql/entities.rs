@@ -280,7 +280,7 @@ impl EntityStore for SqlStore {
                WHERE i.incident_id <> $6 AND EXISTS (SELECT 1 FROM incident_entities ie \
                  WHERE ie.incident_id = i.incident_id AND ie.entity_id NOT IN (SELECT id FROM r))), \
              p AS (SELECT a.entity_id AS src, b.entity_id AS dst, COUNT(*) AS n, MIN(a.signal_id) AS sig \
-               FROM a JOIN signal_entities b ON b.incident_id = a.incident_id AND b.signal_id = a.signal_id \
+               FROM a JOIN signal_entities b ON b.signal_id = a.signal_id \
                  AND b.entity_id <> a.entity_id AND b.entity_id NOT IN (SELECT id FROM r) \
                WHERE a.incident_id IN (SELECT incident_id FROM live) \
                GROUP BY a.entity_id, b.entity_id LIMIT $4) \
