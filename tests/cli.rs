@@ -86,6 +86,15 @@ fn exit_0_detect_and_lifecycle() {
         table.contains("affected resources") && table.contains("ip/203.0.113.9"),
         "{table}"
     );
+    // What depth 1 adds around the attacker, and what to do about it (nothing runs).
+    assert!(
+        table.contains("entities by depth") && table.contains("user/root") && table.contains("host/bastion-1"),
+        "{table}"
+    );
+    assert!(
+        table.contains("suggested actions") && table.contains(r#""action":"block","resource":"203.0.113.9""#),
+        "{table}"
+    );
     assert_eq!(
         cli.json(&["ack", "--id", "INC-000002", "--note", "paged"])["incident"]["status"],
         "acknowledged"

@@ -25,6 +25,39 @@ use crate::{
     },
 };
 
+/// Ids of committed entities by (environment, entity): entities are never deleted or renumbered,
+/// so a cached id stays right. Bounded: when full it starts afresh.
+#[derive(Default)]
+pub(super) struct EntityIds {
+    map: std::sync::Mutex<HashMap<(String, String), i64>>,
+}
+
+/// Entity ids cached at most.
+const MAX_CACHED_IDS: usize = 200_000;
+
+impl EntityIds {
+    fn get_many<'a>(&self, env: &str, keys: impl Iterator<Item = &'a str>, out: &mut HashMap<String, i64>) {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let mut k = (env.to_owned(), String::new());
+        for e in keys {
+            e.clone_into(&mut k.1);
+            if let Some(id) = map.get(&k) {
+                out.insert(e.to_owned(), *id);
+            }
+        }
+    }
+
+    fn put_many(&self, env: &str, known: Vec<(String, i64)>) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() + known.len() > MAX_CACHED_IDS {
+            map.clear();
+        }
+        for (e, id) in known {
+            map.insert((env.to_owned(), e), id);
+        }
+    }
+}
+
 /// A signal just inserted and the entities it names.
 pub(super) struct NewLinks<'a> {
     pub incident_id: i64,
@@ -70,32 +103,55 @@ impl SqlStore {
         if kinds.is_empty() {
             return Ok(());
         }
-        let new_rows = kinds.iter().map(|(e, k)| row![env, k.as_str(), *e]).collect();
-        values(
-            d,
-            tx,
-            "INSERT INTO entities (env, kind, entity)",
-            "ON CONFLICT (env, entity) DO NOTHING",
-            3,
-            new_rows,
-        )
-        .await?;
-        let keys = kinds.keys().map(|e| row![env, *e]).collect();
-        let found = values(
-            d,
-            tx,
-            "WITH k(env, entity) AS (",
-            &format!(
-                ") SELECT e.id, e.entity FROM k {} entities e ON e.env = k.env AND e.entity = k.entity",
-                d.keyed_join()
-            ),
-            2,
-            keys,
-        )
-        .await?;
-        let mut ids: HashMap<String, i64> = HashMap::with_capacity(found.len());
-        for r in &found {
-            ids.insert(r.text("entity")?, r.int("id")?);
+        // Ids of entities committed before are cached; only the others are written or looked up.
+        let mut ids: HashMap<String, i64> = HashMap::with_capacity(kinds.len());
+        self.entity_ids.get_many(env, kinds.keys().copied(), &mut ids);
+        let missing: Vec<(&str, EntityKind)> = kinds
+            .iter()
+            .filter(|(e, _)| !ids.contains_key(**e))
+            .map(|(e, k)| (*e, *k))
+            .collect();
+        if !missing.is_empty() {
+            let new_rows = missing.iter().map(|(e, k)| row![env, k.as_str(), *e]).collect();
+            let inserted = values(
+                d,
+                tx,
+                "INSERT INTO entities (env, kind, entity)",
+                "ON CONFLICT (env, entity) DO NOTHING RETURNING id, entity",
+                3,
+                new_rows,
+            )
+            .await?;
+            for r in &inserted {
+                ids.insert(r.text("entity")?, r.int("id")?);
+            }
+            let keys: Vec<_> = missing
+                .iter()
+                .filter(|(e, _)| !ids.contains_key(*e))
+                .map(|(e, _)| row![env, *e])
+                .collect();
+            if !keys.is_empty() {
+                let found = values(
+                    d,
+                    tx,
+                    "WITH k(env, entity) AS (",
+                    &format!(
+                        ") SELECT e.id, e.entity FROM k {} entities e ON e.env = k.env AND e.entity = k.entity",
+                        d.keyed_join()
+                    ),
+                    2,
+                    keys,
+                )
+                .await?;
+                // Not inserted by this transaction: committed, so their ids can be cached.
+                let mut known = Vec::with_capacity(found.len());
+                for r in &found {
+                    let (e, id) = (r.text("entity")?, r.int("id")?);
+                    known.push((e.clone(), id));
+                    ids.insert(e, id);
+                }
+                self.entity_ids.put_many(env, known);
+            }
         }
         let mut link_rows = Vec::new();
         // Per (incident, entity): signals naming it, the first of them, the first and last time.
@@ -224,7 +280,7 @@ impl EntityStore for SqlStore {
                WHERE i.incident_id <> $6 AND EXISTS (SELECT 1 FROM incident_entities ie \
                  WHERE ie.incident_id = i.incident_id AND ie.entity_id NOT IN (SELECT id FROM r))), \
              p AS (SELECT a.entity_id AS src, b.entity_id AS dst, COUNT(*) AS n, MIN(a.signal_id) AS sig \
-               FROM a JOIN signal_entities b ON b.incident_id = a.incident_id AND b.signal_id = a.signal_id \
+               FROM a JOIN signal_entities b ON b.signal_id = a.signal_id \
                  AND b.entity_id <> a.entity_id AND b.entity_id NOT IN (SELECT id FROM r) \
                WHERE a.incident_id IN (SELECT incident_id FROM live) \
                GROUP BY a.entity_id, b.entity_id LIMIT $4) \

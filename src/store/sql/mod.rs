@@ -47,6 +47,8 @@ pub struct SqlStore {
     dialect: Dialect,
     /// Shared by clones (the alert writer task holds one).
     intake: std::sync::Arc<alerts::IntakeQueue>,
+    /// Ids of committed entities, shared by clones.
+    entity_ids: std::sync::Arc<entities::EntityIds>,
 }
 
 /// The SQLite store (`SqlStore::open`).
@@ -97,6 +99,7 @@ impl SqlStore {
             pool,
             dialect: Dialect::Sqlite,
             intake: Default::default(),
+            entity_ids: Default::default(),
         })
     }
 
@@ -160,6 +163,7 @@ impl SqlStore {
             pool,
             dialect: Dialect::Postgres,
             intake: Default::default(),
+            entity_ids: Default::default(),
         })
     }
 
