@@ -13,8 +13,8 @@ impl IncidentServer {
     #[tool(
         name = "incident_declare",
         title = "Declare an incident",
-        description = "Open an incident by hand when someone saw something no rule detected: title, type, severity, \
-affected entities, a first note. Each call opens a new incident: call it once. Audited.",
+        description = "Open an incident by hand for something no rule detected. Each call opens a new incident: call \
+it once. Audited.",
         annotations(
             title = "Declare an incident",
             read_only_hint = false,
@@ -34,8 +34,8 @@ affected entities, a first note. Each call opens a new incident: call it once. A
     #[tool(
         name = "incident_note",
         title = "Add a note",
-        description = "Add a note to an incident's timeline (any status): what was found, tried or decided. It shows \
-in incident_analyze (depth >= 2) and the post-mortem. Audited.",
+        description = "Add a note to an incident's timeline: what was found, tried or decided. Shown in analyze (depth \
+>= 2) and the post-mortem. Audited.",
         annotations(
             title = "Add a note",
             read_only_hint = false,
@@ -55,8 +55,8 @@ in incident_analyze (depth >= 2) and the post-mortem. Audited.",
     #[tool(
         name = "incident_assign",
         title = "Assign owner and commander",
-        description = "Assign an incident's owner and/or incident commander, names as the user gives them (never \
-invent one). Audited.",
+        description = "Set an incident's owner and/or incident commander, names as the user gives them (never invent \
+one). Audited.",
         annotations(
             title = "Assign owner and commander",
             read_only_hint = false,
@@ -76,8 +76,8 @@ invent one). Audited.",
     #[tool(
         name = "incident_severity",
         title = "Change severity",
-        description = "Change an incident's severity, saying why (the reason lands in the timeline). New evidence may \
-still raise it. Audited.",
+        description = "Change an incident's severity, saying why (kept in the timeline). New evidence may still raise \
+it. Audited.",
         annotations(
             title = "Change severity",
             read_only_hint = false,

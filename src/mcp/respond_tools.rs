@@ -108,12 +108,10 @@ impl IncidentServer {
     #[tool(
         name = "incident_contain",
         title = "Contain an incident",
-        description = "Plan a containment (isolate a pod, pause a workload, block an IP/CIDR, cordon a node, delete a \
-pod) and apply it only after a human approver approves that exact plan. The plan lists the exact changes, the blast \
-radius, the dry run and the recorded inverse. If your client shows dialogs, the user is asked for a one-time code that \
-only an approver gets (approval page, Slack, terminal) and the plan is applied in the same call; otherwise it stays \
-pending: tell the user, wait with incident_plan, then call incident_apply. You cannot approve: no argument, name or \
-guess counts. ttl_secs reverts the containment automatically.",
+        description = "Plan a containment (isolate or delete a pod, pause a workload, block an IP/CIDR, cordon a \
+node): exact changes, blast radius, dry run, inverse. It applies only once a human approver approves that exact \
+plan: with dialogs, the user is asked for a one-time code only approvers get; otherwise it stays pending: tell the \
+user, poll incident_plan, then incident_apply. You cannot approve. ttl_secs reverts it automatically.",
         output_schema = rmcp::handler::server::tool::schema_for_output::<PlanReport>(),
         annotations(
             title = "Contain an incident",
@@ -140,9 +138,9 @@ guess counts. ttl_secs reverts the containment automatically.",
     #[tool(
         name = "incident_recover",
         title = "Recover from an incident",
-        description = "Plan a recovery: rollback (a workload to its previous revision), restore (recorded replicas or a \
-backup, backup_id) or revert (undo the incident's latest containment with its recorded inverse), and apply it only \
-after a human approves that exact plan, as for incident_contain.",
+        description = "Plan a recovery: rollback (a workload to its previous revision), restore (recorded replicas or \
+a backup) or revert (undo the incident's latest containment); it applies only after a human approves that exact \
+plan, as for incident_contain.",
         output_schema = rmcp::handler::server::tool::schema_for_output::<PlanReport>(),
         annotations(
             title = "Recover from an incident",
@@ -169,10 +167,9 @@ after a human approves that exact plan, as for incident_contain.",
     #[tool(
         name = "incident_plan",
         title = "Check a plan",
-        description = "Where a plan from incident_contain or incident_recover stands, read-only: its status (pending, \
-applied, not_applied), the newest approval (`valid` until `expires_at`, `used`, `expired`) and by whom, the exact \
-changes, and its audit history. Use it to wait for a human's out-of-band approval: call incident_apply once the \
-approval is `valid`, not repeatedly before (each refused apply is audited).",
+        description = "Where a plan stands (read-only): status, newest approval (`valid` until `expires_at`, `used`, \
+`expired`) and by whom, changes, audit history. Poll it while a human decides; call incident_apply once the approval \
+is `valid`.",
         annotations(
             title = "Check a plan",
             read_only_hint = true,
@@ -189,9 +186,8 @@ approval is `valid`, not repeatedly before (each refused apply is audited).",
     #[tool(
         name = "incident_apply",
         title = "Apply an approved plan",
-        description = "Apply a pending plan from incident_contain or incident_recover after a human approved it out of \
-band (approval page, Slack, REST, terminal). Without that approval nothing happens and the refusal says why. \
-Approvals are single-use: applying the same plan twice changes the world once.",
+        description = "Apply a pending plan once a human approved it out of band (approval page, Slack, terminal); \
+otherwise the refusal says why. A plan changes the world once.",
         output_schema = rmcp::handler::server::tool::schema_for_output::<PlanReport>(),
         annotations(
             title = "Apply an approved plan",

@@ -208,6 +208,8 @@ pub(crate) fn publish(tool: &mut Tool) {
             d.remove("description");
         }
     }
+    inline_single_use_defs(&mut input);
+    drop_implied_min_length(&mut input);
     tool.input_schema = std::sync::Arc::new(input);
     if let Some(out) = &tool.output_schema {
         let full = Value::Object(apply(out, true));
@@ -216,12 +218,128 @@ pub(crate) fn publish(tool: &mut Tool) {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
-        let mut lean = match shallow(&full, &defs, OUTPUT_DEPTH) {
+        // No `$schema`: the lean schema (types, enums, `anyOf`, `required`) reads the same in
+        // every draft, so a client's validator need not know 2020-12 to check a result.
+        let lean = match shallow(&full, &defs, OUTPUT_DEPTH) {
             Value::Object(m) => m,
             _ => Map::new(),
         };
-        lean.insert("$schema".into(), json!("https://json-schema.org/draft/2020-12/schema"));
         tool.output_schema = Some(std::sync::Arc::new(lean));
+    }
+    lean_annotations(tool);
+}
+
+/// A definition used once is written where it is used: `{"$ref": "#/$defs/X", "description":
+/// ...}` becomes X's keywords with that description. Definitions used more than once stay.
+fn inline_single_use_defs(schema: &mut JsonObject) {
+    let Some(Value::Object(defs)) = schema.get("$defs").cloned() else {
+        return;
+    };
+    let mut uses: HashMap<String, usize> = HashMap::new();
+    let mut nodes = vec![&*schema];
+    let mut all = Vec::new();
+    while let Some(node) = nodes.pop() {
+        all.push(node);
+        for v in node.values() {
+            match v {
+                Value::Object(o) => nodes.push(o),
+                Value::Array(a) => nodes.extend(a.iter().filter_map(Value::as_object)),
+                _ => {}
+            }
+        }
+    }
+    for node in all {
+        if let Some(r) = node.get("$ref").and_then(Value::as_str) {
+            *uses.entry(r.trim_start_matches("#/$defs/").to_owned()).or_default() += 1;
+        }
+    }
+    let single: HashMap<&String, &Value> = defs.iter().filter(|(k, _)| uses.get(*k) == Some(&1)).collect();
+    fn visit(v: &mut Value, single: &HashMap<&String, &Value>) {
+        match v {
+            Value::Object(o) => {
+                let target = o
+                    .get("$ref")
+                    .and_then(Value::as_str)
+                    .map(|r| r.trim_start_matches("#/$defs/").to_owned());
+                if let Some(Value::Object(def)) = target.as_ref().and_then(|t| single.get(t)).copied() {
+                    o.remove("$ref");
+                    for (k, x) in def {
+                        o.entry(k.clone()).or_insert_with(|| x.clone());
+                    }
+                }
+                o.values_mut().for_each(|x| visit(x, single));
+            }
+            Value::Array(a) => a.iter_mut().for_each(|x| visit(x, single)),
+            _ => {}
+        }
+    }
+    if let Some(props) = schema.get_mut("properties") {
+        visit(props, &single);
+    }
+    if let Some(Value::Object(d)) = schema.get_mut("$defs") {
+        d.retain(|k, _| uses.get(k).copied().unwrap_or(0) > 1);
+        if d.is_empty() {
+            schema.remove("$defs");
+        }
+    }
+}
+
+/// `minLength: 1` next to a `pattern` that cannot match the empty string says nothing more.
+fn drop_implied_min_length(schema: &mut JsonObject) {
+    fn visit(v: &mut Value) {
+        match v {
+            Value::Object(o) => {
+                let implied = o.get("minLength") == Some(&json!(1))
+                    && o.get("pattern")
+                        .and_then(Value::as_str)
+                        .and_then(|p| regex::Regex::new(p).ok())
+                        .is_some_and(|re| !re.is_match(""));
+                if implied {
+                    o.remove("minLength");
+                }
+                o.values_mut().for_each(visit);
+            }
+            Value::Array(a) => a.iter_mut().for_each(visit),
+            _ => {}
+        }
+    }
+    schema.values_mut().for_each(visit);
+}
+
+/// Annotations without a `title` that repeats the tool's. The four hints stay explicit, defaults
+/// included: a client should not need to know MCP's defaults to see what a tool may do.
+fn lean_annotations(tool: &mut Tool) {
+    let title = tool.title.clone();
+    let Some(a) = tool.annotations.as_mut() else {
+        return;
+    };
+    if a.title.is_some() && a.title == title {
+        a.title = None;
+    }
+}
+
+/// `anyOf`/`oneOf` branches once shallow: identical branches become one, a nested `anyOf` is
+/// spliced into its parent's, and a single branch left stands for itself.
+fn merge_branches(key: &str, branches: Vec<Value>, out: &mut Map<String, Value>) {
+    let mut merged: Vec<Value> = Vec::new();
+    for b in branches {
+        let nested = (key == "anyOf" && b.as_object().is_some_and(|o| o.len() == 1))
+            .then(|| b.get("anyOf").and_then(Value::as_array).cloned())
+            .flatten();
+        for x in nested.unwrap_or_else(|| vec![b]) {
+            if !merged.contains(&x) {
+                merged.push(x);
+            }
+        }
+    }
+    match <[Value; 1]>::try_from(merged) {
+        Ok([Value::Object(one)]) => out.extend(one),
+        Ok([other]) => {
+            out.insert(key.into(), Value::Array(vec![other]));
+        }
+        Err(many) => {
+            out.insert(key.into(), Value::Array(many));
+        }
     }
 }
 
@@ -238,7 +356,8 @@ fn shallow(schema: &Value, defs: &Map<String, Value>, depth: u32) -> Value {
     let mut out = Map::new();
     for key in ["anyOf", "oneOf"] {
         if let Some(Value::Array(branches)) = schema.get(key) {
-            out.insert(key.into(), branches.iter().map(|b| shallow(b, defs, depth)).collect());
+            let shallow_branches = branches.iter().map(|b| shallow(b, defs, depth)).collect();
+            merge_branches(key, shallow_branches, &mut out);
         }
     }
     for key in ["type", "enum", "const"] {

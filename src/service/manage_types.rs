@@ -16,10 +16,10 @@ use crate::domain::{
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeclareRequest {
-    /// Environment, as configured; omit for the server's default environment.
+    /// Environment; omit for the default one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<Env>,
-    /// One line: what is wrong, e.g. `Checkout returns 502 for some users`.
+    /// One line, e.g. `Checkout returns 502 for some users`.
     #[schemars(length(min = 1, max = 200))]
     pub title: String,
     /// Incident type (default other).

@@ -20,13 +20,12 @@ use crate::{
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotifyRequest {
-    /// Incident to notify about, e.g. INC-000001.
+    /// Incident id, e.g. INC-000001.
     pub id: IncidentId,
-    /// A configured notification target by name: `jira`, `pagerduty`, `slack` or the name of a
-    /// configured webhook. URLs are not accepted; the error lists the configured names.
+    /// A configured target's name: `jira`, `pagerduty`, `slack` or a webhook's; not a URL.
     #[schemars(length(min = 1, max = 64))]
     pub service: String,
-    /// Optional plain-text note to include (at most 2000 characters).
+    /// A plain-text note to include.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 2000))]
     pub message: Option<String>,

@@ -18,7 +18,7 @@ use crate::{
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutboxRetryRequest {
-    /// A dead outbox row to queue again (see incident://outbox/dead).
+    /// A dead outbox row (incident://outbox/dead).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub id: Option<i64>,

@@ -16,26 +16,25 @@ use crate::{
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DetectRequest {
-    /// Environment to scan, as configured (the built-in configuration has `dev`, `staging` and
-    /// `prod`); omit for the server's default environment (`default_env`, or the only one).
+    /// Environment to scan (built in: `dev`, `staging`, `prod`); omit for the default one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<Env>,
-    /// Only evaluate rules for this incident type; omit to evaluate all rules.
+    /// Only rules of this incident type; omit for all.
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<IncidentType>,
-    /// Only evaluate rules for these incident types (together with `type`, if given).
+    /// Only rules of these incident types (with `type`, if given).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 7))]
     pub types: Vec<IncidentType>,
     /// Score cut-off in 0..1 (default 0.8); lower finds more.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<Threshold>,
-    /// Name of one configured source of the environment to scan, or a source kind
-    /// (`k8s-logs`, `prometheus`, ...) to scan every source of that kind; omit to scan all.
+    /// One configured source by name, or every source of a kind (`k8s-logs`, `prometheus`...);
+    /// omit for all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 128))]
     pub source: Option<String>,
-    /// Also analyze every incident found, at this depth (0-3), in `analyses`.
+    /// Also analyze each incident found at this depth (0-3), in `analyses`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analyze_depth: Option<Depth>,
 }
@@ -243,11 +242,11 @@ pub struct ListRequest {
     /// Only incidents of this type.
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<IncidentType>,
-    /// Maximum number returned, 1-200 (default 20), most recently active first.
+    /// At most this many, 1-200 (default 20).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 200))]
     pub limit: Option<u32>,
-    /// Continue after the previous page: its `next_cursor`, as is.
+    /// The previous page's `next_cursor`, as is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 3, max = 37), pattern(crate::domain::INCIDENT_CURSOR_PATTERN))]
     pub cursor: Option<String>,
@@ -294,7 +293,7 @@ pub struct IncidentDetail {
 pub struct AckRequest {
     /// Incident id, e.g. INC-000001.
     pub id: IncidentId,
-    /// Optional note for the timeline, e.g. who is looking at it.
+    /// Who is looking at it, for the timeline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 2000))]
     pub note: Option<String>,
@@ -306,12 +305,10 @@ pub struct AckRequest {
 pub struct ResolveRequest {
     /// Incident id, e.g. INC-000001.
     pub id: IncidentId,
-    /// Resolution note for the timeline and post-mortem: cause and fix.
+    /// Cause and fix, for the timeline and post-mortem.
     #[schemars(length(min = 1, max = 2000))]
     pub note: String,
-    /// Resolve even though containments of this incident are still in place, leaving them in
-    /// place (noted in the timeline). Without it, resolving such an incident is refused, naming
-    /// them: revert them first (a recovery with method revert).
+    /// Resolve while containments of this incident stay in place (noted in the timeline).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keep_containments: bool,
 }

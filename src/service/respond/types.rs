@@ -85,11 +85,7 @@ macro_rules! ipv6 {
 /// DNS-1123 name (a pod, a node, or a bare IPv4 address), an IPv4 CIDR (`/1` to `/32`), or an
 /// IPv6 address in hex with an optional prefix (`/1` to `/128`).
 pub const RESOURCE_PATTERN: &str = concat!(
-    "^(script/",
-    dns_subdomain!(),
-    "|(deployments?|deploy)/",
-    dns_subdomain!(),
-    "|",
+    "^(((script|deployments?|deploy)/)?",
     dns_subdomain!(),
     "|",
     ipv4!(),
@@ -178,23 +174,22 @@ pub fn whole_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>,
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContainRequest {
-    /// Incident this containment responds to, e.g. INC-000001.
+    /// Incident id, e.g. INC-000001.
     pub id: IncidentId,
-    /// isolate (pod), pause (deployment/NAME), block (IP or CIDR), cordon (node), delete-pod (pod).
+    /// isolate/delete-pod (a pod), pause (deployment/NAME), block (IP/CIDR), cordon (node).
     pub action: ContainAction,
-    /// The target: a pod name, `deployment/NAME`, a node name, an IP/CIDR, or `script/ID` for a
-    /// configured script.
+    /// A pod, `deployment/NAME`, a node, an IP/CIDR, or `script/ID` (a configured script).
     #[schemars(length(min = 1, max = 253), pattern(RESOURCE_PATTERN))]
     pub resource: String,
-    /// Namespace of the target (`scope` is accepted too); omit for cordon.
+    /// Namespace of the target; omit for cordon.
     #[serde(default, alias = "scope", skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 63), pattern(NAMESPACE_PATTERN))]
     pub namespace: Option<String>,
-    /// Revert the containment automatically after this many seconds (60-604800).
+    /// Revert it automatically after this many seconds.
     #[serde(default, deserialize_with = "whole_secs", skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 60, max = 604800))]
     pub ttl_secs: Option<u64>,
-    /// Arguments of a configured script (`resource = script/ID`), by name, as its schema declares.
+    /// A configured script's arguments by name (`resource = script/ID`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub args: BTreeMap<String, String>,
 }
@@ -203,16 +198,15 @@ pub struct ContainRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecoverRequest {
-    /// Incident this recovery belongs to.
+    /// Incident id, e.g. INC-000001.
     pub id: IncidentId,
-    /// rollback or restore (a workload), or revert (the incident's latest containment).
+    /// rollback/restore (a workload) or revert (the latest containment).
     pub method: RecoverMethod,
-    /// Workload for rollback/restore (`deployment/NAME`, `statefulset/NAME`) or `script/ID`;
-    /// omit for revert.
+    /// `deployment/NAME`, `statefulset/NAME` or `script/ID`; omit for revert.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253), pattern(RECOVER_RESOURCE_PATTERN))]
     pub resource: Option<String>,
-    /// Namespace of the workload (`scope` is accepted too).
+    /// Namespace of the workload.
     #[serde(default, alias = "scope", skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 63), pattern(NAMESPACE_PATTERN))]
     pub namespace: Option<String>,
@@ -220,7 +214,7 @@ pub struct RecoverRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 128))]
     pub backup_id: Option<String>,
-    /// Arguments of a configured script (`resource = script/ID`), by name, as its schema declares.
+    /// A configured script's arguments by name (`resource = script/ID`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub args: BTreeMap<String, String>,
 }
