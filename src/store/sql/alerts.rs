@@ -11,10 +11,14 @@
 //! notification never fails its neighbours.
 
 use std::collections::HashSet;
-use std::sync::Mutex as SyncMutex;
+use std::sync::{
+    Mutex as SyncMutex,
+    atomic::{AtomicU64, Ordering},
+};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, Connection, Executor, Row};
 use tokio::sync::oneshot;
 
 use super::{Dialect, Lock, SqlStore, entities::NewLinks, values};
@@ -30,10 +34,22 @@ type Reply = oneshot::Sender<Result<AlertIntakeResult, StoreError>>;
 #[derive(Default)]
 pub(super) struct IntakeQueue {
     /// One writer at a time per store: concurrent webhook posts queue here (fairly) instead of
-    /// spinning on SQLite's busy handler for the write lock.
-    turn: tokio::sync::Mutex<()>,
+    /// spinning on SQLite's busy handler for the write lock. On SQLite the turn holds the
+    /// writer's own connection, whose page cache is sized for the alert and signal indexes
+    /// ([`WRITER_CACHE_SIZE`]); it is closed once no notification came for [`WRITER_IDLE`], so a
+    /// burst's cache does not stay in the server's memory (the pooled readers keep 1 MiB each).
+    turn: tokio::sync::Mutex<Option<AnyConnection>>,
     pending: SyncMutex<Vec<(AlertIntake, Reply)>>,
+    /// Bumped by every drain: the idle closer only closes a connection nobody used since.
+    drains: AtomicU64,
 }
+
+/// The SQLite writer's page cache (`PRAGMA cache_size`, KiB when negative): it holds the alert
+/// and signal indexes of a burst (SQLite's default is 2 MiB).
+const WRITER_CACHE_SIZE: i32 = -32768;
+
+/// How long the SQLite writer's connection stays open without notifications.
+const WRITER_IDLE: Duration = Duration::from_secs(2);
 
 /// Notifications per group at most (a group is one transaction).
 const MAX_GROUP: usize = 64;
@@ -61,7 +77,8 @@ impl SqlStore {
     /// Takes the writer's turn and writes queued notifications, a group at a time, until none
     /// are left (a later caller's task then finds the queue empty).
     async fn drain_intake(&self) {
-        let _turn = self.intake.turn.lock().await;
+        let mut turn = self.intake.turn.lock().await;
+        let generation = self.intake.drains.fetch_add(1, Ordering::Relaxed) + 1;
         loop {
             let group: Vec<(AlertIntake, Reply)> = {
                 let mut q = self.intake.pending.lock().unwrap_or_else(|p| p.into_inner());
@@ -71,15 +88,38 @@ impl SqlStore {
             if group.is_empty() {
                 break;
             }
-            self.write_group(group).await;
+            self.write_group(&mut turn, group).await;
+        }
+        if turn.is_some() {
+            let store = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(WRITER_IDLE).await;
+                store.close_idle_writer(generation).await;
+            });
+        }
+    }
+
+    /// Closes the SQLite writer's connection if no drain ran since drain `generation`; true if
+    /// it closed one.
+    async fn close_idle_writer(&self, generation: u64) -> bool {
+        let mut turn = self.intake.turn.lock().await;
+        if self.intake.drains.load(Ordering::Relaxed) != generation {
+            return false;
+        }
+        match turn.take() {
+            Some(conn) => {
+                let _ = conn.close().await;
+                true
+            }
+            None => false,
         }
     }
 
     /// Writes `group` in one transaction and answers each caller; on failure, each alone.
-    async fn write_group(&self, group: Vec<(AlertIntake, Reply)>) {
+    async fn write_group(&self, writer: &mut Option<AnyConnection>, group: Vec<(AlertIntake, Reply)>) {
         if group.len() > 1 {
             let intakes: Vec<&AlertIntake> = group.iter().map(|(i, _)| i).collect();
-            if let Ok(results) = self.write_intakes(&intakes).await {
+            if let Ok(results) = self.write_intakes(writer, &intakes).await {
                 for ((_, reply), result) in group.into_iter().zip(results) {
                     let _ = reply.send(Ok(result));
                 }
@@ -87,25 +127,53 @@ impl SqlStore {
             }
         }
         for (intake, reply) in group {
-            let result = self.write_intakes(&[&intake]).await.map(|mut r| r.remove(0));
+            let result = self.write_intakes(writer, &[&intake]).await.map(|mut r| r.remove(0));
             let _ = reply.send(result);
         }
     }
 
-    /// One transaction for `intakes`, applied in order.
-    async fn write_intakes(&self, intakes: &[&AlertIntake]) -> Result<Vec<AlertIntakeResult>, StoreError> {
-        let sqlite = self.dialect == Dialect::Sqlite;
-        let mut conn = self.pool.acquire().await?;
-        if sqlite {
-            // A page cache that holds the alert and signal indexes (SQLite's default is 2 MiB),
-            // and checkpoints every 20000 WAL pages instead of 1000, so an index page that several
-            // notifications dirty is copied back to the database once.
-            sqlx::query("PRAGMA cache_size = -32768").execute(&mut *conn).await?;
-            sqlx::query("PRAGMA wal_autocheckpoint = 20000")
-                .execute(&mut *conn)
-                .await?;
+    /// One transaction for `intakes`, applied in order: on SQLite on the writer's own connection
+    /// (opened if closed; dropped after an error, so the next group starts on a fresh one), on
+    /// PostgreSQL on a pooled one.
+    async fn write_intakes(
+        &self,
+        writer: &mut Option<AnyConnection>,
+        intakes: &[&AlertIntake],
+    ) -> Result<Vec<AlertIntakeResult>, StoreError> {
+        if self.dialect != Dialect::Sqlite {
+            let mut conn = self.pool.acquire().await?;
+            return self.write_on(&mut conn, intakes).await;
         }
-        let mut tx = self.begin_on(&mut conn, Lock::Incidents).await?;
+        let mut conn = match writer.take() {
+            Some(conn) => conn,
+            None => self.open_writer().await?,
+        };
+        let written = self.write_on(&mut conn, intakes).await;
+        if written.is_ok() {
+            *writer = Some(conn);
+        }
+        written
+    }
+
+    /// The SQLite writer's connection: the pool's settings, a page cache that holds the alert
+    /// and signal indexes, and a checkpoint every 20000 WAL pages instead of 1000, so an index
+    /// page that several notifications dirty is copied back to the database once.
+    async fn open_writer(&self) -> Result<AnyConnection, StoreError> {
+        let mut conn = AnyConnection::connect_with(&self.pool.connect_options()).await?;
+        let setup = format!(
+            "{}; PRAGMA cache_size = {WRITER_CACHE_SIZE}; PRAGMA wal_autocheckpoint = 20000",
+            super::sqlite_setup(super::READ_CACHE_SIZE)
+        );
+        conn.execute(setup.as_str()).await?;
+        Ok(conn)
+    }
+
+    async fn write_on(
+        &self,
+        conn: &mut AnyConnection,
+        intakes: &[&AlertIntake],
+    ) -> Result<Vec<AlertIntakeResult>, StoreError> {
+        let mut tx = self.begin_on(conn, Lock::Incidents).await?;
         let mut results = Vec::with_capacity(intakes.len());
         for intake in intakes {
             results.push(self.apply_intake(&mut tx, intake).await?);
@@ -291,5 +359,78 @@ impl SqlStore {
             alerts: outcomes,
             incidents: decided.changes,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::{
+        domain::{IncidentType, Severity},
+        store::{AlertIncident, AlertOutcome, AlertRecord, DetectHooks},
+    };
+
+    fn intake(fingerprint: &str) -> AlertIntake {
+        AlertIntake {
+            env: "prod".into(),
+            actor: "alertmanager".into(),
+            source: "alertmanager".into(),
+            incidents: vec![AlertIncident {
+                fingerprint: "prod/HighLatency/service/checkout".into(),
+                title: "HighLatency on checkout".into(),
+                kind: IncidentType::Availability,
+                severity: Severity::High,
+                entity: "service/checkout".into(),
+                labels: BTreeMap::new(),
+            }],
+            alerts: vec![AlertRecord {
+                fingerprint: fingerprint.into(),
+                starts_at: Utc.with_ymd_and_hms(2026, 11, 1, 10, 0, 0).unwrap(),
+                ends_at: None,
+                firing: true,
+                alertname: "HighLatency".into(),
+                incident: 0,
+                labels: BTreeMap::new(),
+                message: None,
+                entities: Vec::new(),
+                annotations: Vec::new(),
+            }],
+            hooks: DetectHooks::default(),
+        }
+    }
+
+    /// The writer keeps its connection (and page cache) between notifications of a burst,
+    /// gives it back once idle, and opens a fresh one for the next notification; a closer
+    /// scheduled before a later drain leaves that drain's connection alone.
+    #[tokio::test]
+    async fn the_sqlite_writer_connection_is_kept_through_a_burst_and_closed_when_idle() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqlStore::open(&dir.path().join("incidents.db")).await.unwrap();
+        let first = store.record_alerts(&intake("a")).await.unwrap();
+        assert_eq!(first.alerts, [AlertOutcome::New]);
+        let generation = store.intake.drains.load(Ordering::Relaxed);
+        assert!(
+            store.intake.turn.lock().await.is_some(),
+            "kept for the next notification"
+        );
+
+        assert!(store.close_idle_writer(generation).await);
+        assert!(store.intake.turn.lock().await.is_none());
+
+        let again = store.record_alerts(&intake("a")).await.unwrap();
+        assert_eq!(
+            again.alerts,
+            [AlertOutcome::Repeat],
+            "a fresh connection sees the committed alert"
+        );
+        assert!(
+            !store.close_idle_writer(generation).await,
+            "a drain ran since: not idle"
+        );
+        assert!(store.intake.turn.lock().await.is_some());
     }
 }

@@ -36,9 +36,17 @@ const PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// SQLite page cache per pooled connection (`PRAGMA cache_size`; negative: KiB). Reads are
 /// point lookups and short ranges, and a WAL reader drops its cache whenever another connection
 /// committed, so SQLite's 2 MiB default mostly holds stale pages: 1 MiB on each of the four
-/// connections keeps the server's memory down (a connection the alert writer used keeps the
-/// writer's larger cache: giving it back after each group cost intake throughput).
+/// connections keeps the server's memory down (the alert writer has its own connection and
+/// cache, see `alerts::IntakeQueue`).
 pub(crate) const READ_CACHE_SIZE: i32 = -1024;
+
+/// The settings of every SQLite connection, with a page cache of `cache_size` (KiB if negative).
+pub(crate) fn sqlite_setup(cache_size: i32) -> String {
+    format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
+         PRAGMA foreign_keys = ON; PRAGMA cache_size = {cache_size}"
+    )
+}
 
 /// The store over one SQLite file or one PostgreSQL database.
 #[derive(Clone)]
@@ -80,11 +88,7 @@ impl SqlStore {
             .test_before_acquire(false)
             .after_connect(|conn, _| {
                 Box::pin(async move {
-                    let setup = format!(
-                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
-                         PRAGMA foreign_keys = ON; PRAGMA cache_size = {READ_CACHE_SIZE}"
-                    );
-                    conn.execute(setup.as_str()).await?;
+                    conn.execute(sqlite_setup(READ_CACHE_SIZE).as_str()).await?;
                     Ok(())
                 })
             })
