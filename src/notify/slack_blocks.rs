@@ -49,6 +49,25 @@ fn code_text(text: &str) -> String {
     escape(text).replace('`', "'")
 }
 
+/// [`code_text`] of `text`, at most `max` characters once escaped (`…` marking a cut), so that
+/// escaping cannot push a block past Slack's limit.
+fn code_text_within(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    let mut len = 0;
+    let mut buf = [0u8; 4];
+    for c in text.chars() {
+        let piece = code_text(c.encode_utf8(&mut buf));
+        let n = piece.chars().count();
+        if len + n > max {
+            out.push('…');
+            break;
+        }
+        out.push_str(&piece);
+        len += n;
+    }
+    out
+}
+
 /// Escapes the three characters Slack's mrkdwn treats as control characters.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -171,7 +190,7 @@ impl PlanFacts {
         if let Some(d) = r.description.as_deref().filter(|d| !d.trim().is_empty()) {
             blocks.push(section(&format!(
                 "*Alert description* (untrusted telemetry, shown as text):\n```{}```",
-                code_text(&truncate(&d.replace(|c: char| c.is_control() && c != '\n', " "), 1500))
+                code_text_within(&d.replace(|c: char| c.is_control() && c != '\n', " "), 2000)
             )));
         }
         blocks
@@ -347,6 +366,20 @@ mod tests {
         assert!(text.chars().count() <= SECTION_MAX, "{}", text.len());
         assert_eq!(text.matches("<https://x.example/").count(), 1);
         assert!(text.ends_with("(+11 more on the approval page)"), "{text}");
+    }
+
+    #[test]
+    fn an_escaped_description_stays_within_a_block() {
+        let runbooks = Runbooks {
+            links: Vec::new(),
+            description: Some("<&>`".repeat(2000)),
+            note: String::new(),
+        };
+        let (_, blocks) = approval_message(&facts().with_runbooks(runbooks), None, false, None);
+        let text = blocks[1]["text"]["text"].as_str().unwrap();
+        assert!(text.chars().count() <= SECTION_MAX, "{}", text.chars().count());
+        assert!(text.ends_with("…```") && !text.contains('<') && !text.contains("````"));
+        assert_eq!(text.matches("```").count(), 2, "only the block's own fences");
     }
 
     #[test]
