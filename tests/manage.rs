@@ -619,7 +619,7 @@ async fn postmortem_of_contain_approve_apply_revert_resolve_names_the_approver_a
 }
 
 /// An Alertmanager webhook body as Alertmanager 0.27 posts it, with hostile annotations.
-fn alertmanager_payload() -> Value {
+pub(crate) fn alertmanager_payload() -> Value {
     json!({
         "receiver": "incident-mcp", "status": "firing", "version": "4",
         "groupKey": "{}:{alertname=\"HighErrorRate\"}", "truncatedAlerts": 0,

@@ -843,6 +843,7 @@ async fn openapi_document_is_valid_openapi_3_1_and_matches_the_routes() {
         ("post", "/api/incident/note/{id}"),
         ("post", "/api/incident/assign/{id}"),
         ("post", "/api/incident/severity/{id}"),
+        ("get", "/api/incident/postmortem/{id}"),
         ("post", "/api/alerts"),
         ("put", "/api/incident/contain/{id}"),
         ("post", "/api/incident/recover/{id}"),

@@ -147,7 +147,7 @@ impl Slack {
 }
 
 /// Slack's `block_actions` payload for a button press on the approval message.
-fn press_payload(user: &str, action_id: &str, value: &str) -> Value {
+pub(crate) fn press_payload(user: &str, action_id: &str, value: &str) -> Value {
     json!({
         "type": "block_actions",
         "user": {"id": user, "username": "someone", "team_id": "T0TEAM"},
@@ -163,14 +163,14 @@ fn press_payload(user: &str, action_id: &str, value: &str) -> Value {
 }
 
 /// `payload=<JSON>`, form-encoded as Slack sends it.
-fn form(payload: &Value) -> String {
+pub(crate) fn form(payload: &Value) -> String {
     form_urlencoded::Serializer::new(String::new())
         .append_pair("payload", &payload.to_string())
         .finish()
 }
 
 /// Slack's v0 signature.
-fn slack_sign(secret: &str, timestamp: &str, body: &str) -> String {
+pub(crate) fn slack_sign(secret: &str, timestamp: &str, body: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(format!("v0:{timestamp}:{body}").as_bytes());
     format!("v0={}", hex::encode(mac.finalize().into_bytes()))

@@ -34,6 +34,8 @@ use serde_json::{Value, json};
 /// The plans, by the scenario each is for (also the script id and the marker file's name).
 const SCENARIOS: [&str; 5] = ["approve", "apply", "deny", "csrf", "expired"];
 const ALICE_KEY_ENV: &str = "INCIDENT_MCP_TEST_BROWSER_ALICE";
+/// The runbook of INC-000001's rule (`RUNBOOK` in browser_test.py).
+const RUNBOOK: &str = "https://runbooks.example.com/egress?step=1&team=sre";
 
 struct Server {
     child: Child,
@@ -66,7 +68,13 @@ fn write_config(dir: &Path, out_dir: &Path) -> std::path::PathBuf {
     let script = dir.join("touch_named.sh");
     std::fs::write(&script, &body).unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut toml = format!("{EXAMPLE_TOML}\n");
+    // INC-000001's rule carries a runbook, which the plan page shows as a plain link.
+    let example = EXAMPLE_TOML.replace(
+        "entity = \"pod/{namespace}/{pod}\"\n# A runbook",
+        &format!("entity = \"pod/{{namespace}}/{{pod}}\"\nrunbook_url = \"{RUNBOOK}\"\n# A runbook"),
+    );
+    assert_ne!(example, EXAMPLE_TOML, "the example has the egress-spike rule");
+    let mut toml = format!("{example}\n");
     for s in SCENARIOS {
         toml.push_str(&format!(
             "[[scripts]]\nid = 'web-{s}'\npath = '{}'\nsha256 = '{}'\nenv = {{ OUT_DIR = '{}' }}\n\
@@ -208,6 +216,7 @@ async fn approval_page_in_headless_chromium() {
     for check in [
         "ok a wrong password is refused",
         "ok the plan page shows target, changes, inverse, proposer and policy",
+        "ok the plan page shows the incident's runbook as a plain link to the URL it shows",
         "ok a wrong name is refused",
         "ok approve & apply",
         "ok a form post without the CSRF token is refused (403) and changes nothing",
@@ -216,7 +225,7 @@ async fn approval_page_in_headless_chromium() {
     ] {
         assert!(stdout.contains(check), "{check}:\n{stdout}");
     }
-    assert!(stdout.trim_end().ends_with("14 passed, 0 failed"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("15 passed, 0 failed"), "{stdout}");
 
     // What the browser did, as the server and the world see it.
     let ran: Vec<String> = std::fs::read_dir(&out_dir)

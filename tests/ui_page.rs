@@ -75,6 +75,17 @@ impl Page {
     }
 
     pub async fn start_with(secure: bool, policy: ToolPolicy) -> Self {
+        Self::start_extended(secure, policy, "", |_| {}).await
+    }
+
+    /// [`Page::start_with`] with `extra` TOML after the approvers and `tweak` applied to the
+    /// parsed configuration.
+    pub async fn start_extended(
+        secure: bool,
+        policy: ToolPolicy,
+        extra: &str,
+        tweak: impl FnOnce(&mut incident_mcp::config::Config),
+    ) -> Self {
         // SAFETY: set before any thread of this test reads the environment.
         unsafe {
             std::env::set_var(ALICE_ENV, secret("ui-alice-key"));
@@ -83,10 +94,11 @@ impl Page {
         let hash = hash_password(&secret("ui-alice-password")).unwrap();
         let mut cfg = config(&format!(
             "{POLICY}\n[[approvers]]\nname = \"alice\"\nkey_env = \"{ALICE_ENV}\"\npassword_hash = \"{hash}\"\n\
-             [[approvers]]\nname = \"bob\"\nkey_env = \"{BOB_ENV}\"\n"
+             [[approvers]]\nname = \"bob\"\nkey_env = \"{BOB_ENV}\"\n{extra}"
         ));
         cfg.api_key = Some(SecretString::from(secret("agent-key")));
         cfg.server.secure_cookies = secure;
+        tweak(&mut cfg);
         let mut h = Harness::with_config(cfg).await;
         let backend = recording_backend::RecordingBackend::new();
         h.svc = h.svc.clone().with_backends(backends(&backend));

@@ -78,6 +78,10 @@ pub enum Command {
     Assign(AssignArgs),
     /// Change an incident's severity, saying why
     Severity(SeverityArgs),
+    /// An incident's post-mortem record (the `incident-postmortem` prompt's): who proposed,
+    /// approved, applied and reverted what and when, the phase durations (time to detect,
+    /// acknowledge, contain, recover, resolve) and the whole timeline
+    Postmortem(GetArgs),
     /// Run recorded telemetry (JSON lines) through the whole detect pipeline of an environment
     /// against a copy of the store: reports the incidents it would open or update, changes nothing
     Replay(ReplayArgs),

@@ -21,6 +21,7 @@ mod manage;
 mod notify;
 mod output;
 mod plans;
+mod postmortem;
 mod progress;
 mod remote;
 mod remote_commands;
@@ -301,6 +302,7 @@ async fn dispatch(svc: &IncidentService, command: &Command, inputs: Option<&Inpu
         Command::Note(a) => manage::note(svc, a).await,
         Command::Assign(a) => manage::assign(svc, a).await,
         Command::Severity(a) => manage::severity(svc, a).await,
+        Command::Postmortem(a) => postmortem::postmortem(svc, a).await,
         Command::Approve(a) => plans::approve(svc, a).await,
         Command::Deny(a) => plans::deny(svc, a).await,
         Command::Code(a) => plans::code(svc, a).await,

@@ -118,6 +118,13 @@ pub async fn run(cmd: &Command, r: &Remote, inputs: Option<&Inputs>) -> Result<(
             let l: LifecycleResult = r.call(Method::POST, &path, Some(&b)).await?;
             emit(out, &l, table::lifecycle)
         }
+        Command::Postmortem(GetArgs { id, out }) => {
+            let id = cli_id(id)?;
+            let p: Postmortem = r
+                .call(Method::GET, &format!("/api/incident/postmortem/{id}"), None)
+                .await?;
+            emit(out, &p, super::postmortem::render)
+        }
         Command::Declare(a) => {
             let req = a.request(None)?;
             let b = serde_json::to_value(&req).map_err(backend)?;

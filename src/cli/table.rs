@@ -153,8 +153,24 @@ pub fn detail(d: &IncidentDetail) -> String {
     out
 }
 
+/// An incident's timeline, one entry a line, after a blank line.
+pub(crate) fn timeline(out: &mut String, tl: &[crate::domain::TimelineEntry]) {
+    out.push_str("\n\ntimeline (UTC)");
+    for t in tl {
+        // A note's later lines stay under its first, not in the time column.
+        let _ = write!(
+            out,
+            "\n{}  {:<13} {:<8} {}",
+            utc(&t.at),
+            t.kind.as_str(),
+            t.actor,
+            t.message.replace('\n', "\n                                        ")
+        );
+    }
+}
+
 /// Owner, commander and the first acknowledgement, when there are any.
-fn people(out: &mut String, i: &Incident) {
+pub(crate) fn people(out: &mut String, i: &Incident) {
     let mut parts = Vec::new();
     if let Some(o) = &i.owner {
         parts.push(format!("owner {o}"));
@@ -210,18 +226,7 @@ pub fn analysis(a: &Analysis) -> String {
         ));
     }
     if let Some(tl) = &a.timeline {
-        out.push_str("\n\ntimeline (UTC)");
-        for t in tl {
-            // A note's later lines stay under its first, not in the time column.
-            let _ = write!(
-                out,
-                "\n{}  {:<13} {:<8} {}",
-                utc(&t.at),
-                t.kind.as_str(),
-                t.actor,
-                t.message.replace('\n', "\n                                        ")
-            );
-        }
+        timeline(&mut out, tl);
     }
     if let Some(rel) = &a.related_incidents
         && !rel.is_empty()

@@ -1,7 +1,9 @@
 //! Runbook and dashboard links (from Alertmanager annotations and from the configuration), kept
 //! as data: checked (absolute `http`/`https`, a plain host, no whitespace or control
 //! characters, bounded length), stripped of credentials, secret-looking query values redacted.
-//! The server never fetches or opens them; they are shown as text, never rendered as links.
+//! The server never fetches or opens them. Agents and the CLI get them as text; where a human
+//! approver decides (the approval page, the Slack approval message) each is checked again and
+//! shown as a plain link whose text is the URL itself (`rel="noopener noreferrer"` on the page).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

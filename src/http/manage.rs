@@ -1,23 +1,24 @@
 //! Incident management over REST: `POST /api/incident/declare` (201 with the new incident),
 //! `POST /api/incident/note/{id}`, `POST /api/incident/assign/{id}`,
 //! `POST /api/incident/severity/{id}` (200 with the incident afterwards; 404 for an unknown
-//! id). Bodies are the MCP tools' arguments without `id`; the service checks them (400 naming
-//! the field) before anything is written.
+//! id), and `GET /api/incident/postmortem/{id}` (the post-mortem record the
+//! `incident-postmortem` prompt carries). Bodies are the MCP tools' arguments without `id`; the
+//! service checks them (400 naming the field) before anything is written.
 
 use axum::{
     Json, Router,
     body::Bytes,
     extract::{Path, State, rejection::BytesRejection, rejection::PathRejection},
     http::{HeaderMap, StatusCode},
-    routing::post,
+    routing::{get, post},
 };
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, de::DeserializeOwned};
 
 use super::rest::{RestError, json_body, parse_id};
 use crate::{
     domain::{
-        Env, IncidentType, Severity,
+        Env, IncidentId, IncidentType, Severity,
         manage::{ENTITY_PATTERN, PERSON_PATTERN, TEXT_PATTERN, TITLE_PATTERN},
     },
     service::*,
@@ -96,15 +97,23 @@ pub fn routes(svc: IncidentService) -> Router {
         .route("/api/incident/note/{id}", post(note))
         .route("/api/incident/assign/{id}", post(assign))
         .route("/api/incident/severity/{id}", post(severity))
+        .route("/api/incident/postmortem/{id}", get(postmortem))
         .with_state(svc)
 }
 
 type Rest<T> = Result<Json<T>, RestError>;
+type IdPath = Result<Path<String>, PathRejection>;
+type Body = Result<Bytes, BytesRejection>;
+
+/// The incident of the path and the JSON body of a request about it, both checked.
+fn id_and_body<B: DeserializeOwned>(id: IdPath, headers: &HeaderMap, body: Body) -> Result<(IncidentId, B), RestError> {
+    Ok((parse_id(id)?, json_body(headers, body, None)?))
+}
 
 async fn declare(
     State(svc): State<IncidentService>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<(StatusCode, Json<IncidentUpdate>), RestError> {
     let b: DeclareBody = json_body(&headers, body, None)?;
     let req = DeclareRequest {
@@ -118,25 +127,18 @@ async fn declare(
     Ok((StatusCode::CREATED, Json(svc.declare(req, Caller::REST).await?)))
 }
 
-async fn note(
-    State(svc): State<IncidentService>,
-    id: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Rest<IncidentUpdate> {
-    let id = parse_id(id)?;
-    let b: NoteBody = json_body(&headers, body, None)?;
+async fn note(State(svc): State<IncidentService>, id: IdPath, headers: HeaderMap, body: Body) -> Rest<IncidentUpdate> {
+    let (id, b): (_, NoteBody) = id_and_body(id, &headers, body)?;
     Ok(Json(svc.note(NoteRequest { id, note: b.note }, Caller::REST).await?))
 }
 
 async fn assign(
     State(svc): State<IncidentService>,
-    id: Result<Path<String>, PathRejection>,
+    id: IdPath,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Rest<IncidentUpdate> {
-    let id = parse_id(id)?;
-    let b: AssignBody = json_body(&headers, body, None)?;
+    let (id, b): (_, AssignBody) = id_and_body(id, &headers, body)?;
     let req = AssignRequest {
         id,
         owner: b.owner,
@@ -147,16 +149,20 @@ async fn assign(
 
 async fn severity(
     State(svc): State<IncidentService>,
-    id: Result<Path<String>, PathRejection>,
+    id: IdPath,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Rest<IncidentUpdate> {
-    let id = parse_id(id)?;
-    let b: SeverityBody = json_body(&headers, body, None)?;
+    let (id, b): (_, SeverityBody) = id_and_body(id, &headers, body)?;
     let req = SeverityRequest {
         id,
         severity: b.severity,
         reason: b.reason,
     };
     Ok(Json(svc.set_severity(req, Caller::REST).await?))
+}
+
+/// The same record as the `incident-postmortem` prompt's (`IncidentService::postmortem`).
+async fn postmortem(State(svc): State<IncidentService>, id: IdPath) -> Rest<Postmortem> {
+    Ok(Json(svc.postmortem(parse_id(id)?).await?))
 }

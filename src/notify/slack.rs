@@ -196,8 +196,8 @@ async fn find_root(
     }))
 }
 
-/// The Block Kit message of an `approval` row (the plan's summary and its buttons), rendered
-/// from the stored plan at send time; `None` for other rows.
+/// The Block Kit message of an `approval` row (the plan's summary, the incident's runbooks and
+/// the buttons), rendered from the stored plan at send time; `None` for other rows.
 async fn approval_blocks(
     n: &HttpNotifier,
     cfg: &SlackConfig,
@@ -211,7 +211,14 @@ async fn approval_blocks(
     let Some(stored) = n.store.get_plan(plan_id).await.map_err(super::store_unavailable)? else {
         return Ok(None);
     };
-    let facts = slack_blocks::PlanFacts::of(&stored, info.map(|i| &i.incident));
+    // The incident's runbooks as the service gave them when it queued the row (checked again
+    // when rendered).
+    let runbooks = row
+        .payload
+        .get("runbooks")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    let facts = slack_blocks::PlanFacts::of(&stored, info.map(|i| &i.incident)).with_runbooks(runbooks);
     let page = n.public_url.as_deref().map(|u| slack_blocks::page_url(u, plan_id));
     let note = row.payload.get("note").and_then(|v| v.as_str());
     Ok(Some(slack_blocks::approval_message(

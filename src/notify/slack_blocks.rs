@@ -5,13 +5,26 @@
 //! Everything that may come from telemetry or from the agent (incident title, target names,
 //! notes) is escaped for Slack's mrkdwn (`&`, `<`, `>`), so it cannot form links, mentions
 //! (`<!channel>`) or formatting of Slack's control sequences.
+//!
+//! The incident's runbook, dashboard and generator links (`domain::runbook`) are shown where the
+//! approver decides: each is checked again (`sanitize_url`: absolute http(s), none of `<>|`)
+//! and only then written as a plain Slack link `<url>`; one that fails is shown as code text.
+//! The alert's description is untrusted text in a code block.
 
 use serde_json::{Value, json};
 
 use crate::{
-    domain::{Incident, clip},
+    domain::{
+        Incident, clip,
+        runbook::{LinkKind, LinkSource, Runbooks, sanitize_url},
+    },
     store::StoredPlan,
 };
+
+/// Longest text of a section block (Slack's limit is 3000 characters).
+const SECTION_MAX: usize = 2900;
+/// Runbook links shown in a message at most.
+const MAX_LINKS: usize = 10;
 
 /// `action_id` of the Approve button; its `value` is the plan id.
 pub const APPROVE_ACTION: &str = "approve_plan";
@@ -22,6 +35,38 @@ pub const DENY_ACTION: &str = "deny_plan";
 pub const CODE_ACTION: &str = "get_code";
 /// `action_id` of the Open page (URL) button: Slack reports its clicks too; they change nothing.
 pub const OPEN_PAGE_ACTION: &str = "open_plan_page";
+
+/// `text` cut to `max` characters (line breaks kept), `…` marking a cut.
+fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
+/// Text for inside a code span or block: escaped, with backticks (which would end it) replaced.
+fn code_text(text: &str) -> String {
+    escape(text).replace('`', "'")
+}
+
+/// [`code_text`] of `text`, at most `max` characters once escaped (`…` marking a cut), so that
+/// escaping cannot push a block past Slack's limit.
+fn code_text_within(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    let mut len = 0;
+    let mut buf = [0u8; 4];
+    for c in text.chars() {
+        let piece = code_text(c.encode_utf8(&mut buf));
+        let n = piece.chars().count();
+        if len + n > max {
+            out.push('…');
+            break;
+        }
+        out.push_str(&piece);
+        len += n;
+    }
+    out
+}
 
 /// Escapes the three characters Slack's mrkdwn treats as control characters.
 pub fn escape(text: &str) -> String {
@@ -47,6 +92,8 @@ pub struct PlanFacts {
     pub target: String,
     pub env: String,
     pub proposer: String,
+    /// The incident's runbooks, dashboards and alert description (data).
+    pub runbooks: Runbooks,
 }
 
 impl PlanFacts {
@@ -74,24 +121,79 @@ impl PlanFacts {
             target,
             env: p.env.to_string(),
             proposer: p.principal.clone(),
+            runbooks: Runbooks::default(),
         }
+    }
+
+    /// These facts with the incident's runbooks.
+    pub fn with_runbooks(mut self, runbooks: Runbooks) -> Self {
+        self.runbooks = runbooks;
+        self
     }
 
     /// The summary section's mrkdwn, every value escaped.
     fn summary(&self, heading: &str) -> String {
+        let value = |v: &str| escape(&clip(v, 300));
         let mut s = format!("*{heading}*");
         if let Some(i) = &self.incident {
-            s.push_str(&format!("\n*Incident:* {}", escape(i)));
+            s.push_str(&format!("\n*Incident:* {}", value(i)));
         }
         s.push_str(&format!(
             "\n*Action:* {}\n*Target:* {}\n*Env:* {}\n*Proposed by:* {}\n*Plan:* {}",
-            escape(&self.action),
-            escape(&self.target),
-            escape(&self.env),
-            escape(&self.proposer),
-            escape(&self.plan_id)
+            value(&self.action),
+            value(&self.target),
+            value(&self.env),
+            value(&self.proposer),
+            value(&self.plan_id)
         ));
-        clip(&s, 2900)
+        truncate(&s, SECTION_MAX)
+    }
+
+    /// The runbooks' blocks: a section of links (each a plain `<url>` once it passes
+    /// `sanitize_url` again, else code text) and a section with the alert's description as
+    /// code; none when there are no runbooks.
+    fn runbook_blocks(&self) -> Vec<Value> {
+        let r = &self.runbooks;
+        let mut blocks = Vec::new();
+        if !r.links.is_empty() {
+            let mut text = "*Runbooks and dashboards* (data from the alerts and the configuration: check where a \
+                            link points before opening it)"
+                .to_owned();
+            let mut shown = 0;
+            for l in r.links.iter().take(MAX_LINKS) {
+                let source = match l.source {
+                    LinkSource::Alert => "alert",
+                    LinkSource::Config => "config",
+                };
+                let kind = match l.kind {
+                    LinkKind::Runbook => "runbook",
+                    LinkKind::Dashboard => "dashboard",
+                    LinkKind::Generator => "generator",
+                };
+                let shown_url = match sanitize_url(&l.url) {
+                    Ok(url) => format!("<{}>", escape(&url)),
+                    Err(_) => format!("`{}` (not a plain http(s) link)", code_text(&clip(&l.url, 200))),
+                };
+                let line = format!("\n• {kind} ({source}, {}): {shown_url}", escape(&clip(&l.rule, 100)));
+                // A link is never cut in half: past the limit, the rest are counted instead.
+                if text.chars().count() + line.chars().count() > SECTION_MAX - 60 {
+                    break;
+                }
+                text.push_str(&line);
+                shown += 1;
+            }
+            if shown < r.links.len() {
+                text.push_str(&format!("\n(+{} more on the approval page)", r.links.len() - shown));
+            }
+            blocks.push(section(&text));
+        }
+        if let Some(d) = r.description.as_deref().filter(|d| !d.trim().is_empty()) {
+            blocks.push(section(&format!(
+                "*Alert description* (untrusted telemetry, shown as text):\n```{}```",
+                code_text_within(&d.replace(|c: char| c.is_control() && c != '\n', " "), 2000)
+            )));
+        }
+        blocks
     }
 
     /// One line for notifications and clients without Block Kit.
@@ -119,6 +221,7 @@ fn plain(text: &str) -> Value {
 /// `note` (how else to approve) goes in a context line.
 pub fn approval_message(facts: &PlanFacts, note: Option<&str>, buttons: bool, page: Option<&str>) -> (String, Value) {
     let mut blocks = vec![section(&facts.summary("Approval needed"))];
+    blocks.extend(facts.runbook_blocks());
     if let Some(n) = note.filter(|n| !n.is_empty()) {
         blocks.push(json!({ "type": "context", "elements": [
             { "type": "mrkdwn", "text": escape(&clip(n, 1500)) }
@@ -166,10 +269,10 @@ pub fn approval_message(facts: &PlanFacts, note: Option<&str>, buttons: bool, pa
 
 /// The approval message after a decision: the same summary, the outcome, no buttons.
 pub fn decided_message(facts: &PlanFacts, outcome: &str) -> (String, Value) {
-    let blocks = json!([
-        section(&facts.summary("Approval request")),
-        section(&clip(&escape(outcome), 2900)),
-    ]);
+    let mut blocks = vec![section(&facts.summary("Approval request"))];
+    blocks.extend(facts.runbook_blocks());
+    blocks.push(section(&clip(&escape(outcome), SECTION_MAX)));
+    let blocks = Value::Array(blocks);
     (escape(&clip(&format!("{outcome} ({})", facts.plan_id), 600)), blocks)
 }
 
@@ -190,7 +293,93 @@ mod tests {
             target: "pod/web-1 in namespace shop".into(),
             env: "dev".into(),
             proposer: "mcp:claude".into(),
+            runbooks: Runbooks::default(),
         }
+    }
+
+    fn link(kind: LinkKind, source: LinkSource, url: &str) -> crate::domain::runbook::RunbookLink {
+        crate::domain::runbook::RunbookLink {
+            kind,
+            url: url.into(),
+            source,
+            rule: "HighErrorRate <!here>".into(),
+        }
+    }
+
+    #[test]
+    fn runbooks_are_plain_links_and_anything_else_is_text() {
+        let runbooks = Runbooks {
+            links: vec![
+                link(LinkKind::Runbook, LinkSource::Config, "https://wiki.example.com/5xx"),
+                link(
+                    LinkKind::Dashboard,
+                    LinkSource::Alert,
+                    "https://g.example.com/d?a=1&b=2",
+                ),
+                // Stored values are checked when kept; one that is not (a tampered row) is text.
+                link(
+                    LinkKind::Runbook,
+                    LinkSource::Alert,
+                    "javascript:alert(1)//<https://x|y>`",
+                ),
+            ],
+            description: Some("5xx at 12% ```<!channel>``` <https://evil.example|click>\nline 2".into()),
+            note: String::new(),
+        };
+        let f = facts().with_runbooks(runbooks);
+        let (_, blocks) = approval_message(&f, None, true, None);
+        let links = blocks[1]["text"]["text"].as_str().unwrap();
+        assert_eq!(
+            links,
+            "*Runbooks and dashboards* (data from the alerts and the configuration: check where a link points before \
+             opening it)\n\
+             • runbook (config, HighErrorRate &lt;!here&gt;): <https://wiki.example.com/5xx>\n\
+             • dashboard (alert, HighErrorRate &lt;!here&gt;): <https://g.example.com/d?a=1&amp;b=2>\n\
+             • runbook (alert, HighErrorRate &lt;!here&gt;): `javascript:alert(1)//&lt;https://x|y&gt;'` (not a plain \
+             http(s) link)"
+        );
+        let description = blocks[2]["text"]["text"].as_str().unwrap();
+        assert_eq!(
+            description,
+            "*Alert description* (untrusted telemetry, shown as text):\n```5xx at 12% '''&lt;!channel&gt;''' \
+             &lt;https://evil.example|click&gt;\nline 2```"
+        );
+        assert_eq!(blocks[3]["type"], "actions");
+        let (_, decided) = decided_message(&f, "Approved by alice");
+        assert_eq!(decided[1], blocks[1]);
+        assert_eq!(decided[2], blocks[2]);
+        assert_eq!(decided[3]["text"]["text"], "Approved by alice");
+    }
+
+    #[test]
+    fn many_long_links_are_counted_not_cut() {
+        let long = format!("https://x.example/{}", "a".repeat(1500));
+        let runbooks = Runbooks {
+            links: (0..12)
+                .map(|_| link(LinkKind::Runbook, LinkSource::Alert, &long))
+                .collect(),
+            description: None,
+            note: String::new(),
+        };
+        let (_, blocks) = approval_message(&facts().with_runbooks(runbooks), None, false, None);
+        let text = blocks[1]["text"]["text"].as_str().unwrap();
+        assert!(text.chars().count() <= SECTION_MAX, "{}", text.len());
+        assert_eq!(text.matches("<https://x.example/").count(), 1);
+        assert!(text.ends_with("(+11 more on the approval page)"), "{text}");
+    }
+
+    #[test]
+    fn an_escaped_description_stays_within_a_block() {
+        let runbooks = Runbooks {
+            links: Vec::new(),
+            description: Some("<&>`".repeat(2000)),
+            note: String::new(),
+        };
+        let (_, blocks) = approval_message(&facts().with_runbooks(runbooks), None, false, None);
+        let text = blocks[1]["text"]["text"].as_str().unwrap();
+        assert!(text.chars().count() <= SECTION_MAX, "{}", text.chars().count());
+        assert!(text.ends_with("…```") && !text.contains('<') && !text.contains("````"));
+        assert_eq!(text.matches("```").count(), 2, "only the block's own fences");
     }
 
     #[test]

@@ -154,8 +154,9 @@ impl IncidentService {
         })
     }
 
-    /// Tells the `approval` subscribers that `plan` awaits a human's approval, and how to give it.
-    /// Called by the adapters whose plans stay pending (REST, the CLI, MCP without a
+    /// Tells the `approval` subscribers that `plan` awaits a human's approval, and how to give it;
+    /// the rows carry the incident's runbooks (`runbooks`, as `incident_get` shows them) when
+    /// it has any. Called by the adapters whose plans stay pending (REST, the CLI, MCP without a
     /// confirmation dialog); a failure is logged, never fatal: the plan itself is stored.
     pub async fn announce_pending(&self, plan: &crate::service::PlanReport, actor: &str) {
         let Some(id) = plan.incident_id else { return };
@@ -168,12 +169,21 @@ impl IncidentService {
         );
         let result = async {
             let mut rows = self.hook_rows(HookEvent::Approval, id, actor, Some(&note)).await?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            // Where the approver decides, the incident's runbooks are at hand (data).
+            let runbooks = match self.store.get_incident(id).await? {
+                Some(incident) => self.runbooks(&incident).await?,
+                None => Default::default(),
+            };
             for row in &mut rows {
                 row.payload["plan_id"] = serde_json::json!(p);
+                if !runbooks.is_empty() {
+                    row.payload["runbooks"] = serde_json::to_value(&runbooks).unwrap_or_default();
+                }
             }
-            if !rows.is_empty() {
-                self.store.enqueue_outbox(rows, chrono::Utc::now()).await?;
-            }
+            self.store.enqueue_outbox(rows, chrono::Utc::now()).await?;
             Ok::<_, ServiceError>(())
         }
         .await;

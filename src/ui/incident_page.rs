@@ -127,6 +127,10 @@ pub fn incident_page(h: &IncidentHistory, viewer: &Viewer) -> String {
                 }
             }
         }
+        @if !h.detail.runbooks.is_empty() {
+            h2 { "Runbooks and dashboards" }
+            section #incident-runbooks { (super::runbooks::runbooks_block(&h.detail.runbooks)) }
+        }
         h2 { "Evidence: latest signals" }
         section #signals { (signals_table(&h.detail.recent_signals)) }
         h2 { "Plans" }

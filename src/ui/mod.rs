@@ -7,6 +7,7 @@ mod format;
 mod incident_page;
 pub mod limiter;
 mod plan_page;
+mod runbooks;
 pub mod session;
 mod views;
 
@@ -62,6 +63,7 @@ a.button{display:inline-block;border-radius:4px;padding:.55rem 1rem;background:#
 button.danger{background:#a33}button.apply{background:#1f6b35}button.link{background:none;color:#fff;border:1px solid #fff}\
 ul.queue{list-style:none;padding:0;margin:0}ul.queue li{padding:.5rem 0;border-bottom:1px solid #eee}\
 .muted{color:#666;font-size:.9rem}\
+ul.links{padding-left:1.2rem;margin:.3rem 0}ul.links a{word-break:break-all}\
 @media (max-width:40rem){th{width:auto;display:block;border:0;padding-bottom:0}td{display:block}}";
 
 /// `style-src` source of [`CSS`]: its SHA-256, as CSP hashes are written.
@@ -84,7 +86,8 @@ pub fn content_security_policy() -> String {
 
 /// Headers every `/ui` response carries, besides the CSP. `Referrer-Policy: same-origin`
 /// rather than `no-referrer`: with `no-referrer` browsers send `Origin: null` on form posts,
-/// which the server's Origin check refuses; no page links to another origin anyway.
+/// which the server's Origin check refuses; cross-origin it sends no referrer either (runbook
+/// links, the only links to other origins, also carry `rel="noopener noreferrer"`).
 pub const SECURITY_HEADERS: [(&str, &str); 5] = [
     ("x-frame-options", "DENY"),
     ("referrer-policy", "same-origin"),

@@ -179,6 +179,7 @@ pub fn plan_page(r: &PlanReview, viewer: &Viewer, now: DateTime<Utc>, error: Opt
                 p { strong { (inc.incident.title) } }
                 p.muted { "severity " (inc.incident.severity) " · status " (inc.incident.status)
                     " · env " (inc.incident.env) " · " (inc.incident.signal_count) " signal(s)" }
+                (super::runbooks::runbooks_block(&inc.runbooks))
                 (signals_table(&inc.recent_signals))
             }
         }

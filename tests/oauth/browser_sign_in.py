@@ -10,52 +10,25 @@ Usage: browser_sign_in.py --base http://127.0.0.1:PORT --issuer http://127.0.0.1
                           --plan plan-... [--chromium /usr/bin/chromium] [--screenshot DIR]
 """
 
-import argparse
 import os
 import re
+import sys
 
-from playwright.sync_api import expect, sync_playwright
-
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-PASSED = []
-
-
-def ok(name):
-    PASSED.append(name)
-    print(f"ok {name}", flush=True)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ui"))
+from browser_common import arguments, chromium, new_page, ok, run  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--base", required=True)
+    ap = arguments()
     ap.add_argument("--issuer", required=True)
     ap.add_argument("--plan", required=True)
-    ap.add_argument("--chromium", default="/usr/bin/chromium")
-    ap.add_argument("--screenshot")
     a = ap.parse_args()
     base = a.base.rstrip("/")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=a.chromium, headless=True, args=LAUNCH_ARGS)
+    with chromium(a.chromium) as browser:
         # The provider's pages import a web font; the closed network refuses it at once.
         mapped(browser, base, a.issuer, a.plan, a.screenshot)
         unmapped(browser, base, a.issuer, a.screenshot)
-        browser.close()
-    print(f"{len(PASSED)} passed, 0 failed")
-
-
-def new_page(browser):
-    ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
-    ctx.set_default_timeout(15000)
-    return ctx, ctx.new_page()
 
 
 def sign_in_at_provider(page, issuer, login):
@@ -132,4 +105,4 @@ def unmapped(browser, base, issuer, shots):
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -10,54 +10,30 @@ Usage: browser_test.py --base http://127.0.0.1:PORT --plans '{"approve": "plan-â
                        [--screenshot DIR]
 """
 
-import argparse
 import json
 import os
 import re
-import sys
 
-from playwright.sync_api import expect, sync_playwright
+from browser_common import arguments, chromium, new_page, ok, run as run_checks
+from playwright.sync_api import expect
 
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-PASSED = []
-
-
-def ok(name):
-    PASSED.append(name)
-    print(f"ok {name}", flush=True)
+# The runbook of INC-000001's rule (egress-spike) in the test's configuration.
+RUNBOOK = "https://runbooks.example.com/egress?step=1&team=sre"
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--base", required=True)
+    ap = arguments()
     ap.add_argument("--plans", required=True)
     ap.add_argument("--targets", required=True)
-    ap.add_argument("--chromium", default="/usr/bin/chromium")
-    ap.add_argument("--screenshot")
     a = ap.parse_args()
     plans = json.loads(a.plans)
     targets = json.loads(a.targets)
     password = os.environ["UI_PASSWORD"]
     base = a.base.rstrip("/")
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=a.chromium, headless=True, args=LAUNCH_ARGS)
-        # A phone-sized window: the page must be usable there.
-        ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
-        ctx.set_default_timeout(15000)
-        page = ctx.new_page()
+    with chromium(a.chromium) as browser:
+        ctx, page = new_page(browser)
         run(page, ctx, base, plans, targets, password, a.screenshot)
-        browser.close()
-    print(f"{len(PASSED)} passed, 0 failed")
 
 
 def sign_in(page, name, secret):
@@ -124,6 +100,13 @@ def run(page, ctx, base, plans, targets, password, shots):
     expect(page.locator("#incident [data-untrusted=telemetry]")).to_contain_text("Untrusted telemetry")
     expect(page.locator("#blast")).to_contain_text("pod(s)")
     ok("the plan page shows target, changes, inverse, proposer and policy")
+    link = page.locator("#runbooks a")
+    expect(link).to_have_count(1)
+    expect(link).to_have_attribute("href", RUNBOOK)
+    expect(link).to_have_attribute("rel", "noopener noreferrer")
+    expect(link).to_have_text(RUNBOOK)
+    expect(page.locator("#runbooks")).to_contain_text("never fetches or opens them")
+    ok("the plan page shows the incident's runbook as a plain link to the URL it shows")
     if shots:
         page.screenshot(path=os.path.join(shots, "plan.png"), full_page=True)
 
@@ -196,8 +179,4 @@ def run(page, ctx, base, plans, targets, password, shots):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:  # one line the Rust test shows, then the traceback
-        print(f"FAIL after {len(PASSED)} checks: {type(e).__name__}: {e}", flush=True)
-        raise
+    run_checks(main)

@@ -488,7 +488,10 @@ mod tests {
     fn every_ref_resolves() {
         let doc = openapi_document();
         refs_resolve(&doc);
-        assert_eq!(doc["paths"].as_object().unwrap().len(), 29);
+        assert_eq!(doc["paths"].as_object().unwrap().len(), 30);
+        let postmortem = &doc["paths"]["/api/incident/postmortem/{id}"]["get"];
+        assert_eq!(postmortem["security"], json!([{ "bearer": [] }]));
+        assert!(postmortem["responses"]["404"].is_object() && postmortem["responses"]["401"].is_object());
         assert!(doc["paths"]["/api/incident/declare"]["post"]["responses"]["201"].is_object());
         let assign = &doc["components"]["schemas"]["AssignBody"];
         assert_eq!(assign["anyOf"].as_array().map(Vec::len), Some(2), "{assign}");

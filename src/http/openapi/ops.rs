@@ -12,7 +12,7 @@ use crate::service::{
     AlertIntakeReport, AlertmanagerPayload, Analysis, ApprovalReport, AuditList, AuditListRequest, ContainmentList,
     ContainmentsRequest, DetectReport, DetectRequest, IncidentDetail, IncidentList, IncidentUpdate, LifecycleResult,
     ListRequest, NotifyReport, OutboxList, OutboxListRequest, OutboxRetry, PlanList, PlanListRequest, PlanReport,
-    PlanView,
+    PlanView, Postmortem,
 };
 
 /// Every operation but `/healthz`, in document order.
@@ -142,6 +142,18 @@ pub(super) fn operations(s: &mut Schemas, dep: Option<&Deployment>) -> Vec<Op> {
                 true,
                 json!({ "severity": "critical", "reason": "every checkout fails, not some" }),
             )),
+        },
+        Op {
+            method: "get",
+            path: "/api/incident/postmortem/{id}",
+            id: "postmortem",
+            summary: "The post-mortem record of an incident (what the incident-postmortem prompt carries): who \
+                      proposed, approved, applied and reverted each plan and when, the phase durations (time to \
+                      detect, acknowledge, contain, recover, resolve) and the whole timeline",
+            ok: s.resp::<Postmortem>(),
+            codes: &[BadRequest, NotFound, Unavailable],
+            params: id(),
+            body: None,
         },
         Op {
             method: "post",

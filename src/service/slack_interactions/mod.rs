@@ -188,7 +188,11 @@ impl IncidentService {
             Some(id) => self.store.get_incident(id).await?,
             None => None,
         };
-        let facts = PlanFacts::of(&stored, incident.as_ref());
+        let runbooks = match &incident {
+            Some(i) => self.runbooks(i).await?,
+            None => Default::default(),
+        };
+        let facts = PlanFacts::of(&stored, incident.as_ref()).with_runbooks(runbooks);
         let approver = human(&name);
         let approve = action.action_id == APPROVE_ACTION;
         let decided = if approve {
