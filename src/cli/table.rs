@@ -230,6 +230,9 @@ pub fn analysis(a: &Analysis) -> String {
         out.push_str(&table(INCIDENT_HEADERS, &incident_rows(rel)));
     }
     insight(a, &mut out);
+    if let Some(k) = &a.kubernetes {
+        super::table_kube::kubernetes(k, &mut out);
+    }
     runbooks(&mut out, &a.runbooks);
     out.push_str("\n\nnext steps");
     for s in &a.next_steps {

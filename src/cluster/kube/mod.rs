@@ -24,7 +24,10 @@ use ::kube::{
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::{ActionSpec, Backend, BackendError, BackendPlan, Change, DryRun, Health};
+use super::{
+    ActionSpec, Backend, BackendError, BackendPlan, Change, DryRun, Health,
+    context::{ContextRequest, KubeContext},
+};
 use crate::domain::{
     plan::TargetVersion,
     policy::{Action, Policy},
@@ -33,7 +36,9 @@ use crate::domain::{
 
 mod apply;
 mod block;
+mod context;
 mod plan;
+mod reach;
 mod verify;
 mod workload;
 
@@ -201,6 +206,10 @@ impl Backend for KubeBackend {
 
     async fn verify(&self, changes: &[Change]) -> Result<Health, BackendError> {
         verify::verify(self, changes, self.verify_window).await
+    }
+
+    async fn context(&self, req: &ContextRequest) -> Result<Option<KubeContext>, BackendError> {
+        Ok(Some(context::read(self, req).await))
     }
 }
 
