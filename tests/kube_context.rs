@@ -261,6 +261,36 @@ async fn a_crash_looping_pod_after_a_rollout_shows_owners_services_node_events_r
     let out = ok(&call(&client, "incident_analyze", json!({"id": ids[0], "depth": 1})).await);
     assert_eq!(out["kubernetes"], k);
     only_gets(&f);
+
+    // The CLI's table, from the same config file and database.
+    let cli = std::process::Command::new(crate::common::bin())
+        .args(["--config", h.dir.path().join("incident.toml").to_str().unwrap()])
+        .args(["--db", h.db.to_str().unwrap()])
+        .args([
+            "analyze",
+            "--id",
+            &ids[0].to_string(),
+            "--depth",
+            "1",
+            "--format",
+            "table",
+        ])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&cli.stdout);
+    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+    only_gets(&f);
+    let block = &table[table.find("kubernetes (read-only").expect("the kubernetes block")..];
+    let lines: Vec<&str> = block.lines().map(str::trim_end).collect();
+    for want in [
+        "OBJECT              OWNERS                               NODE                   SERVICES  RESTARTS                      ERROR",
+        "2026-12-01T11:55:00Z  deployment/web  Normal   ScalingReplicaSet  1      Scaled up replica set web-bbb from 0 to 3",
+        "pod/shop/web-bbb-1  replicaset/web-bbb > deployment/web  node-a MemoryPressure  web       7 CrashLoopBackOff/OOMKilled",
+        "2         web-bbb     2026-12-01T11:55:00Z  3/3    web:2   current, IN INCIDENT WINDOW",
+        "delete-pod  shop/web-bbb-1  1     deployment/web  web       3",
+    ] {
+        assert!(lines.contains(&want), "no line {want:?} in\n{block}");
+    }
 }
 
 #[tokio::test]
