@@ -489,7 +489,7 @@ async fn rollouts(
             })
         })
         .collect();
-    out.sort_by(|a, b| b.revision.cmp(&a.revision));
+    out.sort_by_key(|r| std::cmp::Reverse(r.revision));
     out.truncate(MAX_REVISIONS);
     Ok((out, template))
 }
