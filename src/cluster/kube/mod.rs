@@ -37,6 +37,7 @@ use crate::domain::{
 mod apply;
 mod block;
 mod context;
+mod history;
 mod plan;
 mod reach;
 mod verify;
