@@ -179,7 +179,7 @@ async fn owners(
     // Pod → ReplicaSet → Deployment, Pod → Job → CronJob: two hops at most.
     for _ in 0..2 {
         let Some(o) = next.take() else { break };
-        out.push(format!("{}/{}", o.kind.to_ascii_lowercase(), o.name));
+        out.push(clip(&format!("{}/{}", o.kind.to_ascii_lowercase(), o.name)));
         top = Some((o.kind.clone(), o.name.clone()));
         next = match o.kind.as_str() {
             "ReplicaSet" => {
