@@ -433,3 +433,45 @@ async fn statefulset_and_job_pods_name_their_owners() {
         ]
     );
 }
+
+/// The backend re-checks the policy it is handed: a request naming a protected or not allowed
+/// namespace (a bug above it) reads nothing there.
+#[tokio::test]
+async fn the_backend_itself_reads_no_namespace_the_policy_refuses() {
+    use incident_mcp::cluster::{
+        ActionSpec, Backend,
+        context::{ContextRequest, ContextTarget},
+    };
+    let (f, b) = crate::fixtures::setup().await;
+    let target = |ns: &str| ContextTarget {
+        entity: format!("pod/{ns}/web-bbb-1"),
+        namespace: ns.into(),
+        kind: "pod".into(),
+        name: "web-bbb-1".into(),
+    };
+    let spec = |ns: &str| ActionSpec {
+        namespace: Some(ns.into()),
+        ..crate::fixtures::spec(incident_mcp::domain::policy::Action::DeletePod, None, "web-bbb-1")
+    };
+    let req = ContextRequest {
+        targets: vec![target("kube-system"), target("payments")],
+        window_from: chrono::Utc::now(),
+        window_to: chrono::Utc::now(),
+        containments: vec![spec("kube-system"), spec("payments")],
+        policy: crate::fixtures::policy(),
+    };
+    let k = b
+        .context(&req)
+        .await
+        .unwrap()
+        .expect("a Kubernetes backend has context");
+    assert!(f.requests().is_empty(), "{:#?}", calls(&f.requests()));
+    assert!(k.objects.is_empty() && k.blast_radius.is_empty() && k.error.is_none());
+    assert_eq!(
+        k.not_read,
+        [
+            "pod/kube-system/web-bbb-1: the policy does not let analysis read it",
+            "pod/payments/web-bbb-1: the policy does not let analysis read it",
+        ]
+    );
+}

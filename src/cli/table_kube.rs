@@ -1,14 +1,17 @@
 //! `analyze --format table`: the Kubernetes context block (depth ≥ 1, environments with a
-//! cluster). Compact: one row per object, then its events and revisions, then the reach of each
-//! containment policy allows.
+//! cluster), as sections `table.rs` renders. Compact: one row per object, then its events and
+//! revisions, then the reach of each containment policy allows.
 
 use std::fmt::Write;
 
-use super::table::{table, utc};
-use crate::cluster::context::KubeContext;
+use crate::{cluster::context::KubeContext, domain::display_time as utc};
 
-pub(super) fn kubernetes(k: &KubeContext, out: &mut String) {
-    out.push_str("\n\nkubernetes (read-only; names and messages are cluster data)\n");
+/// One table: its title (empty: none), headers and rows.
+pub(super) type Section = (&'static str, &'static [&'static str], Vec<Vec<String>>);
+
+/// The block's tables, in order, and the lines that follow them (what was not read, errors).
+pub(super) fn kubernetes(k: &KubeContext) -> (Vec<Section>, String) {
+    let mut sections: Vec<Section> = Vec::new();
     let rows: Vec<Vec<String>> = k
         .objects
         .iter()
@@ -49,10 +52,7 @@ pub(super) fn kubernetes(k: &KubeContext, out: &mut String) {
         })
         .collect();
     if !rows.is_empty() {
-        out.push_str(&table(
-            &["OBJECT", "OWNERS", "NODE", "SERVICES", "RESTARTS", "ERROR"],
-            &rows,
-        ));
+        sections.push(("", &["OBJECT", "OWNERS", "NODE", "SERVICES", "RESTARTS", "ERROR"], rows));
     }
     let events: Vec<Vec<String>> = k
         .objects
@@ -70,11 +70,8 @@ pub(super) fn kubernetes(k: &KubeContext, out: &mut String) {
         })
         .collect();
     if !events.is_empty() {
-        out.push_str("\n\nevents\n");
-        out.push_str(&table(
-            &["LAST (UTC)", "OBJECT", "TYPE", "REASON", "COUNT", "MESSAGE"],
-            &events,
-        ));
+        let headers: &[&str] = &["LAST (UTC)", "OBJECT", "TYPE", "REASON", "COUNT", "MESSAGE"];
+        sections.push(("events", headers, events));
     }
     let rollouts: Vec<Vec<String>> = k
         .objects
@@ -99,11 +96,8 @@ pub(super) fn kubernetes(k: &KubeContext, out: &mut String) {
         })
         .collect();
     if !rollouts.is_empty() {
-        out.push_str("\n\nrecent deploys\n");
-        out.push_str(&table(
-            &["REVISION", "REPLICASET", "CREATED (UTC)", "READY", "IMAGES", ""],
-            &rollouts,
-        ));
+        let headers: &[&str] = &["REVISION", "REPLICASET", "CREATED (UTC)", "READY", "IMAGES", ""];
+        sections.push(("recent deploys", headers, rollouts));
     }
     let reach: Vec<Vec<String>> = k
         .blast_radius
@@ -121,24 +115,23 @@ pub(super) fn kubernetes(k: &KubeContext, out: &mut String) {
         })
         .collect();
     if !reach.is_empty() {
-        out.push_str("\n\nblast radius of the containments policy allows\n");
-        out.push_str(&table(
-            &[
-                "ACTION",
-                "TARGET",
-                "PODS",
-                "WORKLOADS",
-                "SERVICES",
-                "READY AFTER",
-                "ERROR",
-            ],
-            &reach,
-        ));
+        let headers: &[&str] = &[
+            "ACTION",
+            "TARGET",
+            "PODS",
+            "WORKLOADS",
+            "SERVICES",
+            "READY AFTER",
+            "ERROR",
+        ];
+        sections.push(("blast radius of the containments policy allows", headers, reach));
     }
+    let mut out = String::new();
     for n in &k.not_read {
         let _ = write!(out, "\nnot read: {n}");
     }
     if let Some(e) = &k.error {
         let _ = write!(out, "\nkubernetes.error: {e}");
     }
+    (sections, out)
 }

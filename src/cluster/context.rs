@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::ActionSpec;
+use crate::domain::{k8s_names::Namespace, policy::Policy};
 
 /// Objects whose context is read, at most.
 pub const MAX_TARGETS: usize = 3;
@@ -43,6 +44,16 @@ pub struct ContextRequest {
     /// Containments policy would allow, whose reach is wanted (planned without a dry run and
     /// without changing anything).
     pub containments: Vec<ActionSpec>,
+    /// The environment's policy: the backend reads no namespace it would not let analysis read
+    /// ([`Policy::may_read`]), whatever the request names.
+    pub policy: Policy,
+}
+
+impl ContextRequest {
+    /// Whether the policy lets analysis read namespace `ns`.
+    pub fn may_read(&self, ns: &str) -> bool {
+        Namespace::parse(ns).is_ok_and(|ns| self.policy.may_read(&ns))
+    }
 }
 
 /// The Kubernetes context of an incident (depth ≥ 1, environments with a cluster). Names,

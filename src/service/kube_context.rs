@@ -115,6 +115,7 @@ impl IncidentService {
             window_from: window.0,
             window_to: window.1,
             containments,
+            policy: policy.clone(),
         };
         let mut ctx = match tokio::time::timeout(DEADLINE, backend.context(&req)).await {
             Ok(Ok(Some(ctx))) => ctx,
@@ -135,6 +136,7 @@ impl IncidentService {
         if let Some(e) = &ctx.error {
             tracing::warn!(incident = %incident.id, env = %env, error = %e, "kubernetes context: reads failed");
         }
+        not_read.append(&mut ctx.not_read);
         ctx.not_read = not_read;
         Ok(Some(ctx))
     }

@@ -5,20 +5,20 @@
 
 use std::collections::BTreeMap;
 
-use ::kube::{Api, api::ListParams};
+use ::kube::Api;
 use k8s_openapi::{
     api::{
         apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet},
         batch::v1::Job,
         core::v1::{Node, Pod, Service},
     },
-    apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference},
+    apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference},
 };
 
 use super::{
-    KubeBackend, clip,
+    KubeBackend, clip, failed,
     history::{events, rollouts, time},
-    map_err, object_name, reach,
+    list, map_err, object_name, selector_string,
 };
 use crate::cluster::{
     BackendError,
@@ -41,11 +41,18 @@ pub(super) struct Seen {
     pub errors: Vec<String>,
 }
 
-/// Reads the context `req` asks for (see the module docs).
-pub(super) async fn read(b: &KubeBackend, req: &ContextRequest) -> KubeContext {
+/// Reads the context of `req`'s targets (see the module docs); what it learnt on the way is
+/// returned for the blast radius.
+pub(super) async fn read(b: &KubeBackend, req: &ContextRequest) -> (KubeContext, Seen) {
     let mut seen = Seen::default();
     let mut ctx = KubeContext::default();
     for t in req.targets.iter().take(MAX_TARGETS) {
+        // The policy, again: a namespace it refuses is never requested.
+        if !req.may_read(&t.namespace) {
+            ctx.not_read
+                .push(format!("{}: the policy does not let analysis read it", t.entity));
+            continue;
+        }
         // A workload an earlier pod's owner chain already described is not read again.
         let covered = ctx
             .objects
@@ -66,23 +73,7 @@ pub(super) async fn read(b: &KubeBackend, req: &ContextRequest) -> KubeContext {
         }
         ctx.objects.push(obj);
     }
-    for spec in &req.containments {
-        ctx.blast_radius.push(reach::reach(b, spec, &mut seen).await);
-    }
-    ctx.error = match seen.errors.as_slice() {
-        [] => None,
-        [one] => Some(one.clone()),
-        [first, rest @ ..] => Some(format!("{first} (and {} more failed reads)", rest.len())),
-    };
-    ctx
-}
-
-pub(super) fn list(limit: u32) -> ListParams {
-    ListParams::default().limit(limit)
-}
-
-pub(super) fn failed(what: &str) -> impl Fn(::kube::Error) -> BackendError + '_ {
-    move |e| map_err(what, &e)
+    (ctx, seen)
 }
 
 async fn describe(
@@ -259,20 +250,6 @@ async fn workload(
     }
     .unwrap_or_default();
     Ok((kind, selector_string(&selector), labels.unwrap_or_default(), deployment))
-}
-
-/// `k=v,k2=v2` of a selector's matchLabels; `None` when it has matchExpressions (not read).
-pub(super) fn selector_string(s: &LabelSelector) -> Option<String> {
-    if s.match_expressions.as_ref().is_some_and(|e| !e.is_empty()) {
-        return None;
-    }
-    let terms: Vec<String> = s
-        .match_labels
-        .iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    Some(terms.join(","))
 }
 
 /// A Service selector selects `labels` when every term is among them (an empty one selects

@@ -13,11 +13,7 @@ use k8s_openapi::{
     apimachinery::pkg::apis::meta::v1::Time,
 };
 
-use super::{
-    KubeBackend, clip,
-    context::{failed, list, selector_string},
-    object_name,
-};
+use super::{KubeBackend, clip, failed, list, object_name, selector_string};
 use crate::{
     cluster::{
         BackendError,

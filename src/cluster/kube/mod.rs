@@ -18,10 +18,11 @@ use std::{path::Path, time::Duration};
 
 use ::kube::{
     Api, Client,
-    api::{ApiResource, DynamicObject},
+    api::{ApiResource, DynamicObject, ListParams},
     config::{Config, KubeConfigOptions, Kubeconfig},
 };
 use async_trait::async_trait;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde_json::Value;
 
 use super::{
@@ -210,7 +211,19 @@ impl Backend for KubeBackend {
     }
 
     async fn context(&self, req: &ContextRequest) -> Result<Option<KubeContext>, BackendError> {
-        Ok(Some(context::read(self, req).await))
+        let (mut ctx, mut seen) = context::read(self, req).await;
+        for spec in &req.containments {
+            // The policy, again: no reach is computed in a namespace analysis may not read.
+            if spec.namespace.as_deref().is_some_and(|ns| req.may_read(ns)) {
+                ctx.blast_radius.push(reach::reach(self, spec, &mut seen).await);
+            }
+        }
+        ctx.error = match seen.errors.as_slice() {
+            [] => None,
+            [one] => Some(one.clone()),
+            [first, rest @ ..] => Some(format!("{first} (and {} more failed reads)", rest.len())),
+        };
+        Ok(Some(ctx))
     }
 }
 
@@ -307,4 +320,27 @@ pub(crate) fn map_err(what: &str, e: &::kube::Error) -> BackendError {
             "{what}: cannot reach the Kubernetes API (connection failed or timed out)"
         )),
     }
+}
+
+/// List parameters of every read `analyze` makes: bounded by `limit`.
+fn list(limit: u32) -> ListParams {
+    ListParams::default().limit(limit)
+}
+
+fn failed(what: &str) -> impl Fn(::kube::Error) -> BackendError + '_ {
+    move |e| map_err(what, &e)
+}
+
+/// `k=v,k2=v2` of a selector's matchLabels; `None` when it has matchExpressions (not read).
+fn selector_string(s: &LabelSelector) -> Option<String> {
+    if s.match_expressions.as_ref().is_some_and(|e| !e.is_empty()) {
+        return None;
+    }
+    let terms: Vec<String> = s
+        .match_labels
+        .iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    Some(terms.join(","))
 }
