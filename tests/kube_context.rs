@@ -475,3 +475,39 @@ async fn the_backend_itself_reads_no_namespace_the_policy_refuses() {
         ]
     );
 }
+
+/// A security incident on the pod: isolating it reaches the pod, pausing its Deployment every
+/// replica; both reach the Service selecting the Deployment's pod template.
+#[tokio::test]
+async fn the_reach_of_isolate_and_pause_names_pods_workloads_services_and_replicas_left() {
+    let (f, h) = setup(POLICY).await;
+    after_rollout(&f);
+    let ids = incidents(
+        &h,
+        vec![alert(
+            "ShellInContainer",
+            "2026-12-01T12:02:00Z",
+            json!({"namespace": "shop", "pod": "web-bbb-1", "deployment": "web", "incident_type": "app-vuln"}),
+        )],
+    )
+    .await;
+    let a = analyze(&h, ids[0], 1).await;
+    let reads = only_gets(&f);
+    let k = a.kubernetes.expect("context");
+    let reach: Vec<Value> = k
+        .blast_radius
+        .iter()
+        .map(|r| serde_json::to_value(r).unwrap())
+        .collect();
+    assert_eq!(
+        reach,
+        [
+            json!({ "action": "isolate", "resource": "web-bbb-1", "namespace": "shop", "pods": 1,
+                    "workloads": ["deployment/web"], "services": ["web"], "healthy_replicas_after": 3 }),
+            json!({ "action": "pause", "resource": "deployment/web", "namespace": "shop", "pods": 3,
+                    "workloads": ["deployment/web"], "services": ["web"], "healthy_replicas_after": 0 }),
+        ]
+    );
+    // Pausing is planned from the Deployment alone; nothing but GETs reached the cluster.
+    assert_eq!(reads.last().map(String::as_str), Some(&*format!("GET {DEPLOY}?")));
+}
