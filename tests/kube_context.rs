@@ -511,3 +511,45 @@ async fn the_reach_of_isolate_and_pause_names_pods_workloads_services_and_replic
     // Pausing is planned from the Deployment alone; nothing but GETs reached the cluster.
     assert_eq!(reads.last().map(String::as_str), Some(&*format!("GET {DEPLOY}?")));
 }
+
+/// The crash-looping pod was replaced before anyone looked: it is reported gone (not a failure),
+/// and the Deployment the alert names is read instead, with its pods and revisions.
+#[tokio::test]
+async fn a_pod_gone_since_is_reported_and_its_deployment_is_read() {
+    let (f, h) = setup(POLICY).await;
+    after_rollout(&f);
+    let ids = incidents(&h, vec![crash_alert("shop", "web-bbb-9", "2026-12-01T12:02:00Z")]).await;
+    let k = analyze(&h, ids[0], 1).await.kubernetes.expect("context");
+    let reads = only_gets(&f);
+    assert!(k.error.is_none(), "{k:?}");
+    let entities: Vec<_> = k
+        .objects
+        .iter()
+        .map(|o| (o.entity.as_str(), o.error.as_deref()))
+        .collect();
+    assert_eq!(
+        entities,
+        [
+            (
+                "pod/shop/web-bbb-9",
+                Some("Pod shop/web-bbb-9 not found: deleted or replaced since")
+            ),
+            ("deployment/shop/web", None),
+        ]
+    );
+    let d = &k.objects[1];
+    assert_eq!(
+        d.pods.iter().map(|p| (p.name.as_str(), p.restarts)).collect::<Vec<_>>(),
+        [("web-bbb-1", 7), ("web-bbb-2", 0), ("web-bbb-3", 0)]
+    );
+    assert_eq!(d.services, ["web"]);
+    assert!(d.rollout_in_window && d.rollouts[0].current && d.rollouts[0].revision == 2);
+    // The Deployment's events include the rollout; only its own, not its pods'.
+    assert_eq!(
+        d.events.iter().map(|e| e.reason.as_str()).collect::<Vec<_>>(),
+        ["ScalingReplicaSet"]
+    );
+    assert!(reads.contains(&format!(
+        "GET /api/v1/namespaces/shop/pods?labelSelector=app=web&limit=100"
+    )));
+}

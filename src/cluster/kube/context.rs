@@ -66,10 +66,17 @@ pub(super) async fn read(b: &KubeBackend, req: &ContextRequest) -> (KubeContext,
             namespace: t.namespace.clone(),
             ..KubeObject::default()
         };
-        if let Err(e) = describe(b, t, req, &mut obj, &mut seen).await {
-            let e = e.to_string();
-            seen.errors.push(e.clone());
-            obj.error = Some(e);
+        match describe(b, t, req, &mut obj, &mut seen).await {
+            Ok(()) => {}
+            // Gone is an answer, not a failure: a crash-looping pod is often replaced by now.
+            Err(BackendError::NotFound { what }) if obj.owners.is_empty() => {
+                obj.error = Some(format!("{what} not found: deleted or replaced since"));
+            }
+            Err(e) => {
+                let e = e.to_string();
+                seen.errors.push(e.clone());
+                obj.error = Some(e);
+            }
         }
         ctx.objects.push(obj);
     }

@@ -10,7 +10,7 @@ use super::{
     plan, workload,
 };
 use crate::{
-    cluster::{ActionSpec, context::ContainmentReach},
+    cluster::{ActionSpec, BackendError, context::ContainmentReach},
     domain::policy::Action,
 };
 
@@ -33,6 +33,11 @@ pub(super) async fn reach(b: &KubeBackend, spec: &ActionSpec, seen: &mut Seen) -
     };
     let p = match planned {
         Ok(p) => p,
+        // Its target is gone: nothing to reach, and no failure of the cluster.
+        Err(BackendError::NotFound { what }) => {
+            out.error = Some(format!("{what} not found: deleted or replaced since"));
+            return out;
+        }
         Err(e) => {
             let e = e.to_string();
             seen.errors.push(e.clone());
