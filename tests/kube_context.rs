@@ -549,7 +549,5 @@ async fn a_pod_gone_since_is_reported_and_its_deployment_is_read() {
         d.events.iter().map(|e| e.reason.as_str()).collect::<Vec<_>>(),
         ["ScalingReplicaSet"]
     );
-    assert!(reads.contains(&format!(
-        "GET /api/v1/namespaces/shop/pods?labelSelector=app=web&limit=100"
-    )));
+    assert!(reads.contains(&"GET /api/v1/namespaces/shop/pods?labelSelector=app=web&limit=100".to_owned()));
 }
