@@ -3,7 +3,7 @@
 //! Alertmanager intake through the service, a real SQLite file and a real PostgreSQL server,
 //! the MCP tools over duplex.
 
-mod fixture;
+pub mod fixture;
 mod graph;
 mod hostile;
 mod similar;

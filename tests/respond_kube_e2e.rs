@@ -42,9 +42,12 @@ async fn contain_isolates_the_pod_through_the_real_kube_client_and_revert_undoes
     let asked = dialog.asked.clone();
     let client = h.duplex_client(ToolPolicy::default(), Proto::Legacy, dialog).await;
     ok(&call(&client, "incident_detect", json!({"env": "dev"})).await);
+    assert!(f.requests().is_empty(), "detect touched the cluster");
     let a = ok(&call(&client, "incident_analyze", json!({"id": "INC-000001", "depth": 1})).await);
     assert_eq!(a["incident"]["id"], "INC-000001");
-    assert!(f.requests().is_empty(), "detect and analyze touched the cluster");
+    // Analysis reads the cluster's context of the incident's pods: GETs only.
+    let reads = f.take_requests();
+    assert!(reads.iter().all(|r| r.method == "GET"), "{:#?}", calls(&reads));
     let before = f.get(POD).unwrap();
 
     let contained = ok(&call(&client, "incident_contain", contain_args("web-bbb-1", "shop")).await);

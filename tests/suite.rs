@@ -37,6 +37,7 @@ mod external_clients;
 mod hooks_guard;
 mod hst_river;
 mod kube_backend;
+mod kube_context;
 mod leader_election;
 mod log_sources;
 mod manage;

@@ -30,6 +30,7 @@ mod score;
 mod serve;
 mod settings;
 mod table;
+mod table_kube;
 mod watch;
 
 use std::{path::PathBuf, process::ExitCode};

@@ -235,6 +235,19 @@ pub fn analysis(a: &Analysis) -> String {
         out.push_str(&table(INCIDENT_HEADERS, &incident_rows(rel)));
     }
     insight(a, &mut out);
+    if let Some(k) = &a.kubernetes {
+        out.push_str("\n\nkubernetes (read-only; names and messages are cluster data)");
+        let (sections, notes) = super::table_kube::kubernetes(k);
+        for (title, headers, rows) in sections {
+            out.push_str(if title.is_empty() { "\n" } else { "\n\n" });
+            if !title.is_empty() {
+                out.push_str(title);
+                out.push('\n');
+            }
+            out.push_str(&table(headers, &rows));
+        }
+        out.push_str(&notes);
+    }
     runbooks(&mut out, &a.runbooks);
     out.push_str("\n\nnext steps");
     for s in &a.next_steps {

@@ -14,7 +14,11 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-use super::{ActionSpec, Backend, BackendError, BackendPlan, Change, Health, kube::KubeBackend};
+use super::{
+    ActionSpec, Backend, BackendError, BackendPlan, Change, Health,
+    context::{ContextRequest, KubeContext},
+    kube::KubeBackend,
+};
 use crate::domain::{plan::TargetVersion, policy::Policy};
 
 /// What an environment's contain/recover act on.
@@ -162,6 +166,10 @@ impl Backend for LazyKube {
 
     async fn verify(&self, changes: &[Change]) -> Result<Health, BackendError> {
         self.get().await?.verify(changes).await
+    }
+
+    async fn context(&self, req: &ContextRequest) -> Result<Option<KubeContext>, BackendError> {
+        self.get().await?.context(req).await
     }
 }
 

@@ -8,6 +8,7 @@
 //! ([`Backend::apply`] gets the policy), so a bug above it cannot reach a protected namespace.
 
 pub mod connect;
+pub mod context;
 pub mod kube;
 pub mod sandbox;
 pub mod script;
@@ -139,5 +140,14 @@ pub trait Backend: Send + Sync + 'static {
     async fn verify(&self, changes: &[Change]) -> Result<Health, BackendError> {
         let _ = changes;
         Ok(Health::NotChecked)
+    }
+
+    /// For `analyze`: the Kubernetes context of an incident's pods and workloads, read with GET
+    /// and LIST only (bounded), in the namespaces `req` names, which the caller has checked
+    /// against the policy. Failed reads are noted in the context, not returned as errors.
+    /// `None`: this backend has no cluster to read (scripts, the sandbox).
+    async fn context(&self, req: &context::ContextRequest) -> Result<Option<context::KubeContext>, BackendError> {
+        let _ = req;
+        Ok(None)
     }
 }

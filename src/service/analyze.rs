@@ -69,12 +69,20 @@ impl IncidentService {
             None
         };
         let suggested_actions = self.suggested_actions(&incident, &groups).await?;
+        let kubernetes = if depth >= 1 {
+            let window = (correlation.window_from, correlation.window_to);
+            self.kube_context(&incident, &groups, &suggested_actions, window)
+                .await?
+        } else {
+            None
+        };
         self.enqueue_hooks(crate::notify::HookEvent::Analyze, req.id, "analyze")
             .await?;
         Ok(Analysis {
             correlation: Some(correlation),
             similar_incidents,
             suggested_actions,
+            kubernetes,
             runbooks: self.runbooks(&incident).await?,
             next_steps: next_steps(&incident),
             incident,

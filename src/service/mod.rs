@@ -18,6 +18,7 @@ mod error;
 mod exposition;
 mod gate;
 mod insight;
+mod kube_context;
 mod lifecycle;
 mod manage;
 mod manage_types;

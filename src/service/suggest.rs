@@ -43,14 +43,16 @@ const MAX_SUGGESTIONS: usize = 8;
 const MAX_BLOCK_NAMESPACES: usize = 3;
 
 /// An entity of the incident, split: kind, namespace, name.
-struct Target {
-    kind: EntityKind,
+pub(super) struct Target {
+    /// The entity's key (`pod/shop/web-7`).
+    pub(super) key: String,
+    pub(super) kind: EntityKind,
     /// `deployment`, `statefulset`, ... for workloads.
-    prefix: String,
-    namespace: Option<String>,
-    name: String,
+    pub(super) prefix: String,
+    pub(super) namespace: Option<String>,
+    pub(super) name: String,
     /// The incident fired for it (one of its signals' subject).
-    subject: bool,
+    pub(super) subject: bool,
 }
 
 fn split(key: &str, kind: EntityKind, subject: bool) -> Option<Target> {
@@ -65,6 +67,7 @@ fn split(key: &str, kind: EntityKind, subject: bool) -> Option<Target> {
     // A namespace the telemetry did not name is no namespace.
     let namespace = namespace.filter(|ns| ns != "unknown" && Namespace::parse(ns).is_ok());
     Some(Target {
+        key: key.to_owned(),
         kind,
         prefix: prefix.to_owned(),
         namespace,
@@ -241,7 +244,11 @@ impl IncidentService {
 
     /// The incident's own entities: the subjects of its signals (most signals first), then the
     /// others its signals name (pods, workloads, addresses, nodes first).
-    async fn targets(&self, incident: &Incident, groups: &[SignalGroup]) -> Result<Vec<Target>, ServiceError> {
+    pub(super) async fn targets(
+        &self,
+        incident: &Incident,
+        groups: &[SignalGroup],
+    ) -> Result<Vec<Target>, ServiceError> {
         let mut counts: BTreeMap<String, i64> = BTreeMap::new();
         for g in groups {
             if let Some(e) = crate::domain::entity::subject(&g.entity) {

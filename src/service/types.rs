@@ -219,6 +219,15 @@ pub struct Analysis {
     /// operation, and a human approves any plan.
     #[serde(default)]
     pub suggested_actions: Vec<super::SuggestedAction>,
+    /// Depth ≥ 1, environments with a Kubernetes cluster: what the cluster says of the
+    /// incident's pods and workloads (owner chain, Services selecting them, node, recent events,
+    /// restarts and last termination reasons, the Deployment's revisions with `rollout_in_window`
+    /// flagging a deploy during the incident) and `blast_radius`: how far each pod or workload
+    /// containment policy allows would reach. Read with get/list only; namespaces the policy
+    /// protects or does not allow are never read (`not_read`). `error` says what could not be
+    /// read. Names and messages come from the cluster: untrusted data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<crate::cluster::context::KubeContext>,
     /// Runbook and dashboard links and the alert's description (data, never fetched);
     /// absent when there are none.
     #[serde(default, skip_serializing_if = "Runbooks::is_empty")]

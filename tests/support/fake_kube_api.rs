@@ -2,8 +2,12 @@
 //! binary can be installed here, so this in-process axum server stands in for it; the client
 //! side is the real `kube` client. It keeps objects by their REST path and follows the API's
 //! rules for the calls the backend makes:
-//! - GET object / LIST collection (`labelSelector` equality terms, `fieldSelector=spec.nodeName=..`),
-//!   lists are `{Kind}List` with items without `kind`/`apiVersion`, as the API sends them;
+//! - GET object / LIST collection (`labelSelector` equality terms; `fieldSelector` equality terms
+//!   on the fields the API indexes for the kind: `spec.nodeName` of pods, `involvedObject.name`,
+//!   `involvedObject.kind`, `reason` and `type` of events, `metadata.name` of all, anything else
+//!   400 "field label not supported"; `limit` with a `continue` token and `remainingItemCount`
+//!   when more remain), lists are `{Kind}List` with items without `kind`/`apiVersion`, as the
+//!   API sends them, in namespace/name order;
 //! - POST (create, `application/json`): 409 `AlreadyExists`, namespace mismatch 400, 201 on success;
 //! - PATCH with `application/merge-patch+json`, `application/strategic-merge-patch+json` (maps only:
 //!   a list in a strategic patch is answered 400 rather than merged wrongly) or
@@ -16,7 +20,8 @@
 //!
 //! Every request is recorded (method, path, query, content type, body) before it is checked.
 //! Unknown query parameters, a `fieldManager` other than `incident-mcp` on a write, and a missing
-//! bearer token are refused (400/401) with `Status` bodies. `forbid` answers one verb+path 403.
+//! bearer token are refused (400/401) with `Status` bodies. `forbid` answers one verb+path 403,
+//! `fail` 500.
 
 use std::{
     collections::BTreeMap,
@@ -61,6 +66,7 @@ struct Inner {
     objects: BTreeMap<String, Value>,
     requests: Vec<Request>,
     forbidden: Vec<(String, String)>,
+    failing: Vec<(String, String)>,
     rv: u64,
 }
 
@@ -81,6 +87,11 @@ fn resource(plural: &str) -> Option<(&'static str, &'static str, bool)> {
         "statefulsets" => ("/apis/apps/v1", "StatefulSet", true),
         "replicasets" => ("/apis/apps/v1", "ReplicaSet", true),
         "networkpolicies" => ("/apis/networking.k8s.io/v1", "NetworkPolicy", true),
+        "services" => ("/api/v1", "Service", true),
+        "events" => ("/api/v1", "Event", true),
+        "daemonsets" => ("/apis/apps/v1", "DaemonSet", true),
+        "jobs" => ("/apis/batch/v1", "Job", true),
+        "cronjobs" => ("/apis/batch/v1", "CronJob", true),
         _ => return None,
     })
 }
@@ -100,6 +111,11 @@ pub fn path_of(obj: &Value) -> String {
         "StatefulSet" => "statefulsets",
         "ReplicaSet" => "replicasets",
         "NetworkPolicy" => "networkpolicies",
+        "Service" => "services",
+        "Event" => "events",
+        "DaemonSet" => "daemonsets",
+        "Job" => "jobs",
+        "CronJob" => "cronjobs",
         k => panic!("unknown kind {k}"),
     };
     let (prefix, _, namespaced) = resource(plural).unwrap();
@@ -160,6 +176,11 @@ impl FakeKubeApi {
     /// Answers `method path` with 403 Forbidden from now on.
     pub fn forbid(&self, method: &str, path: &str) {
         self.state.lock().unwrap().forbidden.push((method.into(), path.into()));
+    }
+
+    /// Answers `method path` with 500 InternalError from now on (an apiserver whose etcd is down).
+    pub fn fail(&self, method: &str, path: &str) {
+        self.state.lock().unwrap().failing.push((method.into(), path.into()));
     }
 
     pub fn requests(&self) -> Vec<Request> {

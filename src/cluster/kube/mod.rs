@@ -18,13 +18,17 @@ use std::{path::Path, time::Duration};
 
 use ::kube::{
     Api, Client,
-    api::{ApiResource, DynamicObject},
+    api::{ApiResource, DynamicObject, ListParams},
     config::{Config, KubeConfigOptions, Kubeconfig},
 };
 use async_trait::async_trait;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde_json::Value;
 
-use super::{ActionSpec, Backend, BackendError, BackendPlan, Change, DryRun, Health};
+use super::{
+    ActionSpec, Backend, BackendError, BackendPlan, Change, DryRun, Health,
+    context::{ContextRequest, KubeContext},
+};
 use crate::domain::{
     plan::TargetVersion,
     policy::{Action, Policy},
@@ -33,7 +37,10 @@ use crate::domain::{
 
 mod apply;
 mod block;
+mod context;
+mod history;
 mod plan;
+mod reach;
 mod verify;
 mod workload;
 
@@ -202,6 +209,22 @@ impl Backend for KubeBackend {
     async fn verify(&self, changes: &[Change]) -> Result<Health, BackendError> {
         verify::verify(self, changes, self.verify_window).await
     }
+
+    async fn context(&self, req: &ContextRequest) -> Result<Option<KubeContext>, BackendError> {
+        let (mut ctx, mut seen) = context::read(self, req).await;
+        for spec in &req.containments {
+            // The policy, again: no reach is computed in a namespace analysis may not read.
+            if spec.namespace.as_deref().is_some_and(|ns| req.may_read(ns)) {
+                ctx.blast_radius.push(reach::reach(self, spec, &mut seen).await);
+            }
+        }
+        ctx.error = match seen.errors.as_slice() {
+            [] => None,
+            [one] => Some(one.clone()),
+            [first, rest @ ..] => Some(format!("{first} (and {} more failed reads)", rest.len())),
+        };
+        Ok(Some(ctx))
+    }
 }
 
 /// The policy re-check of every change, before anything is sent (pure: no API call).
@@ -297,4 +320,27 @@ pub(crate) fn map_err(what: &str, e: &::kube::Error) -> BackendError {
             "{what}: cannot reach the Kubernetes API (connection failed or timed out)"
         )),
     }
+}
+
+/// List parameters of every read `analyze` makes: bounded by `limit`.
+fn list(limit: u32) -> ListParams {
+    ListParams::default().limit(limit)
+}
+
+fn failed(what: &str) -> impl Fn(::kube::Error) -> BackendError + '_ {
+    move |e| map_err(what, &e)
+}
+
+/// `k=v,k2=v2` of a selector's matchLabels; `None` when it has matchExpressions (not read).
+fn selector_string(s: &LabelSelector) -> Option<String> {
+    if s.match_expressions.as_ref().is_some_and(|e| !e.is_empty()) {
+        return None;
+    }
+    let terms: Vec<String> = s
+        .match_labels
+        .iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    Some(terms.join(","))
 }

@@ -219,6 +219,12 @@ impl Policy {
         ns.is_builtin_protected() || self.protected.contains(ns)
     }
 
+    /// Whether analysis may read objects of namespace `ns` from the cluster: only namespaces the
+    /// policy allows and does not protect. Anything else is never requested, not even listed.
+    pub fn may_read(&self, ns: &Namespace) -> bool {
+        !self.is_protected(ns) && self.namespaces.contains(ns)
+    }
+
     /// The one namespace this policy allows, when it allows exactly one: where a target named
     /// without a namespace can only be.
     pub fn only_namespace(&self) -> Option<String> {

@@ -38,6 +38,38 @@ fn selects(selector: &str, obj: &Value) -> bool {
     })
 }
 
+/// The equality terms of a `fieldSelector` as (JSON pointer, value), for the fields the API
+/// serves for `kind`; anything else is answered 400 as the API does.
+#[allow(clippy::result_large_err)]
+fn field_terms(kind: &str, selector: &str) -> Result<Vec<(String, String)>, Response> {
+    let mut out = Vec::new();
+    for term in selector.split(',').filter(|t| !t.is_empty()) {
+        let Some((field, value)) = term.split_once("==").or_else(|| term.split_once('=')) else {
+            return Err(status(400, "BadRequest", &format!("invalid field selector: {term}")));
+        };
+        let ptr = match (kind, field) {
+            (_, "metadata.name") => "/metadata/name",
+            (_, "metadata.namespace") => "/metadata/namespace",
+            ("Pod", "spec.nodeName") => "/spec/nodeName",
+            ("Pod", "status.phase") => "/status/phase",
+            ("Event", "involvedObject.name") => "/involvedObject/name",
+            ("Event", "involvedObject.kind") => "/involvedObject/kind",
+            ("Event", "involvedObject.namespace") => "/involvedObject/namespace",
+            ("Event", "reason") => "/reason",
+            ("Event", "type") => "/type",
+            _ => {
+                return Err(status(
+                    400,
+                    "BadRequest",
+                    &format!("field label not supported: {field}"),
+                ));
+            }
+        };
+        out.push((ptr.to_owned(), value.to_owned()));
+    }
+    Ok(out)
+}
+
 pub(super) async fn handle(
     State(st): State<Shared>,
     method: Method,
@@ -104,6 +136,13 @@ pub(super) async fn handle(
             ),
         );
     }
+    if st.failing.contains(&(method.to_string(), path.clone())) {
+        return status(
+            500,
+            "InternalError",
+            "Internal error occurred: etcdserver: request timed out",
+        );
+    }
     let group = group_suffix(prefix);
     let qualified = if group.is_empty() {
         plural.to_owned()
@@ -112,7 +151,7 @@ pub(super) async fn handle(
     };
     let not_found = |n: &str| status(404, "NotFound", &format!("{qualified} \"{n}\" not found"));
     let allowed: &[&str] = match (&method, name) {
-        (&Method::GET, None) => &["labelSelector", "fieldSelector"],
+        (&Method::GET, None) => &["labelSelector", "fieldSelector", "limit", "continue"],
         (&Method::GET, Some(_)) => &[],
         (&Method::POST, None) => &["dryRun", "fieldManager"],
         (&Method::PATCH, Some(_)) => &["dryRun", "fieldManager", "force"],
@@ -148,10 +187,9 @@ pub(super) async fn handle(
             .cloned()
             .map_or_else(|| not_found(n), |o| ok(200, o)),
         (Method::GET, None) => {
-            let node = match q.get("fieldSelector").map(|f| f.split_once('=')) {
-                None => None,
-                Some(Some(("spec.nodeName", n))) => Some(n.to_owned()),
-                Some(_) => return status(400, "BadRequest", "fake: only fieldSelector=spec.nodeName=.. is served"),
+            let terms = match field_terms(kind, q.get("fieldSelector").map_or("", String::as_str)) {
+                Ok(t) => t,
+                Err(r) => return r,
             };
             let coll = match ns {
                 Some(ns) => format!("{prefix}/namespaces/{ns}/{plural}/"),
@@ -163,8 +201,9 @@ pub(super) async fn handle(
                 .filter(|(k, o)| k.starts_with(&coll) && o["kind"] == kind)
                 .filter(|(_, o)| q.get("labelSelector").is_none_or(|s| selects(s, o)))
                 .filter(|(_, o)| {
-                    node.as_deref()
-                        .is_none_or(|n| o["spec"]["nodeName"].as_str() == Some(n))
+                    terms
+                        .iter()
+                        .all(|(ptr, v)| o.pointer(ptr).and_then(Value::as_str) == Some(v))
                 })
                 .map(|(_, o)| {
                     let mut o = o.clone();
@@ -175,10 +214,31 @@ pub(super) async fn handle(
                 })
                 .collect();
             let api_version = prefix.trim_start_matches("/apis/").trim_start_matches("/api/");
+            // Paging: `continue` is an offset here (opaque to clients, as the API's token is).
+            let from: usize = match q
+                .get("continue")
+                .map(|c| c.strip_prefix("fake-").and_then(|n| n.parse().ok()))
+            {
+                None => 0,
+                Some(Some(n)) => n,
+                Some(None) => return status(410, "Expired", "the provided continue parameter is too old"),
+            };
+            let limit = match q.get("limit").map(|l| l.parse::<usize>()) {
+                None | Some(Ok(0)) => usize::MAX,
+                Some(Ok(n)) => n,
+                Some(Err(_)) => return status(400, "BadRequest", "limit must be an integer"),
+            };
+            let total = items.len();
+            let items: Vec<Value> = items.into_iter().skip(from).take(limit).collect();
+            let mut meta = json!({ "resourceVersion": st.rv.to_string() });
+            let next = from.saturating_add(items.len());
+            if next < total {
+                meta["continue"] = json!(format!("fake-{next}"));
+                meta["remainingItemCount"] = json!(total - next);
+            }
             ok(
                 200,
-                json!({ "kind": format!("{kind}List"), "apiVersion": api_version,
-                            "metadata": { "resourceVersion": st.rv.to_string() }, "items": items }),
+                json!({ "kind": format!("{kind}List"), "apiVersion": api_version, "metadata": meta, "items": items }),
             )
         }
         (Method::POST, None) => {
