@@ -97,6 +97,10 @@ for l in sys.stdin:
     printf '{"server":"%s","idle_rss_kib":%s,"loaded_rss_kib":%s,"peak_rss_kib":%s}\n' \
         "$name" "$idle" "$(rss_kib "$pid")" "$(hwm_kib "$pid")" >>"$RESULTS"
 }
+# RSS right after seeding, then idle once the allocator had time to give the burst back (its
+# background thread returns pages unused for 10 s).
+printf '{"server":"incident-mcp","seeded_rss_kib":%s}\n' "$(rss_kib "$OURS_PID")" >>"$RESULTS"
+sleep 12
 measure incident-mcp "$OURS_PID" "http://127.0.0.1:$OURS_PORT/mcp"
 kill "$OURS_PID"; wait "$OURS_PID" 2>/dev/null || true
 PORT="$(free_port)"
@@ -145,16 +149,17 @@ load = [r for r in rows if "concurrency" in r]
 for r in load:
     print(f"| {r['server']} | {r['tool']} | {r['concurrency']} | {r['calls_per_s']:,.0f} | {r['p50_ms']:.3f} | "
           f"{r['p90_ms']:.3f} | {r['p99_ms']:.3f} | {r['errors']} |")
-print("\n| server | idle RSS MiB | RSS after C=32 MiB | peak RSS MiB | first answer ms |")
-print("|---|---:|---:|---:|---:|")
+print("\n| server | RSS after seeding MiB | idle RSS MiB | RSS after C=32 MiB | peak RSS MiB | first answer ms |")
+print("|---|---:|---:|---:|---:|---:|")
 servers = []
 for r in rows:
     if r["server"] not in servers: servers.append(r["server"])
 for s in servers:
     mem = next((r for r in rows if r["server"] == s and "idle_rss_kib" in r), {})
+    seeded = next((r["seeded_rss_kib"] / 1024 for r in rows if r["server"] == s and "seeded_rss_kib" in r), None)
     first = next((r["first_answer_ms"] for r in rows if r["server"] == s and "first_answer_ms" in r), float("nan"))
     mib = lambda k: mem.get(k, 0) / 1024
-    print(f"| {s} | {mib('idle_rss_kib'):.1f} | {mib('loaded_rss_kib'):.1f} | {mib('peak_rss_kib'):.1f} | {first:.1f} |")
+    print(f"| {s} | {'-' if seeded is None else f'{seeded:.1f}'} | {mib('idle_rss_kib'):.1f} | {mib('loaded_rss_kib'):.1f} | {mib('peak_rss_kib'):.1f} | {first:.1f} |")
 ours = {(r["tool"], r["concurrency"]): r for r in load if r["server"] == "incident-mcp"}
 for peer in [s for s in servers if s != "incident-mcp"]:
     for r in [r for r in load if r["server"] == peer and r["concurrency"] == 32]:
