@@ -23,6 +23,8 @@ use crate::{
 
 /// Longest text of a section block (Slack's limit is 3000 characters).
 const SECTION_MAX: usize = 2900;
+/// Characters of the approval message's note (a context element; Slack allows 3000).
+const NOTE_MAX: usize = 1500;
 /// Runbook links shown in a message at most.
 const MAX_LINKS: usize = 10;
 
@@ -52,11 +54,17 @@ fn code_text(text: &str) -> String {
 /// [`code_text`] of `text`, at most `max` characters once escaped (`…` marking a cut), so that
 /// escaping cannot push a block past Slack's limit.
 fn code_text_within(text: &str, max: usize) -> String {
+    escaped_within(text, max, code_text)
+}
+
+/// `escape_with` of `text`, at most `max` characters once escaped (`…` marking a cut): the
+/// limit holds for the text Slack receives, and no escape sequence is cut in two.
+fn escaped_within(text: &str, max: usize, escape_with: fn(&str) -> String) -> String {
     let mut out = String::new();
     let mut len = 0;
     let mut buf = [0u8; 4];
     for c in text.chars() {
-        let piece = code_text(c.encode_utf8(&mut buf));
+        let piece = escape_with(c.encode_utf8(&mut buf));
         let n = piece.chars().count();
         if len + n > max {
             out.push('…');
@@ -224,7 +232,7 @@ pub fn approval_message(facts: &PlanFacts, note: Option<&str>, buttons: bool, pa
     blocks.extend(facts.runbook_blocks());
     if let Some(n) = note.filter(|n| !n.is_empty()) {
         blocks.push(json!({ "type": "context", "elements": [
-            { "type": "mrkdwn", "text": escape(&clip(n, 1500)) }
+            { "type": "mrkdwn", "text": escaped_within(n, NOTE_MAX, escape) }
         ] }));
     }
     let mut elements = Vec::new();
@@ -366,6 +374,21 @@ mod tests {
         assert!(text.chars().count() <= SECTION_MAX, "{}", text.len());
         assert_eq!(text.matches("<https://x.example/").count(), 1);
         assert!(text.ends_with("(+11 more on the approval page)"), "{text}");
+    }
+
+    #[test]
+    fn an_escaped_note_stays_within_its_context_element() {
+        let (_, blocks) = approval_message(&facts(), Some(&"<&>".repeat(1000)), false, None);
+        let text = blocks
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["type"] == "context")
+            .map(|b| b["elements"][0]["text"].as_str().unwrap().to_owned())
+            .unwrap();
+        assert!(text.chars().count() <= NOTE_MAX, "{}", text.chars().count());
+        assert!(text.starts_with("&lt;&amp;&gt;") && text.ends_with('…') && !text.contains('<'));
+        assert!(text.trim_end_matches('…').ends_with(';'), "no escape cut in two");
     }
 
     #[test]
