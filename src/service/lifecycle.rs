@@ -31,15 +31,15 @@ impl IncidentService {
     }
 
     pub async fn get(&self, req: GetRequest) -> Result<IncidentDetail, ServiceError> {
-        let (incident, recent_signals) = self
+        let read = self
             .store
             .incident_with_signals(req.id, 10)
             .await?
             .ok_or(ServiceError::NotFound(req.id))?;
         Ok(IncidentDetail {
-            runbooks: self.runbooks(&incident).await?,
-            incident,
-            recent_signals,
+            runbooks: self.runbooks_with(&read.incident, read.annotations).await?,
+            incident: read.incident,
+            recent_signals: read.signals,
             untrusted_data_note: UNTRUSTED_NOTE.into(),
         })
     }

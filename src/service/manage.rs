@@ -217,6 +217,22 @@ impl IncidentService {
     /// The incident's runbooks: configured ones (its rules' `runbook_url`, `[alerts] runbooks`
     /// by alert name) first, then the links and description its alerts carried. Data only.
     pub async fn runbooks(&self, incident: &Incident) -> Result<Runbooks, ServiceError> {
+        // Only alerts carry annotations, and every alert has an `alertname` label (copied to its
+        // incident): other incidents skip the read.
+        let annotations = match incident.labels.contains_key("alertname") {
+            true => self.store.annotations(incident.id).await?,
+            false => Vec::new(),
+        };
+        self.runbooks_with(incident, annotations).await
+    }
+
+    /// [`Self::runbooks`] from annotations already read (`incident_get` reads them with the
+    /// incident, on one connection).
+    pub async fn runbooks_with(
+        &self,
+        incident: &Incident,
+        annotations: Vec<crate::store::StoredAnnotation>,
+    ) -> Result<Runbooks, ServiceError> {
         let env = crate::domain::Env::parse(&incident.env).ok();
         let env_cfg = env.as_ref().and_then(|e| self.config.env(e));
         let configured: BTreeMap<&str, &str> = env_cfg
@@ -248,12 +264,6 @@ impl IncidentService {
             }
         }
         let mut description = None;
-        // Only alerts carry annotations, and every alert has an `alertname` label (copied to its
-        // incident): other incidents skip the read (`incident_get` is a hot path).
-        let annotations = match incident.labels.contains_key("alertname") {
-            true => self.store.annotations(incident.id).await?,
-            false => Vec::new(),
-        };
         for a in annotations {
             match LinkKind::of(&a.name) {
                 Some(kind) => links.push(RunbookLink {

@@ -55,6 +55,15 @@ pub struct StoredAnnotation {
     pub updated_at: DateTime<Utc>,
 }
 
+/// What `incident_get` reads: the incident, its newest signals and its alert annotations (empty
+/// unless it was opened from alerts).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentWithSignals {
+    pub incident: crate::domain::Incident,
+    pub signals: Vec<crate::domain::Signal>,
+    pub annotations: Vec<StoredAnnotation>,
+}
+
 /// People's changes to incidents, and the reads behind an incident's history and runbooks.
 #[async_trait]
 pub trait ManageStore: Send + Sync {

@@ -28,7 +28,7 @@ pub use actions::{ActionFailure, ActionState, AppliedAction, OpenActions, Revert
 pub use alerts::{AlertIncident, AlertIntake, AlertIntakeResult, AlertRecord, IncidentAlertChange};
 pub use audit::{ApprovalUse, ApprovalUseResult, StoredPlan};
 pub use entities::EntityStore;
-pub use manage::{Declaration, ManageOutcome, ManageStore, ManageWrite, StoredAnnotation};
+pub use manage::{Declaration, IncidentWithSignals, ManageOutcome, ManageStore, ManageWrite, StoredAnnotation};
 pub use open::{StoreLocation, open};
 pub use outbox::*;
 pub use ports::{ActionStore, AlertStore, AuditStore, IncidentStore, PlanStore, Store};

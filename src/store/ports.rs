@@ -22,12 +22,13 @@ pub trait IncidentStore: Send + Sync {
     async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError>;
     /// Newest first.
     async fn signals(&self, id: IncidentId, limit: u32) -> Result<Vec<Signal>, StoreError>;
-    /// The incident and its newest `limit` signals, read on one connection.
+    /// The incident, its newest `limit` signals and, for an incident opened from alerts (an
+    /// `alertname` label), its alert annotations: `incident_get`'s reads, on one connection.
     async fn incident_with_signals(
         &self,
         id: IncidentId,
         limit: u32,
-    ) -> Result<Option<(Incident, Vec<Signal>)>, StoreError>;
+    ) -> Result<Option<IncidentWithSignals>, StoreError>;
     async fn signal_groups(&self, id: IncidentId) -> Result<Vec<SignalGroup>, StoreError>;
     /// Oldest first.
     async fn timeline(&self, id: IncidentId) -> Result<Vec<TimelineEntry>, StoreError>;

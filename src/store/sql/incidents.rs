@@ -420,14 +420,25 @@ impl IncidentStore for SqlStore {
         &self,
         id: IncidentId,
         limit: u32,
-    ) -> Result<Option<(Incident, Vec<Signal>)>, StoreError> {
+    ) -> Result<Option<crate::store::IncidentWithSignals>, StoreError> {
         // One acquire: sqlx tests every connection it takes back (on SQLite a round trip to the
-        // connection's thread), so two reads on one connection cost one test, not two.
+        // connection's thread), so three reads on one connection cost one test, not three.
         let mut conn = self.pool.acquire().await?;
         let Some(incident) = self.fetch_incident(&mut conn, id, false).await? else {
             return Ok(None);
         };
-        Ok(Some((incident, newest_signals(&mut conn, id, limit).await?)))
+        let signals = newest_signals(&mut conn, id, limit).await?;
+        // Only alerts carry annotations, and every alert has an `alertname` label (copied to its
+        // incident): other incidents skip the read.
+        let annotations = match incident.labels.contains_key("alertname") {
+            true => super::manage::annotations_on(&mut conn, id).await?,
+            false => Vec::new(),
+        };
+        Ok(Some(crate::store::IncidentWithSignals {
+            incident,
+            signals,
+            annotations,
+        }))
     }
 
     async fn signal_groups(&self, id: IncidentId) -> Result<Vec<SignalGroup>, StoreError> {

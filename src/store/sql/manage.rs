@@ -95,22 +95,8 @@ impl ManageStore for SqlStore {
     }
 
     async fn annotations(&self, id: IncidentId) -> Result<Vec<StoredAnnotation>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT name, value, alertname, updated_at FROM incident_annotations WHERE incident_id = $1 ORDER BY name",
-        )
-        .bind(id.row())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredAnnotation {
-                    name: r.try_get("name")?,
-                    value: r.try_get("value")?,
-                    alertname: r.try_get("alertname")?,
-                    updated_at: from_micros(r.try_get("updated_at")?)?,
-                })
-            })
-            .collect()
+        let mut conn = self.pool.acquire().await?;
+        annotations_on(&mut conn, id).await
     }
 
     async fn incident_rules(&self, id: IncidentId) -> Result<Vec<String>, StoreError> {
@@ -130,4 +116,27 @@ impl ManageStore for SqlStore {
             .await?;
         rows.iter().map(outbox_from_row).collect()
     }
+}
+
+/// An incident's alert annotations, by name, read on `conn`.
+pub(super) async fn annotations_on(
+    conn: &mut sqlx::AnyConnection,
+    id: IncidentId,
+) -> Result<Vec<StoredAnnotation>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT name, value, alertname, updated_at FROM incident_annotations WHERE incident_id = $1 ORDER BY name",
+    )
+    .bind(id.row())
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(StoredAnnotation {
+                name: r.try_get("name")?,
+                value: r.try_get("value")?,
+                alertname: r.try_get("alertname")?,
+                updated_at: from_micros(r.try_get("updated_at")?)?,
+            })
+        })
+        .collect()
 }
