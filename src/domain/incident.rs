@@ -256,6 +256,15 @@ pub struct Incident {
     pub acknowledged_by: Option<String>,
 }
 
+impl Incident {
+    /// Whether the incident may have alert annotations to read: only alerts carry them, and
+    /// every alert has an `alertname` label, copied to its incident (other incidents skip the
+    /// read on `incident_get`'s hot path).
+    pub fn from_alerts(&self) -> bool {
+        self.labels.contains_key("alertname")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -217,9 +217,7 @@ impl IncidentService {
     /// The incident's runbooks: configured ones (its rules' `runbook_url`, `[alerts] runbooks`
     /// by alert name) first, then the links and description its alerts carried. Data only.
     pub async fn runbooks(&self, incident: &Incident) -> Result<Runbooks, ServiceError> {
-        // Only alerts carry annotations, and every alert has an `alertname` label (copied to its
-        // incident): other incidents skip the read.
-        let annotations = match incident.labels.contains_key("alertname") {
+        let annotations = match incident.from_alerts() {
             true => self.store.annotations(incident.id).await?,
             false => Vec::new(),
         };

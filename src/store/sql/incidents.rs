@@ -428,9 +428,7 @@ impl IncidentStore for SqlStore {
             return Ok(None);
         };
         let signals = newest_signals(&mut conn, id, limit).await?;
-        // Only alerts carry annotations, and every alert has an `alertname` label (copied to its
-        // incident): other incidents skip the read.
-        let annotations = match incident.labels.contains_key("alertname") {
+        let annotations = match incident.from_alerts() {
             true => super::manage::annotations_on(&mut conn, id).await?,
             false => Vec::new(),
         };
