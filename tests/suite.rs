@@ -36,6 +36,7 @@ mod deploy;
 mod external_clients;
 mod hooks_guard;
 mod hst_river;
+mod incident_read;
 mod kube_backend;
 mod kube_context;
 mod leader_election;

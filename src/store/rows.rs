@@ -78,9 +78,84 @@ where
     }
 }
 
+/// A row read back from a `Dialect::json_objects` aggregate: one JSON object keyed by column
+/// name. Integers and text only round-trip exactly (SQLite writes JSON reals with 15 digits).
+pub(super) struct JsonRow(pub(super) serde_json::Map<String, serde_json::Value>);
+
+impl JsonRow {
+    /// The rows of the aggregate's text.
+    pub(super) fn parse_all(text: &str) -> Result<Vec<JsonRow>, StoreError> {
+        let rows: Vec<serde_json::Map<String, serde_json::Value>> =
+            serde_json::from_str(text).map_err(|e| corrupt("json rows", e))?;
+        Ok(rows.into_iter().map(JsonRow).collect())
+    }
+
+    fn get(&self, col: &str) -> Result<&serde_json::Value, StoreError> {
+        self.0
+            .get(col)
+            .ok_or_else(|| StoreError::Corrupt(format!("column `{col}`: missing")))
+    }
+
+    fn typed<T>(&self, col: &str, f: impl FnOnce(&serde_json::Value) -> Option<T>) -> Result<Option<T>, StoreError> {
+        match self.get(col)? {
+            serde_json::Value::Null => Ok(None),
+            v => f(v)
+                .map(Some)
+                .ok_or_else(|| StoreError::Corrupt(format!("column `{col}`: unexpected {v}"))),
+        }
+    }
+
+    fn required<T>(&self, col: &str, v: Option<T>) -> Result<T, StoreError> {
+        v.ok_or_else(|| StoreError::Corrupt(format!("column `{col}`: null")))
+    }
+}
+
+impl Cols for JsonRow {
+    fn int(&self, col: &str) -> Result<i64, StoreError> {
+        let v = self.opt_int(col)?;
+        self.required(col, v)
+    }
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError> {
+        self.typed(col, serde_json::Value::as_i64)
+    }
+    fn real(&self, col: &str) -> Result<f64, StoreError> {
+        let v = self.typed(col, serde_json::Value::as_f64)?;
+        self.required(col, v)
+    }
+    fn text(&self, col: &str) -> Result<String, StoreError> {
+        let v = self.opt_text(col)?;
+        self.required(col, v)
+    }
+    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
+        self.typed(col, |v| v.as_str().map(str::to_owned))
+    }
+}
+
 pub(super) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
 }
+
+/// The `incidents` columns `incident_from_row` reads (for `Dialect::json_objects`).
+pub(super) const INCIDENT_COLUMNS: &[&str] = &[
+    "id",
+    "title",
+    "kind",
+    "env",
+    "severity",
+    "status",
+    "fingerprint",
+    "first_seen",
+    "last_seen",
+    "signal_count",
+    "labels",
+    "created_at",
+    "updated_at",
+    "previous_id",
+    "owner",
+    "commander",
+    "acknowledged_at",
+    "acknowledged_by",
+];
 
 pub(super) fn incident_from_row(r: &impl Cols) -> Result<Incident, StoreError> {
     Ok(Incident {

@@ -158,6 +158,18 @@ impl Dialect {
         }
     }
 
+    /// An aggregate turning the rows of a `SELECT` into one JSON array of objects keyed by
+    /// column name (`[]` when there are none), columns `cols` of the table alias `t`; read it
+    /// back with `rows::JsonRow`, through the same row mappers as a plain row.
+    pub(super) fn json_objects(self, t: &str, cols: &[&str]) -> String {
+        let pairs: Vec<String> = cols.iter().map(|c| format!("'{c}', {t}.{c}")).collect();
+        let pairs = pairs.join(", ");
+        match self {
+            Dialect::Sqlite => format!("json_group_array(json_object({pairs}))"),
+            Dialect::Postgres => format!("COALESCE(json_agg(json_build_object({pairs})), '[]'::json)::text"),
+        }
+    }
+
     /// An aggregate turning the rows of a `SELECT` into one JSON array of arrays of `cols` (`[]`
     /// when there are none): a large result travels as one value instead of a row each (the
     /// driver hands each row over between threads).

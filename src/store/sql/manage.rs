@@ -118,6 +118,23 @@ impl ManageStore for SqlStore {
     }
 }
 
+/// The annotations of a `json_rows` array of (name, value, alertname, updated_at), by name.
+pub(super) fn annotations_from_json(text: &str) -> Result<Vec<StoredAnnotation>, StoreError> {
+    let mut rows: Vec<(String, String, String, i64)> =
+        serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("annotation rows: {e}")))?;
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    rows.into_iter()
+        .map(|(name, value, alertname, updated_at)| {
+            Ok(StoredAnnotation {
+                name,
+                value,
+                alertname,
+                updated_at: from_micros(updated_at)?,
+            })
+        })
+        .collect()
+}
+
 /// An incident's alert annotations, by name, read on `conn`.
 pub(super) async fn annotations_on(
     conn: &mut sqlx::AnyConnection,
