@@ -3,7 +3,8 @@
 /// jemalloc instead of glibc's malloc: glibc keeps an arena per busy thread (Tokio workers, each
 /// SQLite connection's thread) and seldom gives their freed pages back, so one burst of large
 /// webhook bodies stayed in the server's memory for good (+35 MiB after 10,000 alerts).
-/// jemalloc's background thread returns pages unused for 10 s to the system.
+/// jemalloc's background thread returns pages unused for 250 ms to the system
+/// (`.cargo/config.toml` sets the decay when jemalloc is built).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
@@ -13,4 +14,15 @@ fn main() -> std::process::ExitCode {
     let _ = tikv_jemalloc_ctl::max_background_threads::write(1);
     let _ = tikv_jemalloc_ctl::background_thread::write(true);
     incident_mcp::cli::main()
+}
+
+#[cfg(test)]
+mod tests {
+    /// The decay set in `.cargo/config.toml` reached jemalloc's build (a cached build of
+    /// tikv-jemalloc-sys without it would keep the 10 s default).
+    #[test]
+    fn jemalloc_returns_freed_pages_after_250_ms() {
+        let conf = tikv_jemalloc_ctl::config::malloc_conf::read().expect("jemalloc's malloc_conf");
+        assert!(conf.split(',').any(|o| o == "dirty_decay_ms:250"), "{conf}");
+    }
 }

@@ -420,7 +420,7 @@ impl IncidentStore for SqlStore {
             .map(incident_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         // An aggregate's order is not the subquery's by any standard: the page's order again.
-        incidents.sort_by(|a, b| (b.updated_at, b.id.row()).cmp(&(a.updated_at, a.id.row())));
+        incidents.sort_by_key(|i| std::cmp::Reverse((i.updated_at, i.id.row())));
         Ok(incidents)
     }
 
