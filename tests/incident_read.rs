@@ -68,7 +68,7 @@ fn alerts() -> AlertIntake {
         alertname: "HighLatency".into(),
         incident: 0,
         labels: BTreeMap::from([("service".into(), "checkout".into())]),
-        message: (sec % 2 == 0).then(|| format!("p99 above 2s ({fp})")),
+        message: sec.is_multiple_of(2).then(|| format!("p99 above 2s ({fp})")),
         entities: Vec::new(),
         annotations: annotations
             .iter()
