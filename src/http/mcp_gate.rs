@@ -157,16 +157,22 @@ async fn single_answer_as_json(resp: Response) -> Response {
     let (mut parts, body) = resp.into_parts();
     let mut stream = body.into_data_stream();
     let mut seen: Vec<Bytes> = Vec::new();
+    // The bytes of the event being read (events usually arrive one per chunk, see `sse_data`).
     let mut buf: Vec<u8> = Vec::new();
     let replay = |seen: Vec<Bytes>| futures::stream::iter(seen.into_iter().map(Ok::<_, axum::Error>));
     loop {
         match stream.next().await {
             Some(Ok(chunk)) => {
+                // Only the new bytes (and the one before them) can complete an event's `\n\n`.
+                let from = buf.len().saturating_sub(1);
                 buf.extend_from_slice(&chunk);
                 seen.push(chunk);
-                while let Some(end) = buf.windows(2).position(|w| w == b"\n\n") {
-                    let event: Vec<u8> = buf.drain(..end + 2).collect();
-                    let data = sse_data(&event[..end]);
+                let mut start = 0;
+                let mut search = from;
+                while let Some(end) = memchr::memmem::find(&buf[search..], b"\n\n").map(|i| search + i) {
+                    let data = sse_data(&buf[start..end]);
+                    start = end + 2;
+                    search = start;
                     if data.is_empty() {
                         continue;
                     }
@@ -176,10 +182,11 @@ async fn single_answer_as_json(resp: Response) -> Response {
                             .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
                         parts.headers.remove(header::CONTENT_LENGTH);
                         parts.headers.remove(header::CACHE_CONTROL);
-                        return Response::from_parts(parts, Body::from(data));
+                        return Response::from_parts(parts, Body::from(data.into_owned()));
                     }
                     return Response::from_parts(parts, Body::from_stream(replay(seen).chain(stream)));
                 }
+                buf.drain(..start);
             }
             Some(Err(e)) => {
                 let failed = futures::stream::once(async move { Err::<Bytes, _>(e) });
@@ -190,31 +197,77 @@ async fn single_answer_as_json(resp: Response) -> Response {
     }
 }
 
-/// The `data:` lines of one SSE event, joined.
-fn sse_data(event: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for line in event.split(|&b| b == b'\n') {
+/// The `data:` lines of one SSE event, joined (borrowed when there is one: the JSON-RPC
+/// messages written here are one line).
+fn sse_data(event: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let mut lines = event.split(|&b| b == b'\n').filter_map(|line| {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if let Some(rest) = line.strip_prefix(b"data:") {
-            if !out.is_empty() {
-                out.push(b'\n');
-            }
-            out.extend_from_slice(rest.strip_prefix(b" ").unwrap_or(rest));
-        }
+        line.strip_prefix(b"data:")
+            .map(|rest| rest.strip_prefix(b" ").unwrap_or(rest))
+    });
+    let Some(first) = lines.next() else {
+        return std::borrow::Cow::Borrowed(&[]);
+    };
+    let mut rest = lines.peekable();
+    if rest.peek().is_none() {
+        return std::borrow::Cow::Borrowed(first);
     }
-    out
+    let mut out = first.to_vec();
+    for line in rest {
+        out.push(b'\n');
+        out.extend_from_slice(line);
+    }
+    std::borrow::Cow::Owned(out)
 }
 
-/// A JSON-RPC response (an id, no method).
+/// A JSON-RPC response (an id, no method), decided by the message's top-level keys up to the
+/// first of `result`, `error` or `method`: the answer itself (a whole page of incidents) is not
+/// parsed again. Anything not a JSON object, or one without those keys, is not a response.
 fn is_response(data: &[u8]) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Shape {
-        #[serde(default)]
-        id: Option<serde::de::IgnoredAny>,
-        #[serde(default)]
-        method: Option<serde::de::IgnoredAny>,
+    let mut at = skip_ws(data, 0);
+    if data.get(at) != Some(&b'{') {
+        return false;
     }
-    serde_json::from_slice::<Shape>(data).is_ok_and(|s| s.id.is_some() && s.method.is_none())
+    at += 1;
+    let mut has_id = false;
+    loop {
+        at = skip_ws(data, at);
+        let Some((key, next)) = json_value::<String>(data, at) else {
+            return false;
+        };
+        at = skip_ws(data, next);
+        if data.get(at) != Some(&b':') {
+            return false;
+        }
+        match key.as_str() {
+            "method" => return false,
+            "result" | "error" => return has_id,
+            "id" => has_id = true,
+            _ => {}
+        }
+        let Some((_, next)) = json_value::<serde::de::IgnoredAny>(data, at + 1) else {
+            return false;
+        };
+        at = skip_ws(data, next);
+        match data.get(at) {
+            Some(b',') => at += 1,
+            _ => return false,
+        }
+    }
+}
+
+fn skip_ws(data: &[u8], mut at: usize) -> usize {
+    while data.get(at).is_some_and(|b| b.is_ascii_whitespace()) {
+        at += 1;
+    }
+    at
+}
+
+/// One JSON value starting at `at`, and the offset just after it.
+fn json_value<T: serde::de::DeserializeOwned>(data: &[u8], at: usize) -> Option<(T, usize)> {
+    let mut values = serde_json::Deserializer::from_slice(data.get(at..)?).into_iter::<T>();
+    let value = values.next()?.ok()?;
+    Some((value, at + values.byte_offset()))
 }
 
 #[cfg(test)]
@@ -223,11 +276,34 @@ mod tests {
 
     #[test]
     fn sse_events() {
-        assert_eq!(sse_data(b"id: 0\nretry: 3000\ndata:"), b"");
-        assert_eq!(sse_data(b"event: message\ndata: {\"id\":1}"), b"{\"id\":1}");
+        assert_eq!(&*sse_data(b"id: 0\nretry: 3000\ndata:"), b"");
+        assert_eq!(&*sse_data(b"event: message\ndata: {\"id\":1}"), b"{\"id\":1}");
+        assert_eq!(&*sse_data(b"data: {\"a\":\r\ndata: 1}"), b"{\"a\":\n1}");
+        assert_eq!(&*sse_data(b"retry: 3000"), b"");
         assert!(is_response(br#"{"jsonrpc":"2.0","id":1,"result":{}}"#));
+        assert!(is_response(
+            br#" { "jsonrpc" : "2.0" , "id" : "a\"b" , "error" : {"code": -1} } "#
+        ));
+        assert!(is_response(br#"{"id":{"x":[1,"}"]},"jsonrpc":"2.0","result":[]}"#));
         assert!(!is_response(
             br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{}}"#
         ));
+        // A server request (id and method) is not the answer; neither is anything without an id.
+        assert!(!is_response(
+            br#"{"jsonrpc":"2.0","id":7,"method":"sampling/createMessage"}"#
+        ));
+        assert!(!is_response(br#"{"jsonrpc":"2.0","result":{}}"#));
+        for junk in [
+            &b""[..],
+            b"[]",
+            b"{",
+            b"{\"id\"",
+            b"{\"id\":1",
+            b"{\"id\":1 \"result\":1}",
+            b"{1:2}",
+            b"null",
+        ] {
+            assert!(!is_response(junk), "{}", String::from_utf8_lossy(junk));
+        }
     }
 }
