@@ -4,7 +4,8 @@
 /// SQLite connection's thread) and seldom gives their freed pages back, so one burst of large
 /// webhook bodies stayed in the server's memory for good (+35 MiB after 10,000 alerts).
 /// jemalloc's background thread returns pages unused for 250 ms to the system
-/// (`.cargo/config.toml` sets the decay when jemalloc is built).
+/// (`.cargo/config.toml` sets the options when jemalloc is built). jemalloc is also `malloc` for
+/// the C code (SQLite), so its memory follows the same rules.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
@@ -18,11 +19,16 @@ fn main() -> std::process::ExitCode {
 
 #[cfg(test)]
 mod tests {
-    /// The decay set in `.cargo/config.toml` reached jemalloc's build (a cached build of
-    /// tikv-jemalloc-sys without it would keep the 10 s default).
+    /// The options set in `.cargo/config.toml` reached jemalloc's build (a cached build of
+    /// tikv-jemalloc-sys without them would keep the 10 s decay and the 32 KiB thread cache).
     #[test]
-    fn jemalloc_returns_freed_pages_after_250_ms() {
+    fn jemalloc_is_built_with_the_servers_memory_options() {
         let conf = tikv_jemalloc_ctl::config::malloc_conf::read().expect("jemalloc's malloc_conf");
-        assert!(conf.split(',').any(|o| o == "dirty_decay_ms:250"), "{conf}");
+        for option in ["dirty_decay_ms:250", "tcache_max:4096"] {
+            assert!(
+                conf.trim_end_matches('\0').split(',').any(|o| o == option),
+                "{option} missing from {conf:?}"
+            );
+        }
     }
 }
