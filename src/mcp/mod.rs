@@ -133,7 +133,9 @@ impl ToolPolicy {
 pub struct IncidentServer {
     svc: IncidentService,
     policy: ToolPolicy,
-    tool_router: ToolRouter<IncidentServer>,
+    /// Built once per process and shared by every session: the tools' published schemas and
+    /// the prompt catalogue are a few hundred KiB, which each session used to build again.
+    tool_router: Arc<ToolRouter<IncidentServer>>,
     prompts: Arc<PromptCatalog>,
     subscriptions: Arc<notifications::LegacySubscriptions>,
     log_level: Arc<Mutex<Option<LoggingLevel>>>,
@@ -150,15 +152,20 @@ pub struct IncidentServer {
 
 impl IncidentServer {
     pub fn new(svc: IncidentService, policy: ToolPolicy) -> Self {
-        #[allow(unused_mut)]
-        let mut tool_router = tools::all();
-        #[cfg(feature = "conformance")]
-        tool_router.merge(conformance::tools());
+        static TOOL_ROUTER: std::sync::LazyLock<Arc<ToolRouter<IncidentServer>>> = std::sync::LazyLock::new(|| {
+            #[allow(unused_mut)]
+            let mut tool_router = tools::all();
+            #[cfg(feature = "conformance")]
+            tool_router.merge(conformance::tools());
+            Arc::new(tool_router)
+        });
+        static PROMPTS: std::sync::LazyLock<Arc<PromptCatalog>> =
+            std::sync::LazyLock::new(|| Arc::new(PromptCatalog::builtin()));
         Self {
             svc,
             policy,
-            tool_router,
-            prompts: Arc::new(PromptCatalog::builtin()),
+            tool_router: TOOL_ROUTER.clone(),
+            prompts: PROMPTS.clone(),
             subscriptions: Default::default(),
             log_level: Default::default(),
             stdin_closed: CancellationToken::new(),
