@@ -2,7 +2,7 @@
 //! same Rust types the handlers (and the MCP tools) use, so the three cannot drift apart.
 //!
 //! Two flavours: [`openapi_document`] describes the API in general (any configuration);
-//! [`openapi_document_for`] is what a server serves: it also knows the configured
+//! what a server serves ([`route`]) also knows the configured
 //! environments and their sources (so `env`/`source` of `detect` become enums, and a
 //! schema-valid request is one the server accepts) and whether a bearer key is required.
 
@@ -455,16 +455,20 @@ pub fn openapi_document() -> Value {
     build(None)
 }
 
-/// The document a server with this configuration serves at `/api/openapi.json`.
-pub fn openapi_document_for(cfg: &Config) -> Value {
+/// The document a server with this configuration serves at `/api/openapi.json` ([`route`]).
+#[cfg(test)]
+fn openapi_document_for(cfg: &Config) -> Value {
     build(Some(&Deployment::of(cfg)))
 }
 
-/// `GET /api/openapi.json` for this configuration (rendered once, served as is).
+/// `GET /api/openapi.json` for this configuration, rendered on the first request and then served
+/// as is: a server that is never asked for it (most are) does not hold the document (a few MiB
+/// while it is built, as JSON values) or page in the schema code behind it.
 pub fn route(cfg: &Config) -> MethodRouter {
-    let text: Arc<str> = openapi_document_for(cfg).to_string().into();
+    let dep = Arc::new(Deployment::of(cfg));
+    let text: Arc<std::sync::OnceLock<Arc<str>>> = Arc::default();
     get(move || {
-        let text = text.clone();
+        let text = text.get_or_init(|| build(Some(&dep)).to_string().into()).clone();
         async move { ([(header::CONTENT_TYPE, "application/json")], text.to_string()).into_response() }
     })
 }
