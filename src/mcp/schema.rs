@@ -14,7 +14,10 @@
 //! [`check_arguments`] validates arguments with the `jsonschema` crate before dispatch, so the
 //! published schema is exactly what is accepted and an error names the JSON pointer and the rule.
 
-use std::{collections::HashMap, sync::LazyLock};
+use std::{
+    collections::HashMap,
+    sync::{LazyLock, OnceLock},
+};
 
 use rmcp::model::{JsonObject, Tool};
 use schemars::{
@@ -383,23 +386,36 @@ fn shallow(schema: &Value, defs: &Map<String, Value>, depth: u32) -> Value {
     Value::Object(out)
 }
 
-/// Validators of the product tools' published input schemas, by tool name.
-static VALIDATORS: LazyLock<HashMap<String, jsonschema::Validator>> = LazyLock::new(|| {
+/// The product tools' published input schemas, by tool name, each with its validator compiled
+/// on the tool's first call: a server compiles (and holds, regexes included) only the
+/// validators of the tools it is asked to run.
+static VALIDATORS: LazyLock<HashMap<String, (Value, OnceLock<Option<jsonschema::Validator>>)>> = LazyLock::new(|| {
     super::tools::all()
         .list_all()
         .into_iter()
-        .filter_map(|t| {
-            let schema = Value::Object((*t.input_schema).clone());
-            match validator(&schema) {
-                Ok(v) => Some((t.name.to_string(), v)),
-                Err(e) => {
-                    tracing::error!(tool = %t.name, error = %e, "a published input schema does not compile");
-                    None
-                }
-            }
+        .map(|t| {
+            (
+                t.name.to_string(),
+                (Value::Object((*t.input_schema).clone()), OnceLock::new()),
+            )
         })
         .collect()
 });
+
+/// The validator of the product tool `tool`; `None` for another name (or, never expected, a
+/// published schema that does not compile: logged, and the call is not checked).
+fn validator_of(tool: &str) -> Option<&'static jsonschema::Validator> {
+    let (schema, compiled) = VALIDATORS.get(tool)?;
+    compiled
+        .get_or_init(|| match validator(schema) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::error!(tool, error = %e, "a published input schema does not compile");
+                None
+            }
+        })
+        .as_ref()
+}
 
 /// A strict 2020-12 validator: formats asserted, unknown formats refused.
 pub fn validator(schema: &Value) -> Result<jsonschema::Validator, String> {
@@ -424,7 +440,7 @@ pub(crate) struct InvalidArguments {
 /// published validator (conformance fixtures) pass unchecked. The error lists each violation
 /// as `POINTER: RULE`, e.g. `/depth: "full" is not of type "integer"`.
 pub(crate) fn check_arguments(tool: &str, args: &mut Option<JsonObject>) -> Result<(), InvalidArguments> {
-    let Some(v) = VALIDATORS.get(tool) else {
+    let Some(v) = validator_of(tool) else {
         return Ok(());
     };
     if let Some(a) = args.as_mut() {
