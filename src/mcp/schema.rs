@@ -389,7 +389,7 @@ fn shallow(schema: &Value, defs: &Map<String, Value>, depth: u32) -> Value {
 /// The product tools' published input schemas, by tool name, each with its validator compiled
 /// on the tool's first call: a server compiles (and holds, regexes included) only the
 /// validators of the tools it is asked to run.
-static VALIDATORS: LazyLock<HashMap<String, (Value, OnceLock<Option<jsonschema::Validator>>)>> = LazyLock::new(|| {
+static VALIDATORS: LazyLock<HashMap<String, LazyValidator>> = LazyLock::new(|| {
     super::tools::all()
         .list_all()
         .into_iter()
@@ -401,6 +401,10 @@ static VALIDATORS: LazyLock<HashMap<String, (Value, OnceLock<Option<jsonschema::
         })
         .collect()
 });
+
+/// A published input schema and its validator, compiled once when first needed (`None` if it
+/// does not compile).
+type LazyValidator = (Value, OnceLock<Option<jsonschema::Validator>>);
 
 /// The validator of the product tool `tool`; `None` for another name (or, never expected, a
 /// published schema that does not compile: logged, and the call is not checked).
