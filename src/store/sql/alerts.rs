@@ -6,7 +6,8 @@
 //!
 //! Group commit: notifications that arrive while one is being written queue up, and the next
 //! writer applies all of them, in arrival order, in one transaction: shared index pages and the
-//! commit's fsync are paid once per group. Each caller still gets its own result, and only
+//! commit's fsync are paid once per group, and so are the entity-link statements (the group's
+//! links are written together after its notifications: none of them reads the links). Each caller still gets its own result, and only
 //! after the commit. If a group fails, each of its notifications is retried alone, so one bad
 //! notification never fails its neighbours.
 
@@ -24,7 +25,7 @@ use tokio::sync::oneshot;
 use super::{Dialect, Lock, SqlStore, entities::NewLinks, values};
 use crate::store::{
     AlertIntake, AlertIntakeResult, AlertStore, StoreError,
-    alert_intake::{self, row},
+    alert_intake::{self, SignalEntities, row},
     rows::micros,
 };
 
@@ -175,18 +176,40 @@ impl SqlStore {
     ) -> Result<Vec<AlertIntakeResult>, StoreError> {
         let mut tx = self.begin_on(conn, Lock::Incidents).await?;
         let mut results = Vec::with_capacity(intakes.len());
+        let mut linked: Vec<(&str, SignalEntities<'_>)> = Vec::new();
         for intake in intakes {
-            results.push(self.apply_intake(&mut tx, intake).await?);
+            results.push(self.apply_intake(&mut tx, intake, &mut linked).await?);
+        }
+        // The group's entity links, once per environment: nothing in the group reads them,
+        // so one set of statements serves every notification of the group.
+        let mut envs: Vec<&str> = linked.iter().map(|(env, _)| *env).collect();
+        envs.sort_unstable();
+        envs.dedup();
+        for env in envs {
+            let links: Vec<NewLinks<'_>> = linked
+                .iter()
+                .filter(|(e, _)| *e == env)
+                .map(|(_, (incident_id, signal_id, observed_at, entities))| NewLinks {
+                    incident_id: *incident_id,
+                    signal_id: *signal_id,
+                    observed_at: *observed_at,
+                    entities,
+                })
+                .collect();
+            self.link_entities(&mut tx, env, &links).await?;
         }
         tx.commit().await?;
         Ok(results)
     }
 
     /// One notification inside the caller's transaction.
-    async fn apply_intake(
+    /// The entity links of the signals it adds are appended to `linked`, for the caller to
+    /// write with the rest of the group's.
+    async fn apply_intake<'a>(
         &self,
         tx: &mut AnyConnection,
-        intake: &AlertIntake,
+        intake: &'a AlertIntake,
+        linked: &mut Vec<(&'a str, SignalEntities<'a>)>,
     ) -> Result<AlertIntakeResult, StoreError> {
         let d = self.dialect;
         let now = micros(chrono::Utc::now());
@@ -274,17 +297,11 @@ impl SqlStore {
             for r in &added {
                 tallies.signal_added(r.get("incident_id"), r.get("observed_at"));
             }
-            let linked = alert_intake::signal_links(intake, &tallies.signal_alerts, &added)?;
-            let links: Vec<NewLinks<'_>> = linked
-                .iter()
-                .map(|(incident_id, signal_id, observed_at, entities)| NewLinks {
-                    incident_id: *incident_id,
-                    signal_id: *signal_id,
-                    observed_at: *observed_at,
-                    entities,
-                })
-                .collect();
-            self.link_entities(tx, &intake.env, &links).await?;
+            linked.extend(
+                alert_intake::signal_links(intake, &tallies.signal_alerts, &added)?
+                    .into_iter()
+                    .map(|l| (intake.env.as_str(), l)),
+            );
             values(
                 d,
                 tx,
