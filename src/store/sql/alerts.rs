@@ -420,6 +420,76 @@ mod tests {
         }
     }
 
+    fn naming(mut intake: AlertIntake, fingerprint: &str, minute: u32, entities: &[&str]) -> AlertIntake {
+        let a = &mut intake.alerts[0];
+        a.fingerprint = fingerprint.into();
+        a.starts_at = Utc.with_ymd_and_hms(2026, 11, 1, 10, minute, 0).unwrap();
+        a.entities = entities
+            .iter()
+            .map(|e| crate::domain::entity::EntityRef {
+                kind: crate::domain::entity::EntityKind::of_prefix(e.split('/').next().unwrap()),
+                key: (*e).into(),
+            })
+            .collect();
+        intake
+    }
+
+    /// Entity links as text: (incident fingerprint, entity, signals, first signal, first and
+    /// last time) per incident entity, then (signal series, entity, time) per signal entity.
+    async fn links(store: &SqlStore) -> (Vec<(String, String, i64, i64, i64, i64)>, Vec<(String, String, i64)>) {
+        let per_incident = sqlx::query_as(
+            "SELECT i.fingerprint, e.entity, ie.signals, ie.first_signal, ie.first_at, ie.last_at
+             FROM incident_entities ie JOIN incidents i ON i.id = ie.incident_id JOIN entities e ON e.id = ie.entity_id
+             ORDER BY 1, 2",
+        )
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+        let per_signal = sqlx::query_as(
+            "SELECT s.series, e.entity, se.observed_at FROM signal_entities se
+             JOIN signals s ON s.id = se.signal_id AND s.incident_id = se.incident_id
+             JOIN entities e ON e.id = se.entity_id ORDER BY 1, 2",
+        )
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+        (per_incident, per_signal)
+    }
+
+    /// A group's entity links are written once, after its notifications: the same rows as when
+    /// each notification is written alone (counts add up; the first signal and the first and
+    /// last times are the group's).
+    #[tokio::test]
+    async fn a_groups_entity_links_are_the_links_of_its_notifications_one_by_one() {
+        let first = naming(intake("a"), "a", 0, &["service/checkout", "pod/shop/web-1"]);
+        let second = naming(
+            intake("b"),
+            "b",
+            5,
+            &["service/checkout", "host/db-1", "pod/shop/web-1"],
+        );
+        let third = naming(intake("c"), "c", 3, &["host/db-1"]);
+        let dir = tempfile::tempdir().unwrap();
+
+        let alone = SqlStore::open(&dir.path().join("alone.db")).await.unwrap();
+        for i in [&first, &second, &third] {
+            alone.record_alerts(i).await.unwrap();
+        }
+        let grouped = SqlStore::open(&dir.path().join("grouped.db")).await.unwrap();
+        let mut writer = None;
+        let results = grouped
+            .write_intakes(&mut writer, &[&first, &second, &third])
+            .await
+            .unwrap();
+        assert_eq!(results.len(), 3);
+
+        let (per_incident, per_signal) = links(&alone).await;
+        assert_eq!(per_signal.len(), 6);
+        let checkout = per_incident.iter().find(|r| r.1 == "service/checkout").unwrap();
+        assert_eq!(checkout.2, 2, "two of the three signals name it");
+        assert_eq!(links(&grouped).await, (per_incident, per_signal));
+    }
+
     /// The writer keeps its connection (and page cache) between notifications of a burst,
     /// gives it back once idle, and opens a fresh one for the next notification; a closer
     /// scheduled before a later drain leaves that drain's connection alone.
