@@ -159,10 +159,18 @@ impl SqlStore {
     /// The SQLite writer's connection: the pool's settings, a page cache that holds the alert
     /// and signal indexes, and a checkpoint every 20000 WAL pages instead of 1000, so an index
     /// page that several notifications dirty is copied back to the database once.
+    ///
+    /// Its statement journals stay in memory (`temp_store = MEMORY`): each multi-row statement
+    /// inside the group's transaction keeps the pages it changes, to undo just that statement
+    /// if it fails; by default that journal spills to a temporary file past 64 KiB, and the
+    /// intake's statements change thousands of pages, so about half of the bytes the server
+    /// wrote were journal copies, deleted again unread (bench/README.md). It holds at most the
+    /// pages one statement changes (a few MiB), and only while that statement runs.
     async fn open_writer(&self) -> Result<AnyConnection, StoreError> {
         let mut conn = AnyConnection::connect_with(&self.pool.connect_options()).await?;
         let setup = format!(
-            "{}; PRAGMA cache_size = {WRITER_CACHE_SIZE}; PRAGMA wal_autocheckpoint = 20000",
+            "{}; PRAGMA cache_size = {WRITER_CACHE_SIZE}; PRAGMA wal_autocheckpoint = 20000; \
+             PRAGMA temp_store = MEMORY",
             super::sqlite_setup(super::READ_CACHE_SIZE)
         );
         conn.execute(setup.as_str()).await?;
