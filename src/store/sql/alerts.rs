@@ -19,7 +19,7 @@ use std::sync::{
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::{AnyConnection, Connection, Executor, Row};
+use sqlx::{AnyConnection, Connection, Executor, Row, any::AnyRow};
 use tokio::sync::oneshot;
 
 use super::{Dialect, Lock, SqlStore, entities::NewLinks, values};
@@ -54,6 +54,17 @@ const WRITER_IDLE: Duration = Duration::from_secs(2);
 
 /// Notifications per group at most (a group is one transaction).
 const MAX_GROUP: usize = 64;
+
+/// The rows of `values` statements that return one [`Dialect::json_rows`] column `j` each: a
+/// lookup's rows cross from the database driver's thread as one value per statement instead of
+/// one row each.
+fn json_rows_of<T: serde::de::DeserializeOwned>(rows: &[AnyRow]) -> Result<Vec<T>, StoreError> {
+    let mut out = Vec::new();
+    for r in rows {
+        out.extend(super::entities::json_rows::<T>(r)?);
+    }
+    Ok(out)
+}
 
 #[async_trait]
 impl AlertStore for SqlStore {
@@ -228,15 +239,16 @@ impl SqlStore {
             tx,
             "WITH k(i, env, fp, st) AS (",
             &format!(
-                ") SELECT k.i AS idx, a.status, a.incident_id FROM k {} alerts a
+                ") SELECT {} AS j FROM k {} alerts a
                ON a.env = k.env AND a.fingerprint = k.fp AND a.starts_at = k.st",
+                d.json_rows("k.i, a.status, a.incident_id"),
                 d.keyed_join()
             ),
             4,
             keys,
         )
         .await?;
-        let existing = alert_intake::existing(intake, &found)?;
+        let existing = alert_intake::existing(intake, &json_rows_of(&found)?);
         let outcomes = alert_intake::outcomes(intake, &existing);
 
         // 2. Incidents of new alerts: the latest incident with the fingerprint, else a new one.
@@ -246,13 +258,16 @@ impl SqlStore {
             d,
             tx,
             "WITH k(slot, fp) AS (",
-            ") SELECT k.slot AS slot, i.id FROM k
+            &format!(
+                ") SELECT {} AS j FROM k
                JOIN incidents i ON i.id = (SELECT MAX(id) FROM incidents WHERE fingerprint = k.fp)",
+                d.json_rows("k.slot, i.id")
+            ),
             2,
             needed_rows,
         )
         .await?;
-        let mut slot_ids = alert_intake::slot_ids(&latest)?;
+        let mut slot_ids = alert_intake::slot_ids(&json_rows_of(&latest)?);
         let to_create: Vec<usize> = needed.iter().copied().filter(|s| !slot_ids.contains_key(s)).collect();
         let mut created_ids = HashSet::new();
         if !to_create.is_empty() {
@@ -340,16 +355,17 @@ impl SqlStore {
             tx,
             "WITH k(id) AS (",
             &format!(
-                ") SELECT i.id, i.status,
+                ") SELECT {} AS j FROM (SELECT i.id, i.status,
                  (SELECT COUNT(*) FROM alerts a WHERE a.incident_id = i.id AND a.status = 'firing') AS firing
-               FROM k JOIN incidents i ON i.id = k.id{}",
+               FROM k JOIN incidents i ON i.id = k.id{}) t",
+                d.json_rows("t.id, t.status, t.firing"),
                 d.for_no_key_update("i")
             ),
             1,
             tallies.order.iter().map(|id| row![*id]).collect(),
         )
         .await?;
-        let current = alert_intake::current(&state)?;
+        let current = alert_intake::current(&json_rows_of(&state)?)?;
 
         // 6. Incident updates and timeline entries.
         let mut decided = alert_intake::decide(intake, &tallies, &current, now)?;
