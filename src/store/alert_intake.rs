@@ -95,17 +95,16 @@ pub(super) fn key_rows(intake: &AlertIntake) -> Vec<Vec<Arg>> {
         .collect()
 }
 
-/// Step 1: the recorded alerts (rows of `idx`, `status`, `incident_id`), parallel to
+/// Step 1: the recorded alerts (rows of index, status, incident id), parallel to
 /// `intake.alerts`: whether each was firing, and its incident.
-pub(super) fn existing(intake: &AlertIntake, found: &[impl Cols]) -> Result<Vec<Option<(bool, i64)>>, StoreError> {
+pub(super) fn existing(intake: &AlertIntake, found: &[(i64, String, i64)]) -> Vec<Option<(bool, i64)>> {
     let mut existing: Vec<Option<(bool, i64)>> = vec![None; intake.alerts.len()];
-    for r in found {
-        let firing = r.text("status")? == "firing";
-        if let Some(slot) = usize::try_from(r.int("idx")?).ok().and_then(|i| existing.get_mut(i)) {
-            *slot = Some((firing, r.int("incident_id")?));
+    for (idx, status, incident_id) in found {
+        if let Some(slot) = usize::try_from(*idx).ok().and_then(|i| existing.get_mut(i)) {
+            *slot = Some((status == "firing", *incident_id));
         }
     }
-    Ok(existing)
+    existing
 }
 
 /// Step 2: the earliest `startsAt` of the new alerts of each incident slot.
@@ -135,15 +134,15 @@ pub(super) fn needed(intake: &AlertIntake, first_seen: &HashMap<usize, i64>) -> 
     (needed, rows)
 }
 
-/// Step 2: the incident of each slot found (rows of `slot`, `id`).
-pub(super) fn slot_ids(latest: &[impl Cols]) -> Result<HashMap<usize, i64>, StoreError> {
+/// Step 2: the incident of each slot found (rows of slot, incident id).
+pub(super) fn slot_ids(latest: &[(i64, i64)]) -> HashMap<usize, i64> {
     let mut slot_ids = HashMap::new();
-    for r in latest {
-        if let Ok(slot) = usize::try_from(r.int("slot")?) {
-            slot_ids.insert(slot, r.int("id")?);
+    for (slot, id) in latest {
+        if let Ok(slot) = usize::try_from(*slot) {
+            slot_ids.insert(slot, *id);
         }
     }
-    Ok(slot_ids)
+    slot_ids
 }
 
 /// Step 2: records the incidents opened for `to_create` (inserted rows of `id`,
@@ -192,11 +191,11 @@ pub(super) fn annotation_rows(
         .collect()
 }
 
-/// Step 5: status and firing alerts of each touched incident (rows of `id`, `status`, `firing`).
-pub(super) fn current(state: &[impl Cols]) -> Result<HashMap<i64, (Status, i64)>, StoreError> {
+/// Step 5: status and firing alerts of each touched incident (rows of id, status, firing).
+pub(super) fn current(state: &[(i64, String, i64)]) -> Result<HashMap<i64, (Status, i64)>, StoreError> {
     let mut current = HashMap::new();
-    for r in state {
-        current.insert(r.int("id")?, (parse(&r.text("status")?, "status")?, r.int("firing")?));
+    for (id, status, firing) in state {
+        current.insert(*id, (parse(status, "status")?, *firing));
     }
     Ok(current)
 }

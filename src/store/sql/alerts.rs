@@ -6,7 +6,8 @@
 //!
 //! Group commit: notifications that arrive while one is being written queue up, and the next
 //! writer applies all of them, in arrival order, in one transaction: shared index pages and the
-//! commit's fsync are paid once per group. Each caller still gets its own result, and only
+//! commit's fsync are paid once per group, and so are the entity-link statements (the group's
+//! links are written together after its notifications: none of them reads the links). Each caller still gets its own result, and only
 //! after the commit. If a group fails, each of its notifications is retried alone, so one bad
 //! notification never fails its neighbours.
 
@@ -18,13 +19,13 @@ use std::sync::{
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::{AnyConnection, Connection, Executor, Row};
+use sqlx::{AnyConnection, Connection, Executor, Row, any::AnyRow};
 use tokio::sync::oneshot;
 
 use super::{Dialect, Lock, SqlStore, entities::NewLinks, values};
 use crate::store::{
     AlertIntake, AlertIntakeResult, AlertStore, StoreError,
-    alert_intake::{self, row},
+    alert_intake::{self, SignalEntities, row},
     rows::micros,
 };
 
@@ -53,6 +54,17 @@ const WRITER_IDLE: Duration = Duration::from_secs(2);
 
 /// Notifications per group at most (a group is one transaction).
 const MAX_GROUP: usize = 64;
+
+/// The rows of `values` statements that return one [`Dialect::json_rows`] column `j` each: a
+/// lookup's rows cross from the database driver's thread as one value per statement instead of
+/// one row each.
+fn json_rows_of<T: serde::de::DeserializeOwned>(rows: &[AnyRow]) -> Result<Vec<T>, StoreError> {
+    let mut out = Vec::new();
+    for r in rows {
+        out.extend(super::entities::json_rows::<T>(r)?);
+    }
+    Ok(out)
+}
 
 #[async_trait]
 impl AlertStore for SqlStore {
@@ -158,10 +170,18 @@ impl SqlStore {
     /// The SQLite writer's connection: the pool's settings, a page cache that holds the alert
     /// and signal indexes, and a checkpoint every 20000 WAL pages instead of 1000, so an index
     /// page that several notifications dirty is copied back to the database once.
+    ///
+    /// Its statement journals stay in memory (`temp_store = MEMORY`): each multi-row statement
+    /// inside the group's transaction keeps the pages it changes, to undo just that statement
+    /// if it fails; by default that journal spills to a temporary file past 64 KiB, and the
+    /// intake's statements change thousands of pages, so about half of the bytes the server
+    /// wrote were journal copies, deleted again unread (bench/README.md). It holds at most the
+    /// pages one statement changes (a few MiB), and only while that statement runs.
     async fn open_writer(&self) -> Result<AnyConnection, StoreError> {
         let mut conn = AnyConnection::connect_with(&self.pool.connect_options()).await?;
         let setup = format!(
-            "{}; PRAGMA cache_size = {WRITER_CACHE_SIZE}; PRAGMA wal_autocheckpoint = 20000",
+            "{}; PRAGMA cache_size = {WRITER_CACHE_SIZE}; PRAGMA wal_autocheckpoint = 20000; \
+             PRAGMA temp_store = MEMORY",
             super::sqlite_setup(super::READ_CACHE_SIZE)
         );
         conn.execute(setup.as_str()).await?;
@@ -175,18 +195,40 @@ impl SqlStore {
     ) -> Result<Vec<AlertIntakeResult>, StoreError> {
         let mut tx = self.begin_on(conn, Lock::Incidents).await?;
         let mut results = Vec::with_capacity(intakes.len());
+        let mut linked: Vec<(&str, SignalEntities<'_>)> = Vec::new();
         for intake in intakes {
-            results.push(self.apply_intake(&mut tx, intake).await?);
+            results.push(self.apply_intake(&mut tx, intake, &mut linked).await?);
+        }
+        // The group's entity links, once per environment: nothing in the group reads them,
+        // so one set of statements serves every notification of the group.
+        let mut envs: Vec<&str> = linked.iter().map(|(env, _)| *env).collect();
+        envs.sort_unstable();
+        envs.dedup();
+        for env in envs {
+            let links: Vec<NewLinks<'_>> = linked
+                .iter()
+                .filter(|(e, _)| *e == env)
+                .map(|(_, (incident_id, signal_id, observed_at, entities))| NewLinks {
+                    incident_id: *incident_id,
+                    signal_id: *signal_id,
+                    observed_at: *observed_at,
+                    entities,
+                })
+                .collect();
+            self.link_entities(&mut tx, env, &links).await?;
         }
         tx.commit().await?;
         Ok(results)
     }
 
     /// One notification inside the caller's transaction.
-    async fn apply_intake(
+    /// The entity links of the signals it adds are appended to `linked`, for the caller to
+    /// write with the rest of the group's.
+    async fn apply_intake<'a>(
         &self,
         tx: &mut AnyConnection,
-        intake: &AlertIntake,
+        intake: &'a AlertIntake,
+        linked: &mut Vec<(&'a str, SignalEntities<'a>)>,
     ) -> Result<AlertIntakeResult, StoreError> {
         let d = self.dialect;
         let now = micros(chrono::Utc::now());
@@ -197,15 +239,16 @@ impl SqlStore {
             tx,
             "WITH k(i, env, fp, st) AS (",
             &format!(
-                ") SELECT k.i AS idx, a.status, a.incident_id FROM k {} alerts a
+                ") SELECT {} AS j FROM k {} alerts a
                ON a.env = k.env AND a.fingerprint = k.fp AND a.starts_at = k.st",
+                d.json_rows("k.i, a.status, a.incident_id"),
                 d.keyed_join()
             ),
             4,
             keys,
         )
         .await?;
-        let existing = alert_intake::existing(intake, &found)?;
+        let existing = alert_intake::existing(intake, &json_rows_of(&found)?);
         let outcomes = alert_intake::outcomes(intake, &existing);
 
         // 2. Incidents of new alerts: the latest incident with the fingerprint, else a new one.
@@ -215,13 +258,16 @@ impl SqlStore {
             d,
             tx,
             "WITH k(slot, fp) AS (",
-            ") SELECT k.slot AS slot, i.id FROM k
+            &format!(
+                ") SELECT {} AS j FROM k
                JOIN incidents i ON i.id = (SELECT MAX(id) FROM incidents WHERE fingerprint = k.fp)",
+                d.json_rows("k.slot, i.id")
+            ),
             2,
             needed_rows,
         )
         .await?;
-        let mut slot_ids = alert_intake::slot_ids(&latest)?;
+        let mut slot_ids = alert_intake::slot_ids(&json_rows_of(&latest)?);
         let to_create: Vec<usize> = needed.iter().copied().filter(|s| !slot_ids.contains_key(s)).collect();
         let mut created_ids = HashSet::new();
         if !to_create.is_empty() {
@@ -274,17 +320,11 @@ impl SqlStore {
             for r in &added {
                 tallies.signal_added(r.get("incident_id"), r.get("observed_at"));
             }
-            let linked = alert_intake::signal_links(intake, &tallies.signal_alerts, &added)?;
-            let links: Vec<NewLinks<'_>> = linked
-                .iter()
-                .map(|(incident_id, signal_id, observed_at, entities)| NewLinks {
-                    incident_id: *incident_id,
-                    signal_id: *signal_id,
-                    observed_at: *observed_at,
-                    entities,
-                })
-                .collect();
-            self.link_entities(tx, &intake.env, &links).await?;
+            linked.extend(
+                alert_intake::signal_links(intake, &tallies.signal_alerts, &added)?
+                    .into_iter()
+                    .map(|l| (intake.env.as_str(), l)),
+            );
             values(
                 d,
                 tx,
@@ -315,16 +355,17 @@ impl SqlStore {
             tx,
             "WITH k(id) AS (",
             &format!(
-                ") SELECT i.id, i.status,
+                ") SELECT {} AS j FROM (SELECT i.id, i.status,
                  (SELECT COUNT(*) FROM alerts a WHERE a.incident_id = i.id AND a.status = 'firing') AS firing
-               FROM k JOIN incidents i ON i.id = k.id{}",
+               FROM k JOIN incidents i ON i.id = k.id{}) t",
+                d.json_rows("t.id, t.status, t.firing"),
                 d.for_no_key_update("i")
             ),
             1,
             tallies.order.iter().map(|id| row![*id]).collect(),
         )
         .await?;
-        let current = alert_intake::current(&state)?;
+        let current = alert_intake::current(&json_rows_of(&state)?)?;
 
         // 6. Incident updates and timeline entries.
         let mut decided = alert_intake::decide(intake, &tallies, &current, now)?;
@@ -401,6 +442,76 @@ mod tests {
             }],
             hooks: DetectHooks::default(),
         }
+    }
+
+    fn naming(mut intake: AlertIntake, fingerprint: &str, minute: u32, entities: &[&str]) -> AlertIntake {
+        let a = &mut intake.alerts[0];
+        a.fingerprint = fingerprint.into();
+        a.starts_at = Utc.with_ymd_and_hms(2026, 11, 1, 10, minute, 0).unwrap();
+        a.entities = entities
+            .iter()
+            .map(|e| crate::domain::entity::EntityRef {
+                kind: crate::domain::entity::EntityKind::of_prefix(e.split('/').next().unwrap()),
+                key: (*e).into(),
+            })
+            .collect();
+        intake
+    }
+
+    /// Entity links as text: (incident fingerprint, entity, signals, first signal, first and
+    /// last time) per incident entity, then (signal series, entity, time) per signal entity.
+    async fn links(store: &SqlStore) -> (Vec<(String, String, i64, i64, i64, i64)>, Vec<(String, String, i64)>) {
+        let per_incident = sqlx::query_as(
+            "SELECT i.fingerprint, e.entity, ie.signals, ie.first_signal, ie.first_at, ie.last_at
+             FROM incident_entities ie JOIN incidents i ON i.id = ie.incident_id JOIN entities e ON e.id = ie.entity_id
+             ORDER BY 1, 2",
+        )
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+        let per_signal = sqlx::query_as(
+            "SELECT s.series, e.entity, se.observed_at FROM signal_entities se
+             JOIN signals s ON s.id = se.signal_id AND s.incident_id = se.incident_id
+             JOIN entities e ON e.id = se.entity_id ORDER BY 1, 2",
+        )
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+        (per_incident, per_signal)
+    }
+
+    /// A group's entity links are written once, after its notifications: the same rows as when
+    /// each notification is written alone (counts add up; the first signal and the first and
+    /// last times are the group's).
+    #[tokio::test]
+    async fn a_groups_entity_links_are_the_links_of_its_notifications_one_by_one() {
+        let first = naming(intake("a"), "a", 0, &["service/checkout", "pod/shop/web-1"]);
+        let second = naming(
+            intake("b"),
+            "b",
+            5,
+            &["service/checkout", "host/db-1", "pod/shop/web-1"],
+        );
+        let third = naming(intake("c"), "c", 3, &["host/db-1"]);
+        let dir = tempfile::tempdir().unwrap();
+
+        let alone = SqlStore::open(&dir.path().join("alone.db")).await.unwrap();
+        for i in [&first, &second, &third] {
+            alone.record_alerts(i).await.unwrap();
+        }
+        let grouped = SqlStore::open(&dir.path().join("grouped.db")).await.unwrap();
+        let mut writer = None;
+        let results = grouped
+            .write_intakes(&mut writer, &[&first, &second, &third])
+            .await
+            .unwrap();
+        assert_eq!(results.len(), 3);
+
+        let (per_incident, per_signal) = links(&alone).await;
+        assert_eq!(per_signal.len(), 6);
+        let checkout = per_incident.iter().find(|r| r.1 == "service/checkout").unwrap();
+        assert_eq!(checkout.2, 2, "two of the three signals name it");
+        assert_eq!(links(&grouped).await, (per_incident, per_signal));
     }
 
     /// The writer keeps its connection (and page cache) between notifications of a burst,

@@ -125,17 +125,6 @@ impl Dialect {
     }
 
     /// Bound parameters per statement, under SQLite's 32766 and PostgreSQL's 65535.
-    /// Bind parameter `n` (from 1) of a generated statement whose parameters are all bound in
-    /// order. SQLite gets anonymous `?`: sqlx resolves a named `$N` through
-    /// `sqlite3_bind_parameter_name`, a linear scan, so a multi-row `VALUES` of thousands of `$N`
-    /// costs quadratic time (it made alert intake six times slower than positional binding).
-    pub(super) fn placeholder(self, n: usize) -> String {
-        match self {
-            Dialect::Sqlite => "?".to_owned(),
-            Dialect::Postgres => format!("${n}"),
-        }
-    }
-
     pub(super) fn max_params(self) -> usize {
         30_000
     }

@@ -72,7 +72,7 @@ pub(super) fn json_ids(ids: impl IntoIterator<Item = i64>) -> String {
 }
 
 /// The rows a [`Dialect::json_rows`] query returned in its one column `j`.
-fn json_rows<T: serde::de::DeserializeOwned>(row: &impl Cols) -> Result<Vec<T>, StoreError> {
+pub(super) fn json_rows<T: serde::de::DeserializeOwned>(row: &impl Cols) -> Result<Vec<T>, StoreError> {
     serde_json::from_str(&row.text("j")?).map_err(|e| StoreError::Corrupt(format!("json rows: {e}")))
 }
 
