@@ -333,6 +333,21 @@ mod tests {
         );
     }
 
+    /// The bundled SQLite was built with the options `.cargo/config.toml` gives it (a cached
+    /// build of libsqlite3-sys without them would keep memory statistics and their mutex).
+    #[tokio::test]
+    async fn the_bundled_sqlite_is_built_without_memory_statistics() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::SqlStore::open(&dir.path().join("x.db")).await.unwrap();
+        let options: Vec<String> = sqlx::query_scalar("SELECT compile_options FROM pragma_compile_options")
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+        for want in ["DEFAULT_MEMSTATUS=0", "USE_ALLOCA"] {
+            assert!(options.iter().any(|o| o == want), "{want} missing from {options:?}");
+        }
+    }
+
     #[test]
     fn sqlite_paths_survive_the_url() {
         assert_eq!(url_path("/var/lib/a b/x#1?.db"), "/var/lib/a%20b/x%231%3F.db");
