@@ -37,7 +37,7 @@ const PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// point lookups and short ranges, and a WAL reader drops its cache whenever another connection
 /// committed, so SQLite's 2 MiB default mostly holds stale pages. 256 KiB (64 pages) keeps the
 /// B-trees' upper levels; leaf pages come from the OS's file cache. Under random `incident_get`
-/// load on 10,000 incidents the four connections' caches were 4 MiB of the server's heap at
+/// load on 10,000 incidents the pooled connections' caches were 4 MiB of the server's heap at
 /// 1 MiB each (the alert writer has its own connection and cache, see `alerts::IntakeQueue`).
 pub(crate) const READ_CACHE_SIZE: i32 = -256;
 
@@ -82,7 +82,11 @@ impl SqlStore {
             .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?
             .disable_statement_logging();
         let pool = AnyPoolOptions::new()
-            .max_connections(4)
+            // Two: SQLite serialises writers anyway (the alert writer has its own connection),
+            // and each pooled connection is a thread with its own schema, statements and cache;
+            // under 32 concurrent MCP sessions two gave the same calls/s as four with ~4 MiB
+            // less memory (bench/README.md, issue 12).
+            .max_connections(2)
             // A local file cannot go away under an open connection: no ping on every acquire
             // (with sqlx's SQLite driver each ping is a round trip to the connection's thread,
             // a third of an `incident_get`'s CPU under load).
