@@ -82,11 +82,11 @@ impl SqlStore {
             .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?
             .disable_statement_logging();
         let pool = AnyPoolOptions::new()
-            // Two: SQLite serialises writers anyway (the alert writer has its own connection),
-            // and each pooled connection is a thread with its own schema, statements and cache;
-            // under 32 concurrent MCP sessions two gave the same calls/s as four with ~4 MiB
-            // less memory (bench/README.md, issue 12).
-            .max_connections(2)
+            // Four, not two (which measured the same calls/s with ~4 MiB less memory): a pooled
+            // writer waits for SQLite's write lock while holding its connection (`BEGIN
+            // IMMEDIATE` during an alert burst), and with two, two such writers (the outbox
+            // dispatcher, a detector, a person's `ack`) would leave no connection for reads.
+            .max_connections(4)
             // A local file cannot go away under an open connection: no ping on every acquire
             // (with sqlx's SQLite driver each ping is a round trip to the connection's thread,
             // a third of an `incident_get`'s CPU under load).
