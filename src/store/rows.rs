@@ -180,18 +180,61 @@ pub(super) fn incident_from_row(r: &impl Cols) -> Result<Incident, StoreError> {
     })
 }
 
+/// The column names a signal is read from: its own table's, or the `s_`-prefixed aliases of a
+/// join that also selects an incident's columns (`incident_with_signals`).
+pub(super) struct SignalColumns {
+    kind: &'static str,
+    source: &'static str,
+    rule: &'static str,
+    series: &'static str,
+    entity: &'static str,
+    value: &'static str,
+    score: &'static str,
+    observed_at: &'static str,
+    message: &'static str,
+}
+
+impl SignalColumns {
+    pub(super) const PLAIN: Self = Self {
+        kind: "kind",
+        source: "source",
+        rule: "rule",
+        series: "series",
+        entity: "entity",
+        value: "value",
+        score: "score",
+        observed_at: "observed_at",
+        message: "message",
+    };
+    pub(super) const PREFIXED: Self = Self {
+        kind: "s_kind",
+        source: "s_source",
+        rule: "s_rule",
+        series: "s_series",
+        entity: "s_entity",
+        value: "s_value",
+        score: "s_score",
+        observed_at: "s_observed_at",
+        message: "s_message",
+    };
+
+    pub(super) fn read(&self, r: &impl Cols) -> Result<Signal, StoreError> {
+        Ok(Signal {
+            kind: parse::<SignalKind>(&r.text(self.kind)?, "signal kind")?,
+            source: r.text(self.source)?,
+            rule: r.text(self.rule)?,
+            series: r.text(self.series)?,
+            entity: r.text(self.entity)?,
+            value: r.real(self.value)?,
+            score: r.real(self.score)?,
+            observed_at: r.time(self.observed_at)?,
+            message: r.opt_text(self.message)?,
+        })
+    }
+}
+
 pub(super) fn signal_from_row(r: &impl Cols) -> Result<Signal, StoreError> {
-    Ok(Signal {
-        kind: parse::<SignalKind>(&r.text("kind")?, "signal kind")?,
-        source: r.text("source")?,
-        rule: r.text("rule")?,
-        series: r.text("series")?,
-        entity: r.text("entity")?,
-        value: r.real("value")?,
-        score: r.real("score")?,
-        observed_at: r.time("observed_at")?,
-        message: r.opt_text("message")?,
-    })
+    SignalColumns::PLAIN.read(r)
 }
 
 /// A row of `signal_groups`' aggregate query.

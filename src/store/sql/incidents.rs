@@ -8,15 +8,13 @@ use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, Row};
 
 use super::{Lock, SqlStore, entities::NewLinks};
-use crate::domain::{
-    Incident, IncidentId, Severity, Signal, SignalKind, Status, TimelineEntry, TimelineKind, grouping as merge,
-};
+use crate::domain::{Incident, IncidentId, Severity, Signal, Status, TimelineEntry, TimelineKind, grouping as merge};
 use crate::store::{
     ChangeKind, DetectionBatch, DetectorSnapshot, IncidentChange, IncidentFilter, IncidentStore, IncidentTally,
     MetricPoint, NewFinding, NewOutboxRow, SignalGroup, StoreError, Transition,
     rows::{
-        Cols, INCIDENT_COLUMNS, JsonRow, incident_from_row, metric_from_row, micros, parse, signal_from_row,
-        signal_group_from_row, timeline_from_row,
+        Cols, INCIDENT_COLUMNS, JsonRow, SignalColumns, incident_from_row, metric_from_row, micros, parse,
+        signal_from_row, signal_group_from_row, timeline_from_row,
     },
 };
 
@@ -465,17 +463,7 @@ impl IncidentStore for SqlStore {
         let mut signals = Vec::with_capacity(rows.len());
         for r in &rows {
             if r.opt_int("s_id")?.is_some() {
-                signals.push(Signal {
-                    kind: parse::<SignalKind>(&r.text("s_kind")?, "signal kind")?,
-                    source: r.text("s_source")?,
-                    rule: r.text("s_rule")?,
-                    series: r.text("s_series")?,
-                    entity: r.text("s_entity")?,
-                    value: r.real("s_value")?,
-                    score: r.real("s_score")?,
-                    observed_at: r.time("s_observed_at")?,
-                    message: r.opt_text("s_message")?,
-                });
+                signals.push(SignalColumns::PREFIXED.read(r)?);
             }
         }
         let annotations = match incident.from_alerts() {
