@@ -433,7 +433,7 @@ impl IncidentStore for SqlStore {
         limit: u32,
     ) -> Result<Option<crate::store::IncidentWithSignals>, StoreError> {
         // One statement: the incident's row once per newest signal (or once, with no signal),
-        // its annotations as one JSON array (text and integers only: SQLite writes JSON reals
+        // its annotations as one JSON array of objects (text and integers only: SQLite writes JSON reals
         // with 15 digits, so the signals' values travel as columns). sqlx hands every
         // statement and every row between the connection's thread and the caller: one
         // statement instead of three is a third of `incident_get`'s time under load.
@@ -449,7 +449,9 @@ impl IncidentStore for SqlStore {
                ON s.incident_id = i.id
              WHERE i.id = $1
              ORDER BY s.observed_at DESC, s.id DESC",
-            anns = self.dialect.json_rows("a.name, a.value, a.alertname, a.updated_at"),
+            anns = self
+                .dialect
+                .json_objects("a", &["name", "value", "alertname", "updated_at"]),
         );
         let rows = sqlx::query(&sql)
             .bind(id.row())

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use sqlx::Row;
 
 use super::{Lock, SqlStore};
 use crate::{
@@ -14,7 +13,7 @@ use crate::{
     store::{
         ManageOutcome, ManageStore, ManageWrite, OutboxRow, StoreError,
         manage::{Declaration, StoredAnnotation},
-        rows::{from_micros, micros, outbox_from_row},
+        rows::{Cols, JsonRow, micros, outbox_from_row},
     },
 };
 
@@ -118,21 +117,24 @@ impl ManageStore for SqlStore {
     }
 }
 
-/// The annotations of a `json_rows` array of (name, value, alertname, updated_at), by name.
+/// The annotations of a `Dialect::json_objects` array over `incident_annotations`, by name.
 pub(super) fn annotations_from_json(text: &str) -> Result<Vec<StoredAnnotation>, StoreError> {
-    let mut rows: Vec<(String, String, String, i64)> =
-        serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("annotation rows: {e}")))?;
-    rows.sort_by(|a, b| a.0.cmp(&b.0));
-    rows.into_iter()
-        .map(|(name, value, alertname, updated_at)| {
-            Ok(StoredAnnotation {
-                name,
-                value,
-                alertname,
-                updated_at: from_micros(updated_at)?,
-            })
-        })
-        .collect()
+    let mut out = JsonRow::parse_all(text)?
+        .iter()
+        .map(annotation_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// One `incident_annotations` row (a table row or a JSON object of one).
+fn annotation_from_row(r: &impl Cols) -> Result<StoredAnnotation, StoreError> {
+    Ok(StoredAnnotation {
+        name: r.text("name")?,
+        value: r.text("value")?,
+        alertname: r.text("alertname")?,
+        updated_at: r.time("updated_at")?,
+    })
 }
 
 /// An incident's alert annotations, by name, read on `conn`.
@@ -146,14 +148,5 @@ pub(super) async fn annotations_on(
     .bind(id.row())
     .fetch_all(&mut *conn)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(StoredAnnotation {
-                name: r.try_get("name")?,
-                value: r.try_get("value")?,
-                alertname: r.try_get("alertname")?,
-                updated_at: from_micros(r.try_get("updated_at")?)?,
-            })
-        })
-        .collect()
+    rows.iter().map(annotation_from_row).collect()
 }
