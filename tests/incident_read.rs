@@ -173,6 +173,49 @@ async fn one_statement_read_matches_the_separate_reads_on_sqlite() {
     reads_agree(&s).await;
 }
 
+/// SQLite's hottest reads run on the caller's thread (`rusqlite`), every other read and every
+/// fallback through the sqlx pool: both give the same answers.
+#[tokio::test(flavor = "multi_thread")]
+async fn direct_reads_match_the_pool_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let direct = SqliteStore::open(&dir.path().join("incidents.db")).await.unwrap();
+    let pool = direct.reading_through_the_pool();
+    reads_agree(&pool).await;
+    let all = IncidentFilter {
+        limit: 10,
+        ..Default::default()
+    };
+    let page = direct.list_incidents(&all).await.unwrap();
+    assert_eq!(page.len(), 2);
+    assert_eq!(page, pool.list_incidents(&all).await.unwrap());
+    for i in &page {
+        for limit in [1, 50] {
+            assert_eq!(
+                direct.incident_with_signals(i.id, limit).await.unwrap(),
+                pool.incident_with_signals(i.id, limit).await.unwrap()
+            );
+        }
+    }
+    // Filters and the cursor bind by name ($5 and $6 come before $4 in the statement).
+    let first = IncidentFilter {
+        env: Some(page[0].env.clone()),
+        status: Some(page[0].status),
+        limit: 1,
+        ..Default::default()
+    };
+    let first_page = direct.list_incidents(&first).await.unwrap();
+    assert_eq!(first_page.len(), 1);
+    assert_eq!(first_page, pool.list_incidents(&first).await.unwrap());
+    let next = IncidentFilter {
+        limit: 1,
+        after: Some(incident_mcp::domain::IncidentCursor::after(&first_page[0])),
+        ..Default::default()
+    };
+    let second = direct.list_incidents(&next).await.unwrap();
+    assert_eq!(second, pool.list_incidents(&next).await.unwrap());
+    assert_eq!(second[0].id, page[1].id, "the page after the cursor");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn one_statement_read_matches_the_separate_reads_on_postgres() {
     let db = store_postgres::database().await;

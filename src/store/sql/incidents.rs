@@ -404,22 +404,38 @@ impl IncidentStore for SqlStore {
                ORDER BY updated_at DESC, id DESC LIMIT $4) t",
             agg = self.dialect.json_objects("t", INCIDENT_COLUMNS),
         );
+        let (env, status, kind) = (
+            f.env.as_deref(),
+            f.status.map(|s| s.as_str()),
+            f.kind.map(|k| k.as_str()),
+        );
+        let (limit, after_micros, after_row) = (
+            i64::from(f.limit),
+            f.after.map(|c| c.updated_micros),
+            f.after.map_or(0, |c| c.row),
+        );
+        if let Some(direct) = &self.direct {
+            let page = direct.read(|c| {
+                let text: String = c.prepare_cached(&sql)?.query_row(
+                    rusqlite::named_params! {"$1": env, "$2": status, "$3": kind, "$4": limit, "$5": after_micros, "$6": after_row},
+                    |r| r.get(0),
+                )?;
+                Ok(incident_page(&text)?)
+            });
+            if let Some(page) = page {
+                return Ok(page);
+            }
+        }
         let row = sqlx::query(&sql)
-            .bind(f.env.as_deref())
-            .bind(f.status.map(|s| s.as_str()))
-            .bind(f.kind.map(|k| k.as_str()))
-            .bind(i64::from(f.limit))
-            .bind(f.after.map(|c| c.updated_micros))
-            .bind(f.after.map_or(0, |c| c.row))
+            .bind(env)
+            .bind(status)
+            .bind(kind)
+            .bind(limit)
+            .bind(after_micros)
+            .bind(after_row)
             .fetch_one(&self.pool)
             .await?;
-        let mut incidents = JsonRow::parse_all(&row.text("j")?)?
-            .iter()
-            .map(incident_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        // An aggregate's order is not the subquery's by any standard: the page's order again.
-        incidents.sort_by_key(|i| std::cmp::Reverse((i.updated_at, i.id.row())));
-        Ok(incidents)
+        incident_page(&row.text("j")?)
     }
 
     async fn signals(&self, id: IncidentId, limit: u32) -> Result<Vec<Signal>, StoreError> {
@@ -453,30 +469,30 @@ impl IncidentStore for SqlStore {
                 .dialect
                 .json_objects("a", &["name", "value", "alertname", "updated_at"]),
         );
+        if let Some(direct) = &self.direct {
+            let read = direct.read(|c| {
+                let mut st = c.prepare_cached(&sql)?;
+                let mut rows = st.query(rusqlite::named_params! {"$1": id.row(), "$2": i64::from(limit)})?;
+                let mut out = WithSignals::default();
+                while let Some(r) = rows.next()? {
+                    out.add(&super::direct::Lite(r))?;
+                }
+                Ok(out.finish()?)
+            });
+            if let Some(read) = read {
+                return Ok(read);
+            }
+        }
         let rows = sqlx::query(&sql)
             .bind(id.row())
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-        let Some(first) = rows.first() else {
-            return Ok(None);
-        };
-        let incident = incident_from_row(first)?;
-        let mut signals = Vec::with_capacity(rows.len());
+        let mut out = WithSignals::default();
         for r in &rows {
-            if r.opt_int("s_id")?.is_some() {
-                signals.push(SignalColumns::PREFIXED.read(r)?);
-            }
+            out.add(r)?;
         }
-        let annotations = match incident.from_alerts() {
-            true => super::manage::annotations_from_json(&first.text("anns")?)?,
-            false => Vec::new(),
-        };
-        Ok(Some(crate::store::IncidentWithSignals {
-            incident,
-            signals,
-            annotations,
-        }))
+        out.finish()
     }
 
     async fn signal_groups(&self, id: IncidentId) -> Result<Vec<SignalGroup>, StoreError> {
@@ -567,4 +583,52 @@ async fn newest_signals(conn: &mut AnyConnection, id: IncidentId, limit: u32) ->
     .fetch_all(&mut *conn)
     .await?;
     rows.iter().map(signal_from_row).collect()
+}
+
+/// The incidents of a page read as one JSON value (`list_incidents`), in the page's order.
+fn incident_page(text: &str) -> Result<Vec<Incident>, StoreError> {
+    let mut incidents = JsonRow::parse_all(text)?
+        .iter()
+        .map(incident_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    // An aggregate's order is not the subquery's by any standard: the page's order again.
+    incidents.sort_by_key(|i| std::cmp::Reverse((i.updated_at, i.id.row())));
+    Ok(incidents)
+}
+
+/// `incident_with_signals` assembled from its statement's rows: the incident's columns on each,
+/// one newest signal per row (none when the incident has none), the annotations on the first.
+#[derive(Default)]
+struct WithSignals {
+    first: Option<(Incident, Option<String>)>,
+    signals: Vec<Signal>,
+}
+
+impl WithSignals {
+    fn add(&mut self, r: &impl Cols) -> Result<(), StoreError> {
+        if self.first.is_none() {
+            let incident = incident_from_row(r)?;
+            let anns = incident.from_alerts().then(|| r.text("anns")).transpose()?;
+            self.first = Some((incident, anns));
+        }
+        if r.opt_int("s_id")?.is_some() {
+            self.signals.push(SignalColumns::PREFIXED.read(r)?);
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Option<crate::store::IncidentWithSignals>, StoreError> {
+        let Some((incident, anns)) = self.first else {
+            return Ok(None);
+        };
+        let annotations = match anns {
+            Some(text) => super::manage::annotations_from_json(&text)?,
+            None => Vec::new(),
+        };
+        Ok(Some(crate::store::IncidentWithSignals {
+            incident,
+            signals: self.signals,
+            annotations,
+        }))
+    }
 }

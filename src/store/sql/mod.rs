@@ -8,6 +8,7 @@ mod actions;
 mod alerts;
 mod audit;
 mod dialect;
+mod direct;
 mod entities;
 mod incidents;
 mod manage;
@@ -58,6 +59,8 @@ pub struct SqlStore {
     intake: std::sync::Arc<alerts::IntakeQueue>,
     /// Ids of committed entities, shared by clones.
     entity_ids: std::sync::Arc<entities::EntityIds>,
+    /// SQLite only: reads on the caller's thread for the hottest paths (see `direct`).
+    direct: Option<std::sync::Arc<direct::DirectReads>>,
 }
 
 /// The SQLite store (`SqlStore::open`).
@@ -109,7 +112,18 @@ impl SqlStore {
             dialect: Dialect::Sqlite,
             intake: Default::default(),
             entity_ids: Default::default(),
+            direct: Some(std::sync::Arc::new(direct::DirectReads::new(file))),
         })
+    }
+
+    /// The same store with every read going through the sqlx pool (SQLite's direct reads off),
+    /// for tests that compare both paths.
+    #[doc(hidden)]
+    pub fn reading_through_the_pool(&self) -> Self {
+        Self {
+            direct: None,
+            ..self.clone()
+        }
     }
 
     /// Connects to a `postgres://` or `postgresql://` URL and runs `migrations/postgres` (sqlx
@@ -173,6 +187,7 @@ impl SqlStore {
             dialect: Dialect::Postgres,
             intake: Default::default(),
             entity_ids: Default::default(),
+            direct: None,
         })
     }
 

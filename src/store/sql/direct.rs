@@ -1,0 +1,197 @@
+//! Reads of the SQLite store on the calling thread, for the hottest read paths (`incident_get`,
+//! `incident_list`).
+//!
+//! sqlx runs every SQLite connection on a thread of its own and hands each statement and its
+//! rows between that thread and the caller: two context switches per statement, which under
+//! load cost more CPU than the read itself. A point read from SQLite's page cache or the OS's
+//! file cache takes microseconds, so these paths read on the caller's thread through a small set
+//! of `rusqlite` connections (`query_only`, same file, WAL). sqlx stays the store of record: it
+//! runs the migrations and every write, and answers every read this module declines. A direct read
+//! that fails in any way (SQLite busy, no free connection, an unexpected value) is dropped and the
+//! same read goes through the sqlx pool, which reports errors as every other method does.
+
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::READ_CACHE_SIZE;
+use crate::store::{StoreError, rows::Cols, rows::corrupt};
+
+/// Direct read connections on one SQLite file.
+pub(super) struct DirectReads {
+    path: String,
+    /// Idle connections; at most `max` exist (idle or in use).
+    idle: Mutex<Vec<Connection>>,
+    opened: Mutex<usize>,
+    max: usize,
+}
+
+impl DirectReads {
+    pub(super) fn new(path: &str) -> Self {
+        // One per core: a caller holds a connection only while it reads, without awaiting.
+        let max = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+        Self {
+            path: path.to_owned(),
+            idle: Mutex::new(Vec::new()),
+            opened: Mutex::new(0),
+            max,
+        }
+    }
+
+    /// Runs `f` on a connection of this file, on this thread. `None` when there is no free
+    /// connection or `f` failed (SQLite busy included): the caller reads through the pool.
+    pub(super) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, ReadError>) -> Option<T> {
+        let conn = self.take()?;
+        let out = f(&conn);
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(conn);
+        }
+        match out {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::debug!(error = %e, "direct SQLite read declined; reading through the pool");
+                None
+            }
+        }
+    }
+
+    fn take(&self) -> Option<Connection> {
+        if let Some(c) = self.idle.lock().ok()?.pop() {
+            return Some(c);
+        }
+        {
+            let mut opened = self.opened.lock().ok()?;
+            if *opened >= self.max {
+                return None;
+            }
+            *opened += 1;
+        }
+        match self.open() {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot open a direct SQLite read connection");
+                if let Ok(mut opened) = self.opened.lock() {
+                    *opened -= 1;
+                }
+                None
+            }
+        }
+    }
+
+    fn open(&self) -> rusqlite::Result<Connection> {
+        let c = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        // Never wait on this thread: a busy database sends the read to the pool, which may.
+        c.execute_batch(&format!(
+            "PRAGMA query_only = ON; PRAGMA busy_timeout = 0; PRAGMA cache_size = {READ_CACHE_SIZE}"
+        ))?;
+        Ok(c)
+    }
+
+    /// Connections opened so far (tests).
+    #[cfg(test)]
+    fn opened(&self) -> usize {
+        self.opened.lock().map_or(0, |n| *n)
+    }
+}
+
+/// Why a direct read was declined.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ReadError {
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A `rusqlite` row read through the store's row mappers.
+pub(super) struct Lite<'a, 'b>(pub(super) &'a rusqlite::Row<'b>);
+
+impl Lite<'_, '_> {
+    fn get<T: rusqlite::types::FromSql>(&self, col: &str) -> Result<T, StoreError> {
+        self.0.get(col).map_err(|e| corrupt(&format!("column `{col}`"), e))
+    }
+}
+
+impl Cols for Lite<'_, '_> {
+    fn int(&self, col: &str) -> Result<i64, StoreError> {
+        self.get(col)
+    }
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError> {
+        self.get(col)
+    }
+    fn real(&self, col: &str) -> Result<f64, StoreError> {
+        self.get(col)
+    }
+    fn text(&self, col: &str) -> Result<String, StoreError> {
+        self.get(col)
+    }
+    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
+        self.get(col)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file() -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.db").to_str().expect("utf-8").to_owned();
+        let c = Connection::open(&path).expect("create");
+        c.execute_batch(
+            "PRAGMA journal_mode = WAL; CREATE TABLE t (a INTEGER, b TEXT); INSERT INTO t VALUES (7, NULL)",
+        )
+        .expect("setup");
+        (dir, path)
+    }
+
+    #[test]
+    fn reads_through_the_row_mappers_and_reuses_its_connection() {
+        let (_dir, path) = file();
+        let d = DirectReads::new(&path);
+        for _ in 0..3 {
+            let got = d.read(|c| {
+                let mut st = c.prepare_cached("SELECT a, b FROM t WHERE a = $1")?;
+                let mut rows = st.query(rusqlite::named_params! {"$1": 7})?;
+                let r = rows.next()?.ok_or(StoreError::Corrupt("no row".into()))?;
+                Ok((Lite(r).int("a")?, Lite(r).opt_text("b")?))
+            });
+            assert_eq!(got, Some((7, None)));
+        }
+        assert_eq!(d.opened(), 1);
+    }
+
+    #[test]
+    fn declines_on_any_failure_and_keeps_the_connection() {
+        let (_dir, path) = file();
+        let d = DirectReads::new(&path);
+        // A wrong type is corrupt for the mappers: declined, not a panic.
+        let wrong = d.read(|c| {
+            Ok(c.query_row("SELECT b FROM t", [], |r| {
+                Lite(r).int("b").map_err(|e| {
+                    rusqlite::Error::ToSqlConversionFailure(Box::new(std::io::Error::other(e.to_string())))
+                })
+            })?)
+        });
+        assert_eq!(wrong, None);
+        // `query_only`: a write through a direct connection is refused.
+        let write = d.read(|c| Ok(c.execute("DELETE FROM t", [])?));
+        assert_eq!(write, None);
+        let left = d.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get::<_, i64>(0))?));
+        assert_eq!(left, Some(1));
+        assert_eq!(d.opened(), 1);
+    }
+
+    #[test]
+    fn declines_when_the_file_cannot_be_opened() {
+        let d = DirectReads::new("/nonexistent-dir/none.db");
+        assert_eq!(
+            d.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)),
+            None
+        );
+        assert_eq!(d.opened(), 0);
+    }
+}
