@@ -147,7 +147,7 @@ async fn reads_agree(s: &SqlStore) {
     assert_eq!(names, ["dashboard", "runbook_url"], "by name");
     assert_eq!(one.annotations[1].value, "https://runbooks.example.com/latency");
 
-    // The list reads its page as one JSON value: the same incidents as the point reads, newest
+    // The list: the same incidents as the point reads, newest
     // first, with a title JSON has to escape.
     let page = s
         .list_incidents(&IncidentFilter {

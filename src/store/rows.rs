@@ -135,28 +135,6 @@ pub(super) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
 }
 
-/// The `incidents` columns `incident_from_row` reads (for `Dialect::json_objects`).
-pub(super) const INCIDENT_COLUMNS: &[&str] = &[
-    "id",
-    "title",
-    "kind",
-    "env",
-    "severity",
-    "status",
-    "fingerprint",
-    "first_seen",
-    "last_seen",
-    "signal_count",
-    "labels",
-    "created_at",
-    "updated_at",
-    "previous_id",
-    "owner",
-    "commander",
-    "acknowledged_at",
-    "acknowledged_by",
-];
-
 pub(super) fn incident_from_row(r: &impl Cols) -> Result<Incident, StoreError> {
     Ok(Incident {
         id: IncidentId::from_row(r.int("id")?),

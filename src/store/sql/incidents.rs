@@ -13,8 +13,8 @@ use crate::store::{
     ChangeKind, DetectionBatch, DetectorSnapshot, IncidentChange, IncidentFilter, IncidentStore, IncidentTally,
     MetricPoint, NewFinding, NewOutboxRow, SignalGroup, StoreError, Transition,
     rows::{
-        Cols, INCIDENT_COLUMNS, JsonRow, SignalColumns, incident_from_row, metric_from_row, micros, parse,
-        signal_from_row, signal_group_from_row, timeline_from_row,
+        Cols, SignalColumns, incident_from_row, metric_from_row, micros, parse, signal_from_row, signal_group_from_row,
+        timeline_from_row,
     },
 };
 
@@ -394,16 +394,11 @@ impl IncidentStore for SqlStore {
     }
 
     async fn list_incidents(&self, f: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
-        // The page travels as one JSON value: sqlx hands every row between the SQLite
-        // connection's thread and the caller, so twenty rows cost twenty hand-offs.
-        let sql = format!(
-            "SELECT {agg} AS j FROM (SELECT * FROM incidents
+        const SQL: &str = "SELECT * FROM incidents
                WHERE (CAST($1 AS TEXT) IS NULL OR env = $1) AND (CAST($2 AS TEXT) IS NULL OR status = $2)
                  AND (CAST($3 AS TEXT) IS NULL OR kind = $3)
                  AND (CAST($5 AS BIGINT) IS NULL OR updated_at < $5 OR (updated_at = $5 AND id < $6))
-               ORDER BY updated_at DESC, id DESC LIMIT $4) t",
-            agg = self.dialect.json_objects("t", INCIDENT_COLUMNS),
-        );
+               ORDER BY updated_at DESC, id DESC LIMIT $4";
         let (env, status, kind) = (
             f.env.as_deref(),
             f.status.map(|s| s.as_str()),
@@ -416,26 +411,28 @@ impl IncidentStore for SqlStore {
         );
         if let Some(direct) = &self.direct {
             let page = direct.read(|c| {
-                let text: String = c.prepare_cached(&sql)?.query_row(
-                    rusqlite::named_params! {"$1": env, "$2": status, "$3": kind, "$4": limit, "$5": after_micros, "$6": after_row},
-                    |r| r.get(0),
-                )?;
-                Ok(incident_page(&text)?)
+                let mut page = Vec::with_capacity(f.limit.min(256) as usize);
+                let params = rusqlite::named_params! {"$1": env, "$2": status, "$3": kind, "$4": limit, "$5": after_micros, "$6": after_row};
+                super::direct::each_row(c, SQL, params, |r| {
+                    page.push(incident_from_row(r)?);
+                    Ok(())
+                })?;
+                Ok(page)
             });
             if let Some(page) = page {
                 return Ok(page);
             }
         }
-        let row = sqlx::query(&sql)
+        let rows = sqlx::query(SQL)
             .bind(env)
             .bind(status)
             .bind(kind)
             .bind(limit)
             .bind(after_micros)
             .bind(after_row)
-            .fetch_one(&self.pool)
+            .fetch_all(&self.pool)
             .await?;
-        incident_page(&row.text("j")?)
+        rows.iter().map(incident_from_row).collect()
     }
 
     async fn signals(&self, id: IncidentId, limit: u32) -> Result<Vec<Signal>, StoreError> {
@@ -471,12 +468,9 @@ impl IncidentStore for SqlStore {
         );
         if let Some(direct) = &self.direct {
             let read = direct.read(|c| {
-                let mut st = c.prepare_cached(&sql)?;
-                let mut rows = st.query(rusqlite::named_params! {"$1": id.row(), "$2": i64::from(limit)})?;
                 let mut out = WithSignals::default();
-                while let Some(r) = rows.next()? {
-                    out.add(&super::direct::Lite(r))?;
-                }
+                let params = rusqlite::named_params! {"$1": id.row(), "$2": i64::from(limit)};
+                super::direct::each_row(c, &sql, params, |r| out.add(r))?;
                 Ok(out.finish()?)
             });
             if let Some(read) = read {
@@ -583,17 +577,6 @@ async fn newest_signals(conn: &mut AnyConnection, id: IncidentId, limit: u32) ->
     .fetch_all(&mut *conn)
     .await?;
     rows.iter().map(signal_from_row).collect()
-}
-
-/// The incidents of a page read as one JSON value (`list_incidents`), in the page's order.
-fn incident_page(text: &str) -> Result<Vec<Incident>, StoreError> {
-    let mut incidents = JsonRow::parse_all(text)?
-        .iter()
-        .map(incident_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    // An aggregate's order is not the subquery's by any standard: the page's order again.
-    incidents.sort_by_key(|i| std::cmp::Reverse((i.updated_at, i.id.row())));
-    Ok(incidents)
 }
 
 /// `incident_with_signals` assembled from its statement's rows: the incident's columns on each,
