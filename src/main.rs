@@ -24,11 +24,14 @@ mod tests {
     #[test]
     fn jemalloc_is_built_with_the_servers_memory_options() {
         let conf = tikv_jemalloc_ctl::config::malloc_conf::read().expect("jemalloc's malloc_conf");
-        for option in ["dirty_decay_ms:250", "tcache_max:4096"] {
+        for option in ["dirty_decay_ms:250", "tcache_max:4096", "narenas:1"] {
             assert!(
                 conf.trim_end_matches('\0').split(',').any(|o| o == option),
                 "{option} missing from {conf:?}"
             );
         }
+        // One arena, plus the one jemalloc keeps for huge allocations (the default: 4 per CPU + 1).
+        let arenas = tikv_jemalloc_ctl::arenas::narenas::read().expect("arenas.narenas");
+        assert!(arenas <= 2, "{arenas} arenas");
     }
 }
