@@ -180,7 +180,13 @@ async fn direct_reads_match_the_pool_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let direct = SqliteStore::open(&dir.path().join("incidents.db")).await.unwrap();
     let pool = direct.reading_through_the_pool();
+    assert_eq!(pool.direct_read_counts(), None);
     reads_agree(&pool).await;
+    assert_eq!(
+        direct.direct_read_counts(),
+        Some((0, 0)),
+        "the pool's reads are not direct"
+    );
     let all = IncidentFilter {
         limit: 10,
         ..Default::default()
@@ -214,6 +220,8 @@ async fn direct_reads_match_the_pool_on_sqlite() {
     let second = direct.list_incidents(&next).await.unwrap();
     assert_eq!(second, pool.list_incidents(&next).await.unwrap());
     assert_eq!(second[0].id, page[1].id, "the page after the cursor");
+    // Every one of those reads was answered on the caller's thread, none declined.
+    assert_eq!(direct.direct_read_counts(), Some((7, 0)));
 }
 
 #[tokio::test(flavor = "multi_thread")]

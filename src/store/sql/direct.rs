@@ -10,7 +10,10 @@
 //! that fails in any way (SQLite busy, no free connection, an unexpected value) is dropped and the
 //! same read goes through the sqlx pool, which reports errors as every other method does.
 
-use std::sync::Mutex;
+use std::sync::{
+    Mutex,
+    atomic::{AtomicU64, Ordering},
+};
 
 use rusqlite::{Connection, OpenFlags};
 
@@ -24,6 +27,9 @@ pub(super) struct DirectReads {
     idle: Mutex<Vec<Connection>>,
     opened: Mutex<usize>,
     max: usize,
+    /// Reads answered here, and reads declined (left to the pool).
+    served: AtomicU64,
+    declined: AtomicU64,
 }
 
 impl DirectReads {
@@ -35,20 +41,29 @@ impl DirectReads {
             idle: Mutex::new(Vec::new()),
             opened: Mutex::new(0),
             max,
+            served: AtomicU64::new(0),
+            declined: AtomicU64::new(0),
         }
     }
 
     /// Runs `f` on a connection of this file, on this thread. `None` when there is no free
     /// connection or `f` failed (SQLite busy included): the caller reads through the pool.
     pub(super) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, ReadError>) -> Option<T> {
-        let conn = self.take()?;
+        let Some(conn) = self.take() else {
+            self.declined.fetch_add(1, Ordering::Relaxed);
+            return None;
+        };
         let out = f(&conn);
         if let Ok(mut idle) = self.idle.lock() {
             idle.push(conn);
         }
         match out {
-            Ok(v) => Some(v),
+            Ok(v) => {
+                self.served.fetch_add(1, Ordering::Relaxed);
+                Some(v)
+            }
             Err(e) => {
+                self.declined.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(error = %e, "direct SQLite read declined; reading through the pool");
                 None
             }
@@ -88,6 +103,14 @@ impl DirectReads {
             "PRAGMA query_only = ON; PRAGMA busy_timeout = 0; PRAGMA cache_size = {READ_CACHE_SIZE}"
         ))?;
         Ok(c)
+    }
+
+    /// Reads answered here and reads declined so far.
+    pub(super) fn counts(&self) -> (u64, u64) {
+        (
+            self.served.load(Ordering::Relaxed),
+            self.declined.load(Ordering::Relaxed),
+        )
     }
 
     /// Connections opened so far (tests).
@@ -196,6 +219,7 @@ mod tests {
             assert_eq!(got, Some(vec![(7, None)]));
         }
         assert_eq!(d.opened(), 1);
+        assert_eq!(d.counts(), (3, 0));
     }
 
     #[test]
@@ -221,6 +245,7 @@ mod tests {
         let left = d.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get::<_, i64>(0))?));
         assert_eq!(left, Some(1));
         assert_eq!(d.opened(), 1);
+        assert_eq!(d.counts(), (1, 3));
     }
 
     #[test]

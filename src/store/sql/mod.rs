@@ -123,6 +123,12 @@ impl SqlStore {
         })
     }
 
+    /// SQLite: how many reads the direct path answered and how many it left to the pool.
+    #[doc(hidden)]
+    pub fn direct_read_counts(&self) -> Option<(u64, u64)> {
+        self.direct.as_ref().map(|d| d.counts())
+    }
+
     /// The same store with every read going through the sqlx pool (SQLite's direct reads off),
     /// for tests that compare both paths.
     #[doc(hidden)]
