@@ -229,3 +229,41 @@ async fn one_statement_read_matches_the_separate_reads_on_postgres() {
     let db = store_postgres::database().await;
     reads_agree(&db.store().await).await;
 }
+
+/// A direct read while another connection holds SQLite's write lock mid-transaction (the alert
+/// writer during a burst): answered at once from the last commit, without waiting and without
+/// the uncommitted change; after the commit the next read sees it.
+#[tokio::test(flavor = "multi_thread")]
+async fn direct_reads_answer_during_a_write_and_see_only_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("incidents.db");
+    let s = SqliteStore::open(&path).await.unwrap();
+    let id = s.record_alerts(&alerts()).await.unwrap().incidents[0].id;
+    let before = s.incident_with_signals(id, 10).await.unwrap().unwrap().incident.title;
+
+    let writer = rusqlite::Connection::open(&path).unwrap();
+    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+    writer
+        .execute("UPDATE incidents SET title = 'renamed' WHERE id = ?1", [id.row()])
+        .unwrap();
+    let counts = s.direct_read_counts().unwrap();
+    let during = s.incident_with_signals(id, 10).await.unwrap().unwrap();
+    assert_eq!(during.incident.title, before, "no uncommitted change");
+    let listed = s
+        .list_incidents(&IncidentFilter {
+            limit: 5,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed[0].title, before);
+    assert_eq!(
+        s.direct_read_counts().unwrap(),
+        (counts.0 + 2, counts.1),
+        "answered directly"
+    );
+
+    writer.execute_batch("COMMIT").unwrap();
+    let after = s.incident_with_signals(id, 10).await.unwrap().unwrap();
+    assert_eq!(after.incident.title, "renamed");
+}
