@@ -2,57 +2,26 @@
 //! notifications that queued up meanwhile): every caller still gets its own, exact answer and
 //! nothing is lost or counted twice, on SQLite and on PostgreSQL (tests/support/pg.rs).
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
-use incident_mcp::{
-    domain::{IncidentType, Severity},
-    store::{
-        AlertIncident, AlertIntake, AlertOutcome, AlertRecord, ChangeKind, DetectHooks, IncidentFilter, SqlStore,
-        ports::*,
-    },
-};
+use incident_mcp::store::{AlertIntake, AlertOutcome, AlertRecord, ChangeKind, IncidentFilter, SqlStore, ports::*};
 
-use crate::{common, store_postgres};
+use crate::{alert_fixtures, common, store_postgres};
 
 const CALLERS: usize = 24;
 
 fn alert(fp: &str, min: u32) -> AlertRecord {
-    AlertRecord {
-        fingerprint: fp.into(),
-        starts_at: Utc.with_ymd_and_hms(2026, 11, 1, 10, min, 0).unwrap(),
-        ends_at: None,
-        firing: true,
-        alertname: "HighLatency".into(),
-        incident: 0,
-        labels: BTreeMap::new(),
-        message: None,
-        entities: Vec::new(),
-        annotations: Vec::new(),
-    }
+    alert_fixtures::high_latency(fp, Utc.with_ymd_and_hms(2026, 11, 1, 10, min, 0).unwrap())
 }
 
 fn intake(k: usize) -> AlertIntake {
-    AlertIntake {
-        env: "prod".into(),
-        actor: "alertmanager".into(),
-        source: "alertmanager".into(),
-        incidents: vec![AlertIncident {
-            fingerprint: "prod/HighLatency/service/checkout".into(),
-            title: "HighLatency on checkout".into(),
-            kind: IncidentType::Availability,
-            severity: Severity::High,
-            entity: "service/checkout".into(),
-            labels: BTreeMap::new(),
-        }],
-        // Two alerts of this caller's own, and one every caller sends (a re-sent occurrence).
-        alerts: vec![
-            alert(&format!("own-{k}-a"), 1),
-            alert(&format!("own-{k}-b"), 2),
-            alert("shared", 0),
-        ],
-        hooks: DetectHooks::default(),
-    }
+    // Two alerts of this caller's own, and one every caller sends (a re-sent occurrence).
+    alert_fixtures::checkout_intake(vec![
+        alert(&format!("own-{k}-a"), 1),
+        alert(&format!("own-{k}-b"), 2),
+        alert("shared", 0),
+    ])
 }
 
 async fn concurrent_callers_get_their_own_answers(store: Arc<SqlStore>) {

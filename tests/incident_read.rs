@@ -10,12 +10,12 @@ use chrono::{DateTime, TimeZone, Utc};
 use incident_mcp::{
     domain::{IncidentId, IncidentType, Severity, Signal, SignalKind},
     store::{
-        AlertIncident, AlertIntake, AlertRecord, DetectHooks, DetectionBatch, IncidentFilter, ManageStore, NewFinding,
-        SqlStore, SqliteStore, ports::*,
+        AlertIntake, AlertRecord, DetectHooks, DetectionBatch, IncidentFilter, ManageStore, NewFinding, SqlStore,
+        SqliteStore, ports::*,
     },
 };
 
-use crate::store_postgres;
+use crate::{alert_fixtures, store_postgres};
 
 fn at(sec: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 1, 10, 0, sec).unwrap()
@@ -61,41 +61,20 @@ fn detection(fingerprint: &str, signals: Vec<Signal>) -> DetectionBatch {
 
 fn alerts() -> AlertIntake {
     let alert = |fp: &str, sec: u32, annotations: &[(&str, &str)]| AlertRecord {
-        fingerprint: fp.into(),
-        starts_at: at(sec),
-        ends_at: None,
-        firing: true,
-        alertname: "HighLatency".into(),
-        incident: 0,
         labels: BTreeMap::from([("service".into(), "checkout".into())]),
         message: sec.is_multiple_of(2).then(|| format!("p99 above 2s ({fp})")),
-        entities: Vec::new(),
         annotations: annotations
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        ..alert_fixtures::high_latency(fp, at(sec))
     };
-    AlertIntake {
-        env: "prod".into(),
-        actor: "alertmanager".into(),
-        source: "alertmanager".into(),
-        incidents: vec![AlertIncident {
-            fingerprint: "prod/HighLatency/service/checkout".into(),
-            title: "HighLatency on checkout".into(),
-            kind: IncidentType::Availability,
-            severity: Severity::High,
-            entity: "service/checkout".into(),
-            labels: BTreeMap::from([("alertname".into(), "HighLatency".into())]),
-        }],
-        alerts: vec![
-            alert("f1", 1, &[("runbook_url", "https://runbooks.example.com/latency")]),
-            alert("f2", 2, &[("dashboard", "https://grafana.example.com/d/checkout")]),
-        ],
-        hooks: DetectHooks {
-            targets: vec![],
-            recover_targets: vec![],
-        },
-    }
+    let mut intake = alert_fixtures::checkout_intake(vec![
+        alert("f1", 1, &[("runbook_url", "https://runbooks.example.com/latency")]),
+        alert("f2", 2, &[("dashboard", "https://grafana.example.com/d/checkout")]),
+    ]);
+    intake.incidents[0].labels = BTreeMap::from([("alertname".into(), "HighLatency".into())]);
+    intake
 }
 
 /// Checks the one-statement read against the three separate reads for `id` and `limit`.

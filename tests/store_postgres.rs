@@ -4,7 +4,7 @@
 //! several `PgStore`s on one database as replicas (`replicas`), then the real binary with
 //! `--db postgres://...` (`cli`).
 
-use crate::{common, pg};
+use crate::{alert_fixtures, common, pg};
 
 mod cli;
 mod gate;
@@ -17,7 +17,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use incident_mcp::{
     domain::{IncidentId, IncidentType, Severity, Signal, SignalKind, Status, TimelineKind},
     store::{
-        AlertIncident, AlertIntake, AlertOutcome, AlertRecord, AttemptOutcome, ChangeKind, DetectHooks, DetectionBatch,
+        AlertIntake, AlertOutcome, AlertRecord, AttemptOutcome, ChangeKind, DetectHooks, DetectionBatch,
         DetectorSnapshot, IncidentFilter, MetricPoint, NewFinding, NewOutboxRow, OutboxStatus, OutboxStore, PgStore,
         SourceCursor, StoreError, ports::*,
     },
@@ -284,37 +284,21 @@ async fn transitions_are_checked_repeats_are_no_ops_and_outbox_rows_ride_along()
 
 fn alert(fp: &str, min: u32, firing: bool) -> AlertRecord {
     AlertRecord {
-        fingerprint: fp.into(),
-        starts_at: at(min),
         ends_at: (!firing).then(|| at(min + 30)),
         firing,
-        alertname: "HighLatency".into(),
-        incident: 0,
         labels: BTreeMap::from([("service".into(), "checkout".into())]),
         message: Some("p99 above 2s".into()),
-        entities: Vec::new(),
-        annotations: Vec::new(),
+        ..alert_fixtures::high_latency(fp, at(min))
     }
 }
 
 fn intake(alerts: Vec<AlertRecord>) -> AlertIntake {
     AlertIntake {
-        env: "prod".into(),
-        actor: "alertmanager".into(),
-        source: "alertmanager".into(),
-        incidents: vec![AlertIncident {
-            fingerprint: "prod/HighLatency/service/checkout".into(),
-            title: "HighLatency on checkout".into(),
-            kind: IncidentType::Availability,
-            severity: Severity::High,
-            entity: "service/checkout".into(),
-            labels: BTreeMap::new(),
-        }],
-        alerts,
         hooks: DetectHooks {
             targets: vec!["ops".into()],
             recover_targets: vec!["ops".into()],
         },
+        ..alert_fixtures::checkout_intake(alerts)
     }
 }
 

@@ -11,8 +11,8 @@ mod common;
 mod notify_common;
 mod support;
 use support::{
-    canary as canary_value, fake_kube, fake_kube_api as fake, hst_common, kube_fixtures as fixtures, kube_respond,
-    kube_server, oidc_provider, pg, procs, recording_backend, respond,
+    alert_fixtures, canary as canary_value, fake_kube, fake_kube_api as fake, hst_common, kube_fixtures as fixtures,
+    kube_respond, kube_server, oidc_provider, pg, procs, recording_backend, respond,
 };
 
 mod agent_approval;

@@ -2,6 +2,7 @@
 //! server), real-process helpers (PostgreSQL, child processes) and the respond harness.
 //! `suite.rs` re-exports each module at the crate root under the name the tests use.
 
+pub mod alert_fixtures;
 pub mod canary;
 pub mod fake_kube;
 pub mod fake_kube_api;
