@@ -386,12 +386,30 @@ pub fn check_url(raw: &str, allow_insecure_loopback: bool) -> Result<reqwest::Ur
         return Err("credentials in URLs are not allowed; use the *_env settings".into());
     }
     let host = url.host_str().ok_or_else(|| "the URL has no host".to_owned())?;
+    // A name no resolver can look up (`*`, `_`, an empty or over-long label) is refused here
+    // rather than failing at every delivery; IP literals are not domains and pass.
+    if url.domain().is_some_and(|d| !is_dns_name(d)) {
+        return Err(
+            "the URL's host is not a DNS name (labels of letters, digits and inner hyphens, separated by dots)".into(),
+        );
+    }
     match url.scheme() {
         "https" => Ok(url),
         "http" if allow_insecure_loopback && is_loopback(host) => Ok(url),
         "http" => Err("must be https (http is allowed only for loopback with allow_insecure_loopback = true)".into()),
         _ => Err("must be an https URL".into()),
     }
+}
+
+/// Host name syntax (RFC 1123): 1-63 letters, digits or inner hyphens per label, at most 253 in all.
+fn is_dns_name(host: &str) -> bool {
+    host.len() <= 253
+        && host.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -413,5 +431,29 @@ mod tests {
         assert!(check_url("http://169.254.169.254/latest", true).is_err());
         assert!(check_url("https://u:p@host/x", false).is_err());
         assert!(check_url("file:///etc/passwd", true).is_err());
+    }
+
+    #[test]
+    fn hosts_must_be_dns_names_or_ip_literals() {
+        for ok in [
+            "https://a-b.Example.com:8443/x?y=1",
+            "https://localhost/x",
+            "https://10.0.0.1/x",
+            "https://[2001:db8::1]/x",
+            "https://xn--bcher-kva.example/",
+        ] {
+            assert!(check_url(ok, false).is_ok(), "{ok}");
+        }
+        for bad in [
+            "https://f.gz.t*",
+            "https://a_b.example.com/",
+            "https://-a.example.com/",
+            "https://a-.example.com/",
+            "https://example.com./",
+            &format!("https://{}.com/", "a".repeat(64)),
+        ] {
+            let e = check_url(bad, false).expect_err(bad);
+            assert!(e.contains("not a DNS name"), "{bad}: {e}");
+        }
     }
 }
