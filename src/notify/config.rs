@@ -381,6 +381,17 @@ impl NotifyConfig {
 
 /// `https://` only; `http://` only for a loopback host when explicitly allowed; no credentials in the URL.
 pub fn check_url(raw: &str, allow_insecure_loopback: bool) -> Result<reqwest::Url, String> {
+    // Characters a URL may carry as written (RFC 3986), `%` only before two hex digits; the
+    // parser would quietly percent-encode the rest. No fragment: it is never sent.
+    if !uri_chars_only(raw) {
+        return Err(
+            "the URL has characters that must be percent-encoded (or a stray `%`; a non-ASCII host goes in punycode, `xn--...`)"
+                .into(),
+        );
+    }
+    if raw.contains('#') {
+        return Err("the URL has a fragment (`#...`), which is never sent: remove it".into());
+    }
     let url = reqwest::Url::parse(raw).map_err(|_| "not a valid URL".to_owned())?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err("credentials in URLs are not allowed; use the *_env settings".into());
@@ -401,9 +412,23 @@ pub fn check_url(raw: &str, allow_insecure_loopback: bool) -> Result<reqwest::Ur
     }
 }
 
-/// Host name syntax (RFC 1123): 1-63 letters, digits or inner hyphens per label, at most 253 in all.
+/// Only RFC 3986's unreserved and reserved characters, and `%` followed by two hex digits.
+fn uri_chars_only(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    b.iter().enumerate().all(|(i, &c)| match c {
+        b'%' => b.get(i + 1..i + 3).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)),
+        c => c.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=".contains(&c),
+    })
+}
+
+/// Host name syntax (RFC 1123): 1-63 letters, digits or inner hyphens per label, at most 253 in
+/// all, the last label starting with a letter (a top-level domain; never read as IPv4).
 fn is_dns_name(host: &str) -> bool {
     host.len() <= 253
+        && host
+            .rsplit('.')
+            .next()
+            .is_some_and(|tld| tld.starts_with(|c: char| c.is_ascii_alphabetic()))
         && host.split('.').all(|label| {
             (1..=63).contains(&label.len())
                 && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
@@ -451,9 +476,27 @@ mod tests {
             "https://a-.example.com/",
             "https://example.com./",
             &format!("https://{}.com/", "a".repeat(64)),
+            "https://example.1com/",
         ] {
             let e = check_url(bad, false).expect_err(bad);
             assert!(e.contains("not a DNS name"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn urls_are_taken_as_written_or_refused() {
+        assert!(check_url("https://h.example/a%20b/~x;y=1?q=a,b&r=$(1)", false).is_ok());
+        for (bad, why) in [
+            ("https://h.example/a b", "percent-encoded"),
+            ("https://h.example/{x}", "percent-encoded"),
+            ("https://h.example/\"x\"", "percent-encoded"),
+            ("https://h.example/%zz", "percent-encoded"),
+            ("https://h.example/%4", "percent-encoded"),
+            ("https://h.example/caf\u{e9}", "percent-encoded"),
+            ("https://h.example/x#top", "fragment"),
+        ] {
+            let e = check_url(bad, false).expect_err(bad);
+            assert!(e.contains(why), "{bad}: {e}");
         }
     }
 }
