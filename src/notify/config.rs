@@ -379,7 +379,8 @@ impl NotifyConfig {
     }
 }
 
-/// `https://` only; `http://` only for a loopback host when explicitly allowed; no credentials in the URL.
+/// `https://` only; `http://` only for a loopback host when explicitly allowed; no credentials in
+/// the URL; written as sent (RFC 3986 characters, no fragment); the host a DNS name or an IP literal.
 pub fn check_url(raw: &str, allow_insecure_loopback: bool) -> Result<reqwest::Url, String> {
     // Characters a URL may carry as written (RFC 3986), `%` only before two hex digits; the
     // parser would quietly percent-encode the rest. No fragment: it is never sent.

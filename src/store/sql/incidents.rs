@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, Row};
 
-use super::{Lock, SqlStore, entities::NewLinks};
+use super::{Dialect, Lock, SqlStore, entities::NewLinks};
 use crate::domain::{Incident, IncidentId, Severity, Signal, Status, TimelineEntry, TimelineKind, grouping as merge};
 use crate::store::{
     ChangeKind, DetectionBatch, DetectorSnapshot, IncidentChange, IncidentFilter, IncidentStore, IncidentTally,
@@ -450,34 +450,19 @@ impl IncidentStore for SqlStore {
         // with 15 digits, so the signals' values travel as columns). sqlx hands every
         // statement and every row between the connection's thread and the caller: one
         // statement instead of three is a third of `incident_get`'s time under load.
-        let sql = format!(
-            "SELECT i.*,
-               (SELECT {anns} FROM incident_annotations a WHERE a.incident_id = $1) AS anns,
-               s.id AS s_id, s.kind AS s_kind, s.source AS s_source, s.rule AS s_rule, s.series AS s_series,
-               s.entity AS s_entity, s.value AS s_value, s.score AS s_score, s.observed_at AS s_observed_at,
-               s.message AS s_message
-             FROM incidents i LEFT JOIN
-               (SELECT * FROM signals WHERE id IN
-                  (SELECT id FROM signals WHERE incident_id = $1 ORDER BY observed_at DESC, id DESC LIMIT $2)) s
-               ON s.incident_id = i.id
-             WHERE i.id = $1
-             ORDER BY s.observed_at DESC, s.id DESC",
-            anns = self
-                .dialect
-                .json_objects("a", &["name", "value", "alertname", "updated_at"]),
-        );
+        let sql = incident_with_signals_sql(self.dialect);
         if let Some(direct) = &self.direct {
             let read = direct.read(|c| {
                 let mut out = WithSignals::default();
                 let params = rusqlite::named_params! {"$1": id.row(), "$2": i64::from(limit)};
-                super::direct::each_row(c, &sql, params, |r| out.add(r))?;
+                super::direct::each_row(c, sql, params, |r| out.add(r))?;
                 Ok(out.finish()?)
             });
             if let Some(read) = read {
                 return Ok(read);
             }
         }
-        let rows = sqlx::query(&sql)
+        let rows = sqlx::query(sql)
             .bind(id.row())
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
@@ -577,6 +562,33 @@ async fn newest_signals(conn: &mut AnyConnection, id: IncidentId, limit: u32) ->
     .fetch_all(&mut *conn)
     .await?;
     rows.iter().map(signal_from_row).collect()
+}
+
+/// `incident_with_signals`' statement for `dialect`, built once per process (it is on
+/// `incident_get`'s path).
+fn incident_with_signals_sql(dialect: Dialect) -> &'static str {
+    fn build(d: Dialect) -> String {
+        format!(
+            "SELECT i.*,
+               (SELECT {anns} FROM incident_annotations a WHERE a.incident_id = $1) AS anns,
+               s.id AS s_id, s.kind AS s_kind, s.source AS s_source, s.rule AS s_rule, s.series AS s_series,
+               s.entity AS s_entity, s.value AS s_value, s.score AS s_score, s.observed_at AS s_observed_at,
+               s.message AS s_message
+             FROM incidents i LEFT JOIN
+               (SELECT * FROM signals WHERE id IN
+                  (SELECT id FROM signals WHERE incident_id = $1 ORDER BY observed_at DESC, id DESC LIMIT $2)) s
+               ON s.incident_id = i.id
+             WHERE i.id = $1
+             ORDER BY s.observed_at DESC, s.id DESC",
+            anns = d.json_objects("a", &["name", "value", "alertname", "updated_at"]),
+        )
+    }
+    static SQLITE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| build(Dialect::Sqlite));
+    static POSTGRES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| build(Dialect::Postgres));
+    match dialect {
+        Dialect::Sqlite => &SQLITE,
+        Dialect::Postgres => &POSTGRES,
+    }
 }
 
 /// `incident_with_signals` assembled from its statement's rows: the incident's columns on each,
