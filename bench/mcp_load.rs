@@ -4,7 +4,8 @@
 //! opens one 2025-11-25 session (initialize, notifications/initialized), then for each
 //! concurrency C runs C workers that each send `tools/call` one after another over their own
 //! keep-alive connection for S seconds; prints one JSON line per C (calls/s, p50/p90/p99 ms,
-//! errors). `incident_get` asks for random ids `INC-000001..N`; `incident_list` for 20 items.
+//! errors). Workers share one thread and speak bare HTTP/1.1 (hyper's connection API) so the
+//! client takes little of the machine it shares with the server. `incident_get` asks for random ids `INC-000001..N`; `incident_list` for 20 items.
 //! An answer counts when it is HTTP 200 and carries a `result` (JSON or SSE).
 //!
 //! `startup --url URL -- CMD ARGS...`: starts CMD and prints the milliseconds from spawn to
@@ -12,6 +13,10 @@
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
 const ACCEPT: &str = "application/json, text/event-stream";
@@ -64,26 +69,64 @@ async fn open_session(c: &reqwest::Client, url: &str) -> Result<String, String> 
 
 fn call_body(tool: &str, n: u64, ids: u64) -> String {
     let arguments = if tool == "incident_get" {
-        json!({ "id": format!("INC-{:06}", 1 + n.wrapping_mul(2_654_435_761) % ids) })
+        format!(r#"{{"id":"INC-{:06}"}}"#, 1 + n.wrapping_mul(2_654_435_761) % ids)
     } else {
-        json!({ "limit": 20 })
+        r#"{"limit":20}"#.to_owned()
     };
-    json!({"jsonrpc": "2.0", "id": n, "method": "tools/call", "params": {"name": tool, "arguments": arguments}})
-        .to_string()
+    format!(
+        r#"{{"jsonrpc":"2.0","id":{n},"method":"tools/call","params":{{"name":"{tool}","arguments":{arguments}}}}}"#
+    )
+}
+
+type Sender = http1::SendRequest<Full<Bytes>>;
+
+/// One bare HTTP/1.1 keep-alive connection (no pool, no redirects, no per-request URL parsing):
+/// the client's CPU per call is a small part of what this 2-core machine spends per call.
+async fn connect(authority: &str) -> Option<Sender> {
+    let stream = tokio::net::TcpStream::connect(authority).await.ok()?;
+    stream.set_nodelay(true).ok()?;
+    let (sender, conn) = http1::handshake(TokioIo::new(stream)).await.ok()?;
+    tokio::spawn(conn);
+    Some(sender)
+}
+
+async fn call(sender: &mut Sender, path: &str, authority: &str, sid: &str, body: String) -> bool {
+    if sender.ready().await.is_err() {
+        return false;
+    }
+    let request = hyper::Request::post(path)
+        .header(hyper::header::HOST, authority)
+        .header(hyper::header::ACCEPT, ACCEPT)
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("mcp-session-id", sid)
+        .body(Full::new(Bytes::from(body)));
+    let Ok(request) = request else { return false };
+    match sender.send_request(request).await {
+        Ok(r) if r.status().is_success() => r
+            .into_body()
+            .collect()
+            .await
+            .is_ok_and(|b| memchr::memmem::find(&b.to_bytes(), b"\"result\"").is_some()),
+        _ => false,
+    }
 }
 
 async fn worker(url: String, sid: String, tool: String, ids: u64, until: Instant, seed: u64) -> (Vec<f64>, u64) {
-    let c = reqwest::Client::builder()
-        .pool_max_idle_per_host(1)
-        .build()
-        .expect("client");
+    let uri: hyper::Uri = url.parse().expect("--url");
+    let authority = uri.authority().expect("--url needs host:port").to_string();
+    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let (mut lat, mut errors, mut n) = (Vec::new(), 0u64, seed.wrapping_mul(1_000_003));
+    let mut sender = None;
     while Instant::now() < until {
         n += 1;
         let t = Instant::now();
-        let ok = match post(&c, &url, Some(&sid), call_body(&tool, n, ids)).send().await {
-            Ok(r) if r.status().is_success() => r.text().await.is_ok_and(|t| t.contains("\"result\"")),
-            _ => false,
+        if sender.as_ref().is_none_or(Sender::is_closed) {
+            sender = connect(&authority).await;
+        }
+        let ok = match sender.as_mut() {
+            Some(s) => call(s, &path, &authority, &sid, call_body(&tool, n, ids)).await,
+            None => false,
         };
         if ok {
             lat.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -172,7 +215,8 @@ async fn startup(args: &[String]) {
     let _ = child.kill().await;
 }
 
-#[tokio::main]
+// One thread: the client should take as little of the machine as it can from the server.
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     match args.first().map(String::as_str) {
