@@ -227,16 +227,20 @@ pub struct Incident {
     /// Dedup key: same source, rule and entity map to one active incident.
     pub fingerprint: String,
     /// Time of the first signal.
+    #[serde(serialize_with = "super::timestamp::serialize")]
     pub first_seen: DateTime<Utc>,
     /// Time of the latest signal.
+    #[serde(serialize_with = "super::timestamp::serialize")]
     pub last_seen: DateTime<Utc>,
     /// Number of signals attached.
     pub signal_count: i64,
     /// Labels copied from telemetry (untrusted data).
     pub labels: BTreeMap<String, String>,
     /// When the record was created.
+    #[serde(serialize_with = "super::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
     /// When the record last changed.
+    #[serde(serialize_with = "super::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
     /// The earlier incident with the same fingerprint that this one follows: its rule fired
     /// again after that one was resolved and the grouping window had passed.

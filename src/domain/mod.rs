@@ -16,6 +16,7 @@ pub mod policy;
 pub mod runbook;
 mod signal;
 pub mod similarity;
+pub mod timestamp;
 mod untrusted;
 mod values;
 
