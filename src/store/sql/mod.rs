@@ -287,8 +287,13 @@ fn url_path(file: &str) -> String {
     out
 }
 
-/// Runs `{head} VALUES ($1, …), ($n, …) {tail}` over `rows` (all `cols` wide), chunked under the
-/// parameter limit, and returns every row the statements return.
+/// Runs `{head} VALUES ($1, …), ($n, …) {tail}` over `rows` (all `cols` wide), in chunks of
+/// [`chunk_rows`] rows, and returns every row the statements return, in order.
+///
+/// The statements are prepared once per connection and kept (sqlx's statement cache): chunks
+/// come in power-of-two sizes only, so a writer sees a handful of distinct statements per
+/// `head` instead of one per row count, each of which SQLite had to parse again (a multi-row
+/// `VALUES` of thousands of parameters: an eighth of the alert writer's CPU).
 async fn values(
     dialect: Dialect,
     tx: &mut AnyConnection,
@@ -300,9 +305,10 @@ async fn values(
     let mut out = Vec::new();
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
-        let chunk: Vec<Vec<Arg>> = rows.by_ref().take((dialect.max_params() / cols).max(1)).collect();
+        let n = chunk_rows(dialect, cols, rows.len());
+        let chunk: Vec<Vec<Arg>> = rows.by_ref().take(n).collect();
         let sql = values_sql(dialect, head, tail, cols, chunk.len());
-        let mut q = sqlx::query(&sql).persistent(false);
+        let mut q = sqlx::query(&sql);
         for arg in chunk.into_iter().flatten() {
             q = match arg {
                 Arg::Int(v) => q.bind(v),
@@ -314,6 +320,13 @@ async fn values(
         out.extend(q.fetch_all(&mut *tx).await?);
     }
     Ok(out)
+}
+
+/// Rows in the next chunk of `remaining` rows `cols` wide: the largest power of two that fits
+/// both `remaining` and the parameter limit.
+fn chunk_rows(dialect: Dialect, cols: usize, remaining: usize) -> usize {
+    let most = (dialect.max_params() / cols.max(1)).clamp(1, remaining.max(1));
+    1 << most.ilog2()
 }
 
 /// `{head} VALUES (p, ...), ... {tail}` for `rows` rows of `cols` parameters, all bound in
@@ -351,7 +364,27 @@ fn values_sql(dialect: Dialect, head: &str, tail: &str, cols: usize, rows: usize
 
 #[cfg(test)]
 mod tests {
-    use super::{Dialect, url_path, values_sql};
+    use super::{Dialect, chunk_rows, url_path, values_sql};
+
+    #[test]
+    fn values_chunks_come_in_power_of_two_sizes_under_the_parameter_limit() {
+        let sizes = |cols: usize, mut remaining: usize| {
+            let mut out = Vec::new();
+            while remaining > 0 {
+                let n = chunk_rows(Dialect::Sqlite, cols, remaining);
+                out.push(n);
+                remaining -= n;
+            }
+            out
+        };
+        assert_eq!(sizes(8, 700), [512, 128, 32, 16, 8, 4]);
+        assert_eq!(sizes(3, 1), [1]);
+        // 30,000 parameters at most: 3,750 rows of 8 columns, so chunks of 2,048.
+        assert_eq!(sizes(8, 5000), [2048, 2048, 512, 256, 128, 8]);
+        assert!(sizes(1, 100_000).iter().all(|n| *n <= 30_000 && n.is_power_of_two()));
+        // Wider rows than the limit still go one per statement.
+        assert_eq!(sizes(40_000, 2), [1, 1]);
+    }
 
     #[test]
     fn values_lists_number_postgres_parameters_and_leave_sqlite_anonymous() {
