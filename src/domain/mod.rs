@@ -55,6 +55,9 @@ pub fn display_time(t: &chrono::DateTime<chrono::Utc>) -> String {
 
 /// Cuts `s` to at most `max` characters for safe echoing in error messages.
 pub(crate) fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max && s.bytes().all(|b| b.is_ascii() && !b.is_ascii_control()) {
+        return s.to_owned();
+    }
     let mut out: String = s.chars().filter(|c| !c.is_control()).take(max).collect();
     if s.chars().count() > max {
         out.push('…');
