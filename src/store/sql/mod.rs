@@ -291,7 +291,7 @@ fn url_path(file: &str) -> String {
 /// [`chunk_rows`] rows, and returns every row the statements return, in order.
 ///
 /// The statements are prepared once per connection and kept (sqlx's statement cache): chunks
-/// come in power-of-two sizes only, so a writer sees a handful of distinct statements per
+/// come in power-of-two sizes only (256 rows at most), so a writer sees a handful of distinct statements per
 /// `head` instead of one per row count, each of which SQLite had to parse again (a multi-row
 /// `VALUES` of thousands of parameters: an eighth of the alert writer's CPU).
 async fn values(
@@ -322,10 +322,14 @@ async fn values(
     Ok(out)
 }
 
+/// Rows per multi-row statement at most: a kept statement's compiled program grows with its rows,
+/// and 2,048-row statements held ~8 MiB on the alert writer while it was open.
+const MAX_CHUNK_ROWS: usize = 256;
+
 /// Rows in the next chunk of `remaining` rows `cols` wide: the largest power of two that fits
-/// both `remaining` and the parameter limit.
+/// `remaining`, [`MAX_CHUNK_ROWS`] and the parameter limit.
 fn chunk_rows(dialect: Dialect, cols: usize, remaining: usize) -> usize {
-    let most = (dialect.max_params() / cols.max(1)).clamp(1, remaining.max(1));
+    let most = (dialect.max_params() / cols.max(1)).clamp(1, remaining.clamp(1, MAX_CHUNK_ROWS));
     1 << most.ilog2()
 }
 
@@ -364,7 +368,7 @@ fn values_sql(dialect: Dialect, head: &str, tail: &str, cols: usize, rows: usize
 
 #[cfg(test)]
 mod tests {
-    use super::{Dialect, chunk_rows, url_path, values_sql};
+    use super::{Dialect, MAX_CHUNK_ROWS, chunk_rows, url_path, values_sql};
 
     #[test]
     fn values_chunks_come_in_power_of_two_sizes_under_the_parameter_limit() {
@@ -377,11 +381,12 @@ mod tests {
             }
             out
         };
-        assert_eq!(sizes(8, 700), [512, 128, 32, 16, 8, 4]);
+        assert_eq!(sizes(8, 700), [256, 256, 128, 32, 16, 8, 4]);
         assert_eq!(sizes(3, 1), [1]);
-        // 30,000 parameters at most: 3,750 rows of 8 columns, so chunks of 2,048.
-        assert_eq!(sizes(8, 5000), [2048, 2048, 512, 256, 128, 8]);
-        assert!(sizes(1, 100_000).iter().all(|n| *n <= 30_000 && n.is_power_of_two()));
+        assert_eq!(sizes(8, 255), [128, 64, 32, 16, 8, 4, 2, 1]);
+        assert_eq!(sizes(1, 400 * MAX_CHUNK_ROWS), [MAX_CHUNK_ROWS; 400]);
+        // 30,000 parameters at most: 1,000-column rows go 16 to a statement.
+        assert_eq!(sizes(1_000, 40), [16, 16, 8]);
         // Wider rows than the limit still go one per statement.
         assert_eq!(sizes(40_000, 2), [1, 1]);
     }
