@@ -5,7 +5,8 @@
 //! concurrency C runs C workers that each send `tools/call` one after another over their own
 //! keep-alive connection for S seconds; prints one JSON line per C (calls/s, p50/p90/p99 ms,
 //! errors). Workers share one thread and speak bare HTTP/1.1 (hyper's connection API) so the
-//! client takes little of the machine it shares with the server. `incident_get` asks for random ids `INC-000001..N`; `incident_list` for 20 items.
+//! client takes little of the machine it shares with the server. `incident_get` asks for random
+//! ids `INC-000001..N`; `incident_list` for 20 items.
 //! An answer counts when it is HTTP 200 and carries a `result` (JSON or SSE).
 //!
 //! `startup --url URL -- CMD ARGS...`: starts CMD and prints the milliseconds from spawn to

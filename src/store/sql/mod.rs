@@ -291,9 +291,9 @@ fn url_path(file: &str) -> String {
 /// [`chunk_rows`] rows, and returns every row the statements return, in order.
 ///
 /// The statements are prepared once per connection and kept (sqlx's statement cache): chunks
-/// come in power-of-two sizes only (256 rows at most), so a writer sees a handful of distinct statements per
-/// `head` instead of one per row count, each of which SQLite had to parse again (a multi-row
-/// `VALUES` of thousands of parameters: an eighth of the alert writer's CPU).
+/// come in power-of-two sizes only (256 rows at most), so a writer sees a handful of distinct
+/// statements per `head` instead of one per row count, each of which SQLite had to parse again
+/// (a multi-row `VALUES` of thousands of parameters: an eighth of the alert writer's CPU).
 async fn values(
     dialect: Dialect,
     tx: &mut AnyConnection,
