@@ -157,15 +157,20 @@ async fn single_answer_as_json(resp: Response) -> Response {
     let (mut parts, body) = resp.into_parts();
     let mut stream = body.into_data_stream();
     let mut seen: Vec<Bytes> = Vec::new();
-    // The bytes of the event being read (events usually arrive one per chunk, see `sse_data`).
-    let mut buf: Vec<u8> = Vec::new();
+    // The bytes of the event being read. Events usually arrive one per chunk: the chunk itself
+    // (no copy), and the answer is a slice of it.
+    let mut buf = Bytes::new();
     let replay = |seen: Vec<Bytes>| futures::stream::iter(seen.into_iter().map(Ok::<_, axum::Error>));
     loop {
         match stream.next().await {
             Some(Ok(chunk)) => {
                 // Only the new bytes (and the one before them) can complete an event's `\n\n`.
                 let from = buf.len().saturating_sub(1);
-                buf.extend_from_slice(&chunk);
+                buf = if buf.is_empty() {
+                    chunk.clone()
+                } else {
+                    [&buf[..], &chunk[..]].concat().into()
+                };
                 seen.push(chunk);
                 let mut start = 0;
                 let mut search = from;
@@ -182,11 +187,15 @@ async fn single_answer_as_json(resp: Response) -> Response {
                             .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
                         parts.headers.remove(header::CONTENT_LENGTH);
                         parts.headers.remove(header::CACHE_CONTROL);
-                        return Response::from_parts(parts, Body::from(data.into_owned()));
+                        let answer = match data {
+                            std::borrow::Cow::Borrowed(one_line) => buf.slice_ref(one_line),
+                            std::borrow::Cow::Owned(joined) => joined.into(),
+                        };
+                        return Response::from_parts(parts, Body::from(answer));
                     }
                     return Response::from_parts(parts, Body::from_stream(replay(seen).chain(stream)));
                 }
-                buf.drain(..start);
+                buf = buf.slice(start..);
             }
             Some(Err(e)) => {
                 let failed = futures::stream::once(async move { Err::<Bytes, _>(e) });
@@ -200,7 +209,21 @@ async fn single_answer_as_json(resp: Response) -> Response {
 /// The `data:` lines of one SSE event, joined (borrowed when there is one: the JSON-RPC
 /// messages written here are one line).
 fn sse_data(event: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    let mut lines = event.split(|&b| b == b'\n').filter_map(|line| {
+    let mut left = Some(event);
+    let lines = std::iter::from_fn(move || {
+        let r = left?;
+        Some(match memchr::memchr(b'\n', r) {
+            Some(i) => {
+                left = Some(&r[i + 1..]);
+                &r[..i]
+            }
+            None => {
+                left = None;
+                r
+            }
+        })
+    });
+    let mut lines = lines.filter_map(|line| {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         line.strip_prefix(b"data:")
             .map(|rest| rest.strip_prefix(b" ").unwrap_or(rest))

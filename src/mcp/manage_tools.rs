@@ -2,9 +2,12 @@
 //! a note, assign an owner and commander, change the severity. Thin: parse (done by
 //! `Parameters`), call the service, convert.
 
-use rmcp::{Json, handler::server::wrapper::Parameters, tool, tool_router};
+use rmcp::{handler::server::wrapper::Parameters, tool, tool_router};
 
-use super::{IncidentServer, convert::ToolError};
+use super::{
+    IncidentServer,
+    convert::{Json, ToolError},
+};
 use crate::service::*;
 
 #[tool_router(router = manage_tools, vis = "pub(crate)")]

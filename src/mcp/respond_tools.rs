@@ -5,7 +5,7 @@
 //! types reject unknown fields such as `confirm`.
 
 use rmcp::{
-    ErrorData as McpError, Json, RoleServer,
+    ErrorData as McpError, RoleServer,
     handler::server::{
         tool::{InputResponses, IntoCallToolResult, RequestState},
         wrapper::Parameters,
@@ -20,7 +20,7 @@ use serde_json::json;
 
 use super::{
     IncidentServer,
-    convert::{McpPhrases, ToolError},
+    convert::{Json, McpPhrases, ToolError},
 };
 use crate::service::*;
 

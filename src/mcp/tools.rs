@@ -1,13 +1,16 @@
 //! The incident tools. Handlers stay thin: parse (done by `Parameters`), call the service, convert.
 
 use rmcp::{
-    Json, RoleServer,
+    RoleServer,
     handler::server::{router::tool::ToolRouter, wrapper::Parameters},
     service::RequestContext,
     tool, tool_router,
 };
 
-use super::{IncidentServer, convert::ToolError};
+use super::{
+    IncidentServer,
+    convert::{Json, ToolError},
+};
 use crate::service::*;
 
 #[tool_router(router = incident_tools, vis = "pub(crate)")]
