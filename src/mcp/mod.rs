@@ -84,9 +84,7 @@ fn capability_of(tool: &Tool) -> Capability {
 /// The capability the incident tool `name` needs and whether it is destructive; `None` for a
 /// name that is not one of the incident tools.
 pub fn tool_capability(name: &str) -> Option<(Capability, bool)> {
-    static TOOLS: std::sync::OnceLock<Vec<Tool>> = std::sync::OnceLock::new();
-    let tools = TOOLS.get_or_init(|| tools::all().list_all());
-    let tool = tools.iter().find(|t| t.name == name)?;
+    let tool = &tools::product().map.get(name)?.attr;
     let destructive = tool
         .annotations
         .as_ref()
@@ -154,9 +152,9 @@ impl IncidentServer {
     pub fn new(svc: IncidentService, policy: ToolPolicy) -> Self {
         static TOOL_ROUTER: std::sync::LazyLock<Arc<ToolRouter<IncidentServer>>> = std::sync::LazyLock::new(|| {
             #[allow(unused_mut)]
-            let mut tool_router = tools::all();
+            let mut tool_router = tools::product().clone();
             #[cfg(feature = "conformance")]
-            tool_router.merge(conformance::tools());
+            tool_router.merge(tools::on_own_thread(conformance::tools));
             Arc::new(tool_router)
         });
         static PROMPTS: std::sync::LazyLock<Arc<PromptCatalog>> =

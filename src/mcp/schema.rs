@@ -16,7 +16,7 @@
 
 use std::{
     collections::HashMap,
-    sync::{LazyLock, OnceLock},
+    sync::{Arc, LazyLock, OnceLock},
 };
 
 use rmcp::model::{JsonObject, Tool};
@@ -389,29 +389,24 @@ fn shallow(schema: &Value, defs: &Map<String, Value>, depth: u32) -> Value {
 /// The product tools' published input schemas, by tool name, each with its validator compiled
 /// on the tool's first call: a server compiles (and holds, regexes included) only the
 /// validators of the tools it is asked to run.
-static VALIDATORS: LazyLock<HashMap<String, LazyValidator>> = LazyLock::new(|| {
-    super::tools::all()
-        .list_all()
-        .into_iter()
-        .map(|t| {
-            (
-                t.name.to_string(),
-                (Value::Object((*t.input_schema).clone()), OnceLock::new()),
-            )
-        })
+static VALIDATORS: LazyLock<HashMap<&'static str, LazyValidator>> = LazyLock::new(|| {
+    super::tools::product()
+        .map
+        .iter()
+        .map(|(name, route)| (name.as_ref(), (route.attr.input_schema.clone(), OnceLock::new())))
         .collect()
 });
 
-/// A published input schema and its validator, compiled once when first needed (`None` if it
-/// does not compile).
-type LazyValidator = (Value, OnceLock<Option<jsonschema::Validator>>);
+/// A published input schema (shared with the tool list) and its validator, compiled once when
+/// first needed (`None` if it does not compile).
+type LazyValidator = (Arc<JsonObject>, OnceLock<Option<jsonschema::Validator>>);
 
 /// The validator of the product tool `tool`; `None` for another name (or, never expected, a
 /// published schema that does not compile: logged, and the call is not checked).
 fn validator_of(tool: &str) -> Option<&'static jsonschema::Validator> {
     let (schema, compiled) = VALIDATORS.get(tool)?;
     compiled
-        .get_or_init(|| match validator(schema) {
+        .get_or_init(|| match validator(&Value::Object(JsonObject::clone(schema))) {
             Ok(v) => Some(v),
             Err(e) => {
                 tracing::error!(tool, error = %e, "a published input schema does not compile");

@@ -1,5 +1,7 @@
 //! The incident tools. Handlers stay thin: parse (done by `Parameters`), call the service, convert.
 
+use std::sync::LazyLock;
+
 use rmcp::{
     RoleServer,
     handler::server::{router::tool::ToolRouter, wrapper::Parameters},
@@ -213,9 +215,29 @@ true`, once the cause is fixed. Audited.",
     }
 }
 
+/// The product's tools, built once for the process: the served router, the capability checks
+/// and the argument validators all read this one. It is built on a thread of its own because
+/// rmcp caches every schema it generates in thread-locals (each type's full, input and output
+/// form) for the life of the thread that asked: built on a Tokio worker, those copies stayed
+/// for good, about 2 MiB after the first `initialize`. Only the published schemas stay here.
+pub(crate) fn product() -> &'static ToolRouter<IncidentServer> {
+    static ROUTER: LazyLock<ToolRouter<IncidentServer>> = LazyLock::new(|| on_own_thread(all));
+    &ROUTER
+}
+
+/// Runs `f` on a new thread and returns its result (a panic in `f` is resumed here): what the
+/// thread kept in thread-locals is freed when it ends.
+pub(crate) fn on_own_thread<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(f)
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
 /// All tools of the product (conformance fixtures are added separately), with their schemas as
 /// published (`super::schema::publish`: portable 2020-12, lean).
-pub(crate) fn all() -> ToolRouter<IncidentServer> {
+fn all() -> ToolRouter<IncidentServer> {
     let mut router =
         IncidentServer::incident_tools() + IncidentServer::respond_tools() + IncidentServer::manage_tools();
     for route in router.map.values_mut() {
