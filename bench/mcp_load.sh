@@ -7,12 +7,16 @@
 #   - the official TypeScript SDK (npm @modelcontextprotocol/sdk 1.32.2 on express 5, Node 22,
 #     enableJsonResponse),
 # the peers installed here into a temporary directory from the registries, implementing the same
-# two tools over the same SQLite file (bench/mcp_peers/). The same client (bench/mcp_load.rs)
-# drives all three in one run. Also printed: idle and loaded RSS of each server and the time from
-# process start to its first answered request. Ratios are ours / peer.
+# two tools over the same SQLite file (bench/mcp_peers/): the same answers (structuredContent
+# and the same JSON as text, under an output schema), and, for reference, the TypeScript peer
+# answering raw rows as text only. The same client (bench/mcp_load.rs) drives all of them in one
+# run, taking turns (C=32 in rounds; ratios within a round, medians reported). Also printed: idle
+# and loaded RSS of each server and the time from process start to its first answered request.
+# Ratios are ours / peer.
 #
 # Usage: bench/mcp_load.sh
 # Env:   MCP_LOAD_SECONDS (per level, default 5), MCP_LOAD_INCIDENTS (default 10000),
+#        MCP_LOAD_ROUNDS (C=32 rounds, default 3),
 #        INCIDENT_MCP_BIN / MCP_LOAD_CLIENT (prebuilt binaries; default: cargo release builds),
 #        MCP_LOAD_PEERS=0 to skip the SDK peers, BENCH_DIR (work directory).
 set -euo pipefail
@@ -40,7 +44,9 @@ WORK="${BENCH_DIR:-$(mktemp -d -p /var/tmp incident-mcp-mcpload.XXXXXX)}"
 mkdir -p "$WORK"
 PIDS=()
 cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do
+        kill -CONT "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true
+    done
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -85,29 +91,13 @@ IDS="$STORED"
 
 RESULTS="$WORK/results.jsonl"
 : >"$RESULTS"
-measure() { # name pid url
-    local name="$1" pid="$2" url="$3" idle
-    idle="$(rss_kib "$pid")"
-    for tool in incident_get incident_list; do
-        "$CLIENT" load --url "$url" --tool "$tool" --ids "$IDS" --seconds "$SECS" --warmup 1 --concurrency 1,8,32 |
-            python3 -c 'import json,sys
-for l in sys.stdin:
-    m = json.loads(l); m["server"] = sys.argv[1]; print(json.dumps(m))' "$name" >>"$RESULTS"
-    done
-    printf '{"server":"%s","idle_rss_kib":%s,"loaded_rss_kib":%s,"peak_rss_kib":%s}\n' \
-        "$name" "$idle" "$(rss_kib "$pid")" "$(hwm_kib "$pid")" >>"$RESULTS"
-}
 # RSS right after seeding, then idle once the allocator had time to give the burst back (its
-# background thread returns pages unused for 10 s).
+# background thread returns pages unused for 250 ms; the SQLite writer closes after 2 s idle).
 printf '{"server":"incident-mcp","seeded_rss_kib":%s}\n' "$(rss_kib "$OURS_PID")" >>"$RESULTS"
-sleep 12
-measure incident-mcp "$OURS_PID" "http://127.0.0.1:$OURS_PORT/mcp"
-kill "$OURS_PID"; wait "$OURS_PID" 2>/dev/null || true
-PORT="$(free_port)"
-"$CLIENT" startup --url "http://127.0.0.1:$PORT/mcp" -- "$BIN" --db "$DB" serve --http "127.0.0.1:$PORT" |
-    sed 's/^{/{"server":"incident-mcp",/' >>"$RESULTS"
+sleep 4
 
-# --- the official SDK peers -------------------------------------------------------------------
+# --- the official SDK peers, started beside ours ---------------------------------------------
+NAMES=(incident-mcp); SPIDS=("$OURS_PID"); URLS=("http://127.0.0.1:$OURS_PORT/mcp")
 if [[ "$PEERS" == 1 ]]; then
     log "installing the Python SDK peer (PyPI mcp 2.3.0, uvicorn)"
     python3 -m venv "$WORK/py" && "$WORK/py/bin/pip" install -q "mcp==2.3.0" uvicorn
@@ -123,48 +113,117 @@ if [[ "$PEERS" == 1 ]]; then
         PATH="$NODE_BIN:$PATH" npm install --silent @modelcontextprotocol/sdk@1.32.2 express@5 >/dev/null)
     PY_CMD=("$WORK/py/bin/python" "$ROOT/bench/mcp_peers/server.py" "$DB")
     TS_CMD=("$NODE_BIN/node" --no-warnings "$WORK/ts/server.mjs" "$DB")
-    for peer in python typescript; do
-        if [[ "$peer" == python ]]; then CMD=("${PY_CMD[@]}"); else CMD=("${TS_CMD[@]}"); fi
+    # typescript-sdk-raw: the same SDK answering the database rows as one text block, less work
+    # than the tools' contract (no output schema, no structuredContent); for reference at C=32.
+    for peer in python-sdk typescript-sdk typescript-sdk-raw; do
+        case "$peer" in
+            python-sdk) CMD=("${PY_CMD[@]}"); MODE= ;;
+            typescript-sdk) CMD=("${TS_CMD[@]}"); MODE= ;;
+            *) CMD=("${TS_CMD[@]}"); MODE=raw ;;
+        esac
         PORT="$(free_port)"
-        "${CMD[@]}" "$PORT" >"$WORK/$peer.log" 2>&1 &
+        PEER_ANSWER="$MODE" "${CMD[@]}" "$PORT" >"$WORK/$peer.log" 2>&1 &
         PIDS+=($!)
-        PID=$!
+        NAMES+=("$peer"); SPIDS+=($!); URLS+=("http://127.0.0.1:$PORT/mcp")
         wait_up "http://127.0.0.1:$PORT/mcp"
-        measure "$peer-sdk" "$PID" "http://127.0.0.1:$PORT/mcp"
-        kill "$PID"; wait "$PID" 2>/dev/null || true
+    done
+fi
+
+# --- load, interleaved -------------------------------------------------------------------------
+# The machine's speed drifts by tens of percent from one minute to the next, so the servers take
+# turns (one running at a time, see `turn`): each level runs on every server in a row, and C=32 runs in ROUNDS rounds (a ratio is
+# taken within a round; the report gives medians).
+ROUNDS="${MCP_LOAD_ROUNDS:-3}"
+for i in "${!NAMES[@]}"; do
+    printf '{"server":"%s","idle_rss_kib":%s}\n' "${NAMES[$i]}" "$(rss_kib "${SPIDS[$i]}")" >>"$RESULTS"
+done
+# Only the server whose turn it is runs: the others are stopped (SIGSTOP), so a peer's garbage
+# collector working through gigabytes after its own turn takes no CPU from the next server's.
+turn() { # index
+    for j in "${!SPIDS[@]}"; do
+        if [[ "$j" == "$1" ]]; then kill -CONT "${SPIDS[$j]}"; else kill -STOP "${SPIDS[$j]}"; fi
+    done
+}
+load() { # index tool concurrency round
+    turn "$1"
+    "$CLIENT" load --url "${URLS[$1]}" --tool "$2" --ids "$IDS" --seconds "$SECS" --warmup 1 --concurrency "$3" |
+        python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l); m["server"] = sys.argv[1]; m["round"] = int(sys.argv[2]); print(json.dumps(m))' \
+            "${NAMES[$1]}" "$4" >>"$RESULTS"
+    if [[ "$3" == 32 ]]; then
+        printf '{"server":"%s","loaded_rss_kib":%s}\n' "${NAMES[$1]}" "$(rss_kib "${SPIDS[$1]}")" >>"$RESULTS"
+    fi
+}
+for tool in incident_get incident_list; do
+    log "$tool"
+    for conc in 1 8; do
+        for i in "${!NAMES[@]}"; do
+            [[ "${NAMES[$i]}" == *-raw ]] || load "$i" "$tool" "$conc" 0
+        done
+    done
+    for round in $(seq 1 "$ROUNDS"); do
+        for i in "${!NAMES[@]}"; do load "$i" "$tool" 32 "$round"; done
+    done
+done
+for i in "${!NAMES[@]}"; do
+    printf '{"server":"%s","peak_rss_kib":%s}\n' "${NAMES[$i]}" "$(hwm_kib "${SPIDS[$i]}")" >>"$RESULTS"
+    kill -CONT "${SPIDS[$i]}"; kill "${SPIDS[$i]}"; wait "${SPIDS[$i]}" 2>/dev/null || true
+done
+
+# --- time from process start to the first answered request ----------------------------------
+PORT="$(free_port)"
+"$CLIENT" startup --url "http://127.0.0.1:$PORT/mcp" -- "$BIN" --db "$DB" serve --http "127.0.0.1:$PORT" |
+    sed 's/^{/{"server":"incident-mcp",/' >>"$RESULTS"
+if [[ "$PEERS" == 1 ]]; then
+    for peer in python-sdk typescript-sdk; do
+        if [[ "$peer" == python-sdk ]]; then CMD=("${PY_CMD[@]}"); else CMD=("${TS_CMD[@]}"); fi
         PORT="$(free_port)"
         "$CLIENT" startup --url "http://127.0.0.1:$PORT/mcp" -- "${CMD[@]}" "$PORT" |
-            sed "s/^{/{\"server\":\"$peer-sdk\",/" >>"$RESULTS"
+            sed "s/^{/{\"server\":\"$peer\",/" >>"$RESULTS"
     done
 fi
 
 # --- report -----------------------------------------------------------------------------------
-python3 - "$RESULTS" "$STORED" "$SECS" <<'EOF'
-import json, sys
+python3 - "$RESULTS" "$STORED" "$SECS" "$ROUNDS" <<'EOF'
+import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print(f"\nMCP load: {sys.argv[2]} incidents, {sys.argv[3]} s per level, closed loop, one connection per worker")
+print(f"\nMCP load: {sys.argv[2]} incidents, {sys.argv[3]} s per level, closed loop, one connection per worker;"
+      f" C=32 in {sys.argv[4]} interleaved rounds (medians)")
 print("| server | tool | C | calls/s | p50 ms | p90 ms | p99 ms | errors |")
 print("|---|---|---:|---:|---:|---:|---:|---:|")
 load = [r for r in rows if "concurrency" in r]
-for r in load:
-    print(f"| {r['server']} | {r['tool']} | {r['concurrency']} | {r['calls_per_s']:,.0f} | {r['p50_ms']:.3f} | "
-          f"{r['p90_ms']:.3f} | {r['p99_ms']:.3f} | {r['errors']} |")
-print("\n| server | RSS after seeding MiB | idle RSS MiB | RSS after C=32 MiB | peak RSS MiB | first answer ms |")
-print("|---|---:|---:|---:|---:|---:|")
 servers = []
 for r in rows:
     if r["server"] not in servers: servers.append(r["server"])
+med = lambda rs, k: statistics.median(r[k] for r in rs)
+for tool in ["incident_get", "incident_list"]:
+    for s in servers:
+        for c in [1, 8, 32]:
+            rs = [r for r in load if r["server"] == s and r["tool"] == tool and r["concurrency"] == c]
+            if rs:
+                print(f"| {s} | {tool} | {c} | {med(rs, 'calls_per_s'):,.0f} | {med(rs, 'p50_ms'):.3f} | "
+                      f"{med(rs, 'p90_ms'):.3f} | {med(rs, 'p99_ms'):.3f} | {sum(r['errors'] for r in rs)} |")
+print("\n| server | RSS after seeding MiB | idle RSS MiB | RSS after C=32 MiB (median / max of runs) | peak RSS MiB | first answer ms |")
+print("|---|---:|---:|---:|---:|---:|")
 for s in servers:
-    mem = next((r for r in rows if r["server"] == s and "idle_rss_kib" in r), {})
-    seeded = next((r["seeded_rss_kib"] / 1024 for r in rows if r["server"] == s and "seeded_rss_kib" in r), None)
-    first = next((r["first_answer_ms"] for r in rows if r["server"] == s and "first_answer_ms" in r), float("nan"))
-    mib = lambda k: mem.get(k, 0) / 1024
-    print(f"| {s} | {'-' if seeded is None else f'{seeded:.1f}'} | {mib('idle_rss_kib'):.1f} | {mib('loaded_rss_kib'):.1f} | {mib('peak_rss_kib'):.1f} | {first:.1f} |")
-ours = {(r["tool"], r["concurrency"]): r for r in load if r["server"] == "incident-mcp"}
+    pick = lambda k: max((r[k] / 1024 for r in rows if r["server"] == s and k in r), default=None)
+    loaded = [r["loaded_rss_kib"] / 1024 for r in rows if r["server"] == s and "loaded_rss_kib" in r]
+    first = next((r["first_answer_ms"] for r in rows if r["server"] == s and "first_answer_ms" in r), None)
+    f = lambda v: "-" if v is None else f"{v:.1f}"
+    at32 = f"{statistics.median(loaded):.1f} / {max(loaded):.1f}" if loaded else "-"
+    print(f"| {s} | {f(pick('seeded_rss_kib'))} | {f(pick('idle_rss_kib'))} | {at32} | "
+          f"{f(pick('peak_rss_kib'))} | {f(first)} |")
 for peer in [s for s in servers if s != "incident-mcp"]:
-    for r in [r for r in load if r["server"] == peer and r["concurrency"] == 32]:
-        o = ours.get((r["tool"], 32))
-        if o and r["calls_per_s"]:
-            print(f"ratio incident-mcp / {peer} calls/s at C=32, {r['tool']}: {o['calls_per_s'] / r['calls_per_s']:.1f}x")
+    for tool in ["incident_get", "incident_list"]:
+        ratios = []
+        for o in [r for r in load if r["server"] == "incident-mcp" and r["tool"] == tool and r["concurrency"] == 32]:
+            p = next((r for r in load if r["server"] == peer and r["tool"] == tool and r["concurrency"] == 32
+                      and r["round"] == o["round"]), None)
+            if p and p["calls_per_s"]:
+                ratios.append(o["calls_per_s"] / p["calls_per_s"])
+        if ratios:
+            print(f"ratio incident-mcp / {peer} calls/s at C=32, {tool}: {statistics.median(ratios):.1f}x "
+                  f"(rounds: {', '.join(f'{x:.1f}' for x in ratios)})")
 EOF
 log "raw results: $RESULTS"
