@@ -32,11 +32,12 @@ pub const HOOK_NAME_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}$";
 
 /// The https URLs of host names that the service's URL check (`notify::config::check_url`,
 /// shared with the CLI's `hook add`) accepts, as a regex for the OpenAPI document: DNS labels of
-/// either case with inner hyphens, any number of them (the last starting with a letter, so it
-/// is never read as an IPv4 address), a port up to 65535, a path and a query. The check itself
-/// decides (it also takes IP literals); this pattern is never stricter about what it describes.
+/// either case with inner hyphens, any number of them up to 253 characters in all (the
+/// negative lookahead; the last label starts with a letter, so it is never read as an IPv4
+/// address), a port up to 65535, a path and a query. The check itself decides (it also takes IP
+/// literals); this pattern is never stricter about what it describes.
 pub const HOOK_URL_PATTERN: &str = concat!(
-    r"^https://([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?",
+    r"^https://(?![^/?:]{254})([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?",
     r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0))?",
     r"(/([A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2})*)*(\?([A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?$"
 );
@@ -273,4 +274,35 @@ async fn retry_row(
 /// `POST /api/outbox/retry-dead`: every dead row queued again (none: an empty list).
 async fn retry_dead(State(svc): State<IncidentService>) -> Result<Json<OutboxRetry>, RestError> {
     Ok(Json(svc.retry_outbox(RetryTarget::AllDead, Caller::REST).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The published pattern and the service's check agree on host names around DNS's 253
+    /// character limit (schemathesis found a 283-character host the pattern let through).
+    #[test]
+    fn the_hook_url_pattern_refuses_hosts_the_check_refuses() {
+        let pattern =
+            crate::mcp::schema::validator(&serde_json::json!({"type": "string", "pattern": HOOK_URL_PATTERN}))
+                .expect("the pattern compiles");
+        let host = |len: usize| {
+            let mut labels = vec!["a".repeat(63); len / 64];
+            labels.push("b".repeat(len - 64 * (len / 64)));
+            labels.join(".")
+        };
+        for (len, ok) in [(11, true), (253, true), (254, false), (283, false)] {
+            let url = format!("https://{}/hook?x=1", host(len));
+            assert_eq!(host(len).len(), len);
+            assert_eq!(
+                crate::notify::config::check_url(&url, false).is_ok(),
+                ok,
+                "check, {len}"
+            );
+            assert_eq!(pattern.is_valid(&serde_json::Value::String(url)), ok, "pattern, {len}");
+        }
+        let with_port = format!("https://{}:8443/", host(253));
+        assert!(pattern.is_valid(&serde_json::Value::String(with_port)));
+    }
 }
