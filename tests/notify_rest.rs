@@ -316,6 +316,12 @@ async fn hooks_are_registered_listed_notified_and_removed_without_echoing_their_
 /// same message.
 #[tokio::test]
 async fn rest_and_cli_accept_and_refuse_the_same_hook_urls() {
+    struct Matcher(jsonschema::Validator);
+    impl Matcher {
+        fn is_match(&self, s: &str) -> bool {
+            self.0.is_valid(&json!(s))
+        }
+    }
     let api = Api::start().await;
     let (_, doc) = api.send(Method::GET, "/api/openapi.json", None, Some(&key())).await;
     let body = &doc["paths"]["/api/hooks"]["post"]["requestBody"]["content"]["application/json"]["schema"];
@@ -323,7 +329,12 @@ async fn rest_and_cli_accept_and_refuse_the_same_hook_urls() {
         Some(r) => doc.pointer(r.trim_start_matches('#')).unwrap(),
         None => body,
     };
-    let pattern = regex::Regex::new(body["properties"]["url"]["pattern"].as_str().expect("a url pattern")).unwrap();
+    // Through a JSON Schema validator, as clients read it (ECMA-262 regex: the pattern has a
+    // lookahead, which the `regex` crate does not take).
+    let url_schema =
+        json!({"type": "string", "pattern": body["properties"]["url"]["pattern"].as_str().expect("a url pattern")});
+    let url_schema = incident_mcp::mcp::schema::validator(&url_schema).expect("the url pattern compiles");
+    let pattern = Matcher(url_schema);
     let accepted = [
         "https://my-hooks.example-corp.com/in",
         "https://hooks.example.com:65535/in",
@@ -355,10 +366,13 @@ async fn rest_and_cli_accept_and_refuse_the_same_hook_urls() {
             .await
             .unwrap_or_else(|e| panic!("CLI {url}: {e}"));
     }
+    // A host over DNS's 253 characters (four 63-character labels and a 27-character one).
+    let long_host = format!("https://{}.{}/in", vec!["a".repeat(63); 4].join("."), "b".repeat(27));
     for (url, why) in [
         ("https://hooks.example.com:65536/in", "invalid url: not a valid URL"),
         ("http://hooks.example.com/in", "invalid url: must be https"),
         ("ftp://hooks.example.com/in", "invalid url: must be an https URL"),
+        (long_host.as_str(), "invalid url: the URL's host is not a DNS name"),
     ] {
         assert!(!pattern.is_match(url), "{url}");
         let r = api
