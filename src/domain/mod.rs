@@ -53,9 +53,15 @@ pub fn display_time(t: &chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
+/// Printable ASCII only (no control characters): text the cleaning of `clip` and
+/// `untrusted::sanitize_untrusted` leaves as it is, within their length limits.
+pub(crate) fn is_printable_ascii(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii() && !b.is_ascii_control())
+}
+
 /// Cuts `s` to at most `max` characters for safe echoing in error messages.
 pub(crate) fn clip(s: &str, max: usize) -> String {
-    if s.len() <= max && s.bytes().all(|b| b.is_ascii() && !b.is_ascii_control()) {
+    if s.len() <= max && is_printable_ascii(s) {
         return s.to_owned();
     }
     let mut out: String = s.chars().filter(|c| !c.is_control()).take(max).collect();

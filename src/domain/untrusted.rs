@@ -42,7 +42,7 @@ pub fn is_secret_key(name: &str) -> bool {
 /// Clips, strips control characters and redacts `key=value` / `key: value` secrets and bearer tokens.
 pub fn sanitize_untrusted(s: &str) -> String {
     // Most telemetry is short printable ASCII, which the cleaning below leaves as it is.
-    if s.len() <= MAX_CHARS && s.bytes().all(|b| b.is_ascii() && !b.is_ascii_control()) {
+    if s.len() <= MAX_CHARS && super::is_printable_ascii(s) {
         return redact_words(s);
     }
     let cleaned: String = s
